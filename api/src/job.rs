@@ -1,0 +1,470 @@
+//! Jobs as Nomad's `structs.Job` serializes them, plus the list stub and the
+//! per-group summary. Every struct takes `#[serde(default)]` so a partial job
+//! spec (what users submit) decodes, and unknown fields are ignored so newer
+//! Nomad tooling keeps working.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Nanos;
+
+/// The scheduler a job asks for. Nomad's default when a spec omits it is
+/// `service`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum JobType {
+    #[default]
+    Service,
+    Batch,
+    System,
+    Sysbatch,
+}
+
+impl JobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Service => "service",
+            JobType::Batch => "batch",
+            JobType::System => "system",
+            JobType::Sysbatch => "sysbatch",
+        }
+    }
+}
+
+/// `pending`: nothing placed yet; `running`: something placed and alive;
+/// `dead`: stopped or everything finished (see `drover-state`'s job status).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    #[default]
+    Pending,
+    Running,
+    Dead,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Job {
+    #[serde(rename = "Region")]
+    pub region: String,
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub job_type: JobType,
+    #[serde(rename = "Priority")]
+    pub priority: i32,
+    #[serde(rename = "AllAtOnce")]
+    pub all_at_once: bool,
+    #[serde(rename = "Datacenters")]
+    pub datacenters: Vec<String>,
+    #[serde(rename = "NodePool")]
+    pub node_pool: String,
+    #[serde(rename = "Constraints")]
+    pub constraints: Vec<Constraint>,
+    #[serde(rename = "Affinities")]
+    pub affinities: Vec<Affinity>,
+    #[serde(rename = "TaskGroups")]
+    pub task_groups: Vec<TaskGroup>,
+    #[serde(rename = "Update")]
+    pub update: Option<UpdateStrategy>,
+    #[serde(rename = "Periodic")]
+    pub periodic: Option<serde_json::Value>,
+    #[serde(rename = "ParameterizedJob")]
+    pub parameterized_job: Option<serde_json::Value>,
+    #[serde(rename = "Dispatched")]
+    pub dispatched: bool,
+    #[serde(rename = "Meta")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(rename = "Stop")]
+    pub stop: bool,
+    #[serde(rename = "Status")]
+    pub status: JobStatus,
+    #[serde(rename = "StatusDescription")]
+    pub status_description: String,
+    #[serde(rename = "Stable")]
+    pub stable: bool,
+    #[serde(rename = "Version")]
+    pub version: u64,
+    /// Unix nanoseconds, stamped by the server when the version was submitted.
+    #[serde(rename = "SubmitTime")]
+    pub submit_time: i64,
+    #[serde(rename = "CreateIndex")]
+    pub create_index: u64,
+    #[serde(rename = "ModifyIndex")]
+    pub modify_index: u64,
+    /// Bumped only when the spec itself changes (not on status changes).
+    #[serde(rename = "JobModifyIndex")]
+    pub job_modify_index: u64,
+}
+
+impl Job {
+    /// Periodic and parameterized jobs are templates: they never get
+    /// allocations of their own, only children.
+    pub fn is_parent(&self) -> bool {
+        self.periodic.as_ref().is_some_and(|p| !p.is_null())
+            || self
+                .parameterized_job
+                .as_ref()
+                .is_some_and(|p| !p.is_null())
+    }
+
+    pub fn task_group(&self, name: &str) -> Option<&TaskGroup> {
+        self.task_groups.iter().find(|tg| tg.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskGroup {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Count")]
+    pub count: i32,
+    #[serde(rename = "Constraints")]
+    pub constraints: Vec<Constraint>,
+    #[serde(rename = "Affinities")]
+    pub affinities: Vec<Affinity>,
+    #[serde(rename = "Tasks")]
+    pub tasks: Vec<Task>,
+    #[serde(rename = "RestartPolicy")]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(rename = "ReschedulePolicy")]
+    pub reschedule_policy: Option<ReschedulePolicy>,
+    #[serde(rename = "EphemeralDisk")]
+    pub ephemeral_disk: Option<EphemeralDisk>,
+    #[serde(rename = "Networks")]
+    pub networks: Vec<NetworkResource>,
+    #[serde(rename = "Update")]
+    pub update: Option<UpdateStrategy>,
+    #[serde(rename = "Meta")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(rename = "ShutdownDelay")]
+    pub shutdown_delay: Option<Nanos>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Task {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "User")]
+    pub user: String,
+    /// Driver-specific configuration, free-form as in Nomad.
+    #[serde(rename = "Config")]
+    pub config: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "Env")]
+    pub env: BTreeMap<String, String>,
+    #[serde(rename = "Constraints")]
+    pub constraints: Vec<Constraint>,
+    #[serde(rename = "Affinities")]
+    pub affinities: Vec<Affinity>,
+    #[serde(rename = "Resources")]
+    pub resources: Resources,
+    #[serde(rename = "RestartPolicy")]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(rename = "Meta")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(rename = "KillTimeout")]
+    pub kill_timeout: Nanos,
+    #[serde(rename = "KillSignal")]
+    pub kill_signal: String,
+    #[serde(rename = "LogConfig")]
+    pub log_config: Option<LogConfig>,
+    #[serde(rename = "Leader")]
+    pub leader: bool,
+    #[serde(rename = "ShutdownDelay")]
+    pub shutdown_delay: Nanos,
+}
+
+/// Requested resources. `CPU` is MHz, memory and disk MB, as in Nomad.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    #[serde(rename = "CPU")]
+    pub cpu: i64,
+    #[serde(rename = "Cores")]
+    pub cores: i64,
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: i64,
+    #[serde(rename = "MemoryMaxMB")]
+    pub memory_max_mb: i64,
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: i64,
+    #[serde(rename = "IOPS")]
+    pub iops: i64,
+    #[serde(rename = "Networks")]
+    pub networks: Vec<NetworkResource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkResource {
+    #[serde(rename = "Mode")]
+    pub mode: String,
+    #[serde(rename = "Device")]
+    pub device: String,
+    #[serde(rename = "CIDR")]
+    pub cidr: String,
+    #[serde(rename = "IP")]
+    pub ip: String,
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    #[serde(rename = "MBits")]
+    pub mbits: i64,
+    #[serde(rename = "ReservedPorts")]
+    pub reserved_ports: Vec<Port>,
+    #[serde(rename = "DynamicPorts")]
+    pub dynamic_ports: Vec<Port>,
+}
+
+/// A port label and, once placed, its host value; `To` is the port inside the
+/// task (Docker's container port), `-1` meaning "same as Value" in Nomad.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Port {
+    #[serde(rename = "Label")]
+    pub label: String,
+    #[serde(rename = "Value")]
+    pub value: i64,
+    #[serde(rename = "To")]
+    pub to: i64,
+    #[serde(rename = "HostNetwork")]
+    pub host_network: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Constraint {
+    #[serde(rename = "LTarget")]
+    pub l_target: String,
+    #[serde(rename = "RTarget")]
+    pub r_target: String,
+    #[serde(rename = "Operand")]
+    pub operand: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Affinity {
+    #[serde(rename = "LTarget")]
+    pub l_target: String,
+    #[serde(rename = "RTarget")]
+    pub r_target: String,
+    #[serde(rename = "Operand")]
+    pub operand: String,
+    #[serde(rename = "Weight")]
+    pub weight: i32,
+}
+
+/// How the client restarts a failed task in place. Durations in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartPolicy {
+    #[serde(rename = "Attempts")]
+    pub attempts: i32,
+    #[serde(rename = "Interval")]
+    pub interval: Nanos,
+    #[serde(rename = "Delay")]
+    pub delay: Nanos,
+    /// `fail` or `delay`.
+    #[serde(rename = "Mode")]
+    pub mode: String,
+    #[serde(rename = "RenderTemplates")]
+    pub render_templates: bool,
+}
+
+/// How the servers replace a failed allocation on another node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReschedulePolicy {
+    #[serde(rename = "Attempts")]
+    pub attempts: i32,
+    #[serde(rename = "Interval")]
+    pub interval: Nanos,
+    #[serde(rename = "Delay")]
+    pub delay: Nanos,
+    /// `constant`, `exponential` or `fibonacci`.
+    #[serde(rename = "DelayFunction")]
+    pub delay_function: String,
+    #[serde(rename = "MaxDelay")]
+    pub max_delay: Nanos,
+    #[serde(rename = "Unlimited")]
+    pub unlimited: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EphemeralDisk {
+    #[serde(rename = "Sticky")]
+    pub sticky: bool,
+    #[serde(rename = "SizeMB")]
+    pub size_mb: i64,
+    #[serde(rename = "Migrate")]
+    pub migrate: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    #[serde(rename = "MaxFiles")]
+    pub max_files: i32,
+    #[serde(rename = "MaxFileSizeMB")]
+    pub max_file_size_mb: i32,
+    #[serde(rename = "Disabled")]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateStrategy {
+    #[serde(rename = "Stagger")]
+    pub stagger: Nanos,
+    #[serde(rename = "MaxParallel")]
+    pub max_parallel: i32,
+    #[serde(rename = "HealthCheck")]
+    pub health_check: String,
+    #[serde(rename = "MinHealthyTime")]
+    pub min_healthy_time: Nanos,
+    #[serde(rename = "HealthyDeadline")]
+    pub healthy_deadline: Nanos,
+    #[serde(rename = "ProgressDeadline")]
+    pub progress_deadline: Nanos,
+    #[serde(rename = "AutoRevert")]
+    pub auto_revert: bool,
+    #[serde(rename = "AutoPromote")]
+    pub auto_promote: bool,
+    #[serde(rename = "Canary")]
+    pub canary: i32,
+}
+
+/// `GET /v1/jobs` entries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobListStub {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
+    #[serde(rename = "Datacenters")]
+    pub datacenters: Vec<String>,
+    #[serde(rename = "NodePool")]
+    pub node_pool: String,
+    #[serde(rename = "Type")]
+    pub job_type: JobType,
+    #[serde(rename = "Priority")]
+    pub priority: i32,
+    #[serde(rename = "Periodic")]
+    pub periodic: bool,
+    #[serde(rename = "ParameterizedJob")]
+    pub parameterized_job: bool,
+    #[serde(rename = "Stop")]
+    pub stop: bool,
+    #[serde(rename = "Status")]
+    pub status: JobStatus,
+    #[serde(rename = "StatusDescription")]
+    pub status_description: String,
+    #[serde(rename = "JobSummary")]
+    pub job_summary: Option<JobSummary>,
+    #[serde(rename = "CreateIndex")]
+    pub create_index: u64,
+    #[serde(rename = "ModifyIndex")]
+    pub modify_index: u64,
+    #[serde(rename = "JobModifyIndex")]
+    pub job_modify_index: u64,
+    #[serde(rename = "SubmitTime")]
+    pub submit_time: i64,
+    /// Only with `?meta=true`.
+    #[serde(rename = "Meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<BTreeMap<String, String>>,
+}
+
+impl JobListStub {
+    pub fn from_job(job: &Job, summary: Option<&JobSummary>, with_meta: bool) -> Self {
+        JobListStub {
+            id: job.id.clone(),
+            parent_id: job.parent_id.clone(),
+            name: job.name.clone(),
+            namespace: job.namespace.clone(),
+            datacenters: job.datacenters.clone(),
+            node_pool: job.node_pool.clone(),
+            job_type: job.job_type,
+            priority: job.priority,
+            periodic: job.periodic.as_ref().is_some_and(|p| !p.is_null()),
+            parameterized_job: job.parameterized_job.as_ref().is_some_and(|p| !p.is_null()),
+            stop: job.stop,
+            status: job.status,
+            status_description: job.status_description.clone(),
+            job_summary: summary.cloned(),
+            create_index: job.create_index,
+            modify_index: job.modify_index,
+            job_modify_index: job.job_modify_index,
+            submit_time: job.submit_time,
+            meta: with_meta.then(|| job.meta.clone()),
+        }
+    }
+}
+
+/// `GET /v1/job/:id/summary`: allocation counts per task group by client state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobSummary {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
+    #[serde(rename = "Summary")]
+    pub summary: BTreeMap<String, TaskGroupSummary>,
+    #[serde(rename = "Children")]
+    pub children: Option<JobChildrenSummary>,
+    #[serde(rename = "CreateIndex")]
+    pub create_index: u64,
+    #[serde(rename = "ModifyIndex")]
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskGroupSummary {
+    #[serde(rename = "Queued")]
+    pub queued: i64,
+    #[serde(rename = "Complete")]
+    pub complete: i64,
+    #[serde(rename = "Failed")]
+    pub failed: i64,
+    #[serde(rename = "Running")]
+    pub running: i64,
+    #[serde(rename = "Starting")]
+    pub starting: i64,
+    #[serde(rename = "Lost")]
+    pub lost: i64,
+    #[serde(rename = "Unknown")]
+    pub unknown: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobChildrenSummary {
+    #[serde(rename = "Pending")]
+    pub pending: i64,
+    #[serde(rename = "Running")]
+    pub running: i64,
+    #[serde(rename = "Dead")]
+    pub dead: i64,
+}

@@ -1,0 +1,27 @@
+//! drover-api: the Nomad v1 wire types Drover serves.
+//!
+//! Architecture Invariant: no I/O, no tokio, no clock. These are plain serde
+//! types; field names are Nomad's (PascalCase, `ID` not `Id`) and appear only
+//! in `#[serde(rename)]` attributes, so Rust code reads in snake case.
+//! Durations are integer nanoseconds ([`Nanos`]); times are unix nanoseconds
+//! except where Nomad serializes a Go `time.Time` (see [`time`]).
+//! Every struct decodes with `#[serde(default)]` and ignores unknown fields,
+//! so partial specs and newer clients work; new fields must keep that.
+
+mod alloc;
+mod eval;
+mod event;
+mod job;
+mod node;
+mod requests;
+pub mod time;
+
+pub use alloc::*;
+pub use eval::*;
+pub use event::*;
+pub use job::*;
+pub use node::*;
+pub use requests::*;
+
+/// A duration in integer nanoseconds, as Nomad puts Go `time.Duration` on the wire.
+pub type Nanos = i64;

@@ -1,0 +1,216 @@
+//! Request and response bodies of the server's `/v1` endpoints
+//! (command/agent/*_endpoint.go and api/*.go in Nomad).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DrainSpec, Job, Nanos, SchedulingEligibility};
+
+/// `PUT /v1/jobs`, `PUT /v1/job/:id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobRegisterRequest {
+    #[serde(rename = "Job")]
+    pub job: Option<Job>,
+    /// Check-and-set: with `EnforceIndex`, register only if the stored job's
+    /// `JobModifyIndex` equals `JobModifyIndex` (0 = must not exist).
+    #[serde(rename = "EnforceIndex")]
+    pub enforce_index: bool,
+    #[serde(rename = "JobModifyIndex")]
+    pub job_modify_index: u64,
+    #[serde(rename = "PolicyOverride")]
+    pub policy_override: bool,
+    #[serde(rename = "PreserveCounts")]
+    pub preserve_counts: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobRegisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    #[serde(rename = "EvalCreateIndex")]
+    pub eval_create_index: u64,
+    #[serde(rename = "JobModifyIndex")]
+    pub job_modify_index: u64,
+    #[serde(rename = "Warnings")]
+    pub warnings: String,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}
+
+/// `DELETE /v1/job/:id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobDeregisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    #[serde(rename = "EvalCreateIndex")]
+    pub eval_create_index: u64,
+    #[serde(rename = "JobModifyIndex")]
+    pub job_modify_index: u64,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}
+
+/// The index a write landed at, as Nomad's `WriteMeta`/`QueryMeta` spell it
+/// inside response bodies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriteMeta {
+    #[serde(rename = "Index")]
+    pub index: u64,
+}
+
+/// `PUT /v1/jobs/parse`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsParseRequest {
+    #[serde(rename = "JobHCL")]
+    pub job_hcl: String,
+    #[serde(rename = "Variables")]
+    pub variables: String,
+    #[serde(rename = "Canonicalize")]
+    pub canonicalize: bool,
+}
+
+/// `GET /v1/job/:id/versions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobVersionsResponse {
+    #[serde(rename = "Versions")]
+    pub versions: Vec<Job>,
+    #[serde(rename = "Diffs")]
+    pub diffs: Option<Vec<serde_json::Value>>,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}
+
+/// `PUT /v1/job/:id/evaluate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobEvaluateRequest {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    #[serde(rename = "EvalOptions")]
+    pub eval_options: EvalOptions,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalOptions {
+    #[serde(rename = "ForceReschedule")]
+    pub force_reschedule: bool,
+}
+
+/// `POST /v1/node/:id/drain`. A missing `DrainSpec` cancels a drain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeUpdateDrainRequest {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "DrainSpec")]
+    pub drain_spec: Option<DrainSpec>,
+    #[serde(rename = "MarkEligible")]
+    pub mark_eligible: bool,
+    #[serde(rename = "Meta")]
+    pub meta: BTreeMap<String, String>,
+}
+
+/// `POST /v1/node/:id/eligibility`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeUpdateEligibilityRequest {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "Eligibility")]
+    pub eligibility: SchedulingEligibility,
+}
+
+/// Response of node drain and eligibility updates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeUpdateResponse {
+    #[serde(rename = "NodeModifyIndex")]
+    pub node_modify_index: u64,
+    #[serde(rename = "EvalIDs")]
+    pub eval_ids: Vec<String>,
+    #[serde(rename = "EvalCreateIndex")]
+    pub eval_create_index: u64,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}
+
+/// `POST /v1/allocation/:id/stop`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllocStopResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}
+
+/// `GET /v1/agent/health`: Nomad spells these fields in lower case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentHealthResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<AgentHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<AgentHealth>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentHealth {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// `GET /v1/agent/members`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerMembers {
+    #[serde(rename = "ServerName")]
+    pub server_name: String,
+    #[serde(rename = "ServerRegion")]
+    pub server_region: String,
+    #[serde(rename = "ServerDC")]
+    pub server_dc: String,
+    #[serde(rename = "Members")]
+    pub members: Vec<AgentMember>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentMember {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Addr")]
+    pub addr: String,
+    #[serde(rename = "Port")]
+    pub port: u16,
+    #[serde(rename = "Tags")]
+    pub tags: BTreeMap<String, String>,
+    /// `alive`, `leaving`, `left`, `failed`.
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "ProtocolMin")]
+    pub protocol_min: u8,
+    #[serde(rename = "ProtocolMax")]
+    pub protocol_max: u8,
+    #[serde(rename = "ProtocolCur")]
+    pub protocol_cur: u8,
+    #[serde(rename = "DelegateMin")]
+    pub delegate_min: u8,
+    #[serde(rename = "DelegateMax")]
+    pub delegate_max: u8,
+    #[serde(rename = "DelegateCur")]
+    pub delegate_cur: u8,
+}
+
+/// Kill timeouts and similar durations default to these when a spec omits
+/// them (nomad/structs/structs.go defaults).
+pub const DEFAULT_KILL_TIMEOUT: Nanos = 5_000_000_000;

@@ -1,0 +1,109 @@
+use crate::apply::{set_child_status, upsert_evals, ApplyError};
+use crate::command::{JobDeregister, JobRegister};
+use crate::summary;
+use crate::tables::{Ctx, Tables};
+
+/// Nomad `upsertJobImpl`: a new job starts at version 0; every register of an
+/// existing job is a new version (the handler only sends changed specs).
+pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result<(), ApplyError> {
+    if c.job.id.is_empty() || c.job.namespace.is_empty() {
+        return Err(ApplyError::Invalid(
+            "job ID and Namespace must be set".into(),
+        ));
+    }
+    let key = (c.job.namespace.clone(), c.job.id.clone());
+    let existing = t.jobs.get(&key);
+    if let Some(expected) = c.enforce_index {
+        let actual = existing.map_or(0, |j| j.job_modify_index);
+        if actual != expected {
+            return Err(ApplyError::JobModifyIndexConflict {
+                job_id: c.job.id.clone(),
+                expected,
+                actual,
+            });
+        }
+    }
+    let mut job = c.job.clone();
+    let old_status = existing.map(|e| e.status);
+    match existing {
+        Some(e) => {
+            job.create_index = e.create_index;
+            job.version = e.version + 1;
+        }
+        None => {
+            job.create_index = ctx.index;
+            job.version = 0;
+        }
+    }
+    job.modify_index = ctx.index;
+    job.job_modify_index = ctx.index;
+    job.stable = false;
+
+    let mut s = match t.job_summaries.get(&key) {
+        Some(s) => {
+            let mut s = s.clone();
+            if summary::add_missing_groups(&mut s, &job) {
+                s.modify_index = ctx.index;
+            }
+            s
+        }
+        None => summary::new_summary(&job, ctx.index),
+    };
+    if job.is_parent() && s.children.is_none() {
+        s.children = Some(Default::default());
+    }
+    if t.job_summaries.get(&key) != Some(&s) {
+        t.put_summary(ctx, s);
+    }
+    if let Some(eval) = &c.eval {
+        upsert_evals(t, ctx, std::slice::from_ref(eval));
+    }
+    let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
+    job.status = summary::job_status(&job, stats, false);
+    let (status, parent_id) = (job.status, job.parent_id.clone());
+    t.put_job_version(ctx, &job);
+    t.put_job(ctx, job);
+    if !parent_id.is_empty() && old_status != Some(status) {
+        set_child_status(t, ctx, &key.0, &parent_id, old_status, status);
+    }
+    Ok(())
+}
+
+/// Stop (a new version with `Stop` set) or purge a job.
+pub(super) fn deregister(
+    t: &mut Tables,
+    ctx: &mut Ctx,
+    c: &JobDeregister,
+) -> Result<(), ApplyError> {
+    let key = (c.namespace.clone(), c.job_id.clone());
+    let Some(existing) = t.jobs.get(&key).cloned() else {
+        return Err(ApplyError::UnknownJob {
+            namespace: c.namespace.clone(),
+            job_id: c.job_id.clone(),
+        });
+    };
+    if let Some(eval) = &c.eval {
+        upsert_evals(t, ctx, std::slice::from_ref(eval));
+    }
+    if c.purge {
+        t.delete_job(ctx, &c.namespace, &c.job_id);
+        return Ok(());
+    }
+    let mut job = existing;
+    job.stop = true;
+    job.version += 1;
+    job.submit_time = c.now;
+    job.modify_index = ctx.index;
+    job.job_modify_index = ctx.index;
+    job.stable = false;
+    let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
+    let old_status = job.status;
+    job.status = summary::job_status(&job, stats, false);
+    let (status, parent_id) = (job.status, job.parent_id.clone());
+    t.put_job_version(ctx, &job);
+    t.put_job(ctx, job);
+    if !parent_id.is_empty() && old_status != status {
+        set_child_status(t, ctx, &key.0, &parent_id, Some(old_status), status);
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! `State::apply`: the deterministic heart of Drover.
+//!
+//! Each command is validated first and only then applied, so a rejected
+//! command changes nothing (a rejection is an answer to the writer, not a
+//! crash: every server rejects it identically at the same index). Apply reads
+//! only its arguments and the tables; IDs and times come inside the command.
+
+mod alloc;
+mod job;
+mod node;
+
+use drover_api::{EvalStatus, Evaluation, JobStatus};
+
+use crate::command::Command;
+use crate::summary;
+use crate::tables::{Ctx, Tables};
+use crate::watch::WatchKey;
+use crate::State;
+
+/// Why a command was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    #[error("index {index} is not after the last applied index {last}")]
+    IndexNotIncreasing { index: u64, last: u64 },
+    #[error("enforcing job modify index {expected}: job {job_id:?} has job modify index {actual}")]
+    JobModifyIndexConflict {
+        job_id: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("job {job_id:?} not found in namespace {namespace:?}")]
+    UnknownJob { namespace: String, job_id: String },
+    #[error("node {0:?} not found")]
+    UnknownNode(String),
+    #[error("can not set node {0:?} eligible while it is draining")]
+    EligibleWhileDraining(String),
+    #[error("invalid command: {0}")]
+    Invalid(String),
+}
+
+/// What one `apply` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub index: u64,
+    pub result: Result<(), ApplyError>,
+    /// Every watch key whose data changed, sorted; wake exactly these.
+    pub touched: Vec<WatchKey>,
+    /// How many events were appended to the event log at `index`.
+    pub events: usize,
+}
+
+impl State {
+    /// Apply `cmd` at Raft index `index`. Never panics on any command.
+    pub fn apply(&mut self, index: u64, cmd: &Command) -> Applied {
+        if index <= self.last_index {
+            let err = ApplyError::IndexNotIncreasing {
+                index,
+                last: self.last_index,
+            };
+            return Applied {
+                index,
+                result: Err(err),
+                touched: Vec::new(),
+                events: 0,
+            };
+        }
+        self.last_index = index;
+        let mut ctx = Ctx::new(index, cmd.event_type());
+        let t = &mut self.tables;
+        let result = match cmd {
+            Command::JobRegister(c) => job::register(t, &mut ctx, c),
+            Command::JobDeregister(c) => job::deregister(t, &mut ctx, c),
+            Command::EvalUpdate(c) => {
+                upsert_evals(t, &mut ctx, &c.evals);
+                Ok(())
+            }
+            Command::EvalDelete(c) => {
+                for id in &c.allocs {
+                    t.delete_alloc(&mut ctx, id);
+                }
+                for id in &c.evals {
+                    t.delete_eval(&mut ctx, id);
+                }
+                Ok(())
+            }
+            Command::ApplyPlanResults(c) => alloc::plan_results(t, &mut ctx, c),
+            Command::AllocClientUpdate(c) => alloc::client_update(t, &mut ctx, c),
+            Command::AllocUpdateDesiredTransition(c) => alloc::desired_transition(t, &mut ctx, c),
+            Command::NodeRegister(c) => node::register(t, &mut ctx, c),
+            Command::NodeDeregister(c) => node::deregister(t, &mut ctx, c),
+            Command::NodeUpdateStatus(c) => node::update_status(t, &mut ctx, c),
+            Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
+            Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
+        };
+        if result.is_ok() {
+            refresh_job_statuses(t, &mut ctx);
+        }
+        let events = ctx.events.len();
+        self.events.append(index, cmd.time(), ctx.events);
+        Applied {
+            index,
+            result,
+            touched: ctx.touched.into_iter().collect(),
+            events,
+        }
+    }
+}
+
+/// Insert or update evaluations, stamping their indexes, feeding their
+/// queued counts into the job summary, and cancelling a job's blocked evals
+/// once a later eval completes without failures (Nomad `nestedUpsertEval`).
+pub(crate) fn upsert_evals(t: &mut Tables, ctx: &mut Ctx, evals: &[Evaluation]) {
+    for eval in evals {
+        let mut e = eval.clone();
+        e.create_index = t.evals.get(&e.id).map_or(ctx.index, |old| old.create_index);
+        e.modify_index = ctx.index;
+        let key = (e.namespace.clone(), e.job_id.clone());
+        if let Some(mut s) = t.job_summaries.get(&key).cloned() {
+            let mut changed = false;
+            for (tg, n) in &e.queued_allocations {
+                if let Some(g) = s.summary.get_mut(tg) {
+                    if g.queued != *n {
+                        g.queued = *n;
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                s.modify_index = ctx.index;
+                t.put_summary(ctx, s);
+            }
+        }
+        let cancel = e.status == EvalStatus::Complete && e.failed_tg_allocs.is_empty();
+        let (id, modify_time) = (e.id.clone(), e.modify_time);
+        t.put_eval(ctx, e);
+        if cancel {
+            for blocked in t.blocked_evals_of_job(&key.0, &key.1) {
+                if blocked == id {
+                    continue;
+                }
+                if let Some(mut b) = t.evals.get(&blocked).cloned() {
+                    b.status = EvalStatus::Canceled;
+                    b.status_description = format!("evaluation {id:?} successful");
+                    b.modify_index = ctx.index;
+                    b.modify_time = modify_time;
+                    t.put_eval(ctx, b);
+                }
+            }
+        }
+    }
+}
+
+/// Recompute the status of every job this command touched, in key order,
+/// and move child jobs between their parent's children counts.
+fn refresh_job_statuses(t: &mut Tables, ctx: &mut Ctx) {
+    let dirty = std::mem::take(&mut ctx.dirty_jobs);
+    for key in dirty {
+        let Some(job) = t.jobs.get(&key) else {
+            continue;
+        };
+        let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
+        let status = summary::job_status(job, stats, ctx.eval_deleted_jobs.contains(&key));
+        if status == job.status {
+            continue;
+        }
+        let mut job = job.clone();
+        let old = job.status;
+        job.status = status;
+        job.modify_index = ctx.index;
+        let parent_id = job.parent_id.clone();
+        t.put_job(ctx, job);
+        if !parent_id.is_empty() {
+            set_child_status(t, ctx, &key.0, &parent_id, Some(old), status);
+        }
+    }
+}
+
+pub(crate) fn set_child_status(
+    t: &mut Tables,
+    ctx: &mut Ctx,
+    ns: &str,
+    parent_id: &str,
+    old: Option<JobStatus>,
+    new: JobStatus,
+) {
+    let pkey = (ns.to_string(), parent_id.to_string());
+    let Some(mut ps) = t.job_summaries.get(&pkey).cloned() else {
+        return;
+    };
+    summary::count_child(ps.children.get_or_insert_with(Default::default), old, new);
+    ps.modify_index = ctx.index;
+    t.put_summary(ctx, ps);
+}

@@ -1,0 +1,77 @@
+//! Commands: every kind of write to cluster state, one variant each.
+//!
+//! A command is built and stamped (IDs, times, random choices) by a handler
+//! or a leader duty, carried through the Raft log as MessagePack
+//! (`rmp_serde::to_vec_named`, so fields can be added with `#[serde(default)]`),
+//! and applied by [`crate::State::apply`]. Variants are never renamed or
+//! reused: old log entries must decode forever.
+
+mod alloc;
+mod eval;
+mod job;
+mod node;
+mod plan;
+
+pub use alloc::*;
+pub use eval::*;
+pub use job::*;
+pub use node::*;
+pub use plan::*;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    JobRegister(JobRegister),
+    JobDeregister(JobDeregister),
+    EvalUpdate(EvalUpdate),
+    EvalDelete(EvalDelete),
+    ApplyPlanResults(ApplyPlanResults),
+    AllocClientUpdate(AllocClientUpdate),
+    AllocUpdateDesiredTransition(AllocUpdateDesiredTransition),
+    NodeRegister(NodeRegister),
+    NodeDeregister(NodeDeregister),
+    NodeUpdateStatus(NodeUpdateStatus),
+    NodeUpdateEligibility(NodeUpdateEligibility),
+    NodeUpdateDrain(NodeUpdateDrain),
+}
+
+impl Command {
+    /// The wall-clock time the handler stamped on this command (unix ns).
+    /// Used for event-log ages; never read from a clock during apply.
+    pub fn time(&self) -> i64 {
+        match self {
+            Command::JobRegister(c) => c.now,
+            Command::JobDeregister(c) => c.now,
+            Command::EvalUpdate(c) => c.now,
+            Command::EvalDelete(c) => c.now,
+            Command::ApplyPlanResults(c) => c.now,
+            Command::AllocClientUpdate(c) => c.now,
+            Command::AllocUpdateDesiredTransition(c) => c.now,
+            Command::NodeRegister(c) => c.now,
+            Command::NodeDeregister(c) => c.now,
+            Command::NodeUpdateStatus(c) => c.now,
+            Command::NodeUpdateEligibility(c) => c.now,
+            Command::NodeUpdateDrain(c) => c.now,
+        }
+    }
+
+    /// Nomad's event `Type` for everything this command changes: it comes
+    /// from the kind of write, not from the table (nomad/state/events.go
+    /// `MsgTypeEvents`).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Command::JobRegister(_) => "JobRegistered",
+            Command::JobDeregister(_) => "JobDeregistered",
+            Command::EvalUpdate(_) => "EvaluationUpdated",
+            Command::EvalDelete(_) => "EvaluationDeleted",
+            Command::ApplyPlanResults(_) => "PlanResult",
+            Command::AllocClientUpdate(_) => "AllocationUpdated",
+            Command::AllocUpdateDesiredTransition(_) => "AllocationUpdateDesiredStatus",
+            Command::NodeRegister(_) => "NodeRegistration",
+            Command::NodeDeregister(_) => "NodeDeregistration",
+            Command::NodeUpdateStatus(_) => "NodeStreamEvent",
+            Command::NodeUpdateEligibility(_) | Command::NodeUpdateDrain(_) => "NodeDrain",
+        }
+    }
+}

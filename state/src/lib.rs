@@ -1,0 +1,69 @@
+//! drover-state: commands, deterministic apply, indexed tables, watches,
+//! the event log, snapshots, the filter language and pagination.
+//!
+//! Architecture Invariant: no I/O, no tokio, no clock, no randomness.
+//! `State::apply(index, cmd)` reads only its arguments and the tables,
+//! iterates only ordered maps, and never panics: the same log gives the
+//! same bytes on every server.
+
+mod apply;
+pub mod command;
+pub mod events;
+pub mod filter;
+pub mod pagination;
+mod read;
+mod snapshot;
+mod summary;
+mod tables;
+pub mod watch;
+
+pub use apply::{Applied, ApplyError};
+pub use command::Command;
+pub use events::{EventBatch, EventLog, EventLogError, EventRetention};
+pub use read::NamespaceSel;
+pub use snapshot::SnapshotError;
+pub use tables::{AllocRow, TRACKED_JOB_VERSIONS};
+pub use watch::{Table, Watch, WatchKey, WatchRegistry, WatchSet};
+
+/// The whole replicated state at one Raft index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    tables: tables::Tables,
+    events: EventLog,
+    last_index: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new(EventRetention::default())
+    }
+}
+
+impl State {
+    pub fn new(retention: EventRetention) -> Self {
+        State {
+            tables: Default::default(),
+            events: EventLog::new(retention),
+            last_index: 0,
+        }
+    }
+
+    /// The Raft index of the last applied command (0 when empty).
+    pub fn latest_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// Note an index that carried no command (a Raft blank or membership
+    /// entry) so `latest_index` keeps up with the log.
+    pub fn advance_to(&mut self, index: u64) {
+        self.last_index = self.last_index.max(index);
+    }
+
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    pub fn set_event_retention(&mut self, retention: EventRetention) {
+        self.events.set_retention(retention);
+    }
+}

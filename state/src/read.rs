@@ -1,0 +1,377 @@
+//! Reads. Each takes the caller's [`WatchSet`] and adds exactly the keys it
+//! read, so a blocking query parks on what it depends on and nothing else.
+//! [`State::index_of`] gives the index a read reports for a key.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use drover_api::{Allocation, Evaluation, Job, JobSummary, Node};
+
+use crate::pagination::SortKey;
+use crate::tables::AllocRow;
+use crate::watch::{Table, WatchKey, WatchSet};
+use crate::State;
+
+/// Which namespaces a list covers: one, or all (`namespace=*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceSel<'a> {
+    One(&'a str),
+    All,
+}
+
+impl NamespaceSel<'_> {
+    pub fn matches(&self, ns: &str) -> bool {
+        match self {
+            NamespaceSel::One(n) => *n == ns,
+            NamespaceSel::All => true,
+        }
+    }
+}
+
+type Iter<'a, T> = Box<dyn Iterator<Item = T> + 'a>;
+
+/// Iterate `set` from `start` (inclusive) forwards, or down from it backwards.
+fn walk<'a, K: Ord + Clone + 'a>(
+    set: &'a std::collections::BTreeSet<K>,
+    start: Option<K>,
+    reverse: bool,
+) -> Iter<'a, &'a K> {
+    match (start, reverse) {
+        (None, false) => Box::new(set.iter()),
+        (None, true) => Box::new(set.iter().rev()),
+        (Some(k), false) => Box::new(set.range((Bound::Included(k), Bound::Unbounded))),
+        (Some(k), true) => Box::new(set.range((Bound::Unbounded, Bound::Included(k))).rev()),
+    }
+}
+
+fn walk_map<'a, K: Ord + Clone + 'a, V>(
+    map: &'a std::collections::BTreeMap<K, V>,
+    start: Option<K>,
+    reverse: bool,
+) -> Iter<'a, (&'a K, &'a V)> {
+    match (start, reverse) {
+        (None, false) => Box::new(map.iter()),
+        (None, true) => Box::new(map.iter().rev()),
+        (Some(k), false) => Box::new(map.range((Bound::Included(k), Bound::Unbounded))),
+        (Some(k), true) => Box::new(map.range((Bound::Unbounded, Bound::Included(k))).rev()),
+    }
+}
+
+fn create_start(start: Option<&SortKey>) -> Option<(u64, String)> {
+    match start {
+        Some(SortKey::CreateIndexId(i, id)) => Some((*i, id.clone())),
+        _ => None,
+    }
+}
+
+fn id_start(start: Option<&SortKey>) -> Option<String> {
+    match start {
+        Some(SortKey::Id(id)) => Some(id.clone()),
+        _ => None,
+    }
+}
+
+impl State {
+    /// The index a read of `key` reports: the object's `ModifyIndex`, the
+    /// table index when the object is absent (as Nomad), or the last change to
+    /// a collection.
+    pub fn index_of(&self, key: &WatchKey) -> u64 {
+        let t = &self.tables;
+        let table = |tb: Table| t.indexes.get(&tb).copied().unwrap_or(0);
+        match key {
+            WatchKey::Table(tb) => table(*tb),
+            WatchKey::Job { namespace, id } => t
+                .jobs
+                .get(&(namespace.clone(), id.clone()))
+                .map_or(table(Table::Jobs), |j| j.modify_index),
+            WatchKey::JobSummary { namespace, id } => t
+                .job_summaries
+                .get(&(namespace.clone(), id.clone()))
+                .map_or(table(Table::JobSummary), |s| s.modify_index),
+            WatchKey::Eval(id) => t
+                .evals
+                .get(id)
+                .map_or(table(Table::Evals), |e| e.modify_index),
+            WatchKey::Alloc(id) => t
+                .allocs
+                .get(id)
+                .map_or(table(Table::Allocs), |r| r.alloc.modify_index),
+            WatchKey::Node(id) => t
+                .nodes
+                .get(id)
+                .map_or(table(Table::Nodes), |n| n.modify_index),
+            other => t.key_indexes.get(other).copied().unwrap_or(0),
+        }
+    }
+
+    /// The index a read over `ws` reports: the newest of its keys.
+    pub fn index_of_set(&self, ws: &WatchSet) -> u64 {
+        ws.keys().map(|k| self.index_of(k)).max().unwrap_or(0)
+    }
+
+    pub fn table_index(&self, table: Table) -> u64 {
+        self.index_of(&WatchKey::Table(table))
+    }
+
+    // ----- jobs -------------------------------------------------------------
+
+    pub fn job(&self, ws: &mut WatchSet, namespace: &str, id: &str) -> Option<&Job> {
+        ws.add(WatchKey::job(namespace, id));
+        self.tables
+            .jobs
+            .get(&(namespace.to_string(), id.to_string()))
+    }
+
+    /// Jobs in (namespace, ID) order, optionally only IDs with `prefix`,
+    /// starting at the page token `start`.
+    pub fn jobs<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        ns: NamespaceSel<'a>,
+        prefix: &'a str,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Job> {
+        ws.add(WatchKey::Table(Table::Jobs));
+        let start = match start {
+            Some(SortKey::NamespaceId(n, i)) => Some((n.clone(), i.clone())),
+            _ => None,
+        };
+        let it = walk_map(&self.tables.jobs, start, reverse);
+        Box::new(
+            it.filter(move |((n, i), _)| ns.matches(n) && i.starts_with(prefix))
+                .map(|(_, j)| j),
+        )
+    }
+
+    pub fn job_summary(&self, ws: &mut WatchSet, namespace: &str, id: &str) -> Option<&JobSummary> {
+        ws.add(WatchKey::job_summary(namespace, id));
+        self.tables
+            .job_summaries
+            .get(&(namespace.to_string(), id.to_string()))
+    }
+
+    /// Tracked versions of a job, newest first (as `/v1/job/:id/versions`).
+    pub fn job_versions(&self, ws: &mut WatchSet, namespace: &str, id: &str) -> Vec<Arc<Job>> {
+        ws.add(WatchKey::job_versions(namespace, id));
+        self.tables
+            .tracked_versions(namespace, id)
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    pub fn job_version(&self, namespace: &str, id: &str, version: u64) -> Option<&Arc<Job>> {
+        self.tables
+            .job_versions
+            .get(&(namespace.to_string(), id.to_string(), version))
+    }
+
+    // ----- evaluations ------------------------------------------------------
+
+    pub fn eval(&self, ws: &mut WatchSet, id: &str) -> Option<&Evaluation> {
+        ws.add(WatchKey::Eval(id.to_string()));
+        self.tables.evals.get(id)
+    }
+
+    /// Evaluations in (CreateIndex, ID) order from the token `start`.
+    pub fn evals<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Evaluation> {
+        ws.add(WatchKey::Table(Table::Evals));
+        let evals = &self.tables.evals;
+        Box::new(
+            walk(
+                &self.tables.ix.evals_by_create,
+                create_start(start),
+                reverse,
+            )
+            .filter_map(move |(_, id)| evals.get(id)),
+        )
+    }
+
+    /// Evaluations whose ID starts with `prefix`, in ID order.
+    pub fn evals_by_prefix<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        prefix: &'a str,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Evaluation> {
+        ws.add(WatchKey::Table(Table::Evals));
+        let start = id_start(start).or_else(|| (!reverse).then(|| prefix.to_string()));
+        Box::new(
+            walk_map(&self.tables.evals, start, reverse)
+                .filter(move |(id, _)| id.starts_with(prefix))
+                .map(|(_, e)| e),
+        )
+    }
+
+    pub fn evals_by_job<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        namespace: &str,
+        job_id: &str,
+    ) -> Iter<'a, &'a Evaluation> {
+        ws.add(WatchKey::job_evals(namespace, job_id));
+        let (ns, job) = (namespace.to_string(), job_id.to_string());
+        let lo = (ns.clone(), job.clone(), String::new());
+        let evals = &self.tables.evals;
+        Box::new(
+            self.tables
+                .ix
+                .evals_by_job
+                .range(lo..)
+                .take_while(move |(n, j, _)| *n == ns && *j == job)
+                .filter_map(move |(_, _, id)| evals.get(id)),
+        )
+    }
+
+    // ----- allocations ------------------------------------------------------
+
+    pub fn alloc(&self, ws: &mut WatchSet, id: &str) -> Option<&AllocRow> {
+        ws.add(WatchKey::Alloc(id.to_string()));
+        self.tables.allocs.get(id)
+    }
+
+    /// The job version an allocation runs, if still stored.
+    pub fn alloc_job(&self, row: &AllocRow) -> Option<&Arc<Job>> {
+        self.job_version(&row.alloc.namespace, &row.alloc.job_id, row.job_version)
+    }
+
+    /// The allocation as the API serves it: with its `Job` attached.
+    pub fn alloc_with_job(&self, row: &AllocRow) -> Allocation {
+        let mut a = row.alloc.clone();
+        a.job = self.alloc_job(row).map(|j| Box::new(Job::clone(j)));
+        a
+    }
+
+    /// Allocations in (CreateIndex, ID) order from the token `start`.
+    pub fn allocs<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::Table(Table::Allocs));
+        let allocs = &self.tables.allocs;
+        Box::new(
+            walk(
+                &self.tables.ix.allocs_by_create,
+                create_start(start),
+                reverse,
+            )
+            .filter_map(move |(_, id)| allocs.get(id)),
+        )
+    }
+
+    /// Allocations whose ID starts with `prefix`, in ID order.
+    pub fn allocs_by_prefix<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        prefix: &'a str,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::Table(Table::Allocs));
+        let start = id_start(start).or_else(|| (!reverse).then(|| prefix.to_string()));
+        Box::new(
+            walk_map(&self.tables.allocs, start, reverse)
+                .filter(move |(id, _)| id.starts_with(prefix))
+                .map(|(_, r)| r),
+        )
+    }
+
+    pub fn allocs_by_job<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        namespace: &str,
+        job_id: &str,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::job_allocs(namespace, job_id));
+        let (ns, job) = (namespace.to_string(), job_id.to_string());
+        let lo = (ns.clone(), job.clone(), String::new());
+        let allocs = &self.tables.allocs;
+        Box::new(
+            self.tables
+                .ix
+                .allocs_by_job
+                .range(lo..)
+                .take_while(move |(n, j, _)| *n == ns && *j == job)
+                .filter_map(move |(_, _, id)| allocs.get(id)),
+        )
+    }
+
+    pub fn allocs_by_node<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        node_id: &str,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::NodeAllocs(node_id.to_string()));
+        pair_range(&self.tables.ix.allocs_by_node, node_id, &self.tables.allocs)
+    }
+
+    pub fn allocs_by_eval<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        eval_id: &str,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::EvalAllocs(eval_id.to_string()));
+        pair_range(&self.tables.ix.allocs_by_eval, eval_id, &self.tables.allocs)
+    }
+
+    pub fn allocs_by_deployment<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        deployment_id: &str,
+    ) -> Iter<'a, &'a AllocRow> {
+        ws.add(WatchKey::DeploymentAllocs(deployment_id.to_string()));
+        pair_range(
+            &self.tables.ix.allocs_by_deployment,
+            deployment_id,
+            &self.tables.allocs,
+        )
+    }
+
+    // ----- nodes ------------------------------------------------------------
+
+    pub fn node(&self, ws: &mut WatchSet, id: &str) -> Option<&Node> {
+        ws.add(WatchKey::Node(id.to_string()));
+        self.tables.nodes.get(id)
+    }
+
+    /// Nodes in ID order, optionally only IDs with `prefix`, from the token `start`.
+    pub fn nodes<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        prefix: &'a str,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Node> {
+        ws.add(WatchKey::Table(Table::Nodes));
+        let start = id_start(start)
+            .or_else(|| (!reverse && !prefix.is_empty()).then(|| prefix.to_string()));
+        Box::new(
+            walk_map(&self.tables.nodes, start, reverse)
+                .filter(move |(id, _)| id.starts_with(prefix))
+                .map(|(_, n)| n),
+        )
+    }
+}
+
+fn pair_range<'a>(
+    set: &'a std::collections::BTreeSet<(String, String)>,
+    first: &str,
+    allocs: &'a std::collections::BTreeMap<String, AllocRow>,
+) -> Iter<'a, &'a AllocRow> {
+    let first = first.to_string();
+    let lo = (first.clone(), String::new());
+    Box::new(
+        set.range(lo..)
+            .take_while(move |(f, _)| *f == first)
+            .filter_map(move |(_, id)| allocs.get(id)),
+    )
+}

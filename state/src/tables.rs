@@ -1,0 +1,528 @@
+//! Indexed tables and the only functions that change them.
+//!
+//! Primary rows live in `BTreeMap`s (deterministic iteration, range scans for
+//! prefixes and page tokens). Secondary indexes are `BTreeSet`s of key
+//! tuples, derived from the rows: they are not serialized and are rebuilt on
+//! restore, so a snapshot cannot disagree with itself. Every mutation goes
+//! through a `put_*`/`delete_*` here, which keeps the indexes, the per-table
+//! indexes, the touched watch keys and the events in step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use drover_api::{
+    Allocation, EvalStatus, Evaluation, Event, EventPayload, Job, JobSummary, Node, Topic,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::watch::{Table, WatchKey};
+
+/// (namespace, id)
+pub type NsKey = (String, String);
+
+/// How many versions of a job `/v1/job/:id/versions` keeps (Nomad's
+/// `JobTrackedVersions`). Older versions stay only while an allocation runs them.
+pub const TRACKED_JOB_VERSIONS: usize = 6;
+
+/// An allocation as stored: without its `Job` (allocations reference the
+/// stored job version instead of carrying a copy each, which would make 100k
+/// allocations cost 100k job copies).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocRow {
+    pub alloc: Allocation,
+    pub job_version: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Tables {
+    pub jobs: BTreeMap<NsKey, Job>,
+    pub job_versions: BTreeMap<(String, String, u64), Arc<Job>>,
+    pub job_summaries: BTreeMap<NsKey, JobSummary>,
+    pub evals: BTreeMap<String, Evaluation>,
+    pub allocs: BTreeMap<String, AllocRow>,
+    pub nodes: BTreeMap<String, Node>,
+    /// Per-table index: the Raft index of the last change to the table.
+    pub indexes: BTreeMap<Table, u64>,
+    /// Last change to each collection (a node's allocations, a job's evals, …),
+    /// which is what a blocking read of that collection reports.
+    pub key_indexes: BTreeMap<WatchKey, u64>,
+    #[serde(skip)]
+    pub ix: Secondary,
+}
+
+/// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Secondary {
+    pub evals_by_create: BTreeSet<(u64, String)>,
+    pub evals_by_job: BTreeSet<(String, String, String)>,
+    pub allocs_by_create: BTreeSet<(u64, String)>,
+    pub allocs_by_job: BTreeSet<(String, String, String)>,
+    pub allocs_by_node: BTreeSet<(String, String)>,
+    pub allocs_by_eval: BTreeSet<(String, String)>,
+    pub allocs_by_deployment: BTreeSet<(String, String)>,
+    /// Counters that make job status O(1) instead of a scan of the job's
+    /// allocations and evaluations on every write.
+    pub job_stats: BTreeMap<NsKey, JobStats>,
+    /// How many allocations run each stored job version.
+    pub version_refs: BTreeMap<(String, String, u64), u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct JobStats {
+    pub allocs: u64,
+    pub allocs_live: u64,
+    pub evals: u64,
+    pub evals_live: u64,
+}
+
+impl JobStats {
+    fn is_zero(&self) -> bool {
+        *self == JobStats::default()
+    }
+}
+
+/// What one `apply` has done so far: touched keys, events, jobs whose status
+/// must be recomputed at the end.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub index: u64,
+    pub event_type: &'static str,
+    pub touched: BTreeSet<WatchKey>,
+    pub events: Vec<Event>,
+    pub dirty_jobs: BTreeSet<NsKey>,
+    pub eval_deleted_jobs: BTreeSet<NsKey>,
+}
+
+impl Ctx {
+    pub fn new(index: u64, event_type: &'static str) -> Self {
+        Ctx {
+            index,
+            event_type,
+            touched: BTreeSet::new(),
+            events: Vec::new(),
+            dirty_jobs: BTreeSet::new(),
+            eval_deleted_jobs: BTreeSet::new(),
+        }
+    }
+
+    fn event(
+        &mut self,
+        topic: Topic,
+        key: &str,
+        namespace: &str,
+        filter_keys: Vec<String>,
+        payload: EventPayload,
+    ) {
+        self.events.push(Event {
+            topic,
+            event_type: self.event_type.to_string(),
+            key: key.to_string(),
+            namespace: namespace.to_string(),
+            filter_keys,
+            index: self.index,
+            payload,
+        });
+    }
+}
+
+fn ns_key(namespace: &str, id: &str) -> NsKey {
+    (namespace.to_string(), id.to_string())
+}
+
+impl Tables {
+    fn touch_table(&mut self, ctx: &mut Ctx, table: Table) {
+        self.indexes.insert(table, ctx.index);
+        ctx.touched.insert(WatchKey::Table(table));
+    }
+
+    fn touch_collection(&mut self, ctx: &mut Ctx, key: WatchKey) {
+        self.key_indexes.insert(key.clone(), ctx.index);
+        ctx.touched.insert(key);
+    }
+
+    // ----- jobs -------------------------------------------------------------
+
+    /// Store `job` as the current version of its job (indexes already stamped).
+    pub fn put_job(&mut self, ctx: &mut Ctx, job: Job) {
+        let key = ns_key(&job.namespace, &job.id);
+        self.touch_table(ctx, Table::Jobs);
+        ctx.touched.insert(WatchKey::job(&job.namespace, &job.id));
+        ctx.event(
+            Topic::Job,
+            &job.id,
+            &job.namespace,
+            Vec::new(),
+            EventPayload::Job(Box::new(job.clone())),
+        );
+        self.jobs.insert(key, job);
+    }
+
+    /// Record a new tracked version and forget versions that are neither
+    /// among the newest [`TRACKED_JOB_VERSIONS`] nor run by an allocation.
+    pub fn put_job_version(&mut self, ctx: &mut Ctx, job: &Job) {
+        let (ns, id) = (job.namespace.clone(), job.id.clone());
+        self.job_versions
+            .insert((ns.clone(), id.clone(), job.version), Arc::new(job.clone()));
+        self.touch_table(ctx, Table::JobVersion);
+        self.touch_collection(ctx, WatchKey::job_versions(&ns, &id));
+        self.prune_versions(&ns, &id, TRACKED_JOB_VERSIONS);
+    }
+
+    /// Versions beyond the newest `keep` that no allocation references are dropped.
+    fn prune_versions(&mut self, ns: &str, id: &str, keep: usize) {
+        let lo = (ns.to_string(), id.to_string(), 0);
+        let hi = (ns.to_string(), id.to_string(), u64::MAX);
+        let versions: Vec<u64> = self
+            .job_versions
+            .range(lo..=hi)
+            .map(|((_, _, v), _)| *v)
+            .collect();
+        let cut = versions.len().saturating_sub(keep);
+        for v in &versions[..cut] {
+            let k = (ns.to_string(), id.to_string(), *v);
+            if self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
+                self.job_versions.remove(&k);
+            }
+        }
+    }
+
+    /// The versions `/v1/job/:id/versions` lists: the newest tracked ones.
+    pub fn tracked_versions(
+        &self,
+        ns: &str,
+        id: &str,
+    ) -> impl DoubleEndedIterator<Item = &Arc<Job>> {
+        let lo = (ns.to_string(), id.to_string(), 0);
+        let hi = (ns.to_string(), id.to_string(), u64::MAX);
+        let all: Vec<&Arc<Job>> = self.job_versions.range(lo..=hi).map(|(_, j)| j).collect();
+        let skip = all.len().saturating_sub(TRACKED_JOB_VERSIONS);
+        all.into_iter().skip(skip)
+    }
+
+    pub fn delete_job(&mut self, ctx: &mut Ctx, ns: &str, id: &str) {
+        let Some(job) = self.jobs.remove(&ns_key(ns, id)) else {
+            return;
+        };
+        self.touch_table(ctx, Table::Jobs);
+        ctx.touched.insert(WatchKey::job(ns, id));
+        ctx.event(
+            Topic::Job,
+            id,
+            ns,
+            Vec::new(),
+            EventPayload::Job(Box::new(job)),
+        );
+        if self.job_summaries.remove(&ns_key(ns, id)).is_some() {
+            self.touch_table(ctx, Table::JobSummary);
+            ctx.touched.insert(WatchKey::job_summary(ns, id));
+        }
+        self.prune_versions(ns, id, 0);
+        self.touch_table(ctx, Table::JobVersion);
+        self.touch_collection(ctx, WatchKey::job_versions(ns, id));
+    }
+
+    pub fn put_summary(&mut self, ctx: &mut Ctx, summary: JobSummary) {
+        self.touch_table(ctx, Table::JobSummary);
+        ctx.touched
+            .insert(WatchKey::job_summary(&summary.namespace, &summary.job_id));
+        self.job_summaries
+            .insert(ns_key(&summary.namespace, &summary.job_id), summary);
+    }
+
+    // ----- evaluations ------------------------------------------------------
+
+    /// Insert or replace an evaluation (indexes already stamped).
+    pub fn put_eval(&mut self, ctx: &mut Ctx, eval: Evaluation) {
+        if let Some(old) = self.evals.get(&eval.id).cloned() {
+            self.unindex_eval(&old);
+        }
+        self.index_eval(&eval);
+        self.touch_table(ctx, Table::Evals);
+        ctx.touched.insert(WatchKey::Eval(eval.id.clone()));
+        self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
+        ctx.dirty_jobs.insert(ns_key(&eval.namespace, &eval.job_id));
+        let filter_keys = vec![eval.job_id.clone(), eval.deployment_id.clone()];
+        ctx.event(
+            Topic::Evaluation,
+            &eval.id,
+            &eval.namespace,
+            filter_keys,
+            EventPayload::Evaluation(Box::new(eval.clone())),
+        );
+        self.evals.insert(eval.id.clone(), eval);
+    }
+
+    pub fn delete_eval(&mut self, ctx: &mut Ctx, id: &str) {
+        let Some(eval) = self.evals.remove(id) else {
+            return;
+        };
+        self.unindex_eval(&eval);
+        self.touch_table(ctx, Table::Evals);
+        ctx.touched.insert(WatchKey::Eval(eval.id.clone()));
+        self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
+        let key = ns_key(&eval.namespace, &eval.job_id);
+        ctx.dirty_jobs.insert(key.clone());
+        ctx.eval_deleted_jobs.insert(key);
+        let has_allocs = self
+            .ix
+            .allocs_by_eval
+            .range((id.to_string(), String::new())..)
+            .next()
+            .is_some_and(|(e, _)| e == id);
+        if !has_allocs {
+            self.key_indexes
+                .remove(&WatchKey::EvalAllocs(eval.id.clone()));
+        }
+    }
+
+    fn index_eval(&mut self, e: &Evaluation) {
+        self.ix
+            .evals_by_create
+            .insert((e.create_index, e.id.clone()));
+        self.ix
+            .evals_by_job
+            .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+        let st = self
+            .ix
+            .job_stats
+            .entry(ns_key(&e.namespace, &e.job_id))
+            .or_default();
+        st.evals += 1;
+        st.evals_live += u64::from(!e.status.is_terminal());
+    }
+
+    fn unindex_eval(&mut self, e: &Evaluation) {
+        self.ix
+            .evals_by_create
+            .remove(&(e.create_index, e.id.clone()));
+        self.ix
+            .evals_by_job
+            .remove(&(e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+        let key = ns_key(&e.namespace, &e.job_id);
+        if let Some(st) = self.ix.job_stats.get_mut(&key) {
+            st.evals = st.evals.saturating_sub(1);
+            st.evals_live = st
+                .evals_live
+                .saturating_sub(u64::from(!e.status.is_terminal()));
+            if st.is_zero() {
+                self.ix.job_stats.remove(&key);
+            }
+        }
+    }
+
+    /// Blocked evals of a job, for cancellation when a later eval succeeds.
+    pub fn blocked_evals_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
+        let lo = (ns.to_string(), job_id.to_string(), String::new());
+        self.ix
+            .evals_by_job
+            .range(lo..)
+            .take_while(|(n, j, _)| n == ns && j == job_id)
+            .filter(|(_, _, id)| {
+                self.evals
+                    .get(id)
+                    .is_some_and(|e| e.status == EvalStatus::Blocked)
+            })
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    }
+
+    // ----- allocations ------------------------------------------------------
+
+    /// Insert or replace an allocation (indexes already stamped, `Job` None).
+    pub fn put_alloc(&mut self, ctx: &mut Ctx, row: AllocRow) {
+        let old = self.allocs.get(&row.alloc.id).cloned();
+        if let Some(old) = &old {
+            self.unindex_alloc(ctx, old);
+        }
+        self.index_alloc(ctx, &row);
+        let a = &row.alloc;
+        self.touch_table(ctx, Table::Allocs);
+        ctx.touched.insert(WatchKey::Alloc(a.id.clone()));
+        ctx.dirty_jobs.insert(ns_key(&a.namespace, &a.job_id));
+        let filter_keys = vec![a.job_id.clone(), a.deployment_id.clone()];
+        ctx.event(
+            Topic::Allocation,
+            &a.id,
+            &a.namespace,
+            filter_keys,
+            EventPayload::Allocation(Box::new(a.clone())),
+        );
+        self.allocs.insert(a.id.clone(), row);
+    }
+
+    pub fn delete_alloc(&mut self, ctx: &mut Ctx, id: &str) {
+        let Some(row) = self.allocs.remove(id) else {
+            return;
+        };
+        self.unindex_alloc(ctx, &row);
+        self.touch_table(ctx, Table::Allocs);
+        ctx.touched.insert(WatchKey::Alloc(id.to_string()));
+        ctx.dirty_jobs
+            .insert(ns_key(&row.alloc.namespace, &row.alloc.job_id));
+    }
+
+    fn alloc_collections(a: &Allocation) -> Vec<WatchKey> {
+        let mut keys = vec![
+            WatchKey::job_allocs(&a.namespace, &a.job_id),
+            WatchKey::NodeAllocs(a.node_id.clone()),
+            WatchKey::EvalAllocs(a.eval_id.clone()),
+        ];
+        if !a.deployment_id.is_empty() {
+            keys.push(WatchKey::DeploymentAllocs(a.deployment_id.clone()));
+        }
+        keys
+    }
+
+    fn index_alloc(&mut self, ctx: &mut Ctx, row: &AllocRow) {
+        let a = &row.alloc;
+        self.ix
+            .allocs_by_create
+            .insert((a.create_index, a.id.clone()));
+        self.ix
+            .allocs_by_job
+            .insert((a.namespace.clone(), a.job_id.clone(), a.id.clone()));
+        self.ix
+            .allocs_by_node
+            .insert((a.node_id.clone(), a.id.clone()));
+        self.ix
+            .allocs_by_eval
+            .insert((a.eval_id.clone(), a.id.clone()));
+        if !a.deployment_id.is_empty() {
+            self.ix
+                .allocs_by_deployment
+                .insert((a.deployment_id.clone(), a.id.clone()));
+        }
+        let st = self
+            .ix
+            .job_stats
+            .entry(ns_key(&a.namespace, &a.job_id))
+            .or_default();
+        st.allocs += 1;
+        st.allocs_live += u64::from(!a.is_terminal());
+        *self
+            .ix
+            .version_refs
+            .entry((a.namespace.clone(), a.job_id.clone(), row.job_version))
+            .or_default() += 1;
+        for key in Self::alloc_collections(a) {
+            self.touch_collection(ctx, key);
+        }
+    }
+
+    fn unindex_alloc(&mut self, ctx: &mut Ctx, row: &AllocRow) {
+        let a = &row.alloc;
+        self.ix
+            .allocs_by_create
+            .remove(&(a.create_index, a.id.clone()));
+        self.ix
+            .allocs_by_job
+            .remove(&(a.namespace.clone(), a.job_id.clone(), a.id.clone()));
+        self.ix
+            .allocs_by_node
+            .remove(&(a.node_id.clone(), a.id.clone()));
+        self.ix
+            .allocs_by_eval
+            .remove(&(a.eval_id.clone(), a.id.clone()));
+        self.ix
+            .allocs_by_deployment
+            .remove(&(a.deployment_id.clone(), a.id.clone()));
+        let key = ns_key(&a.namespace, &a.job_id);
+        if let Some(st) = self.ix.job_stats.get_mut(&key) {
+            st.allocs = st.allocs.saturating_sub(1);
+            st.allocs_live = st.allocs_live.saturating_sub(u64::from(!a.is_terminal()));
+            if st.is_zero() {
+                self.ix.job_stats.remove(&key);
+            }
+        }
+        let vkey = (a.namespace.clone(), a.job_id.clone(), row.job_version);
+        if let Some(n) = self.ix.version_refs.get_mut(&vkey) {
+            *n -= 1;
+            if *n == 0 {
+                self.ix.version_refs.remove(&vkey);
+                // An untracked version kept alive only for this allocation goes with it.
+                let keep = if self.jobs.contains_key(&key) {
+                    TRACKED_JOB_VERSIONS
+                } else {
+                    0
+                };
+                self.prune_versions(&key.0, &key.1, keep);
+            }
+        }
+        for key in Self::alloc_collections(a) {
+            self.touch_collection(ctx, key);
+        }
+    }
+
+    // ----- nodes ------------------------------------------------------------
+
+    pub fn put_node(&mut self, ctx: &mut Ctx, node: Node) {
+        self.touch_table(ctx, Table::Nodes);
+        ctx.touched.insert(WatchKey::Node(node.id.clone()));
+        let mut public = node.clone();
+        public.secret_id.clear();
+        ctx.event(
+            Topic::Node,
+            &node.id,
+            "",
+            Vec::new(),
+            EventPayload::Node(Box::new(public)),
+        );
+        self.nodes.insert(node.id.clone(), node);
+    }
+
+    pub fn delete_node(&mut self, ctx: &mut Ctx, id: &str) {
+        let Some(mut node) = self.nodes.remove(id) else {
+            return;
+        };
+        self.touch_table(ctx, Table::Nodes);
+        ctx.touched.insert(WatchKey::Node(id.to_string()));
+        node.secret_id.clear();
+        ctx.event(
+            Topic::Node,
+            id,
+            "",
+            Vec::new(),
+            EventPayload::Node(Box::new(node)),
+        );
+    }
+
+    // ----- restore ----------------------------------------------------------
+
+    /// Recompute every derived index from the rows (after a restore).
+    pub fn rebuild(&mut self) {
+        let mut ix = Secondary::default();
+        for e in self.evals.values() {
+            ix.evals_by_create.insert((e.create_index, e.id.clone()));
+            ix.evals_by_job
+                .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+            let st = ix
+                .job_stats
+                .entry(ns_key(&e.namespace, &e.job_id))
+                .or_default();
+            st.evals += 1;
+            st.evals_live += u64::from(!e.status.is_terminal());
+        }
+        for row in self.allocs.values() {
+            let a = &row.alloc;
+            ix.allocs_by_create.insert((a.create_index, a.id.clone()));
+            ix.allocs_by_job
+                .insert((a.namespace.clone(), a.job_id.clone(), a.id.clone()));
+            ix.allocs_by_node.insert((a.node_id.clone(), a.id.clone()));
+            ix.allocs_by_eval.insert((a.eval_id.clone(), a.id.clone()));
+            if !a.deployment_id.is_empty() {
+                ix.allocs_by_deployment
+                    .insert((a.deployment_id.clone(), a.id.clone()));
+            }
+            let st = ix
+                .job_stats
+                .entry(ns_key(&a.namespace, &a.job_id))
+                .or_default();
+            st.allocs += 1;
+            st.allocs_live += u64::from(!a.is_terminal());
+            *ix.version_refs
+                .entry((a.namespace.clone(), a.job_id.clone(), row.job_version))
+                .or_default() += 1;
+        }
+        self.ix = ix;
+    }
+}
