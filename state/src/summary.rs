@@ -3,8 +3,7 @@
 //! `setJobSummary`), but from counters instead of scans.
 
 use drover_api::{
-    AllocClientStatus, Allocation, Job, JobChildrenSummary, JobStatus, JobSummary, JobType,
-    TaskGroupSummary,
+    AllocClientStatus, Job, JobChildrenSummary, JobStatus, JobSummary, JobType, TaskGroupSummary,
 };
 
 use crate::tables::JobStats;
@@ -62,13 +61,18 @@ pub(crate) fn add_missing_groups(s: &mut JobSummary, job: &Job) -> bool {
 
 /// Move one allocation between the summary's bins. Returns whether anything
 /// changed. A new allocation counts as `starting` and takes one from `queued`.
-pub(crate) fn count_alloc(s: &mut JobSummary, old: Option<&Allocation>, new: &Allocation) -> bool {
-    let Some(tg) = s.summary.get_mut(&new.task_group) else {
+pub(crate) fn count_alloc(
+    s: &mut JobSummary,
+    task_group: &str,
+    old: Option<AllocClientStatus>,
+    new: AllocClientStatus,
+) -> bool {
+    let Some(tg) = s.summary.get_mut(task_group) else {
         return false;
     };
     match old {
         None => {
-            if new.client_status != AllocClientStatus::Pending {
+            if new != AllocClientStatus::Pending {
                 return false;
             }
             tg.starting += 1;
@@ -77,9 +81,9 @@ pub(crate) fn count_alloc(s: &mut JobSummary, old: Option<&Allocation>, new: &Al
             }
             true
         }
-        Some(old) if old.client_status != new.client_status => {
-            *bin(tg, new.client_status) += 1;
-            let prev = bin(tg, old.client_status);
+        Some(old) if old != new => {
+            *bin(tg, new) += 1;
+            let prev = bin(tg, old);
             if *prev > 0 {
                 *prev -= 1;
             }

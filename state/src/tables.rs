@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use drover_api::{
-    Allocation, EvalStatus, Evaluation, Event, EventPayload, Job, JobSummary, Node, Topic,
+    AllocClientStatus, Allocation, EvalStatus, Evaluation, Event, EventPayload, Job, JobSummary,
+    Node, Topic,
 };
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +137,13 @@ impl Tables {
     }
 
     fn touch_collection(&mut self, ctx: &mut Ctx, key: WatchKey) {
-        self.key_indexes.insert(key.clone(), ctx.index);
+        // Update in place when present: the key is then allocated once, for `touched`.
+        match self.key_indexes.get_mut(&key) {
+            Some(index) => *index = ctx.index,
+            None => {
+                self.key_indexes.insert(key.clone(), ctx.index);
+            }
+        }
         ctx.touched.insert(key);
     }
 
@@ -348,6 +355,57 @@ impl Tables {
             EventPayload::Allocation(Box::new(a.clone())),
         );
         self.allocs.insert(a.id.clone(), row);
+    }
+
+    /// Change an allocation in place: the hot path of client updates, stops
+    /// and transitions. `f` must leave the indexed fields (ID, namespace, job,
+    /// node, eval, deployment, create index) alone; it may change statuses.
+    /// Returns the client status before the change, or `None` when the
+    /// allocation does not exist. Job summaries are the caller's business.
+    pub fn update_alloc(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        f: impl FnOnce(&mut Allocation),
+    ) -> Option<AllocClientStatus> {
+        let row = self.allocs.get_mut(id)?;
+        let old_status = row.alloc.client_status;
+        let was_live = !row.alloc.is_terminal();
+        f(&mut row.alloc);
+        let a = &row.alloc;
+        let is_live = !a.is_terminal();
+        let filter_keys = vec![a.job_id.clone(), a.deployment_id.clone()];
+        ctx.event(
+            Topic::Allocation,
+            &a.id,
+            &a.namespace,
+            filter_keys,
+            EventPayload::Allocation(Box::new(a.clone())),
+        );
+        let job = ns_key(&a.namespace, &a.job_id);
+        let collections = Self::alloc_collections(a);
+        if was_live != is_live {
+            if let Some(st) = self.ix.job_stats.get_mut(&job) {
+                if is_live {
+                    st.allocs_live += 1;
+                } else {
+                    st.allocs_live = st.allocs_live.saturating_sub(1);
+                }
+            }
+        }
+        ctx.touched.insert(WatchKey::Alloc(id.to_string()));
+        ctx.dirty_jobs.insert(job);
+        self.touch_table(ctx, Table::Allocs);
+        for key in collections {
+            self.touch_collection(ctx, key);
+        }
+        Some(old_status)
+    }
+
+    /// Mark a summary changed in place (its `ModifyIndex` already stamped).
+    pub fn touch_summary(&mut self, ctx: &mut Ctx, namespace: &str, job_id: &str) {
+        self.touch_table(ctx, Table::JobSummary);
+        ctx.touched.insert(WatchKey::job_summary(namespace, job_id));
     }
 
     pub fn delete_alloc(&mut self, ctx: &mut Ctx, id: &str) {

@@ -5,17 +5,35 @@ use crate::command::{AllocClientUpdate, AllocUpdateDesiredTransition, ApplyPlanR
 use crate::summary;
 use crate::tables::{AllocRow, Ctx, Tables};
 
-/// Store one allocation change and move it between its job summary's bins.
-fn write_alloc(t: &mut Tables, ctx: &mut Ctx, old: Option<&Allocation>, row: AllocRow) {
-    let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
-    if let Some(s) = t.job_summaries.get_mut(&key) {
-        if summary::count_alloc(s, old, &row.alloc) {
-            s.modify_index = ctx.index;
-            let s = s.clone();
-            t.put_summary(ctx, s);
-        }
+/// Move one allocation between its job summary's bins, in place.
+fn count_in_summary(t: &mut Tables, ctx: &mut Ctx, a: &Allocation, old: Option<AllocClientStatus>) {
+    let key = (a.namespace.clone(), a.job_id.clone());
+    let Some(s) = t.job_summaries.get_mut(&key) else {
+        return;
+    };
+    if summary::count_alloc(s, &a.task_group, old, a.client_status) {
+        s.modify_index = ctx.index;
+        t.touch_summary(ctx, &key.0, &key.1);
     }
-    t.put_alloc(ctx, row);
+}
+
+/// Change an existing allocation in place and keep its summary in step.
+fn update(t: &mut Tables, ctx: &mut Ctx, id: &str, f: impl FnOnce(&mut Allocation)) {
+    let Some(old) = t.update_alloc(ctx, id, f) else {
+        return;
+    };
+    let Some(row) = t.allocs.get(id) else { return };
+    if old == row.alloc.client_status {
+        return;
+    }
+    let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
+    let Some(s) = t.job_summaries.get_mut(&key) else {
+        return;
+    };
+    if summary::count_alloc(s, &row.alloc.task_group, Some(old), row.alloc.client_status) {
+        s.modify_index = ctx.index;
+        t.touch_summary(ctx, &key.0, &key.1);
+    }
 }
 
 /// Nomad `upsertPlanResults`: stops and preemptions are diffs against the
@@ -30,52 +48,44 @@ pub(super) fn plan_results(
             "placed allocation without an ID".into(),
         ));
     }
+    let index = ctx.index;
     for stop in &c.stopped {
-        let Some(row) = t.allocs.get(&stop.id) else {
-            continue;
-        };
-        let old = row.alloc.clone();
-        let mut row = row.clone();
-        let a = &mut row.alloc;
-        a.desired_status = AllocDesiredStatus::Stop;
-        a.desired_description = stop.desired_description.clone();
-        if let Some(cs) = stop.client_status {
-            a.client_status = cs;
-        }
-        if !stop.followup_eval_id.is_empty() {
-            a.followup_eval_id = stop.followup_eval_id.clone();
-        }
-        a.modify_index = ctx.index;
-        a.alloc_modify_index = ctx.index;
-        a.modify_time = c.now;
-        write_alloc(t, ctx, Some(&old), row);
+        update(t, ctx, &stop.id, |a| {
+            a.desired_status = AllocDesiredStatus::Stop;
+            a.desired_description.clone_from(&stop.desired_description);
+            if let Some(cs) = stop.client_status {
+                a.client_status = cs;
+            }
+            if !stop.followup_eval_id.is_empty() {
+                a.followup_eval_id.clone_from(&stop.followup_eval_id);
+            }
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = c.now;
+        });
     }
     for p in &c.preempted {
-        let Some(row) = t.allocs.get(&p.id) else {
-            continue;
-        };
-        let old = row.alloc.clone();
-        let mut row = row.clone();
-        let a = &mut row.alloc;
-        a.desired_status = AllocDesiredStatus::Evict;
-        a.desired_description = p.desired_description.clone();
-        a.preempted_by_allocation = p.preempted_by.clone();
-        a.modify_index = ctx.index;
-        a.alloc_modify_index = ctx.index;
-        a.modify_time = c.now;
-        write_alloc(t, ctx, Some(&old), row);
+        update(t, ctx, &p.id, |a| {
+            a.desired_status = AllocDesiredStatus::Evict;
+            a.desired_description.clone_from(&p.desired_description);
+            a.preempted_by_allocation.clone_from(&p.preempted_by);
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = c.now;
+        });
     }
     for placed in &c.placed {
         let mut a = placed.clone();
         a.job = None;
         a.namespace.clone_from(&c.namespace);
         a.job_id.clone_from(&c.job_id);
-        let old = t.allocs.get(&a.id).map(|r| r.alloc.clone());
-        match &old {
+        let old = t.allocs.get(&a.id).map(|r| &r.alloc);
+        let old_status = old.map(|o| o.client_status);
+        match old {
             Some(old) => {
                 a.create_index = old.create_index;
                 a.create_time = old.create_time;
-                a.task_states = old.task_states.clone();
+                a.task_states.clone_from(&old.task_states);
                 // A scheduler marking the allocation lost or unknown decides the
                 // client status; otherwise the client's report stands.
                 if !matches!(
@@ -83,35 +93,35 @@ pub(super) fn plan_results(
                     AllocClientStatus::Lost | AllocClientStatus::Unknown
                 ) {
                     a.client_status = old.client_status;
-                    a.client_description = old.client_description.clone();
+                    a.client_description.clone_from(&old.client_description);
                 }
             }
             None => {
-                a.create_index = ctx.index;
+                a.create_index = index;
                 if a.create_time == 0 {
                     a.create_time = c.now;
                 }
             }
         }
-        a.modify_index = ctx.index;
-        a.alloc_modify_index = ctx.index;
+        a.modify_index = index;
+        a.alloc_modify_index = index;
         a.modify_time = c.now;
         // Link the replaced allocation forward (Nomad `upsertAllocsImpl`).
-        if !a.previous_allocation.is_empty() {
-            if let Some(prev) = t.allocs.get(&a.previous_allocation) {
-                if prev.alloc.next_allocation != a.id {
-                    let prev_old = prev.alloc.clone();
-                    let mut prev = prev.clone();
-                    prev.alloc.next_allocation = a.id.clone();
-                    prev.alloc.modify_index = ctx.index;
-                    write_alloc(t, ctx, Some(&prev_old), prev);
-                }
-            }
+        let prev = a.previous_allocation.clone();
+        if !prev.is_empty()
+            && t.allocs
+                .get(&prev)
+                .is_some_and(|r| r.alloc.next_allocation != a.id)
+        {
+            let next = a.id.clone();
+            update(t, ctx, &prev, |p| {
+                p.next_allocation = next;
+                p.modify_index = index;
+            });
         }
-        write_alloc(
-            t,
+        count_in_summary(t, ctx, &a, old_status);
+        t.put_alloc(
             ctx,
-            old.as_ref(),
             AllocRow {
                 alloc: a,
                 job_version: c.job_version,
@@ -129,24 +139,20 @@ pub(super) fn client_update(
     ctx: &mut Ctx,
     c: &AllocClientUpdate,
 ) -> Result<(), ApplyError> {
+    let index = ctx.index;
     for u in &c.updates {
-        let Some(row) = t.allocs.get(&u.id) else {
-            continue;
-        };
-        let old = row.alloc.clone();
-        let mut row = row.clone();
-        let a = &mut row.alloc;
-        a.client_status = u.client_status;
-        a.client_description.clone_from(&u.client_description);
-        a.task_states.clone_from(&u.task_states);
-        if let Some(ds) = &u.deployment_status {
-            let mut ds = ds.clone();
-            ds.modify_index = ctx.index;
-            a.deployment_status = Some(ds);
-        }
-        a.modify_index = ctx.index;
-        a.modify_time = c.now;
-        write_alloc(t, ctx, Some(&old), row);
+        update(t, ctx, &u.id, |a| {
+            a.client_status = u.client_status;
+            a.client_description.clone_from(&u.client_description);
+            a.task_states.clone_from(&u.task_states);
+            if let Some(ds) = &u.deployment_status {
+                let mut ds = ds.clone();
+                ds.modify_index = index;
+                a.deployment_status = Some(ds);
+            }
+            a.modify_index = index;
+            a.modify_time = c.now;
+        });
     }
     upsert_evals(t, ctx, &c.evals);
     Ok(())
@@ -157,17 +163,14 @@ pub(super) fn desired_transition(
     ctx: &mut Ctx,
     c: &AllocUpdateDesiredTransition,
 ) -> Result<(), ApplyError> {
+    let index = ctx.index;
     for (id, tr) in &c.transitions {
-        let Some(row) = t.allocs.get(id) else {
-            continue;
-        };
-        let old = row.alloc.clone();
-        let mut row = row.clone();
-        row.alloc.desired_transition.merge(tr);
-        row.alloc.modify_index = ctx.index;
-        row.alloc.alloc_modify_index = ctx.index;
-        row.alloc.modify_time = c.now;
-        write_alloc(t, ctx, Some(&old), row);
+        update(t, ctx, id, |a| {
+            a.desired_transition.merge(tr);
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = c.now;
+        });
     }
     upsert_evals(t, ctx, &c.evals);
     Ok(())
