@@ -81,7 +81,7 @@ pub struct Allocation {
     pub client_status: AllocClientStatus,
     #[serde(rename = "ClientDescription")]
     pub client_description: String,
-    #[serde(rename = "TaskStates")]
+    #[serde(rename = "TaskStates", deserialize_with = "crate::null_default")]
     pub task_states: BTreeMap<String, TaskState>,
     #[serde(rename = "DeploymentID")]
     pub deployment_id: String,
@@ -95,7 +95,10 @@ pub struct Allocation {
     pub next_allocation: String,
     #[serde(rename = "FollowupEvalID")]
     pub followup_eval_id: String,
-    #[serde(rename = "PreemptedAllocations")]
+    #[serde(
+        rename = "PreemptedAllocations",
+        deserialize_with = "crate::null_default"
+    )]
     pub preempted_allocations: Vec<String>,
     #[serde(rename = "PreemptedByAllocation")]
     pub preempted_by_allocation: String,
@@ -209,7 +212,10 @@ pub struct AllocListStub {
     pub next_allocation: String,
     #[serde(rename = "RescheduleTracker")]
     pub reschedule_tracker: Option<RescheduleTracker>,
-    #[serde(rename = "PreemptedAllocations")]
+    #[serde(
+        rename = "PreemptedAllocations",
+        deserialize_with = "crate::null_default"
+    )]
     pub preempted_allocations: Vec<String>,
     #[serde(rename = "PreemptedByAllocation")]
     pub preempted_by_allocation: String,
@@ -268,7 +274,7 @@ pub struct AllocDeploymentStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RescheduleTracker {
-    #[serde(rename = "Events")]
+    #[serde(rename = "Events", deserialize_with = "crate::null_default")]
     pub events: Vec<RescheduleEvent>,
 }
 
@@ -290,7 +296,7 @@ pub struct RescheduleEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AllocatedResources {
-    #[serde(rename = "Tasks")]
+    #[serde(rename = "Tasks", deserialize_with = "crate::null_default")]
     pub tasks: BTreeMap<String, AllocatedTaskResources>,
     #[serde(rename = "Shared")]
     pub shared: AllocatedSharedResources,
@@ -303,7 +309,7 @@ pub struct AllocatedTaskResources {
     pub cpu: AllocatedCpuResources,
     #[serde(rename = "Memory")]
     pub memory: AllocatedMemoryResources,
-    #[serde(rename = "Networks")]
+    #[serde(rename = "Networks", deserialize_with = "crate::null_default")]
     pub networks: Vec<NetworkResource>,
 }
 
@@ -312,7 +318,7 @@ pub struct AllocatedTaskResources {
 pub struct AllocatedCpuResources {
     #[serde(rename = "CpuShares")]
     pub cpu_shares: i64,
-    #[serde(rename = "ReservedCores")]
+    #[serde(rename = "ReservedCores", deserialize_with = "crate::null_default")]
     pub reserved_cores: Vec<u16>,
 }
 
@@ -330,9 +336,9 @@ pub struct AllocatedMemoryResources {
 pub struct AllocatedSharedResources {
     #[serde(rename = "DiskMB")]
     pub disk_mb: i64,
-    #[serde(rename = "Networks")]
+    #[serde(rename = "Networks", deserialize_with = "crate::null_default")]
     pub networks: Vec<NetworkResource>,
-    #[serde(rename = "Ports")]
+    #[serde(rename = "Ports", deserialize_with = "crate::null_default")]
     pub ports: Vec<AllocatedPortMapping>,
 }
 
@@ -362,23 +368,32 @@ pub struct AllocMetric {
     pub nodes_in_pool: i64,
     #[serde(rename = "NodePool")]
     pub node_pool: String,
-    #[serde(rename = "NodesAvailable")]
+    #[serde(rename = "NodesAvailable", deserialize_with = "crate::null_default")]
     pub nodes_available: BTreeMap<String, i64>,
-    #[serde(rename = "ClassFiltered")]
+    #[serde(rename = "ClassFiltered", deserialize_with = "crate::null_default")]
     pub class_filtered: BTreeMap<String, i64>,
-    #[serde(rename = "ConstraintFiltered")]
+    #[serde(
+        rename = "ConstraintFiltered",
+        deserialize_with = "crate::null_default"
+    )]
     pub constraint_filtered: BTreeMap<String, i64>,
     #[serde(rename = "NodesExhausted")]
     pub nodes_exhausted: i64,
-    #[serde(rename = "ClassExhausted")]
+    #[serde(rename = "ClassExhausted", deserialize_with = "crate::null_default")]
     pub class_exhausted: BTreeMap<String, i64>,
-    #[serde(rename = "DimensionExhausted")]
+    #[serde(
+        rename = "DimensionExhausted",
+        deserialize_with = "crate::null_default"
+    )]
     pub dimension_exhausted: BTreeMap<String, i64>,
-    #[serde(rename = "QuotaExhausted")]
+    #[serde(rename = "QuotaExhausted", deserialize_with = "crate::null_default")]
     pub quota_exhausted: Vec<String>,
-    #[serde(rename = "ResourcesExhausted")]
+    #[serde(
+        rename = "ResourcesExhausted",
+        deserialize_with = "crate::null_default"
+    )]
     pub resources_exhausted: BTreeMap<String, Resources>,
-    #[serde(rename = "ScoreMetaData")]
+    #[serde(rename = "ScoreMetaData", deserialize_with = "crate::null_default")]
     pub score_meta_data: Vec<NodeScoreMeta>,
     #[serde(rename = "AllocationTime")]
     pub allocation_time: Nanos,
@@ -391,7 +406,7 @@ pub struct AllocMetric {
 pub struct NodeScoreMeta {
     #[serde(rename = "NodeID")]
     pub node_id: String,
-    #[serde(rename = "Scores")]
+    #[serde(rename = "Scores", deserialize_with = "crate::null_default")]
     pub scores: BTreeMap<String, f64>,
     #[serde(rename = "NormScore")]
     pub norm_score: f64,
@@ -425,7 +440,7 @@ pub struct TaskState {
     #[serde(rename = "FinishedAt", with = "crate::time::rfc3339_opt")]
     pub finished_at: Option<i64>,
     /// The latest events, oldest first; the client keeps at most 10.
-    #[serde(rename = "Events")]
+    #[serde(rename = "Events", deserialize_with = "crate::null_default")]
     pub events: Vec<TaskEvent>,
 }
 
@@ -443,7 +458,7 @@ pub struct TaskEvent {
     pub message: String,
     #[serde(rename = "DisplayMessage")]
     pub display_message: String,
-    #[serde(rename = "Details")]
+    #[serde(rename = "Details", deserialize_with = "crate::null_default")]
     pub details: BTreeMap<String, String>,
     #[serde(rename = "FailsTask")]
     pub fails_task: bool,

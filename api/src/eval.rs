@@ -74,9 +74,10 @@ pub struct Evaluation {
     pub status_description: String,
     #[serde(rename = "Wait")]
     pub wait: Nanos,
-    /// Unix nanoseconds; 0 when unset.
-    #[serde(rename = "WaitUntil")]
-    pub wait_until: i64,
+    /// Unix nanoseconds; `None` when unset. A Go `time.Time` on the wire
+    /// (RFC 3339, Go's zero time when unset).
+    #[serde(rename = "WaitUntil", with = "crate::time::rfc3339_opt")]
+    pub wait_until: Option<i64>,
     #[serde(rename = "NextEval")]
     pub next_eval: String,
     #[serde(rename = "PreviousEval")]
@@ -85,9 +86,9 @@ pub struct Evaluation {
     pub blocked_eval: String,
     #[serde(rename = "RelatedEvals")]
     pub related_evals: Option<Vec<serde_json::Value>>,
-    #[serde(rename = "FailedTGAllocs")]
+    #[serde(rename = "FailedTGAllocs", deserialize_with = "crate::null_default")]
     pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
-    #[serde(rename = "ClassEligibility")]
+    #[serde(rename = "ClassEligibility", deserialize_with = "crate::null_default")]
     pub class_eligibility: BTreeMap<String, bool>,
     #[serde(rename = "QuotaLimitReached")]
     pub quota_limit_reached: String,
@@ -95,7 +96,7 @@ pub struct Evaluation {
     pub escaped_computed_class: bool,
     #[serde(rename = "AnnotatePlan")]
     pub annotate_plan: bool,
-    #[serde(rename = "QueuedAllocations")]
+    #[serde(rename = "QueuedAllocations", deserialize_with = "crate::null_default")]
     pub queued_allocations: BTreeMap<String, i64>,
     #[serde(rename = "LeaderACL")]
     pub leader_acl: String,

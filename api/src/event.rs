@@ -70,7 +70,11 @@ pub struct Event {
     pub namespace: String,
     /// Extra keys a `Topic:key` subscription matches (an allocation's job ID
     /// and deployment ID).
-    #[serde(rename = "FilterKeys", default)]
+    #[serde(
+        rename = "FilterKeys",
+        default,
+        deserialize_with = "crate::null_default"
+    )]
     pub filter_keys: Vec<String>,
     #[serde(rename = "Index")]
     pub index: u64,
@@ -83,6 +87,6 @@ pub struct Event {
 pub struct Events {
     #[serde(rename = "Index")]
     pub index: u64,
-    #[serde(rename = "Events")]
+    #[serde(rename = "Events", deserialize_with = "crate::null_default")]
     pub events: Vec<Event>,
 }

@@ -66,15 +66,15 @@ pub struct Job {
     pub priority: i32,
     #[serde(rename = "AllAtOnce")]
     pub all_at_once: bool,
-    #[serde(rename = "Datacenters")]
+    #[serde(rename = "Datacenters", deserialize_with = "crate::null_default")]
     pub datacenters: Vec<String>,
     #[serde(rename = "NodePool")]
     pub node_pool: String,
-    #[serde(rename = "Constraints")]
+    #[serde(rename = "Constraints", deserialize_with = "crate::null_default")]
     pub constraints: Vec<Constraint>,
-    #[serde(rename = "Affinities")]
+    #[serde(rename = "Affinities", deserialize_with = "crate::null_default")]
     pub affinities: Vec<Affinity>,
-    #[serde(rename = "TaskGroups")]
+    #[serde(rename = "TaskGroups", deserialize_with = "crate::null_default")]
     pub task_groups: Vec<TaskGroup>,
     #[serde(rename = "Update")]
     pub update: Option<UpdateStrategy>,
@@ -84,7 +84,7 @@ pub struct Job {
     pub parameterized_job: Option<serde_json::Value>,
     #[serde(rename = "Dispatched")]
     pub dispatched: bool,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "Stop")]
     pub stop: bool,
@@ -131,11 +131,11 @@ pub struct TaskGroup {
     pub name: String,
     #[serde(rename = "Count")]
     pub count: i32,
-    #[serde(rename = "Constraints")]
+    #[serde(rename = "Constraints", deserialize_with = "crate::null_default")]
     pub constraints: Vec<Constraint>,
-    #[serde(rename = "Affinities")]
+    #[serde(rename = "Affinities", deserialize_with = "crate::null_default")]
     pub affinities: Vec<Affinity>,
-    #[serde(rename = "Tasks")]
+    #[serde(rename = "Tasks", deserialize_with = "crate::null_default")]
     pub tasks: Vec<Task>,
     #[serde(rename = "RestartPolicy")]
     pub restart_policy: Option<RestartPolicy>,
@@ -143,11 +143,11 @@ pub struct TaskGroup {
     pub reschedule_policy: Option<ReschedulePolicy>,
     #[serde(rename = "EphemeralDisk")]
     pub ephemeral_disk: Option<EphemeralDisk>,
-    #[serde(rename = "Networks")]
+    #[serde(rename = "Networks", deserialize_with = "crate::null_default")]
     pub networks: Vec<NetworkResource>,
     #[serde(rename = "Update")]
     pub update: Option<UpdateStrategy>,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "ShutdownDelay")]
     pub shutdown_delay: Option<Nanos>,
@@ -163,19 +163,19 @@ pub struct Task {
     #[serde(rename = "User")]
     pub user: String,
     /// Driver-specific configuration, free-form as in Nomad.
-    #[serde(rename = "Config")]
+    #[serde(rename = "Config", deserialize_with = "crate::null_default")]
     pub config: BTreeMap<String, serde_json::Value>,
-    #[serde(rename = "Env")]
+    #[serde(rename = "Env", deserialize_with = "crate::null_default")]
     pub env: BTreeMap<String, String>,
-    #[serde(rename = "Constraints")]
+    #[serde(rename = "Constraints", deserialize_with = "crate::null_default")]
     pub constraints: Vec<Constraint>,
-    #[serde(rename = "Affinities")]
+    #[serde(rename = "Affinities", deserialize_with = "crate::null_default")]
     pub affinities: Vec<Affinity>,
-    #[serde(rename = "Resources")]
+    #[serde(rename = "Resources", deserialize_with = "crate::null_default")]
     pub resources: Resources,
     #[serde(rename = "RestartPolicy")]
     pub restart_policy: Option<RestartPolicy>,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "KillTimeout")]
     pub kill_timeout: Nanos,
@@ -205,7 +205,7 @@ pub struct Resources {
     pub disk_mb: i64,
     #[serde(rename = "IOPS")]
     pub iops: i64,
-    #[serde(rename = "Networks")]
+    #[serde(rename = "Networks", deserialize_with = "crate::null_default")]
     pub networks: Vec<NetworkResource>,
 }
 
@@ -224,9 +224,9 @@ pub struct NetworkResource {
     pub hostname: String,
     #[serde(rename = "MBits")]
     pub mbits: i64,
-    #[serde(rename = "ReservedPorts")]
+    #[serde(rename = "ReservedPorts", deserialize_with = "crate::null_default")]
     pub reserved_ports: Vec<Port>,
-    #[serde(rename = "DynamicPorts")]
+    #[serde(rename = "DynamicPorts", deserialize_with = "crate::null_default")]
     pub dynamic_ports: Vec<Port>,
 }
 
@@ -362,7 +362,7 @@ pub struct JobListStub {
     pub name: String,
     #[serde(rename = "Namespace")]
     pub namespace: String,
-    #[serde(rename = "Datacenters")]
+    #[serde(rename = "Datacenters", deserialize_with = "crate::null_default")]
     pub datacenters: Vec<String>,
     #[serde(rename = "NodePool")]
     pub node_pool: String,
@@ -429,7 +429,7 @@ pub struct JobSummary {
     pub job_id: String,
     #[serde(rename = "Namespace")]
     pub namespace: String,
-    #[serde(rename = "Summary")]
+    #[serde(rename = "Summary", deserialize_with = "crate::null_default")]
     pub summary: BTreeMap<String, TaskGroupSummary>,
     #[serde(rename = "Children")]
     pub children: Option<JobChildrenSummary>,

@@ -25,3 +25,15 @@ pub use requests::*;
 
 /// A duration in integer nanoseconds, as Nomad puts Go `time.Duration` on the wire.
 pub type Nanos = i64;
+
+/// Go encodes a nil slice, map or pointer as `null`, and Nomad's responses
+/// are full of them (`"Constraints": null`, `"Meta": null`). Collection fields
+/// (and the few Go pointers Drover keeps as plain structs) read `null` as
+/// their default, exactly like a missing field.
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}

@@ -46,15 +46,15 @@ pub struct Node {
     pub http_addr: String,
     #[serde(rename = "TLSEnabled")]
     pub tls_enabled: bool,
-    #[serde(rename = "Attributes")]
+    #[serde(rename = "Attributes", deserialize_with = "crate::null_default")]
     pub attributes: BTreeMap<String, String>,
-    #[serde(rename = "NodeResources")]
+    #[serde(rename = "NodeResources", deserialize_with = "crate::null_default")]
     pub node_resources: NodeResources,
-    #[serde(rename = "ReservedResources")]
+    #[serde(rename = "ReservedResources", deserialize_with = "crate::null_default")]
     pub reserved_resources: NodeReservedResources,
-    #[serde(rename = "Links")]
+    #[serde(rename = "Links", deserialize_with = "crate::null_default")]
     pub links: BTreeMap<String, String>,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "NodeClass")]
     pub node_class: String,
@@ -74,9 +74,9 @@ pub struct Node {
     #[serde(rename = "StatusUpdatedAt")]
     pub status_updated_at: i64,
     /// The latest node events, oldest first; at most 10 are kept.
-    #[serde(rename = "Events")]
+    #[serde(rename = "Events", deserialize_with = "crate::null_default")]
     pub events: Vec<NodeEvent>,
-    #[serde(rename = "Drivers")]
+    #[serde(rename = "Drivers", deserialize_with = "crate::null_default")]
     pub drivers: BTreeMap<String, DriverInfo>,
     #[serde(rename = "LastDrain")]
     pub last_drain: Option<DrainMetadata>,
@@ -100,12 +100,10 @@ impl Node {
         NodeListStub {
             address: address.to_string(),
             id: self.id.clone(),
+            // Nomad's `Node.Stub` copies exactly `os.name` (empty if unset).
             attributes: with_os.then(|| {
-                self.attributes
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("os."))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
+                let os_name = self.attributes.get("os.name").cloned();
+                BTreeMap::from([("os.name".to_string(), os_name.unwrap_or_default())])
             }),
             datacenter: self.datacenter.clone(),
             name: self.name.clone(),
@@ -137,7 +135,7 @@ pub struct NodeListStub {
     pub address: String,
     #[serde(rename = "ID")]
     pub id: String,
-    /// Only with `?os=true`: the `os.*` attributes.
+    /// Only with `?os=true`: just `os.name`, as Nomad's `Node.Stub` fills it.
     #[serde(rename = "Attributes", skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
     #[serde(rename = "Datacenter")]
@@ -158,7 +156,7 @@ pub struct NodeListStub {
     pub status: NodeStatus,
     #[serde(rename = "StatusDescription")]
     pub status_description: String,
-    #[serde(rename = "Drivers")]
+    #[serde(rename = "Drivers", deserialize_with = "crate::null_default")]
     pub drivers: BTreeMap<String, DriverInfo>,
     #[serde(rename = "NodeResources", skip_serializing_if = "Option::is_none")]
     pub node_resources: Option<NodeResources>,
@@ -175,7 +173,7 @@ pub struct NodeListStub {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DriverInfo {
-    #[serde(rename = "Attributes")]
+    #[serde(rename = "Attributes", deserialize_with = "crate::null_default")]
     pub attributes: BTreeMap<String, String>,
     #[serde(rename = "Detected")]
     pub detected: bool,
@@ -196,7 +194,7 @@ pub struct NodeResources {
     pub memory: NodeMemoryResources,
     #[serde(rename = "Disk")]
     pub disk: NodeDiskResources,
-    #[serde(rename = "Networks")]
+    #[serde(rename = "Networks", deserialize_with = "crate::null_default")]
     pub networks: Vec<NetworkResource>,
     #[serde(rename = "MinDynamicPort")]
     pub min_dynamic_port: i64,
@@ -212,7 +210,10 @@ pub struct NodeCpuResources {
     pub cpu_shares: i64,
     #[serde(rename = "TotalCpuCores")]
     pub total_cpu_cores: u16,
-    #[serde(rename = "ReservableCpuCores")]
+    #[serde(
+        rename = "ReservableCpuCores",
+        deserialize_with = "crate::null_default"
+    )]
     pub reservable_cpu_cores: Vec<u16>,
 }
 
@@ -295,7 +296,7 @@ pub struct DrainMetadata {
     pub status: String,
     #[serde(rename = "AccessorID")]
     pub accessor_id: String,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
 }
 
@@ -306,7 +307,7 @@ pub struct NodeEvent {
     pub message: String,
     #[serde(rename = "Subsystem")]
     pub subsystem: String,
-    #[serde(rename = "Details")]
+    #[serde(rename = "Details", deserialize_with = "crate::null_default")]
     pub details: BTreeMap<String, String>,
     #[serde(rename = "Timestamp", with = "crate::time::rfc3339_opt")]
     pub timestamp: Option<i64>,

@@ -79,7 +79,7 @@ pub struct JobsParseRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JobVersionsResponse {
-    #[serde(rename = "Versions")]
+    #[serde(rename = "Versions", deserialize_with = "crate::null_default")]
     pub versions: Vec<Job>,
     #[serde(rename = "Diffs")]
     pub diffs: Option<Vec<serde_json::Value>>,
@@ -114,7 +114,7 @@ pub struct NodeUpdateDrainRequest {
     pub drain_spec: Option<DrainSpec>,
     #[serde(rename = "MarkEligible")]
     pub mark_eligible: bool,
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
 }
 
@@ -134,7 +134,7 @@ pub struct NodeUpdateEligibilityRequest {
 pub struct NodeUpdateResponse {
     #[serde(rename = "NodeModifyIndex")]
     pub node_modify_index: u64,
-    #[serde(rename = "EvalIDs")]
+    #[serde(rename = "EvalIDs", deserialize_with = "crate::null_default")]
     pub eval_ids: Vec<String>,
     #[serde(rename = "EvalCreateIndex")]
     pub eval_create_index: u64,
@@ -179,7 +179,7 @@ pub struct ServerMembers {
     pub server_region: String,
     #[serde(rename = "ServerDC")]
     pub server_dc: String,
-    #[serde(rename = "Members")]
+    #[serde(rename = "Members", deserialize_with = "crate::null_default")]
     pub members: Vec<AgentMember>,
 }
 
@@ -192,7 +192,7 @@ pub struct AgentMember {
     pub addr: String,
     #[serde(rename = "Port")]
     pub port: u16,
-    #[serde(rename = "Tags")]
+    #[serde(rename = "Tags", deserialize_with = "crate::null_default")]
     pub tags: BTreeMap<String, String>,
     /// `alive`, `leaving`, `left`, `failed`.
     #[serde(rename = "Status")]
