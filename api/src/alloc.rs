@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Job, JobType, Nanos, NetworkResource, Resources};
+use crate::{Job, JobType, Nanos, NetworkResource, Resources, SmallMap};
 
 /// What the servers want to happen to an allocation.
 #[derive(
@@ -82,7 +82,7 @@ pub struct Allocation {
     #[serde(rename = "ClientDescription")]
     pub client_description: String,
     #[serde(rename = "TaskStates", deserialize_with = "crate::null_default")]
-    pub task_states: BTreeMap<String, TaskState>,
+    pub task_states: SmallMap<TaskState>,
     #[serde(rename = "DeploymentID")]
     pub deployment_id: String,
     #[serde(rename = "DeploymentStatus")]
@@ -203,7 +203,7 @@ pub struct AllocListStub {
     #[serde(rename = "DesiredTransition")]
     pub desired_transition: DesiredTransition,
     #[serde(rename = "TaskStates")]
-    pub task_states: Option<BTreeMap<String, TaskState>>,
+    pub task_states: Option<SmallMap<TaskState>>,
     #[serde(rename = "DeploymentStatus")]
     pub deployment_status: Option<AllocDeploymentStatus>,
     #[serde(rename = "FollowupEvalID")]

@@ -14,6 +14,7 @@ mod event;
 mod job;
 mod node;
 mod requests;
+mod small_map;
 pub mod time;
 
 pub use alloc::*;
@@ -22,6 +23,7 @@ pub use event::*;
 pub use job::*;
 pub use node::*;
 pub use requests::*;
+pub use small_map::SmallMap;
 
 /// A duration in integer nanoseconds, as Nomad puts Go `time.Duration` on the wire.
 pub type Nanos = i64;

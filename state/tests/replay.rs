@@ -129,7 +129,7 @@ fn command() -> impl Strategy<Value = Command> {
                             id: id.into(),
                             client_status: st,
                             client_description: format!("{st:?}"),
-                            task_states: BTreeMap::from([(
+                            task_states: SmallMap::from([(
                                 "t".to_string(),
                                 TaskState {
                                     restarts: 1,

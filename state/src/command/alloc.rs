@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use drover_api::{
-    AllocClientStatus, AllocDeploymentStatus, DesiredTransition, Evaluation, TaskState,
+    AllocClientStatus, AllocDeploymentStatus, DesiredTransition, Evaluation, SmallMap, TaskState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ pub struct AllocClientState {
     #[serde(default)]
     pub client_description: String,
     #[serde(default)]
-    pub task_states: BTreeMap<String, TaskState>,
+    pub task_states: SmallMap<TaskState>,
     #[serde(default)]
     pub deployment_status: Option<AllocDeploymentStatus>,
 }

@@ -123,7 +123,7 @@ pub fn client_update(id: &str, status: AllocClientStatus) -> Command {
             id: id.into(),
             client_status: status,
             client_description: String::new(),
-            task_states: BTreeMap::new(),
+            task_states: SmallMap::new(),
             deployment_status: None,
         }],
         evals: vec![],
