@@ -9,10 +9,11 @@
 //! Age is measured against the newest batch's time, which comes inside the
 //! command (stamped by the handler), so pruning stays deterministic.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use drover_api::{Event, Nanos};
+use drover_api::{Event, EventPayload, Nanos, Topic};
 use serde::{Deserialize, Serialize};
 
 /// How much history to keep. Both bounds apply; whichever cuts more wins.
@@ -35,13 +36,83 @@ impl Default for EventRetention {
     }
 }
 
+/// One event as the log keeps it: the kind of write and the object. Topic,
+/// key, namespace and filter keys follow from the payload, so they are
+/// derived on read instead of stored with every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    /// Nomad's event `Type` (`PlanResult`, `AllocationUpdated`, …).
+    pub event_type: Cow<'static, str>,
+    pub payload: EventPayload,
+}
+
+impl LoggedEvent {
+    pub fn topic(&self) -> Topic {
+        match &self.payload {
+            EventPayload::Job(_) => Topic::Job,
+            EventPayload::Evaluation(_) => Topic::Evaluation,
+            EventPayload::Allocation(_) => Topic::Allocation,
+            EventPayload::Node(_) => Topic::Node,
+        }
+    }
+
+    /// The object's ID.
+    pub fn key(&self) -> &str {
+        match &self.payload {
+            EventPayload::Job(j) => &j.id,
+            EventPayload::Evaluation(e) => &e.id,
+            EventPayload::Allocation(a) => &a.id,
+            EventPayload::Node(n) => &n.id,
+        }
+    }
+
+    /// Nodes belong to no namespace.
+    pub fn namespace(&self) -> &str {
+        match &self.payload {
+            EventPayload::Job(j) => &j.namespace,
+            EventPayload::Evaluation(e) => &e.namespace,
+            EventPayload::Allocation(a) => &a.namespace,
+            EventPayload::Node(_) => "",
+        }
+    }
+
+    /// Other keys a `Topic:key` subscription matches: an evaluation's or
+    /// allocation's job and deployment (nomad/state/events.go).
+    pub fn filter_keys(&self) -> Vec<&str> {
+        match &self.payload {
+            EventPayload::Evaluation(e) => vec![&e.job_id, &e.deployment_id],
+            EventPayload::Allocation(a) => vec![&a.job_id, &a.deployment_id],
+            EventPayload::Job(_) | EventPayload::Node(_) => Vec::new(),
+        }
+    }
+
+    /// Whether a subscription key matches this event: `*`, its key, or one
+    /// of its filter keys.
+    pub fn matches_key(&self, key: &str) -> bool {
+        key == "*" || self.key() == key || self.filter_keys().contains(&key)
+    }
+
+    /// The wire form, stamped with the batch's index.
+    pub fn to_event(&self, index: u64) -> Event {
+        Event {
+            topic: self.topic(),
+            event_type: self.event_type.to_string(),
+            key: self.key().to_string(),
+            namespace: self.namespace().to_string(),
+            filter_keys: self.filter_keys().into_iter().map(str::to_string).collect(),
+            index,
+            payload: self.payload.clone(),
+        }
+    }
+}
+
 /// All events of one Raft index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventBatch {
     pub index: u64,
     /// Unix nanoseconds from the command that produced it.
     pub time: i64,
-    pub events: Arc<[Event]>,
+    pub events: Arc<[LoggedEvent]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +148,7 @@ impl EventLog {
         self.prune();
     }
 
-    pub(crate) fn append(&mut self, index: u64, time: i64, events: Vec<Event>) {
+    pub(crate) fn append(&mut self, index: u64, time: i64, events: Vec<LoggedEvent>) {
         if events.is_empty() {
             return;
         }

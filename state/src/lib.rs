@@ -7,6 +7,7 @@
 //! same bytes on every server.
 
 mod apply;
+mod collections;
 pub mod command;
 pub mod events;
 pub mod filter;
@@ -19,7 +20,7 @@ pub mod watch;
 
 pub use apply::{Applied, ApplyError};
 pub use command::Command;
-pub use events::{EventBatch, EventLog, EventLogError, EventRetention};
+pub use events::{EventBatch, EventLog, EventLogError, EventRetention, LoggedEvent};
 pub use read::NamespaceSel;
 pub use snapshot::SnapshotError;
 pub use tables::{AllocRow, TRACKED_JOB_VERSIONS};

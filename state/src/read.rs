@@ -100,7 +100,7 @@ impl State {
                 .nodes
                 .get(id)
                 .map_or(table(Table::Nodes), |n| n.modify_index),
-            other => t.key_indexes.get(other).copied().unwrap_or(0),
+            other => t.key_indexes.get(other),
         }
     }
 

@@ -7,15 +7,17 @@
 //! through a `put_*`/`delete_*` here, which keeps the indexes, the per-table
 //! indexes, the touched watch keys and the events in step.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use drover_api::{
-    AllocClientStatus, Allocation, EvalStatus, Evaluation, Event, EventPayload, Job, JobSummary,
-    Node, Topic,
+    AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::collections::CollectionIndexes;
+use crate::events::LoggedEvent;
 use crate::watch::{Table, WatchKey};
 
 /// (namespace, id)
@@ -46,7 +48,7 @@ pub(crate) struct Tables {
     pub indexes: BTreeMap<Table, u64>,
     /// Last change to each collection (a node's allocations, a job's evals, …),
     /// which is what a blocking read of that collection reports.
-    pub key_indexes: BTreeMap<WatchKey, u64>,
+    pub key_indexes: CollectionIndexes,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -82,14 +84,24 @@ impl JobStats {
     }
 }
 
+/// What an in-place allocation update changed, for the job summary.
+#[derive(Debug)]
+pub(crate) struct AllocChange {
+    pub job: NsKey,
+    pub task_group: String,
+    pub old_status: AllocClientStatus,
+    pub new_status: AllocClientStatus,
+}
+
 /// What one `apply` has done so far: touched keys, events, jobs whose status
 /// must be recomputed at the end.
 #[derive(Debug)]
 pub(crate) struct Ctx {
     pub index: u64,
     pub event_type: &'static str,
-    pub touched: BTreeSet<WatchKey>,
-    pub events: Vec<Event>,
+    /// Pushed as touched; sorted and deduplicated once, when apply returns.
+    pub touched: Vec<WatchKey>,
+    pub events: Vec<LoggedEvent>,
     pub dirty_jobs: BTreeSet<NsKey>,
     pub eval_deleted_jobs: BTreeSet<NsKey>,
 }
@@ -99,28 +111,16 @@ impl Ctx {
         Ctx {
             index,
             event_type,
-            touched: BTreeSet::new(),
+            touched: Vec::new(),
             events: Vec::new(),
             dirty_jobs: BTreeSet::new(),
             eval_deleted_jobs: BTreeSet::new(),
         }
     }
 
-    fn event(
-        &mut self,
-        topic: Topic,
-        key: &str,
-        namespace: &str,
-        filter_keys: Vec<String>,
-        payload: EventPayload,
-    ) {
-        self.events.push(Event {
-            topic,
-            event_type: self.event_type.to_string(),
-            key: key.to_string(),
-            namespace: namespace.to_string(),
-            filter_keys,
-            index: self.index,
+    fn event(&mut self, payload: EventPayload) {
+        self.events.push(LoggedEvent {
+            event_type: Cow::Borrowed(self.event_type),
             payload,
         });
     }
@@ -133,18 +133,12 @@ fn ns_key(namespace: &str, id: &str) -> NsKey {
 impl Tables {
     fn touch_table(&mut self, ctx: &mut Ctx, table: Table) {
         self.indexes.insert(table, ctx.index);
-        ctx.touched.insert(WatchKey::Table(table));
+        ctx.touched.push(WatchKey::Table(table));
     }
 
     fn touch_collection(&mut self, ctx: &mut Ctx, key: WatchKey) {
-        // Update in place when present: the key is then allocated once, for `touched`.
-        match self.key_indexes.get_mut(&key) {
-            Some(index) => *index = ctx.index,
-            None => {
-                self.key_indexes.insert(key.clone(), ctx.index);
-            }
-        }
-        ctx.touched.insert(key);
+        self.key_indexes.touch(&key, ctx.index);
+        ctx.touched.push(key);
     }
 
     // ----- jobs -------------------------------------------------------------
@@ -153,14 +147,8 @@ impl Tables {
     pub fn put_job(&mut self, ctx: &mut Ctx, job: Job) {
         let key = ns_key(&job.namespace, &job.id);
         self.touch_table(ctx, Table::Jobs);
-        ctx.touched.insert(WatchKey::job(&job.namespace, &job.id));
-        ctx.event(
-            Topic::Job,
-            &job.id,
-            &job.namespace,
-            Vec::new(),
-            EventPayload::Job(Box::new(job.clone())),
-        );
+        ctx.touched.push(WatchKey::job(&job.namespace, &job.id));
+        ctx.event(EventPayload::Job(Box::new(job.clone())));
         self.jobs.insert(key, job);
     }
 
@@ -211,17 +199,11 @@ impl Tables {
             return;
         };
         self.touch_table(ctx, Table::Jobs);
-        ctx.touched.insert(WatchKey::job(ns, id));
-        ctx.event(
-            Topic::Job,
-            id,
-            ns,
-            Vec::new(),
-            EventPayload::Job(Box::new(job)),
-        );
+        ctx.touched.push(WatchKey::job(ns, id));
+        ctx.event(EventPayload::Job(Box::new(job)));
         if self.job_summaries.remove(&ns_key(ns, id)).is_some() {
             self.touch_table(ctx, Table::JobSummary);
-            ctx.touched.insert(WatchKey::job_summary(ns, id));
+            ctx.touched.push(WatchKey::job_summary(ns, id));
         }
         self.prune_versions(ns, id, 0);
         self.touch_table(ctx, Table::JobVersion);
@@ -231,7 +213,7 @@ impl Tables {
     pub fn put_summary(&mut self, ctx: &mut Ctx, summary: JobSummary) {
         self.touch_table(ctx, Table::JobSummary);
         ctx.touched
-            .insert(WatchKey::job_summary(&summary.namespace, &summary.job_id));
+            .push(WatchKey::job_summary(&summary.namespace, &summary.job_id));
         self.job_summaries
             .insert(ns_key(&summary.namespace, &summary.job_id), summary);
     }
@@ -245,17 +227,10 @@ impl Tables {
         }
         self.index_eval(&eval);
         self.touch_table(ctx, Table::Evals);
-        ctx.touched.insert(WatchKey::Eval(eval.id.clone()));
+        ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
         ctx.dirty_jobs.insert(ns_key(&eval.namespace, &eval.job_id));
-        let filter_keys = vec![eval.job_id.clone(), eval.deployment_id.clone()];
-        ctx.event(
-            Topic::Evaluation,
-            &eval.id,
-            &eval.namespace,
-            filter_keys,
-            EventPayload::Evaluation(Box::new(eval.clone())),
-        );
+        ctx.event(EventPayload::Evaluation(Box::new(eval.clone())));
         self.evals.insert(eval.id.clone(), eval);
     }
 
@@ -265,7 +240,7 @@ impl Tables {
         };
         self.unindex_eval(&eval);
         self.touch_table(ctx, Table::Evals);
-        ctx.touched.insert(WatchKey::Eval(eval.id.clone()));
+        ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
         let key = ns_key(&eval.namespace, &eval.job_id);
         ctx.dirty_jobs.insert(key.clone());
@@ -277,8 +252,7 @@ impl Tables {
             .next()
             .is_some_and(|(e, _)| e == id);
         if !has_allocs {
-            self.key_indexes
-                .remove(&WatchKey::EvalAllocs(eval.id.clone()));
+            self.key_indexes.forget_eval_allocs(&eval.id);
         }
     }
 
@@ -344,68 +318,62 @@ impl Tables {
         self.index_alloc(ctx, &row);
         let a = &row.alloc;
         self.touch_table(ctx, Table::Allocs);
-        ctx.touched.insert(WatchKey::Alloc(a.id.clone()));
+        ctx.touched.push(WatchKey::Alloc(a.id.clone()));
         ctx.dirty_jobs.insert(ns_key(&a.namespace, &a.job_id));
-        let filter_keys = vec![a.job_id.clone(), a.deployment_id.clone()];
-        ctx.event(
-            Topic::Allocation,
-            &a.id,
-            &a.namespace,
-            filter_keys,
-            EventPayload::Allocation(Box::new(a.clone())),
-        );
+        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
         self.allocs.insert(a.id.clone(), row);
     }
 
     /// Change an allocation in place: the hot path of client updates, stops
     /// and transitions. `f` must leave the indexed fields (ID, namespace, job,
     /// node, eval, deployment, create index) alone; it may change statuses.
-    /// Returns the client status before the change, or `None` when the
-    /// allocation does not exist. Job summaries are the caller's business.
+    /// Returns what the caller needs to keep the job summary in step, or
+    /// `None` when the allocation does not exist.
     pub fn update_alloc(
         &mut self,
         ctx: &mut Ctx,
         id: &str,
         f: impl FnOnce(&mut Allocation),
-    ) -> Option<AllocClientStatus> {
+    ) -> Option<AllocChange> {
         let row = self.allocs.get_mut(id)?;
         let old_status = row.alloc.client_status;
         let was_live = !row.alloc.is_terminal();
         f(&mut row.alloc);
         let a = &row.alloc;
         let is_live = !a.is_terminal();
-        let filter_keys = vec![a.job_id.clone(), a.deployment_id.clone()];
-        ctx.event(
-            Topic::Allocation,
-            &a.id,
-            &a.namespace,
-            filter_keys,
-            EventPayload::Allocation(Box::new(a.clone())),
-        );
-        let job = ns_key(&a.namespace, &a.job_id);
+        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
+        let change = AllocChange {
+            job: ns_key(&a.namespace, &a.job_id),
+            task_group: a.task_group.clone(),
+            old_status,
+            new_status: a.client_status,
+        };
         let collections = Self::alloc_collections(a);
+        // Job status depends only on how many allocations are live, so an
+        // update that keeps liveness (running → running with new task events,
+        // the common report) leaves the job alone.
         if was_live != is_live {
-            if let Some(st) = self.ix.job_stats.get_mut(&job) {
+            if let Some(st) = self.ix.job_stats.get_mut(&change.job) {
                 if is_live {
                     st.allocs_live += 1;
                 } else {
                     st.allocs_live = st.allocs_live.saturating_sub(1);
                 }
             }
+            ctx.dirty_jobs.insert(change.job.clone());
         }
-        ctx.touched.insert(WatchKey::Alloc(id.to_string()));
-        ctx.dirty_jobs.insert(job);
+        ctx.touched.push(WatchKey::Alloc(id.to_string()));
         self.touch_table(ctx, Table::Allocs);
         for key in collections {
             self.touch_collection(ctx, key);
         }
-        Some(old_status)
+        Some(change)
     }
 
     /// Mark a summary changed in place (its `ModifyIndex` already stamped).
     pub fn touch_summary(&mut self, ctx: &mut Ctx, namespace: &str, job_id: &str) {
         self.touch_table(ctx, Table::JobSummary);
-        ctx.touched.insert(WatchKey::job_summary(namespace, job_id));
+        ctx.touched.push(WatchKey::job_summary(namespace, job_id));
     }
 
     pub fn delete_alloc(&mut self, ctx: &mut Ctx, id: &str) {
@@ -414,7 +382,7 @@ impl Tables {
         };
         self.unindex_alloc(ctx, &row);
         self.touch_table(ctx, Table::Allocs);
-        ctx.touched.insert(WatchKey::Alloc(id.to_string()));
+        ctx.touched.push(WatchKey::Alloc(id.to_string()));
         ctx.dirty_jobs
             .insert(ns_key(&row.alloc.namespace, &row.alloc.job_id));
     }
@@ -515,16 +483,10 @@ impl Tables {
 
     pub fn put_node(&mut self, ctx: &mut Ctx, node: Node) {
         self.touch_table(ctx, Table::Nodes);
-        ctx.touched.insert(WatchKey::Node(node.id.clone()));
+        ctx.touched.push(WatchKey::Node(node.id.clone()));
         let mut public = node.clone();
         public.secret_id.clear();
-        ctx.event(
-            Topic::Node,
-            &node.id,
-            "",
-            Vec::new(),
-            EventPayload::Node(Box::new(public)),
-        );
+        ctx.event(EventPayload::Node(Box::new(public)));
         self.nodes.insert(node.id.clone(), node);
     }
 
@@ -533,15 +495,9 @@ impl Tables {
             return;
         };
         self.touch_table(ctx, Table::Nodes);
-        ctx.touched.insert(WatchKey::Node(id.to_string()));
+        ctx.touched.push(WatchKey::Node(id.to_string()));
         node.secret_id.clear();
-        ctx.event(
-            Topic::Node,
-            id,
-            "",
-            Vec::new(),
-            EventPayload::Node(Box::new(node)),
-        );
+        ctx.event(EventPayload::Node(Box::new(node)));
     }
 
     // ----- restore ----------------------------------------------------------

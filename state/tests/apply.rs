@@ -620,10 +620,19 @@ fn events_carry_nomads_types_keys_and_filter_keys() {
     h.ok(plan(&j, vec![a], vec![]));
     h.ok(client_update("a1", AllocClientStatus::Running));
     h.ok(node_register(&node("n1")));
-    let batches: Vec<_> = h.state.events().read_from(0).unwrap().collect();
+    let log: Vec<_> = h.state.events().read_from(0).unwrap().collect();
+    assert_eq!(
+        log.iter().map(|b| b.index).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "one batch per write"
+    );
+    // The wire form, as the stream sends it.
+    let batches: Vec<Vec<Event>> = log
+        .iter()
+        .map(|b| b.events.iter().map(|e| e.to_event(b.index)).collect())
+        .collect();
     let kinds = |i: usize| {
         batches[i]
-            .events
             .iter()
             .map(|e| (e.topic, e.event_type.as_str()))
             .collect::<Vec<_>>()
@@ -641,7 +650,6 @@ fn events_carry_nomads_types_keys_and_filter_keys() {
     );
     assert!(kinds(2).contains(&(Topic::Allocation, "AllocationUpdated")));
     let alloc_ev = batches[1]
-        .events
         .iter()
         .find(|e| e.topic == Topic::Allocation)
         .unwrap();
@@ -651,7 +659,7 @@ fn events_carry_nomads_types_keys_and_filter_keys() {
         EventPayload::Allocation(a) => assert!(a.job.is_none(), "allocation payloads carry no job"),
         other => panic!("unexpected payload {other:?}"),
     }
-    let node_ev = &batches[3].events[0];
+    let node_ev = &batches[3][0];
     assert_eq!(
         (
             node_ev.topic,
@@ -667,9 +675,43 @@ fn events_carry_nomads_types_keys_and_filter_keys() {
         ),
         other => panic!("unexpected payload {other:?}"),
     }
-    assert!(batches
+    assert_eq!(alloc_ev.index, 2);
+}
+
+#[test]
+fn subscription_keys_match_the_key_or_a_filter_key() {
+    let mut h = Harness::new();
+    let j = job("default", "web", &[("g", 1)]);
+    h.ok(register(&j, Some(eval("e1", &j, EvalStatus::Pending))));
+    let mut a = alloc("a1", &j, "g", "n1", "e1");
+    a.deployment_id = "d1".into();
+    h.ok(plan(&j, vec![a], vec![]));
+    let batch = h.state.events().read_from(2).unwrap().next().unwrap();
+    let ev = batch
+        .events
         .iter()
-        .all(|b| b.events.iter().all(|e| e.index == b.index)));
+        .find(|e| e.topic() == Topic::Allocation)
+        .unwrap();
+    for key in ["*", "a1", "web", "d1"] {
+        assert!(ev.matches_key(key), "{key}");
+    }
+    for key in ["a", "e1", "n1", "", "other"] {
+        assert!(!ev.matches_key(key), "{key}");
+    }
+    let job_ev = h
+        .state
+        .events()
+        .read_from(1)
+        .unwrap()
+        .next()
+        .unwrap()
+        .events
+        .iter()
+        .find(|e| e.topic() == Topic::Job)
+        .unwrap()
+        .clone();
+    assert!(job_ev.matches_key("web"));
+    assert_eq!(job_ev.to_event(1).filter_keys, Vec::<String>::new());
 }
 
 #[test]

@@ -19,20 +19,23 @@ fn count_in_summary(t: &mut Tables, ctx: &mut Ctx, a: &Allocation, old: Option<A
 
 /// Change an existing allocation in place and keep its summary in step.
 fn update(t: &mut Tables, ctx: &mut Ctx, id: &str, f: impl FnOnce(&mut Allocation)) {
-    let Some(old) = t.update_alloc(ctx, id, f) else {
+    let Some(change) = t.update_alloc(ctx, id, f) else {
         return;
     };
-    let Some(row) = t.allocs.get(id) else { return };
-    if old == row.alloc.client_status {
+    if change.old_status == change.new_status {
         return;
     }
-    let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
-    let Some(s) = t.job_summaries.get_mut(&key) else {
+    let Some(s) = t.job_summaries.get_mut(&change.job) else {
         return;
     };
-    if summary::count_alloc(s, &row.alloc.task_group, Some(old), row.alloc.client_status) {
+    if summary::count_alloc(
+        s,
+        &change.task_group,
+        Some(change.old_status),
+        change.new_status,
+    ) {
         s.modify_index = ctx.index;
-        t.touch_summary(ctx, &key.0, &key.1);
+        t.touch_summary(ctx, &change.job.0, &change.job.1);
     }
 }
 

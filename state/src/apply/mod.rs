@@ -101,7 +101,12 @@ impl State {
         Applied {
             index,
             result,
-            touched: ctx.touched.into_iter().collect(),
+            touched: {
+                let mut touched = ctx.touched;
+                touched.sort_unstable();
+                touched.dedup();
+                touched
+            },
             events,
         }
     }

@@ -1,0 +1,96 @@
+//! The last-change index of every collection a read can depend on (a node's
+//! allocations, a job's evaluations, …): what a blocking read of that
+//! collection reports as `X-Nomad-Index`.
+//!
+//! One map per kind of collection, keyed by plain strings, rather than one
+//! map keyed by `WatchKey`: a client update touches three collections, and
+//! looking them up by `&str` costs no allocation and no enum comparison.
+//! Job-keyed collections nest namespace then ID for the same reason.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::watch::WatchKey;
+
+type ByJob = BTreeMap<String, BTreeMap<String, u64>>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CollectionIndexes {
+    job_allocs: ByJob,
+    job_evals: ByJob,
+    job_versions: ByJob,
+    node_allocs: BTreeMap<String, u64>,
+    eval_allocs: BTreeMap<String, u64>,
+    deployment_allocs: BTreeMap<String, u64>,
+}
+
+fn set(map: &mut BTreeMap<String, u64>, key: &str, index: u64) {
+    match map.get_mut(key) {
+        Some(i) => *i = index,
+        None => {
+            map.insert(key.to_string(), index);
+        }
+    }
+}
+
+fn set_job(map: &mut ByJob, ns: &str, id: &str, index: u64) {
+    match map.get_mut(ns) {
+        Some(jobs) => set(jobs, id, index),
+        None => {
+            map.insert(ns.to_string(), BTreeMap::from([(id.to_string(), index)]));
+        }
+    }
+}
+
+fn get_job(map: &ByJob, ns: &str, id: &str) -> u64 {
+    map.get(ns)
+        .and_then(|jobs| jobs.get(id))
+        .copied()
+        .unwrap_or(0)
+}
+
+impl CollectionIndexes {
+    /// Record that the collection `key` changed at `index`. Row and table
+    /// keys are not collections and are ignored.
+    pub fn touch(&mut self, key: &WatchKey, index: u64) {
+        match key {
+            WatchKey::JobAllocs { namespace, id } => {
+                set_job(&mut self.job_allocs, namespace, id, index)
+            }
+            WatchKey::JobEvals { namespace, id } => {
+                set_job(&mut self.job_evals, namespace, id, index)
+            }
+            WatchKey::JobVersions { namespace, id } => {
+                set_job(&mut self.job_versions, namespace, id, index)
+            }
+            WatchKey::NodeAllocs(id) => set(&mut self.node_allocs, id, index),
+            WatchKey::EvalAllocs(id) => set(&mut self.eval_allocs, id, index),
+            WatchKey::DeploymentAllocs(id) => set(&mut self.deployment_allocs, id, index),
+            WatchKey::Table(_)
+            | WatchKey::Job { .. }
+            | WatchKey::JobSummary { .. }
+            | WatchKey::Eval(_)
+            | WatchKey::Alloc(_)
+            | WatchKey::Node(_) => {}
+        }
+    }
+
+    /// The last change to the collection `key` (0: never changed).
+    pub fn get(&self, key: &WatchKey) -> u64 {
+        match key {
+            WatchKey::JobAllocs { namespace, id } => get_job(&self.job_allocs, namespace, id),
+            WatchKey::JobEvals { namespace, id } => get_job(&self.job_evals, namespace, id),
+            WatchKey::JobVersions { namespace, id } => get_job(&self.job_versions, namespace, id),
+            WatchKey::NodeAllocs(id) => self.node_allocs.get(id).copied().unwrap_or(0),
+            WatchKey::EvalAllocs(id) => self.eval_allocs.get(id).copied().unwrap_or(0),
+            WatchKey::DeploymentAllocs(id) => self.deployment_allocs.get(id).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Forget an evaluation's allocation collection (the eval was collected).
+    pub fn forget_eval_allocs(&mut self, eval_id: &str) {
+        self.eval_allocs.remove(eval_id);
+    }
+}
