@@ -118,39 +118,28 @@ impl P {
     }
 
     fn or(&self, i: &mut In<'_>, depth: usize) -> Result<Expr, FilterError> {
-        let mut items = vec![self.and(i, depth)?];
-        loop {
-            let mut j = *i;
-            ws(&mut j);
-            if !keyword(&mut j, "or") {
-                break;
-            }
-            ws(&mut j);
-            *i = j;
-            if i.is_empty() {
-                return self.err(
-                    i,
-                    K::ExpectedAfter {
-                        what: "an expression",
-                        after: "or".to_owned(),
-                    },
-                );
-            }
-            items.push(self.and(i, depth)?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        self.chain(i, depth, "or", Self::and, Expr::Or)
     }
 
     fn and(&self, i: &mut In<'_>, depth: usize) -> Result<Expr, FilterError> {
-        let mut items = vec![self.unary(i, depth)?];
+        self.chain(i, depth, "and", Self::unary, Expr::And)
+    }
+
+    /// `operand (word operand)*`, one level of the precedence ladder: a single
+    /// operand stands alone, several are joined by `wrap`.
+    fn chain(
+        &self,
+        i: &mut In<'_>,
+        depth: usize,
+        word: &'static str,
+        operand: fn(&Self, &mut In<'_>, usize) -> Result<Expr, FilterError>,
+        wrap: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        let mut items = vec![operand(self, i, depth)?];
         loop {
             let mut j = *i;
             ws(&mut j);
-            if !keyword(&mut j, "and") {
+            if !keyword(&mut j, word) {
                 break;
             }
             ws(&mut j);
@@ -160,16 +149,16 @@ impl P {
                     i,
                     K::ExpectedAfter {
                         what: "an expression",
-                        after: "and".to_owned(),
+                        after: word.to_owned(),
                     },
                 );
             }
-            items.push(self.unary(i, depth)?);
+            items.push(operand(self, i, depth)?);
         }
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            Expr::And(items)
+            wrap(items)
         })
     }
 
