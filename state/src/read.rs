@@ -2,6 +2,7 @@
 //! read, so a blocking query parks on what it depends on and nothing else.
 //! [`State::index_of`] gives the index a read reports for a key.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -55,6 +56,72 @@ fn walk_map<'a, K: Ord + Clone + 'a, V>(
         (Some(k), false) => Box::new(map.range((Bound::Included(k), Bound::Unbounded))),
         (Some(k), true) => Box::new(map.range((Bound::Unbounded, Bound::Included(k))).rev()),
     }
+}
+
+/// The smallest string above every string that starts with `prefix`
+/// (`None` when there is none: an empty prefix or one of `char::MAX`s).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(c) = chars.pop() {
+        let next = match c {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Walk the contiguous key range `[lower, upper)` whose members satisfy
+/// `in_range`, from the page token when given: a prefix scan touches only
+/// the keys it returns (plus at most the keys between a token above the
+/// range and the range itself).
+fn scan<'a, K: Ord + Clone + 'a, V>(
+    map: &'a BTreeMap<K, V>,
+    lower: K,
+    upper: Option<K>,
+    token: Option<K>,
+    reverse: bool,
+    in_range: impl Fn(&K) -> bool + Copy + 'a,
+) -> Iter<'a, (&'a K, &'a V)> {
+    if !reverse {
+        let start = match token {
+            Some(t) if t > lower => t,
+            _ => lower,
+        };
+        return Box::new(map.range(start..).take_while(move |(k, _)| in_range(k)));
+    }
+    let it: Iter<'a, (&'a K, &'a V)> = match (token, upper) {
+        (Some(t), _) => Box::new(map.range(..=t).rev()),
+        (None, Some(u)) => Box::new(map.range(..u).rev()),
+        (None, None) => Box::new(map.iter().rev()),
+    };
+    // Keys at or above `lower` that are out of range lie above it: skip them.
+    Box::new(
+        it.skip_while(move |(k, _)| !in_range(k) && **k >= lower)
+            .take_while(move |(k, _)| in_range(k)),
+    )
+}
+
+/// IDs starting with `prefix`, in ID order, from the token `start`.
+fn id_prefix_scan<'a, V>(
+    map: &'a BTreeMap<String, V>,
+    prefix: &'a str,
+    start: Option<&SortKey>,
+    reverse: bool,
+) -> Iter<'a, &'a V> {
+    let it = scan(
+        map,
+        prefix.to_string(),
+        prefix_successor(prefix),
+        id_start(start),
+        reverse,
+        move |k: &String| k.starts_with(prefix),
+    );
+    Box::new(it.map(|(_, v)| v))
 }
 
 fn create_start(start: Option<&SortKey>) -> Option<(u64, String)> {
@@ -133,15 +200,30 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Job> {
         ws.add(WatchKey::Table(Table::Jobs));
-        let start = match start {
+        let token = match start {
             Some(SortKey::NamespaceId(n, i)) => Some((n.clone(), i.clone())),
             _ => None,
         };
-        let it = walk_map(&self.tables.jobs, start, reverse);
-        Box::new(
-            it.filter(move |((n, i), _)| ns.matches(n) && i.starts_with(prefix))
-                .map(|(_, j)| j),
-        )
+        match ns {
+            NamespaceSel::One(ns) => {
+                let lower = (ns.to_string(), prefix.to_string());
+                let upper = if prefix.is_empty() {
+                    prefix_successor(ns).map(|n| (n, String::new()))
+                } else {
+                    prefix_successor(prefix).map(|p| (ns.to_string(), p))
+                };
+                let in_range = move |(n, i): &(String, String)| n == ns && i.starts_with(prefix);
+                Box::new(
+                    scan(&self.tables.jobs, lower, upper, token, reverse, in_range).map(|(_, j)| j),
+                )
+            }
+            // IDs with a prefix are not contiguous across namespaces.
+            NamespaceSel::All => Box::new(
+                walk_map(&self.tables.jobs, token, reverse)
+                    .filter(move |((_, i), _)| i.starts_with(prefix))
+                    .map(|(_, j)| j),
+            ),
+        }
     }
 
     pub fn job_summary(&self, ws: &mut WatchSet, namespace: &str, id: &str) -> Option<&JobSummary> {
@@ -202,12 +284,7 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Evaluation> {
         ws.add(WatchKey::Table(Table::Evals));
-        let start = id_start(start).or_else(|| (!reverse).then(|| prefix.to_string()));
-        Box::new(
-            walk_map(&self.tables.evals, start, reverse)
-                .filter(move |(id, _)| id.starts_with(prefix))
-                .map(|(_, e)| e),
-        )
+        id_prefix_scan(&self.tables.evals, prefix, start, reverse)
     }
 
     pub fn evals_by_job<'a>(
@@ -277,12 +354,7 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a AllocRow> {
         ws.add(WatchKey::Table(Table::Allocs));
-        let start = id_start(start).or_else(|| (!reverse).then(|| prefix.to_string()));
-        Box::new(
-            walk_map(&self.tables.allocs, start, reverse)
-                .filter(move |(id, _)| id.starts_with(prefix))
-                .map(|(_, r)| r),
-        )
+        id_prefix_scan(&self.tables.allocs, prefix, start, reverse)
     }
 
     pub fn allocs_by_job<'a>(
@@ -352,13 +424,7 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Node> {
         ws.add(WatchKey::Table(Table::Nodes));
-        let start = id_start(start)
-            .or_else(|| (!reverse && !prefix.is_empty()).then(|| prefix.to_string()));
-        Box::new(
-            walk_map(&self.tables.nodes, start, reverse)
-                .filter(move |(id, _)| id.starts_with(prefix))
-                .map(|(_, n)| n),
-        )
+        id_prefix_scan(&self.tables.nodes, prefix, start, reverse)
     }
 }
 
