@@ -238,15 +238,22 @@ impl State {
         ws.add(WatchKey::job_versions(namespace, id));
         self.tables
             .tracked_versions(namespace, id)
+            .into_iter()
             .rev()
             .cloned()
             .collect()
     }
 
+    /// A version of the live job (not of an earlier, purged incarnation).
     pub fn job_version(&self, namespace: &str, id: &str, version: u64) -> Option<&Arc<Job>> {
+        let current = self
+            .tables
+            .jobs
+            .get(&(namespace.to_string(), id.to_string()))?
+            .create_index;
         self.tables
             .job_versions
-            .get(&(namespace.to_string(), id.to_string(), version))
+            .get(&(namespace.to_string(), id.to_string(), current, version))
     }
 
     // ----- evaluations ------------------------------------------------------
@@ -316,7 +323,9 @@ impl State {
 
     /// The job version an allocation runs, if still stored.
     pub fn alloc_job(&self, row: &AllocRow) -> Option<&Arc<Job>> {
-        self.job_version(&row.alloc.namespace, &row.alloc.job_id, row.job_version)
+        self.tables
+            .job_versions
+            .get(&crate::tables::version_key(row))
     }
 
     /// The allocation as the API serves it: with its `Job` attached.

@@ -34,12 +34,20 @@ pub const TRACKED_JOB_VERSIONS: usize = 6;
 pub struct AllocRow {
     pub alloc: Allocation,
     pub job_version: u64,
+    /// The `CreateIndex` of the job incarnation it runs: a job purged and
+    /// registered again starts at version 0 again, and its old allocations
+    /// must keep pointing at the old version 0.
+    #[serde(default)]
+    pub job_create_index: u64,
 }
+
+/// (namespace, job ID, job CreateIndex, version): one stored job version.
+pub type VersionKey = (String, String, u64, u64);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tables {
     pub jobs: BTreeMap<NsKey, Job>,
-    pub job_versions: BTreeMap<(String, String, u64), Arc<Job>>,
+    pub job_versions: BTreeMap<VersionKey, Arc<Job>>,
     pub job_summaries: BTreeMap<NsKey, JobSummary>,
     pub evals: BTreeMap<String, Evaluation>,
     pub allocs: BTreeMap<String, AllocRow>,
@@ -67,7 +75,7 @@ pub(crate) struct Secondary {
     /// allocations and evaluations on every write.
     pub job_stats: BTreeMap<NsKey, JobStats>,
     /// How many allocations run each stored job version.
-    pub version_refs: BTreeMap<(String, String, u64), u32>,
+    pub version_refs: BTreeMap<VersionKey, u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,6 +134,17 @@ impl Ctx {
     }
 }
 
+/// The stored job version an allocation row runs.
+pub(crate) fn version_key(row: &AllocRow) -> VersionKey {
+    let a = &row.alloc;
+    (
+        a.namespace.clone(),
+        a.job_id.clone(),
+        row.job_create_index,
+        row.job_version,
+    )
+}
+
 fn ns_key(namespace: &str, id: &str) -> NsKey {
     (namespace.to_string(), id.to_string())
 }
@@ -156,42 +175,54 @@ impl Tables {
     /// among the newest [`TRACKED_JOB_VERSIONS`] nor run by an allocation.
     pub fn put_job_version(&mut self, ctx: &mut Ctx, job: &Job) {
         let (ns, id) = (job.namespace.clone(), job.id.clone());
-        self.job_versions
-            .insert((ns.clone(), id.clone(), job.version), Arc::new(job.clone()));
+        let key = (ns.clone(), id.clone(), job.create_index, job.version);
+        self.job_versions.insert(key, Arc::new(job.clone()));
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(&ns, &id));
-        self.prune_versions(&ns, &id, TRACKED_JOB_VERSIONS);
+        self.prune_versions(&ns, &id, Some(job.create_index));
     }
 
-    /// Versions beyond the newest `keep` that no allocation references are dropped.
-    fn prune_versions(&mut self, ns: &str, id: &str, keep: usize) {
-        let lo = (ns.to_string(), id.to_string(), 0);
-        let hi = (ns.to_string(), id.to_string(), u64::MAX);
-        let versions: Vec<u64> = self
-            .job_versions
-            .range(lo..=hi)
-            .map(|((_, _, v), _)| *v)
-            .collect();
-        let cut = versions.len().saturating_sub(keep);
-        for v in &versions[..cut] {
-            let k = (ns.to_string(), id.to_string(), *v);
-            if self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
+    fn version_range(
+        &self,
+        ns: &str,
+        id: &str,
+    ) -> impl DoubleEndedIterator<Item = (&VersionKey, &Arc<Job>)> {
+        let lo = (ns.to_string(), id.to_string(), 0, 0);
+        let hi = (ns.to_string(), id.to_string(), u64::MAX, u64::MAX);
+        self.job_versions.range(lo..=hi)
+    }
+
+    /// Keep the newest [`TRACKED_JOB_VERSIONS`] of the `current` incarnation
+    /// (the live job's `CreateIndex`, `None` once it is gone) and every
+    /// version an allocation runs; drop the rest.
+    fn prune_versions(&mut self, ns: &str, id: &str, current: Option<u64>) {
+        let keys: Vec<VersionKey> = self.version_range(ns, id).map(|(k, _)| k.clone()).collect();
+        let live = keys.iter().filter(|k| Some(k.2) == current).count();
+        let mut skipped_live = 0;
+        for k in keys {
+            let tracked = Some(k.2) == current && {
+                skipped_live += 1;
+                skipped_live > live.saturating_sub(TRACKED_JOB_VERSIONS)
+            };
+            if !tracked && self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
                 self.job_versions.remove(&k);
             }
         }
     }
 
-    /// The versions `/v1/job/:id/versions` lists: the newest tracked ones.
-    pub fn tracked_versions(
-        &self,
-        ns: &str,
-        id: &str,
-    ) -> impl DoubleEndedIterator<Item = &Arc<Job>> {
-        let lo = (ns.to_string(), id.to_string(), 0);
-        let hi = (ns.to_string(), id.to_string(), u64::MAX);
-        let all: Vec<&Arc<Job>> = self.job_versions.range(lo..=hi).map(|(_, j)| j).collect();
+    /// The versions `/v1/job/:id/versions` lists: the newest tracked ones of
+    /// the live job, oldest first.
+    pub fn tracked_versions(&self, ns: &str, id: &str) -> Vec<&Arc<Job>> {
+        let Some(current) = self.jobs.get(&ns_key(ns, id)).map(|j| j.create_index) else {
+            return Vec::new();
+        };
+        let all: Vec<&Arc<Job>> = self
+            .version_range(ns, id)
+            .filter(|(k, _)| k.2 == current)
+            .map(|(_, j)| j)
+            .collect();
         let skip = all.len().saturating_sub(TRACKED_JOB_VERSIONS);
-        all.into_iter().skip(skip)
+        all.into_iter().skip(skip).collect()
     }
 
     pub fn delete_job(&mut self, ctx: &mut Ctx, ns: &str, id: &str) {
@@ -205,7 +236,7 @@ impl Tables {
             self.touch_table(ctx, Table::JobSummary);
             ctx.touched.push(WatchKey::job_summary(ns, id));
         }
-        self.prune_versions(ns, id, 0);
+        self.prune_versions(ns, id, None);
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(ns, id));
     }
@@ -425,11 +456,7 @@ impl Tables {
             .or_default();
         st.allocs += 1;
         st.allocs_live += u64::from(!a.is_terminal());
-        *self
-            .ix
-            .version_refs
-            .entry((a.namespace.clone(), a.job_id.clone(), row.job_version))
-            .or_default() += 1;
+        *self.ix.version_refs.entry(version_key(row)).or_default() += 1;
         for key in Self::alloc_collections(a) {
             self.touch_collection(ctx, key);
         }
@@ -460,18 +487,14 @@ impl Tables {
                 self.ix.job_stats.remove(&key);
             }
         }
-        let vkey = (a.namespace.clone(), a.job_id.clone(), row.job_version);
+        let vkey = version_key(row);
         if let Some(n) = self.ix.version_refs.get_mut(&vkey) {
             *n -= 1;
             if *n == 0 {
                 self.ix.version_refs.remove(&vkey);
                 // An untracked version kept alive only for this allocation goes with it.
-                let keep = if self.jobs.contains_key(&key) {
-                    TRACKED_JOB_VERSIONS
-                } else {
-                    0
-                };
-                self.prune_versions(&key.0, &key.1, keep);
+                let current = self.jobs.get(&key).map(|j| j.create_index);
+                self.prune_versions(&key.0, &key.1, current);
             }
         }
         for key in Self::alloc_collections(a) {
@@ -533,9 +556,7 @@ impl Tables {
                 .or_default();
             st.allocs += 1;
             st.allocs_live += u64::from(!a.is_terminal());
-            *ix.version_refs
-                .entry((a.namespace.clone(), a.job_id.clone(), row.job_version))
-                .or_default() += 1;
+            *ix.version_refs.entry(version_key(row)).or_default() += 1;
         }
         self.ix = ix;
     }

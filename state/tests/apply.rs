@@ -133,6 +133,68 @@ fn only_six_versions_are_tracked_but_a_running_version_is_kept() {
 }
 
 #[test]
+fn a_purged_and_reregistered_job_does_not_mix_up_versions() {
+    let mut h = Harness::new();
+    let mut old = job("default", "web", &[("g", 1)]);
+    old.meta.insert("incarnation".into(), "old".into());
+    h.ok(register(&old, None));
+    h.ok(plan(
+        &old,
+        vec![alloc("a-old", &old, "g", "n1", "e1")],
+        vec![],
+    ));
+    h.ok(Command::JobDeregister(JobDeregister {
+        namespace: "default".into(),
+        job_id: "web".into(),
+        purge: true,
+        eval: None,
+        now: T0,
+    }));
+    let mut new = job("default", "web", &[("g", 1)]);
+    new.meta.insert("incarnation".into(), "new".into());
+    h.ok(register(&new, None));
+    h.ok(plan(
+        &new,
+        vec![alloc("a-new", &new, "g", "n1", "e2")],
+        vec![],
+    ));
+    let meta = |id: &str| {
+        let row = h.state.alloc(&mut ws(), id).unwrap();
+        h.state
+            .alloc_with_job(row)
+            .job
+            .map(|j| j.meta["incarnation"].clone())
+    };
+    assert_eq!(
+        meta("a-old").as_deref(),
+        Some("old"),
+        "the old allocation keeps its own version 0"
+    );
+    assert_eq!(meta("a-new").as_deref(), Some("new"));
+    let versions = h.state.job_versions(&mut ws(), "default", "web");
+    assert_eq!(
+        versions.len(),
+        1,
+        "only the live incarnation's versions are listed"
+    );
+    assert_eq!(versions[0].meta["incarnation"], "new");
+    assert_eq!(
+        h.state.job_version("default", "web", 0).unwrap().meta["incarnation"],
+        "new"
+    );
+    // Collecting the old allocation unpins its version; derived indexes
+    // still equal a rebuild (restore compares them).
+    h.ok(Command::EvalDelete(EvalDelete {
+        evals: vec![],
+        allocs: vec!["a-old".into()],
+        now: T0,
+    }));
+    let bytes = h.state.snapshot().unwrap();
+    let restored = drover_state::State::restore(&bytes, Default::default()).unwrap();
+    assert_eq!(restored, h.state);
+}
+
+#[test]
 fn job_stop_is_a_new_version_and_purge_deletes_job_summary_and_versions() {
     let mut h = Harness::new();
     let j = job("default", "web", &[("api", 1)]);

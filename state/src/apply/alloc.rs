@@ -52,6 +52,11 @@ pub(super) fn plan_results(
         ));
     }
     let index = ctx.index;
+    // Placements run the live incarnation of the job (0: it is gone).
+    let job_create_index = t
+        .jobs
+        .get(&(c.namespace.clone(), c.job_id.clone()))
+        .map_or(0, |j| j.create_index);
     for stop in &c.stopped {
         update(t, ctx, &stop.id, |a| {
             a.desired_status = AllocDesiredStatus::Stop;
@@ -128,6 +133,7 @@ pub(super) fn plan_results(
             AllocRow {
                 alloc: a,
                 job_version: c.job_version,
+                job_create_index,
             },
         );
     }
