@@ -1,1 +1,7 @@
-//! drover-server
+//! drover-server: Raft and sled storage, leader duties and the /v1 HTTP API.
+//!
+//! Architecture Invariant: state changes only through `drover_state::Command`s
+//! written to the Raft log; handlers stamp IDs and times, `State::apply`
+//! applies. This crate owns I/O (sled, files, sockets); `drover-state` does none.
+
+pub mod raft;

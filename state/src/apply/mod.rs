@@ -17,8 +17,9 @@ use crate::tables::{Ctx, Tables};
 use crate::watch::WatchKey;
 use crate::State;
 
-/// Why a command was refused. Nothing was changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a command was refused. Nothing was changed. Serializable because the
+/// server carries it back from the state machine to the writer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ApplyError {
     #[error("index {index} is not after the last applied index {last}")]

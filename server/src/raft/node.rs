@@ -1,0 +1,151 @@
+//! Starting a server's Raft from its data directory, and writing through it.
+//!
+//! Layout under the data directory: `raft/` (sled: log, vote, commit
+//! pointer) and `state/` (the snapshot file). A restart opens both: the
+//! state machine restores the snapshot and openraft replays the log after it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_state::{Command, EventRetention};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Config, SnapshotPolicy};
+
+use super::log_store::SledLogStore;
+use super::network::NoPeers;
+use super::state_machine::{Shared, StateMachineStore};
+use super::{Node, NodeId, Raft, StorageError, WriteOutcome};
+
+/// How to start Raft on this server.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    pub data_dir: PathBuf,
+    pub node_id: NodeId,
+    /// This server's RPC address, recorded in the membership.
+    pub addr: String,
+    pub retention: EventRetention,
+    /// Build a snapshot (and compact the log) every this many entries.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, for slow followers.
+    pub keep_after_snapshot: u64,
+    /// Form a one-server cluster on first start (`-bootstrap-expect 1`).
+    pub bootstrap: bool,
+}
+
+impl RaftSettings {
+    pub fn new(data_dir: PathBuf, node_id: NodeId, addr: String) -> Self {
+        RaftSettings {
+            data_dir,
+            node_id,
+            addr,
+            retention: EventRetention::default(),
+            snapshot_every: 10_000,
+            keep_after_snapshot: 1_000,
+            bootstrap: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("opening Raft storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("invalid Raft configuration: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("starting Raft: {0}")]
+    Fatal(#[from] openraft::error::Fatal<NodeId>),
+    #[error("bootstrapping the cluster: {0}")]
+    Init(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Not the leader: the caller forwards to `leader` (issue G) or fails.
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running Raft and what it shares with readers.
+#[derive(Clone)]
+pub struct RaftHandle {
+    pub raft: Raft,
+    pub shared: Arc<Shared>,
+    pub log: SledLogStore,
+    pub node_id: NodeId,
+}
+
+impl RaftHandle {
+    /// Write a command and wait until it is applied here. The outcome says
+    /// whether the state machine accepted it and at which index.
+    pub async fn write(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(WriteError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(e) => Err(WriteError::Raft(e.to_string())),
+        }
+    }
+
+    /// Wait until this server leads (a one-server cluster elects itself).
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<(), String> {
+        self.raft
+            .wait(Some(timeout))
+            .current_leader(self.node_id, "this server leads")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+/// Open storage, start Raft and, on first start with `bootstrap`, form a
+/// one-server cluster. Restarts find their membership in the log.
+pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
+    let log = SledLogStore::open(&settings.data_dir.join("raft"))?;
+    let sm = StateMachineStore::open(&settings.data_dir.join("state"), settings.retention)?;
+    let shared = sm.shared().clone();
+    let config = Config {
+        cluster_name: "drover".into(),
+        heartbeat_interval: 150,
+        election_timeout_min: 500,
+        election_timeout_max: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
+        max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
+        ..Default::default()
+    }
+    .validate()?;
+    let raft = Raft::new(settings.node_id, Arc::new(config), NoPeers, log.clone(), sm).await?;
+    if settings.bootstrap && !raft.is_initialized().await? {
+        let members = BTreeMap::from([(
+            settings.node_id,
+            Node {
+                addr: settings.addr.clone(),
+            },
+        )]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| StartError::Init(e.to_string()))?;
+    }
+    Ok(RaftHandle {
+        raft,
+        shared,
+        log,
+        node_id: settings.node_id,
+    })
+}

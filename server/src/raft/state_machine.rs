@@ -1,0 +1,322 @@
+//! The Raft state machine: `drover_state::State` behind openraft's trait.
+//!
+//! All real work is `State::apply`; this file records what openraft needs
+//! (last applied log id, membership), wakes the watchers of the keys a write
+//! touched, and keeps snapshots as files. The state itself lives in memory
+//! and is made durable by the Raft log plus snapshots: on start the newest
+//! snapshot file is restored and openraft replays the log after it.
+//!
+//! Readers share [`Shared`]: they read under the state's read lock and
+//! register their watch before releasing it, while apply writes under the
+//! write lock and wakes afterwards, so no wake-up falls between a read and
+//! its registration.
+
+use std::fs;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use drover_state::{EventRetention, State, WatchKey, WatchRegistry};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{Entry, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
+use serde::{Deserialize, Serialize};
+
+use super::{io_err, LogId, Node, NodeId, StorageError, TypeConfig, WriteOutcome};
+
+const SNAPSHOT_FILE: &str = "state.snap";
+
+/// The state and the Raft bookkeeping that goes with it.
+#[derive(Debug)]
+pub struct Applied {
+    pub state: State,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership<NodeId, Node>,
+}
+
+/// What the HTTP layer and the state machine share.
+#[derive(Debug)]
+pub struct Shared {
+    applied: RwLock<Applied>,
+    watches: Arc<WatchRegistry>,
+    dir: PathBuf,
+    retention: EventRetention,
+    /// The current snapshot's metadata (its bytes are the file).
+    snapshot_meta: Mutex<Option<SnapshotMeta<NodeId, Node>>>,
+    /// Distinguishes snapshots built at the same log id.
+    builds: Mutex<u64>,
+}
+
+impl Shared {
+    /// Read the state. Register watches before dropping the guard.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        // A poisoned lock means a reader panicked; the state is unchanged by
+        // readers, so it is still consistent.
+        self.applied.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Applied> {
+        self.applied.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn watches(&self) -> &Arc<WatchRegistry> {
+        &self.watches
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join(SNAPSHOT_FILE)
+    }
+}
+
+/// The snapshot file: Raft metadata plus the state's own snapshot bytes.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<NodeId, Node>,
+    #[serde(with = "serde_bytes_compat")]
+    state: Vec<u8>,
+}
+
+/// Encode the state's bytes as a MessagePack binary, not an array of ints.
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// Write `bytes` to `path` durably: a temporary file, fsync, rename, fsync
+/// of the directory. A crash leaves either the old file or the new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The openraft state machine. Cheap to clone; clones are snapshot builders.
+#[derive(Debug, Clone)]
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+}
+
+impl StateMachineStore {
+    /// Open the state machine in `dir`, restoring the newest snapshot there.
+    pub fn open(dir: &Path, retention: EventRetention) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(|e| io_err(true, &e))?;
+        let mut applied = Applied {
+            state: State::new(retention),
+            last_applied: None,
+            membership: StoredMembership::default(),
+        };
+        let mut meta = None;
+        let path = dir.join(SNAPSHOT_FILE);
+        if path.exists() {
+            let bytes = fs::read(&path).map_err(|e| io_err(false, &e))?;
+            let file: SnapshotFile =
+                rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
+            applied.state =
+                State::restore(&file.state, retention).map_err(|e| io_err(false, &e))?;
+            applied.last_applied = file.meta.last_log_id;
+            applied.membership = file.meta.last_membership.clone();
+            meta = Some(file.meta);
+        }
+        let shared = Shared {
+            applied: RwLock::new(applied),
+            watches: Arc::new(WatchRegistry::new()),
+            dir: dir.to_path_buf(),
+            retention,
+            snapshot_meta: Mutex::new(meta),
+            builds: Mutex::new(0),
+        };
+        Ok(StateMachineStore {
+            shared: Arc::new(shared),
+        })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn current_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
+        let path = self.shared.snapshot_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = fs::read(&path).map_err(|e| io_err(false, &e))?;
+        rmp_serde::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io_err(false, &e))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (state, last_applied, membership) = {
+            let applied = self.shared.read();
+            let state = applied.state.snapshot().map_err(|e| io_err(false, &e))?;
+            (state, applied.last_applied, applied.membership.clone())
+        };
+        let build = {
+            let mut b = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            *b += 1;
+            *b
+        };
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{build}", id.leader_id, id.index),
+            None => format!("none-{build}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state,
+        };
+        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
+        write_atomically(&self.shared.snapshot_path(), &bytes).map_err(|e| io_err(true, &e))?;
+        *self
+            .shared
+            .snapshot_meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(meta.clone());
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<NodeId, Node>), StorageError> {
+        let applied = self.shared.read();
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<WriteOutcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut outcomes = Vec::new();
+        let mut touched: Vec<WatchKey> = Vec::new();
+        {
+            let mut applied = self.shared.write();
+            for entry in entries {
+                let index = entry.log_id.index;
+                applied.last_applied = Some(entry.log_id);
+                let result = match entry.payload {
+                    EntryPayload::Normal(cmd) => {
+                        let outcome = applied.state.apply(index, &cmd);
+                        touched.extend(outcome.touched);
+                        outcome.result
+                    }
+                    EntryPayload::Membership(m) => {
+                        applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                        applied.state.advance_to(index);
+                        Ok(())
+                    }
+                    EntryPayload::Blank => {
+                        applied.state.advance_to(index);
+                        Ok(())
+                    }
+                };
+                outcomes.push(WriteOutcome { index, result });
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        self.shared.watches.wake(&touched);
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let file: SnapshotFile = rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
+        let state =
+            State::restore(&file.state, self.shared.retention).map_err(|e| io_err(false, &e))?;
+        // Keep the leader's metadata (it names this snapshot) with our bytes.
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state: file.state,
+        };
+        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
+        write_atomically(&self.shared.snapshot_path(), &bytes).map_err(|e| io_err(true, &e))?;
+        {
+            let mut applied = self.shared.write();
+            applied.state = state;
+            applied.last_applied = meta.last_log_id;
+            applied.membership = meta.last_membership.clone();
+        }
+        *self
+            .shared
+            .snapshot_meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(meta.clone());
+        // Everything may have changed: every parked read re-runs.
+        self.shared.watches.wake_all();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(file) = self.current_snapshot_file()? else {
+            return Ok(None);
+        };
+        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}
