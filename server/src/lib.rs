@@ -4,4 +4,6 @@
 //! written to the Raft log; handlers stamp IDs and times, `State::apply`
 //! applies. This crate owns I/O (sled, files, sockets); `drover-state` does none.
 
+pub mod agent;
+pub mod http;
 pub mod raft;

@@ -38,6 +38,9 @@ pub struct Applied {
 pub struct Shared {
     applied: RwLock<Applied>,
     watches: Arc<WatchRegistry>,
+    /// The latest applied index, published after every apply so event
+    /// streams know new events may be in the log.
+    applied_tx: tokio::sync::watch::Sender<u64>,
     dir: PathBuf,
     retention: EventRetention,
     /// The current snapshot's metadata (its bytes are the file).
@@ -56,6 +59,11 @@ impl Shared {
 
     fn write(&self) -> RwLockWriteGuard<'_, Applied> {
         self.applied.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes whenever entries are applied (or a snapshot installed).
+    pub fn subscribe_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied_tx.subscribe()
     }
 
     pub fn watches(&self) -> &Arc<WatchRegistry> {
@@ -157,6 +165,7 @@ impl StateMachineStore {
         let shared = Shared {
             applied: RwLock::new(applied),
             watches: Arc::new(WatchRegistry::new()),
+            applied_tx: tokio::sync::watch::channel(0).0,
             dir: dir.to_path_buf(),
             retention,
             snapshot_meta: Mutex::new(meta),
@@ -266,6 +275,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         touched.sort_unstable();
         touched.dedup();
         self.shared.watches.wake(&touched);
+        if let Some(last) = outcomes.last() {
+            self.shared.applied_tx.send_replace(last.index);
+        }
         Ok(outcomes)
     }
 
@@ -306,6 +318,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .unwrap_or_else(|e| e.into_inner()) = Some(meta.clone());
         // Everything may have changed: every parked read re-runs.
         self.shared.watches.wake_all();
+        self.shared
+            .applied_tx
+            .send_replace(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
     }
 

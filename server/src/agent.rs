@@ -1,0 +1,176 @@
+//! Running a server: Raft from the data directory, then the HTTP API.
+//!
+//! The root binary turns flags and config files into [`ServerOptions`]; this
+//! is where the server's long-lived tasks start and, on shutdown, stop:
+//! streams end on the shutdown signal, the listener drains, Raft stops.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_state::EventRetention;
+use tokio::net::TcpListener;
+
+use crate::http::{router, AgentInfo, AppState};
+use crate::raft::node::{start as start_raft, RaftHandle, RaftSettings, StartError};
+use crate::raft::NodeId;
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub data_dir: PathBuf,
+    /// Where to listen for HTTP (port 0 picks a free one).
+    pub http_addr: SocketAddr,
+    /// The Raft RPC address recorded in the membership.
+    pub rpc_addr: SocketAddr,
+    pub name: String,
+    pub region: String,
+    pub datacenter: String,
+    pub bootstrap_expect: u32,
+    pub retention: EventRetention,
+    pub snapshot_every: u64,
+}
+
+impl ServerOptions {
+    /// A one-server cluster on loopback with OS-chosen ports (tests, dev).
+    pub fn local(data_dir: &Path) -> Self {
+        ServerOptions {
+            data_dir: data_dir.to_path_buf(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 4647)),
+            name: "drover-server".into(),
+            region: "global".into(),
+            datacenter: "dc1".into(),
+            bootstrap_expect: 1,
+            retention: EventRetention::default(),
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Raft(#[from] StartError),
+    #[error("no leader after {0:?}: {1}")]
+    NoLeader(Duration, String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running server. Drop does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    /// The address the HTTP API actually listens on.
+    pub http_addr: SocketAddr,
+    pub raft: RaftHandle,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    serve: tokio::task::JoinHandle<()>,
+}
+
+/// This server's Raft node ID: chosen once, kept in the data directory, so
+/// a restarted server is the same member (issue G adds peers by ID).
+fn node_id(dir: &Path) -> Result<NodeId, std::io::Error> {
+    let path = dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(id) = text.trim().parse::<NodeId>() {
+            return Ok(id);
+        }
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    // Nonzero and below 2^53 so it survives JSON readers that use doubles.
+    let id = (h.finish() & ((1 << 53) - 1)).max(1);
+    std::fs::write(&path, id.to_string())?;
+    Ok(id)
+}
+
+pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
+    let dir_err = |source| ServerError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&opts.data_dir).map_err(dir_err)?;
+    let id = node_id(&opts.data_dir).map_err(|source| ServerError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let mut settings =
+        RaftSettings::new(opts.data_dir.join("server"), id, opts.rpc_addr.to_string());
+    settings.retention = opts.retention;
+    settings.snapshot_every = opts.snapshot_every;
+    settings.bootstrap = opts.bootstrap_expect <= 1;
+    let raft = start_raft(&settings).await?;
+    let wait = Duration::from_secs(30);
+    if settings.bootstrap {
+        raft.wait_for_leader(wait)
+            .await
+            .map_err(|e| ServerError::NoLeader(wait, e))?;
+    }
+    let listener = TcpListener::bind(opts.http_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: opts.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: opts.http_addr,
+        source,
+    })?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let info = AgentInfo {
+        name: opts.name.clone(),
+        region: opts.region.clone(),
+        datacenter: opts.datacenter.clone(),
+        http_addr: http_addr.to_string(),
+        rpc_addr: opts.rpc_addr.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        known_drivers: vec!["docker".into(), "raw_exec".into()],
+    };
+    let app = Arc::new(AppState {
+        raft: raft.clone(),
+        info,
+        shutdown: shutdown_rx.clone(),
+    });
+    let mut stop = shutdown_rx;
+    let serve = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router(app))
+            .with_graceful_shutdown(graceful)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(%http_addr, node_id = id, "server started");
+    Ok(RunningServer {
+        http_addr,
+        raft,
+        shutdown_tx,
+        serve,
+    })
+}
+
+impl RunningServer {
+    /// Stop serving (open streams end), then stop Raft.
+    pub async fn shutdown(self) {
+        self.shutdown_tx.send_replace(true);
+        if tokio::time::timeout(Duration::from_secs(10), self.serve)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP connections did not close within 10s");
+        }
+        self.raft.shutdown().await;
+    }
+}

@@ -1,0 +1,102 @@
+//! `/v1/allocations` and `/v1/allocation/{id}` (Nomad alloc_endpoint.go).
+
+use axum::extract::{Path, RawQuery as AxumQuery, State};
+use axum::response::Response;
+use drover_api::{AllocListStub, Allocation};
+use drover_state::pagination::{SortKey, TokenKind};
+use drover_state::{AllocRow, State as St, Table, WatchKey};
+
+use super::blocking::{blocking, json};
+use super::error::{HttpError, HttpResult};
+use super::list::{page, start_key};
+use super::query::{QueryOptions, RawQuery};
+use super::App;
+
+/// The list stub Nomad serves, with the job's type and version filled in
+/// from the stored job version the allocation runs.
+pub fn stub(st: &St, row: &AllocRow, resources: bool, task_states: bool) -> AllocListStub {
+    let mut s = row.alloc.stub(resources, task_states);
+    s.job_version = row.job_version;
+    if let Some(job) = st.alloc_job(row) {
+        s.job_type = job.job_type;
+    }
+    s
+}
+
+/// Whether a filter may look into the allocation's `Job`: attaching the job
+/// to every allocation costs a copy each, so only filters that name it pay.
+fn filter_needs_job(opts: &QueryOptions) -> bool {
+    opts.filter
+        .as_ref()
+        .is_some_and(|f| f.source().contains("Job"))
+}
+
+/// `GET /v1/allocations`: ordered by (CreateIndex, ID), or by ID with `prefix`.
+pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let opts = QueryOptions::from_raw(&q)?;
+    let resources = q.flag("resources")?;
+    // Nomad includes task states unless `task_states=false`.
+    let task_states = q.get("task_states") != Some("false");
+    let by_prefix = !opts.prefix.is_empty();
+    let kind = if by_prefix {
+        TokenKind::Id
+    } else {
+        TokenKind::CreateIndexId
+    };
+    let start = start_key(&opts, kind)?;
+    let with_job = filter_needs_job(&opts);
+    let ((stubs, next), mut meta) = blocking(&app, &opts, |st, ws| {
+        let rows = if by_prefix {
+            st.allocs_by_prefix(ws, &opts.prefix, start.as_ref(), opts.page.reverse)
+        } else {
+            st.allocs(ws, start.as_ref(), opts.page.reverse)
+        };
+        let rows = rows.filter(|r| opts.namespace.sel().matches(&r.alloc.namespace));
+        let key = |r: &AllocRow| match kind {
+            TokenKind::Id => SortKey::Id(r.alloc.id.clone()),
+            _ => SortKey::CreateIndexId(r.alloc.create_index, r.alloc.id.clone()),
+        };
+        let listed = if with_job {
+            // The filter sees the allocation with its job, as Nomad's does.
+            let full: Vec<(AllocRow, Allocation)> =
+                rows.map(|r| (r.clone(), st.alloc_with_job(r))).collect();
+            let l = page(full.iter(), kind, &opts, |(r, _)| key(r), |(_, a)| a)?;
+            let stubs: Vec<AllocListStub> = l
+                .items
+                .iter()
+                .map(|(r, _)| stub(st, r, resources, task_states))
+                .collect();
+            (stubs, l.next_token)
+        } else {
+            let l = page(rows, kind, &opts, key, |r| &r.alloc)?;
+            (
+                l.items
+                    .iter()
+                    .map(|r| stub(st, r, resources, task_states))
+                    .collect(),
+                l.next_token,
+            )
+        };
+        Ok((listed, st.table_index(Table::Allocs)))
+    })
+    .await?;
+    meta.next_token = next;
+    Ok(json(&stubs, &meta))
+}
+
+/// `GET /v1/allocation/{id}`: the full allocation with its job.
+pub async fn get_one(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
+    let (alloc, meta) = blocking(&app, &opts, |st, ws| {
+        let a = st.alloc(ws, &id).map(|r| st.alloc_with_job(r));
+        Ok((a, st.index_of(&WatchKey::Alloc(id.clone()))))
+    })
+    .await?;
+    let alloc = alloc.ok_or_else(|| HttpError::not_found("alloc not found"))?;
+    Ok(json(&alloc, &meta))
+}

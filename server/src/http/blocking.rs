@@ -1,0 +1,150 @@
+//! Blocking queries (Nomad nomad/rpc.go `blockingRPC`) and the response
+//! headers every read carries.
+//!
+//! A query runs against the state under its read lock and, when its index
+//! is not yet past `index`, registers a watch on exactly the keys it read
+//! before the lock is released. It then parks on that watch, costing one
+//! waker and no thread, until a write touches one of those keys or `wait`
+//! (plus up to wait/16 jitter) runs out; then it runs again. A wake-up is not
+//! a change: the query loops until its index really moves.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use drover_state::{State, WatchSet};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::error::{HttpError, HttpResult};
+use super::query::QueryOptions;
+use super::AppState;
+
+/// What a read reports besides its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryMeta {
+    pub index: u64,
+    pub known_leader: bool,
+    pub last_contact_ms: u64,
+    pub next_token: Option<String>,
+}
+
+/// Up to `wait / 16` of extra wait, so many clients with the same `wait`
+/// do not all come back at once (Nomad `RandomStagger`).
+fn jitter(wait: Duration) -> Duration {
+    let max = wait.as_nanos() / 16;
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    Duration::from_nanos((u128::from(h.finish()) % max) as u64)
+}
+
+/// Run `query` as a blocking query. `query` returns its result and the index
+/// it reports; it adds the keys it reads to the watch set.
+pub async fn blocking<T>(
+    app: &AppState,
+    opts: &QueryOptions,
+    mut query: impl FnMut(&State, &mut WatchSet) -> HttpResult<(T, u64)>,
+) -> HttpResult<(T, QueryMeta)> {
+    let consistent = !opts.stale;
+    if consistent && !app.raft.is_leader() {
+        // One server today: without a leader there is nothing consistent to read.
+        return Err(HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "No cluster leader",
+        ));
+    }
+    let deadline = Instant::now() + opts.wait + jitter(opts.wait);
+    loop {
+        let mut ws = WatchSet::new();
+        let (value, index, watch) = {
+            let applied = app.raft.shared.read();
+            let (value, index) = query(&applied.state, &mut ws)?;
+            // Register before the read lock goes, so no write slips between.
+            let watch = (opts.min_index > 0 && index <= opts.min_index)
+                .then(|| app.raft.shared.watches().watch(&ws));
+            (value, index, watch)
+        };
+        let done = match watch {
+            None => true,
+            Some(w) => {
+                let mut shutdown = app.shutdown.clone();
+                tokio::select! {
+                    _ = w => false,
+                    _ = tokio::time::sleep_until(deadline) => true,
+                    // On shutdown, answer with what we have instead of holding
+                    // the connection (and the agent's exit) for up to `wait`.
+                    _ = shutdown.wait_for(|s| *s) => true,
+                }
+            }
+        };
+        if done {
+            let meta = QueryMeta {
+                index: index.max(1),
+                known_leader: app.raft.is_leader(),
+                last_contact_ms: 0,
+                next_token: None,
+            };
+            return Ok((value, meta));
+        }
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    // Indexes, booleans and page tokens we produce are ASCII; a token built
+    // from a user-supplied ID with odd bytes is dropped rather than panicking.
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn meta_headers(meta: &QueryMeta) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("X-Nomad-Index", header_value(&meta.index.to_string()));
+    h.insert(
+        "X-Nomad-KnownLeader",
+        header_value(if meta.known_leader { "true" } else { "false" }),
+    );
+    h.insert(
+        "X-Nomad-LastContact",
+        header_value(&meta.last_contact_ms.to_string()),
+    );
+    if let Some(t) = &meta.next_token {
+        h.insert("X-Nomad-NextToken", header_value(t));
+    }
+    h
+}
+
+/// A JSON body with the query headers.
+pub fn json<T: Serialize>(value: &T, meta: &QueryMeta) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut headers = meta_headers(meta);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            (StatusCode::OK, headers, body).into_response()
+        }
+        Err(e) => HttpError::internal(format!("failed to encode response: {e}")).into_response(),
+    }
+}
+
+/// A write's response: the body and `X-Nomad-Index` set to the write's index.
+pub fn write_response<T: Serialize>(value: &T, index: u64) -> Response {
+    json(
+        value,
+        &QueryMeta {
+            index,
+            known_leader: true,
+            last_contact_ms: 0,
+            next_token: None,
+        },
+    )
+}

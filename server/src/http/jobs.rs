@@ -1,0 +1,210 @@
+//! `/v1/jobs` and `/v1/job/...` (Nomad command/agent/job_endpoint.go).
+
+use axum::extract::{Path, RawQuery as AxumQuery, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use drover_api::{AllocListStub, Evaluation, Job, JobListStub, JobVersionsResponse, WriteMeta};
+use drover_state::pagination::{SortKey, TokenKind};
+use drover_state::{Table, WatchKey};
+
+use super::blocking::{blocking, json};
+use super::error::{HttpError, HttpResult};
+use super::list::{page, start_key};
+use super::query::{QueryOptions, RawQuery};
+use super::App;
+
+/// `GET /v1/jobs`: stubs with their summaries, paged by `namespace.id`.
+pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let opts = QueryOptions::from_raw(&q)?;
+    let with_meta = q.flag("meta")?;
+    let start = start_key(&opts, TokenKind::NamespaceId)?;
+    let ((stubs, next), mut meta) = blocking(&app, &opts, |st, ws| {
+        let it = st.jobs(
+            ws,
+            opts.namespace.sel(),
+            &opts.prefix,
+            start.as_ref(),
+            opts.page.reverse,
+        );
+        let listed = page(
+            it,
+            TokenKind::NamespaceId,
+            &opts,
+            |j: &Job| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
+            |j| j,
+        )?;
+        // Stubs embed summaries, so the list also wakes when one changes.
+        ws.add(WatchKey::Table(Table::JobSummary));
+        let stubs: Vec<JobListStub> = listed
+            .items
+            .iter()
+            .map(|j| {
+                let summary =
+                    st.job_summary(&mut drover_state::WatchSet::new(), &j.namespace, &j.id);
+                JobListStub::from_job(j, summary, with_meta)
+            })
+            .collect();
+        let index = st
+            .table_index(Table::Jobs)
+            .max(st.table_index(Table::JobSummary));
+        Ok(((stubs, listed.next_token), index))
+    })
+    .await?;
+    meta.next_token = next;
+    Ok(json(&stubs, &meta))
+}
+
+/// The sub-resources of a job, matched by suffix because job IDs may contain
+/// `/` (periodic children are `parent/periodic-<time>`).
+const SUFFIXES: &[&str] = &["allocations", "evaluations", "summary", "versions"];
+
+fn split_job_path(rest: &str) -> (&str, Option<&str>) {
+    for s in SUFFIXES {
+        if let Some(id) = rest.strip_suffix(s).and_then(|r| r.strip_suffix('/')) {
+            if !id.is_empty() {
+                return (id, Some(s));
+            }
+        }
+    }
+    (rest, None)
+}
+
+fn method_not_allowed() -> HttpError {
+    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Invalid method")
+}
+
+/// `/v1/job/{id}[/suffix]`.
+pub async fn dispatch(
+    State(app): State<App>,
+    method: Method,
+    Path(rest): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let (id, suffix) = split_job_path(&rest);
+    if id.is_empty() {
+        return Err(HttpError::bad_request("Missing job ID"));
+    }
+    match (suffix, method) {
+        (None, Method::GET) => get_job(&app, &q, id).await,
+        (Some("allocations"), Method::GET) => allocations(&app, &q, id).await,
+        (Some("evaluations"), Method::GET) => evaluations(&app, &q, id).await,
+        (Some("summary"), Method::GET) => summary(&app, &q, id).await,
+        (Some("versions"), Method::GET) => versions(&app, &q, id).await,
+        _ => Err(method_not_allowed()),
+    }
+}
+
+async fn get_job(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(q)?;
+    let ns = opts.namespace.one().to_string();
+    let (job, meta) = blocking(app, &opts, |st, ws| {
+        let job = st.job(ws, &ns, id).cloned();
+        Ok((job, st.index_of_set(ws)))
+    })
+    .await?;
+    let job = job.ok_or_else(|| HttpError::not_found("job not found"))?;
+    Ok(json(&job, &meta))
+}
+
+async fn allocations(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(q)?;
+    let all = q.flag("all")?;
+    let ns = opts.namespace.one().to_string();
+    let (stubs, meta) = blocking(app, &opts, |st, ws| {
+        let current = st
+            .job(&mut drover_state::WatchSet::new(), &ns, id)
+            .map(|j| (j.create_index, j.version));
+        let stubs: Vec<AllocListStub> = st
+            .allocs_by_job(ws, &ns, id)
+            // Without ?all, only allocations of the live job (not a purged
+            // earlier incarnation), as Nomad filters by CreateIndex.
+            .filter(|r| all || current.is_some_and(|(ci, _)| r.job_create_index == ci))
+            .map(|r| {
+                let mut stub = r.alloc.stub(false, true);
+                stub.job_version = r.job_version;
+                if let Some(job) = st.alloc_job(r) {
+                    stub.job_type = job.job_type;
+                }
+                stub
+            })
+            .collect();
+        Ok((stubs, st.index_of_set(ws)))
+    })
+    .await?;
+    Ok(json(&stubs, &meta))
+}
+
+async fn evaluations(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(q)?;
+    let ns = opts.namespace.one().to_string();
+    let (evals, meta) = blocking(app, &opts, |st, ws| {
+        let evals: Vec<Evaluation> = st.evals_by_job(ws, &ns, id).cloned().collect();
+        Ok((evals, st.index_of_set(ws)))
+    })
+    .await?;
+    Ok(json(&evals, &meta))
+}
+
+async fn summary(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(q)?;
+    let ns = opts.namespace.one().to_string();
+    let (summary, meta) = blocking(app, &opts, |st, ws| {
+        let s = st.job_summary(ws, &ns, id).cloned();
+        Ok((s, st.index_of_set(ws)))
+    })
+    .await?;
+    let summary = summary.ok_or_else(|| HttpError::not_found("job not found"))?;
+    Ok(json(&summary, &meta))
+}
+
+async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(q)?;
+    let ns = opts.namespace.one().to_string();
+    let (versions, meta) = blocking(app, &opts, |st, ws| {
+        let v: Vec<Job> = st
+            .job_versions(ws, &ns, id)
+            .iter()
+            .map(|j| Job::clone(j))
+            .collect();
+        Ok((v, st.index_of_set(ws)))
+    })
+    .await?;
+    if versions.is_empty() {
+        return Err(HttpError::not_found("job versions not found"));
+    }
+    let body = JobVersionsResponse {
+        versions,
+        diffs: None,
+        meta: WriteMeta { index: meta.index },
+    };
+    Ok(json(&body, &meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_job_path;
+
+    #[test]
+    fn job_paths_split_by_suffix_like_nomad() {
+        assert_eq!(split_job_path("web"), ("web", None));
+        assert_eq!(
+            split_job_path("web/allocations"),
+            ("web", Some("allocations"))
+        );
+        assert_eq!(
+            split_job_path("cron/periodic-17/summary"),
+            ("cron/periodic-17", Some("summary"))
+        );
+        assert_eq!(
+            split_job_path("cron/periodic-17"),
+            ("cron/periodic-17", None)
+        );
+        assert_eq!(
+            split_job_path("allocations"),
+            ("allocations", None),
+            "a job may be named like a suffix"
+        );
+    }
+}

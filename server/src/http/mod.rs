@@ -1,0 +1,76 @@
+//! The `/v1` HTTP API in Nomad's wire format (axum).
+//!
+//! Handlers parse their query once into [`query::QueryOptions`], read the
+//! state through [`blocking::blocking`] (which parks on exactly the keys the
+//! read touched), and answer with Nomad's headers. Writes stamp IDs and
+//! times here and go through Raft; nothing below `State::apply` sees a clock.
+
+mod allocs;
+pub mod blocking;
+pub mod error;
+mod evals;
+mod events;
+mod jobs;
+mod list;
+mod nodes;
+pub mod query;
+mod status;
+
+use std::sync::Arc;
+
+use axum::http::{Method, Uri};
+use axum::routing::{any, get};
+use axum::Router;
+
+use crate::raft::node::RaftHandle;
+use error::HttpError;
+
+/// Facts about this agent that reads report.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub name: String,
+    pub region: String,
+    pub datacenter: String,
+    pub http_addr: String,
+    pub rpc_addr: String,
+    pub version: String,
+    /// Drivers a job may name (issue D/E register them per node).
+    pub known_drivers: Vec<String>,
+}
+
+/// What every handler gets.
+pub struct AppState {
+    pub raft: RaftHandle,
+    pub info: AgentInfo,
+    /// Flips to `true` when the agent shuts down: long streams end on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+pub type App = Arc<AppState>;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/job/{*rest}", any(jobs::dispatch))
+        .route("/v1/allocations", get(allocs::list))
+        .route("/v1/allocation/{id}", get(allocs::get_one))
+        .route("/v1/evaluations", get(evals::list))
+        .route("/v1/evaluation/{id}", get(evals::get_one))
+        .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
+        .route("/v1/nodes", get(nodes::list))
+        .route("/v1/node/{id}", get(nodes::get_one))
+        .route("/v1/node/{id}/allocations", get(nodes::allocations))
+        .route("/v1/status/leader", get(status::leader))
+        .route("/v1/status/peers", get(status::peers))
+        .route("/v1/agent/self", get(status::agent_self))
+        .route("/v1/agent/members", get(status::members))
+        .route("/v1/agent/health", get(status::health))
+        .route("/v1/regions", get(status::regions))
+        .route("/v1/event/stream", get(events::stream))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn not_found(method: Method, uri: Uri) -> HttpError {
+    HttpError::not_found(format!("Invalid URL: {method} {}", uri.path()))
+}

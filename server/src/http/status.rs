@@ -1,0 +1,136 @@
+//! Status and agent endpoints (Nomad status_endpoint.go, agent_endpoint.go).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::Response;
+use drover_api::{AgentHealth, AgentHealthResponse, AgentMember, ServerMembers};
+use serde_json::json as j;
+
+use super::blocking::{json, QueryMeta};
+use super::error::{HttpError, HttpResult};
+use super::App;
+
+fn meta(app: &App) -> QueryMeta {
+    let index = app.raft.shared.read().state.latest_index().max(1);
+    QueryMeta {
+        index,
+        known_leader: app.raft.is_leader(),
+        last_contact_ms: 0,
+        next_token: None,
+    }
+}
+
+/// The leader's RPC address as a JSON string, `""` when none is known.
+pub async fn leader(State(app): State<App>) -> Response {
+    let leader = if app.raft.is_leader() {
+        app.info.rpc_addr.clone()
+    } else {
+        String::new()
+    };
+    json(&leader, &meta(&app))
+}
+
+pub async fn peers(State(app): State<App>) -> Response {
+    let membership = app.raft.shared.read().membership.clone();
+    let peers: Vec<String> = membership
+        .membership()
+        .nodes()
+        .map(|(_, n)| n.addr.clone())
+        .collect();
+    json(&peers, &meta(&app))
+}
+
+pub async fn regions(State(app): State<App>) -> Response {
+    json(&vec![app.info.region.clone()], &meta(&app))
+}
+
+fn member(app: &App) -> AgentMember {
+    let (host, port) = app
+        .info
+        .rpc_addr
+        .rsplit_once(':')
+        .unwrap_or((app.info.rpc_addr.as_str(), "4647"));
+    AgentMember {
+        name: format!("{}.{}", app.info.name, app.info.region),
+        addr: host.to_string(),
+        port: port.parse().unwrap_or(4647),
+        tags: BTreeMap::from([
+            ("role".to_string(), "nomad".to_string()),
+            ("region".to_string(), app.info.region.clone()),
+            ("dc".to_string(), app.info.datacenter.clone()),
+            ("build".to_string(), app.info.version.clone()),
+            ("port".to_string(), port.to_string()),
+            ("bootstrap".to_string(), "1".to_string()),
+        ]),
+        status: "alive".into(),
+        protocol_min: 1,
+        protocol_max: 5,
+        protocol_cur: 2,
+        delegate_min: 2,
+        delegate_max: 5,
+        delegate_cur: 4,
+    }
+}
+
+pub async fn members(State(app): State<App>) -> Response {
+    let body = ServerMembers {
+        server_name: app.info.name.clone(),
+        server_region: app.info.region.clone(),
+        server_dc: app.info.datacenter.clone(),
+        members: vec![member(&app)],
+    };
+    json(&body, &meta(&app))
+}
+
+/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known.
+pub async fn health(State(app): State<App>) -> HttpResult<Response> {
+    if !app.raft.is_leader() {
+        return Err(HttpError::internal(
+            "{\"server\":{\"ok\":false,\"message\":\"No cluster leader\"}}",
+        ));
+    }
+    let body = AgentHealthResponse {
+        client: None,
+        server: Some(AgentHealth {
+            ok: true,
+            message: "ok".into(),
+        }),
+    };
+    Ok(json(&body, &meta(&app)))
+}
+
+/// `GET /v1/agent/self`: the agent's (redacted) configuration, its member
+/// entry and a few stats, in Nomad's lower-case top-level shape.
+pub async fn agent_self(State(app): State<App>) -> Response {
+    let (index, applied) = {
+        let a = app.raft.shared.read();
+        (
+            a.state.latest_index(),
+            a.last_applied.map_or(0, |l| l.index),
+        )
+    };
+    let m = member(&app);
+    let body = j!({
+        "config": {
+            "Region": app.info.region,
+            "Datacenter": app.info.datacenter,
+            "NodeName": app.info.name,
+            "Version": { "Version": app.info.version, "VersionPrerelease": "", "VersionMetadata": "" },
+            "Server": { "Enabled": true },
+            "Client": { "Enabled": false },
+            "Addresses": { "HTTP": app.info.http_addr, "RPC": app.info.rpc_addr },
+        },
+        "member": {
+            "Name": m.name, "Addr": m.addr, "Port": m.port, "Tags": m.tags, "Status": m.status,
+            "ProtocolMin": m.protocol_min, "ProtocolMax": m.protocol_max, "ProtocolCur": m.protocol_cur,
+            "DelegateMin": m.delegate_min, "DelegateMax": m.delegate_max, "DelegateCur": m.delegate_cur,
+        },
+        "stats": {
+            "raft": { "applied_index": applied.to_string(), "state": if app.raft.is_leader() { "Leader" } else { "Follower" } },
+            "nomad": { "leader": app.raft.is_leader().to_string(), "known_regions": "1", "server": "true" },
+            "state": { "latest_index": index.to_string() },
+        }
+    });
+    json(&body, &meta(&app))
+}
