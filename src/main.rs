@@ -4,8 +4,12 @@
 //! else in the crates. Errors reach the user as one line, `{:#}`, never a
 //! backtrace.
 
+mod agent;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: the state machine's write path is allocation-heavy, and under
@@ -30,14 +34,7 @@ enum Command {
     /// Print the version of this binary.
     Version,
     /// Run a Drover agent (server, client, or both with -dev).
-    Agent(AgentArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct AgentArgs {
-    /// A server and a client in one process, with data in a temporary directory.
-    #[arg(long = "dev", short_alias = 'd', alias = "d")]
-    dev: bool,
+    Agent(Box<agent::AgentArgs>),
 }
 
 fn version() -> String {
@@ -45,7 +42,7 @@ fn version() -> String {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().map(normalize_go_flag).collect();
+    let args: Vec<String> = std::env::args().map(agent::normalize_go_flag).collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -72,20 +69,97 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", version());
             Ok(())
         }
-        Command::Agent(args) => {
-            let mode = if args.dev { "agent -dev" } else { "agent" };
-            anyhow::bail!("`drover {mode}` is not yet implemented: the server lands with issue B (Raft, HTTP /v1)")
-        }
+        Command::Agent(args) => run_agent(&args),
     }
 }
 
-/// Nomad's CLI takes Go-style single-dash long flags (`-dev`, `-data-dir`).
-/// Rewrite `-name` to `--name` so clap accepts both spellings.
-fn normalize_go_flag(arg: String) -> String {
-    let is_go_long = arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 2;
-    if is_go_long {
-        format!("-{arg}")
+/// The machine's name, the default node name (Nomad uses the hostname).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "drover".to_string())
+}
+
+fn init_logging(level: &str, json: bool) {
+    // RUST_LOG wins; otherwise the agent's level for Drover and quieter
+    // dependencies (openraft and sled log every heartbeat at debug).
+    let filter = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| format!("{level},openraft=warn,sled=warn,hyper=warn,h2=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
     } else {
-        arg
+        builder.init();
     }
+}
+
+fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
+    let (cfg, warnings) = agent::load(args, &hostname())?;
+    init_logging(&cfg.log_level.as_str().to_ascii_lowercase(), cfg.log_json);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    if !cfg.server.enabled {
+        anyhow::bail!(
+            "client-only agents are not implemented yet (issue D): run with -server or -dev"
+        );
+    }
+    // Dev mode without a data dir keeps its state in a temporary directory,
+    // removed on exit (Nomad's -dev is in-memory).
+    let temp = match &cfg.data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("drover-dev-")
+                .tempdir()
+                .context("creating a temporary data directory")?,
+        ),
+    };
+    let data_dir: PathBuf = match (&cfg.data_dir, &temp) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => anyhow::bail!("no data directory"),
+    };
+    let opts = drover_server::agent::ServerOptions {
+        data_dir,
+        http_addr: cfg.http_addr(),
+        rpc_addr: cfg.rpc_addr(),
+        name: cfg.name.clone(),
+        region: cfg.region.clone(),
+        datacenter: cfg.datacenter.clone(),
+        bootstrap_expect: cfg.server.bootstrap_expect,
+        retention: Default::default(),
+        snapshot_every: 10_000,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let server = drover_server::agent::start(opts.clone()).await.context("starting the server")?;
+        tracing::info!(http = %server.http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
+        eprintln!("==> Drover agent started! HTTP API: http://{}", server.http_addr);
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    drop(temp);
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM: both shut down cleanly.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
