@@ -6,4 +6,6 @@
 
 pub mod agent;
 pub mod http;
+pub mod jobs;
+pub mod jobspec;
 pub mod raft;

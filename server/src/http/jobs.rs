@@ -1,5 +1,6 @@
 //! `/v1/jobs` and `/v1/job/...` (Nomad command/agent/job_endpoint.go).
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -9,9 +10,20 @@ use drover_state::{Table, WatchKey};
 
 use super::blocking::{blocking, json};
 use super::error::{HttpError, HttpResult};
+use super::job_writes;
 use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
+
+/// `PUT /v1/jobs`: register a job.
+pub async fn register(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
+    job_writes::register(&app, None, &body).await
+}
+
+/// `PUT /v1/jobs/parse`.
+pub async fn parse(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
+    job_writes::parse(&app, &body).await
+}
 
 /// `GET /v1/jobs`: stubs with their summaries, paged by `namespace.id`.
 pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
@@ -80,6 +92,7 @@ pub async fn dispatch(
     method: Method,
     Path(rest): Path<String>,
     AxumQuery(raw): AxumQuery,
+    body: Bytes,
 ) -> HttpResult<Response> {
     let q = RawQuery::parse(raw.as_deref());
     let (id, suffix) = split_job_path(&rest);
@@ -88,6 +101,8 @@ pub async fn dispatch(
     }
     match (suffix, method) {
         (None, Method::GET) => get_job(&app, &q, id).await,
+        (None, Method::PUT | Method::POST) => job_writes::register(&app, Some(id), &body).await,
+        (None, Method::DELETE) => job_writes::deregister(&app, &q, id).await,
         (Some("allocations"), Method::GET) => allocations(&app, &q, id).await,
         (Some("evaluations"), Method::GET) => evaluations(&app, &q, id).await,
         (Some("summary"), Method::GET) => summary(&app, &q, id).await,

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod error;
 mod evals;
 mod events;
+mod job_writes;
 mod jobs;
 mod list;
 mod nodes;
@@ -19,7 +20,7 @@ mod status;
 use std::sync::Arc;
 
 use axum::http::{Method, Uri};
-use axum::routing::{any, get};
+use axum::routing::{any, get, put};
 use axum::Router;
 
 use crate::raft::node::RaftHandle;
@@ -50,7 +51,11 @@ pub type App = Arc<AppState>;
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/v1/jobs", get(jobs::list))
+        .route(
+            "/v1/jobs",
+            get(jobs::list).put(jobs::register).post(jobs::register),
+        )
+        .route("/v1/jobs/parse", put(jobs::parse).post(jobs::parse))
         .route("/v1/job/{*rest}", any(jobs::dispatch))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::get_one))

@@ -1,0 +1,238 @@
+//! Job writes: register, deregister, parse (Nomad job_endpoint.go
+//! `Register`, `Deregister`; command/agent/job_endpoint.go `jobsParse`).
+//!
+//! The handler does everything nondeterministic (IDs, the clock) and all
+//! validation; the state machine only applies. As in Nomad, the job and its
+//! evaluation travel in one Raft entry, and re-submitting an unchanged job
+//! writes only a new evaluation (no new version).
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::Response;
+use drover_api::{
+    trigger, EvalStatus, Evaluation, Job, JobDeregisterResponse, JobRegisterRequest,
+    JobRegisterResponse, JobsParseRequest, WriteMeta,
+};
+use drover_state::command::{EvalUpdate, JobDeregister, JobRegister};
+use drover_state::{Command, WatchSet};
+
+use super::blocking::{json, write_response, QueryMeta};
+use super::error::{HttpError, HttpResult};
+use super::query::RawQuery;
+use super::App;
+use crate::raft::node::WriteError;
+use crate::{jobs, jobspec};
+
+/// Unix nanoseconds now: the only clock read on the write path.
+fn now() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn write_error(e: WriteError) -> HttpError {
+    match e {
+        WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
+        WriteError::Raft(m) => HttpError::internal(m),
+    }
+}
+
+/// Write `cmd`; a command the state machine refused is the caller's error.
+async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
+    let out = app.raft.write(cmd).await.map_err(write_error)?;
+    out.result
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(out.index)
+}
+
+fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
+    Evaluation {
+        id: new_id(),
+        namespace: job.namespace.clone(),
+        priority: job.priority,
+        eval_type: job.job_type.as_str().to_string(),
+        triggered_by: triggered_by.to_string(),
+        job_id: job.id.clone(),
+        status: EvalStatus::Pending,
+        create_time: now,
+        modify_time: now,
+        ..Default::default()
+    }
+}
+
+/// Whether `new` differs from `old` in anything the user wrote (Nomad
+/// `Job.SpecChanged`): server-kept fields are ignored.
+fn spec_changed(old: &Job, new: &Job) -> bool {
+    let strip = |j: &Job| {
+        let mut j = j.clone();
+        j.status = Default::default();
+        j.status_description.clear();
+        j.stable = false;
+        j.version = 0;
+        j.submit_time = 0;
+        j.create_index = 0;
+        j.modify_index = 0;
+        j.job_modify_index = 0;
+        j
+    };
+    strip(old) != strip(new)
+}
+
+/// `PUT /v1/jobs` and `PUT /v1/job/{id}`.
+pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpResult<Response> {
+    let req: JobRegisterRequest =
+        jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let mut job = jobs::validate_register(&req, path_id)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?
+        .clone();
+    jobs::canonicalize(&mut job);
+    let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
+    jobs::validate(&job, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let now = now();
+    job.submit_time = now;
+    let existing = app
+        .raft
+        .shared
+        .read()
+        .state
+        .job(&mut WatchSet::new(), &job.namespace, &job.id)
+        .cloned();
+    // Periodic and parameterized jobs are templates: no evaluation of their own.
+    let eval = (!job.is_parent()).then(|| pending_eval(&job, trigger::JOB_REGISTER, now));
+    let unchanged = existing
+        .as_ref()
+        .is_some_and(|old| !spec_changed(old, &job));
+    if let (true, false, Some(old)) = (unchanged, req.enforce_index, &existing) {
+        let Some(eval) = eval else {
+            let resp = JobRegisterResponse {
+                job_modify_index: old.job_modify_index,
+                meta: WriteMeta {
+                    index: old.modify_index,
+                },
+                ..Default::default()
+            };
+            return Ok(write_response(&resp, old.modify_index));
+        };
+        let mut eval = eval;
+        eval.job_modify_index = old.job_modify_index;
+        let eval_id = eval.id.clone();
+        let index = write(
+            app,
+            Command::EvalUpdate(EvalUpdate {
+                evals: vec![eval],
+                now,
+            }),
+        )
+        .await?;
+        let resp = JobRegisterResponse {
+            eval_id,
+            eval_create_index: index,
+            job_modify_index: old.job_modify_index,
+            warnings: String::new(),
+            meta: WriteMeta { index },
+        };
+        return Ok(write_response(&resp, index));
+    }
+    let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+    let has_eval = eval.is_some();
+    let enforce_index = req.enforce_index.then_some(req.job_modify_index);
+    let index = write(
+        app,
+        Command::JobRegister(JobRegister {
+            job,
+            eval,
+            enforce_index,
+            now,
+        }),
+    )
+    .await?;
+    let resp = JobRegisterResponse {
+        eval_id,
+        eval_create_index: if has_eval { index } else { 0 },
+        job_modify_index: index,
+        warnings: String::new(),
+        meta: WriteMeta { index },
+    };
+    Ok(write_response(&resp, index))
+}
+
+/// `DELETE /v1/job/{id}` (`purge=true` deletes instead of stopping).
+pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let purge = q.flag("purge")?;
+    let ns = match q.get("namespace") {
+        None | Some("") => "default".to_string(),
+        Some(n) => n.to_string(),
+    };
+    let job = app
+        .raft
+        .shared
+        .read()
+        .state
+        .job(&mut WatchSet::new(), &ns, id)
+        .cloned();
+    let job = job.ok_or_else(|| HttpError::not_found("job not found"))?;
+    let now = now();
+    let eval = (!job.is_parent()).then(|| pending_eval(&job, trigger::JOB_DEREGISTER, now));
+    let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+    let has_eval = eval.is_some();
+    let index = write(
+        app,
+        Command::JobDeregister(JobDeregister {
+            namespace: ns,
+            job_id: id.to_string(),
+            purge,
+            eval,
+            now,
+        }),
+    )
+    .await?;
+    let resp = JobDeregisterResponse {
+        eval_id,
+        eval_create_index: if has_eval { index } else { 0 },
+        job_modify_index: index,
+        meta: WriteMeta { index },
+    };
+    Ok(write_response(&resp, index))
+}
+
+/// `PUT /v1/jobs/parse`: an HCL job file to the JSON job.
+pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
+    let req: JobsParseRequest =
+        jobs::decode_json(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    if req.job_hcl.trim().is_empty() {
+        return Err(HttpError::bad_request("Job spec is empty"));
+    }
+    let parsed = if req.variables.trim().is_empty() {
+        jobspec::parse_hcl(&req.job_hcl)
+    } else {
+        jobspec::parse_hcl_with_variables(&req.job_hcl, &req.variables)
+    };
+    let mut job = parsed
+        .map_err(|e| HttpError::bad_request(e.to_string()))?
+        .job;
+    if req.canonicalize {
+        // Absent fields get Nomad's API defaults exactly as a JSON submission would.
+        let mut value =
+            serde_json::to_value(&job).map_err(|e| HttpError::internal(e.to_string()))?;
+        jobs::strip_nulls(&mut value);
+        jobs::canonicalize_value(&mut value);
+        job = serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
+        jobs::canonicalize(&mut job);
+    }
+    let index = app.raft.shared.read().state.latest_index().max(1);
+    let _ = StatusCode::OK;
+    Ok(json(
+        &job,
+        &QueryMeta {
+            index,
+            known_leader: app.raft.is_leader(),
+            last_contact_ms: 0,
+            next_token: None,
+        },
+    ))
+}
