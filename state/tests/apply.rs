@@ -36,6 +36,10 @@ fn job_register_stamps_indexes_and_creates_summary_and_eval() {
     assert_eq!(s.summary.keys().collect::<Vec<_>>(), ["api", "db"]);
     assert_eq!(s.summary["api"], TaskGroupSummary::default());
     let e = st.eval(&mut ws(), "e1").expect("eval stored");
+    assert_eq!(
+        e.job_modify_index, 1,
+        "the eval acts on the version just registered"
+    );
     assert_eq!((e.create_index, e.modify_index), (1, 1));
     assert_eq!(st.table_index(Table::Jobs), 1);
     assert_eq!(st.table_index(Table::Evals), 1);

@@ -56,7 +56,11 @@ pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
         t.put_summary(ctx, s);
     }
     if let Some(eval) = &c.eval {
-        upsert_evals(t, ctx, std::slice::from_ref(eval));
+        // The eval acts on this version: Nomad sets its JobModifyIndex to
+        // the register's index in the FSM (applyUpsertJob).
+        let mut eval = eval.clone();
+        eval.job_modify_index = ctx.index;
+        upsert_evals(t, ctx, std::slice::from_ref(&eval));
     }
     let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
     job.status = summary::job_status(&job, stats, false);
