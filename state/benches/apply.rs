@@ -14,7 +14,7 @@ use drover_state::{Command, EventRetention, State};
 
 /// The allocator the `drover` binary uses: measure what ships.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 
