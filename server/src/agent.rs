@@ -142,15 +142,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     });
     let mut stop = shutdown_rx;
     let serve = tokio::spawn(async move {
-        let graceful = async move {
+        let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, router(app))
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
+        crate::http::serve::serve(listener, router(app), stopped, Duration::from_secs(10)).await;
     });
     tracing::info!(%http_addr, node_id = id, "server started");
     Ok(RunningServer {

@@ -99,14 +99,19 @@ pub async fn dispatch(
     if id.is_empty() {
         return Err(HttpError::bad_request("Missing job ID"));
     }
+    // Each branch is boxed: a parked GET then holds only its own future, not
+    // one sized for the largest branch (a register holds whole jobs across
+    // awaits), which matters with 10,000 blocking queries parked.
     match (suffix, method) {
-        (None, Method::GET) => get_job(&app, &q, id).await,
-        (None, Method::PUT | Method::POST) => job_writes::register(&app, Some(id), &body).await,
-        (None, Method::DELETE) => job_writes::deregister(&app, &q, id).await,
-        (Some("allocations"), Method::GET) => allocations(&app, &q, id).await,
-        (Some("evaluations"), Method::GET) => evaluations(&app, &q, id).await,
-        (Some("summary"), Method::GET) => summary(&app, &q, id).await,
-        (Some("versions"), Method::GET) => versions(&app, &q, id).await,
+        (None, Method::GET) => Box::pin(get_job(&app, &q, id)).await,
+        (None, Method::PUT | Method::POST) => {
+            Box::pin(job_writes::register(&app, Some(id), &body)).await
+        }
+        (None, Method::DELETE) => Box::pin(job_writes::deregister(&app, &q, id)).await,
+        (Some("allocations"), Method::GET) => Box::pin(allocations(&app, &q, id)).await,
+        (Some("evaluations"), Method::GET) => Box::pin(evaluations(&app, &q, id)).await,
+        (Some("summary"), Method::GET) => Box::pin(summary(&app, &q, id)).await,
+        (Some("versions"), Method::GET) => Box::pin(versions(&app, &q, id)).await,
         _ => Err(method_not_allowed()),
     }
 }

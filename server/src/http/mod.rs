@@ -15,6 +15,7 @@ mod jobs;
 mod list;
 mod nodes;
 pub mod query;
+pub mod serve;
 mod status;
 
 use std::sync::Arc;
