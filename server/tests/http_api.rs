@@ -23,10 +23,14 @@ struct Srv {
 
 impl Srv {
     async fn start() -> Srv {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(f: impl FnOnce(&mut ServerOptions)) -> Srv {
         let dir = tempfile::tempdir().unwrap();
-        let s = start(ServerOptions::local(dir.path()))
-            .await
-            .expect("server starts");
+        let mut opts = ServerOptions::local(dir.path());
+        f(&mut opts);
+        let s = start(opts).await.expect("server starts");
         Srv {
             _dir: dir,
             s,
@@ -386,5 +390,57 @@ async fn event_stream_replays_from_an_index_then_follows() {
         }
     }
     assert_eq!(seen, ["web", "db", "api"]);
+    srv.s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_compacted_start_index_is_refused_not_silently_skipped() {
+    let srv = Srv::start_with(|o| {
+        o.retention = drover_state::EventRetention {
+            max_events: 4,
+            max_age: i64::MAX,
+        }
+    })
+    .await;
+    for i in 0..6 {
+        srv.register(&format!("job-{i}"), "a").await;
+    }
+    let r = srv.get("/v1/event/stream?index=1").await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    let body = r.text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert!(
+        v["Error"].as_str().unwrap().contains("no longer retained"),
+        "{body}"
+    );
+    srv.s.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_in_json_and_prometheus_text() {
+    let srv = Srv::start().await;
+    srv.register("web", "a").await;
+    let m: serde_json::Value = srv.get("/v1/metrics").await.json().await.unwrap();
+    let jobs = m["Gauges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["Name"] == "drover_state_jobs")
+        .unwrap();
+    assert_eq!(jobs["Value"], 1.0);
+    let text = srv
+        .get("/v1/metrics?format=prometheus")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE drover_state_jobs gauge\ndrover_state_jobs 1\n"),
+        "{text}"
+    );
+    assert_eq!(
+        srv.get("/v1/metrics?format=xml").await.status(),
+        StatusCode::BAD_REQUEST
+    );
     srv.s.shutdown().await;
 }

@@ -13,6 +13,7 @@ mod events;
 mod job_writes;
 mod jobs;
 mod list;
+mod metrics;
 mod nodes;
 pub mod query;
 pub mod serve;
@@ -73,6 +74,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/agent/health", get(status::health))
         .route("/v1/regions", get(status::regions))
         .route("/v1/event/stream", get(events::stream))
+        .route("/v1/metrics", get(metrics::metrics))
         .fallback(not_found)
         .with_state(app)
 }
