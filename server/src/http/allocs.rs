@@ -6,8 +6,8 @@ use drover_api::{AllocListStub, Allocation};
 use drover_state::pagination::{SortKey, TokenKind};
 use drover_state::{AllocRow, State as St, Table, WatchKey};
 
-use super::blocking::{blocking, json};
-use super::error::{HttpError, HttpResult};
+use super::blocking::{blocking, json, read_one};
+use super::error::HttpResult;
 use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
@@ -92,11 +92,9 @@ pub async fn get_one(
     AxumQuery(raw): AxumQuery,
 ) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
-    let (alloc, meta) = blocking(&app, &opts, |st, ws| {
+    read_one(&app, &opts, "alloc not found", |st, ws| {
         let a = st.alloc(ws, &id).map(|r| st.alloc_with_job(r));
-        Ok((a, st.index_of(&WatchKey::Alloc(id.clone()))))
+        (a, st.index_of(&WatchKey::Alloc(id.clone())))
     })
-    .await?;
-    let alloc = alloc.ok_or_else(|| HttpError::not_found("alloc not found"))?;
-    Ok(json(&alloc, &meta))
+    .await
 }

@@ -136,6 +136,19 @@ pub fn json<T: Serialize>(value: &T, meta: &QueryMeta) -> Response {
     }
 }
 
+/// A single-object read: blocks like any read, answers 404 with `missing`
+/// when the object does not exist.
+pub async fn read_one<T: Serialize>(
+    app: &AppState,
+    opts: &QueryOptions,
+    missing: &str,
+    mut query: impl FnMut(&State, &mut WatchSet) -> (Option<T>, u64),
+) -> HttpResult<Response> {
+    let (value, meta) = blocking(app, opts, |st, ws| Ok(query(st, ws))).await?;
+    let value = value.ok_or_else(|| HttpError::not_found(missing))?;
+    Ok(json(&value, &meta))
+}
+
 /// A write's response: the body and `X-Nomad-Index` set to the write's index.
 pub fn write_response<T: Serialize>(value: &T, index: u64) -> Response {
     json(

@@ -7,7 +7,7 @@ use drover_state::pagination::{SortKey, TokenKind};
 use drover_state::{Table, WatchKey};
 
 use super::allocs::stub;
-use super::blocking::{blocking, json};
+use super::blocking::{blocking, json, read_one};
 use super::error::{HttpError, HttpResult};
 use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
@@ -74,13 +74,11 @@ pub async fn get_one(
     AxumQuery(raw): AxumQuery,
 ) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
-    let (eval, meta) = blocking(&app, &opts, |st, ws| {
+    read_one(&app, &opts, "eval not found", |st, ws| {
         let e = st.eval(ws, &id).cloned();
-        Ok((e, st.index_of(&WatchKey::Eval(id.clone()))))
+        (e, st.index_of(&WatchKey::Eval(id.clone())))
     })
-    .await?;
-    let eval = eval.ok_or_else(|| HttpError::not_found("eval not found"))?;
-    Ok(json(&eval, &meta))
+    .await
 }
 
 pub async fn allocations(

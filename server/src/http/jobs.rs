@@ -8,7 +8,7 @@ use drover_api::{AllocListStub, Evaluation, Job, JobListStub, JobVersionsRespons
 use drover_state::pagination::{SortKey, TokenKind};
 use drover_state::{Table, WatchKey};
 
-use super::blocking::{blocking, json};
+use super::blocking::{blocking, json, read_one};
 use super::error::{HttpError, HttpResult};
 use super::job_writes;
 use super::list::{page, start_key};
@@ -119,13 +119,11 @@ pub async fn dispatch(
 async fn get_job(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(q)?;
     let ns = opts.namespace.one().to_string();
-    let (job, meta) = blocking(app, &opts, |st, ws| {
+    read_one(app, &opts, "job not found", |st, ws| {
         let job = st.job(ws, &ns, id).cloned();
-        Ok((job, st.index_of_set(ws)))
+        (job, st.index_of_set(ws))
     })
-    .await?;
-    let job = job.ok_or_else(|| HttpError::not_found("job not found"))?;
-    Ok(json(&job, &meta))
+    .await
 }
 
 async fn allocations(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
@@ -170,13 +168,11 @@ async fn evaluations(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> 
 async fn summary(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(q)?;
     let ns = opts.namespace.one().to_string();
-    let (summary, meta) = blocking(app, &opts, |st, ws| {
+    read_one(app, &opts, "job not found", |st, ws| {
         let s = st.job_summary(ws, &ns, id).cloned();
-        Ok((s, st.index_of_set(ws)))
+        (s, st.index_of_set(ws))
     })
-    .await?;
-    let summary = summary.ok_or_else(|| HttpError::not_found("job not found"))?;
-    Ok(json(&summary, &meta))
+    .await
 }
 
 async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {

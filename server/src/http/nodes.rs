@@ -6,8 +6,8 @@ use drover_api::{Allocation, Node, NodeListStub};
 use drover_state::pagination::{SortKey, TokenKind};
 use drover_state::{Table, WatchKey};
 
-use super::blocking::{blocking, json};
-use super::error::{HttpError, HttpResult};
+use super::blocking::{blocking, json, read_one};
+use super::error::HttpResult;
 use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
@@ -48,13 +48,11 @@ pub async fn get_one(
     AxumQuery(raw): AxumQuery,
 ) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
-    let (node, meta) = blocking(&app, &opts, |st, ws| {
+    read_one(&app, &opts, "node not found", |st, ws| {
         let n = st.node(ws, &id).map(public);
-        Ok((n, st.index_of(&WatchKey::Node(id.clone()))))
+        (n, st.index_of(&WatchKey::Node(id.clone())))
     })
-    .await?;
-    let node = node.ok_or_else(|| HttpError::not_found("node not found"))?;
-    Ok(json(&node, &meta))
+    .await
 }
 
 /// `GET /v1/node/{id}/allocations`: full allocations, waking only when this
