@@ -291,3 +291,39 @@ async fn kill_9_during_writes_loses_nothing_that_was_acknowledged() {
     }
     eprintln!("{} acknowledged writes all survived kill -9", acked.len());
 }
+
+#[tokio::test]
+async fn sigterm_and_sigint_shut_the_agent_down_cleanly() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Agent::start(dir.path()).await;
+        a.register("web", "a").await.unwrap();
+        // A parked blocking query must not hold the shutdown up.
+        let parked = a.http.get(a.url("/v1/job/web?index=999999&wait=5m")).send();
+        let parked = tokio::spawn(parked);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(a.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        let exit = loop {
+            if let Some(s) = a.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "agent still running {DEADLINE:?} after {signal}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(exit.success(), "{signal}: exit status {exit}");
+        let r = parked.await.unwrap();
+        assert!(
+            r.is_ok_and(|r| r.status() == StatusCode::OK),
+            "the parked query was answered on shutdown"
+        );
+    }
+}
