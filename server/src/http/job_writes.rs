@@ -24,14 +24,14 @@ use crate::raft::node::WriteError;
 use crate::{jobs, jobspec};
 
 /// Unix nanoseconds now: the only clock read on the write path.
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -43,7 +43,7 @@ fn write_error(e: WriteError) -> HttpError {
 }
 
 /// Write `cmd`; a command the state machine refused is the caller's error.
-async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
+pub(super) async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
     let out = app.raft.write(cmd).await.map_err(write_error)?;
     out.result
         .map_err(|e| HttpError::bad_request(e.to_string()))?;

@@ -69,7 +69,13 @@ pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResu
 
 /// The sub-resources of a job, matched by suffix because job IDs may contain
 /// `/` (periodic children are `parent/periodic-<time>`).
-const SUFFIXES: &[&str] = &["allocations", "evaluations", "summary", "versions"];
+const SUFFIXES: &[&str] = &[
+    "allocations",
+    "evaluations",
+    "summary",
+    "versions",
+    "evaluate",
+];
 
 fn split_job_path(rest: &str) -> (&str, Option<&str>) {
     for s in SUFFIXES {
@@ -112,6 +118,9 @@ pub async fn dispatch(
         (Some("evaluations"), Method::GET) => Box::pin(evaluations(&app, &q, id)).await,
         (Some("summary"), Method::GET) => Box::pin(summary(&app, &q, id)).await,
         (Some("versions"), Method::GET) => Box::pin(versions(&app, &q, id)).await,
+        (Some("evaluate"), Method::PUT | Method::POST) => {
+            Box::pin(super::node_writes::evaluate(&app, &q, id)).await
+        }
         _ => Err(method_not_allowed()),
     }
 }

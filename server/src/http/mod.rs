@@ -14,6 +14,7 @@ mod job_writes;
 mod jobs;
 mod list;
 mod metrics;
+mod node_writes;
 mod nodes;
 pub mod query;
 pub mod serve;
@@ -61,12 +62,24 @@ pub fn router(app: App) -> Router {
         .route("/v1/job/{*rest}", any(jobs::dispatch))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::get_one))
+        .route(
+            "/v1/allocation/{id}/stop",
+            put(node_writes::stop_alloc).post(node_writes::stop_alloc),
+        )
         .route("/v1/evaluations", get(evals::list))
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/node/{id}", get(nodes::get_one))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))
+        .route(
+            "/v1/node/{id}/eligibility",
+            put(node_writes::eligibility).post(node_writes::eligibility),
+        )
+        .route(
+            "/v1/node/{id}/drain",
+            put(node_writes::drain).post(node_writes::drain),
+        )
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))
         .route("/v1/agent/self", get(status::agent_self))

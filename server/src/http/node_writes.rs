@@ -1,0 +1,261 @@
+//! Writes to nodes and allocations, and forced evaluations (Nomad
+//! node_endpoint.go `UpdateEligibility`, `UpdateDrain`; alloc_endpoint.go
+//! `Stop`; job_endpoint.go `Evaluate`). Each writes its change and the
+//! evaluations that act on it in one Raft entry; the scheduler (issue C)
+//! processes them.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery as AxumQuery, State};
+use axum::response::Response;
+use drover_api::{
+    trigger, AllocStopResponse, DesiredTransition, DrainStrategy, EvalStatus, Evaluation, Job,
+    JobRegisterResponse, JobType, NodeEvent, NodeUpdateDrainRequest, NodeUpdateEligibilityRequest,
+    NodeUpdateResponse, SchedulingEligibility, WriteMeta,
+};
+use drover_state::command::{
+    AllocUpdateDesiredTransition, EvalUpdate, NodeUpdateDrain, NodeUpdateEligibility,
+};
+use drover_state::{Command, NamespaceSel, State as St, WatchSet};
+
+use super::blocking::write_response;
+use super::error::{HttpError, HttpResult};
+use super::job_writes::{new_id, now, write};
+use super::query::RawQuery;
+use super::App;
+use crate::jobs;
+
+fn eval_for(job: &Job, triggered_by: &str, node_id: &str, now: i64) -> Evaluation {
+    Evaluation {
+        id: new_id(),
+        namespace: job.namespace.clone(),
+        priority: job.priority,
+        eval_type: job.job_type.as_str().to_string(),
+        triggered_by: triggered_by.to_string(),
+        job_id: job.id.clone(),
+        node_id: node_id.to_string(),
+        status: EvalStatus::Pending,
+        create_time: now,
+        modify_time: now,
+        ..Default::default()
+    }
+}
+
+/// Nomad `createNodeEvals`: one eval per job with allocations on the node,
+/// plus one per system and sysbatch job, each job once.
+fn node_evals(st: &St, node_id: &str, now: i64) -> Vec<Evaluation> {
+    let mut ws = WatchSet::new();
+    let mut jobs: BTreeMap<(String, String), Job> = BTreeMap::new();
+    for row in st.allocs_by_node(&mut ws, node_id) {
+        let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
+        if let Some(job) = st.job(&mut ws, &key.0, &key.1) {
+            jobs.entry(key).or_insert_with(|| job.clone());
+        }
+    }
+    for job in st.jobs(&mut ws, NamespaceSel::All, "", None, false) {
+        if matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop {
+            jobs.entry((job.namespace.clone(), job.id.clone()))
+                .or_insert_with(|| job.clone());
+        }
+    }
+    jobs.values()
+        .map(|j| eval_for(j, trigger::NODE_UPDATE, node_id, now))
+        .collect()
+}
+
+fn node_event(message: &str, now: i64) -> NodeEvent {
+    NodeEvent {
+        message: message.into(),
+        subsystem: "Drain".into(),
+        timestamp: Some(now),
+        ..Default::default()
+    }
+}
+
+fn node_response(index: u64, evals: &[Evaluation]) -> Response {
+    let body = NodeUpdateResponse {
+        node_modify_index: index,
+        eval_ids: evals.iter().map(|e| e.id.clone()).collect(),
+        eval_create_index: if evals.is_empty() { 0 } else { index },
+        meta: WriteMeta { index },
+    };
+    write_response(&body, index)
+}
+
+fn existing_node(app: &App, id: &str) -> HttpResult<()> {
+    match app.raft.shared.read().state.node(&mut WatchSet::new(), id) {
+        Some(_) => Ok(()),
+        None => Err(HttpError::not_found("node not found")),
+    }
+}
+
+/// `POST /v1/node/{id}/eligibility`. Marking a node eligible creates evals
+/// so waiting work can land on it.
+pub async fn eligibility(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> HttpResult<Response> {
+    let req: NodeUpdateEligibilityRequest =
+        jobs::decode_json(&body).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    if !req.node_id.is_empty() && req.node_id != id {
+        return Err(HttpError::bad_request("NodeID: does not match URL"));
+    }
+    existing_node(&app, &id)?;
+    let now = now();
+    let evals = match req.eligibility {
+        SchedulingEligibility::Eligible => node_evals(&app.raft.shared.read().state, &id, now),
+        SchedulingEligibility::Ineligible => Vec::new(),
+    };
+    let message = match req.eligibility {
+        SchedulingEligibility::Eligible => "Node marked as eligible for scheduling",
+        SchedulingEligibility::Ineligible => "Node marked as ineligible for scheduling",
+    };
+    let cmd = Command::NodeUpdateEligibility(NodeUpdateEligibility {
+        node_id: id,
+        eligibility: req.eligibility,
+        event: Some(node_event(message, now)),
+        evals: evals.clone(),
+        now,
+    });
+    let index = write(&app, cmd).await?;
+    Ok(node_response(index, &evals))
+}
+
+/// `POST /v1/node/{id}/drain`: a `DrainSpec` starts a drain (the node turns
+/// ineligible and its allocations are re-evaluated); none cancels it.
+pub async fn drain(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> HttpResult<Response> {
+    let req: NodeUpdateDrainRequest =
+        jobs::decode_json(&body).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    if !req.node_id.is_empty() && req.node_id != id {
+        return Err(HttpError::bad_request("NodeID: does not match URL"));
+    }
+    existing_node(&app, &id)?;
+    let now = now();
+    let (strategy, message) = match &req.drain_spec {
+        Some(spec) => {
+            if spec.deadline < 0 {
+                return Err(HttpError::bad_request(
+                    "DrainSpec.Deadline: must be >= 0 (0 means no deadline)",
+                ));
+            }
+            let force = (spec.deadline > 0).then(|| now.saturating_add(spec.deadline));
+            let s = DrainStrategy {
+                deadline: spec.deadline,
+                ignore_system_jobs: spec.ignore_system_jobs,
+                force_deadline: force,
+                started_at: Some(now),
+            };
+            (Some(s), "Node drain strategy set")
+        }
+        None => (None, "Node drain strategy cancelled"),
+    };
+    let evals = if strategy.is_some() || req.mark_eligible {
+        node_evals(&app.raft.shared.read().state, &id, now)
+    } else {
+        Vec::new()
+    };
+    let cmd = Command::NodeUpdateDrain(NodeUpdateDrain {
+        node_id: id,
+        drain_strategy: strategy,
+        mark_eligible: req.mark_eligible,
+        event: Some(node_event(message, now)),
+        meta: req.meta,
+        evals: evals.clone(),
+        now,
+    });
+    let index = write(&app, cmd).await?;
+    Ok(node_response(index, &evals))
+}
+
+/// `POST /v1/allocation/{id}/stop`: mark the allocation to migrate and write
+/// an eval that replaces it (Nomad alloc_endpoint.go `Stop`).
+pub async fn stop_alloc(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let no_shutdown_delay = q.flag("no_shutdown_delay")?;
+    let reschedule = q.flag("reschedule")?;
+    let now = now();
+    let eval = {
+        let applied = app.raft.shared.read();
+        let st = &applied.state;
+        let mut ws = WatchSet::new();
+        let row = st
+            .alloc(&mut ws, &id)
+            .ok_or_else(|| HttpError::not_found("alloc not found"))?;
+        let job = st
+            .alloc_job(row)
+            .map(|j| Job::clone(j))
+            .ok_or_else(|| HttpError::not_found("job not found"))?;
+        eval_for(&job, trigger::ALLOC_STOP, "", now)
+    };
+    let transition = DesiredTransition {
+        migrate: Some(true),
+        no_shutdown_delay: Some(no_shutdown_delay),
+        reschedule: reschedule.then_some(true),
+        ..Default::default()
+    };
+    let eval_id = eval.id.clone();
+    let cmd = Command::AllocUpdateDesiredTransition(AllocUpdateDesiredTransition {
+        transitions: BTreeMap::from([(id, transition)]),
+        evals: vec![eval],
+        now,
+    });
+    let index = write(&app, cmd).await?;
+    Ok(write_response(
+        &AllocStopResponse {
+            eval_id,
+            meta: WriteMeta { index },
+        },
+        index,
+    ))
+}
+
+/// `PUT /v1/job/{id}/evaluate`: a new eval for the job as it stands.
+pub async fn evaluate(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
+    let ns = match q.get("namespace") {
+        None | Some("") => "default".to_string(),
+        Some(n) => n.to_string(),
+    };
+    let job = app
+        .raft
+        .shared
+        .read()
+        .state
+        .job(&mut WatchSet::new(), &ns, id)
+        .cloned();
+    let job = job.ok_or_else(|| HttpError::not_found("job not found"))?;
+    if job.is_parent() {
+        return Err(HttpError::bad_request(
+            "can't evaluate periodic or parameterized job",
+        ));
+    }
+    let now = now();
+    let mut eval = eval_for(&job, trigger::JOB_REGISTER, "", now);
+    eval.job_modify_index = job.job_modify_index;
+    let eval_id = eval.id.clone();
+    let index = write(
+        app,
+        Command::EvalUpdate(EvalUpdate {
+            evals: vec![eval],
+            now,
+        }),
+    )
+    .await?;
+    let resp = JobRegisterResponse {
+        eval_id,
+        eval_create_index: index,
+        job_modify_index: job.job_modify_index,
+        warnings: String::new(),
+        meta: WriteMeta { index },
+    };
+    Ok(write_response(&resp, index))
+}

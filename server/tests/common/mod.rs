@@ -1,0 +1,97 @@
+//! A server on 127.0.0.1 for HTTP tests: real Raft on real sled files in a
+//! temporary directory, real sockets.
+#![allow(dead_code)]
+
+use drover_api::{DriverInfo, Node, NodeStatus};
+use drover_server::agent::{start, RunningServer, ServerOptions};
+use drover_state::command::NodeRegister;
+use drover_state::Command;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const T0: i64 = 1_700_000_000_000_000_000;
+
+pub struct Srv {
+    _dir: TempDir,
+    pub s: RunningServer,
+    pub http: reqwest::Client,
+}
+
+impl Srv {
+    pub async fn start() -> Srv {
+        let dir = tempfile::tempdir().unwrap();
+        let s = start(ServerOptions::local(dir.path()))
+            .await
+            .expect("server starts");
+        Srv {
+            _dir: dir,
+            s,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.s.http_addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value, String) {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        )
+    }
+
+    /// Write a command through Raft; insist it was accepted.
+    pub async fn write(&self, cmd: Command) -> u64 {
+        let out = self.s.raft.write(cmd).await.expect("write");
+        assert_eq!(out.result, Ok(()));
+        out.index
+    }
+
+    pub async fn register_node(&self, id: &str) -> u64 {
+        let node = Node {
+            id: id.into(),
+            name: format!("node-{id}"),
+            datacenter: "dc1".into(),
+            status: NodeStatus::Ready,
+            drivers: [(
+                "raw_exec".to_string(),
+                DriverInfo {
+                    detected: true,
+                    healthy: true,
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            ..Default::default()
+        };
+        self.write(Command::NodeRegister(NodeRegister {
+            node,
+            evals: vec![],
+            now: T0,
+        }))
+        .await
+    }
+}
