@@ -9,3 +9,4 @@ pub mod http;
 pub mod jobs;
 pub mod jobspec;
 pub mod raft;
+pub mod scheduler;
