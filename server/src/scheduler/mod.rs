@@ -1,8 +1,10 @@
-//! The scheduler's pure parts: which nodes can take a task group
-//! ([`feasible`]) and how well it fits each of them ([`rank`]). Both are
-//! functions of a node, a job and the allocations already there, so they are
-//! tested without any runtime. The eval broker, the schedulers' reconcilers
-//! and the plan applier (issue C) build on them.
+//! The scheduler's pure parts, each tested without any runtime: which nodes
+//! can take a task group ([`feasible`]), how well it fits each of them
+//! ([`rank`]), the service/batch scheduler that turns an evaluation into a
+//! plan ([`generic`]), and the eval broker that hands evaluations to workers
+//! ([`broker`]). The leader loop, workers and plan applier (issue C) drive them.
 
+pub mod broker;
 pub mod feasible;
+pub mod generic;
 pub mod rank;
