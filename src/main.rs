@@ -137,6 +137,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         bootstrap_expect: cfg.server.bootstrap_expect,
         retention: Default::default(),
         snapshot_every: 10_000,
+        num_schedulers: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -29,6 +29,9 @@ pub struct ServerOptions {
     pub bootstrap_expect: u32,
     pub retention: EventRetention,
     pub snapshot_every: u64,
+    /// Scheduler workers on the leader (Nomad's `num_schedulers`; 0 turns
+    /// scheduling off, which read-path tests use).
+    pub num_schedulers: usize,
 }
 
 impl ServerOptions {
@@ -44,6 +47,7 @@ impl ServerOptions {
             bootstrap_expect: 1,
             retention: EventRetention::default(),
             snapshot_every: 10_000,
+            num_schedulers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -140,6 +144,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
         info,
         shutdown: shutdown_rx.clone(),
     });
+    crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let serve = tokio::spawn(async move {
         let stopped = async move {

@@ -8,5 +8,6 @@ pub mod agent;
 pub mod http;
 pub mod jobs;
 pub mod jobspec;
+pub mod leader;
 pub mod raft;
 pub mod scheduler;

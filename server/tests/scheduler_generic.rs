@@ -147,7 +147,10 @@ impl H {
             T0,
         );
         self.ids = n;
-        self.apply(plan.clone().into_command(eval.clone(), T0));
+        self.apply(
+            plan.clone()
+                .into_command(eval.clone(), format!("blocked-{}", eval.id), T0),
+        );
         plan
     }
 
@@ -249,6 +252,20 @@ fn capacity_is_never_overcommitted_and_the_rest_is_queued_with_failed_metrics() 
     assert_eq!(failed.dimension_exhausted.get("cpu"), Some(&2));
     let eval_after = h.st.eval(&mut WatchSet::new(), &eval.id).unwrap().clone();
     assert!(eval_after.failed_tg_allocs.contains_key("g"));
+    let blocked =
+        h.st.eval(&mut WatchSet::new(), &eval_after.blocked_eval)
+            .expect("a blocked eval waits for capacity")
+            .clone();
+    assert_eq!(
+        (blocked.status, blocked.previous_eval.as_str()),
+        (EvalStatus::Blocked, eval.id.as_str())
+    );
+    assert_eq!(
+        h.st.job(&mut WatchSet::new(), "default", "big")
+            .unwrap()
+            .status,
+        JobStatus::Running
+    );
     assert_eq!(eval_after.queued_allocations["g"], 3);
 }
 

@@ -55,11 +55,36 @@ impl Plan {
     }
 
     /// The Raft command that commits this plan, with the eval's final state.
-    pub fn into_command(self, mut eval: Evaluation, now: i64) -> Command {
+    /// When placements failed, a blocked eval (Nomad `CreateBlockedEval`)
+    /// waits for capacity; `blocked_id` names it. It is not terminal, so
+    /// the job stays pending rather than dead.
+    pub fn into_command(self, mut eval: Evaluation, blocked_id: String, now: i64) -> Command {
+        let mut evals = Vec::new();
+        if !self.failed_tg_allocs.is_empty() {
+            let blocked = Evaluation {
+                id: blocked_id,
+                namespace: eval.namespace.clone(),
+                priority: eval.priority,
+                eval_type: eval.eval_type.clone(),
+                triggered_by: drover_api::trigger::QUEUED_ALLOCS.to_string(),
+                job_id: eval.job_id.clone(),
+                job_modify_index: eval.job_modify_index,
+                status: drover_api::EvalStatus::Blocked,
+                status_description: "created to place remaining allocations".to_string(),
+                previous_eval: eval.id.clone(),
+                failed_tg_allocs: self.failed_tg_allocs.clone(),
+                create_time: now,
+                modify_time: now,
+                ..Default::default()
+            };
+            eval.blocked_eval = blocked.id.clone();
+            evals.push(blocked);
+        }
         eval.status = drover_api::EvalStatus::Complete;
         eval.failed_tg_allocs = self.failed_tg_allocs;
         eval.queued_allocations = self.queued;
         eval.modify_time = now;
+        evals.insert(0, eval);
         Command::ApplyPlanResults(ApplyPlanResults {
             namespace: self.namespace,
             job_id: self.job_id,
@@ -67,7 +92,7 @@ impl Plan {
             placed: self.placed,
             stopped: self.stopped,
             preempted: vec![],
-            evals: vec![eval],
+            evals,
             now,
         })
     }

@@ -1,0 +1,226 @@
+//! Leader duties: feed pending evaluations to the broker, run scheduler
+//! workers, and apply their plans one at a time (Nomad nomad/leader.go,
+//! worker.go, plan_apply.go).
+//!
+//! The plan applier is a single lock around "check, then write": each
+//! placement is re-checked against the latest applied state (its node must
+//! still be ready and the allocation must still fit next to what is live
+//! there and what this plan already accepted); what no longer fits is
+//! dropped and the worker re-plans it against the newer state, so several
+//! workers never over-commit a node.
+//!
+//! This slice: service and batch evaluations, a rescan of pending evals on
+//! every apply, up to 3 planning attempts. Blocked evals, system schedulers
+//! and heartbeats come next (issue C).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drover_api::{EvalStatus, Evaluation, Node, NodeStatus};
+use drover_state::WatchSet;
+use tokio::sync::Notify;
+
+use crate::raft::node::RaftHandle;
+use crate::scheduler::broker::{BrokerConfig, EvalBroker};
+use crate::scheduler::generic::{self, Plan};
+use crate::scheduler::rank::{fit, Capacity, Usage};
+
+const SCHEDULERS: &[&str] = &["service", "batch"];
+const MAX_ATTEMPTS: usize = 3;
+
+fn unix_nanos() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+struct Leader {
+    raft: RaftHandle,
+    broker: Mutex<EvalBroker>,
+    work: Notify,
+    applier: tokio::sync::Mutex<()>,
+    epoch: Instant,
+}
+
+impl Leader {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn broker(&self) -> std::sync::MutexGuard<'_, EvalBroker> {
+        self.broker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enqueue every pending evaluation the broker does not hold yet.
+    fn feed(&self) {
+        let leader = self.raft.is_leader();
+        let pending: Vec<Evaluation> = if leader {
+            let applied = self.raft.shared.read();
+            applied
+                .state
+                .evals(&mut WatchSet::new(), None, false)
+                .filter(|e| e.status == EvalStatus::Pending)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (now, wall) = (self.now_ms(), unix_nanos());
+        let mut b = self.broker();
+        if b.enabled() != leader {
+            b.set_enabled(leader);
+        }
+        for e in pending {
+            if !b.contains(&e.id) {
+                b.enqueue(e, now, wall);
+            }
+        }
+        b.tick(now, wall);
+        drop(b);
+        self.work.notify_waiters();
+    }
+
+    async fn worker(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let next = self.broker().dequeue(SCHEDULERS, self.now_ms());
+            let Some((eval, token)) = next else {
+                tokio::select! {
+                    _ = self.work.notified() => continue,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            };
+            let done = self.process(&eval).await;
+            let mut b = self.broker();
+            let result = if done {
+                b.ack(&eval.id, &token)
+            } else {
+                b.nack(&eval.id, &token, self.now_ms())
+            };
+            if let Err(e) = result {
+                tracing::debug!(eval = %eval.id, error = %e, "ack/nack after leadership change");
+            }
+        }
+    }
+
+    /// Plan and apply `eval`, re-planning what the applier rejected.
+    async fn process(&self, eval: &Evaluation) -> bool {
+        for attempt in 0..MAX_ATTEMPTS {
+            let plan = {
+                let applied = self.raft.shared.read();
+                generic::compute(
+                    &applied.state,
+                    eval,
+                    &mut || uuid::Uuid::new_v4().to_string(),
+                    unix_nanos(),
+                )
+            };
+            let last = attempt + 1 == MAX_ATTEMPTS;
+            match self.apply(plan, eval, last).await {
+                Ok(true) => return true,
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// The plan applier: re-check, then commit. Returns whether the plan was
+    /// committed whole (the eval is then complete).
+    async fn apply(&self, mut plan: Plan, eval: &Evaluation, last: bool) -> Result<bool, String> {
+        let _one_at_a_time = self.applier.lock().await;
+        let rejected = {
+            let applied = self.raft.shared.read();
+            let st = &applied.state;
+            let mut ws = WatchSet::new();
+            let mut accepted: std::collections::BTreeMap<String, Usage> =
+                std::collections::BTreeMap::new();
+            let before = plan.placed.len();
+            plan.placed.retain(|a| {
+                let Some(node) = st.node(&mut ws, &a.node_id) else {
+                    return false;
+                };
+                if node.status != NodeStatus::Ready {
+                    return false;
+                }
+                let Some(job) = st.job(&mut ws, &a.namespace, &a.job_id) else {
+                    return false;
+                };
+                let Some(tg) = job.task_group(&a.task_group) else {
+                    return false;
+                };
+                let usage = accepted
+                    .entry(node.id.clone())
+                    .or_insert_with(|| live_usage(st, node));
+                match fit(node, &Capacity::of(node), usage, tg) {
+                    Ok(_) => {
+                        if let Some(r) = &a.allocated_resources {
+                            usage.add(r);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            });
+            before - plan.placed.len()
+        };
+        let whole = rejected == 0;
+        let now = unix_nanos();
+        let cmd = if whole || last {
+            plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now)
+        } else {
+            // Partial: commit what fits, keep the eval pending and re-plan.
+            let mut cmd = plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now);
+            if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
+                r.evals.clear();
+            }
+            cmd
+        };
+        let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;
+        out.result.map_err(|e| e.to_string())?;
+        Ok(whole || last)
+    }
+}
+
+fn live_usage(st: &drover_state::State, node: &Node) -> Usage {
+    let mut ws = WatchSet::new();
+    let allocs: Vec<&drover_api::Allocation> = st
+        .allocs_by_node(&mut ws, &node.id)
+        .filter(|r| {
+            r.alloc.desired_status == drover_api::AllocDesiredStatus::Run
+                && !r.alloc.client_status.is_terminal()
+        })
+        .map(|r| &r.alloc)
+        .collect();
+    Usage::of(&allocs)
+}
+
+/// Start the leader duties; they follow leadership and end on `shutdown`.
+pub fn start(raft: RaftHandle, workers: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let leader = Arc::new(Leader {
+        raft,
+        broker: Mutex::new(EvalBroker::new(BrokerConfig::default())),
+        work: Notify::new(),
+        applier: tokio::sync::Mutex::new(()),
+        epoch: Instant::now(),
+    });
+    for _ in 0..workers {
+        tokio::spawn(leader.clone().worker(shutdown.clone()));
+    }
+    let mut applied = leader.raft.shared.subscribe_applied();
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        loop {
+            leader.feed();
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,162 @@
+//! The leader's scheduling loop end to end: a job registered over HTTP is
+//! evaluated, planned, applied and shows up as allocations on the nodes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Srv, T0};
+use drover_api::{
+    DriverInfo, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
+    NodeStatus,
+};
+use drover_state::command::NodeRegister;
+use drover_state::Command;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn node(srv: &Srv, id: &str, cpu: i64, mem: i64) {
+    let node = Node {
+        id: id.into(),
+        name: id.into(),
+        datacenter: "dc1".into(),
+        node_pool: "default".into(),
+        status: NodeStatus::Ready,
+        drivers: [(
+            "raw_exec".to_string(),
+            DriverInfo {
+                detected: true,
+                healthy: true,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        node_resources: NodeResources {
+            cpu: NodeCpuResources {
+                cpu_shares: cpu,
+                ..Default::default()
+            },
+            memory: NodeMemoryResources { memory_mb: mem },
+            disk: NodeDiskResources { disk_mb: 100_000 },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    srv.write(Command::NodeRegister(NodeRegister {
+        node,
+        evals: vec![],
+        now: T0,
+    }))
+    .await;
+}
+
+fn job(id: &str, count: i64, cpu: i64) -> Value {
+    json!({"Job": {"ID": id, "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Count": count,
+        "Tasks": [{"Name": "t", "Driver": "raw_exec", "Resources": {"CPU": cpu, "MemoryMB": 64}}]}]}})
+}
+
+/// Poll `path` until `pred` holds, with a deadline.
+async fn until(srv: &Srv, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, v) = srv.get(path).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_registered_job_is_scheduled_onto_nodes() {
+    let srv = Srv::start_scheduling().await;
+    node(&srv, "n1", 4000, 4096).await;
+    node(&srv, "n2", 4000, 4096).await;
+    let (st, resp, text) = srv.send(Method::PUT, "/v1/jobs", &job("web", 3, 500)).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    let allocs = until(&srv, "/v1/job/web/allocations", "3 allocations", |v| {
+        v.as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    for a in allocs.as_array().unwrap() {
+        assert_eq!(a["DesiredStatus"], "run");
+        assert!(["n1", "n2"].contains(&a["NodeID"].as_str().unwrap()));
+    }
+    let eval_path = format!("/v1/evaluation/{}", resp["EvalID"].as_str().unwrap());
+    until(&srv, &eval_path, "eval complete", |e| {
+        e["Status"] == "complete"
+    })
+    .await;
+    let (_, job) = srv.get("/v1/job/web").await;
+    assert_eq!(job["Status"], "running");
+    srv.s.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_infeasible_job_completes_its_eval_with_failed_placements() {
+    let srv = Srv::start_scheduling().await;
+    node(&srv, "n1", 1000, 4096).await;
+    let (_, resp, _) = srv
+        .send(Method::PUT, "/v1/jobs", &job("huge", 1, 5000))
+        .await;
+    let eval_path = format!("/v1/evaluation/{}", resp["EvalID"].as_str().unwrap());
+    let eval = until(&srv, &eval_path, "eval complete", |e| {
+        e["Status"] == "complete"
+    })
+    .await;
+    assert_eq!(eval["FailedTGAllocs"]["g"]["DimensionExhausted"]["cpu"], 1);
+    assert_eq!(eval["QueuedAllocations"]["g"], 1);
+    let (_, allocs) = srv.get("/v1/job/huge/allocations").await;
+    assert_eq!(allocs, json!([]));
+    let (_, blocked) = srv
+        .get(&format!(
+            "/v1/evaluation/{}",
+            eval["BlockedEval"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(blocked["Status"], "blocked");
+    let (_, job) = srv.get("/v1/job/huge").await;
+    assert_eq!(
+        job["Status"], "pending",
+        "a blocked eval keeps the job pending, as in Nomad"
+    );
+    srv.s.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_jobs_never_overcommit_a_node() {
+    let srv = Srv::start_scheduling().await;
+    node(&srv, "n1", 2000, 8192).await;
+    // Ten jobs of 300 MHz race for 2000 MHz: at most six fit.
+    let mut evals = Vec::new();
+    for i in 0..10 {
+        let (_, resp, _) = srv
+            .send(Method::PUT, "/v1/jobs", &job(&format!("j{i}"), 1, 300))
+            .await;
+        evals.push(resp["EvalID"].as_str().unwrap().to_string());
+    }
+    for e in &evals {
+        until(&srv, &format!("/v1/evaluation/{e}"), "eval complete", |v| {
+            v["Status"] == "complete"
+        })
+        .await;
+    }
+    let (_, allocs) = srv.get("/v1/node/n1/allocations").await;
+    let cpu: i64 = allocs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["AllocatedResources"]["Tasks"]["t"]["Cpu"]["CpuShares"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert!(cpu <= 2000, "node over-committed: {cpu} MHz");
+    assert_eq!(allocs.as_array().unwrap().len(), 6);
+    srv.s.shutdown().await;
+}
