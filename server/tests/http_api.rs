@@ -22,8 +22,10 @@ struct Srv {
 }
 
 impl Srv {
+    /// A server without scheduler workers: these tests write evaluations
+    /// directly and read them back unchanged.
     async fn start() -> Srv {
-        Self::start_with(|_| {}).await
+        Self::start_with(|o| o.num_schedulers = 0).await
     }
 
     async fn start_with(f: impl FnOnce(&mut ServerOptions)) -> Srv {
@@ -396,6 +398,7 @@ async fn event_stream_replays_from_an_index_then_follows() {
 #[tokio::test]
 async fn a_compacted_start_index_is_refused_not_silently_skipped() {
     let srv = Srv::start_with(|o| {
+        o.num_schedulers = 0;
         o.retention = drover_state::EventRetention {
             max_events: 4,
             max_age: i64::MAX,

@@ -14,11 +14,12 @@ struct Srv {
 }
 
 impl Srv {
+    /// Without scheduler workers: these tests read evaluations as written.
     async fn start() -> Srv {
         let dir = tempfile::tempdir().unwrap();
-        let s = start(ServerOptions::local(dir.path()))
-            .await
-            .expect("server starts");
+        let mut opts = ServerOptions::local(dir.path());
+        opts.num_schedulers = 0;
+        let s = start(opts).await.expect("server starts");
         Srv {
             _dir: dir,
             s,

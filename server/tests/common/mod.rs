@@ -19,11 +19,21 @@ pub struct Srv {
 }
 
 impl Srv {
+    /// A server without scheduler workers: evaluations stay as written.
     pub async fn start() -> Srv {
+        Self::start_with(0).await
+    }
+
+    /// A server whose leader schedules evaluations.
+    pub async fn start_scheduling() -> Srv {
+        Self::start_with(2).await
+    }
+
+    async fn start_with(num_schedulers: usize) -> Srv {
         let dir = tempfile::tempdir().unwrap();
-        let s = start(ServerOptions::local(dir.path()))
-            .await
-            .expect("server starts");
+        let mut opts = ServerOptions::local(dir.path());
+        opts.num_schedulers = num_schedulers;
+        let s = start(opts).await.expect("server starts");
         Srv {
             _dir: dir,
             s,
