@@ -41,6 +41,8 @@ struct Leader {
     work: Notify,
     applier: tokio::sync::Mutex<()>,
     epoch: Instant,
+    /// The nodes table index last seen by `feed`.
+    nodes_index: Mutex<u64>,
 }
 
 impl Leader {
@@ -53,14 +55,28 @@ impl Leader {
     }
 
     /// Enqueue every pending evaluation the broker does not hold yet.
+    /// Enqueue every pending evaluation the broker does not hold yet, and,
+    /// when the nodes changed since the last look (capacity may have
+    /// appeared), the blocked ones too: Nomad's blocked-evals tracker
+    /// unblocks on node changes; this slice unblocks on any of them.
     fn feed(&self) {
         let leader = self.raft.is_leader();
-        let pending: Vec<Evaluation> = if leader {
+        let ready: Vec<Evaluation> = if leader {
             let applied = self.raft.shared.read();
+            let nodes_index = applied.state.table_index(drover_state::Table::Nodes);
+            let nodes_changed = {
+                let mut seen = self.nodes_index.lock().unwrap_or_else(|e| e.into_inner());
+                let changed = *seen != nodes_index;
+                *seen = nodes_index;
+                changed
+            };
             applied
                 .state
                 .evals(&mut WatchSet::new(), None, false)
-                .filter(|e| e.status == EvalStatus::Pending)
+                .filter(|e| {
+                    e.status == EvalStatus::Pending
+                        || (nodes_changed && e.status == EvalStatus::Blocked)
+                })
                 .cloned()
                 .collect()
         } else {
@@ -71,7 +87,7 @@ impl Leader {
         if b.enabled() != leader {
             b.set_enabled(leader);
         }
-        for e in pending {
+        for e in ready {
             if !b.contains(&e.id) {
                 b.enqueue(e, now, wall);
             }
@@ -180,9 +196,43 @@ impl Leader {
             }
             cmd
         };
+        let mut cmd = cmd;
+        if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
+            cancel_superseded_blocked(&self.raft.shared.read().state, eval, r, now);
+        }
         let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;
         out.result.map_err(|e| e.to_string())?;
         Ok(whole || last)
+    }
+}
+
+/// One blocked eval per job (Nomad's blocked-evals dedup): when this plan
+/// creates a new blocked eval, the job's other blocked evals are canceled in
+/// the same entry.
+fn cancel_superseded_blocked(
+    st: &drover_state::State,
+    eval: &Evaluation,
+    r: &mut drover_state::command::ApplyPlanResults,
+    now: i64,
+) {
+    let Some(new_blocked) = r
+        .evals
+        .iter()
+        .find(|e| e.status == EvalStatus::Blocked)
+        .map(|e| e.id.clone())
+    else {
+        return;
+    };
+    let older: Vec<Evaluation> = st
+        .evals_by_job(&mut WatchSet::new(), &eval.namespace, &eval.job_id)
+        .filter(|e| e.status == EvalStatus::Blocked && e.id != eval.id && e.id != new_blocked)
+        .cloned()
+        .collect();
+    for mut e in older {
+        e.status = EvalStatus::Canceled;
+        e.status_description = format!("superseded by blocked eval {new_blocked}");
+        e.modify_time = now;
+        r.evals.push(e);
     }
 }
 
@@ -207,6 +257,7 @@ pub fn start(raft: RaftHandle, workers: usize, shutdown: tokio::sync::watch::Rec
         work: Notify::new(),
         applier: tokio::sync::Mutex::new(()),
         epoch: Instant::now(),
+        nodes_index: Mutex::new(0),
     });
     for _ in 0..workers {
         tokio::spawn(leader.clone().worker(shutdown.clone()));

@@ -160,3 +160,67 @@ async fn concurrent_jobs_never_overcommit_a_node() {
     assert_eq!(allocs.as_array().unwrap().len(), 6);
     srv.s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_node_with_capacity_unblocks_a_blocked_job() {
+    let srv = Srv::start_scheduling().await;
+    node(&srv, "small", 1000, 4096).await;
+    let (_, resp, _) = srv
+        .send(Method::PUT, "/v1/jobs", &job("big", 1, 3000))
+        .await;
+    let eval_path = format!("/v1/evaluation/{}", resp["EvalID"].as_str().unwrap());
+    let eval = until(&srv, &eval_path, "first eval complete", |e| {
+        e["Status"] == "complete"
+    })
+    .await;
+    let blocked_path = format!("/v1/evaluation/{}", eval["BlockedEval"].as_str().unwrap());
+    // Re-submitting the job while it is blocked leaves one blocked eval.
+    let (_, again, _) = srv
+        .send(Method::PUT, "/v1/job/big/evaluate", &json!({}))
+        .await;
+    until(
+        &srv,
+        &format!("/v1/evaluation/{}", again["EvalID"].as_str().unwrap()),
+        "second eval complete",
+        |e| e["Status"] == "complete",
+    )
+    .await;
+    let blocked_now = until(&srv, "/v1/job/big/evaluations", "one blocked eval", |v| {
+        v.as_array()
+            .is_some_and(|evals| evals.iter().filter(|e| e["Status"] == "blocked").count() == 1)
+    })
+    .await;
+    assert!(
+        blocked_now
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["Status"] == "canceled"),
+        "the older blocked eval was superseded"
+    );
+
+    node(&srv, "big-node", 8000, 8192).await;
+    let allocs = until(
+        &srv,
+        "/v1/job/big/allocations",
+        "the job placed on the new node",
+        |v| v.as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    assert_eq!(allocs[0]["NodeID"], "big-node");
+    until(
+        &srv,
+        "/v1/job/big/evaluations",
+        "no blocked eval left",
+        |v| {
+            v.as_array()
+                .is_some_and(|evals| evals.iter().all(|e| e["Status"] != "blocked"))
+        },
+    )
+    .await;
+    let (_, first_blocked) = srv.get(&blocked_path).await;
+    assert_ne!(first_blocked["Status"], "blocked");
+    let (_, job) = srv.get("/v1/job/big").await;
+    assert_eq!(job["Status"], "running");
+    srv.s.shutdown().await;
+}
