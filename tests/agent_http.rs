@@ -306,7 +306,30 @@ async fn sigterm_and_sigint_shut_the_agent_down_cleanly() {
         // A parked blocking query must not hold the shutdown up.
         let parked = a.http.get(a.url("/v1/job/web?index=999999&wait=5m")).send();
         let parked = tokio::spawn(parked);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Signal only once the query is parked on the agent (its metrics say so).
+        let started = Instant::now();
+        loop {
+            let text = a
+                .http
+                .get(a.url("/v1/metrics?format=prometheus"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if text
+                .lines()
+                .any(|l| l.starts_with("drover_blocking_queries_parked ") && !l.ends_with(" 0"))
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the blocking query never parked"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let status = Command::new("kill")
             .arg(signal)
             .arg(a.child.id().to_string())
