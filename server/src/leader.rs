@@ -16,10 +16,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drover_api::{EvalStatus, Evaluation, Node, NodeStatus};
+use drover_api::{EvalStatus, Evaluation, NodeStatus};
 use drover_state::WatchSet;
 use tokio::sync::Notify;
 
+use crate::clock::unix_nanos;
 use crate::raft::node::RaftHandle;
 use crate::scheduler::broker::{BrokerConfig, EvalBroker};
 use crate::scheduler::generic::{self, Plan};
@@ -27,13 +28,6 @@ use crate::scheduler::rank::{fit, Capacity, Usage};
 
 const SCHEDULERS: &[&str] = &["service", "batch"];
 const MAX_ATTEMPTS: usize = 3;
-
-fn unix_nanos() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
 
 struct Leader {
     raft: RaftHandle,
@@ -171,7 +165,7 @@ impl Leader {
                 };
                 let usage = accepted
                     .entry(node.id.clone())
-                    .or_insert_with(|| live_usage(st, node));
+                    .or_insert_with(|| generic::live_usage(st, &node.id));
                 match fit(node, &Capacity::of(node), usage, tg) {
                     Ok(_) => {
                         if let Some(r) = &a.allocated_resources {
@@ -234,19 +228,6 @@ fn cancel_superseded_blocked(
         e.modify_time = now;
         r.evals.push(e);
     }
-}
-
-fn live_usage(st: &drover_state::State, node: &Node) -> Usage {
-    let mut ws = WatchSet::new();
-    let allocs: Vec<&drover_api::Allocation> = st
-        .allocs_by_node(&mut ws, &node.id)
-        .filter(|r| {
-            r.alloc.desired_status == drover_api::AllocDesiredStatus::Run
-                && !r.alloc.client_status.is_terminal()
-        })
-        .map(|r| &r.alloc)
-        .collect();
-    Usage::of(&allocs)
 }
 
 /// Start the leader duties; they follow leadership and end on `shutdown`.

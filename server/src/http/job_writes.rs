@@ -23,13 +23,7 @@ use super::App;
 use crate::raft::node::WriteError;
 use crate::{jobs, jobspec};
 
-/// Unix nanoseconds now: the only clock read on the write path.
-pub(super) fn now() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+pub(super) use crate::clock::unix_nanos as now;
 
 pub(super) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -50,7 +44,7 @@ pub(super) async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
     Ok(out.index)
 }
 
-fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
+pub(super) fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
     Evaluation {
         id: new_id(),
         namespace: job.namespace.clone(),

@@ -78,12 +78,9 @@ pub async fn metrics(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpR
             Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
         }
         None | Some("") | Some("json") => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
+            let now = crate::clock::unix_nanos();
             let body = json!({
-                "Timestamp": drover_api::time::format_rfc3339((now as i64).saturating_mul(1_000_000_000)),
+                "Timestamp": drover_api::time::format_rfc3339(now - now.rem_euclid(1_000_000_000)),
                 "Gauges": gauges.iter().map(|(n, v)| json!({"Name": n, "Value": v, "Labels": {}})).collect::<Vec<_>>(),
                 "Counters": [],
                 "Samples": [],

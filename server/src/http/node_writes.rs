@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{
-    trigger, AllocStopResponse, DesiredTransition, DrainStrategy, EvalStatus, Evaluation, Job,
+    trigger, AllocStopResponse, DesiredTransition, DrainStrategy, Evaluation, Job,
     JobRegisterResponse, JobType, NodeEvent, NodeUpdateDrainRequest, NodeUpdateEligibilityRequest,
     NodeUpdateResponse, SchedulingEligibility, WriteMeta,
 };
@@ -21,24 +21,15 @@ use drover_state::{Command, NamespaceSel, State as St, WatchSet};
 
 use super::blocking::write_response;
 use super::error::{HttpError, HttpResult};
-use super::job_writes::{new_id, now, write};
+use super::job_writes::{now, pending_eval, write};
 use super::query::RawQuery;
 use super::App;
 use crate::jobs;
 
 fn eval_for(job: &Job, triggered_by: &str, node_id: &str, now: i64) -> Evaluation {
     Evaluation {
-        id: new_id(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type.as_str().to_string(),
-        triggered_by: triggered_by.to_string(),
-        job_id: job.id.clone(),
         node_id: node_id.to_string(),
-        status: EvalStatus::Pending,
-        create_time: now,
-        modify_time: now,
-        ..Default::default()
+        ..pending_eval(job, triggered_by, now)
     }
 }
 

@@ -107,9 +107,16 @@ pub fn candidate_limit(job_type: JobType, nodes: usize) -> usize {
     }
 }
 
-fn live(row: &AllocRow) -> bool {
-    let a = &row.alloc;
-    a.desired_status == AllocDesiredStatus::Run && !a.client_status.is_terminal()
+/// What the live allocations on a node use. Shared by placement and by the
+/// plan applier's re-check, so both count exactly the same allocations.
+pub fn live_usage(st: &State, node_id: &str) -> Usage {
+    let mut ws = WatchSet::new();
+    let allocs: Vec<&Allocation> = st
+        .allocs_by_node(&mut ws, node_id)
+        .filter(|r| !r.alloc.is_terminal())
+        .map(|r| &r.alloc)
+        .collect();
+    Usage::of(&allocs)
 }
 
 /// The index in `job.tg[3]`.
@@ -146,7 +153,7 @@ pub fn compute(
     };
     let rows: Vec<&AllocRow> = st
         .allocs_by_job(&mut ws, &eval.namespace, &eval.job_id)
-        .filter(|r| live(r))
+        .filter(|r| !r.alloc.is_terminal())
         .collect();
     let job = st
         .job(&mut ws, &eval.namespace, &eval.job_id)
@@ -254,7 +261,7 @@ impl<'a> Placer<'a> {
         let mut ws = WatchSet::new();
         let job_allocs = st
             .allocs_by_job(&mut ws, &job.namespace, &job.id)
-            .filter(|r| live(r))
+            .filter(|r| !r.alloc.is_terminal())
             .map(|r| r.alloc.clone())
             .collect();
         Placer {
@@ -270,15 +277,9 @@ impl<'a> Placer<'a> {
 
     fn usage(&mut self, node: &Node) -> &Usage {
         let st = self.st;
-        self.usage.entry(node.id.clone()).or_insert_with(|| {
-            let mut ws = WatchSet::new();
-            let allocs: Vec<&Allocation> = st
-                .allocs_by_node(&mut ws, &node.id)
-                .filter(|r| live(r))
-                .map(|r| &r.alloc)
-                .collect();
-            Usage::of(&allocs)
-        })
+        self.usage
+            .entry(node.id.clone())
+            .or_insert_with(|| live_usage(st, &node.id))
     }
 
     fn place(
