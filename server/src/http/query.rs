@@ -81,46 +81,13 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// A Go duration (`"10s"`, `"5m"`, `"300000ms"`, `"1h30m"`, `"1.5s"`).
+/// A Go duration (`"10s"`, `"5m"`, `"300000ms"`, `"1h30m"`, `"1.5s"`), parsed
+/// exactly as Go's `time.ParseDuration` by the job-spec parser. Zero and
+/// negative durations come back as zero: for a wait they mean "none given",
+/// as in Nomad.
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    // Go accepts negative durations; for a wait they mean "no wait given".
-    if let Some(positive) = s.strip_prefix('-') {
-        return parse_go_duration(positive).map(|_| Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += n * unit;
-    }
-    (total.is_finite() && total < 1e12).then(|| Duration::from_secs_f64(total))
+    let nanos = crate::jobspec::parse_go_duration(s.trim()).ok()?;
+    Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)))
 }
 
 /// Which namespaces a request covers.
