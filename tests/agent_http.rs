@@ -77,6 +77,54 @@ impl Agent {
         format!("{}{}", self.base, path)
     }
 
+    /// Wait until no evaluation of `jobs` is still pending.
+    async fn wait_scheduled(&self, jobs: &[&str]) {
+        let started = Instant::now();
+        for job in jobs {
+            loop {
+                let (_, evals, _) = self.get(&format!("/v1/job/{job}/evaluations")).await;
+                let evals = evals.as_array().cloned().unwrap_or_default();
+                if !evals.is_empty() && evals.iter().all(|e| e["Status"] != "pending") {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < DEADLINE,
+                    "job {job} still has pending evals: {evals:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// Wait until the agent reports at least `n` parked blocking queries.
+    async fn wait_parked(&self, n: u64) {
+        let started = Instant::now();
+        loop {
+            let text = self
+                .http
+                .get(self.url("/v1/metrics?format=prometheus"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let parked = text
+                .lines()
+                .find_map(|l| l.strip_prefix("drover_blocking_queries_parked "))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if parked >= n as f64 {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "only {parked} blocking queries parked, waited for {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn register(&self, id: &str, team: &str) -> reqwest::Result<reqwest::Response> {
         let job = json!({"Job": {"ID": id, "Meta": {"team": team}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
         self.http.put(self.url("/v1/jobs")).json(&job).send().await
@@ -169,6 +217,9 @@ async fn blocking_queries_wake_for_their_keys_and_wait_out_the_rest() {
     let a = Agent::start(dir.path()).await;
     a.register("web", "a").await.unwrap();
     a.register("db", "a").await.unwrap();
+    // Let the scheduler finish with both jobs (they end up blocked: there
+    // are no nodes), so only the register below can move the indexes.
+    a.wait_scheduled(&["web", "db"]).await;
     let (_, _, h) = a.get("/v1/jobs").await;
     let (_, _, dbh) = a.get("/v1/job/db").await;
     let (jobs_idx, db_idx) = (index(&h), index(&dbh));
@@ -181,7 +232,7 @@ async fn blocking_queries_wake_for_their_keys_and_wait_out_the_rest() {
         .get(a.url(&format!("/v1/job/db?index={db_idx}&wait=1s")))
         .send();
     let write = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        a.wait_parked(2).await;
         let r = a.register("api", "b").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         Instant::now()
@@ -306,30 +357,8 @@ async fn sigterm_and_sigint_shut_the_agent_down_cleanly() {
         // A parked blocking query must not hold the shutdown up.
         let parked = a.http.get(a.url("/v1/job/web?index=999999&wait=5m")).send();
         let parked = tokio::spawn(parked);
-        // Signal only once the query is parked on the agent (its metrics say so).
-        let started = Instant::now();
-        loop {
-            let text = a
-                .http
-                .get(a.url("/v1/metrics?format=prometheus"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if text
-                .lines()
-                .any(|l| l.starts_with("drover_blocking_queries_parked ") && !l.ends_with(" 0"))
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "the blocking query never parked"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // Signal only once the query is parked on the agent.
+        a.wait_parked(1).await;
         let status = Command::new("kill")
             .arg(signal)
             .arg(a.child.id().to_string())

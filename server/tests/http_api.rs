@@ -332,7 +332,15 @@ async fn blocking_queries_wake_on_their_own_keys_only() {
         .send();
     let started = Instant::now();
     let writer = async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Write only once all three queries are parked on their keys.
+        let parked = Instant::now();
+        while srv.s.raft.shared.watches().len() < 3 {
+            assert!(
+                parked.elapsed() < Duration::from_secs(10),
+                "the blocking queries never parked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         srv.register("api", "b").await;
         srv.write(client_update("a-web", AllocClientStatus::Running))
             .await
