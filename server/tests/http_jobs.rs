@@ -2,52 +2,11 @@
 //! every bad-input case of the issue as a 400 that names the field,
 //! unchanged resubmission, check-and-set, stop, purge and HCL parsing.
 
-use drover_server::agent::{start, RunningServer, ServerOptions};
+mod common;
+
+use common::Srv;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-struct Srv {
-    _dir: TempDir,
-    s: RunningServer,
-    http: reqwest::Client,
-}
-
-impl Srv {
-    /// Without scheduler workers: these tests read evaluations as written.
-    async fn start() -> Srv {
-        let dir = tempfile::tempdir().unwrap();
-        let mut opts = ServerOptions::local(dir.path());
-        opts.num_schedulers = 0;
-        let s = start(opts).await.expect("server starts");
-        Srv {
-            _dir: dir,
-            s,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.s.http_addr, path)
-    }
-
-    async fn put(&self, path: &str, body: &Value) -> (StatusCode, String) {
-        let r = self
-            .http
-            .put(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
 
 /// A job as `nomad job run` sends it: defaults not filled in, scalars null.
 fn cli_job(id: &str) -> Value {

@@ -73,6 +73,18 @@ impl Srv {
         )
     }
 
+    /// `PUT` a JSON body; the status and the body as text.
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, String) {
+        let r = self
+            .http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     /// Write a command through Raft; insist it was accepted.
     pub async fn write(&self, cmd: Command) -> u64 {
         let out = self.s.raft.write(cmd).await.expect("write");
