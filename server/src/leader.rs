@@ -180,19 +180,14 @@ impl Leader {
         };
         let whole = rejected == 0;
         let now = unix_nanos();
-        let cmd = if whole || last {
-            plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now)
-        } else {
-            // Partial: commit what fits, keep the eval pending and re-plan.
-            let mut cmd = plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now);
-            if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
+        let mut cmd = plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now);
+        if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
+            if whole || last {
+                cancel_superseded_blocked(&self.raft.shared.read().state, eval, r, now);
+            } else {
+                // Partial: commit what fits, keep the eval pending and re-plan.
                 r.evals.clear();
             }
-            cmd
-        };
-        let mut cmd = cmd;
-        if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
-            cancel_superseded_blocked(&self.raft.shared.read().state, eval, r, now);
         }
         let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;
         out.result.map_err(|e| e.to_string())?;

@@ -7,7 +7,6 @@
 //! writes only a new evaluation (no new version).
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
 use axum::response::Response;
 use drover_api::{
     trigger, EvalStatus, Evaluation, Job, JobDeregisterResponse, JobRegisterRequest,
@@ -219,7 +218,6 @@ pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
         jobs::canonicalize(&mut job);
     }
     let index = app.raft.shared.read().state.latest_index().max(1);
-    let _ = StatusCode::OK;
     Ok(json(
         &job,
         &QueryMeta {
