@@ -5,15 +5,22 @@ use crate::command::{AllocClientUpdate, AllocUpdateDesiredTransition, ApplyPlanR
 use crate::summary;
 use crate::tables::{AllocRow, Ctx, Tables};
 
-/// Move one allocation between its job summary's bins, in place.
-fn count_in_summary(t: &mut Tables, ctx: &mut Ctx, a: &Allocation, old: Option<AllocClientStatus>) {
-    let key = (a.namespace.clone(), a.job_id.clone());
-    let Some(s) = t.job_summaries.get_mut(&key) else {
+/// Move one allocation of `job`'s `task_group` between its summary's bins,
+/// in place.
+fn count_in_summary(
+    t: &mut Tables,
+    ctx: &mut Ctx,
+    job: &(String, String),
+    task_group: &str,
+    old: Option<AllocClientStatus>,
+    new: AllocClientStatus,
+) {
+    let Some(s) = t.job_summaries.get_mut(job) else {
         return;
     };
-    if summary::count_alloc(s, &a.task_group, old, a.client_status) {
+    if summary::count_alloc(s, task_group, old, new) {
         s.modify_index = ctx.index;
-        t.touch_summary(ctx, &key.0, &key.1);
+        t.touch_summary(ctx, &job.0, &job.1);
     }
 }
 
@@ -22,20 +29,15 @@ fn update(t: &mut Tables, ctx: &mut Ctx, id: &str, f: impl FnOnce(&mut Allocatio
     let Some(change) = t.update_alloc(ctx, id, f) else {
         return;
     };
-    if change.old_status == change.new_status {
-        return;
-    }
-    let Some(s) = t.job_summaries.get_mut(&change.job) else {
-        return;
-    };
-    if summary::count_alloc(
-        s,
-        &change.task_group,
-        Some(change.old_status),
-        change.new_status,
-    ) {
-        s.modify_index = ctx.index;
-        t.touch_summary(ctx, &change.job.0, &change.job.1);
+    if change.old_status != change.new_status {
+        count_in_summary(
+            t,
+            ctx,
+            &change.job,
+            &change.task_group,
+            Some(change.old_status),
+            change.new_status,
+        );
     }
 }
 
@@ -127,7 +129,8 @@ pub(super) fn plan_results(
                 p.modify_index = index;
             });
         }
-        count_in_summary(t, ctx, &a, old_status);
+        let job = (a.namespace.clone(), a.job_id.clone());
+        count_in_summary(t, ctx, &job, &a.task_group, old_status, a.client_status);
         t.put_alloc(
             ctx,
             AllocRow {
