@@ -13,6 +13,7 @@ mod eval;
 mod event;
 mod job;
 mod node;
+mod plan;
 mod requests;
 mod small_map;
 pub mod time;
@@ -22,6 +23,7 @@ pub use eval::*;
 pub use event::*;
 pub use job::*;
 pub use node::*;
+pub use plan::*;
 pub use requests::*;
 pub use small_map::SmallMap;
 

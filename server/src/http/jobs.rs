@@ -75,6 +75,7 @@ const SUFFIXES: &[&str] = &[
     "summary",
     "versions",
     "evaluate",
+    "plan",
 ];
 
 fn split_job_path(rest: &str) -> (&str, Option<&str>) {
@@ -120,6 +121,9 @@ pub async fn dispatch(
         (Some("versions"), Method::GET) => Box::pin(versions(&app, &q, id)).await,
         (Some("evaluate"), Method::PUT | Method::POST) => {
             Box::pin(super::node_writes::evaluate(&app, &q, id)).await
+        }
+        (Some("plan"), Method::PUT | Method::POST) => {
+            Box::pin(super::job_plan::plan(&app, &q, id, &body)).await
         }
         _ => Err(method_not_allowed()),
     }

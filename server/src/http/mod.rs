@@ -7,9 +7,11 @@
 
 mod allocs;
 pub mod blocking;
+mod client_rpc;
 pub mod error;
 mod evals;
 mod events;
+mod job_plan;
 mod job_writes;
 mod jobs;
 mod list;
@@ -19,6 +21,7 @@ mod nodes;
 pub mod query;
 pub mod serve;
 mod status;
+mod system;
 
 use std::sync::Arc;
 
@@ -79,6 +82,16 @@ pub fn router(app: App) -> Router {
         .route(
             "/v1/node/{id}/drain",
             put(node_writes::drain).post(node_writes::drain),
+        )
+        .route("/v1/system/gc", put(system::gc))
+        .route("/v1/internal/node/register", put(client_rpc::register))
+        .route(
+            "/v1/internal/node/{id}/status",
+            put(client_rpc::update_status),
+        )
+        .route(
+            "/v1/internal/node/{id}/allocs",
+            put(client_rpc::update_allocs),
         )
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))

@@ -46,6 +46,8 @@ pub struct Plan {
     pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
     /// Per task group: placements that could not be made.
     pub queued: BTreeMap<String, i64>,
+    /// Per task group: what the plan does to it, for plan annotations.
+    pub desired_updates: BTreeMap<String, drover_api::DesiredUpdates>,
 }
 
 impl Plan {
@@ -145,6 +147,21 @@ pub fn compute(
     new_id: &mut dyn FnMut() -> String,
     now: i64,
 ) -> Plan {
+    let job = st.job(&mut WatchSet::new(), &eval.namespace, &eval.job_id);
+    compute_job(st, eval, job, new_id, now)
+}
+
+/// [`compute`] against a given version of the job rather than the stored
+/// one: `PUT /v1/job/{id}/plan` plans a job that is not registered yet
+/// (Nomad's `Job.Plan` upserts it into a scratch snapshot instead). `None`
+/// means the job is gone, so everything it runs stops.
+pub fn compute_job(
+    st: &State,
+    eval: &Evaluation,
+    job: Option<&Job>,
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) -> Plan {
     let mut ws = WatchSet::new();
     let mut plan = Plan {
         namespace: eval.namespace.clone(),
@@ -155,10 +172,7 @@ pub fn compute(
         .allocs_by_job(&mut ws, &eval.namespace, &eval.job_id)
         .filter(|r| !r.alloc.is_terminal())
         .collect();
-    let job = st
-        .job(&mut ws, &eval.namespace, &eval.job_id)
-        .filter(|j| !j.stop);
-    let Some(job) = job else {
+    let Some(job) = job.filter(|j| !j.stop) else {
         for r in rows {
             plan.stopped.push(stop(&r.alloc, DESC_STOPPED_JOB, None));
         }

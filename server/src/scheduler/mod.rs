@@ -4,7 +4,9 @@
 //! plan ([`generic`]), and the eval broker that hands evaluations to workers
 //! ([`broker`]). The leader loop, workers and plan applier (issue C) drive them.
 
+pub mod affinity;
 pub mod broker;
 pub mod feasible;
 pub mod generic;
 pub mod rank;
+pub mod system;

@@ -1,0 +1,2 @@
+//! Scheduler throughput (issue C). Being written.
+fn main() {}

@@ -1,0 +1,2 @@
+//! The system and sysbatch schedulers (Nomad scheduler/scheduler_system.go).
+//! Being written (issue C).
