@@ -144,7 +144,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
         info,
         shutdown: shutdown_rx.clone(),
     });
-    crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
+    let _stats = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let serve = tokio::spawn(async move {
         let stopped = async move {

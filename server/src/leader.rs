@@ -13,6 +13,7 @@
 //! every apply, up to 3 planning attempts. Blocked evals, system schedulers
 //! and heartbeats come next (issue C).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,28 @@ use crate::scheduler::rank::{fit, Capacity, Usage};
 const SCHEDULERS: &[&str] = &["service", "batch"];
 const MAX_ATTEMPTS: usize = 3;
 
+/// Counters the leader keeps about its scheduling work, for metrics and the
+/// scheduler benchmark. Monotonic across leadership changes.
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    /// Evaluations a worker finished (acked).
+    pub evals_completed: AtomicU64,
+    /// Plans handed to the applier.
+    pub plans: AtomicU64,
+    /// Plans of which the applier rejected at least one placement.
+    pub plans_partial: AtomicU64,
+    /// Allocations the applier committed.
+    pub placements: AtomicU64,
+}
+
+impl SchedulerStats {
+    fn bump(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
 struct Leader {
+    stats: Arc<SchedulerStats>,
     raft: RaftHandle,
     broker: Mutex<EvalBroker>,
     work: Notify,
@@ -104,6 +126,7 @@ impl Leader {
             let done = self.process(&eval).await;
             let mut b = self.broker();
             let result = if done {
+                SchedulerStats::bump(&self.stats.evals_completed, 1);
                 b.ack(&eval.id, &token)
             } else {
                 b.nack(&eval.id, &token, self.now_ms())
@@ -119,7 +142,7 @@ impl Leader {
         for attempt in 0..MAX_ATTEMPTS {
             let plan = {
                 let applied = self.raft.shared.read();
-                generic::compute(
+                crate::scheduler::compute(
                     &applied.state,
                     eval,
                     &mut || uuid::Uuid::new_v4().to_string(),
@@ -179,6 +202,11 @@ impl Leader {
             before - plan.placed.len()
         };
         let whole = rejected == 0;
+        SchedulerStats::bump(&self.stats.plans, 1);
+        if !whole {
+            SchedulerStats::bump(&self.stats.plans_partial, 1);
+        }
+        let placed = plan.placed.len() as u64;
         let now = unix_nanos();
         let mut cmd = plan.into_command(eval.clone(), uuid::Uuid::new_v4().to_string(), now);
         if let drover_state::Command::ApplyPlanResults(r) = &mut cmd {
@@ -191,6 +219,7 @@ impl Leader {
         }
         let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;
         out.result.map_err(|e| e.to_string())?;
+        SchedulerStats::bump(&self.stats.placements, placed);
         Ok(whole || last)
     }
 }
@@ -226,8 +255,14 @@ fn cancel_superseded_blocked(
 }
 
 /// Start the leader duties; they follow leadership and end on `shutdown`.
-pub fn start(raft: RaftHandle, workers: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+pub fn start(
+    raft: RaftHandle,
+    workers: usize,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Arc<SchedulerStats> {
+    let stats = Arc::new(SchedulerStats::default());
     let leader = Arc::new(Leader {
+        stats: stats.clone(),
         raft,
         broker: Mutex::new(EvalBroker::new(BrokerConfig::default())),
         work: Notify::new(),
@@ -250,4 +285,5 @@ pub fn start(raft: RaftHandle, workers: usize, shutdown: tokio::sync::watch::Rec
             }
         }
     });
+    stats
 }

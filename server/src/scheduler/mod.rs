@@ -10,3 +10,34 @@ pub mod feasible;
 pub mod generic;
 pub mod rank;
 pub mod system;
+
+use drover_api::{Evaluation, Job};
+use drover_state::State;
+
+/// Plan `eval` against `job` (`None`: the job is gone) with the scheduler
+/// its type names: `service` and `batch` go to [`generic`], `system` and
+/// `sysbatch` to [`system`].
+pub fn compute_job(
+    st: &State,
+    eval: &Evaluation,
+    job: Option<&Job>,
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) -> generic::Plan {
+    generic::compute_job(st, eval, job, new_id, now)
+}
+
+/// [`compute_job`] against the stored job.
+pub fn compute(
+    st: &State,
+    eval: &Evaluation,
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) -> generic::Plan {
+    let job = st.job(
+        &mut drover_state::WatchSet::new(),
+        &eval.namespace,
+        &eval.job_id,
+    );
+    compute_job(st, eval, job, new_id, now)
+}
