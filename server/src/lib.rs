@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod clock;
+pub mod gc;
 pub mod heartbeat;
 pub mod http;
 pub mod jobs;

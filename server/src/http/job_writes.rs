@@ -28,7 +28,7 @@ pub(super) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn write_error(e: WriteError) -> HttpError {
+pub(super) fn write_error(e: WriteError) -> HttpError {
     match e {
         WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
         WriteError::Raft(m) => HttpError::internal(m),
