@@ -129,6 +129,7 @@ fn place(id: &str, alloc: &str, node: &str) -> Command {
         }],
         stopped: vec![],
         preempted: vec![],
+        followups: vec![],
         evals: vec![],
         now: T0,
     })

@@ -32,6 +32,7 @@ async fn with_job_on_node(srv: &Srv) {
         placed: vec![alloc],
         stopped: vec![],
         preempted: vec![],
+        followups: vec![],
         evals: vec![],
         now: T0,
     }))

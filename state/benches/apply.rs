@@ -78,6 +78,7 @@ fn plan(j: &Job, ji: usize, n: usize) -> Command {
         placed: placed(j, ji, n),
         stopped: vec![],
         preempted: vec![],
+        followups: vec![],
         evals: vec![],
         now: T0,
     })

@@ -45,6 +45,7 @@ fn plan_results_stop_preempt_place_and_link_previous_allocation() {
             desired_description: "preempted".into(),
         }],
         evals: vec![],
+        followups: vec![],
         now: T0 + 3,
     });
     let applied = h.ok(cmd);

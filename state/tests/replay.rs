@@ -113,6 +113,7 @@ fn command() -> impl Strategy<Value = Command> {
                         })
                         .collect(),
                     preempted: vec![],
+                    followups: vec![],
                     evals: vec![],
                     now,
                 })

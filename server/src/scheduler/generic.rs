@@ -94,6 +94,7 @@ impl Plan {
             placed: self.placed,
             stopped: self.stopped,
             preempted: vec![],
+            followups: vec![],
             evals,
             now,
         })

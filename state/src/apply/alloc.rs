@@ -74,6 +74,14 @@ pub(super) fn plan_results(
             a.modify_time = c.now;
         });
     }
+    for f in &c.followups {
+        update(t, ctx, &f.id, |a| {
+            a.followup_eval_id.clone_from(&f.followup_eval_id);
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = c.now;
+        });
+    }
     for p in &c.preempted {
         update(t, ctx, &p.id, |a| {
             a.desired_status = AllocDesiredStatus::Evict;

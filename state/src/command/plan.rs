@@ -17,6 +17,10 @@ pub struct ApplyPlanResults {
     /// The eval that produced the plan, with its final status, plus any
     /// follow-up evals, upserted in the same entry.
     pub evals: Vec<Evaluation>,
+    /// Failed allocations whose reschedule waits for a follow-up eval
+    /// (Nomad's attribute-only updates): only `FollowupEvalID` changes.
+    #[serde(default)]
+    pub followups: Vec<AllocFollowup>,
     #[serde(default)]
     pub now: i64,
 }
@@ -29,6 +33,13 @@ pub struct AllocStopped {
     /// Set when the stop also decides the client state (`lost` on a down node).
     pub client_status: Option<AllocClientStatus>,
     #[serde(default)]
+    pub followup_eval_id: String,
+}
+
+/// Point an allocation at the eval that will reschedule it later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocFollowup {
+    pub id: String,
     pub followup_eval_id: String,
 }
 

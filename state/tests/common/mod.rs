@@ -112,6 +112,7 @@ pub fn plan(job: &Job, placed: Vec<Allocation>, evals: Vec<Evaluation>) -> Comma
         placed,
         stopped: vec![],
         preempted: vec![],
+        followups: vec![],
         evals,
         now: T0 + 1,
     })
