@@ -11,7 +11,7 @@ pub mod generic;
 pub mod rank;
 pub mod system;
 
-use drover_api::{Evaluation, Job};
+use drover_api::{Evaluation, Job, JobType};
 use drover_state::State;
 
 /// Plan `eval` against `job` (`None`: the job is gone) with the scheduler
@@ -24,7 +24,18 @@ pub fn compute_job(
     new_id: &mut dyn FnMut() -> String,
     now: i64,
 ) -> generic::Plan {
-    generic::compute_job(st, eval, job, new_id, now)
+    let kind = match job.map(|j| j.job_type) {
+        Some(t) => t,
+        None => match eval.eval_type.as_str() {
+            "system" => JobType::System,
+            "sysbatch" => JobType::Sysbatch,
+            _ => JobType::Service,
+        },
+    };
+    match kind {
+        JobType::System | JobType::Sysbatch => system::compute_job(st, eval, job, new_id, now),
+        JobType::Service | JobType::Batch => generic::compute_job(st, eval, job, new_id, now),
+    }
 }
 
 /// [`compute_job`] against the stored job.
