@@ -60,7 +60,7 @@ pub(super) fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluatio
 
 /// Whether `new` differs from `old` in anything the user wrote (Nomad
 /// `Job.SpecChanged`): server-kept fields are ignored.
-fn spec_changed(old: &Job, new: &Job) -> bool {
+pub(super) fn spec_changed(old: &Job, new: &Job) -> bool {
     let strip = |j: &Job| {
         let mut j = j.clone();
         j.status = Default::default();

@@ -30,6 +30,7 @@
 mod canonicalize;
 mod constraint;
 mod decode;
+pub mod diff;
 mod duration;
 mod network;
 mod policy;
