@@ -74,6 +74,8 @@ pub struct Job {
     pub constraints: Vec<Constraint>,
     #[serde(rename = "Affinities", deserialize_with = "crate::null_default")]
     pub affinities: Vec<Affinity>,
+    #[serde(rename = "Spreads", deserialize_with = "crate::null_default")]
+    pub spreads: Vec<Spread>,
     #[serde(rename = "TaskGroups", deserialize_with = "crate::null_default")]
     pub task_groups: Vec<TaskGroup>,
     #[serde(rename = "Update")]
@@ -135,6 +137,8 @@ pub struct TaskGroup {
     pub constraints: Vec<Constraint>,
     #[serde(rename = "Affinities", deserialize_with = "crate::null_default")]
     pub affinities: Vec<Affinity>,
+    #[serde(rename = "Spreads", deserialize_with = "crate::null_default")]
+    pub spreads: Vec<Spread>,
     #[serde(rename = "Tasks", deserialize_with = "crate::null_default")]
     pub tasks: Vec<Task>,
     #[serde(rename = "RestartPolicy")]
@@ -267,6 +271,33 @@ pub struct Affinity {
     pub operand: String,
     #[serde(rename = "Weight")]
     pub weight: i32,
+}
+
+/// Spread a task group's allocations over the values of `Attribute`
+/// (`${node.datacenter}`, `${meta.rack}`, ...). With targets, each value
+/// aims at its `Percent` of the group's count (values not listed share what
+/// is left); without, all values seen are filled evenly. `Weight` is an
+/// int8 in Nomad, 1..=100 once validated; Nomad's API fills in 50 when it
+/// is not given, which Drover's canonicalization does not do yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Spread {
+    #[serde(rename = "Attribute")]
+    pub attribute: String,
+    #[serde(rename = "Weight")]
+    pub weight: i32,
+    #[serde(rename = "SpreadTarget", deserialize_with = "crate::null_default")]
+    pub spread_target: Vec<SpreadTarget>,
+}
+
+/// The desired share of one attribute value; `Percent` is a uint8 in Nomad.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpreadTarget {
+    #[serde(rename = "Value")]
+    pub value: String,
+    #[serde(rename = "Percent")]
+    pub percent: u32,
 }
 
 /// How the client restarts a failed task in place. Durations in nanoseconds.

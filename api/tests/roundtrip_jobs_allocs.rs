@@ -118,6 +118,22 @@ fn job_fixture_go_nil_collections_decode_as_empty() {
 }
 
 #[test]
+fn job_fixture_spreads_decode_and_reemit() {
+    let fixture: Value = serde_json::from_str(JOB).unwrap();
+    let job: Job = decode(JOB);
+    assert_eq!(job.spreads.len(), 1);
+    assert_eq!(job.spreads[0].attribute, "${node.datacenter}");
+    assert_eq!(job.spreads[0].weight, 100);
+    assert_eq!(job.spreads[0].spread_target[1].value, "dc2");
+    assert_eq!(job.spreads[0].spread_target[1].percent, 30);
+    // Go's nil list at group level decodes as empty.
+    assert!(fixture["TaskGroups"][0]["Spreads"].is_null());
+    assert!(job.task_groups[0].spreads.is_empty());
+    let emitted = serde_json::to_value(&job).unwrap();
+    assert_eq!(emitted["Spreads"], fixture["Spreads"]);
+}
+
+#[test]
 fn unmodelled_nomad_fields_are_ignored_and_not_re_emitted() {
     fn check<T: Serialize + DeserializeOwned>(text: &str, pointers: &[&str]) {
         let fixture: Value = serde_json::from_str(text).unwrap();
@@ -130,7 +146,6 @@ fn unmodelled_nomad_fields_are_ignored_and_not_re_emitted() {
     check::<Job>(
         JOB,
         &[
-            "/Spreads",
             "/Multiregion",
             "/ConsulToken",
             "/VaultToken",

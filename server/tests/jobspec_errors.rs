@@ -166,7 +166,7 @@ fn nomad_features_drover_skips_are_warnings() {
     check(
         r#"
         job "example" {
-          spread { attribute = "${node.datacenter}" }
+          ui { description = "cache" }
           reschedule { attempts = 1 }
           group "cache" {
             max_client_disconnect = "1h"
@@ -210,7 +210,7 @@ fn nomad_features_drover_skips_are_warnings() {
         }
         "#,
         Ok(&[
-            r#"job.spread: ignored; Drover does not support `spread` blocks yet"#,
+            r#"job.ui: ignored; Drover does not support `ui` blocks yet"#,
             r#"job.reschedule: ignored; Drover does not support `reschedule` blocks yet"#,
             r#"job.group["cache"].max_client_disconnect: ignored; Drover does not support `max_client_disconnect` yet"#,
             r#"job.group["cache"].volume["data"]: ignored; Drover does not support `volume` blocks yet"#,

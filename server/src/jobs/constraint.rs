@@ -1,5 +1,6 @@
-//! `Constraint.Validate` and `Affinity.Validate` (nomad/structs/structs.go)
-//! and `validateConstraintAttribute` (nomad/structs/constraint.go).
+//! `Constraint.Validate`, `Affinity.Validate` and `Spread.Validate`
+//! (nomad/structs/structs.go) and `validateConstraintAttribute`
+//! (nomad/structs/constraint.go).
 //!
 //! One deliberate gap: `regexp` targets are not compiled here, because the
 //! server crate carries no regular expression engine; a bad pattern is
@@ -7,7 +8,9 @@
 //! semver targets get a syntax check of the constraint grammar shared by
 //! hashicorp/go-version and Nomad's semver helper.
 
-use drover_api::{Affinity, Constraint};
+use std::collections::BTreeSet;
+
+use drover_api::{Affinity, Constraint, Spread};
 
 use super::validate::{field, Errors};
 
@@ -137,6 +140,49 @@ pub(super) fn validate_affinity(a: &Affinity, path: &str, errs: &mut Errors) {
         errs.add(
             weight_path,
             "Affinity weight must be within the range [-100,100]",
+        );
+    }
+}
+
+/// Nomad's `Spread.Validate`: an attribute, a weight in 1..=100, target
+/// values each named once with percentages of at most 100 that sum to at
+/// most 100. Nomad does not check the attribute's syntax here (an
+/// unresolvable one makes every node score -1).
+pub(super) fn validate_spread(s: &Spread, path: &str, errs: &mut Errors) {
+    if s.attribute.is_empty() {
+        errs.add(field(path, "Attribute"), "Missing spread attribute");
+    }
+    if !(1..=100).contains(&s.weight) {
+        errs.add(
+            field(path, "Weight"),
+            "Spread block must have a positive weight from 0 to 100",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut sum: u64 = 0;
+    for (i, target) in s.spread_target.iter().enumerate() {
+        let at = field(path, &format!("SpreadTarget[{i}]"));
+        if !seen.insert(target.value.as_str()) {
+            errs.add(
+                field(&at, "Value"),
+                format!("Spread target value {:?} already defined", target.value),
+            );
+        }
+        if target.percent > 100 {
+            errs.add(
+                field(&at, "Percent"),
+                format!(
+                    "Spread target percentage for value {:?} must be between 0 and 100",
+                    target.value
+                ),
+            );
+        }
+        sum += u64::from(target.percent);
+    }
+    if sum > 100 {
+        errs.add(
+            field(path, "SpreadTarget"),
+            format!("Sum of spread target percentages must not be greater than 100%; got {sum}%"),
         );
     }
 }

@@ -2,9 +2,10 @@
 //! field it is about.
 //!
 //! The rules follow `structs.Job.Validate`, `TaskGroup.Validate`,
-//! `Task.Validate`, `Resources.Validate`, `LogConfig.Validate` and
-//! `EphemeralDisk.Validate` (nomad/structs/structs.go) and the `jobValidate`
-//! admission hook (nomad/job_endpoint_hooks.go: priority range, total count).
+//! `Task.Validate`, `Spread.Validate`, `Resources.Validate`,
+//! `LogConfig.Validate` and `EphemeralDisk.Validate`
+//! (nomad/structs/structs.go) and the `jobValidate` admission hook
+//! (nomad/job_endpoint_hooks.go: priority range, total count).
 //! Messages keep Nomad's wording, so a user can search for them, but Nomad
 //! nests them ("Task group web validation failed: ... Task redis validation
 //! failed: ...") where Drover gives a path (`TaskGroups[0].Tasks[1].Driver`)
@@ -16,9 +17,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use drover_api::{Affinity, Job, JobRegisterRequest, JobType, Resources, Task, TaskGroup};
+use drover_api::{Affinity, Job, JobRegisterRequest, JobType, Resources, Spread, Task, TaskGroup};
 
-use super::constraint::{validate_affinity, validate_constraint};
+use super::constraint::{validate_affinity, validate_constraint, validate_spread};
 use super::duration::go_duration;
 use super::network::validate_networks;
 use super::policy::{validate_reschedule, validate_restart, validate_update};
@@ -183,6 +184,7 @@ fn validate_job(job: &Job, known_drivers: &[&str], errs: &mut Errors) {
         validate_constraint(c, &format!("Constraints[{i}]"), errs);
     }
     validate_affinities(job.job_type, &job.affinities, "", errs);
+    validate_spreads(job.job_type, &job.spreads, "", errs);
 
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut total_count: i64 = 0;
@@ -261,6 +263,22 @@ fn validate_affinities(job_type: JobType, affinities: &[Affinity], base: &str, e
     }
 }
 
+/// Only `system` jobs refuse spreads in Nomad; `sysbatch` ones pass.
+fn validate_spreads(job_type: JobType, spreads: &[Spread], base: &str, errs: &mut Errors) {
+    if job_type == JobType::System {
+        if !spreads.is_empty() {
+            errs.add(
+                field(base, "Spreads"),
+                "System jobs may not have a spread block",
+            );
+        }
+        return;
+    }
+    for (i, s) in spreads.iter().enumerate() {
+        validate_spread(s, &field(base, &format!("Spreads[{i}]")), errs);
+    }
+}
+
 fn validate_group(
     job: &Job,
     tg: &TaskGroup,
@@ -292,6 +310,7 @@ fn validate_group(
         validate_constraint(c, &field(path, &format!("Constraints[{i}]")), errs);
     }
     validate_affinities(job.job_type, &tg.affinities, path, errs);
+    validate_spreads(job.job_type, &tg.spreads, path, errs);
 
     match &tg.restart_policy {
         Some(rp) => validate_restart(rp, &field(path, "RestartPolicy"), errs),

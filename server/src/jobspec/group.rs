@@ -9,7 +9,7 @@ use hcl::{Block, Body, Structure};
 
 use super::body::{leaf_block, no_labels, one_label, set_once, Decoder, Result};
 use super::error::Path;
-use super::job::{decode_affinity, decode_constraint, decode_update};
+use super::job::{decode_affinity, decode_constraint, decode_spread, decode_update};
 use super::task::decode_task;
 
 const GROUP_IGNORED_ATTRS: &[&str] = &[
@@ -20,7 +20,6 @@ const GROUP_IGNORED_ATTRS: &[&str] = &[
 ];
 
 const GROUP_IGNORED_BLOCKS: &[&str] = &[
-    "spread",
     "volume",
     "disconnect",
     "migrate",
@@ -77,6 +76,10 @@ pub(super) fn decode_group(
                     "affinity" => {
                         let at = at.index(group.affinities.len());
                         group.affinities.push(decode_affinity(d, &at, block)?);
+                    }
+                    "spread" => {
+                        let at = at.index(group.spreads.len());
+                        group.spreads.push(decode_spread(d, &at, block)?);
                     }
                     "network" => {
                         let at = at.index(group.networks.len());

@@ -1,8 +1,10 @@
 //! The `job` block and the blocks shared by job, group and task:
-//! `constraint`, `affinity`, `update`; plus `periodic` and `parameterized`,
+//! `constraint`, `affinity`, `spread`, `update`; plus `periodic` and `parameterized`,
 //! which Drover keeps as JSON in Nomad's API shape.
 
-use drover_api::{Affinity, Constraint, Job, JobType, TaskGroup, UpdateStrategy};
+use drover_api::{
+    Affinity, Constraint, Job, JobType, Spread, SpreadTarget, TaskGroup, UpdateStrategy,
+};
 use hcl::{Block, Body, Structure};
 use serde_json::{Map, Value};
 
@@ -14,7 +16,6 @@ use super::task::decode_task;
 /// Job-level blocks Nomad has and Drover does not model (yet).
 const JOB_IGNORED_BLOCKS: &[&str] = &[
     "multiregion",
-    "spread",
     "reschedule",
     "migrate",
     "ui",
@@ -85,6 +86,10 @@ pub(super) fn decode_job(d: &mut Decoder<'_>, label: &str, body: &Body) -> Resul
                     "affinity" => {
                         let at = path.attr(kind).index(job.affinities.len());
                         job.affinities.push(decode_affinity(d, &at, block)?);
+                    }
+                    "spread" => {
+                        let at = path.attr(kind).index(job.spreads.len());
+                        job.spreads.push(decode_spread(d, &at, block)?);
                     }
                     "update" => {
                         let at = path.attr(kind);
@@ -208,6 +213,58 @@ pub(super) fn decode_affinity(d: &mut Decoder<'_>, path: &Path, block: &Block) -
         a.operand = "=".to_owned();
     }
     Ok(a)
+}
+
+/// `spread { attribute, weight, target "<value>" { percent } }`. `weight`
+/// is an int8 and `percent` a uint8 in Nomad, so values outside those types
+/// are rejected here; the 1..=100 and sum-to-100 rules are validation's, and
+/// an unwritten weight stays 0 here (canonicalization's 50 is Nomad's API
+/// default, not the parser's).
+pub(super) fn decode_spread(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<Spread> {
+    no_labels(path, block)?;
+    let mut spread = Spread::default();
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let name = attr.key.as_str();
+                let at = path.attr(name);
+                match name {
+                    "attribute" => spread.attribute = d.string(&at, &attr.expr)?,
+                    "weight" => spread.weight = i32::from(d.int::<i8>(&at, &attr.expr)?),
+                    _ => d.other_attr(path, name, &[])?,
+                }
+            }
+            Structure::Block(target) if target.identifier.as_str() == "target" => {
+                let value = one_label(path, target)?;
+                let at = path.labelled("target", value);
+                spread
+                    .spread_target
+                    .push(decode_spread_target(d, &at, value, &target.body)?);
+            }
+            Structure::Block(other) => d.other_block(path, other, &[])?,
+        }
+    }
+    Ok(spread)
+}
+
+fn decode_spread_target(
+    d: &mut Decoder<'_>,
+    path: &Path,
+    value: &str,
+    body: &Body,
+) -> Result<SpreadTarget> {
+    let mut target = SpreadTarget {
+        value: value.to_owned(),
+        ..SpreadTarget::default()
+    };
+    leaf_block(d, path, body, &[], |d, at, name, expr| {
+        match name {
+            "percent" => target.percent = u32::from(d.int::<u8>(at, expr)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(target)
 }
 
 /// Attributes that name their operator: `regexp = "^linux"` means
