@@ -138,6 +138,10 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         retention: Default::default(),
         snapshot_every: 10_000,
         num_schedulers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        min_heartbeat_ttl: std::time::Duration::from_secs(10),
+        max_heartbeats_per_second: 50.0,
+        heartbeat_grace: std::time::Duration::from_secs(10),
+        failover_heartbeat_ttl: std::time::Duration::from_secs(300),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -128,7 +128,10 @@ pub struct NodeUpdateEligibilityRequest {
     pub eligibility: SchedulingEligibility,
 }
 
-/// Response of node drain and eligibility updates.
+/// Response of node drain and eligibility updates, and of the client calls
+/// `PUT /v1/internal/node/register` and `PUT /v1/internal/node/:id/status`
+/// (Nomad's `NodeUpdateResponse`); the last four fields are set only by the
+/// client calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NodeUpdateResponse {
@@ -138,8 +141,83 @@ pub struct NodeUpdateResponse {
     pub eval_ids: Vec<String>,
     #[serde(rename = "EvalCreateIndex")]
     pub eval_create_index: u64,
+    /// How long the node may go without a heartbeat (ns); the servers mark
+    /// it down a grace period after that.
+    #[serde(rename = "HeartbeatTTL")]
+    pub heartbeat_ttl: Nanos,
+    #[serde(rename = "LeaderRPCAddr")]
+    pub leader_rpc_addr: String,
+    /// Nodes the servers know, so a client can scale its own timers.
+    #[serde(rename = "NumNodes")]
+    pub num_nodes: u64,
+    #[serde(rename = "Servers", deserialize_with = "crate::null_default")]
+    pub servers: Vec<NodeServerInfo>,
     #[serde(flatten)]
     pub meta: WriteMeta,
+}
+
+/// A server a client may talk to (Nomad's `NodeServerInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeServerInfo {
+    #[serde(rename = "RPCAdvertiseAddr")]
+    pub rpc_advertise_addr: String,
+    #[serde(rename = "RPCMajorVersion")]
+    pub rpc_major_version: i32,
+    #[serde(rename = "RPCMinorVersion")]
+    pub rpc_minor_version: i32,
+    #[serde(rename = "Datacenter")]
+    pub datacenter: String,
+}
+
+/// `PUT /v1/internal/node/register` (Nomad's `Node.Register` RPC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeRegisterRequest {
+    #[serde(rename = "Node")]
+    pub node: Option<crate::Node>,
+}
+
+/// `PUT /v1/internal/node/:id/status` (Nomad's `Node.UpdateStatus` RPC).
+/// An empty `Status` is a plain heartbeat that keeps the current status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeUpdateStatusRequest {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "NodeEvent")]
+    pub node_event: Option<crate::NodeEvent>,
+}
+
+/// `PUT /v1/internal/node/:id/allocs` (Nomad's `Node.UpdateAlloc` RPC):
+/// the client-owned fields of allocations. A whole `Allocation` decodes
+/// too; the other fields are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllocUpdateRequest {
+    #[serde(rename = "Alloc", deserialize_with = "crate::null_default")]
+    pub alloc: Vec<AllocClientUpdateEntry>,
+}
+
+/// One allocation's status as its client reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllocClientUpdateEntry {
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Optional; when set it must name the node in the path.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "ClientStatus")]
+    pub client_status: crate::AllocClientStatus,
+    #[serde(rename = "ClientDescription")]
+    pub client_description: String,
+    #[serde(rename = "TaskStates", deserialize_with = "crate::null_default")]
+    pub task_states: crate::SmallMap<crate::TaskState>,
+    #[serde(rename = "DeploymentStatus")]
+    pub deployment_status: Option<crate::AllocDeploymentStatus>,
 }
 
 /// `POST /v1/allocation/:id/stop`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use drover_state::EventRetention;
 use tokio::net::TcpListener;
 
+use crate::heartbeat::HeartbeatConfig;
 use crate::http::{router, AgentInfo, AppState};
 use crate::raft::node::{start as start_raft, RaftHandle, RaftSettings, StartError};
 use crate::raft::NodeId;
@@ -32,6 +33,17 @@ pub struct ServerOptions {
     /// Scheduler workers on the leader (Nomad's `num_schedulers`; 0 turns
     /// scheduling off, which read-path tests use).
     pub num_schedulers: usize,
+    /// The shortest heartbeat TTL handed to a node (Nomad
+    /// `min_heartbeat_ttl`, default 10s).
+    pub min_heartbeat_ttl: Duration,
+    /// Heartbeats a second the servers aim for across all nodes; the TTL
+    /// grows with the node count to keep under it (Nomad default 50).
+    pub max_heartbeats_per_second: f64,
+    /// Time past the TTL before a node is marked down (Nomad default 10s).
+    pub heartbeat_grace: Duration,
+    /// The TTL every live node gets when a server gains leadership (Nomad
+    /// default 5m), so clients have time to find the new leader.
+    pub failover_heartbeat_ttl: Duration,
 }
 
 impl ServerOptions {
@@ -48,6 +60,10 @@ impl ServerOptions {
             retention: EventRetention::default(),
             snapshot_every: 10_000,
             num_schedulers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            min_heartbeat_ttl: Duration::from_secs(10),
+            max_heartbeats_per_second: 50.0,
+            heartbeat_grace: Duration::from_secs(10),
+            failover_heartbeat_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -139,10 +155,21 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         known_drivers: vec!["docker".into(), "raw_exec".into()],
     };
+    let heartbeats = crate::heartbeat::start(
+        raft.clone(),
+        HeartbeatConfig {
+            min_heartbeat_ttl: opts.min_heartbeat_ttl,
+            max_heartbeats_per_second: opts.max_heartbeats_per_second,
+            heartbeat_grace: opts.heartbeat_grace,
+            failover_heartbeat_ttl: opts.failover_heartbeat_ttl,
+        },
+        shutdown_rx.clone(),
+    );
     let app = Arc::new(AppState {
         raft: raft.clone(),
         info,
         shutdown: shutdown_rx.clone(),
+        heartbeats,
     });
     let _stats = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub info: AgentInfo,
     /// Flips to `true` when the agent shuts down: long streams end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The leader's node heartbeat timers (reset by the client calls).
+    pub heartbeats: Arc<crate::heartbeat::Heartbeats>,
 }
 
 pub type App = Arc<AppState>;

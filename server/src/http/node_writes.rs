@@ -11,19 +11,20 @@ use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{
     trigger, AllocStopResponse, DesiredTransition, DrainStrategy, Evaluation, Job,
-    JobRegisterResponse, JobType, NodeEvent, NodeUpdateDrainRequest, NodeUpdateEligibilityRequest,
+    JobRegisterResponse, NodeEvent, NodeUpdateDrainRequest, NodeUpdateEligibilityRequest,
     NodeUpdateResponse, SchedulingEligibility, WriteMeta,
 };
 use drover_state::command::{
     AllocUpdateDesiredTransition, EvalUpdate, NodeUpdateDrain, NodeUpdateEligibility,
 };
-use drover_state::{Command, NamespaceSel, State as St, WatchSet};
+use drover_state::{Command, WatchSet};
 
 use super::blocking::write_response;
 use super::error::{HttpError, HttpResult};
 use super::job_writes::{now, pending_eval, write};
 use super::query::RawQuery;
 use super::App;
+use crate::heartbeat::node_evals;
 use crate::jobs;
 
 fn eval_for(job: &Job, triggered_by: &str, node_id: &str, now: i64) -> Evaluation {
@@ -31,28 +32,6 @@ fn eval_for(job: &Job, triggered_by: &str, node_id: &str, now: i64) -> Evaluatio
         node_id: node_id.to_string(),
         ..pending_eval(job, triggered_by, now)
     }
-}
-
-/// Nomad `createNodeEvals`: one eval per job with allocations on the node,
-/// plus one per system and sysbatch job, each job once.
-fn node_evals(st: &St, node_id: &str, now: i64) -> Vec<Evaluation> {
-    let mut ws = WatchSet::new();
-    let mut jobs: BTreeMap<(String, String), Job> = BTreeMap::new();
-    for row in st.allocs_by_node(&mut ws, node_id) {
-        let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
-        if let Some(job) = st.job(&mut ws, &key.0, &key.1) {
-            jobs.entry(key).or_insert_with(|| job.clone());
-        }
-    }
-    for job in st.jobs(&mut ws, NamespaceSel::All, "", None, false) {
-        if matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop {
-            jobs.entry((job.namespace.clone(), job.id.clone()))
-                .or_insert_with(|| job.clone());
-        }
-    }
-    jobs.values()
-        .map(|j| eval_for(j, trigger::NODE_UPDATE, node_id, now))
-        .collect()
 }
 
 fn node_event(message: &str, now: i64) -> NodeEvent {
@@ -70,6 +49,7 @@ fn node_response(index: u64, evals: &[Evaluation]) -> Response {
         eval_ids: evals.iter().map(|e| e.id.clone()).collect(),
         eval_create_index: if evals.is_empty() { 0 } else { index },
         meta: WriteMeta { index },
+        ..Default::default()
     };
     write_response(&body, index)
 }

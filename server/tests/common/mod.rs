@@ -117,3 +117,20 @@ impl Srv {
         .await
     }
 }
+
+impl Srv {
+    /// A server with `num_schedulers` workers and options adjusted by `f`
+    /// (heartbeat TTLs, for instance).
+    pub async fn start_opts(num_schedulers: usize, f: impl FnOnce(&mut ServerOptions)) -> Srv {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = ServerOptions::local(dir.path());
+        opts.num_schedulers = num_schedulers;
+        f(&mut opts);
+        let s = start(opts).await.expect("server starts");
+        Srv {
+            _dir: dir,
+            s,
+            http: reqwest::Client::new(),
+        }
+    }
+}
