@@ -17,17 +17,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drover_api::{EvalStatus, Evaluation, NodeStatus};
+use drover_api::{EvalStatus, Evaluation};
 use drover_state::WatchSet;
 use tokio::sync::Notify;
 
 use crate::clock::unix_nanos;
 use crate::raft::node::RaftHandle;
 use crate::scheduler::broker::{BrokerConfig, EvalBroker};
-use crate::scheduler::generic::{self, Plan};
-use crate::scheduler::rank::{fit, Capacity, Usage};
+use crate::scheduler::generic::Plan;
 
-const SCHEDULERS: &[&str] = &["service", "batch"];
+const SCHEDULERS: &[&str] = &["service", "batch", "system", "sysbatch"];
 const MAX_ATTEMPTS: usize = 3;
 
 /// Counters the leader keeps about its scheduling work, for metrics and the
@@ -168,38 +167,7 @@ impl Leader {
         let _one_at_a_time = self.applier.lock().await;
         let rejected = {
             let applied = self.raft.shared.read();
-            let st = &applied.state;
-            let mut ws = WatchSet::new();
-            let mut accepted: std::collections::BTreeMap<String, Usage> =
-                std::collections::BTreeMap::new();
-            let before = plan.placed.len();
-            plan.placed.retain(|a| {
-                let Some(node) = st.node(&mut ws, &a.node_id) else {
-                    return false;
-                };
-                if node.status != NodeStatus::Ready {
-                    return false;
-                }
-                let Some(job) = st.job(&mut ws, &a.namespace, &a.job_id) else {
-                    return false;
-                };
-                let Some(tg) = job.task_group(&a.task_group) else {
-                    return false;
-                };
-                let usage = accepted
-                    .entry(node.id.clone())
-                    .or_insert_with(|| generic::live_usage(st, &node.id));
-                match fit(node, &Capacity::of(node), usage, tg) {
-                    Ok(_) => {
-                        if let Some(r) = &a.allocated_resources {
-                            usage.add(r);
-                        }
-                        true
-                    }
-                    Err(_) => false,
-                }
-            });
-            before - plan.placed.len()
+            crate::scheduler::plan_check::check(&applied.state, &mut plan)
         };
         let whole = rejected == 0;
         SchedulerStats::bump(&self.stats.plans, 1);
@@ -215,6 +183,7 @@ impl Leader {
             } else {
                 // Partial: commit what fits, keep the eval pending and re-plan.
                 r.evals.clear();
+                r.followups.clear();
             }
         }
         let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;

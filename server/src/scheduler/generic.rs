@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::{
     AllocClientStatus, AllocDesiredStatus, AllocMetric, Allocation, Evaluation, Job, JobType, Node,
-    NodeStatus, TaskGroup,
+    TaskGroup,
 };
-use drover_state::command::{AllocStopped, ApplyPlanResults};
+use drover_state::command::{AllocFollowup, AllocStopped, ApplyPlanResults};
 use drover_state::{AllocRow, Command, State, WatchSet};
 
 use super::feasible::{distinct_ok, node_is_feasible};
@@ -29,10 +29,10 @@ use super::rank::{
     binpack_score, exhausted, fit, job_anti_affinity, normalize, record_score, Capacity, Usage,
     BINPACK, JOB_ANTI_AFFINITY,
 };
+use super::reconcile::{reconcile_group, Context, GroupPlan, Placement};
+use super::reschedule;
 
-pub const DESC_STOPPED_JOB: &str = "alloc not needed as job is stopped";
-pub const DESC_SCALED_DOWN: &str = "alloc not needed due to job update";
-pub const DESC_LOST: &str = "alloc is lost since its node is down";
+pub use super::reconcile::{stop, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
 
 /// What a scheduler decided for one evaluation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,12 +48,16 @@ pub struct Plan {
     pub queued: BTreeMap<String, i64>,
     /// Per task group: what the plan does to it, for plan annotations.
     pub desired_updates: BTreeMap<String, drover_api::DesiredUpdates>,
+    /// Evals that reschedule failed allocations later (`WaitUntil` set).
+    pub followup_evals: Vec<Evaluation>,
+    /// Failed allocations pointed at those evals.
+    pub followups: Vec<AllocFollowup>,
 }
 
 impl Plan {
     /// Whether the plan changes anything.
     pub fn is_noop(&self) -> bool {
-        self.placed.is_empty() && self.stopped.is_empty()
+        self.placed.is_empty() && self.stopped.is_empty() && self.followups.is_empty()
     }
 
     /// The Raft command that commits this plan, with the eval's final state.
@@ -62,7 +66,10 @@ impl Plan {
     /// the job stays pending rather than dead.
     pub fn into_command(self, mut eval: Evaluation, blocked_id: String, now: i64) -> Command {
         let mut evals = Vec::new();
-        if !self.failed_tg_allocs.is_empty() {
+        // A failure that will be retried by a delayed follow-up eval gets no
+        // blocked eval as well (Nomad `delayInstead`).
+        let delay_instead = !self.followup_evals.is_empty() && eval.wait_until.is_none();
+        if !self.failed_tg_allocs.is_empty() && !delay_instead {
             let blocked = Evaluation {
                 id: blocked_id,
                 namespace: eval.namespace.clone(),
@@ -87,6 +94,7 @@ impl Plan {
         eval.queued_allocations = self.queued;
         eval.modify_time = now;
         evals.insert(0, eval);
+        evals.extend(self.followup_evals);
         Command::ApplyPlanResults(ApplyPlanResults {
             namespace: self.namespace,
             job_id: self.job_id,
@@ -94,7 +102,7 @@ impl Plan {
             placed: self.placed,
             stopped: self.stopped,
             preempted: vec![],
-            followups: vec![],
+            followups: self.followups,
             evals,
             now,
         })
@@ -113,19 +121,18 @@ pub fn candidate_limit(job_type: JobType, nodes: usize) -> usize {
 /// What the live allocations on a node use. Shared by placement and by the
 /// plan applier's re-check, so both count exactly the same allocations.
 pub fn live_usage(st: &State, node_id: &str) -> Usage {
+    live_usage_excluding(st, node_id, &BTreeSet::new())
+}
+
+/// [`live_usage`] without the allocations a plan stops or replaces.
+pub fn live_usage_excluding(st: &State, node_id: &str, freed: &BTreeSet<String>) -> Usage {
     let mut ws = WatchSet::new();
     let allocs: Vec<&Allocation> = st
         .allocs_by_node(&mut ws, node_id)
-        .filter(|r| !r.alloc.is_terminal())
+        .filter(|r| !r.alloc.is_terminal() && !freed.contains(&r.alloc.id))
         .map(|r| &r.alloc)
         .collect();
     Usage::of(&allocs)
-}
-
-/// The index in `job.tg[3]`.
-fn name_index(name: &str) -> Option<u64> {
-    let open = name.rfind('[')?;
-    name[open + 1..].strip_suffix(']')?.parse().ok()
 }
 
 /// A stable rotation start: FNV-1a of the eval ID.
@@ -171,71 +178,74 @@ pub fn compute_job(
     };
     let rows: Vec<&AllocRow> = st
         .allocs_by_job(&mut ws, &eval.namespace, &eval.job_id)
-        .filter(|r| !r.alloc.is_terminal())
         .collect();
     let Some(job) = job.filter(|j| !j.stop) else {
-        for r in rows {
+        for r in rows.iter().filter(|r| !r.alloc.is_terminal()) {
             plan.stopped.push(stop(&r.alloc, DESC_STOPPED_JOB, None));
         }
         return plan;
     };
     plan.job_version = job.version;
     let nodes: Vec<&Node> = st.nodes(&mut ws, "", None, false).collect();
-    let node_ok = |id: &str| {
-        nodes
-            .iter()
-            .find(|n| n.id == id)
-            .is_some_and(|n| !matches!(n.status, NodeStatus::Down))
+    let by_id: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), *n)).collect();
+    let lookup = |id: &str| by_id.get(id).copied();
+    let cx = Context {
+        st,
+        job,
+        eval_id: &eval.id,
+        now,
+        node: &lookup,
     };
-    // Allocations of groups the job no longer has, or on lost nodes.
-    let mut keep: BTreeMap<&str, Vec<&AllocRow>> = BTreeMap::new();
+    let mut by_group: BTreeMap<&str, Vec<&AllocRow>> = BTreeMap::new();
     for r in rows {
-        let a = &r.alloc;
-        if job.task_group(&a.task_group).is_none() {
-            plan.stopped.push(stop(a, DESC_SCALED_DOWN, None));
-        } else if !node_ok(&a.node_id) {
-            plan.stopped
-                .push(stop(a, DESC_LOST, Some(AllocClientStatus::Lost)));
-        } else {
-            keep.entry(a.task_group.as_str()).or_default().push(r);
+        if job.task_group(&r.alloc.task_group).is_some() {
+            by_group
+                .entry(r.alloc.task_group.as_str())
+                .or_default()
+                .push(r);
+        } else if !r.alloc.is_terminal() {
+            plan.stopped.push(stop(&r.alloc, DESC_SCALED_DOWN, None));
         }
     }
-    // Batch allocations that finished successfully are done, not missing.
-    let completed: BTreeMap<&str, usize> = if job.job_type == JobType::Batch {
-        let mut m = BTreeMap::new();
-        for r in st.allocs_by_job(&mut ws, &eval.namespace, &eval.job_id) {
-            if r.alloc.client_status == AllocClientStatus::Complete
-                && r.job_create_index == job.create_index
-            {
-                *m.entry(r.alloc.task_group.as_str()).or_insert(0) += 1;
-            }
+    let groups: Vec<(&TaskGroup, GroupPlan)> = job
+        .task_groups
+        .iter()
+        .map(|tg| {
+            let rows = by_group.remove(tg.name.as_str()).unwrap_or_default();
+            (tg, reconcile_group(&cx, tg, rows))
+        })
+        .collect();
+    // Everything this plan stops frees its room before anything is placed.
+    let mut freed: BTreeSet<String> = plan.stopped.iter().map(|s| s.id.clone()).collect();
+    for (_, g) in &groups {
+        freed.extend(g.stop.iter().map(|s| s.id.clone()));
+        freed.extend(
+            g.place
+                .iter()
+                .filter(|p| p.stop_prev.is_some())
+                .filter_map(|p| p.prev.map(|a| a.id.clone())),
+        );
+    }
+    let mut placer = Placer::new(st, job, &nodes, eval, &freed);
+    let mut later: Vec<(&Allocation, i64)> = Vec::new();
+    for (tg, g) in groups {
+        plan.stopped.extend(g.stop);
+        plan.desired_updates.insert(tg.name.clone(), g.desired);
+        for r in g.in_place {
+            let mut a = r.alloc.clone();
+            a.eval_id.clone_from(&eval.id);
+            a.job = None;
+            plan.placed.push(a);
         }
-        m
-    } else {
-        BTreeMap::new()
-    };
-    let mut placer = Placer::new(st, job, &nodes, eval);
-    for tg in &job.task_groups {
-        let mut current = keep.remove(tg.name.as_str()).unwrap_or_default();
-        let desired = usize::try_from(tg.count.max(0))
-            .unwrap_or(0)
-            .saturating_sub(completed.get(tg.name.as_str()).copied().unwrap_or(0));
-        if current.len() > desired {
-            current.sort_by_key(|r| std::cmp::Reverse(name_index(&r.alloc.name).unwrap_or(0)));
-            let extra = current.len() - desired;
-            for r in current.drain(..extra) {
-                plan.stopped.push(stop(&r.alloc, DESC_SCALED_DOWN, None));
-            }
-        }
-        let used: BTreeSet<u64> = current
-            .iter()
-            .filter_map(|r| name_index(&r.alloc.name))
-            .collect();
-        let missing = desired - current.len();
-        let free_indexes = (0u64..).filter(|i| !used.contains(i)).take(missing);
-        for index in free_indexes {
-            match placer.place(tg, index, new_id, now) {
-                Ok(a) => plan.placed.push(a),
+        later.extend(g.later);
+        for p in &g.place {
+            match placer.place(tg, p, new_id, now) {
+                Ok(a) => {
+                    if let (Some(prev), Some(why)) = (p.prev, p.stop_prev) {
+                        plan.stopped.push(stop(prev, why, None));
+                    }
+                    plan.placed.push(a);
+                }
                 Err(metric) => {
                     *plan.queued.entry(tg.name.clone()).or_insert(0) += 1;
                     plan.failed_tg_allocs
@@ -246,67 +256,123 @@ pub fn compute_job(
             }
         }
     }
+    followup_evals(&mut plan, eval, later, new_id, now);
     plan
 }
 
-fn stop(a: &Allocation, why: &str, client_status: Option<AllocClientStatus>) -> AllocStopped {
-    AllocStopped {
-        id: a.id.clone(),
-        desired_description: why.to_string(),
-        client_status,
-        followup_eval_id: String::new(),
+/// Follow-up evals for failed allocations due later, one per batch of
+/// failures within [`reschedule::BATCH_WINDOW`] of the batch's first
+/// (Nomad `createRescheduleLaterEvals`); each allocation is pointed at its
+/// eval so that eval replaces it.
+fn followup_evals(
+    plan: &mut Plan,
+    eval: &Evaluation,
+    mut later: Vec<(&Allocation, i64)>,
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) {
+    later.sort_by_key(|(a, at)| (*at, a.id.clone()));
+    let mut current: Option<(String, i64)> = None;
+    for (a, at) in later {
+        let id = match &current {
+            Some((id, start)) if at - start <= reschedule::BATCH_WINDOW => id.clone(),
+            _ => {
+                let id = new_id();
+                plan.followup_evals.push(Evaluation {
+                    id: id.clone(),
+                    namespace: eval.namespace.clone(),
+                    priority: eval.priority,
+                    eval_type: eval.eval_type.clone(),
+                    triggered_by: drover_api::trigger::ALLOC_FAILURE.to_string(),
+                    job_id: eval.job_id.clone(),
+                    status: drover_api::EvalStatus::Pending,
+                    status_description: "created for delayed rescheduling".to_string(),
+                    wait_until: Some(at),
+                    previous_eval: eval.id.clone(),
+                    create_time: now,
+                    modify_time: now,
+                    ..Default::default()
+                });
+                current = Some((id.clone(), at));
+                id
+            }
+        };
+        plan.followups.push(AllocFollowup {
+            id: a.id.clone(),
+            followup_eval_id: id,
+        });
     }
 }
 
 /// Placement state for one plan: usage per node includes what this plan
-/// already placed, so two placements never share the same free capacity.
+/// already placed and leaves out what it stops, so two placements never
+/// share the same free capacity.
 struct Placer<'a> {
     st: &'a State,
     job: &'a Job,
     nodes: &'a [&'a Node],
+    by_id: BTreeMap<&'a str, &'a Node>,
     start: usize,
     eval_id: String,
     usage: BTreeMap<String, Usage>,
+    /// Allocations this plan stops: their room is free.
+    freed: &'a BTreeSet<String>,
     /// The job's allocations (stored and proposed), for distinct_* checks and anti-affinity.
     job_allocs: Vec<Allocation>,
 }
 
+/// The score name Nomad gives the penalty on nodes a rescheduled
+/// allocation failed on (`NodeReschedulingPenaltyIterator`).
+pub const RESCHEDULE_PENALTY: &str = "node-reschedule-penalty";
+
 impl<'a> Placer<'a> {
-    fn new(st: &'a State, job: &'a Job, nodes: &'a [&'a Node], eval: &Evaluation) -> Self {
+    fn new(
+        st: &'a State,
+        job: &'a Job,
+        nodes: &'a [&'a Node],
+        eval: &Evaluation,
+        freed: &'a BTreeSet<String>,
+    ) -> Self {
         let mut ws = WatchSet::new();
         let job_allocs = st
             .allocs_by_job(&mut ws, &job.namespace, &job.id)
-            .filter(|r| !r.alloc.is_terminal())
+            .filter(|r| !r.alloc.is_terminal() && !freed.contains(&r.alloc.id))
             .map(|r| r.alloc.clone())
             .collect();
         Placer {
             st,
             job,
             nodes,
+            by_id: nodes.iter().map(|n| (n.id.as_str(), *n)).collect(),
             start: rotation(&eval.id, nodes.len()),
             eval_id: eval.id.clone(),
             usage: BTreeMap::new(),
+            freed,
             job_allocs,
         }
     }
 
     fn usage(&mut self, node: &Node) -> &Usage {
-        let st = self.st;
+        let (st, freed) = (self.st, self.freed);
         self.usage
             .entry(node.id.clone())
-            .or_insert_with(|| live_usage(st, &node.id))
+            .or_insert_with(|| live_usage_excluding(st, &node.id, freed))
     }
 
     fn place(
         &mut self,
         tg: &TaskGroup,
-        index: u64,
+        p: &Placement<'_>,
         new_id: &mut dyn FnMut() -> String,
         now: i64,
     ) -> Result<Allocation, Box<AllocMetric>> {
         let mut metric = AllocMetric::default();
         let limit = candidate_limit(self.job.job_type, self.nodes.len());
         let desired = usize::try_from(tg.count.max(1)).unwrap_or(1);
+        let penalty: Vec<String> = match p.prev {
+            Some(prev) if p.reschedule => reschedule::penalty_nodes(prev),
+            _ => Vec::new(),
+        };
         let mut best: Option<(f64, &Node, drover_api::AllocatedResources)> = None;
         let mut scored = 0;
         let n = self.nodes.len();
@@ -318,7 +384,8 @@ impl<'a> Placer<'a> {
                 continue;
             }
             let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
-            let lookup = |id: &str| self.nodes.iter().copied().find(|n| n.id == id);
+            let by_id = &self.by_id;
+            let lookup = |id: &str| by_id.get(id).copied();
             if !distinct_ok(node, self.job, tg, &existing, &lookup, &mut metric) {
                 continue;
             }
@@ -341,6 +408,9 @@ impl<'a> Placer<'a> {
             let mut scores = vec![(BINPACK, binpack_score(&cap, &after))];
             if let Some(s) = job_anti_affinity(collisions, desired) {
                 scores.push((JOB_ANTI_AFFINITY, s));
+            }
+            if penalty.contains(&node.id) {
+                scores.push((RESCHEDULE_PENALTY, -1.0));
             }
             let norm = normalize(&scores);
             record_score(&mut metric, &node.id, &scores, norm);
@@ -367,11 +437,11 @@ impl<'a> Placer<'a> {
             .entry(node.id.clone())
             .or_default()
             .add(&resources);
-        let alloc = Allocation {
+        let mut alloc = Allocation {
             id: new_id(),
             namespace: self.job.namespace.clone(),
             eval_id: self.eval_id.clone(),
-            name: format!("{}.{}[{}]", self.job.id, tg.name, index),
+            name: format!("{}.{}[{}]", self.job.id, tg.name, p.index),
             node_id: node.id.clone(),
             node_name: node.name.clone(),
             job_id: self.job.id.clone(),
@@ -384,6 +454,16 @@ impl<'a> Placer<'a> {
             modify_time: now,
             ..Default::default()
         };
+        if let Some(prev) = p.prev {
+            alloc.previous_allocation.clone_from(&prev.id);
+            if p.reschedule {
+                let policy = tg.reschedule_policy.as_ref();
+                alloc.reschedule_tracker = Some(reschedule::tracker_for(prev, policy, now));
+            } else if let Some(t) = &prev.reschedule_tracker {
+                // A replacement for another reason keeps the history.
+                alloc.reschedule_tracker = Some(t.clone());
+            }
+        }
         self.job_allocs.push(alloc.clone());
         Ok(alloc)
     }

@@ -8,7 +8,10 @@ pub mod affinity;
 pub mod broker;
 pub mod feasible;
 pub mod generic;
+pub mod plan_check;
 pub mod rank;
+pub mod reconcile;
+pub mod reschedule;
 pub mod system;
 
 use drover_api::{Evaluation, Job, JobType};
