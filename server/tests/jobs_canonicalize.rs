@@ -435,6 +435,18 @@ fn affinity_weight_defaults_to_50() {
     );
 }
 
+#[test]
+fn spread_weight_defaults_to_50() {
+    let spread = json!([{"Attribute": "${node.datacenter}"}]);
+    check(
+        job(json!({"Spreads": spread.clone(), "TaskGroups": [{"Spreads": spread}]})),
+        &[
+            ("/Spreads/0/Weight", json!(50)),
+            ("/TaskGroups/0/Spreads/0/Weight", json!(50)),
+        ],
+    );
+}
+
 /// `nomad job inspect` output sent back (a common workflow) comes out as
 /// it went in.
 #[test]

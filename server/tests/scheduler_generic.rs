@@ -294,3 +294,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_spread_balances_allocations_across_attribute_values() {
+    let mut h = H::new();
+    // Four nodes in rack a, one in rack b: bin-packing alone would fill rack a.
+    for i in 0..4 {
+        h.node(&format!("a{i}"), 8000, 8192, &[("rack", "a")]);
+    }
+    h.node("b0", 8000, 8192, &[("rack", "b")]);
+    let mut job = H::job_spec("web", JobType::Service, 4, 100, 64, vec![]);
+    job.task_groups[0].spreads = vec![Spread {
+        attribute: "${attr.rack}".into(),
+        weight: 100,
+        spread_target: vec![],
+    }];
+    let eval = h.register(job);
+    let plan = h.schedule(&eval);
+    let on_b = plan.placed.iter().filter(|a| a.node_id == "b0").count();
+    assert_eq!(on_b, 2, "an even spread puts half on rack b");
+    let scored = plan.placed[1].metrics.as_ref().unwrap();
+    assert!(scored
+        .score_meta_data
+        .iter()
+        .any(|m| m.scores.contains_key("allocation-spread")));
+}
+
+#[test]
+fn an_affinity_prefers_matching_nodes() {
+    let mut h = H::new();
+    h.node("plain", 8000, 8192, &[]);
+    h.node("ssd", 8000, 8192, &[("disk", "ssd")]);
+    let mut job = H::job_spec("db", JobType::Service, 1, 100, 64, vec![]);
+    job.affinities = vec![Affinity {
+        l_target: "${attr.disk}".into(),
+        r_target: "ssd".into(),
+        operand: "=".into(),
+        weight: 100,
+    }];
+    let eval = h.register(job);
+    let plan = h.schedule(&eval);
+    assert_eq!(plan.placed[0].node_id, "ssd");
+}

@@ -227,11 +227,14 @@ fn canonicalize_resources(resources: &mut Map<String, Value>) {
 }
 
 /// api.Affinity.Canonicalize: weight 50 unless given.
+/// api.Affinity.Canonicalize and api.Spread.Canonicalize: an unset weight is 50.
 fn canonicalize_affinities(holder: &mut Map<String, Value>) {
-    if let Some(Value::Array(affinities)) = holder.get_mut("Affinities") {
-        for affinity in affinities {
-            if let Value::Object(affinity) = affinity {
-                set_absent(affinity, "Weight", Value::from(50));
+    for key in ["Affinities", "Spreads"] {
+        if let Some(Value::Array(items)) = holder.get_mut(key) {
+            for item in items {
+                if let Value::Object(item) = item {
+                    set_absent(item, "Weight", Value::from(50));
+                }
             }
         }
     }

@@ -24,6 +24,7 @@ use drover_api::{
 use drover_state::command::{AllocFollowup, AllocStopped, ApplyPlanResults};
 use drover_state::{AllocRow, Command, State, WatchSet};
 
+use super::affinity::{affinity_score, SpreadScorer, ALLOCATION_SPREAD, NODE_AFFINITY};
 use super::feasible::{distinct_ok, node_is_feasible};
 use super::rank::{
     binpack_score, exhausted, fit, job_anti_affinity, normalize, record_score, Capacity, Usage,
@@ -373,6 +374,11 @@ impl<'a> Placer<'a> {
             Some(prev) if p.reschedule => reschedule::penalty_nodes(prev),
             _ => Vec::new(),
         };
+        let spread = {
+            let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
+            let by_id = &self.by_id;
+            SpreadScorer::new(self.job, tg, &existing, &|id: &str| by_id.get(id).copied())
+        };
         let mut best: Option<(f64, &Node, drover_api::AllocatedResources)> = None;
         let mut scored = 0;
         let n = self.nodes.len();
@@ -411,6 +417,17 @@ impl<'a> Placer<'a> {
             }
             if penalty.contains(&node.id) {
                 scores.push((RESCHEDULE_PENALTY, -1.0));
+            }
+            // Nomad leaves a zero affinity or spread out of the average.
+            if let Some(a) = affinity_score(node, self.job, tg).filter(|a| *a != 0.0) {
+                scores.push((NODE_AFFINITY, a));
+            }
+            if let Some(sp) = spread
+                .as_ref()
+                .map(|sp| sp.score(node))
+                .filter(|s| *s != 0.0)
+            {
+                scores.push((ALLOCATION_SPREAD, sp));
             }
             let norm = normalize(&scores);
             record_score(&mut metric, &node.id, &scores, norm);
