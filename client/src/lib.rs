@@ -1,1 +1,13 @@
-//! drover-client
+//! drover-client: the node agent (design section 5). It fingerprints the
+//! node, registers and heartbeats with the servers, runs allocations through
+//! alloc and task runners on drivers, keeps task logs, and serves the
+//! `/v1/client` API.
+//!
+//! Architecture Invariant: depends on `drover-api` only, never on the server
+//! crates; it talks to servers over HTTP like any client.
+
+pub mod allocdir;
+pub mod driver;
+pub mod fingerprint;
+pub mod logmon;
+pub mod taskenv;
