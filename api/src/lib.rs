@@ -9,6 +9,7 @@
 //! so partial specs and newer clients work; new fields must keep that.
 
 mod alloc;
+mod client_fs;
 mod eval;
 mod event;
 mod job;
@@ -19,6 +20,7 @@ mod small_map;
 pub mod time;
 
 pub use alloc::*;
+pub use client_fs::*;
 pub use eval::*;
 pub use event::*;
 pub use job::*;
