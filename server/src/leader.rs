@@ -55,6 +55,9 @@ struct Leader {
     broker: Mutex<EvalBroker>,
     work: Notify,
     applier: tokio::sync::Mutex<()>,
+    /// Placements checked and on their way through Raft, by ticket.
+    inflight: Mutex<std::collections::BTreeMap<u64, Vec<drover_api::Allocation>>>,
+    next_ticket: AtomicU64,
     epoch: Instant,
     /// The nodes table index last seen by `feed`.
     nodes_index: Mutex<u64>,
@@ -164,11 +167,39 @@ impl Leader {
     /// The plan applier: re-check, then commit. Returns whether the plan was
     /// committed whole (the eval is then complete).
     async fn apply(&self, mut plan: Plan, eval: &Evaluation, last: bool) -> Result<bool, String> {
-        let _one_at_a_time = self.applier.lock().await;
+        // Check under the lock, commit outside it: the next plan is checked
+        // while this one is in Raft, counting this one's placements as taken
+        // (Nomad's plan applier overlaps the same way).
+        let ticket;
         let rejected = {
-            let applied = self.raft.shared.read();
-            crate::scheduler::plan_check::check(&applied.state, &mut plan)
+            let _one_at_a_time = self.applier.lock().await;
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let pending: Vec<&drover_api::Allocation> =
+                inflight.values().flat_map(|v| v.iter()).collect();
+            let rejected = {
+                let applied = self.raft.shared.read();
+                crate::scheduler::plan_check::check(&applied.state, &mut plan, &pending)
+            };
+            self.next_ticket.fetch_add(1, Ordering::Relaxed);
+            ticket = self.next_ticket.load(Ordering::Relaxed);
+            inflight.insert(ticket, plan.placed.clone());
+            rejected
         };
+        let result = self.commit(plan, eval, last, rejected).await;
+        self.inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ticket);
+        result
+    }
+
+    async fn commit(
+        &self,
+        plan: Plan,
+        eval: &Evaluation,
+        last: bool,
+        rejected: usize,
+    ) -> Result<bool, String> {
         let whole = rejected == 0;
         SchedulerStats::bump(&self.stats.plans, 1);
         if !whole {
@@ -236,6 +267,8 @@ pub fn start(
         broker: Mutex::new(EvalBroker::new(BrokerConfig::default())),
         work: Notify::new(),
         applier: tokio::sync::Mutex::new(()),
+        inflight: Mutex::new(Default::default()),
+        next_ticket: AtomicU64::new(0),
         epoch: Instant::now(),
         nodes_index: Mutex::new(0),
     });

@@ -16,6 +16,7 @@ mod read;
 mod snapshot;
 mod summary;
 mod tables;
+pub mod usage;
 pub mod watch;
 
 pub use apply::{Applied, ApplyError};

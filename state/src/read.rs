@@ -386,6 +386,12 @@ impl State {
         )
     }
 
+    /// What the live allocations on a node reserve (`None`: nothing).
+    /// Not a watched read: the scheduler uses it against a snapshot.
+    pub fn node_usage(&self, node_id: &str) -> Option<&crate::usage::NodeUsage> {
+        self.tables.ix.node_usage.get(node_id)
+    }
+
     pub fn allocs_by_node<'a>(
         &'a self,
         ws: &mut WatchSet,

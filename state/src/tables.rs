@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collections::CollectionIndexes;
 use crate::events::LoggedEvent;
+use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
 
 /// (namespace, id)
@@ -76,6 +77,28 @@ pub(crate) struct Secondary {
     pub job_stats: BTreeMap<NsKey, JobStats>,
     /// How many allocations run each stored job version.
     pub version_refs: BTreeMap<VersionKey, u32>,
+    /// What the live allocations on each node reserve.
+    pub node_usage: BTreeMap<String, NodeUsage>,
+}
+
+impl Secondary {
+    fn count_usage(&mut self, a: &Allocation, live: bool, add: bool) {
+        if !live {
+            return;
+        }
+        let r = Reserved::of(a);
+        if add {
+            self.node_usage
+                .entry(a.node_id.clone())
+                .or_default()
+                .add(&r);
+        } else if let Some(u) = self.node_usage.get_mut(&a.node_id) {
+            u.remove(&r);
+            if u.is_empty() {
+                self.node_usage.remove(&a.node_id);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -384,6 +407,8 @@ impl Tables {
         // update that keeps liveness (running → running with new task events,
         // the common report) leaves the job alone.
         if was_live != is_live {
+            let a = a.clone();
+            self.ix.count_usage(&a, true, is_live);
             if let Some(st) = self.ix.job_stats.get_mut(&change.job) {
                 if is_live {
                     st.allocs_live += 1;
@@ -457,6 +482,7 @@ impl Tables {
         st.allocs += 1;
         st.allocs_live += u64::from(!a.is_terminal());
         *self.ix.version_refs.entry(version_key(row)).or_default() += 1;
+        self.ix.count_usage(a, !a.is_terminal(), true);
         for key in Self::alloc_collections(a) {
             self.touch_collection(ctx, key);
         }
@@ -479,6 +505,7 @@ impl Tables {
         self.ix
             .allocs_by_deployment
             .remove(&(a.deployment_id.clone(), a.id.clone()));
+        self.ix.count_usage(a, !a.is_terminal(), false);
         let key = ns_key(&a.namespace, &a.job_id);
         if let Some(st) = self.ix.job_stats.get_mut(&key) {
             st.allocs = st.allocs.saturating_sub(1);
@@ -557,6 +584,7 @@ impl Tables {
             st.allocs += 1;
             st.allocs_live += u64::from(!a.is_terminal());
             *ix.version_refs.entry(version_key(row)).or_default() += 1;
+            ix.count_usage(a, !a.is_terminal(), true);
         }
         self.ix = ix;
     }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use common::*;
 use drover_api::*;
 use drover_state::command::*;
-use drover_state::{Command, EventRetention, State};
+use drover_state::usage::{NodeUsage, Reserved};
+use drover_state::{Command, EventRetention, State, WatchSet};
 use proptest::prelude::*;
 
 const JOBS: &[&str] = &["j0", "j1", "j2"];
@@ -101,7 +102,7 @@ fn command() -> impl Strategy<Value = Command> {
                     job_version: 0,
                     placed: placed
                         .iter()
-                        .map(|(a, n, e)| alloc(a, &j, "g", n, e))
+                        .map(|(a, n, e)| with_resources(alloc(a, &j, "g", n, e)))
                         .collect(),
                     stopped: stopped
                         .iter()
@@ -235,6 +236,26 @@ const RETENTION: EventRetention = EventRetention {
     max_age: 500 * 1_000_000_000,
 };
 
+/// Legacy `Resources` with a static port: the node-usage index counts them.
+fn with_resources(mut a: Allocation) -> Allocation {
+    let last = i64::from(a.id.bytes().last().unwrap_or(0));
+    let port = 8000 + last % 3;
+    a.resources = Some(Resources {
+        cpu: 100 + last,
+        memory_mb: 64,
+        networks: vec![NetworkResource {
+            reserved_ports: vec![Port {
+                label: "http".into(),
+                value: port,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    a
+}
+
 fn run(cmds: &[Command]) -> State {
     let mut st = State::new(RETENTION);
     for (i, c) in cmds.iter().enumerate() {
@@ -266,6 +287,20 @@ proptest! {
         }
         prop_assert_eq!(resumed.snapshot().unwrap(), full.snapshot().unwrap());
         prop_assert_eq!(resumed, full);
+    }
+
+    #[test]
+    fn node_usage_is_the_sum_over_live_allocations(cmds in prop::collection::vec(command(), 0..60)) {
+        let st = run(&cmds);
+        let mut want: std::collections::BTreeMap<String, NodeUsage> = Default::default();
+        for row in st.allocs(&mut WatchSet::new(), None, false) {
+            if !row.alloc.is_terminal() {
+                want.entry(row.alloc.node_id.clone()).or_default().add(&Reserved::of(&row.alloc));
+            }
+        }
+        for node in NODES {
+            prop_assert_eq!(st.node_usage(node), want.get(*node), "node {}", node);
+        }
     }
 
     #[test]

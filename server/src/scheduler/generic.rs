@@ -22,6 +22,7 @@ use drover_api::{
     TaskGroup,
 };
 use drover_state::command::{AllocFollowup, AllocStopped, ApplyPlanResults};
+use drover_state::usage::Reserved;
 use drover_state::{AllocRow, Command, State, WatchSet};
 
 use super::affinity::{affinity_score, SpreadScorer, ALLOCATION_SPREAD, NODE_AFFINITY};
@@ -125,15 +126,27 @@ pub fn live_usage(st: &State, node_id: &str) -> Usage {
     live_usage_excluding(st, node_id, &BTreeSet::new())
 }
 
-/// [`live_usage`] without the allocations a plan stops or replaces.
+/// [`live_usage`] without the allocations a plan stops or replaces. Reads
+/// the state's per-node usage index, so the cost does not grow with the
+/// number of allocations on the node.
 pub fn live_usage_excluding(st: &State, node_id: &str, freed: &BTreeSet<String>) -> Usage {
+    let Some(usage) = st.node_usage(node_id) else {
+        return Usage::default();
+    };
     let mut ws = WatchSet::new();
-    let allocs: Vec<&Allocation> = st
-        .allocs_by_node(&mut ws, node_id)
-        .filter(|r| !r.alloc.is_terminal() && !freed.contains(&r.alloc.id))
-        .map(|r| &r.alloc)
-        .collect();
-    Usage::of(&allocs)
+    let mut freed_here = freed
+        .iter()
+        .filter_map(|id| st.alloc(&mut ws, id))
+        .filter(|r| r.alloc.node_id == node_id && !r.alloc.is_terminal())
+        .peekable();
+    if freed_here.peek().is_none() {
+        return Usage::from_node(usage);
+    }
+    let mut usage = usage.clone();
+    for r in freed_here {
+        usage.remove(&Reserved::of(&r.alloc));
+    }
+    Usage::from_node(&usage)
 }
 
 /// A stable rotation start: FNV-1a of the eval ID.
@@ -227,7 +240,7 @@ pub fn compute_job(
                 .filter_map(|p| p.prev.map(|a| a.id.clone())),
         );
     }
-    let mut placer = Placer::new(st, job, &nodes, eval, &freed);
+    let mut placer = Placer::new(st, job, &nodes, &by_id, eval, &freed);
     let mut later: Vec<(&Allocation, i64)> = Vec::new();
     for (tg, g) in groups {
         plan.stopped.extend(g.stop);
@@ -312,7 +325,11 @@ struct Placer<'a> {
     st: &'a State,
     job: &'a Job,
     nodes: &'a [&'a Node],
-    by_id: BTreeMap<&'a str, &'a Node>,
+    by_id: &'a BTreeMap<&'a str, &'a Node>,
+    /// Capacity per node, parsed once per plan.
+    capacity: BTreeMap<&'a str, Capacity>,
+    /// Allocations of the job per (node, group), for anti-affinity.
+    collisions: BTreeMap<(String, String), usize>,
     start: usize,
     eval_id: String,
     usage: BTreeMap<String, Usage>,
@@ -320,6 +337,18 @@ struct Placer<'a> {
     freed: &'a BTreeSet<String>,
     /// The job's allocations (stored and proposed), for distinct_* checks and anti-affinity.
     job_allocs: Vec<Allocation>,
+}
+
+/// A node's usage as this plan sees it, computed on first use.
+fn node_usage<'u>(
+    cache: &'u mut BTreeMap<String, Usage>,
+    st: &State,
+    freed: &BTreeSet<String>,
+    node: &Node,
+) -> &'u Usage {
+    cache
+        .entry(node.id.clone())
+        .or_insert_with(|| live_usage_excluding(st, &node.id, freed))
 }
 
 /// The score name Nomad gives the penalty on nodes a rescheduled
@@ -331,33 +360,35 @@ impl<'a> Placer<'a> {
         st: &'a State,
         job: &'a Job,
         nodes: &'a [&'a Node],
+        by_id: &'a BTreeMap<&'a str, &'a Node>,
         eval: &Evaluation,
         freed: &'a BTreeSet<String>,
     ) -> Self {
         let mut ws = WatchSet::new();
-        let job_allocs = st
+        let job_allocs: Vec<Allocation> = st
             .allocs_by_job(&mut ws, &job.namespace, &job.id)
             .filter(|r| !r.alloc.is_terminal() && !freed.contains(&r.alloc.id))
             .map(|r| r.alloc.clone())
             .collect();
+        let mut collisions = BTreeMap::new();
+        for a in &job_allocs {
+            *collisions
+                .entry((a.node_id.clone(), a.task_group.clone()))
+                .or_insert(0) += 1;
+        }
         Placer {
             st,
             job,
             nodes,
-            by_id: nodes.iter().map(|n| (n.id.as_str(), *n)).collect(),
+            by_id,
+            capacity: BTreeMap::new(),
+            collisions,
             start: rotation(&eval.id, nodes.len()),
             eval_id: eval.id.clone(),
             usage: BTreeMap::new(),
             freed,
             job_allocs,
         }
-    }
-
-    fn usage(&mut self, node: &Node) -> &Usage {
-        let (st, freed) = (self.st, self.freed);
-        self.usage
-            .entry(node.id.clone())
-            .or_insert_with(|| live_usage_excluding(st, &node.id, freed))
     }
 
     fn place(
@@ -383,34 +414,44 @@ impl<'a> Placer<'a> {
         let mut scored = 0;
         let n = self.nodes.len();
         let mut examined = 0;
+        let by_id = self.by_id;
+        let lookup = |id: &str| by_id.get(id).copied();
+        let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
         for k in 0..n {
             examined = k + 1;
             let node = self.nodes[(self.start + k) % n];
             if !node_is_feasible(node, self.job, tg, &mut metric) {
                 continue;
             }
-            let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
-            let by_id = &self.by_id;
-            let lookup = |id: &str| by_id.get(id).copied();
             if !distinct_ok(node, self.job, tg, &existing, &lookup, &mut metric) {
                 continue;
             }
-            let cap = Capacity::of(node);
-            let used = self.usage(node).clone();
-            let resources = match fit(node, &cap, &used, tg) {
+            let cap = self
+                .capacity
+                .entry(node.id.as_str())
+                .or_insert_with(|| Capacity::of(node))
+                .clone();
+            let used = node_usage(&mut self.usage, self.st, self.freed, node);
+            let resources = match fit(node, &cap, used, tg) {
                 Ok(r) => r,
                 Err(dim) => {
                     exhausted(&mut metric, dim);
                     continue;
                 }
             };
-            let mut after = used;
+            // Bin-packing reads only CPU and memory: no need to copy ports.
+            let mut after = Usage {
+                cpu_mhz: used.cpu_mhz,
+                memory_mb: used.memory_mb,
+                disk_mb: used.disk_mb,
+                ports: BTreeSet::new(),
+            };
             after.add(&resources);
             let collisions = self
-                .job_allocs
-                .iter()
-                .filter(|a| a.node_id == node.id && a.task_group == tg.name)
-                .count();
+                .collisions
+                .get(&(node.id.clone(), tg.name.clone()))
+                .copied()
+                .unwrap_or(0);
             let mut scores = vec![(BINPACK, binpack_score(&cap, &after))];
             if let Some(s) = job_anti_affinity(collisions, desired) {
                 scores.push((JOB_ANTI_AFFINITY, s));
@@ -481,6 +522,10 @@ impl<'a> Placer<'a> {
                 alloc.reschedule_tracker = Some(t.clone());
             }
         }
+        *self
+            .collisions
+            .entry((alloc.node_id.clone(), alloc.task_group.clone()))
+            .or_insert(0) += 1;
         self.job_allocs.push(alloc.clone());
         Ok(alloc)
     }

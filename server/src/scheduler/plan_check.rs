@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use drover_api::{AllocatedResources, NodeStatus};
+use drover_api::{AllocatedResources, Allocation, NodeStatus};
 use drover_state::{State, WatchSet};
 
 use super::generic::{live_usage_excluding, Plan, DESC_LOST};
@@ -33,9 +33,10 @@ pub fn fits(cap: &Capacity, used: &Usage, ar: &AllocatedResources) -> bool {
         && mine.ports.is_disjoint(&cap.reserved_ports)
 }
 
-/// Drop from `plan` what no longer fits against `st`; returns how many
+/// Drop from `plan` what no longer fits against `st` plus `pending`
+/// (placements of plans accepted but not yet applied); returns how many
 /// placements were dropped.
-pub fn check(st: &State, plan: &mut Plan) -> usize {
+pub fn check(st: &State, plan: &mut Plan, pending: &[&Allocation]) -> usize {
     let mut ws = WatchSet::new();
     let job_ok = st
         .job(&mut ws, &plan.namespace, &plan.job_id)
@@ -55,9 +56,15 @@ pub fn check(st: &State, plan: &mut Plan) -> usize {
                 if node.status != NodeStatus::Ready {
                     return false;
                 }
-                let used = usage
-                    .entry(node.id.clone())
-                    .or_insert_with(|| live_usage_excluding(st, &node.id, &freed));
+                let used = usage.entry(node.id.clone()).or_insert_with(|| {
+                    let mut u = live_usage_excluding(st, &node.id, &freed);
+                    for p in pending.iter().filter(|p| p.node_id == node.id) {
+                        if st.alloc(&mut WatchSet::new(), &p.id).is_none() {
+                            u.add(&p.allocated_resources.clone().unwrap_or_default());
+                        }
+                    }
+                    u
+                });
                 let ar = a.allocated_resources.clone().unwrap_or_default();
                 if !fits(&Capacity::of(node), used, &ar) {
                     return false;

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use drover_state::usage::{NodeUsage, Reserved};
+
 use drover_api::{
     AllocMetric, AllocatedCpuResources, AllocatedMemoryResources, AllocatedPortMapping,
     AllocatedResources, AllocatedSharedResources, AllocatedTaskResources, Allocation,
@@ -125,41 +127,35 @@ pub struct Usage {
 impl Usage {
     /// Reads `AllocatedResources`; an allocation without them (written before
     /// Nomad 0.9) is counted from its legacy `Resources`. Sums saturate and
-    /// out-of-range port values are ignored, so no input panics.
+    /// out-of-range port values are ignored, so no input panics. The same
+    /// rule ([`Reserved::of`]) keeps the state's per-node usage index.
     pub fn of(allocs: &[&Allocation]) -> Usage {
-        let mut usage = Usage::default();
+        let mut node = NodeUsage::default();
         for alloc in allocs {
-            if let Some(ar) = &alloc.allocated_resources {
-                usage.add(ar);
-            } else if let Some(r) = &alloc.resources {
-                usage.cpu_mhz = usage.cpu_mhz.saturating_add(r.cpu);
-                usage.memory_mb = usage.memory_mb.saturating_add(r.memory_mb);
-                usage.disk_mb = usage.disk_mb.saturating_add(r.disk_mb);
-                usage.add_networks(&r.networks);
-            }
+            node.add(&Reserved::of(alloc));
         }
-        usage
+        Usage::from_node(&node)
+    }
+
+    /// The usage the state keeps for a node.
+    pub fn from_node(node: &NodeUsage) -> Usage {
+        Usage {
+            cpu_mhz: node.cpu_mhz,
+            memory_mb: node.memory_mb,
+            disk_mb: node.disk_mb,
+            ports: node.ports.keys().copied().collect(),
+        }
     }
 
     /// Count one more placement, e.g. the result of [`fit`], so a scheduler
     /// placing several allocations on one node sees its own earlier choices.
     pub fn add(&mut self, ar: &AllocatedResources) {
-        for task in ar.tasks.values() {
-            self.cpu_mhz = self.cpu_mhz.saturating_add(task.cpu.cpu_shares);
-            self.memory_mb = self.memory_mb.saturating_add(task.memory.memory_mb);
-            self.add_networks(&task.networks);
-        }
-        self.disk_mb = self.disk_mb.saturating_add(ar.shared.disk_mb);
-        self.add_networks(&ar.shared.networks);
-        self.ports
-            .extend(ar.shared.ports.iter().filter_map(|p| to_port(p.value)));
-    }
-
-    fn add_networks(&mut self, networks: &[NetworkResource]) {
-        for net in networks {
-            let ports = net.reserved_ports.iter().chain(&net.dynamic_ports);
-            self.ports.extend(ports.filter_map(|p| to_port(p.value)));
-        }
+        let mut r = Reserved::default();
+        r.add_allocated(ar);
+        self.cpu_mhz = self.cpu_mhz.saturating_add(r.cpu_mhz);
+        self.memory_mb = self.memory_mb.saturating_add(r.memory_mb);
+        self.disk_mb = self.disk_mb.saturating_add(r.disk_mb);
+        self.ports.extend(r.ports);
     }
 }
 
