@@ -59,8 +59,8 @@ struct Leader {
     inflight: Mutex<std::collections::BTreeMap<u64, Vec<drover_api::Allocation>>>,
     next_ticket: AtomicU64,
     epoch: Instant,
-    /// The nodes table index last seen by `feed`.
-    nodes_index: Mutex<u64>,
+    /// Which nodes may have gained room since the last `feed`.
+    capacity: Mutex<crate::blocked::CapacityWatch>,
 }
 
 impl Leader {
@@ -72,47 +72,76 @@ impl Leader {
         self.broker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Enqueue every pending evaluation the broker does not hold yet.
-    /// Enqueue every pending evaluation the broker does not hold yet, and,
-    /// when the nodes changed since the last look (capacity may have
-    /// appeared), the blocked ones too: Nomad's blocked-evals tracker
-    /// unblocks on node changes; this slice unblocks on any of them.
+    /// Enqueue every pending evaluation the broker does not hold yet, and
+    /// the blocked ones some changed node could now take
+    /// ([`crate::blocked`]). The broker is fed under the state's read lock:
+    /// a worker acks only after its eval's completion is applied, which
+    /// needs the write lock, so an eval read as pending here cannot have
+    /// been acked in between and is never enqueued twice.
     fn feed(&self) {
         let leader = self.raft.is_leader();
-        let ready: Vec<Evaluation> = if leader {
-            let applied = self.raft.shared.read();
-            let nodes_index = applied.state.table_index(drover_state::Table::Nodes);
-            let nodes_changed = {
-                let mut seen = self.nodes_index.lock().unwrap_or_else(|e| e.into_inner());
-                let changed = *seen != nodes_index;
-                *seen = nodes_index;
-                changed
-            };
-            applied
-                .state
-                .evals(&mut WatchSet::new(), None, false)
-                .filter(|e| {
-                    e.status == EvalStatus::Pending
-                        || (nodes_changed && e.status == EvalStatus::Blocked)
-                })
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
         let (now, wall) = (self.now_ms(), unix_nanos());
+        let applied = self.raft.shared.read();
+        let st = &applied.state;
+        let mut ready: Vec<&Evaluation> = Vec::new();
+        let mut blocked: Vec<&Evaluation> = Vec::new();
+        if leader {
+            for e in st.evals(&mut WatchSet::new(), None, false) {
+                match e.status {
+                    EvalStatus::Pending => ready.push(e),
+                    EvalStatus::Blocked => blocked.push(e),
+                    _ => {}
+                }
+            }
+        }
+        {
+            let mut watch = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
+            if !leader {
+                watch.reset();
+            } else if !blocked.is_empty() {
+                let changed = watch.changed(st);
+                if !changed.is_empty() {
+                    ready.extend(
+                        blocked
+                            .into_iter()
+                            .filter(|e| crate::blocked::unblocks(st, e, &changed)),
+                    );
+                }
+            }
+        }
         let mut b = self.broker();
         if b.enabled() != leader {
             b.set_enabled(leader);
         }
         for e in ready {
             if !b.contains(&e.id) {
-                b.enqueue(e, now, wall);
+                b.enqueue(e.clone(), now, wall);
             }
         }
         b.tick(now, wall);
+        let failed = b.take_failed();
+        let canceled = b.take_cancelable();
         drop(b);
+        drop(applied);
         self.work.notify_waiters();
+        if !failed.is_empty() || !canceled.is_empty() {
+            let raft = self.raft.clone();
+            tokio::spawn(async move {
+                let cmd = reap(failed, canceled, unix_nanos());
+                if let Err(e) = raft.write(cmd).await {
+                    tracing::warn!(error = %e, "could not mark failed or canceled evals");
+                }
+            });
+        }
+    }
+
+    /// How long the feed loop may sleep: until the broker's next timed
+    /// event (a nack timeout, a delay, a `WaitUntil`), at most a second.
+    fn idle(&self) -> Duration {
+        let next = self.broker().next_deadline();
+        let now = self.now_ms();
+        let ms = next.map_or(1000, |t| t.saturating_sub(now).clamp(1, 1000));
+        Duration::from_millis(ms)
     }
 
     async fn worker(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -254,6 +283,49 @@ fn cancel_superseded_blocked(
     }
 }
 
+/// Evals the broker gave up on are marked failed, each with a follow-up
+/// eval that retries it later (Nomad `reapFailedEvaluations`: one minute
+/// plus up to five more, spread so a bad job cannot hammer the servers);
+/// superseded ones are marked canceled.
+fn reap(failed: Vec<Evaluation>, canceled: Vec<Evaluation>, now: i64) -> drover_state::Command {
+    const MINUTE: i64 = 60_000_000_000;
+    let mut evals = Vec::new();
+    for mut e in failed {
+        let spread = i64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 5 * MINUTE / 255;
+        let followup = Evaluation {
+            id: uuid::Uuid::new_v4().to_string(),
+            namespace: e.namespace.clone(),
+            priority: e.priority,
+            eval_type: e.eval_type.clone(),
+            triggered_by: drover_api::trigger::FAILED_FOLLOW_UP.to_string(),
+            job_id: e.job_id.clone(),
+            job_modify_index: e.job_modify_index,
+            status: EvalStatus::Pending,
+            wait_until: Some(now + MINUTE + spread),
+            previous_eval: e.id.clone(),
+            create_time: now,
+            modify_time: now,
+            ..Default::default()
+        };
+        e.status = EvalStatus::Failed;
+        e.status_description = format!(
+            "evaluation reached delivery limit ({})",
+            crate::scheduler::broker::BrokerConfig::default().delivery_limit
+        );
+        e.next_eval = followup.id.clone();
+        e.modify_time = now;
+        evals.push(e);
+        evals.push(followup);
+    }
+    for mut e in canceled {
+        e.status = EvalStatus::Canceled;
+        e.status_description = "canceled after more recent eval was processed".to_string();
+        e.modify_time = now;
+        evals.push(e);
+    }
+    drover_state::Command::EvalUpdate(drover_state::command::EvalUpdate { evals, now })
+}
+
 /// Start the leader duties; they follow leadership and end on `shutdown`.
 pub fn start(
     raft: RaftHandle,
@@ -270,7 +342,7 @@ pub fn start(
         inflight: Mutex::new(Default::default()),
         next_ticket: AtomicU64::new(0),
         epoch: Instant::now(),
-        nodes_index: Mutex::new(0),
+        capacity: Mutex::new(Default::default()),
     });
     for _ in 0..workers {
         tokio::spawn(leader.clone().worker(shutdown.clone()));
@@ -282,7 +354,7 @@ pub fn start(
             leader.feed();
             tokio::select! {
                 changed = applied.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(leader.idle()) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
         }

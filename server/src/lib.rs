@@ -5,6 +5,7 @@
 //! applies. This crate owns I/O (sled, files, sockets); `drover-state` does none.
 
 pub mod agent;
+pub mod blocked;
 pub mod clock;
 pub mod gc;
 pub mod heartbeat;

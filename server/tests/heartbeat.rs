@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Srv;
+use common::{until, Srv};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -63,22 +63,6 @@ fn heartbeat(srv: &Srv, id: &str) -> tokio::task::JoinHandle<()> {
             tokio::time::sleep(Duration::from_nanos(ttl / 3)).await;
         }
     })
-}
-
-/// Poll `path` until `pred` holds, with a deadline.
-async fn until(srv: &Srv, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, v) = srv.get(path).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn allocs_on<'a>(allocs: &'a Value, node: &str) -> Vec<&'a Value> {

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::Srv;
+use common::{until, Srv};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -28,21 +26,6 @@ async fn put_ok(srv: &Srv, path: &str, body: &Value) -> Value {
     let (st, v, text) = put(srv, path, body).await;
     assert_eq!(st, StatusCode::OK, "{path}: {text}");
     v
-}
-
-async fn until(srv: &Srv, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, v) = srv.get(path).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 const REGISTER: &str = "/v1/internal/node/register";

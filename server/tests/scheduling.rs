@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Srv, T0};
+use common::{until, Srv, T0};
 use drover_api::{
     DriverInfo, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
     NodeStatus,
@@ -53,22 +51,6 @@ async fn node(srv: &Srv, id: &str, cpu: i64, mem: i64) {
 fn job(id: &str, count: i64, cpu: i64) -> Value {
     json!({"Job": {"ID": id, "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Count": count,
         "Tasks": [{"Name": "t", "Driver": "raw_exec", "Resources": {"CPU": cpu, "MemoryMB": 64}}]}]}})
-}
-
-/// Poll `path` until `pred` holds, with a deadline.
-async fn until(srv: &Srv, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, v) = srv.get(path).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

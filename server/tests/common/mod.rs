@@ -134,3 +134,19 @@ impl Srv {
         }
     }
 }
+
+/// Poll `path` until `pred` holds; fail with `what` after 20 s.
+pub async fn until(srv: &Srv, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, v) = srv.get(path).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
