@@ -9,7 +9,8 @@ use drover_api::{AllocatedResources, Allocation, NetworkResource};
 
 /// The resources one allocation holds: `AllocatedResources`, or for an
 /// allocation written before Nomad 0.9 its legacy `Resources`. Sums
-/// saturate; ports outside 1..=65535 are ignored, so no input panics.
+/// saturate; ports outside 1..=65535 are ignored, so no input panics;
+/// each port counts once per allocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reserved {
     pub cpu_mhz: i64,
@@ -29,6 +30,9 @@ impl Reserved {
             r.disk_mb = r.disk_mb.saturating_add(res.disk_mb);
             r.add_networks(&res.networks);
         }
+        // A port shows both in a network and in the port mappings: once.
+        r.ports.sort_unstable();
+        r.ports.dedup();
         r
     }
 
