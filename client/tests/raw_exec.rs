@@ -29,7 +29,7 @@ fn driver_enabled(enabled: bool) -> RawExecDriver {
 }
 
 struct Alloc {
-    _tmp: TempDir,
+    _tmp: Option<TempDir>,
     dir: PathBuf,
 }
 
@@ -39,7 +39,15 @@ impl Alloc {
         let dir = tmp.path().join("alloc-1");
         std::fs::create_dir_all(dir.join("alloc/logs")).expect("logs dir");
         std::fs::create_dir_all(dir.join("web")).expect("task dir");
-        Alloc { _tmp: tmp, dir }
+        Alloc {
+            _tmp: Some(tmp),
+            dir,
+        }
+    }
+
+    /// An alloc dir made by another process (see `fake_agent`).
+    fn at(dir: PathBuf) -> Alloc {
+        Alloc { _tmp: None, dir }
     }
 
     fn task_dir(&self) -> PathBuf {
@@ -437,7 +445,21 @@ async fn stats_of_a_running_task() {
     let a = Alloc::new();
     let d = driver();
     let h = d.start(&a.config("sleep", &["1000"])).await.expect("start");
-    let stats = d.stats(&h).await.expect("stats");
+    // Until exec has loaded `sleep`, the new process has no resident
+    // pages of its own, so the first samples may read 0.
+    let started = Instant::now();
+    let stats = loop {
+        let stats = d.stats(&h).await.expect("stats");
+        if stats.rss_bytes > 0 {
+            break stats;
+        }
+        assert_deadline(
+            "sleep to have resident memory",
+            started,
+            Duration::from_secs(5),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(stats.rss_bytes > 0, "{stats:?}");
     assert_eq!(stats.pids, 1);
     assert!(stats.cpu_percent >= 0.0);
@@ -467,4 +489,57 @@ async fn fingerprint_and_disabled_driver() {
         off.start(&a.sh("true")).await,
         Err(DriverError::Disabled("raw_exec"))
     ));
+}
+
+/// Set for the test binary re-run as a throwaway agent process.
+const FAKE_AGENT_ENV: &str = "DROVER_TEST_FAKE_AGENT_ALLOC_DIR";
+
+/// Does nothing in a normal run. Run by `task_and_logs_survive_agent_kill`
+/// as a separate process (the "agent"): starts a task, writes its handle
+/// next to the alloc dir, and idles until killed.
+#[tokio::test]
+async fn fake_agent() {
+    let Some(dir) = std::env::var_os(FAKE_AGENT_ENV) else {
+        return;
+    };
+    let a = Alloc::at(PathBuf::from(dir));
+    let script = "echo before; while [ ! -f release ]; do sleep 0.05; done; echo after";
+    let h = driver().start(&a.sh(script)).await.expect("start");
+    let tmp = a.dir.join("handle.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&h).expect("handle json")).expect("write handle");
+    std::fs::rename(&tmp, a.dir.join("handle.json")).expect("publish handle");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+}
+
+#[tokio::test]
+async fn task_and_logs_survive_agent_kill() {
+    let a = Alloc::new();
+    let mut agent = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "fake_agent", "--test-threads=1"])
+        .env(FAKE_AGENT_ENV, &a.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn fake agent");
+    let handle_path = a.dir.join("handle.json");
+    wait_until(
+        "the fake agent to publish the handle",
+        Duration::from_secs(20),
+        || handle_path.exists(),
+    )
+    .await;
+    let h: TaskHandle = serde_json::from_slice(&std::fs::read(&handle_path).expect("read handle"))
+        .expect("handle json");
+    a.wait_log("web.stdout.0", "before").await;
+
+    agent.kill().expect("SIGKILL the agent");
+    agent.wait().expect("reap the agent");
+
+    let d = driver();
+    assert_eq!(d.recover(&h).await.expect("recover"), Recovered::Running);
+    std::fs::write(a.task_dir().join("release"), b"").expect("release the task");
+    let exit = wait_exit(&d, &h).await;
+    assert!(exit.err.is_some(), "{exit:?}");
+    // The collector outlived the agent and still got the task's output.
+    assert_eq!(a.wait_log("web.stdout.0", "after").await, "before\nafter\n");
 }
