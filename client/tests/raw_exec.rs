@@ -543,3 +543,30 @@ async fn task_and_logs_survive_agent_kill() {
     // The collector outlived the agent and still got the task's output.
     assert_eq!(a.wait_log("web.stdout.0", "after").await, "before\nafter\n");
 }
+
+#[tokio::test]
+async fn large_output_rotates_through_the_driver() {
+    let a = Alloc::new();
+    let d: std::sync::Arc<dyn Driver> = std::sync::Arc::new(driver());
+    // 3.5 MiB with 1 MiB files and max_files = 3: .0 is deleted.
+    let h = d
+        .start(&a.sh("head -c 3670016 /dev/zero"))
+        .await
+        .expect("start");
+    let exit = tokio::time::timeout(Duration::from_secs(15), d.wait(&h))
+        .await
+        .expect("exit");
+    assert!(exit.successful(), "{exit:?}");
+    let sizes = || {
+        drover_client::logmon::log_files(&a.logs(), "web", drover_client::logmon::LogStream::Stdout)
+            .expect("list")
+            .into_iter()
+            .map(|f| (f.index, f.size))
+            .collect::<Vec<_>>()
+    };
+    let mib = 1024 * 1024;
+    wait_until("3.5 MiB to be collected", Duration::from_secs(10), || {
+        sizes() == vec![(1, mib), (2, mib), (3, mib / 2)]
+    })
+    .await;
+}
