@@ -43,3 +43,17 @@ where
 {
     Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
 }
+
+/// Go writes a nil slice as `null`; Nomad's RPC responses leave lists nil
+/// when they have nothing to say (`"Servers": null`), and Drover does too.
+pub(crate) fn empty_as_null<S, T>(v: &[T], s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    T: serde::Serialize,
+{
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        serde::Serialize::serialize(v, s)
+    }
+}

@@ -150,7 +150,11 @@ pub struct NodeUpdateResponse {
     /// Nodes the servers know, so a client can scale its own timers.
     #[serde(rename = "NumNodes")]
     pub num_nodes: u64,
-    #[serde(rename = "Servers", deserialize_with = "crate::null_default")]
+    #[serde(
+        rename = "Servers",
+        deserialize_with = "crate::null_default",
+        serialize_with = "crate::empty_as_null"
+    )]
     pub servers: Vec<NodeServerInfo>,
     #[serde(flatten)]
     pub meta: WriteMeta,

@@ -383,7 +383,7 @@ fn node_update_response_round_trips() {
     // What Nomad sends when the update created no evaluations.
     let none: NodeUpdateResponse = round_trip(
         "no-eval node update",
-        r#"{"EvalCreateIndex":0,"EvalIDs":null,"Index":3742,"NodeModifyIndex":3742}"#,
+        r#"{"EvalCreateIndex":0,"EvalIDs":null,"HeartbeatTTL":0,"Index":3742,"LeaderRPCAddr":"","NodeModifyIndex":3742,"NumNodes":0,"Servers":null}"#,
         Coverage::Full,
     );
     assert!(none.eval_ids.is_empty());
