@@ -10,4 +10,5 @@ pub mod allocdir;
 pub mod driver;
 pub mod fingerprint;
 pub mod logmon;
+pub mod runner;
 pub mod taskenv;

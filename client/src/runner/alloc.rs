@@ -1,0 +1,522 @@
+//! The alloc runner: one per allocation on this node (Nomad's
+//! `allocrunner.allocRunner`).
+//!
+//! A supervisor tokio task wakes on every task state change, derives the
+//! client status as Nomad's `getClientStatus` does (any task failed →
+//! `failed`; else any running → `running`; else any pending → `pending`;
+//! else `complete`), kills the other tasks when one fails (`Sibling Task
+//! Failed`, `Killing`, `Killed`) or a leader task finishes (`Leader Task
+//! Dead`), tracks deployment health, and sends the new
+//! [`AllocClientUpdateEntry`] when it differs from the last one sent.
+//!
+//! Dropping every clone of an [`AllocRunner`] detaches: the supervisor and
+//! task loops return and the task processes keep running, for
+//! [`AllocRunner::restore`] in the next agent. Stopping is
+//! [`AllocRunner::update`] with a stop status, or [`AllocRunner::destroy`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use drover_api::{
+    AllocClientStatus, AllocClientUpdateEntry, AllocDeploymentStatus, AllocDesiredStatus,
+    Allocation, TaskEvent, TaskState, TaskStateValue,
+};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::events;
+use super::restarts::effective_policy;
+use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec};
+use super::{nanos_to_duration, now_nanos, RunnerConfig, RunnerError};
+use crate::allocdir::AllocDir;
+use crate::driver::{FsIsolation, LogConfig, TaskConfig, TaskHandle, TaskResources, TaskStats};
+use crate::taskenv::TaskEnv;
+
+/// Handle on an allocation's runner; cheap to clone.
+#[derive(Clone)]
+pub struct AllocRunner {
+    inner: Arc<Inner>,
+    /// Dropped with the last clone: the loops see the detach and return.
+    _detach: Arc<watch::Sender<()>>,
+}
+
+struct Inner {
+    cfg: Arc<RunnerConfig>,
+    alloc_dir: AllocDir,
+    tasks: BTreeMap<String, TaskRunner>,
+    /// Leader tasks, by name.
+    leaders: Vec<String>,
+    /// Why the allocation could not run at all (no job, no group).
+    setup_error: Option<String>,
+    state: Mutex<AllocState>,
+    /// Wakes the supervisor after [`AllocRunner::update`].
+    updated: Notify,
+}
+
+struct AllocState {
+    alloc: Allocation,
+    /// Kill already sent to every task (stop, sibling failure, leader).
+    killing: bool,
+    deployment: Option<AllocDeploymentStatus>,
+    /// When all tasks will have been running for `min_healthy_time`.
+    health_deadline: Option<Instant>,
+    last_sent: Option<AllocClientUpdateEntry>,
+}
+
+impl AllocRunner {
+    /// Runs a new allocation: builds its directory and starts every task.
+    pub fn start(cfg: Arc<RunnerConfig>, alloc: Allocation) -> AllocRunner {
+        Self::launch(cfg, alloc, None)
+    }
+
+    /// Re-attaches to the tasks of an allocation an earlier agent ran,
+    /// through `Driver::recover`. Task states come from `alloc.task_states`
+    /// (the servers' copy of what this client reported). A recovered task
+    /// gets no new `Started` event and keeps its `Restarts`; one that died
+    /// meanwhile is recorded as `Terminated` and goes through its restart
+    /// policy (a finished batch task is reported dead); a task already dead
+    /// stays dead; a task without a handle that is not dead is started.
+    pub fn restore(
+        cfg: Arc<RunnerConfig>,
+        alloc: Allocation,
+        handles: BTreeMap<String, TaskHandle>,
+    ) -> AllocRunner {
+        Self::launch(cfg, alloc, Some(handles))
+    }
+
+    fn launch(
+        cfg: Arc<RunnerConfig>,
+        alloc: Allocation,
+        restore: Option<BTreeMap<String, TaskHandle>>,
+    ) -> AllocRunner {
+        let (detach_tx, detach_rx) = watch::channel(());
+        let (changed_tx, changed_rx) = mpsc::unbounded_channel();
+        let alloc_dir = AllocDir::new(&cfg.alloc_root, &alloc.id);
+        let job = alloc.job.clone();
+        let group = job
+            .as_deref()
+            .and_then(|j| j.task_group(&alloc.task_group))
+            .cloned();
+        let mut tasks = BTreeMap::new();
+        let mut leaders = Vec::new();
+        let mut setup_error = None;
+        let stopped = alloc.desired_status != AllocDesiredStatus::Run;
+
+        match (job.as_deref(), group.as_ref()) {
+            (None, _) => setup_error = Some("allocation has no job".to_string()),
+            (Some(_), None) => {
+                setup_error = Some(format!("task group {:?} not in job", alloc.task_group))
+            }
+            (Some(job), Some(tg)) => {
+                let names: Vec<&str> = tg.tasks.iter().map(|t| t.name.as_str()).collect();
+                // Building an existing directory again is harmless, so a
+                // restore does it too.
+                let dir_error = alloc_dir.build(&names).err().map(|e| e.to_string());
+                for task in &tg.tasks {
+                    if task.leader {
+                        leaders.push(task.name.clone());
+                    }
+                    let driver = cfg.drivers.get(&task.driver).cloned();
+                    let prior = alloc.task_states.get(&task.name).cloned();
+                    let initial = match &restore {
+                        None => Initial::Fresh,
+                        Some(handles) => match handles.get(&task.name) {
+                            Some(h) => Initial::Recover(h.clone()),
+                            None if prior
+                                .as_ref()
+                                .is_some_and(|s| s.state == TaskStateValue::Dead) =>
+                            {
+                                Initial::Dead
+                            }
+                            None => Initial::Fresh,
+                        },
+                    };
+                    let initial = match initial {
+                        Initial::Fresh if stopped => Initial::Dead,
+                        other => other,
+                    };
+                    let fs_isolation = driver.as_ref().map(|d| d.capabilities().fs_isolation);
+                    let spec = TaskSpec {
+                        name: task.name.clone(),
+                        driver,
+                        driver_name: task.driver.clone(),
+                        config: task_config(&cfg, &alloc, job, tg, task, &alloc_dir, fs_isolation),
+                        policy: effective_policy(
+                            task.restart_policy.as_ref(),
+                            tg.restart_policy.as_ref(),
+                            job.job_type,
+                        ),
+                        job_type: job.job_type,
+                        state: match &restore {
+                            Some(_) => prior.unwrap_or_default(),
+                            None => TaskState::default(),
+                        },
+                        setup_error: dir_error.clone(),
+                    };
+                    let runner =
+                        TaskRunner::spawn(spec, initial, changed_tx.clone(), detach_rx.clone());
+                    tasks.insert(task.name.clone(), runner);
+                }
+            }
+        }
+
+        let inner = Arc::new(Inner {
+            cfg,
+            alloc_dir,
+            tasks,
+            leaders,
+            setup_error,
+            state: Mutex::new(AllocState {
+                deployment: alloc
+                    .deployment_status
+                    .clone()
+                    .filter(|d| d.healthy.is_some()),
+                alloc,
+                killing: false,
+                health_deadline: None,
+                last_sent: None,
+            }),
+            updated: Notify::new(),
+        });
+        tokio::spawn(supervise(inner.clone(), changed_rx, detach_rx));
+        AllocRunner {
+            inner,
+            _detach: Arc::new(detach_tx),
+        }
+    }
+
+    /// A new version of the allocation from the servers. A desired status
+    /// of `stop` or `evict` kills every task (`Killing`, `Killed`); the
+    /// allocation then completes. A new job version is recorded but tasks
+    /// keep running as they are (Drover has no in-place update hooks).
+    pub fn update(&self, alloc: Allocation) {
+        let stop = alloc.desired_status != AllocDesiredStatus::Run;
+        self.inner.lock().alloc = alloc;
+        if stop {
+            self.inner.kill_all(None);
+        }
+        self.inner.updated.notify_one();
+    }
+
+    /// Sends `signal` to one task, or to every running task when `task` is
+    /// `None`.
+    pub async fn signal(&self, task: Option<&str>, signal: &str) -> Result<(), RunnerError> {
+        crate::driver::Signal::parse(signal)?;
+        for tr in self.select(task)? {
+            tr.signal(signal).await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts one task, or every running task when `task` is `None`.
+    /// Drover has no lifecycle hooks, so `all_tasks` (which in Nomad also
+    /// reruns finished prestart/poststop tasks) restarts the same tasks.
+    pub async fn restart(&self, task: Option<&str>, all_tasks: bool) -> Result<(), RunnerError> {
+        let _ = all_tasks;
+        for tr in self.select(task)? {
+            tr.restart()?;
+        }
+        Ok(())
+    }
+
+    /// Resource usage of every running task.
+    pub async fn stats(&self) -> Result<BTreeMap<String, TaskStats>, RunnerError> {
+        let mut out = BTreeMap::new();
+        for (name, tr) in &self.inner.tasks {
+            match tr.stats().await {
+                Ok(s) => {
+                    out.insert(name.clone(), s);
+                }
+                Err(RunnerError::TaskNotRunning(_)) => {}
+                Err(RunnerError::Driver(crate::driver::DriverError::TaskNotRunning)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The allocation's client state right now.
+    pub fn client_state(&self) -> AllocClientUpdateEntry {
+        self.inner.entry()
+    }
+
+    /// Driver handles of the tasks running now, to persist. See the module
+    /// docs of [`crate::runner`] for when to read them.
+    pub fn task_handles(&self) -> BTreeMap<String, TaskHandle> {
+        self.inner
+            .tasks
+            .iter()
+            .filter_map(|(n, tr)| tr.handle().map(|h| (n.clone(), h)))
+            .collect()
+    }
+
+    pub fn alloc_dir(&self) -> &AllocDir {
+        &self.inner.alloc_dir
+    }
+
+    /// Every task runner has finished and the client status is terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.inner.tasks.values().all(TaskRunner::is_done)
+            && self.inner.entry().client_status.is_terminal()
+    }
+
+    /// Stops every task, waits for them, reports the final state and
+    /// removes the allocation directory.
+    pub async fn destroy(&self) {
+        self.inner.kill_all(None);
+        for tr in self.inner.tasks.values() {
+            tr.wait_done().await;
+        }
+        self.inner.reconcile();
+        if let Err(e) = self.inner.alloc_dir.destroy() {
+            tracing::warn!(alloc = %self.inner.alloc_dir.alloc_id(), error = %e, "removing alloc dir failed");
+        }
+    }
+
+    fn select(&self, task: Option<&str>) -> Result<Vec<TaskRunner>, RunnerError> {
+        match task {
+            Some(name) => self
+                .inner
+                .tasks
+                .get(name)
+                .map(|tr| vec![tr.clone()])
+                .ok_or_else(|| RunnerError::UnknownTask(name.to_string())),
+            None => {
+                let running: Vec<TaskRunner> = self
+                    .inner
+                    .tasks
+                    .values()
+                    .filter(|tr| tr.handle().is_some())
+                    .cloned()
+                    .collect();
+                if running.is_empty() {
+                    return Err(RunnerError::TaskNotRunning(String::new()));
+                }
+                Ok(running)
+            }
+        }
+    }
+}
+
+async fn supervise(
+    inner: Arc<Inner>,
+    mut changed: mpsc::UnboundedReceiver<String>,
+    mut detach: watch::Receiver<()>,
+) {
+    inner.reconcile();
+    loop {
+        let deadline = inner.lock().health_deadline;
+        let health = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = detach.changed() => return,
+            _ = inner.updated.notified() => {}
+            _ = health => {}
+            msg = changed.recv() => if msg.is_none() { return },
+        }
+        // Coalesce a burst of changes into one report.
+        while changed.try_recv().is_ok() {}
+        inner.reconcile();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, AllocState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn task_states(&self) -> BTreeMap<String, TaskState> {
+        self.tasks
+            .iter()
+            .map(|(n, tr)| (n.clone(), tr.state()))
+            .collect()
+    }
+
+    fn entry(&self) -> AllocClientUpdateEntry {
+        let states = self.task_states();
+        let (status, description) = match &self.setup_error {
+            Some(e) => (AllocClientStatus::Failed, e.clone()),
+            None => {
+                let (s, d) = client_status(&states);
+                (s, d.to_string())
+            }
+        };
+        let st = self.lock();
+        AllocClientUpdateEntry {
+            id: st.alloc.id.clone(),
+            node_id: self.cfg.node.id.clone(),
+            client_status: status,
+            client_description: description,
+            task_states: states.into_iter().collect(),
+            deployment_status: st.deployment.clone(),
+        }
+    }
+
+    /// Kills every task once; `first` is emitted before `Killing` on each
+    /// live task (a sibling's failure, a leader's death).
+    fn kill_all(&self, first: Option<TaskEvent>) {
+        {
+            let mut st = self.lock();
+            if st.killing {
+                return;
+            }
+            st.killing = true;
+        }
+        for tr in self.tasks.values() {
+            let mut evs: Vec<TaskEvent> = first.iter().cloned().collect();
+            evs.push(tr.killing_event());
+            tr.kill(evs);
+        }
+    }
+
+    /// Reacts to the current task states and reports them if they changed.
+    fn reconcile(&self) {
+        let states = self.task_states();
+        let mut kill_event = None;
+        for (name, s) in &states {
+            if s.state != TaskStateValue::Dead {
+                continue;
+            }
+            if s.failed {
+                kill_event = Some(events::sibling_failed(name));
+                break;
+            }
+            if self.leaders.contains(name) && kill_event.is_none() {
+                kill_event = Some(events::new(events::LEADER_DEAD));
+            }
+        }
+        if let Some(ev) = kill_event {
+            if states.values().any(|s| s.state != TaskStateValue::Dead) {
+                self.kill_all(Some(ev));
+            }
+        }
+        self.track_health(&states);
+
+        let entry = self.entry();
+        let mut st = self.lock();
+        if st.last_sent.as_ref() != Some(&entry) {
+            st.last_sent = Some(entry.clone());
+            drop(st);
+            let _ = self.cfg.updates.send(entry);
+        }
+    }
+
+    /// Deployment health for groups with an `update` block: healthy once
+    /// every task has been running for `min_healthy_time`, unhealthy if a
+    /// task fails first. Decided once.
+    fn track_health(&self, states: &BTreeMap<String, TaskState>) {
+        let mut st = self.lock();
+        if st.deployment.as_ref().is_some_and(|d| d.healthy.is_some()) {
+            return;
+        }
+        let Some(update) = st
+            .alloc
+            .job
+            .as_deref()
+            .and_then(|j| j.task_group(&st.alloc.task_group))
+            .and_then(|tg| tg.update.clone())
+        else {
+            return;
+        };
+        let decide = |healthy: bool| AllocDeploymentStatus {
+            healthy: Some(healthy),
+            timestamp: Some(now_nanos()),
+            ..AllocDeploymentStatus::default()
+        };
+        if states.values().any(|s| s.failed) {
+            st.deployment = Some(decide(false));
+            st.health_deadline = None;
+        } else if !states.is_empty() && states.values().all(|s| s.state == TaskStateValue::Running)
+        {
+            let now = Instant::now();
+            let deadline = *st
+                .health_deadline
+                .get_or_insert(now + nanos_to_duration(update.min_healthy_time));
+            if now >= deadline {
+                st.deployment = Some(decide(true));
+                st.health_deadline = None;
+            }
+        } else {
+            st.health_deadline = None;
+        }
+    }
+}
+
+/// Nomad's `getClientStatus`.
+pub fn client_status(states: &BTreeMap<String, TaskState>) -> (AllocClientStatus, &'static str) {
+    let any = |f: &dyn Fn(&TaskState) -> bool| states.values().any(f);
+    if any(&|s| s.state == TaskStateValue::Dead && s.failed) {
+        (AllocClientStatus::Failed, "Failed tasks")
+    } else if any(&|s| s.state == TaskStateValue::Running) {
+        (AllocClientStatus::Running, "Tasks are running")
+    } else if states.is_empty() || any(&|s| s.state == TaskStateValue::Pending) {
+        (AllocClientStatus::Pending, "No tasks have started")
+    } else {
+        (AllocClientStatus::Complete, "All tasks have completed")
+    }
+}
+
+/// The driver's view of one task: env (host env under the task env for
+/// drivers without isolation), interpolated config, log settings.
+fn task_config(
+    cfg: &RunnerConfig,
+    alloc: &Allocation,
+    job: &drover_api::Job,
+    tg: &drover_api::TaskGroup,
+    task: &drover_api::Task,
+    dir: &AllocDir,
+    fs_isolation: Option<FsIsolation>,
+) -> TaskConfig {
+    let dirs = (
+        dir.shared_dir(),
+        dir.task_local_dir(&task.name),
+        dir.task_secrets_dir(&task.name),
+    );
+    let env = TaskEnv::build(
+        alloc,
+        job,
+        tg,
+        task,
+        &cfg.node,
+        (dirs.0.as_path(), dirs.1.as_path(), dirs.2.as_path()),
+    );
+    let mut env_map = match fs_isolation {
+        Some(FsIsolation::None) => host_env(),
+        _ => BTreeMap::new(),
+    };
+    env_map.extend(env.env_map());
+    let driver_config = task
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), env.interpolate_value(v)))
+        .collect();
+    let logs = task.log_config.as_ref();
+    let positive = |v: Option<i32>, default: u64| match v {
+        Some(n) if n > 0 => u64::try_from(n).unwrap_or(default),
+        _ => default,
+    };
+    TaskConfig {
+        alloc_id: alloc.id.clone(),
+        task_name: task.name.clone(),
+        driver_config,
+        env: env_map,
+        user: Some(task.user.clone()).filter(|u| !u.is_empty()),
+        task_dir: dir.task_dir(&task.name),
+        alloc_dir: dir.alloc_dir().to_path_buf(),
+        logs: LogConfig {
+            dir: dir.logs_dir(),
+            max_files: u32::try_from(positive(logs.map(|l| l.max_files), 10)).unwrap_or(10),
+            max_file_size_mb: positive(logs.map(|l| l.max_file_size_mb), 10),
+        },
+        resources: TaskResources {
+            cpu_mhz: u64::try_from(task.resources.cpu).unwrap_or(0),
+            memory_mb: u64::try_from(task.resources.memory_mb).unwrap_or(0),
+        },
+        kill_signal: Some(task.kill_signal.clone()).filter(|s| !s.is_empty()),
+        kill_timeout: kill_timeout(task),
+    }
+}
