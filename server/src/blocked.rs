@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use drover_api::{AllocMetric, Evaluation, Node};
-use drover_state::{State, WatchSet};
+use drover_state::{State, WatchKey, WatchSet};
 
 use crate::scheduler::feasible::node_is_feasible;
 
@@ -44,8 +44,9 @@ impl CapacityWatch {
     }
 }
 
-/// Whether `eval` (blocked) could place something on one of `changed`. A
-/// gone or stopped job unblocks too, so its eval completes.
+/// Whether `eval` (blocked) could place something on one of `changed`
+/// that changed after the eval was blocked. A gone or stopped job unblocks
+/// too, so its eval completes.
 pub fn unblocks(st: &State, eval: &Evaluation, changed: &[&Node]) -> bool {
     let Some(job) = st
         .job(&mut WatchSet::new(), &eval.namespace, &eval.job_id)
@@ -53,6 +54,17 @@ pub fn unblocks(st: &State, eval: &Evaluation, changed: &[&Node]) -> bool {
     else {
         return true;
     };
+    let since = eval.modify_index;
+    let changed: Vec<&Node> = changed
+        .iter()
+        .copied()
+        .filter(|n| {
+            n.modify_index > since || st.index_of(&WatchKey::NodeAllocs(n.id.clone())) > since
+        })
+        .collect();
+    if changed.is_empty() {
+        return false;
+    }
     job.task_groups
         .iter()
         .filter(|tg| {

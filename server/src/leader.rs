@@ -61,6 +61,8 @@ struct Leader {
     epoch: Instant,
     /// Which nodes may have gained room since the last `feed`.
     capacity: Mutex<crate::blocked::CapacityWatch>,
+    /// Which evals `feed` has seen.
+    scan: Mutex<Scan>,
 }
 
 impl Leader {
@@ -84,28 +86,23 @@ impl Leader {
         let applied = self.raft.shared.read();
         let st = &applied.state;
         let mut ready: Vec<&Evaluation> = Vec::new();
-        let mut blocked: Vec<&Evaluation> = Vec::new();
-        if leader {
-            for e in st.evals(&mut WatchSet::new(), None, false) {
-                match e.status {
-                    EvalStatus::Pending => ready.push(e),
-                    EvalStatus::Blocked => blocked.push(e),
-                    _ => {}
-                }
-            }
-        }
         {
+            let mut scan = self.scan.lock().unwrap_or_else(|e| e.into_inner());
             let mut watch = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
             if !leader {
+                *scan = Scan::default();
                 watch.reset();
-            } else if !blocked.is_empty() {
-                let changed = watch.changed(st);
-                if !changed.is_empty() {
-                    ready.extend(
-                        blocked
-                            .into_iter()
-                            .filter(|e| crate::blocked::unblocks(st, e, &changed)),
-                    );
+            } else {
+                let blocked = scan.look(st, &mut ready);
+                if !blocked.is_empty() {
+                    let changed = watch.changed(st);
+                    if !changed.is_empty() {
+                        ready.extend(
+                            blocked
+                                .into_iter()
+                                .filter(|e| crate::blocked::unblocks(st, e, &changed)),
+                        );
+                    }
                 }
             }
         }
@@ -283,6 +280,55 @@ fn cancel_superseded_blocked(
     }
 }
 
+/// What `feed` has already looked at: evals are read from the create index
+/// after the last one seen (new evals are the only ones that become pending
+/// or blocked), with one full scan after each leadership change.
+#[derive(Debug, Default)]
+struct Scan {
+    scanned: bool,
+    last_create: u64,
+    blocked: std::collections::BTreeSet<String>,
+}
+
+impl Scan {
+    /// Push the pending evals not looked at yet onto `ready`; the blocked
+    /// evals, all of them.
+    fn look<'s>(
+        &mut self,
+        st: &'s drover_state::State,
+        ready: &mut Vec<&'s Evaluation>,
+    ) -> Vec<&'s Evaluation> {
+        let start = self.scanned.then(|| {
+            drover_state::pagination::SortKey::CreateIndexId(self.last_create + 1, String::new())
+        });
+        for e in st.evals(&mut WatchSet::new(), start.as_ref(), false) {
+            self.last_create = self.last_create.max(e.create_index);
+            match e.status {
+                EvalStatus::Pending => ready.push(e),
+                EvalStatus::Blocked => {
+                    self.blocked.insert(e.id.clone());
+                }
+                _ => {}
+            }
+        }
+        self.scanned = true;
+        let mut blocked = Vec::new();
+        self.blocked.retain(|id| {
+            match st
+                .eval(&mut WatchSet::new(), id)
+                .filter(|e| e.status == EvalStatus::Blocked)
+            {
+                Some(e) => {
+                    blocked.push(e);
+                    true
+                }
+                None => false,
+            }
+        });
+        blocked
+    }
+}
+
 /// Evals the broker gave up on are marked failed, each with a follow-up
 /// eval that retries it later (Nomad `reapFailedEvaluations`: one minute
 /// plus up to five more, spread so a bad job cannot hammer the servers);
@@ -343,6 +389,7 @@ pub fn start(
         next_ticket: AtomicU64::new(0),
         epoch: Instant::now(),
         capacity: Mutex::new(Default::default()),
+        scan: Mutex::new(Scan::default()),
     });
     for _ in 0..workers {
         tokio::spawn(leader.clone().worker(shutdown.clone()));
