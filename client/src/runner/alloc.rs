@@ -121,7 +121,7 @@ impl AllocRunner {
                     let initial = match &restore {
                         None => Initial::Fresh,
                         Some(handles) => match handles.get(&task.name) {
-                            Some(h) => Initial::Recover(h.clone()),
+                            Some(h) => Initial::Recover(Box::new(h.clone())),
                             None if prior
                                 .as_ref()
                                 .is_some_and(|s| s.state == TaskStateValue::Dead) =>

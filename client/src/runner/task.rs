@@ -46,7 +46,7 @@ pub enum Initial {
     /// Re-attach to a task an earlier agent started: no `Started` event,
     /// `Restarts` unchanged. A task that died meanwhile is recorded as
     /// exited and goes through the restart policy.
-    Recover(TaskHandle),
+    Recover(Box<TaskHandle>),
     /// Already dead before the agent restarted; nothing to run.
     Dead,
 }
@@ -55,7 +55,7 @@ enum Command {
     /// Emit these events, then stop the task for good.
     Kill(Vec<TaskEvent>),
     /// Emit this event, stop the task and start it again at once.
-    Restart(TaskEvent),
+    Restart(Box<TaskEvent>),
 }
 
 struct Shared {
@@ -175,7 +175,7 @@ impl TaskRunner {
         let ev = events::restart_signaled(events::USER_RESTART_REASON);
         self.inner
             .cmds
-            .send(Command::Restart(ev))
+            .send(Command::Restart(Box::new(ev)))
             .map_err(|_| RunnerError::TaskNotRunning(self.inner.name.clone()))
     }
 
@@ -204,7 +204,7 @@ impl TaskRunner {
         let mut recover = None;
         match initial {
             Initial::Dead => return false,
-            Initial::Recover(h) => recover = Some(h),
+            Initial::Recover(h) => recover = Some(*h),
             Initial::Fresh => {
                 inner.emit(events::new(events::RECEIVED));
                 if let Some(err) = setup_error {
@@ -338,29 +338,27 @@ impl TaskRunner {
         let mut wait = driver.wait(handle);
         let kill_signal = inner.config.kill_signal.as_deref().unwrap_or("SIGINT");
         let timeout = inner.config.kill_timeout;
-        loop {
-            tokio::select! {
-                exit = &mut wait => return exit,
-                cmd = cmds.recv() => {
-                    match cmd {
-                        Some(Command::Kill(evs)) => {
-                            evs.into_iter().for_each(|e| inner.emit(e));
-                            tracker.set_killed();
-                        }
-                        Some(Command::Restart(ev)) => {
-                            inner.emit(ev);
-                            tracker.set_restart_triggered();
-                        }
-                        // The runner handle is gone; keep waiting.
-                        None => return wait.await,
+        tokio::select! {
+            exit = &mut wait => exit,
+            cmd = cmds.recv() => {
+                match cmd {
+                    Some(Command::Kill(evs)) => {
+                        evs.into_iter().for_each(|e| inner.emit(e));
+                        tracker.set_killed();
                     }
-                    let stopped = driver.stop(handle, kill_signal, timeout).await;
-                    let exit = wait.await;
-                    if let Err(e) = stopped {
-                        tracing::warn!(task = %inner.name, error = %e, "stopping task failed");
+                    Some(Command::Restart(ev)) => {
+                        inner.emit(*ev);
+                        tracker.set_restart_triggered();
                     }
-                    return exit;
+                    // The runner handle is gone; keep waiting.
+                    None => return wait.await,
                 }
+                let stopped = driver.stop(handle, kill_signal, timeout).await;
+                let exit = wait.await;
+                if let Err(e) = stopped {
+                    tracing::warn!(task = %inner.name, error = %e, "stopping task failed");
+                }
+                exit
             }
         }
     }

@@ -1,0 +1,372 @@
+//! Alloc runner behaviour on real raw_exec processes: signals, restarts,
+//! stop, sibling failure, unknown names, deployment health, restore.
+//! Every wait reads the update channel or polls a file with a deadline.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover_api::{
+    AllocClientStatus, AllocClientUpdateEntry, Allocation, Job, JobType, Node, RestartPolicy, Task,
+    TaskGroup, TaskState,
+};
+use drover_client::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
+use drover_client::driver::Driver;
+use drover_client::runner::{AllocRunner, RunnerConfig, RunnerError};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+
+const SEC: i64 = 1_000_000_000;
+
+struct Harness {
+    _tmp: TempDir,
+    cfg: Arc<RunnerConfig>,
+    rx: mpsc::UnboundedReceiver<AllocClientUpdateEntry>,
+}
+
+fn harness() -> Harness {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let driver = RawExecDriver::new(RawExecConfig {
+        enabled: true,
+        logmon: LogmonCommand {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_drover-logmon")),
+            args_prefix: vec![],
+        },
+    });
+    let mut drivers: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
+    drivers.insert("raw_exec".to_string(), Arc::new(driver));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let cfg = RunnerConfig {
+        alloc_root: tmp.path().join("alloc"),
+        node: Node {
+            id: "node-1".to_string(),
+            ..Node::default()
+        },
+        drivers,
+        updates: tx,
+    };
+    Harness {
+        _tmp: tmp,
+        cfg: Arc::new(cfg),
+        rx,
+    }
+}
+
+impl Harness {
+    /// Reads updates until one satisfies `cond`, within 20 s.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        cond: impl Fn(&AllocClientUpdateEntry) -> bool,
+    ) -> AllocClientUpdateEntry {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(u)) if cond(&u) => return u,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("update channel closed waiting for {what}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    async fn wait_status(&mut self, status: AllocClientStatus) -> AllocClientUpdateEntry {
+        self.wait_for(&format!("client status {status:?}"), |u| {
+            u.client_status == status
+        })
+        .await
+    }
+}
+
+fn task(name: &str, command: &str, args: &[&str]) -> Task {
+    let mut config = BTreeMap::new();
+    config.insert("command".to_string(), json!(command));
+    config.insert("args".to_string(), json!(args));
+    Task {
+        name: name.to_string(),
+        driver: "raw_exec".to_string(),
+        config,
+        kill_timeout: 2 * SEC,
+        ..Task::default()
+    }
+}
+
+fn alloc_of(job_type: JobType, tasks: Vec<Task>, policy: Option<RestartPolicy>) -> Allocation {
+    let job = Job {
+        id: "example".to_string(),
+        name: "example".to_string(),
+        job_type,
+        task_groups: vec![TaskGroup {
+            name: "g".to_string(),
+            count: 1,
+            tasks,
+            restart_policy: policy,
+            ..TaskGroup::default()
+        }],
+        ..Job::default()
+    };
+    Allocation {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: "example.g[0]".to_string(),
+        node_id: "node-1".to_string(),
+        job_id: "example".to_string(),
+        task_group: "g".to_string(),
+        job: Some(Box::new(job)),
+        ..Allocation::default()
+    }
+}
+
+fn no_restarts_delay0(attempts: i32) -> RestartPolicy {
+    RestartPolicy {
+        attempts,
+        interval: 30 * 60 * SEC,
+        delay: 0,
+        mode: "fail".to_string(),
+        render_templates: false,
+    }
+}
+
+fn types(st: &TaskState) -> Vec<&str> {
+    st.events.iter().map(|e| e.event_type.as_str()).collect()
+}
+
+const SERVICE: &str =
+    "trap 'echo got >> \"$NOMAD_TASK_DIR/sig\"' USR1; while true; do sleep 0.1; done";
+
+fn count(st: &TaskState, ty: &str) -> usize {
+    st.events.iter().filter(|e| e.event_type == ty).count()
+}
+
+/// Waits until `path` exists, within 10 s.
+async fn wait_file(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// No process is left in the task's process group (its pid, via setsid).
+fn group_gone(pid: u32) -> bool {
+    let Ok(pgid) = i32::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe { libc::kill(-pgid, 0) != 0 }
+}
+
+/// Waits until the shell has installed its trap and entered its loop
+/// (its first `sleep` child exists), so a signal is not lost.
+async fn wait_loop(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "shell never started its loop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn running_service(h: &mut Harness) -> (AllocRunner, Allocation) {
+    let alloc = alloc_of(
+        JobType::Service,
+        vec![task("web", "/bin/sh", &["-c", SERVICE])],
+        None,
+    );
+    let ar = AllocRunner::start(h.cfg.clone(), alloc.clone());
+    h.wait_status(AllocClientStatus::Running).await;
+    (ar, alloc)
+}
+
+#[tokio::test]
+async fn signal_reaches_the_task_and_unknown_names_are_refused() {
+    let mut h = harness();
+    let (ar, _) = running_service(&mut h).await;
+    let pid = ar.task_handles()["web"].pid.expect("pid");
+    wait_loop(pid).await;
+    ar.signal(Some("web"), "SIGUSR1").await.expect("signal");
+    wait_file(&ar.alloc_dir().task_local_dir("web").join("sig")).await;
+    let st = ar.client_state().task_states["web"].clone();
+    let sig = st.events.last().expect("event");
+    assert_eq!(sig.event_type, "Signaling");
+    assert_eq!(sig.display_message, "Task being sent signal SIGUSR1");
+
+    assert!(matches!(
+        ar.signal(Some("nope"), "SIGUSR1").await,
+        Err(RunnerError::UnknownTask(t)) if t == "nope"
+    ));
+    assert!(matches!(
+        ar.restart(Some("nope"), false).await,
+        Err(RunnerError::UnknownTask(_))
+    ));
+    assert!(matches!(
+        ar.signal(Some("web"), "SIGNOPE").await,
+        Err(RunnerError::UnknownSignal(_))
+    ));
+    let stats = ar.stats().await.expect("stats");
+    assert!(stats["web"].pids >= 1);
+    ar.destroy().await;
+    assert!(group_gone(pid));
+}
+
+#[tokio::test]
+async fn user_restart_is_signaled_and_counted_once() {
+    let mut h = harness();
+    let (ar, _) = running_service(&mut h).await;
+    let first = ar.task_handles()["web"].clone();
+    ar.restart(None, false).await.expect("restart");
+    let u = h
+        .wait_for("the task to run again", |u| {
+            let st = &u.task_states["web"];
+            st.state == drover_api::TaskStateValue::Running && count(st, "Started") == 2
+        })
+        .await;
+    let st = &u.task_states["web"];
+    assert_eq!(st.restarts, 1);
+    assert!(!st.failed);
+    assert_eq!(
+        types(st),
+        [
+            "Received",
+            "Task Setup",
+            "Started",
+            "Restart Signaled",
+            "Terminated",
+            "Restarting",
+            "Started"
+        ]
+    );
+    assert_eq!(st.events[3].display_message, "User requested restart");
+    let second = ar.task_handles()["web"].clone();
+    assert_ne!(first.pid, second.pid);
+    assert!(group_gone(first.pid.expect("pid")));
+    ar.destroy().await;
+}
+
+#[tokio::test]
+async fn desired_stop_kills_everything_and_completes() {
+    let mut h = harness();
+    let (ar, mut alloc) = running_service(&mut h).await;
+    let pid = ar.task_handles()["web"].pid.expect("pid");
+    alloc.desired_status = drover_api::AllocDesiredStatus::Stop;
+    ar.update(alloc);
+    let done = h.wait_status(AllocClientStatus::Complete).await;
+    let st = &done.task_states["web"];
+    assert_eq!(&types(st)[3..], ["Killing", "Terminated", "Killed"]);
+    assert_eq!(
+        st.events[3].display_message,
+        "Sent interrupt. Waiting 2s before force killing"
+    );
+    assert_eq!(st.events[5].display_message, "Task successfully killed");
+    assert!(!st.failed);
+    assert!(group_gone(pid));
+    assert!(ar.task_handles().is_empty());
+    ar.destroy().await;
+    assert!(ar.is_terminal());
+}
+
+#[tokio::test]
+async fn failed_sibling_kills_the_other_task() {
+    let mut h = harness();
+    let alloc = alloc_of(
+        JobType::Batch,
+        vec![
+            task("bad", "/bin/sh", &["-c", "sleep 0.3; exit 1"]),
+            task("web", "/bin/sh", &["-c", SERVICE]),
+        ],
+        Some(no_restarts_delay0(0)),
+    );
+    let ar = AllocRunner::start(h.cfg.clone(), alloc);
+    let done = h
+        .wait_for("both tasks dead", |u| {
+            u.task_states
+                .values()
+                .all(|s| s.state == drover_api::TaskStateValue::Dead)
+        })
+        .await;
+    assert_eq!(done.client_status, AllocClientStatus::Failed);
+    assert!(done.task_states["bad"].failed);
+    let web = &done.task_states["web"];
+    assert!(!web.failed);
+    assert_eq!(
+        &types(web)[3..],
+        ["Sibling Task Failed", "Killing", "Terminated", "Killed"]
+    );
+    assert_eq!(web.events[3].failed_sibling, "bad");
+    assert_eq!(
+        web.events[3].display_message,
+        "Task's sibling \"bad\" failed"
+    );
+    ar.destroy().await;
+}
+
+#[tokio::test]
+async fn deployment_health_after_min_healthy_time() {
+    let mut h = harness();
+    let mut alloc = alloc_of(
+        JobType::Service,
+        vec![task("web", "/bin/sh", &["-c", SERVICE])],
+        None,
+    );
+    if let Some(job) = alloc.job.as_mut() {
+        job.task_groups[0].update = Some(drover_api::UpdateStrategy {
+            min_healthy_time: SEC / 2,
+            ..Default::default()
+        });
+    }
+    let ar = AllocRunner::start(h.cfg.clone(), alloc);
+    let running = h.wait_status(AllocClientStatus::Running).await;
+    assert_eq!(running.deployment_status, None);
+    let healthy = h
+        .wait_for("healthy", |u| u.deployment_status.is_some())
+        .await;
+    let ds = healthy.deployment_status.expect("status");
+    assert_eq!(ds.healthy, Some(true));
+    assert!(ds.timestamp.is_some());
+    ar.destroy().await;
+}
+
+#[tokio::test]
+async fn restore_reattaches_without_a_new_start() {
+    let mut h = harness();
+    let (ar, alloc) = running_service(&mut h).await;
+    let handles = ar.task_handles();
+    let pid = handles["web"].pid.expect("pid");
+    let reported = ar.client_state();
+    drop(ar);
+
+    // A new agent: fresh channel, the servers' copy of the task states.
+    let mut h2 = harness();
+    let cfg = RunnerConfig {
+        alloc_root: h.cfg.alloc_root.clone(),
+        node: h.cfg.node.clone(),
+        drivers: h2.cfg.drivers.clone(),
+        updates: h2.cfg.updates.clone(),
+    };
+    let mut alloc = alloc;
+    alloc.task_states = reported.task_states.clone();
+    alloc.client_status = reported.client_status;
+    let ar = AllocRunner::restore(Arc::new(cfg), alloc, handles);
+    let u = h2.wait_status(AllocClientStatus::Running).await;
+    let st = &u.task_states["web"];
+    assert_eq!(count(st, "Started"), 1);
+    assert_eq!(st.restarts, 0);
+    assert_eq!(st.events, reported.task_states["web"].events);
+    assert_eq!(ar.task_handles()["web"].pid, Some(pid));
+    // Signals work on the recovered task too.
+    wait_loop(pid).await;
+    ar.signal(None, "SIGUSR1").await.expect("signal");
+    wait_file(&ar.alloc_dir().task_local_dir("web").join("sig")).await;
+    ar.destroy().await;
+    assert!(group_gone(pid));
+    drop(h);
+}
