@@ -10,6 +10,7 @@
 
 mod alloc;
 mod client_fs;
+mod client_stream;
 mod eval;
 mod event;
 mod job;
@@ -21,6 +22,7 @@ pub mod time;
 
 pub use alloc::*;
 pub use client_fs::*;
+pub use client_stream::*;
 pub use eval::*;
 pub use event::*;
 pub use job::*;

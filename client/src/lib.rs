@@ -9,6 +9,7 @@
 pub mod allocdir;
 pub mod driver;
 pub mod fingerprint;
+pub mod http;
 pub mod logmon;
 pub mod runner;
 pub mod taskenv;
