@@ -45,7 +45,7 @@ impl CapacityWatch {
 }
 
 /// Whether `eval` (blocked) could place something on one of `changed`
-/// that changed after the eval was blocked. A gone or stopped job unblocks
+/// that changed after the state the eval was planned against. A gone or stopped job unblocks
 /// too, so its eval completes.
 pub fn unblocks(st: &State, eval: &Evaluation, changed: &[&Node]) -> bool {
     let Some(job) = st
@@ -54,7 +54,9 @@ pub fn unblocks(st: &State, eval: &Evaluation, changed: &[&Node]) -> bool {
     else {
         return true;
     };
-    let since = eval.modify_index;
+    // Changes the scheduler already saw when it blocked the eval do not
+    // count; those after its snapshot do, even if they committed first.
+    let since = eval.snapshot_index;
     let changed: Vec<&Node> = changed
         .iter()
         .copied()

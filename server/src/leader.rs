@@ -93,7 +93,17 @@ impl Leader {
                 *scan = Scan::default();
                 watch.reset();
             } else {
-                let blocked = scan.look(st, &mut ready);
+                let (fresh, blocked) = scan.look(st, &mut ready);
+                if !fresh.is_empty() {
+                    // Newly blocked: anything since its snapshot counts.
+                    let all: Vec<&drover_api::Node> =
+                        st.nodes(&mut WatchSet::new(), "", None, false).collect();
+                    ready.extend(
+                        fresh
+                            .into_iter()
+                            .filter(|e| crate::blocked::unblocks(st, e, &all)),
+                    );
+                }
                 if !blocked.is_empty() {
                     let changed = watch.changed(st);
                     if !changed.is_empty() {
@@ -170,12 +180,14 @@ impl Leader {
         for attempt in 0..MAX_ATTEMPTS {
             let plan = {
                 let applied = self.raft.shared.read();
-                crate::scheduler::compute(
+                let mut plan = crate::scheduler::compute(
                     &applied.state,
                     eval,
                     &mut || uuid::Uuid::new_v4().to_string(),
                     unix_nanos(),
-                )
+                );
+                plan.snapshot_index = applied.last_applied.map_or(0, |l| l.index);
+                plan
             };
             let last = attempt + 1 == MAX_ATTEMPTS;
             match self.apply(plan, eval, last).await {
@@ -292,12 +304,13 @@ struct Scan {
 
 impl Scan {
     /// Push the pending evals not looked at yet onto `ready`; the blocked
-    /// evals, all of them.
+    /// evals seen for the first time, and the others.
     fn look<'s>(
         &mut self,
         st: &'s drover_state::State,
         ready: &mut Vec<&'s Evaluation>,
-    ) -> Vec<&'s Evaluation> {
+    ) -> (Vec<&'s Evaluation>, Vec<&'s Evaluation>) {
+        let mut fresh = Vec::new();
         let start = self.scanned.then(|| {
             drover_state::pagination::SortKey::CreateIndexId(self.last_create + 1, String::new())
         });
@@ -306,14 +319,21 @@ impl Scan {
             match e.status {
                 EvalStatus::Pending => ready.push(e),
                 EvalStatus::Blocked => {
-                    self.blocked.insert(e.id.clone());
+                    if self.blocked.insert(e.id.clone()) {
+                        fresh.push(e);
+                    }
                 }
                 _ => {}
             }
         }
         self.scanned = true;
+        let fresh_ids: std::collections::BTreeSet<&str> =
+            fresh.iter().map(|e| e.id.as_str()).collect();
         let mut blocked = Vec::new();
         self.blocked.retain(|id| {
+            if fresh_ids.contains(id.as_str()) {
+                return true;
+            }
             match st
                 .eval(&mut WatchSet::new(), id)
                 .filter(|e| e.status == EvalStatus::Blocked)
@@ -325,7 +345,7 @@ impl Scan {
                 None => false,
             }
         });
-        blocked
+        (fresh, blocked)
     }
 }
 

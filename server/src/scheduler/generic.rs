@@ -54,6 +54,9 @@ pub struct Plan {
     pub followup_evals: Vec<Evaluation>,
     /// Failed allocations pointed at those evals.
     pub followups: Vec<AllocFollowup>,
+    /// The Raft index of the state the plan was computed against (set by
+    /// the worker); a blocked eval waits for changes after it.
+    pub snapshot_index: u64,
 }
 
 impl Plan {
@@ -84,6 +87,7 @@ impl Plan {
                 status_description: "created to place remaining allocations".to_string(),
                 previous_eval: eval.id.clone(),
                 failed_tg_allocs: self.failed_tg_allocs.clone(),
+                snapshot_index: self.snapshot_index,
                 create_time: now,
                 modify_time: now,
                 ..Default::default()
@@ -92,6 +96,7 @@ impl Plan {
             evals.push(blocked);
         }
         eval.status = drover_api::EvalStatus::Complete;
+        eval.snapshot_index = eval.snapshot_index.max(self.snapshot_index);
         eval.failed_tg_allocs = self.failed_tg_allocs;
         eval.queued_allocations = self.queued;
         eval.modify_time = now;
