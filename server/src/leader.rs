@@ -318,11 +318,8 @@ impl Scan {
             self.last_create = self.last_create.max(e.create_index);
             match e.status {
                 EvalStatus::Pending => ready.push(e),
-                EvalStatus::Blocked => {
-                    if self.blocked.insert(e.id.clone()) {
-                        fresh.push(e);
-                    }
-                }
+                // Already known blocked evals are read below.
+                EvalStatus::Blocked if self.blocked.insert(e.id.clone()) => fresh.push(e),
                 _ => {}
             }
         }
