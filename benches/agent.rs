@@ -51,7 +51,9 @@ async fn start(dir: &std::path::Path) -> Agent {
     let config = dir.join("ports.hcl");
     std::fs::write(
         &config,
-        format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
+        // The server's figures: no client node, so registered jobs stay
+        // blocked instead of starting processes.
+        format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\nclient {{\n  enabled = false\n}}\n"),
     )
     .expect("write config");
     let child = Command::new(env!("CARGO_BIN_EXE_drover"))

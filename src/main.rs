@@ -37,6 +37,12 @@ enum Command {
     Version,
     /// Run a Drover agent (server, client, or both with -dev).
     Agent(Box<agent::AgentArgs>),
+    /// The per-task log collector a client starts (internal).
+    #[command(hide = true)]
+    Logmon {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn version() -> String {
@@ -72,6 +78,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(args) => run_agent(&args),
+        Command::Logmon { args } => {
+            drover_client::logmon::run(args).map_err(|e| anyhow::anyhow!("logmon: {e}"))
+        }
     }
 }
 
@@ -108,7 +117,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     }
     if !cfg.server.enabled {
         anyhow::bail!(
-            "client-only agents are not implemented yet (issue D): run with -server or -dev"
+            "client-only agents are not implemented yet (issue D): run with -dev, or -server with -client"
         );
     }
     // Dev mode without a data dir keeps its state in a temporary directory,
@@ -148,11 +157,53 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let server = drover_server::agent::start(opts.clone()).await.context("starting the server")?;
+        let registry = drover_client::agent::Registry::new();
+        let client_api = if cfg.client.enabled {
+            drover_client::http::router(registry.clone())
+        } else {
+            axum::Router::new()
+        };
+        let server = drover_server::agent::start_with_routes(opts.clone(), client_api)
+            .await
+            .context("starting the server")?;
+        let client = if cfg.client.enabled {
+            let mut servers = cfg.client.servers.clone();
+            if servers.is_empty() {
+                servers.push(server.http_addr.to_string());
+            }
+            let exe = std::env::current_exe().context("locating this binary for the log collector")?;
+            let client_opts = drover_client::agent::ClientOptions {
+                servers,
+                data_dir: opts.data_dir.clone(),
+                name: cfg.name.clone(),
+                datacenter: cfg.datacenter.clone(),
+                node_class: String::new(),
+                node_pool: String::new(),
+                meta: Default::default(),
+                http_addr: server.http_addr.to_string(),
+                logmon: drover_client::driver::raw_exec::LogmonCommand {
+                    program: exe,
+                    args_prefix: vec!["logmon".into()],
+                },
+                // Nomad enables raw_exec only on request; a dev agent asks.
+                raw_exec_enabled: cfg.dev_mode,
+                batch: std::time::Duration::from_millis(200),
+            };
+            Some(
+                drover_client::agent::start(client_opts, registry)
+                    .await
+                    .context("starting the client")?,
+            )
+        } else {
+            None
+        };
         tracing::info!(http = %server.http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
         eprintln!("==> Drover agent started! HTTP API: http://{}", server.http_addr);
         wait_for_signal().await?;
         tracing::info!("shutting down");
+        if let Some(c) = client {
+            c.shutdown().await;
+        }
         server.shutdown().await;
         Ok::<(), anyhow::Error>(())
     })?;

@@ -1,141 +1,14 @@
 //! The real `drover agent` binary on loopback: what issue B must show.
 //! Each agent gets its own data directory and free ports; a guard kills it.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Agent {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Agent {
-    /// Start `drover agent -dev` on `data_dir` with fresh ports and wait
-    /// until it answers with a leader.
-    async fn start(data_dir: &Path) -> Agent {
-        let (http, rpc) = (free_port(), free_port());
-        let config = data_dir.join("ports.hcl");
-        std::fs::write(
-            &config,
-            format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-            .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
-            .arg(data_dir.join("data"))
-            .arg("-config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("drover starts");
-        let agent = Agent {
-            child,
-            base: format!("http://127.0.0.1:{http}"),
-            http: reqwest::Client::new(),
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = agent.http.get(agent.url("/v1/status/leader")).send().await {
-                if r.status() == StatusCode::OK && r.text().await.is_ok_and(|t| t.len() > 2) {
-                    return agent;
-                }
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "agent did not come up within {DEADLINE:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// Wait until no evaluation of `jobs` is still pending.
-    async fn wait_scheduled(&self, jobs: &[&str]) {
-        let started = Instant::now();
-        for job in jobs {
-            loop {
-                let (_, evals, _) = self.get(&format!("/v1/job/{job}/evaluations")).await;
-                let evals = evals.as_array().cloned().unwrap_or_default();
-                if !evals.is_empty() && evals.iter().all(|e| e["Status"] != "pending") {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < DEADLINE,
-                    "job {job} still has pending evals: {evals:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-
-    /// Wait until the agent reports at least `n` parked blocking queries.
-    async fn wait_parked(&self, n: u64) {
-        let started = Instant::now();
-        loop {
-            let text = self
-                .http
-                .get(self.url("/v1/metrics?format=prometheus"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let parked = text
-                .lines()
-                .find_map(|l| l.strip_prefix("drover_blocking_queries_parked "))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if parked >= n as f64 {
-                return;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "only {parked} blocking queries parked, waited for {n}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn register(&self, id: &str, team: &str) -> reqwest::Result<reqwest::Response> {
-        let job = json!({"Job": {"ID": id, "Meta": {"team": team}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
-        self.http.put(self.url("/v1/jobs")).json(&job).send().await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        let (status, headers) = (r.status(), r.headers().clone());
-        (status, r.json().await.unwrap_or(Value::Null), headers)
-    }
-}
+mod common;
+use common::{Agent, DEADLINE};
 
 fn ids(v: &Value, field: &str) -> Vec<String> {
     v.as_array()
@@ -214,7 +87,8 @@ async fn register_120_jobs_then_list_page_and_filter() {
 #[tokio::test]
 async fn blocking_queries_wake_for_their_keys_and_wait_out_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
+    // No client: nothing but the writes below may move an index.
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
     a.register("web", "a").await.unwrap();
     a.register("db", "a").await.unwrap();
     // Let the scheduler finish with both jobs (they end up blocked: there

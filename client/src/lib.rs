@@ -6,10 +6,12 @@
 //! Architecture Invariant: depends on `drover-api` only, never on the server
 //! crates; it talks to servers over HTTP like any client.
 
+pub mod agent;
 pub mod allocdir;
 pub mod driver;
 pub mod fingerprint;
 pub mod http;
 pub mod logmon;
 pub mod runner;
+pub mod store;
 pub mod taskenv;

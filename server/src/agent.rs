@@ -114,6 +114,15 @@ fn node_id(dir: &Path) -> Result<NodeId, std::io::Error> {
 }
 
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
+    start_with_routes(opts, axum::Router::new()).await
+}
+
+/// [`start`], also serving `extra` (a dev agent's `/v1/client` API) on the
+/// same listener.
+pub async fn start_with_routes(
+    opts: ServerOptions,
+    extra: axum::Router,
+) -> Result<RunningServer, ServerError> {
     let dir_err = |source| ServerError::DataDir {
         path: opts.data_dir.clone(),
         source,
@@ -177,7 +186,8 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        crate::http::serve::serve(listener, router(app), stopped, Duration::from_secs(10)).await;
+        let routes = router(app).merge(extra);
+        crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10)).await;
     });
     tracing::info!(%http_addr, node_id = id, "server started");
     Ok(RunningServer {

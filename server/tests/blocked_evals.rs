@@ -69,7 +69,12 @@ fn the_capacity_watch_reports_new_changed_and_emptier_nodes_only() {
         watch.changed(&h.st).is_empty(),
         "more allocations free no room"
     );
-    h.report(&plan.placed[0].id, AllocClientStatus::Complete, None, sched::T0);
+    h.report(
+        &plan.placed[0].id,
+        AllocClientStatus::Complete,
+        None,
+        sched::T0,
+    );
     let changed: Vec<String> = watch.changed(&h.st).iter().map(|n| n.id.clone()).collect();
     assert_eq!(changed, vec![plan.placed[0].node_id.clone()]);
 }

@@ -1,0 +1,561 @@
+//! The client agent (Nomad client/client.go): fingerprint the node,
+//! register it, heartbeat within the TTL the servers hand out, watch this
+//! node's allocations with a blocking query, run each through an
+//! [`AllocRunner`], and send their status back in batches.
+//!
+//! Four tasks, each a loop that ends on shutdown:
+//! * **heartbeat**: `PUT /v1/internal/node/{id}/status` at half the TTL; a
+//!   404 means the servers lost the node (a wiped cluster): register again.
+//! * **watch**: `GET /v1/node/{id}/allocations?index=N`, woken only by this
+//!   node's allocations; starts, updates and destroys runners.
+//! * **updates**: collects runner reports for [`ClientOptions::batch`] and
+//!   sends them as one `PUT /v1/internal/node/{id}/allocs` (one Raft write
+//!   for a burst), latest report per allocation winning; a failed send is
+//!   retried with the next batch. Task handles are persisted here too.
+//! * restore, once at start: allocations in the local store with task
+//!   handles are re-attached, not restarted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drover_api::{
+    AllocClientUpdateEntry, AllocUpdateRequest, Allocation, DriverInfo, Node, NodeRegisterRequest,
+    NodeStatus, NodeUpdateResponse, NodeUpdateStatusRequest,
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
+use crate::driver::Driver;
+use crate::fingerprint::{fingerprint, FingerprintConfig};
+use crate::http::ClientAllocs;
+use crate::runner::{AllocRunner, RunnerConfig};
+use crate::store::{Store, StoreError, StoredAlloc};
+
+/// How a client agent runs.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Server HTTP addresses (`host:port` or URLs), tried in order.
+    pub servers: Vec<String>,
+    /// Client state (sled) and allocation directories live here.
+    pub data_dir: PathBuf,
+    pub name: String,
+    pub datacenter: String,
+    pub node_class: String,
+    pub node_pool: String,
+    pub meta: BTreeMap<String, String>,
+    /// This agent's HTTP address, advertised as the node's `HTTPAddr`.
+    pub http_addr: String,
+    /// How raw_exec starts its log collector.
+    pub logmon: LogmonCommand,
+    pub raw_exec_enabled: bool,
+    /// How long allocation updates gather before they are sent.
+    pub batch: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no server answered: {0}")]
+    Servers(String),
+}
+
+/// A started client. Dropping it does not stop it; call [`Self::shutdown`].
+pub struct RunningClient {
+    pub node_id: String,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    opts: ClientOptions,
+    http: reqwest::Client,
+    node: Mutex<Node>,
+    store: Store,
+    registry: Arc<Registry>,
+    runner_cfg: Arc<RunnerConfig>,
+}
+
+/// The allocations this client runs, shared with the `/v1/client` API
+/// (which may be served before the client has started).
+#[derive(Default)]
+pub struct Registry {
+    runners: Mutex<BTreeMap<String, AllocRunner>>,
+}
+
+impl Registry {
+    pub fn new() -> Arc<Registry> {
+        Arc::new(Registry::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AllocRunner>> {
+        self.runners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The runner of an allocation this client runs.
+    pub fn get(&self, alloc_id: &str) -> Option<AllocRunner> {
+        self.lock().get(alloc_id).cloned()
+    }
+}
+
+impl ClientAllocs for Registry {
+    fn alloc_dir(&self, alloc_id: &str) -> Option<crate::allocdir::AllocDir> {
+        self.get(alloc_id).map(|r| r.alloc_dir().clone())
+    }
+
+    fn tasks(&self, alloc_id: &str) -> Option<Vec<String>> {
+        self.get(alloc_id)
+            .map(|r| r.client_state().task_states.keys().cloned().collect())
+    }
+
+    fn task_dead(&self, alloc_id: &str, task: &str) -> bool {
+        self.get(alloc_id).is_none_or(|r| {
+            r.client_state()
+                .task_states
+                .get(task)
+                .is_none_or(|t| t.state == drover_api::TaskStateValue::Dead)
+        })
+    }
+}
+
+impl RunningClient {
+    /// The runner of an allocation this client runs.
+    pub fn runner(&self, alloc_id: &str) -> Option<AllocRunner> {
+        self.shared.registry.get(alloc_id)
+    }
+
+    /// Stop the loops. Tasks keep running: a client restart re-attaches.
+    pub async fn shutdown(self) {
+        self.shutdown_tx.send_replace(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+impl Shared {
+    fn runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AllocRunner>> {
+        self.registry.lock()
+    }
+
+    fn node(&self) -> Node {
+        self.node.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn url(server: &str, path: &str) -> String {
+        if server.starts_with("http://") || server.starts_with("https://") {
+            format!("{}{path}", server.trim_end_matches('/'))
+        } else {
+            format!("http://{server}{path}")
+        }
+    }
+
+    /// One call to the first server that answers; the status and body.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<
+        (
+            reqwest::StatusCode,
+            reqwest::header::HeaderMap,
+            bytes_body::Body,
+        ),
+        String,
+    > {
+        let mut last = String::from("no servers configured");
+        for server in &self.opts.servers {
+            let mut req = self.http.request(method.clone(), Self::url(server, path));
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(b) => return Ok((status, headers, bytes_body::Body(b.to_vec()))),
+                        Err(e) => last = format!("{server}: {e}"),
+                    }
+                }
+                Err(e) => last = format!("{server}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// Register the node; the heartbeat TTL the servers hand back.
+    async fn register(&self) -> Result<Duration, String> {
+        let body = serde_json::to_value(NodeRegisterRequest {
+            node: Some(self.node()),
+        })
+        .map_err(|e| e.to_string())?;
+        let (status, _, resp) = self
+            .call(
+                reqwest::Method::PUT,
+                "/v1/internal/node/register",
+                Some(&body),
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(format!("register: {status}: {}", resp.text()));
+        }
+        let resp: NodeUpdateResponse =
+            serde_json::from_slice(&resp.0).map_err(|e| format!("register response: {e}"))?;
+        Ok(ttl(resp.heartbeat_ttl))
+    }
+
+    /// One heartbeat; `Ok(None)` when the servers no longer know the node.
+    async fn heartbeat(&self, node_id: &str) -> Result<Option<Duration>, String> {
+        let body = serde_json::to_value(NodeUpdateStatusRequest {
+            node_id: node_id.to_string(),
+            status: "ready".into(),
+            node_event: None,
+        })
+        .map_err(|e| e.to_string())?;
+        let path = format!("/v1/internal/node/{node_id}/status");
+        let (status, _, resp) = self.call(reqwest::Method::PUT, &path, Some(&body)).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(format!("heartbeat: {status}: {}", resp.text()));
+        }
+        let resp: NodeUpdateResponse =
+            serde_json::from_slice(&resp.0).map_err(|e| format!("heartbeat response: {e}"))?;
+        Ok(Some(ttl(resp.heartbeat_ttl)))
+    }
+
+    /// Start, update and destroy runners to match the server's view.
+    fn reconcile(&self, allocs: Vec<Allocation>) {
+        let mut runners = self.runners();
+        let listed: std::collections::BTreeSet<String> =
+            allocs.iter().map(|a| a.id.clone()).collect();
+        for alloc in allocs {
+            match runners.get(&alloc.id) {
+                Some(r) => r.update(alloc),
+                None => {
+                    let runnable = alloc.desired_status == drover_api::AllocDesiredStatus::Run
+                        && !alloc.client_status.is_terminal()
+                        && alloc.job.is_some();
+                    if !runnable {
+                        continue;
+                    }
+                    let stored = StoredAlloc {
+                        alloc: alloc.clone(),
+                        handles: BTreeMap::new(),
+                    };
+                    if let Err(e) = self.store.put(&stored) {
+                        tracing::warn!(alloc = %alloc.id, error = %e, "could not persist allocation");
+                    }
+                    let id = alloc.id.clone();
+                    runners.insert(id, AllocRunner::start(self.runner_cfg.clone(), alloc));
+                }
+            }
+        }
+        // Allocations the servers collected are gone for good here too.
+        let gone: Vec<String> = runners
+            .keys()
+            .filter(|id| !listed.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(r) = runners.remove(&id) {
+                if let Err(e) = self.store.remove(&id) {
+                    tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
+                }
+                tokio::spawn(async move { r.destroy().await });
+            }
+        }
+    }
+
+    /// Persist the task handles of the allocations just reported.
+    fn persist(&self, ids: &[String]) {
+        let runners = self.runners();
+        for id in ids {
+            let Some(r) = runners.get(id) else { continue };
+            let Some(mut stored) = self.stored(id) else {
+                continue;
+            };
+            let handles = r.task_handles();
+            if stored.handles != handles {
+                stored.handles = handles;
+                if let Err(e) = self.store.put(&stored) {
+                    tracing::warn!(alloc = %id, error = %e, "could not persist task handles");
+                }
+            }
+        }
+    }
+
+    fn stored(&self, id: &str) -> Option<StoredAlloc> {
+        self.store.get(id).unwrap_or_else(|e| {
+            tracing::warn!(alloc = %id, error = %e, "unreadable client state entry");
+            None
+        })
+    }
+}
+
+/// A TTL from the wire (nanoseconds), never below a second.
+fn ttl(nanos: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)).max(Duration::from_secs(1))
+}
+
+/// A response body, readable as text for error messages.
+mod bytes_body {
+    pub struct Body(pub Vec<u8>);
+    impl Body {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0).trim().to_string()
+        }
+    }
+}
+
+/// Start a client agent: open its store, fingerprint, restore what it ran
+/// before, then register and start the loops. Registration is retried in
+/// the background if no server answers yet.
+pub async fn start(
+    opts: ClientOptions,
+    registry: Arc<Registry>,
+) -> Result<RunningClient, ClientError> {
+    let client_dir = opts.data_dir.join("client");
+    let alloc_root = opts.data_dir.join("alloc");
+    for dir in [&client_dir, &alloc_root] {
+        std::fs::create_dir_all(dir).map_err(|source| ClientError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let store = Store::open(&client_dir.join("state"))?;
+    let node_id = store.node_id()?;
+    let raw_exec: Arc<dyn Driver> = Arc::new(RawExecDriver::new(RawExecConfig {
+        enabled: opts.raw_exec_enabled,
+        logmon: opts.logmon.clone(),
+    }));
+    let mut drivers: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
+    drivers.insert(raw_exec.name().to_string(), raw_exec);
+    let mut infos: BTreeMap<String, DriverInfo> = BTreeMap::new();
+    for (name, d) in &drivers {
+        infos.insert(name.clone(), d.fingerprint().await);
+    }
+    let fp = FingerprintConfig {
+        node_id: node_id.clone(),
+        name: opts.name.clone(),
+        datacenter: opts.datacenter.clone(),
+        node_class: opts.node_class.clone(),
+        node_pool: opts.node_pool.clone(),
+        meta: opts.meta.clone(),
+        data_dir: opts.data_dir.clone(),
+        http_addr: opts.http_addr.clone(),
+        ..Default::default()
+    };
+    let mut node = fingerprint(&fp, infos);
+    node.status = NodeStatus::Ready;
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    let runner_cfg = Arc::new(RunnerConfig {
+        alloc_root,
+        node: node.clone(),
+        drivers,
+        updates: updates_tx,
+    });
+    let shared = Arc::new(Shared {
+        opts,
+        http: reqwest::Client::new(),
+        node: Mutex::new(node),
+        store,
+        registry,
+        runner_cfg,
+    });
+    restore(&shared);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(heartbeat_loop(
+            shared.clone(),
+            node_id.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(watch_loop(
+            shared.clone(),
+            node_id.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(update_loop(
+            shared.clone(),
+            node_id.clone(),
+            updates_rx,
+            shutdown_rx,
+        )),
+    ];
+    tracing::info!(node_id = %node_id, "client started");
+    Ok(RunningClient {
+        node_id,
+        shared,
+        shutdown_tx,
+        tasks,
+    })
+}
+
+/// Re-attach to the tasks of allocations this client ran before a restart.
+fn restore(shared: &Arc<Shared>) {
+    let (stored, errors) = shared.store.all();
+    for e in errors {
+        tracing::warn!(error = %e, "skipping a client state entry");
+    }
+    let mut runners = shared.runners();
+    for s in stored {
+        if s.handles.is_empty() || s.alloc.client_status.is_terminal() {
+            continue;
+        }
+        let id = s.alloc.id.clone();
+        tracing::info!(alloc = %id, tasks = s.handles.len(), "re-attaching");
+        let runner = AllocRunner::restore(shared.runner_cfg.clone(), s.alloc, s.handles);
+        runners.insert(id, runner);
+    }
+}
+
+async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::Receiver<bool>) {
+    let mut registered: Option<Duration> = None;
+    loop {
+        let wait = match registered {
+            None => match shared.register().await {
+                Ok(ttl) => {
+                    tracing::info!(node_id = %node_id, ?ttl, "node registered");
+                    registered = Some(ttl);
+                    ttl / 2
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "registration failed; retrying");
+                    Duration::from_secs(1)
+                }
+            },
+            Some(_) => match shared.heartbeat(&node_id).await {
+                Ok(Some(ttl)) => {
+                    registered = Some(ttl);
+                    ttl / 2
+                }
+                Ok(None) => {
+                    tracing::warn!("the servers do not know this node; registering again");
+                    registered = None;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "heartbeat failed; retrying");
+                    Duration::from_secs(1)
+                }
+            },
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn watch_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::Receiver<bool>) {
+    let mut index: u64 = 0;
+    loop {
+        let path = format!("/v1/node/{node_id}/allocations?index={index}&wait=30s");
+        let result = tokio::select! {
+            r = shared.call(reqwest::Method::GET, &path, None) => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let pause = match result {
+            Ok((status, headers, body)) if status.is_success() => {
+                let next = headers
+                    .get("X-Nomad-Index")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(index);
+                match serde_json::from_slice::<Vec<Allocation>>(&body.0) {
+                    Ok(allocs) => {
+                        // An index that went backwards means a new cluster: start over.
+                        index = if next < index { 0 } else { next };
+                        shared.reconcile(allocs);
+                        None
+                    }
+                    Err(e) => Some(format!("allocations response: {e}")),
+                }
+            }
+            Ok((status, _, body)) => Some(format!("{status}: {}", body.text())),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = pause {
+            tracing::warn!(error = %e, "watching allocations failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+async fn update_loop(
+    shared: Arc<Shared>,
+    node_id: String,
+    mut rx: mpsc::UnboundedReceiver<AllocClientUpdateEntry>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut pending: BTreeMap<String, AllocClientUpdateEntry> = BTreeMap::new();
+    loop {
+        if pending.is_empty() {
+            tokio::select! {
+                u = rx.recv() => match u {
+                    Some(u) => { pending.insert(u.id.clone(), u); }
+                    None => return,
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+        // Gather a burst, then send it as one write.
+        let deadline = tokio::time::Instant::now() + shared.opts.batch;
+        loop {
+            tokio::select! {
+                u = rx.recv() => match u {
+                    Some(u) => { pending.insert(u.id.clone(), u); }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let ids: Vec<String> = pending.keys().cloned().collect();
+        shared.persist(&ids);
+        let batch = AllocUpdateRequest {
+            alloc: pending.values().cloned().collect(),
+        };
+        let path = format!("/v1/internal/node/{node_id}/allocs");
+        let sent = match serde_json::to_value(&batch) {
+            Ok(body) => match shared.call(reqwest::Method::PUT, &path, Some(&body)).await {
+                Ok((status, _, _)) if status.is_success() => true,
+                Ok((status, _, body)) => {
+                    tracing::warn!(%status, body = %body.text(), "allocation update refused");
+                    // A 4xx will not get better by retrying the same batch.
+                    status.is_client_error()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "allocation update failed; retrying");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "allocation update not encodable");
+                true
+            }
+        };
+        if sent {
+            pending.clear();
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `drover agent -dev` runs real work (issue D): a job submitted over HTTP
+//! becomes processes on the dev node, with Nomad's task events and logs,
+//! and a client killed -9 re-attaches to its tasks when it comes back.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Agent, DEADLINE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn submit(a: &Agent, job: Value) {
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(&json!({ "Job": job }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// The job's single allocation once `pred` holds for it.
+async fn alloc_when(a: &Agent, job: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let list = a
+        .until(&format!("/v1/job/{job}/allocations"), what, |v| {
+            v.as_array().is_some_and(|l| l.len() == 1 && pred(&l[0]))
+        })
+        .await;
+    let id = list[0]["ID"].as_str().unwrap().to_string();
+    let (_, alloc, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    alloc
+}
+
+fn event_types(alloc: &Value, task: &str) -> Vec<String> {
+    alloc["TaskStates"][task]["Events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| e["Type"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn alloc_dir(data: &Path, alloc: &Value) -> PathBuf {
+    data.join("data/alloc").join(alloc["ID"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_batch_job_runs_to_completion_with_events_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "hello", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "say", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sh", "args": ["-c", "echo hello from $NOMAD_TASK_NAME"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "hello", "batch alloc complete", |x| {
+        x["ClientStatus"] == "complete"
+    })
+    .await;
+    let events = event_types(&alloc, "say");
+    for want in ["Received", "Task Setup", "Started", "Terminated"] {
+        assert!(
+            events.iter().any(|e| e == want),
+            "{want} missing: {events:?}"
+        );
+    }
+    let terminated = alloc["TaskStates"]["say"]["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Type"] == "Terminated")
+        .unwrap()
+        .clone();
+    assert_eq!(terminated["ExitCode"], 0);
+    let log = alloc_dir(dir.path(), &alloc).join("alloc/logs/say.stdout.0");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "hello from say\n");
+    // The same bytes through Nomad's logs endpoint, plain and framed.
+    let id = alloc["ID"].as_str().unwrap();
+    let plain = a
+        .http
+        .get(a.url(&format!(
+            "/v1/client/fs/logs/{id}?task=say&type=stdout&plain=true"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(plain.text().await.unwrap(), "hello from say\n");
+    let framed = a
+        .http
+        .get(a.url(&format!(
+            "/v1/client/fs/logs/{id}?task=say&type=stdout&follow=true"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        framed.contains("\"File\":\"alloc/logs/say.stdout.0\""),
+        "{framed}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_command_fails_the_task_with_a_driver_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "nope", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+            "ReschedulePolicy": {"Attempts": 0, "Unlimited": false},
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/no/such/binary"}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "nope", "alloc failed", |x| {
+        x["ClientStatus"] == "failed"
+    })
+    .await;
+    let failure = alloc["TaskStates"]["t"]["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Type"] == "Driver Failure")
+        .cloned()
+        .expect("a Driver Failure event");
+    let message = failure["DisplayMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+        + failure["DriverError"].as_str().unwrap_or_default();
+    assert!(message.contains("/no/such/binary"), "{failure}");
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+async fn read_pid(path: &Path) -> u32 {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse() {
+                return pid;
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no pid file at {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_killed_9_reattaches_to_its_running_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "svc", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sh",
+                    "args": ["-c", "echo $$ > $NOMAD_TASK_DIR/pid; exec sleep 1000"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "svc", "service running", |x| {
+        x["ClientStatus"] == "running"
+    })
+    .await;
+    // NOMAD_TASK_DIR is the task's `local` directory.
+    let pid_file = alloc_dir(dir.path(), &alloc).join("t/local/pid");
+    let pid = read_pid(&pid_file).await;
+    assert!(pid_alive(pid));
+    let started_events = event_types(&alloc, "t")
+        .iter()
+        .filter(|e| *e == "Started")
+        .count();
+
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    assert!(pid_alive(pid), "the task outlives its agent");
+    drop(a);
+
+    let a = Agent::start(dir.path()).await;
+    // The restarted client reports the task again: still running, same pid,
+    // no restart and no second Started event.
+    let alloc = alloc_when(&a, "svc", "service still running", |x| {
+        x["ClientStatus"] == "running"
+    })
+    .await;
+    assert!(pid_alive(pid), "the task was not restarted");
+    assert_eq!(read_pid(&pid_file).await, pid);
+    assert_eq!(alloc["TaskStates"]["t"]["Restarts"], 0);
+    let now_started = event_types(&alloc, "t")
+        .iter()
+        .filter(|e| *e == "Started")
+        .count();
+    assert_eq!(now_started, started_events, "no new Started event");
+
+    // Stopping the job stops the process.
+    let r = a.http.delete(a.url("/v1/job/svc")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let started = Instant::now();
+    while pid_alive(pid) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "task {pid} still running after stop"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    alloc_when(&a, "svc", "alloc complete after stop", |x| {
+        x["ClientStatus"] == "complete"
+    })
+    .await;
+}

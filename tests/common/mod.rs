@@ -1,0 +1,162 @@
+//! The real `drover agent -dev` binary on loopback, for the root package's
+//! integration tests: its own data directory and free ports, killed when
+//! dropped.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Agent {
+    pub child: Child,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Agent {
+    /// Start `drover agent -dev` on `data_dir` with fresh ports and wait
+    /// until it answers with a leader.
+    pub async fn start(data_dir: &Path) -> Agent {
+        Self::start_with(data_dir, "").await
+    }
+
+    /// [`Agent::start`] with more agent configuration (HCL), e.g.
+    /// `client { enabled = false }` for a dev server without a node.
+    pub async fn start_with(data_dir: &Path, extra: &str) -> Agent {
+        let (http, rpc) = (free_port(), free_port());
+        let config = data_dir.join("ports.hcl");
+        std::fs::write(
+            &config,
+            format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n{extra}\n"),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
+            .arg(data_dir.join("data"))
+            .arg("-config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("drover starts");
+        let agent = Agent {
+            child,
+            base: format!("http://127.0.0.1:{http}"),
+            http: reqwest::Client::new(),
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = agent.http.get(agent.url("/v1/status/leader")).send().await {
+                if r.status() == StatusCode::OK && r.text().await.is_ok_and(|t| t.len() > 2) {
+                    return agent;
+                }
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "agent did not come up within {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Wait until no evaluation of `jobs` is still pending.
+    pub async fn wait_scheduled(&self, jobs: &[&str]) {
+        let started = Instant::now();
+        for job in jobs {
+            loop {
+                let (_, evals, _) = self.get(&format!("/v1/job/{job}/evaluations")).await;
+                let evals = evals.as_array().cloned().unwrap_or_default();
+                if !evals.is_empty() && evals.iter().all(|e| e["Status"] != "pending") {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < DEADLINE,
+                    "job {job} still has pending evals: {evals:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// Wait until the agent reports at least `n` parked blocking queries.
+    pub async fn wait_parked(&self, n: u64) {
+        let started = Instant::now();
+        loop {
+            let text = self
+                .http
+                .get(self.url("/v1/metrics?format=prometheus"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let parked = text
+                .lines()
+                .find_map(|l| l.strip_prefix("drover_blocking_queries_parked "))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if parked >= n as f64 {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "only {parked} blocking queries parked, waited for {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn register(&self, id: &str, team: &str) -> reqwest::Result<reqwest::Response> {
+        let job = json!({"Job": {"ID": id, "Meta": {"team": team}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
+        self.http.put(self.url("/v1/jobs")).json(&job).send().await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, r.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    /// Poll `path` until `pred` holds, with the deadline.
+    pub async fn until(&self, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, v, _) = self.get(path).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "timed out waiting for {what}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
