@@ -24,7 +24,7 @@ impl CapacityWatch {
     pub fn changed<'s>(&mut self, st: &'s State) -> Vec<&'s Node> {
         let mut out = Vec::new();
         let mut seen = BTreeMap::new();
-        for node in st.nodes(&mut WatchSet::new(), "", None, false) {
+        for node in st.nodes_unwatched() {
             let live = st.node_usage(&node.id).map_or(0, |u| u.allocs);
             let now = (node.modify_index, live);
             match self.seen.get(&node.id) {

@@ -96,8 +96,7 @@ impl Leader {
                 let (fresh, blocked) = scan.look(st, &mut ready);
                 if !fresh.is_empty() {
                     // Newly blocked: anything since its snapshot counts.
-                    let all: Vec<&drover_api::Node> =
-                        st.nodes(&mut WatchSet::new(), "", None, false).collect();
+                    let all: Vec<&drover_api::Node> = st.nodes_unwatched().collect();
                     ready.extend(
                         fresh
                             .into_iter()
@@ -120,9 +119,11 @@ impl Leader {
         if b.enabled() != leader {
             b.set_enabled(leader);
         }
+        let mut wake = b.next_deadline().is_some_and(|t| t <= now);
         for e in ready {
             if !b.contains(&e.id) {
                 b.enqueue(e.clone(), now, wall);
+                wake = true;
             }
         }
         b.tick(now, wall);
@@ -130,7 +131,11 @@ impl Leader {
         let canceled = b.take_cancelable();
         drop(b);
         drop(applied);
-        self.work.notify_waiters();
+        // Waking idle workers costs context switches on every apply; only
+        // when there is something for them.
+        if wake {
+            self.work.notify_waiters();
+        }
         if !failed.is_empty() || !canceled.is_empty() {
             let raft = self.raft.clone();
             tokio::spawn(async move {

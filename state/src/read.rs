@@ -386,6 +386,18 @@ impl State {
         )
     }
 
+    /// A node by ID without registering a watch: for the scheduler, which
+    /// reads a snapshot and never blocks.
+    pub fn node_unwatched(&self, id: &str) -> Option<&Node> {
+        self.tables.nodes.get(id)
+    }
+
+    /// Every node in ID order, without a watch or a prefix test: the
+    /// scheduler walks all of them for every evaluation.
+    pub fn nodes_unwatched(&self) -> impl ExactSizeIterator<Item = &Node> {
+        self.tables.nodes.values()
+    }
+
     /// What the live allocations on a node reserve (`None`: nothing).
     /// Not a watched read: the scheduler uses it against a snapshot.
     pub fn node_usage(&self, node_id: &str) -> Option<&crate::usage::NodeUsage> {

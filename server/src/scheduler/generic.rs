@@ -205,9 +205,8 @@ pub fn compute_job(
         return plan;
     };
     plan.job_version = job.version;
-    let nodes: Vec<&Node> = st.nodes(&mut ws, "", None, false).collect();
-    let by_id: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), *n)).collect();
-    let lookup = |id: &str| by_id.get(id).copied();
+    let nodes: Vec<&Node> = st.nodes_unwatched().collect();
+    let lookup = |id: &str| st.node_unwatched(id);
     let cx = Context {
         st,
         job,
@@ -245,7 +244,7 @@ pub fn compute_job(
                 .filter_map(|p| p.prev.map(|a| a.id.clone())),
         );
     }
-    let mut placer = Placer::new(st, job, &nodes, &by_id, eval, &freed);
+    let mut placer = Placer::new(st, job, &nodes, eval, &freed);
     let mut later: Vec<(&Allocation, i64)> = Vec::new();
     for (tg, g) in groups {
         plan.stopped.extend(g.stop);
@@ -330,7 +329,6 @@ struct Placer<'a> {
     st: &'a State,
     job: &'a Job,
     nodes: &'a [&'a Node],
-    by_id: &'a BTreeMap<&'a str, &'a Node>,
     /// Capacity per node, parsed once per plan.
     capacity: BTreeMap<&'a str, Capacity>,
     /// Allocations of the job per (node, group), for anti-affinity.
@@ -365,7 +363,6 @@ impl<'a> Placer<'a> {
         st: &'a State,
         job: &'a Job,
         nodes: &'a [&'a Node],
-        by_id: &'a BTreeMap<&'a str, &'a Node>,
         eval: &Evaluation,
         freed: &'a BTreeSet<String>,
     ) -> Self {
@@ -385,7 +382,6 @@ impl<'a> Placer<'a> {
             st,
             job,
             nodes,
-            by_id,
             capacity: BTreeMap::new(),
             collisions,
             start: rotation(&eval.id, nodes.len()),
@@ -412,15 +408,15 @@ impl<'a> Placer<'a> {
         };
         let spread = {
             let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
-            let by_id = &self.by_id;
-            SpreadScorer::new(self.job, tg, &existing, &|id: &str| by_id.get(id).copied())
+            let st = self.st;
+            SpreadScorer::new(self.job, tg, &existing, &|id: &str| st.node_unwatched(id))
         };
         let mut best: Option<(f64, &Node, drover_api::AllocatedResources)> = None;
         let mut scored = 0;
         let n = self.nodes.len();
         let mut examined = 0;
-        let by_id = self.by_id;
-        let lookup = |id: &str| by_id.get(id).copied();
+        let st = self.st;
+        let lookup = |id: &str| st.node_unwatched(id);
         let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
         for k in 0..n {
             examined = k + 1;
