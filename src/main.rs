@@ -160,6 +160,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         let registry = drover_client::agent::Registry::new();
         let client_api = if cfg.client.enabled {
             drover_client::http::router(registry.clone())
+                .merge(drover_client::http::alloc::router(registry.clone()))
         } else {
             axum::Router::new()
         };

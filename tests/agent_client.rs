@@ -230,3 +230,148 @@ async fn a_client_killed_9_reattaches_to_its_running_task() {
     })
     .await;
 }
+
+async fn put(a: &Agent, path: &str, body: Value) -> (StatusCode, String) {
+    let r = a.http.put(a.url(path)).json(&body).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn signal_restart_and_stats_reach_a_running_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "trap", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sh", "args": ["-c",
+                    "trap 'echo got >> $NOMAD_TASK_DIR/usr1' USR1; while true; do sleep 0.1; done"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "trap", "running", |x| x["ClientStatus"] == "running").await;
+    let id = alloc["ID"].as_str().unwrap().to_string();
+    let base = format!("/v1/client/allocation/{id}");
+
+    let (status, text) = put(
+        &a,
+        &format!("{base}/signal"),
+        json!({"Signal": "SIGUSR1", "Task": "t"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let marker = alloc_dir(dir.path(), &alloc).join("t/local/usr1");
+    let started = Instant::now();
+    while !marker.exists() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "SIGUSR1 never reached the trap"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let (status, text) = put(
+        &a,
+        &format!("{base}/signal"),
+        json!({"Signal": "SIGNOPE", "Task": "t"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let (status, text) = put(
+        &a,
+        &format!("{base}/signal"),
+        json!({"Signal": "SIGUSR1", "Task": "nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("nope"), "{text}");
+    let (status, _) = put(
+        &a,
+        "/v1/client/allocation/00000000-0000-0000-0000-000000000000/signal",
+        json!({"Signal": "SIGUSR1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, stats, _) = a.get(&format!("{base}/stats")).await;
+    assert!(
+        stats["Tasks"]["t"]["ResourceUsage"]["MemoryStats"]["RSS"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{stats}"
+    );
+
+    let (status, text) = put(&a, &format!("{base}/restart"), json!({"TaskName": "t"})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let alloc = alloc_when(&a, "trap", "restarted once", |x| {
+        x["ClientStatus"] == "running"
+    })
+    .await;
+    let alloc = if alloc["TaskStates"]["t"]["Restarts"] == 1 {
+        alloc
+    } else {
+        a.until(&format!("/v1/allocation/{id}"), "Restarts = 1", |x| {
+            x["TaskStates"]["t"]["Restarts"] == 1
+        })
+        .await
+    };
+    assert!(event_types(&alloc, "t")
+        .iter()
+        .any(|e| e == "Restart Signaled"));
+}
+
+#[tokio::test]
+async fn a_task_that_died_while_the_client_was_down_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "dies", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sh",
+                    "args": ["-c", "echo $$ > $NOMAD_TASK_DIR/pid; exec sleep 1000"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "dies", "running", |x| x["ClientStatus"] == "running").await;
+    let id = alloc["ID"].as_str().unwrap().to_string();
+    let pid = read_pid(&alloc_dir(dir.path(), &alloc).join("t/local/pid")).await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    drop(a);
+    // The task dies while no client watches it.
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    while pid_alive(pid) {
+        assert!(started.elapsed() < DEADLINE, "kill -9 {pid} did not take");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let a = Agent::start(dir.path()).await;
+    let alloc = a
+        .until(&format!("/v1/allocation/{id}"), "the death noticed", |x| {
+            x["TaskStates"]["t"]["Events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["Type"] == "Terminated"))
+        })
+        .await;
+    let terminated = alloc["TaskStates"]["t"]["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Type"] == "Terminated")
+        .unwrap()
+        .clone();
+    assert!(
+        terminated["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not watching"),
+        "{terminated}"
+    );
+    // It is not reported running on the dead pid: the restart policy takes over.
+    assert_ne!(alloc["TaskStates"]["t"]["State"], "running", "{alloc}");
+}

@@ -10,6 +10,7 @@
 
 mod alloc;
 mod client_fs;
+mod client_stats;
 mod client_stream;
 mod eval;
 mod event;
@@ -22,6 +23,7 @@ pub mod time;
 
 pub use alloc::*;
 pub use client_fs::*;
+pub use client_stats::*;
 pub use client_stream::*;
 pub use eval::*;
 pub use event::*;

@@ -21,14 +21,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drover_api::{
-    AllocClientUpdateEntry, AllocUpdateRequest, Allocation, DriverInfo, Node, NodeRegisterRequest,
-    NodeStatus, NodeUpdateResponse, NodeUpdateStatusRequest,
+    AllocClientUpdateEntry, AllocResourceUsage, AllocUpdateRequest, Allocation, CpuStats,
+    DriverInfo, MemoryStats, Node, NodeRegisterRequest, NodeStatus, NodeUpdateResponse,
+    NodeUpdateStatusRequest, ResourceUsage, TaskResourceUsage,
 };
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
 use crate::driver::Driver;
 use crate::fingerprint::{fingerprint, FingerprintConfig};
+use crate::http::alloc::{BoxFuture, ClientControl, ControlError};
 use crate::http::ClientAllocs;
 use crate::runner::{AllocRunner, RunnerConfig};
 use crate::store::{Store, StoreError, StoredAlloc};
@@ -103,6 +105,101 @@ impl Registry {
     /// The runner of an allocation this client runs.
     pub fn get(&self, alloc_id: &str) -> Option<AllocRunner> {
         self.lock().get(alloc_id).cloned()
+    }
+}
+
+fn control_error(e: crate::runner::RunnerError) -> ControlError {
+    use crate::runner::RunnerError as E;
+    match e {
+        E::UnknownTask(_) | E::UnknownSignal(_) | E::TaskNotRunning(_) => {
+            ControlError::BadRequest(e.to_string())
+        }
+        E::Driver(d) => ControlError::Internal(d.to_string()),
+    }
+}
+
+fn usage_of(s: &crate::driver::TaskStats) -> ResourceUsage {
+    ResourceUsage {
+        memory_stats: MemoryStats {
+            rss: s.rss_bytes,
+            measured: vec!["RSS".into()],
+            ..Default::default()
+        },
+        cpu_stats: CpuStats {
+            percent: s.cpu_percent,
+            total_ticks: s.cpu_ticks as f64,
+            user_mode: s.cpu_user_ticks as f64,
+            system_mode: s.cpu_system_ticks as f64,
+            measured: vec![
+                "Percent".into(),
+                "System Mode".into(),
+                "User Mode".into(),
+                "Total Ticks".into(),
+            ],
+            ..Default::default()
+        },
+    }
+}
+
+impl ClientControl for Registry {
+    fn signal<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: Option<&'a str>,
+        signal: &'a str,
+    ) -> BoxFuture<'a, Result<(), ControlError>> {
+        Box::pin(async move {
+            let r = self
+                .get(alloc_id)
+                .ok_or_else(|| ControlError::UnknownAlloc(alloc_id.to_string()))?;
+            r.signal(task, signal).await.map_err(control_error)
+        })
+    }
+
+    fn restart<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: Option<&'a str>,
+        all_tasks: bool,
+    ) -> BoxFuture<'a, Result<(), ControlError>> {
+        Box::pin(async move {
+            let r = self
+                .get(alloc_id)
+                .ok_or_else(|| ControlError::UnknownAlloc(alloc_id.to_string()))?;
+            r.restart(task, all_tasks).await.map_err(control_error)
+        })
+    }
+
+    fn stats<'a>(
+        &'a self,
+        alloc_id: &'a str,
+    ) -> BoxFuture<'a, Result<AllocResourceUsage, ControlError>> {
+        Box::pin(async move {
+            let r = self
+                .get(alloc_id)
+                .ok_or_else(|| ControlError::UnknownAlloc(alloc_id.to_string()))?;
+            let per_task = r.stats().await.map_err(control_error)?;
+            let mut out = AllocResourceUsage::default();
+            let mut total = crate::driver::TaskStats::default();
+            for (name, s) in &per_task {
+                total.rss_bytes += s.rss_bytes;
+                total.cpu_percent += s.cpu_percent;
+                total.cpu_ticks += s.cpu_ticks;
+                total.cpu_user_ticks += s.cpu_user_ticks;
+                total.cpu_system_ticks += s.cpu_system_ticks;
+                out.timestamp = out.timestamp.max(s.timestamp);
+                out.tasks.insert(
+                    name.clone(),
+                    TaskResourceUsage {
+                        resource_usage: usage_of(s),
+                        timestamp: s.timestamp,
+                        pids: None,
+                    },
+                );
+            }
+            out.resource_usage = usage_of(&total);
+            Ok(out)
+        })
     }
 }
 

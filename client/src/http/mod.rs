@@ -3,9 +3,11 @@
 //! HTTP server; servers forward requests for allocations on other nodes.
 //!
 //! Architecture Invariant: nothing here knows the alloc runners. The
-//! endpoints see allocations only through [`ClientAllocs`], so they can be
-//! tested over a temporary directory and the runner can change freely.
+//! endpoints see allocations only through [`ClientAllocs`] and
+//! [`alloc::ClientControl`], so they can be tested over a temporary
+//! directory and the runner can change freely.
 
+pub mod alloc;
 mod fs;
 mod stream;
 
