@@ -375,3 +375,58 @@ async fn a_task_that_died_while_the_client_was_down_is_noticed() {
     // It is not reported running on the dead pid: the restart policy takes over.
     assert_ne!(alloc["TaskStates"]["t"]["State"], "running", "{alloc}");
 }
+
+// Nomad docs, job-specification/restart: "attempts ... within interval";
+// mode "fail" then fails the allocation, and the reschedule block places a
+// replacement (job-specification/reschedule).
+#[tokio::test]
+async fn a_crashing_task_restarts_then_fails_then_is_rescheduled() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "crash", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "RestartPolicy": {"Attempts": 2, "Interval": 1_800_000_000_000i64, "Delay": 0, "Mode": "fail"},
+            "ReschedulePolicy": {"Attempts": 1, "Interval": 3_600_000_000_000i64,
+                "Delay": 5_000_000_000i64, "DelayFunction": "constant", "Unlimited": false},
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sh", "args": ["-c", "exit 3"]}}]}]}),
+    )
+    .await;
+    let first = alloc_when(&a, "crash", "first alloc failed", |x| {
+        x["ClientStatus"] == "failed"
+    })
+    .await;
+    assert_eq!(first["TaskStates"]["t"]["Restarts"], 2, "{first}");
+    let events = event_types(&first, "t");
+    assert_eq!(
+        events.iter().filter(|e| *e == "Restarting").count(),
+        2,
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e == "Not Restarting"), "{events:?}");
+    let first_id = first["ID"].as_str().unwrap().to_string();
+    // The reschedule policy's 5 s delay, then a replacement that links back.
+    let allocs = a
+        .until(
+            "/v1/job/crash/allocations",
+            "a rescheduled replacement",
+            |v| v.as_array().is_some_and(|l| l.len() == 2),
+        )
+        .await;
+    let next = allocs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["ID"] != first_id.as_str())
+        .unwrap()["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, next, _) = a.get(&format!("/v1/allocation/{next}")).await;
+    assert_eq!(next["PreviousAllocation"], first_id.as_str());
+    assert_eq!(
+        next["RescheduleTracker"]["Events"][0]["PrevAllocID"],
+        first_id.as_str()
+    );
+}
