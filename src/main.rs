@@ -115,9 +115,9 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    if !cfg.server.enabled {
+    if !cfg.server.enabled && cfg.client.servers.is_empty() {
         anyhow::bail!(
-            "client-only agents are not implemented yet (issue D): run with -dev, or -server with -client"
+            "a client-only agent needs servers: client {{ servers = [\"<server HTTP address>\"] }} or -servers"
         );
     }
     // Dev mode without a data dir keeps its state in a temporary directory,
@@ -164,13 +164,20 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         } else {
             axum::Router::new()
         };
-        let server = drover_server::agent::start_with_routes(opts.clone(), client_api)
-            .await
-            .context("starting the server")?;
+        let (server, client_http) = if cfg.server.enabled {
+            let server = drover_server::agent::start_with_routes(opts.clone(), client_api)
+                .await
+                .context("starting the server")?;
+            let addr = server.http_addr;
+            (Some(server), ClientHttp::Server(addr))
+        } else {
+            (None, ClientHttp::serve(cfg.http_addr(), client_api).await?)
+        };
+        let http_addr = client_http.addr();
         let client = if cfg.client.enabled {
             let mut servers = cfg.client.servers.clone();
             if servers.is_empty() {
-                servers.push(server.http_addr.to_string());
+                servers.push(http_addr.to_string());
             }
             let exe = std::env::current_exe().context("locating this binary for the log collector")?;
             let client_opts = drover_client::agent::ClientOptions {
@@ -181,13 +188,13 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 node_class: String::new(),
                 node_pool: String::new(),
                 meta: Default::default(),
-                http_addr: server.http_addr.to_string(),
+                http_addr: http_addr.to_string(),
                 logmon: drover_client::driver::raw_exec::LogmonCommand {
                     program: exe,
                     args_prefix: vec!["logmon".into()],
                 },
                 // Nomad enables raw_exec only on request; a dev agent asks.
-                raw_exec_enabled: cfg.dev_mode,
+                raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),
                 batch: std::time::Duration::from_millis(200),
             };
             Some(
@@ -198,18 +205,67 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         } else {
             None
         };
-        tracing::info!(http = %server.http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
-        eprintln!("==> Drover agent started! HTTP API: http://{}", server.http_addr);
+        tracing::info!(http = %http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
+        eprintln!("==> Drover agent started! HTTP API: http://{http_addr}");
         wait_for_signal().await?;
         tracing::info!("shutting down");
         if let Some(c) = client {
             c.shutdown().await;
         }
-        server.shutdown().await;
+        client_http.shutdown().await;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
         Ok::<(), anyhow::Error>(())
     })?;
     drop(temp);
     Ok(())
+}
+
+/// Where a client's `/v1/client` API is served: on the server's listener,
+/// or, for a client-only agent, on its own.
+enum ClientHttp {
+    Server(std::net::SocketAddr),
+    Own {
+        addr: std::net::SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl ClientHttp {
+    async fn serve(addr: std::net::SocketAddr, routes: axum::Router) -> anyhow::Result<ClientHttp> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, routes)
+                .with_graceful_shutdown(graceful)
+                .await
+            {
+                tracing::warn!(error = %e, "client HTTP server stopped");
+            }
+        });
+        Ok(ClientHttp::Own { addr, stop, task })
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            ClientHttp::Server(a) | ClientHttp::Own { addr: a, .. } => *a,
+        }
+    }
+
+    async fn shutdown(self) {
+        if let ClientHttp::Own { stop, task, .. } = self {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: both shut down cleanly.

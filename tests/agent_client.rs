@@ -430,3 +430,34 @@ async fn a_crashing_task_restarts_then_fails_then_is_rescheduled() {
         first_id.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_client_only_agent_runs_work_for_a_separate_server() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
+    let client = Agent::start_client(client_dir.path(), &server).await;
+    submit(
+        &server,
+        json!({"ID": "remote", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/echo", "args": ["far away"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&server, "remote", "complete on the client", |x| {
+        x["ClientStatus"] == "complete"
+    })
+    .await;
+    // The client serves its own allocation's logs.
+    let id = alloc["ID"].as_str().unwrap();
+    let r = client
+        .http
+        .get(client.url(&format!(
+            "/v1/client/fs/logs/{id}?task=t&type=stdout&plain=true"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "far away\n");
+}

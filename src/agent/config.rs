@@ -72,8 +72,23 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientConfig {
     pub enabled: bool,
-    /// Server RPC addresses (`host:port`) the client registers with.
+    /// Server addresses (`host:port`) the client registers with. Drover's
+    /// clients talk to servers over their HTTP API, so these are HTTP
+    /// addresses (Nomad lists RPC ones).
     pub servers: Vec<String>,
+    /// Nomad's `client { options }`; `driver.raw_exec.enable = "1"`
+    /// enables raw_exec outside dev mode, as Nomad still honours.
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl ClientConfig {
+    /// Whether raw_exec may run tasks (always in dev mode, as Nomad).
+    pub fn raw_exec_enabled(&self, dev: bool) -> bool {
+        dev || self
+            .options
+            .get("driver.raw_exec.enable")
+            .is_some_and(|v| matches!(v.as_str(), "1" | "true"))
+    }
 }
 
 /// Nomad's log levels (`command/agent/log_levels.go`), parsed
@@ -126,6 +141,8 @@ pub struct ClientLayer {
     pub enabled: Option<bool>,
     /// Appended to the running list (Nomad's `ClientConfig.Merge`).
     pub servers: Vec<String>,
+    /// `client { options { ... } }`, merged key by key.
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for AgentConfig {
@@ -209,6 +226,7 @@ impl AgentConfig {
             .extend(layer.server.deprecated_retry_join);
         set(&mut self.client.enabled, layer.client.enabled);
         self.client.servers.extend(layer.client.servers);
+        self.client.options.extend(layer.client.options);
         self
     }
 

@@ -433,6 +433,28 @@ impl Walker<'_> {
             match key.as_str() {
                 "enabled" => layer.client.enabled = Some(self.bool(&path, item)?),
                 "servers" => layer.client.servers.extend(self.string_list(&path, item)?),
+                "options" => {
+                    let value = match item {
+                        Item::Block(_) => {
+                            return Err(self.error(&path, "expected a map: options = { ... }"))
+                        }
+                        item => self.value(&path, item)?,
+                    };
+                    let Value::Object(map) = value else {
+                        return Err(self.error(&path, "expected a map of strings"));
+                    };
+                    for (k, v) in map {
+                        let v = match v {
+                            Value::String(s) => s,
+                            Value::Bool(b) => b.to_string(),
+                            Value::Number(n) => n.to_string(),
+                            _ => {
+                                return Err(self.error(&format!("{path}.{k}"), "expected a string"))
+                            }
+                        };
+                        layer.client.options.insert(k, v);
+                    }
+                }
                 k if NOMAD_CLIENT.contains(&k) => self.ignored(&path),
                 _ => return Err(self.unknown(&path)),
             }

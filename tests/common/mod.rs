@@ -41,6 +41,49 @@ impl Agent {
         Self::start_with(data_dir, "").await
     }
 
+    /// A client-only agent (`agent -client -servers <server>`) on its own
+    /// data directory and HTTP port; ready once its node is registered.
+    pub async fn start_client(data_dir: &Path, server: &Agent) -> Agent {
+        let http = free_port();
+        let config = data_dir.join("client.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "ports {{\n  http = {http}\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let servers = server.base.trim_start_matches("http://").to_string();
+        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args([
+                "agent",
+                "-client",
+                "-log-level=warn",
+                "-servers",
+                &servers,
+                "-data-dir",
+            ])
+            .arg(data_dir.join("data"))
+            .arg("-config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("drover starts");
+        let agent = Agent {
+            child,
+            base: format!("http://127.0.0.1:{http}"),
+            http: reqwest::Client::new(),
+        };
+        server
+            .until("/v1/nodes", "the client's node registered", |v| {
+                v.as_array().is_some_and(|n| !n.is_empty())
+            })
+            .await;
+        agent
+    }
+
     /// [`Agent::start`] with more agent configuration (HCL), e.g.
     /// `client { enabled = false }` for a dev server without a node.
     pub async fn start_with(data_dir: &Path, extra: &str) -> Agent {

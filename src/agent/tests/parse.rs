@@ -84,6 +84,17 @@ fn each_key_in_hcl_and_json() {
             r#"{"client": {"servers": ["s:4647"]}}"#,
             |l| l.client.servers == ["s:4647"],
         ),
+        (
+            r#"client { options = { "driver.raw_exec.enable" = "1" } }"#,
+            r#"{"client": {"options": {"driver.raw_exec.enable": "1"}}}"#,
+            |l| {
+                l.client
+                    .options
+                    .get("driver.raw_exec.enable")
+                    .map(String::as_str)
+                    == Some("1")
+            },
+        ),
     ];
     for (hcl, json, want) in cases {
         assert!(want(&layer(Format::Hcl, hcl)), "HCL {hcl:?}");
