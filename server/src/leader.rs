@@ -58,6 +58,8 @@ struct Leader {
     /// Placements checked and on their way through Raft, by ticket.
     inflight: Mutex<std::collections::BTreeMap<u64, Vec<drover_api::Allocation>>>,
     next_ticket: AtomicU64,
+    /// Final commits that may be in Raft at once.
+    commit_slots: Arc<tokio::sync::Semaphore>,
     epoch: Instant,
     /// Which nodes may have gained room since the last `feed`.
     capacity: Mutex<crate::blocked::CapacityWatch>,
@@ -166,28 +168,35 @@ impl Leader {
                     _ = shutdown.wait_for(|s| *s) => return,
                 }
             };
-            let done = self.process(&eval).await;
-            let mut b = self.broker();
-            let result = if done {
-                SchedulerStats::bump(&self.stats.evals_completed, 1);
-                b.ack(&eval.id, &token)
-            } else {
-                b.nack(&eval.id, &token, self.now_ms())
-            };
-            if let Err(e) = result {
-                tracing::debug!(eval = %eval.id, error = %e, "ack/nack after leadership change");
-            }
+            self.clone().process(eval, token).await;
         }
     }
 
-    /// Plan and apply `eval`, re-planning what the applier rejected.
-    async fn process(&self, eval: &Evaluation) -> bool {
+    /// Ack or nack `eval` with the broker.
+    fn finish(&self, eval: &Evaluation, token: &str, done: bool) {
+        let mut b = self.broker();
+        let result = if done {
+            SchedulerStats::bump(&self.stats.evals_completed, 1);
+            b.ack(&eval.id, token)
+        } else {
+            b.nack(&eval.id, token, self.now_ms())
+        };
+        if let Err(e) = result {
+            tracing::debug!(eval = %eval.id, error = %e, "ack/nack after leadership change");
+        }
+    }
+
+    /// Plan and apply `eval`, re-planning what the applier rejected. The
+    /// final commit runs in the background, so the worker plans its next
+    /// eval while this one is in Raft (at most `commit_slots` at a time);
+    /// the eval is acked when its plan is applied.
+    async fn process(self: Arc<Self>, eval: Evaluation, token: String) {
         for attempt in 0..MAX_ATTEMPTS {
-            let plan = {
+            let mut plan = {
                 let applied = self.raft.shared.read();
                 let mut plan = crate::scheduler::compute(
                     &applied.state,
-                    eval,
+                    &eval,
                     &mut || uuid::Uuid::new_v4().to_string(),
                     unix_nanos(),
                 );
@@ -195,45 +204,55 @@ impl Leader {
                 plan
             };
             let last = attempt + 1 == MAX_ATTEMPTS;
-            match self.apply(plan, eval, last).await {
-                Ok(true) => return true,
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
-                    return false;
-                }
+            let (rejected, ticket) = self.check(&mut plan).await;
+            if rejected == 0 || last {
+                let slot = self.commit_slots.clone().acquire_owned().await;
+                tokio::spawn(async move {
+                    let result = self.commit(plan, &eval, last, rejected).await;
+                    self.release(ticket);
+                    if let Err(e) = &result {
+                        tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
+                    }
+                    self.finish(&eval, &token, result.is_ok());
+                    drop(slot);
+                });
+                return;
+            }
+            // Partial: commit what fits, then plan the rest on the newer state.
+            let result = self.commit(plan, &eval, last, rejected).await;
+            self.release(ticket);
+            if let Err(e) = result {
+                tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
+                self.finish(&eval, &token, false);
+                return;
             }
         }
-        false
+        self.finish(&eval, &token, false);
     }
 
-    /// The plan applier: re-check, then commit. Returns whether the plan was
-    /// committed whole (the eval is then complete).
-    async fn apply(&self, mut plan: Plan, eval: &Evaluation, last: bool) -> Result<bool, String> {
-        // Check under the lock, commit outside it: the next plan is checked
-        // while this one is in Raft, counting this one's placements as taken
-        // (Nomad's plan applier overlaps the same way).
-        let ticket;
+    /// The plan applier's check, one plan at a time: drop what no longer
+    /// fits against the applied state plus the plans still in Raft, and
+    /// count this plan's placements as in Raft from now on (until
+    /// [`Self::release`]). Returns the number rejected and the ticket.
+    async fn check(&self, plan: &mut Plan) -> (usize, u64) {
+        let _one_at_a_time = self.applier.lock().await;
+        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let pending: Vec<&drover_api::Allocation> =
+            inflight.values().flat_map(|v| v.iter()).collect();
         let rejected = {
-            let _one_at_a_time = self.applier.lock().await;
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            let pending: Vec<&drover_api::Allocation> =
-                inflight.values().flat_map(|v| v.iter()).collect();
-            let rejected = {
-                let applied = self.raft.shared.read();
-                crate::scheduler::plan_check::check(&applied.state, &mut plan, &pending)
-            };
-            self.next_ticket.fetch_add(1, Ordering::Relaxed);
-            ticket = self.next_ticket.load(Ordering::Relaxed);
-            inflight.insert(ticket, plan.placed.clone());
-            rejected
+            let applied = self.raft.shared.read();
+            crate::scheduler::plan_check::check(&applied.state, plan, &pending)
         };
-        let result = self.commit(plan, eval, last, rejected).await;
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
+        inflight.insert(ticket, plan.placed.clone());
+        (rejected, ticket)
+    }
+
+    fn release(&self, ticket: u64) {
         self.inflight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ticket);
-        result
     }
 
     async fn commit(
@@ -409,6 +428,7 @@ pub fn start(
         applier: tokio::sync::Mutex::new(()),
         inflight: Mutex::new(Default::default()),
         next_ticket: AtomicU64::new(0),
+        commit_slots: Arc::new(tokio::sync::Semaphore::new(2 * workers.max(1))),
         epoch: Instant::now(),
         capacity: Mutex::new(Default::default()),
         scan: Mutex::new(Scan::default()),
