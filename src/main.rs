@@ -195,7 +195,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 },
                 // Nomad enables raw_exec only on request; a dev agent asks.
                 raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),
-                batch: std::time::Duration::from_millis(200),
+                batch: std::time::Duration::ZERO,
             };
             Some(
                 drover_client::agent::start(client_opts, registry)

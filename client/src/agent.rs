@@ -8,10 +8,11 @@
 //!   404 means the servers lost the node (a wiped cluster): register again.
 //! * **watch**: `GET /v1/node/{id}/allocations?index=N`, woken only by this
 //!   node's allocations; starts, updates and destroys runners.
-//! * **updates**: collects runner reports for [`ClientOptions::batch`] and
-//!   sends them as one `PUT /v1/internal/node/{id}/allocs` (one Raft write
-//!   for a burst), latest report per allocation winning; a failed send is
-//!   retried with the next batch. Task handles are persisted here too.
+//! * **updates**: sends runner reports as one `PUT
+//!   /v1/internal/node/{id}/allocs` (one Raft write for a burst): what is
+//!   queued goes at once, and what arrives during a send goes in the next;
+//!   latest report per allocation wins; a failed send is retried with the
+//!   next batch. Task handles are persisted here too.
 //! * restore, once at start: allocations in the local store with task
 //!   handles are re-attached, not restarted.
 
@@ -52,7 +53,9 @@ pub struct ClientOptions {
     /// How raw_exec starts its log collector.
     pub logmon: LogmonCommand,
     pub raw_exec_enabled: bool,
-    /// How long allocation updates gather before they are sent.
+    /// How long allocation updates gather before they are sent; zero sends
+    /// what is queued at once (updates that arrive during a send still
+    /// share the next write).
     pub batch: Duration,
 }
 
@@ -611,16 +614,24 @@ async fn update_loop(
                 _ = stop.wait_for(|s| *s) => return,
             }
         }
-        // Gather a burst, then send it as one write.
-        let deadline = tokio::time::Instant::now() + shared.opts.batch;
-        loop {
-            tokio::select! {
-                u = rx.recv() => match u {
-                    Some(u) => { pending.insert(u.id.clone(), u); }
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+        // Send at once what is queued: an idle client reports a change
+        // without delay, and a burst that arrives while a send is in flight
+        // goes out as one write next time round (natural batching). Only
+        // when `batch` is set does it wait to gather more.
+        if !shared.opts.batch.is_zero() {
+            let deadline = tokio::time::Instant::now() + shared.opts.batch;
+            loop {
+                tokio::select! {
+                    u = rx.recv() => match u {
+                        Some(u) => { pending.insert(u.id.clone(), u); }
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
             }
+        }
+        while let Ok(u) = rx.try_recv() {
+            pending.insert(u.id.clone(), u);
         }
         let ids: Vec<String> = pending.keys().cloned().collect();
         shared.persist(&ids);
