@@ -379,20 +379,30 @@ impl Shared {
     }
 
     /// Persist the task handles of the allocations just reported.
+    /// Persist the task handles and task states of the allocations just
+    /// reported (one flush for the batch), so a restarted client re-attaches
+    /// with the history it had.
     fn persist(&self, ids: &[String]) {
-        let runners = self.runners();
-        for id in ids {
-            let Some(r) = runners.get(id) else { continue };
-            let Some(mut stored) = self.stored(id) else {
-                continue;
-            };
-            let handles = r.task_handles();
-            if stored.handles != handles {
-                stored.handles = handles;
-                if let Err(e) = self.store.put(&stored) {
-                    tracing::warn!(alloc = %id, error = %e, "could not persist task handles");
+        let mut changed = Vec::new();
+        {
+            let runners = self.runners();
+            for id in ids {
+                let Some(r) = runners.get(id) else { continue };
+                let Some(mut stored) = self.stored(id) else {
+                    continue;
+                };
+                let handles = r.task_handles();
+                let state = r.client_state();
+                if stored.handles != handles || stored.alloc.task_states != state.task_states {
+                    stored.handles = handles;
+                    stored.alloc.task_states = state.task_states;
+                    stored.alloc.client_status = state.client_status;
+                    changed.push(stored);
                 }
             }
+        }
+        if let Err(e) = self.store.put_all(&changed) {
+            tracing::warn!(error = %e, "could not persist task state");
         }
     }
 

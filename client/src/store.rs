@@ -74,6 +74,19 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::put`] for many, with one flush.
+    pub fn put_all(&self, stored: &[StoredAlloc]) -> Result<(), StoreError> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        for s in stored {
+            self.allocs
+                .insert(s.alloc.id.as_bytes(), serde_json::to_vec(s)?)?;
+        }
+        self.allocs.flush()?;
+        Ok(())
+    }
+
     pub fn get(&self, alloc_id: &str) -> Result<Option<StoredAlloc>, StoreError> {
         let Some(v) = self.allocs.get(alloc_id.as_bytes())? else {
             return Ok(None);
