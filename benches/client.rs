@@ -32,9 +32,13 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A small service: 1 MHz, 10 MB, 10 MB of disk and one 1 MB log file, so
+/// a thousand fit on one dev node.
 fn service(id: &str, count: usize) -> Value {
     json!({"Job": {"ID": id, "TaskGroups": [{"Name": "g", "Count": count,
+        "EphemeralDisk": {"SizeMB": 10},
         "Tasks": [{"Name": "t", "Driver": "raw_exec",
+            "LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1},
             "Config": {"command": "/bin/sleep", "args": ["1000"]},
             "Resources": {"CPU": 1, "MemoryMB": 10}}]}]}})
 }

@@ -171,7 +171,7 @@ async fn read_pid(path: &Path) -> u32 {
 #[tokio::test]
 async fn a_client_killed_9_reattaches_to_its_running_task() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::start(dir.path()).await;
+    let a = Agent::start(dir.path()).await;
     submit(
         &a,
         json!({"ID": "svc", "TaskGroups": [{"Name": "g",
@@ -193,10 +193,8 @@ async fn a_client_killed_9_reattaches_to_its_running_task() {
         .filter(|e| *e == "Started")
         .count();
 
-    a.child.kill().unwrap();
-    a.child.wait().unwrap();
+    a.crash();
     assert!(pid_alive(pid), "the task outlives its agent");
-    drop(a);
 
     let a = Agent::start(dir.path()).await;
     // The restarted client reports the task again: still running, same pid,
@@ -323,7 +321,7 @@ async fn signal_restart_and_stats_reach_a_running_task() {
 #[tokio::test]
 async fn a_task_that_died_while_the_client_was_down_is_noticed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::start(dir.path()).await;
+    let a = Agent::start(dir.path()).await;
     submit(
         &a,
         json!({"ID": "dies", "Type": "batch", "TaskGroups": [{"Name": "g",
@@ -335,9 +333,7 @@ async fn a_task_that_died_while_the_client_was_down_is_noticed() {
     let alloc = alloc_when(&a, "dies", "running", |x| x["ClientStatus"] == "running").await;
     let id = alloc["ID"].as_str().unwrap().to_string();
     let pid = read_pid(&alloc_dir(dir.path(), &alloc).join("t/local/pid")).await;
-    a.child.kill().unwrap();
-    a.child.wait().unwrap();
-    drop(a);
+    a.crash();
     // The task dies while no client watches it.
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])

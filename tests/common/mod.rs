@@ -17,12 +17,40 @@ pub struct Agent {
     pub child: Child,
     pub base: String,
     pub http: reqwest::Client,
+    /// The agent's data directory; its tasks run below it.
+    pub data_dir: std::path::PathBuf,
+    /// Whether dropping the agent also kills the tasks it left running.
+    pub reap_tasks: bool,
 }
 
 impl Drop for Agent {
+    /// Kill the agent, then the tasks its client left running (they live in
+    /// their own sessions, by design), unless the test kept them on purpose.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.reap_tasks {
+            kill_processes_under(&self.data_dir);
+        }
+    }
+}
+
+/// SIGKILL every process whose working directory is under `dir`: the tasks
+/// (which run in their task directories) and their log collectors' peers.
+pub fn kill_processes_under(dir: &Path) {
+    let Ok(dir) = dir.canonicalize() else { return };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let inside =
+            std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&dir));
+        if inside {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }
 
@@ -75,6 +103,8 @@ impl Agent {
             child,
             base: format!("http://127.0.0.1:{http}"),
             http: reqwest::Client::new(),
+            data_dir: data_dir.to_path_buf(),
+            reap_tasks: true,
         };
         server
             .until("/v1/nodes", "the client's node registered", |v| {
@@ -108,6 +138,8 @@ impl Agent {
             child,
             base: format!("http://127.0.0.1:{http}"),
             http: reqwest::Client::new(),
+            data_dir: data_dir.to_path_buf(),
+            reap_tasks: true,
         };
         let started = Instant::now();
         loop {
@@ -185,6 +217,13 @@ impl Agent {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         let (status, headers) = (r.status(), r.headers().clone());
         (status, r.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    /// `kill -9` the agent and leave its tasks running, as a crash would.
+    pub fn crash(mut self) {
+        self.reap_tasks = false;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Poll `path` until `pred` holds, with the deadline.
