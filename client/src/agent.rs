@@ -36,6 +36,10 @@ use crate::http::ClientAllocs;
 use crate::runner::{AllocRunner, RunnerConfig};
 use crate::store::{Store, StoreError, StoredAlloc};
 
+/// Allocation reports per request: a thousand task updates at once would
+/// exceed the servers' request size limit.
+const UPDATE_CHUNK: usize = 100;
+
 /// How a client agent runs.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -645,31 +649,41 @@ async fn update_loop(
         }
         let ids: Vec<String> = pending.keys().cloned().collect();
         shared.persist(&ids);
-        let batch = AllocUpdateRequest {
-            alloc: pending.values().cloned().collect(),
-        };
         let path = format!("/v1/internal/node/{node_id}/allocs");
-        let sent = match serde_json::to_value(&batch) {
-            Ok(body) => match shared.call(reqwest::Method::PUT, &path, Some(&body)).await {
-                Ok((status, _, _)) if status.is_success() => true,
-                Ok((status, _, body)) => {
-                    tracing::warn!(%status, body = %body.text(), "allocation update refused");
-                    // A 4xx will not get better by retrying the same batch.
-                    status.is_client_error()
-                }
+        // Large bursts go in several writes of at most UPDATE_CHUNK; what
+        // was sent leaves `pending`, what failed stays for the next round.
+        let mut sent = true;
+        while sent && !pending.is_empty() {
+            let chunk: Vec<AllocClientUpdateEntry> =
+                pending.values().take(UPDATE_CHUNK).cloned().collect();
+            let batch = AllocUpdateRequest { alloc: chunk };
+            sent = match serde_json::to_value(&batch) {
+                Ok(body) => match shared.call(reqwest::Method::PUT, &path, Some(&body)).await {
+                    Ok((status, _, _)) if status.is_success() => true,
+                    Ok((status, _, body)) => {
+                        tracing::warn!(%status, body = %body.text(), "allocation update refused");
+                        // A refusal the same batch cannot fix (a validation
+                        // error) is dropped; anything else is retried.
+                        status == reqwest::StatusCode::BAD_REQUEST
+                            || status == reqwest::StatusCode::NOT_FOUND
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "allocation update failed; retrying");
+                        false
+                    }
+                },
                 Err(e) => {
-                    tracing::warn!(error = %e, "allocation update failed; retrying");
-                    false
+                    tracing::warn!(error = %e, "allocation update not encodable");
+                    true
                 }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "allocation update not encodable");
-                true
+            };
+            if sent {
+                for entry in &batch.alloc {
+                    pending.remove(&entry.id);
+                }
             }
-        };
-        if sent {
-            pending.clear();
-        } else {
+        }
+        if !sent {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.wait_for(|s| *s) => return,

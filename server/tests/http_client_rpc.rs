@@ -341,3 +341,23 @@ async fn alloc_updates_are_checked_against_the_node() {
     assert!(text.contains("status down"), "{text}");
     srv.s.shutdown().await;
 }
+
+/// A client's burst of task updates may be several megabytes; the servers'
+/// usual 2 MB request limit must not refuse it (a refusal lost updates).
+#[tokio::test]
+async fn a_large_batch_of_alloc_updates_is_accepted() {
+    let srv = Srv::start().await;
+    put_ok(&srv, REGISTER, &node("big", "ready")).await;
+    let pad = "x".repeat(4096);
+    let entries: Vec<Value> = (0..1000)
+        .map(|i| json!({"ID": format!("unknown-{i}"), "ClientStatus": "running", "ClientDescription": pad}))
+        .collect();
+    let (status, _, text) = put(
+        &srv,
+        "/v1/internal/node/big/allocs",
+        &json!({ "Alloc": entries }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", &text[..text.len().min(200)]);
+    srv.s.shutdown().await;
+}

@@ -93,7 +93,9 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/v1/internal/node/{id}/allocs",
-            put(client_rpc::update_allocs),
+            // Batched task updates with their events: larger than the
+            // 2 MB default allows.
+            put(client_rpc::update_allocs).layer(axum::extract::DefaultBodyLimit::max(32 << 20)),
         )
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))
