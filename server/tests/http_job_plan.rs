@@ -4,48 +4,15 @@
 mod common;
 
 use common::{Srv, T0};
-use drover_api::{
-    Allocation, DriverInfo, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources,
-    NodeResources, NodeStatus,
-};
-use drover_state::command::{ApplyPlanResults, NodeRegister};
+use drover_api::Allocation;
+use drover_state::command::ApplyPlanResults;
 use drover_state::Command;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// A ready node with room for a few default-sized tasks.
 async fn node(srv: &Srv, id: &str) {
-    let node = Node {
-        id: id.into(),
-        name: id.into(),
-        datacenter: "dc1".into(),
-        status: NodeStatus::Ready,
-        drivers: [(
-            "raw_exec".to_string(),
-            DriverInfo {
-                detected: true,
-                healthy: true,
-                ..Default::default()
-            },
-        )]
-        .into(),
-        node_resources: NodeResources {
-            cpu: NodeCpuResources {
-                cpu_shares: 4000,
-                ..Default::default()
-            },
-            memory: NodeMemoryResources { memory_mb: 8192 },
-            disk: NodeDiskResources { disk_mb: 100_000 },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    srv.write(Command::NodeRegister(NodeRegister {
-        node,
-        evals: vec![],
-        now: T0,
-    }))
-    .await;
+    srv.register_sized_node(id, 4000, 8192, &[]).await;
 }
 
 fn job(id: &str, count: u64) -> Value {

@@ -3,49 +3,12 @@
 
 mod common;
 
-use common::{until, Srv, T0};
-use drover_api::{
-    DriverInfo, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
-    NodeStatus,
-};
-use drover_state::command::NodeRegister;
-use drover_state::Command;
+use common::{until, Srv};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 async fn node(srv: &Srv, id: &str, cpu: i64, mem: i64) {
-    let node = Node {
-        id: id.into(),
-        name: id.into(),
-        datacenter: "dc1".into(),
-        node_pool: "default".into(),
-        status: NodeStatus::Ready,
-        drivers: [(
-            "raw_exec".to_string(),
-            DriverInfo {
-                detected: true,
-                healthy: true,
-                ..Default::default()
-            },
-        )]
-        .into(),
-        node_resources: NodeResources {
-            cpu: NodeCpuResources {
-                cpu_shares: cpu,
-                ..Default::default()
-            },
-            memory: NodeMemoryResources { memory_mb: mem },
-            disk: NodeDiskResources { disk_mb: 100_000 },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    srv.write(Command::NodeRegister(NodeRegister {
-        node,
-        evals: vec![],
-        now: T0,
-    }))
-    .await;
+    srv.register_sized_node(id, cpu, mem, &[]).await;
 }
 
 fn job(id: &str, count: i64, cpu: i64) -> Value {

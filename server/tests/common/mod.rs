@@ -92,6 +92,53 @@ impl Srv {
         out.index
     }
 
+    /// Register a ready dc1 node with a healthy raw_exec driver, `cpu` MHz,
+    /// `mem` MB, 100 GB of disk and the given attributes.
+    pub async fn register_sized_node(
+        &self,
+        id: &str,
+        cpu: i64,
+        mem: i64,
+        attrs: &[(&str, &str)],
+    ) -> u64 {
+        let node = Node {
+            id: id.into(),
+            name: id.into(),
+            datacenter: "dc1".into(),
+            node_pool: "default".into(),
+            status: NodeStatus::Ready,
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            drivers: [(
+                "raw_exec".to_string(),
+                DriverInfo {
+                    detected: true,
+                    healthy: true,
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            node_resources: drover_api::NodeResources {
+                cpu: drover_api::NodeCpuResources {
+                    cpu_shares: cpu,
+                    ..Default::default()
+                },
+                memory: drover_api::NodeMemoryResources { memory_mb: mem },
+                disk: drover_api::NodeDiskResources { disk_mb: 100_000 },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        self.write(Command::NodeRegister(NodeRegister {
+            node,
+            evals: vec![],
+            now: T0,
+        }))
+        .await
+    }
+
     pub async fn register_node(&self, id: &str) -> u64 {
         let node = Node {
             id: id.into(),
