@@ -290,6 +290,12 @@ async fn signal_restart_and_stats_reach_a_running_task() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    let (_, host, _) = a.get("/v1/client/stats").await;
+    assert!(host["Memory"]["Total"].as_u64().unwrap_or(0) > 0, "{host}");
+    assert!(
+        host["CPU"].as_array().is_some_and(|c| !c.is_empty()),
+        "{host}"
+    );
     let (_, stats, _) = a.get(&format!("{base}/stats")).await;
     assert!(
         stats["Tasks"]["t"]["ResourceUsage"]["MemoryStats"]["RSS"]

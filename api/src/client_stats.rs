@@ -97,3 +97,70 @@ pub struct AllocRestartRequest {
     #[serde(rename = "AllTasks")]
     pub all_tasks: bool,
 }
+
+/// `GET /v1/client/stats` (Nomad api/nodes.go `HostStats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostStats {
+    #[serde(rename = "Memory")]
+    pub memory: HostMemoryStats,
+    #[serde(rename = "CPU", deserialize_with = "crate::null_default")]
+    pub cpu: Vec<HostCpuStats>,
+    #[serde(rename = "DiskStats", deserialize_with = "crate::null_default")]
+    pub disk_stats: Vec<HostDiskStats>,
+    #[serde(rename = "AllocDirStats")]
+    pub alloc_dir_stats: Option<HostDiskStats>,
+    /// Seconds since boot.
+    #[serde(rename = "Uptime")]
+    pub uptime: u64,
+    /// Unix nanoseconds.
+    #[serde(rename = "Timestamp")]
+    pub timestamp: i64,
+    #[serde(rename = "CPUTicksConsumed")]
+    pub cpu_ticks_consumed: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostMemoryStats {
+    #[serde(rename = "Total")]
+    pub total: u64,
+    #[serde(rename = "Available")]
+    pub available: u64,
+    #[serde(rename = "Used")]
+    pub used: u64,
+    #[serde(rename = "Free")]
+    pub free: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostCpuStats {
+    #[serde(rename = "CPU")]
+    pub cpu: String,
+    #[serde(rename = "User")]
+    pub user: f64,
+    #[serde(rename = "System")]
+    pub system: f64,
+    #[serde(rename = "Idle")]
+    pub idle: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostDiskStats {
+    #[serde(rename = "Device")]
+    pub device: String,
+    #[serde(rename = "Mountpoint")]
+    pub mountpoint: String,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "Used")]
+    pub used: u64,
+    #[serde(rename = "Available")]
+    pub available: u64,
+    #[serde(rename = "UsedPercent")]
+    pub used_percent: f64,
+    #[serde(rename = "InodesUsedPercent")]
+    pub inodes_used_percent: f64,
+}

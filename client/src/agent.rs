@@ -98,6 +98,9 @@ struct Shared {
 #[derive(Default)]
 pub struct Registry {
     runners: Mutex<BTreeMap<String, AllocRunner>>,
+    /// The client's data directory, whose disk the host stats report.
+    data_dir: Mutex<Option<PathBuf>>,
+    cpu: crate::hoststats::CpuSampler,
 }
 
 impl Registry {
@@ -149,6 +152,18 @@ fn usage_of(s: &crate::driver::TaskStats) -> ResourceUsage {
 }
 
 impl ClientControl for Registry {
+    fn host_stats(&self) -> BoxFuture<'_, Result<drover_api::HostStats, ControlError>> {
+        Box::pin(async move {
+            let dir = self
+                .data_dir
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/"));
+            Ok(self.cpu.read(&dir))
+        })
+    }
+
     fn signal<'a>(
         &'a self,
         alloc_id: &'a str,
@@ -449,6 +464,7 @@ pub async fn start(
         })?;
     }
     let store = Store::open(&client_dir.join("state"))?;
+    *registry.data_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(opts.data_dir.clone());
     let node_id = store.node_id()?;
     let raw_exec: Arc<dyn Driver> = Arc::new(RawExecDriver::new(RawExecConfig {
         enabled: opts.raw_exec_enabled,

@@ -526,22 +526,27 @@ fn storage(data_dir: &Path, mountinfo: &str) -> Option<StorageFacts> {
     let dir = abs
         .ancestors()
         .find_map(|p| std::fs::canonicalize(p).ok())?;
-    let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c_path` is a valid NUL-terminated string and `st` a properly
-    // sized out-parameter that statvfs fully initializes on success.
-    let st = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
-            return None;
-        }
-        st
-    };
+    let st = statvfs(&dir)?;
     let frsize = st.f_frsize as u64;
     Some(StorageFacts {
         volume: mount_source(mountinfo, &dir).unwrap_or_default(),
         bytes_total: (st.f_blocks as u64).saturating_mul(frsize),
         bytes_free: (st.f_bavail as u64).saturating_mul(frsize),
     })
+}
+
+/// `statvfs(3)` of `dir` (which must exist).
+pub(crate) fn statvfs(dir: &Path) -> Option<libc::statvfs> {
+    let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c_path` is a valid NUL-terminated string and `st` a properly
+    // sized out-parameter that statvfs fully initializes on success.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        Some(st)
+    }
 }
 
 /// `(release, machine)` from `uname(2)`.

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod allocdir;
 pub mod driver;
 pub mod fingerprint;
+pub mod hoststats;
 pub mod http;
 pub mod logmon;
 pub mod runner;

@@ -1,6 +1,6 @@
 //! The live allocation endpoints (Nomad command/agent/alloc_endpoint.go):
-//! `PUT /v1/client/allocation/:id/signal`, `/restart`, and
-//! `GET /v1/client/allocation/:id/stats`. They act through
+//! `PUT /v1/client/allocation/:id/signal`, `/restart`,
+//! `GET /v1/client/allocation/:id/stats` and `GET /v1/client/stats`. They act through
 //! [`ClientControl`], which the agent implements over its alloc runners.
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use drover_api::{AllocResourceUsage, AllocRestartRequest, AllocSignalRequest};
+use drover_api::{AllocResourceUsage, AllocRestartRequest, AllocSignalRequest, HostStats};
 
 use super::{HttpError, HttpResult};
 
@@ -49,6 +49,8 @@ pub trait ClientControl: Send + Sync + 'static {
         &'a self,
         alloc_id: &'a str,
     ) -> BoxFuture<'a, Result<AllocResourceUsage, ControlError>>;
+    /// The host's statistics (`GET /v1/client/stats`).
+    fn host_stats(&self) -> BoxFuture<'_, Result<HostStats, ControlError>>;
 }
 
 impl From<ControlError> for HttpError {
@@ -75,6 +77,7 @@ pub fn router(ctl: Ctl) -> Router {
             put(restart).post(restart),
         )
         .route("/v1/client/allocation/{alloc_id}/stats", get(stats))
+        .route("/v1/client/stats", get(host_stats))
         .with_state(ctl)
 }
 
@@ -116,4 +119,8 @@ async fn restart(
 
 async fn stats(State(ctl): State<Ctl>, Path(id): Path<String>) -> HttpResult<Response> {
     Ok(Json(ctl.stats(&id).await?).into_response())
+}
+
+async fn host_stats(State(ctl): State<Ctl>) -> HttpResult<Response> {
+    Ok(Json(ctl.host_stats().await?).into_response())
 }
