@@ -110,6 +110,8 @@ impl CpuSampler {
     }
 }
 
+// statvfs field types differ between platforms: the casts are not noise.
+#[allow(clippy::unnecessary_cast)]
 fn disk(dir: &Path) -> Option<HostDiskStats> {
     let st = crate::fingerprint::statvfs(dir)?;
     let frsize = st.f_frsize as u64;
