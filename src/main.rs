@@ -164,8 +164,13 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         } else {
             axum::Router::new()
         };
+        let local_node = std::sync::Arc::new(std::sync::OnceLock::new());
+        let local_client = cfg.client.enabled.then(|| drover_server::http::forward::LocalClient {
+            routes: client_api.clone(),
+            node_id: local_node.clone(),
+        });
         let (server, client_http) = if cfg.server.enabled {
-            let server = drover_server::agent::start_with_routes(opts.clone(), client_api)
+            let server = drover_server::agent::start_with_client(opts.clone(), local_client)
                 .await
                 .context("starting the server")?;
             let addr = server.http_addr;
@@ -197,11 +202,11 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),
                 batch: std::time::Duration::ZERO,
             };
-            Some(
-                drover_client::agent::start(client_opts, registry)
-                    .await
-                    .context("starting the client")?,
-            )
+            let client = drover_client::agent::start(client_opts, registry)
+                .await
+                .context("starting the client")?;
+            let _ = local_node.set(client.node_id.clone());
+            Some(client)
         } else {
             None
         };

@@ -462,4 +462,19 @@ async fn a_client_only_agent_runs_work_for_a_separate_server() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "far away\n");
+    // Any agent answers: the server forwards to the client that runs it.
+    let via_server = server
+        .http
+        .get(server.url(&format!(
+            "/v1/client/fs/logs/{id}?task=t&type=stdout&plain=true"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_server.status(), StatusCode::OK);
+    assert_eq!(via_server.text().await.unwrap(), "far away\n");
+    let (status, _, _) = server
+        .get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000?task=t&type=stdout")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

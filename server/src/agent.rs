@@ -114,14 +114,14 @@ fn node_id(dir: &Path) -> Result<NodeId, std::io::Error> {
 }
 
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
-    start_with_routes(opts, axum::Router::new()).await
+    start_with_client(opts, None).await
 }
 
-/// [`start`], also serving `extra` (a dev agent's `/v1/client` API) on the
-/// same listener.
-pub async fn start_with_routes(
+/// [`start`], with this agent's own client answering `/v1/client/*` for its
+/// allocations (others are forwarded to their nodes).
+pub async fn start_with_client(
     opts: ServerOptions,
-    extra: axum::Router,
+    local_client: Option<crate::http::forward::LocalClient>,
 ) -> Result<RunningServer, ServerError> {
     let dir_err = |source| ServerError::DataDir {
         path: opts.data_dir.clone(),
@@ -179,6 +179,7 @@ pub async fn start_with_routes(
         info,
         shutdown: shutdown_rx.clone(),
         heartbeats,
+        local_client,
     });
     let _stats = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
@@ -186,7 +187,7 @@ pub async fn start_with_routes(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let routes = router(app).merge(extra);
+        let routes = router(app);
         crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10)).await;
     });
     tracing::info!(%http_addr, node_id = id, "server started");

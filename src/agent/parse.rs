@@ -434,16 +434,23 @@ impl Walker<'_> {
                 "enabled" => layer.client.enabled = Some(self.bool(&path, item)?),
                 "servers" => layer.client.servers.extend(self.string_list(&path, item)?),
                 "options" => {
-                    let value = match item {
-                        Item::Block(_) => {
-                            return Err(self.error(&path, "expected a map: options = { ... }"))
+                    // `options { "k" = "v" }` (Nomad's documented form) or
+                    // `options = { ... }`.
+                    let pairs: Vec<(String, Value)> = match item {
+                        Item::Block(entries) => {
+                            let mut out = Vec::new();
+                            for (k, item) in entries {
+                                let v = self.value(&format!("{path}.{k}"), item)?;
+                                out.push((k, v));
+                            }
+                            out
                         }
-                        item => self.value(&path, item)?,
+                        item => match self.value(&path, item)? {
+                            Value::Object(map) => map.into_iter().collect(),
+                            _ => return Err(self.error(&path, "expected a map of strings")),
+                        },
                     };
-                    let Value::Object(map) = value else {
-                        return Err(self.error(&path, "expected a map of strings"));
-                    };
-                    for (k, v) in map {
+                    for (k, v) in pairs {
                         let v = match v {
                             Value::String(s) => s,
                             Value::Bool(b) => b.to_string(),

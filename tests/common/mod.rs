@@ -77,7 +77,7 @@ impl Agent {
         std::fs::write(
             &config,
             format!(
-                "ports {{\n  http = {http}\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
+                "bind_addr = \"127.0.0.1\"\nports {{\n  http = {http}\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
             ),
         )
         .unwrap();

@@ -11,6 +11,7 @@ mod client_rpc;
 pub mod error;
 mod evals;
 mod events;
+pub mod forward;
 mod job_plan;
 mod job_writes;
 mod jobs;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The leader's node heartbeat timers (reset by the client calls).
     pub heartbeats: Arc<crate::heartbeat::Heartbeats>,
+    /// This agent's own client (a dev agent), for `/v1/client/*`.
+    pub local_client: Option<forward::LocalClient>,
 }
 
 pub type App = Arc<AppState>;
@@ -97,6 +100,7 @@ pub fn router(app: App) -> Router {
             // 2 MB default allows.
             put(client_rpc::update_allocs).layer(axum::extract::DefaultBodyLimit::max(32 << 20)),
         )
+        .route("/v1/client/{*rest}", any(forward::forward))
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))
         .route("/v1/agent/self", get(status::agent_self))
