@@ -201,6 +201,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 // Nomad enables raw_exec only on request; a dev agent asks.
                 raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),
                 batch: std::time::Duration::ZERO,
+                gc_max_allocs: cfg.client.gc_max_allocs as usize,
             };
             let client = drover_client::agent::start(client_opts, registry)
                 .await

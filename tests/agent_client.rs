@@ -478,3 +478,49 @@ async fn a_client_only_agent_runs_work_for_a_separate_server() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+// Nomad client option `gc_max_allocs`: past it, terminal allocations are
+// collected with their directories, oldest first; live ones stay.
+#[tokio::test]
+async fn the_client_collects_terminal_allocations_past_gc_max_allocs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client {\n  gc_max_allocs = 2\n}").await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let job = format!("once-{i}");
+        submit(
+            &a,
+            json!({"ID": job, "Type": "batch", "TaskGroups": [{"Name": "g",
+                "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                    "Config": {"command": "/bin/true"}}]}]}),
+        )
+        .await;
+        let alloc = alloc_when(&a, &job, "complete", |x| x["ClientStatus"] == "complete").await;
+        ids.push(alloc["ID"].as_str().unwrap().to_string());
+    }
+    let root = dir.path().join("data/alloc");
+    let started = Instant::now();
+    loop {
+        let left: Vec<&String> = ids.iter().filter(|id| root.join(id).exists()).collect();
+        if left.len() <= 2 {
+            assert!(left.contains(&&ids[3]), "the newest stays: {left:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "still {} alloc dirs",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The servers still know all four, complete, each run exactly once.
+    for id in &ids {
+        let (_, alloc, _) = a.get(&format!("/v1/allocation/{id}")).await;
+        assert_eq!(alloc["ClientStatus"], "complete");
+        let started = event_types(&alloc, "t")
+            .iter()
+            .filter(|e| *e == "Started")
+            .count();
+        assert_eq!(started, 1, "{alloc}");
+    }
+}

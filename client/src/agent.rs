@@ -57,6 +57,9 @@ pub struct ClientOptions {
     /// How raw_exec starts its log collector.
     pub logmon: LogmonCommand,
     pub raw_exec_enabled: bool,
+    /// How many allocations the client keeps before it removes terminal
+    /// ones, oldest first, with their directories (Nomad `gc_max_allocs`).
+    pub gc_max_allocs: usize,
     /// How long allocation updates gather before they are sent; zero sends
     /// what is queued at once (updates that arrive during a send still
     /// share the next write).
@@ -359,6 +362,13 @@ impl Shared {
         let mut runners = self.runners();
         let listed: std::collections::BTreeSet<String> =
             allocs.iter().map(|a| a.id.clone()).collect();
+        // Only what the servers already know is finished may be collected:
+        // otherwise the next look would start it again.
+        let settled: std::collections::BTreeSet<String> = allocs
+            .iter()
+            .filter(|a| a.client_status.is_terminal())
+            .map(|a| a.id.clone())
+            .collect();
         for alloc in allocs {
             match runners.get(&alloc.id) {
                 Some(r) => r.update(alloc),
@@ -381,6 +391,7 @@ impl Shared {
                 }
             }
         }
+        self.collect(&mut runners, &settled);
         // Allocations the servers collected are gone for good here too.
         let gone: Vec<String> = runners
             .keys()
@@ -398,6 +409,39 @@ impl Shared {
     }
 
     /// Persist the task handles of the allocations just reported.
+    /// Nomad's client GC by count: past `gc_max_allocs` allocations, the
+    /// oldest terminal ones whose end the servers have recorded are
+    /// destroyed (their directories removed) and forgotten. Live ones are
+    /// never collected.
+    fn collect(
+        &self,
+        runners: &mut BTreeMap<String, AllocRunner>,
+        settled: &std::collections::BTreeSet<String>,
+    ) {
+        let excess = runners.len().saturating_sub(self.opts.gc_max_allocs);
+        if excess == 0 {
+            return;
+        }
+        let mut terminal: Vec<(u64, String)> = runners
+            .iter()
+            .filter(|(id, r)| r.is_terminal() && settled.contains(*id))
+            .map(|(id, _)| {
+                let index = self.stored(id).map_or(0, |s| s.alloc.create_index);
+                (index, id.clone())
+            })
+            .collect();
+        terminal.sort();
+        for (_, id) in terminal.into_iter().take(excess) {
+            if let Some(r) = runners.remove(&id) {
+                tracing::debug!(alloc = %id, "collecting a terminal allocation");
+                if let Err(e) = self.store.remove(&id) {
+                    tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
+                }
+                tokio::spawn(async move { r.destroy().await });
+            }
+        }
+    }
+
     /// Persist the task handles and task states of the allocations just
     /// reported (one flush for the batch), so a restarted client re-attaches
     /// with the history it had.

@@ -69,7 +69,7 @@ pub struct ServerConfig {
     pub deprecated_retry_join: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     pub enabled: bool,
     /// Server addresses (`host:port`) the client registers with. Drover's
@@ -79,6 +79,20 @@ pub struct ClientConfig {
     /// Nomad's `client { options }`; `driver.raw_exec.enable = "1"`
     /// enables raw_exec outside dev mode, as Nomad still honours.
     pub options: std::collections::BTreeMap<String, String>,
+    /// How many allocations the client keeps before it collects terminal
+    /// ones (Nomad's `gc_max_allocs`, default 50).
+    pub gc_max_allocs: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            enabled: false,
+            servers: Vec::new(),
+            options: Default::default(),
+            gc_max_allocs: 50,
+        }
+    }
 }
 
 impl ClientConfig {
@@ -143,6 +157,7 @@ pub struct ClientLayer {
     pub servers: Vec<String>,
     /// `client { options { ... } }`, merged key by key.
     pub options: std::collections::BTreeMap<String, String>,
+    pub gc_max_allocs: Option<u32>,
 }
 
 impl Default for AgentConfig {
@@ -227,6 +242,7 @@ impl AgentConfig {
         set(&mut self.client.enabled, layer.client.enabled);
         self.client.servers.extend(layer.client.servers);
         self.client.options.extend(layer.client.options);
+        set(&mut self.client.gc_max_allocs, layer.client.gc_max_allocs);
         self
     }
 

@@ -433,6 +433,7 @@ impl Walker<'_> {
             match key.as_str() {
                 "enabled" => layer.client.enabled = Some(self.bool(&path, item)?),
                 "servers" => layer.client.servers.extend(self.string_list(&path, item)?),
+                "gc_max_allocs" => layer.client.gc_max_allocs = Some(self.count(&path, item)?),
                 "options" => {
                     // `options { "k" = "v" }` (Nomad's documented form) or
                     // `options = { ... }`.
