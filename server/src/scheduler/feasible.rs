@@ -187,7 +187,7 @@ pub fn constraint_string(c: &Constraint) -> String {
 
 /// An empty list matches everything: Nomad ≥ 1.5 canonicalizes a job
 /// without datacenters to `["*"]`.
-fn datacenter_matches(patterns: &[String], dc: &str) -> bool {
+pub(crate) fn datacenter_matches(patterns: &[String], dc: &str) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| glob_match(p, dc))
 }
 
@@ -218,7 +218,7 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 /// A job pool of "" or `all` takes any node; a node without a pool is in
 /// `default`. (Nomad canonicalizes "" to `default` at registration; here
 /// the job side is taken as already canonical and "" stays permissive.)
-fn pool_matches(job_pool: &str, node_pool: &str) -> bool {
+pub(crate) fn pool_matches(job_pool: &str, node_pool: &str) -> bool {
     if job_pool.is_empty() || job_pool == NODE_POOL_ALL {
         return true;
     }
@@ -532,4 +532,19 @@ fn check_version(lhs: &str, constraints: &str, mode: VersionMode) -> bool {
         return false;
     }
     all_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("dc1", "dc1"));
+        assert!(!glob_match("dc1", "dc10"));
+        assert!(glob_match("dc*", "dc10"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "acb"));
+    }
 }

@@ -45,7 +45,7 @@ use drover_api::{
 };
 use drover_state::{State, WatchSet};
 
-use super::feasible::{node_is_feasible, NODE_POOL_ALL, NODE_POOL_DEFAULT};
+use super::feasible::{datacenter_matches, node_is_feasible, pool_matches};
 use super::generic::{live_usage, Plan, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
 use super::rank::{
     binpack_score, exhausted, fit, normalize, record_score, Capacity, Usage, BINPACK,
@@ -337,57 +337,5 @@ fn merge_filtered(acc: &mut AllocMetric, m: &AllocMetric) {
     }
     for (k, v) in &m.constraint_filtered {
         *acc.constraint_filtered.entry(k.clone()).or_insert(0) += v;
-    }
-}
-
-/// As `feasible`'s datacenter check: an empty list matches everything, `*`
-/// matches any run of characters.
-fn datacenter_matches(patterns: &[String], dc: &str) -> bool {
-    patterns.is_empty() || patterns.iter().any(|p| glob_match(p, dc))
-}
-
-fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let [first, middle @ .., last] = parts.as_slice() else {
-        return pattern == text;
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
-/// As `feasible`'s pool check: a job pool of "" or `all` takes any node; a
-/// node without a pool is in `default`.
-fn pool_matches(job_pool: &str, node_pool: &str) -> bool {
-    if job_pool.is_empty() || job_pool == NODE_POOL_ALL {
-        return true;
-    }
-    let node_pool = if node_pool.is_empty() {
-        NODE_POOL_DEFAULT
-    } else {
-        node_pool
-    };
-    job_pool == node_pool
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("dc1", "dc1"));
-        assert!(!glob_match("dc1", "dc10"));
-        assert!(glob_match("dc*", "dc10"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "acb"));
     }
 }
