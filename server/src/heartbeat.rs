@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use drover_api::{trigger, EvalStatus, Evaluation, Job, JobType, NodeEvent, NodeStatus};
+use drover_api::{trigger, Evaluation, Job, JobType, NodeEvent, NodeStatus};
 use drover_state::command::NodeUpdateStatus;
 use drover_state::{Command, NamespaceSel, State as St, WatchSet};
 use tokio::sync::Notify;
@@ -316,17 +316,8 @@ pub fn start(
 /// A pending evaluation of `job` triggered by a change to `node_id`.
 fn node_eval(job: &Job, node_id: &str, now: i64) -> Evaluation {
     Evaluation {
-        id: uuid::Uuid::new_v4().to_string(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type.as_str().to_string(),
-        triggered_by: trigger::NODE_UPDATE.to_string(),
-        job_id: job.id.clone(),
         node_id: node_id.to_string(),
-        status: EvalStatus::Pending,
-        create_time: now,
-        modify_time: now,
-        ..Default::default()
+        ..crate::http::pending_eval(job, trigger::NODE_UPDATE, now)
     }
 }
 

@@ -380,19 +380,14 @@ fn reap(failed: Vec<Evaluation>, canceled: Vec<Evaluation>, now: i64) -> drover_
     for mut e in failed {
         let spread = i64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 5 * MINUTE / 255;
         let followup = Evaluation {
-            id: uuid::Uuid::new_v4().to_string(),
-            namespace: e.namespace.clone(),
-            priority: e.priority,
-            eval_type: e.eval_type.clone(),
-            triggered_by: drover_api::trigger::FAILED_FOLLOW_UP.to_string(),
-            job_id: e.job_id.clone(),
-            job_modify_index: e.job_modify_index,
-            status: EvalStatus::Pending,
             wait_until: Some(now + MINUTE + spread),
-            previous_eval: e.id.clone(),
-            create_time: now,
-            modify_time: now,
-            ..Default::default()
+            ..crate::scheduler::generic::chained_eval(
+                &e,
+                uuid::Uuid::new_v4().to_string(),
+                drover_api::trigger::FAILED_FOLLOW_UP,
+                EvalStatus::Pending,
+                now,
+            )
         };
         e.status = EvalStatus::Failed;
         e.status_description = format!(

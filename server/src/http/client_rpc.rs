@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use drover_api::{
-    trigger, AllocClientStatus, AllocUpdateRequest, EvalStatus, Evaluation, Job, Node, NodeEvent,
+    trigger, AllocClientStatus, AllocUpdateRequest, Evaluation, Job, Node, NodeEvent,
     NodeRegisterRequest, NodeServerInfo, NodeStatus, NodeUpdateResponse, NodeUpdateStatusRequest,
     WriteMeta,
 };
@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::blocking::write_response;
 use super::error::{HttpError, HttpResult};
-use super::job_writes::{new_id, now, write};
+use super::job_writes::{now, write};
 use super::App;
 use crate::heartbeat::node_evals;
 use crate::jobs;
@@ -269,17 +269,8 @@ fn alloc_updates(
 
 fn alloc_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
     Evaluation {
-        id: new_id(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type.as_str().to_string(),
-        triggered_by: triggered_by.to_string(),
-        job_id: job.id.clone(),
         job_modify_index: job.job_modify_index,
-        status: EvalStatus::Pending,
-        create_time: now,
-        modify_time: now,
-        ..Default::default()
+        ..super::job_writes::pending_eval(job, triggered_by, now)
     }
 }
 

@@ -43,7 +43,7 @@ pub(super) async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
     Ok(out.index)
 }
 
-pub(super) fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
+pub(crate) fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
     Evaluation {
         id: new_id(),
         namespace: job.namespace.clone(),

@@ -76,21 +76,16 @@ impl Plan {
         let delay_instead = !self.followup_evals.is_empty() && eval.wait_until.is_none();
         if !self.failed_tg_allocs.is_empty() && !delay_instead {
             let blocked = Evaluation {
-                id: blocked_id,
-                namespace: eval.namespace.clone(),
-                priority: eval.priority,
-                eval_type: eval.eval_type.clone(),
-                triggered_by: drover_api::trigger::QUEUED_ALLOCS.to_string(),
-                job_id: eval.job_id.clone(),
-                job_modify_index: eval.job_modify_index,
-                status: drover_api::EvalStatus::Blocked,
                 status_description: "created to place remaining allocations".to_string(),
-                previous_eval: eval.id.clone(),
                 failed_tg_allocs: self.failed_tg_allocs.clone(),
                 snapshot_index: self.snapshot_index,
-                create_time: now,
-                modify_time: now,
-                ..Default::default()
+                ..chained_eval(
+                    &eval,
+                    blocked_id,
+                    drover_api::trigger::QUEUED_ALLOCS,
+                    drover_api::EvalStatus::Blocked,
+                    now,
+                )
             };
             eval.blocked_eval = blocked.id.clone();
             evals.push(blocked);
@@ -113,6 +108,32 @@ impl Plan {
             evals,
             now,
         })
+    }
+}
+
+/// A new eval for `prev`'s job that follows from it: a blocked eval, a
+/// delayed reschedule, a retry of a failed eval (Nomad builds all three
+/// this way, `JobModifyIndex` and `PreviousEval` included).
+pub fn chained_eval(
+    prev: &Evaluation,
+    id: String,
+    triggered_by: &str,
+    status: drover_api::EvalStatus,
+    now: i64,
+) -> Evaluation {
+    Evaluation {
+        id,
+        namespace: prev.namespace.clone(),
+        priority: prev.priority,
+        eval_type: prev.eval_type.clone(),
+        triggered_by: triggered_by.to_string(),
+        job_id: prev.job_id.clone(),
+        job_modify_index: prev.job_modify_index,
+        status,
+        previous_eval: prev.id.clone(),
+        create_time: now,
+        modify_time: now,
+        ..Default::default()
     }
 }
 
@@ -297,19 +318,15 @@ fn followup_evals(
             _ => {
                 let id = new_id();
                 plan.followup_evals.push(Evaluation {
-                    id: id.clone(),
-                    namespace: eval.namespace.clone(),
-                    priority: eval.priority,
-                    eval_type: eval.eval_type.clone(),
-                    triggered_by: drover_api::trigger::ALLOC_FAILURE.to_string(),
-                    job_id: eval.job_id.clone(),
-                    status: drover_api::EvalStatus::Pending,
                     status_description: "created for delayed rescheduling".to_string(),
                     wait_until: Some(at),
-                    previous_eval: eval.id.clone(),
-                    create_time: now,
-                    modify_time: now,
-                    ..Default::default()
+                    ..chained_eval(
+                        eval,
+                        id.clone(),
+                        drover_api::trigger::ALLOC_FAILURE,
+                        drover_api::EvalStatus::Pending,
+                        now,
+                    )
                 });
                 current = Some((id.clone(), at));
                 id
