@@ -43,6 +43,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The per-container log copier the docker driver starts (internal).
+    #[command(hide = true, name = "docker-logger")]
+    DockerLogger {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn version() -> String {
@@ -81,6 +87,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logmon { args } => {
             drover_client::logmon::run(args).map_err(|e| anyhow::anyhow!("logmon: {e}"))
         }
+        Command::DockerLogger { args } => drover_client::driver::docker::logger::run(args)
+            .map_err(|e| anyhow::anyhow!("docker-logger: {e}")),
     }
 }
 
@@ -195,8 +203,17 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 meta: Default::default(),
                 http_addr: http_addr.to_string(),
                 logmon: drover_client::driver::raw_exec::LogmonCommand {
-                    program: exe,
+                    program: exe.clone(),
                     args_prefix: vec!["logmon".into()],
+                },
+                docker: drover_client::driver::docker::DockerConfig {
+                    endpoint: None,
+                    gc_container: true,
+                    volumes_enabled: false,
+                    logger: drover_client::driver::raw_exec::LogmonCommand {
+                        program: exe,
+                        args_prefix: vec!["docker-logger".into()],
+                    },
                 },
                 // Nomad enables raw_exec only on request; a dev agent asks.
                 raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),

@@ -57,6 +57,8 @@ pub struct ClientOptions {
     /// How raw_exec starts its log collector.
     pub logmon: LogmonCommand,
     pub raw_exec_enabled: bool,
+    /// The docker driver's plugin configuration.
+    pub docker: crate::driver::docker::DockerConfig,
     /// How many allocations the client keeps before it removes terminal
     /// ones, oldest first, with their directories (Nomad `gc_max_allocs`).
     pub gc_max_allocs: usize,
@@ -127,6 +129,12 @@ fn control_error(e: crate::runner::RunnerError) -> ControlError {
         E::UnknownTask(_) | E::UnknownSignal(_) | E::TaskNotRunning(_) => {
             ControlError::BadRequest(e.to_string())
         }
+        E::Driver(d @ crate::driver::DriverError::TaskNotRunning) => {
+            ControlError::BadRequest(d.to_string())
+        }
+        E::Driver(d @ crate::driver::DriverError::NotSupported(_)) => {
+            ControlError::BadRequest(d.to_string())
+        }
         E::Driver(d) => ControlError::Internal(d.to_string()),
     }
 }
@@ -164,6 +172,20 @@ impl ClientControl for Registry {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/"));
             Ok(self.cpu.read(&dir))
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: &'a str,
+        req: crate::driver::ExecRequest,
+    ) -> BoxFuture<'a, Result<crate::driver::ExecSession, ControlError>> {
+        Box::pin(async move {
+            let r = self
+                .get(alloc_id)
+                .ok_or_else(|| ControlError::UnknownAlloc(alloc_id.to_string()))?;
+            r.exec(task, req).await.map_err(control_error)
         })
     }
 
@@ -516,6 +538,10 @@ pub async fn start(
     }));
     let mut drivers: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
     drivers.insert(raw_exec.name().to_string(), raw_exec);
+    let docker: Arc<dyn Driver> = Arc::new(crate::driver::docker::DockerDriver::new(
+        opts.docker.clone(),
+    ));
+    drivers.insert(docker.name().to_string(), docker);
     let mut infos: BTreeMap<String, DriverInfo> = BTreeMap::new();
     for (name, d) in &drivers {
         infos.insert(name.clone(), d.fingerprint().await);

@@ -84,6 +84,8 @@ impl Alloc {
             resources: Default::default(),
             kill_signal: None,
             kill_timeout: Duration::from_secs(5),
+            identity: Default::default(),
+            ports: Vec::new(),
         }
     }
 

@@ -11,6 +11,8 @@
 //! gets it back through [`Driver::recover`] and can wait on, signal, stop and
 //! measure the task again without having started it.
 
+pub mod docker;
+pub mod exec_pty;
 pub mod raw_exec;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use drover_api::DriverInfo;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The future every [`Driver`] method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -82,6 +85,51 @@ pub trait Driver: Send + Sync {
     /// Frees what the driver keeps for a task that has exited (bookkeeping,
     /// and later containers); kills the task first if it still runs.
     fn destroy<'a>(&'a self, handle: &'a TaskHandle) -> BoxFuture<'a, Result<(), DriverError>>;
+
+    /// Runs a command inside the running task (issue F): in its
+    /// environment, working dir and isolation. `task` is the config the task
+    /// was started with. Drivers without exec keep this default.
+    fn exec<'a>(
+        &'a self,
+        handle: &'a TaskHandle,
+        task: &'a TaskConfig,
+        req: ExecRequest,
+    ) -> BoxFuture<'a, Result<ExecSession, DriverError>> {
+        let _ = (handle, task, req);
+        Box::pin(async { Err(DriverError::NotSupported("exec")) })
+    }
+}
+
+/// A command to run inside a running task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// Program and arguments; never empty (the HTTP layer refuses that).
+    pub command: Vec<String>,
+    /// Run under a pseudo terminal: stdout and stderr are one stream.
+    pub tty: bool,
+    /// The terminal's first size, `(rows, cols)`, when `tty`.
+    pub tty_size: Option<(u16, u16)>,
+}
+
+/// A running exec command. Dropping the session kills what is left of the
+/// command.
+pub struct ExecSession {
+    /// The command's stdin; shutting it down (or dropping it) closes it.
+    pub stdin: Pin<Box<dyn AsyncWrite + Send>>,
+    /// The command's stdout; with a tty, everything the terminal prints.
+    pub stdout: Pin<Box<dyn AsyncRead + Send>>,
+    /// The command's stderr; `None` with a tty.
+    pub stderr: Option<Pin<Box<dyn AsyncRead + Send>>>,
+    pub control: Box<dyn ExecControl>,
+}
+
+/// Control of a running exec command.
+pub trait ExecControl: Send + Sync {
+    /// New terminal size `(rows, cols)`; ignored without a tty.
+    fn resize(&self, rows: u16, cols: u16) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Resolves with the exit code once the command has exited (128 + the
+    /// signal number when a signal killed it, as a shell reports it).
+    fn wait(&self) -> BoxFuture<'_, Result<i32, DriverError>>;
 }
 
 /// Nomad's `drivers.Capabilities`, the parts Drover uses.
@@ -131,6 +179,34 @@ pub struct TaskConfig {
     /// `task.kill_timeout` (Nomad's default is 5s).
     #[serde(default = "default_kill_timeout")]
     pub kill_timeout: Duration,
+    /// Who the task is, for drivers that label what they create (Docker's
+    /// `com.hashicorp.nomad.*` labels).
+    #[serde(default)]
+    pub identity: TaskIdentity,
+    /// The ports this task may use: its own and its group's network ports,
+    /// with the host port the scheduler chose and the port inside the task.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+}
+
+/// The allocation a task belongs to, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIdentity {
+    pub job_name: String,
+    pub task_group: String,
+    pub namespace: String,
+    pub node_id: String,
+    pub node_name: String,
+}
+
+/// One port label: `value` on the host at `host_ip`, `to` inside the task
+/// (Nomad's `AllocatedPortMapping`; `to` is `value` when the job gave none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub label: String,
+    pub value: u16,
+    pub to: u16,
+    pub host_ip: String,
 }
 
 fn default_kill_timeout() -> Duration {
@@ -160,6 +236,9 @@ impl LogConfig {
 pub struct TaskResources {
     pub cpu_mhz: u64,
     pub memory_mb: u64,
+    /// `memory_max`: a hard limit above `memory_mb` (0 = none).
+    #[serde(default)]
+    pub memory_max_mb: u64,
 }
 
 /// How to reach a started task again. Persisted by the task runner, so
@@ -253,6 +332,15 @@ pub enum DriverError {
     InvalidHandle(String),
     #[error("task is not running")]
     TaskNotRunning,
+    /// The driver cannot do this (`exec` on a driver without it).
+    #[error("{0} is not supported by this driver")]
+    NotSupported(&'static str),
+    /// The task's image is neither on the node nor loadable.
+    #[error("{0}")]
+    Image(String),
+    /// The driver's daemon (Docker) failed or does not answer.
+    #[error("{0}")]
+    Daemon(String),
     #[error("unknown user {0:?}")]
     UnknownUser(String),
     #[error("{context}: {source}")]

@@ -51,6 +51,13 @@ pub trait ClientControl: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<AllocResourceUsage, ControlError>>;
     /// The host's statistics (`GET /v1/client/stats`).
     fn host_stats(&self) -> BoxFuture<'_, Result<HostStats, ControlError>>;
+    /// Starts a command inside a running task (issue F).
+    fn exec<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: &'a str,
+        req: crate::driver::ExecRequest,
+    ) -> BoxFuture<'a, Result<crate::driver::ExecSession, ControlError>>;
 }
 
 impl From<ControlError> for HttpError {
@@ -78,7 +85,8 @@ pub fn router(ctl: Ctl) -> Router {
         )
         .route("/v1/client/allocation/{alloc_id}/stats", get(stats))
         .route("/v1/client/stats", get(host_stats))
-        .with_state(ctl)
+        .with_state(ctl.clone())
+        .merge(super::exec::router(ctl))
 }
 
 /// An empty body is an empty request, as Nomad's decoder treats it.

@@ -8,6 +8,7 @@
 //! directory and the runner can change freely.
 
 pub mod alloc;
+pub mod exec;
 mod fs;
 mod stream;
 

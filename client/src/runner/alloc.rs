@@ -29,7 +29,10 @@ use super::restarts::effective_policy;
 use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec};
 use super::{nanos_to_duration, now_nanos, RunnerConfig, RunnerError};
 use crate::allocdir::AllocDir;
-use crate::driver::{FsIsolation, LogConfig, TaskConfig, TaskHandle, TaskResources, TaskStats};
+use crate::driver::{
+    ExecRequest, ExecSession, FsIsolation, LogConfig, PortMapping, TaskConfig, TaskHandle,
+    TaskIdentity, TaskResources, TaskStats,
+};
 use crate::taskenv::TaskEnv;
 
 /// Handle on an allocation's runner; cheap to clone.
@@ -217,6 +220,16 @@ impl AllocRunner {
             tr.restart()?;
         }
         Ok(())
+    }
+
+    /// Runs a command inside one running task (issue F).
+    pub async fn exec(&self, task: &str, req: ExecRequest) -> Result<ExecSession, RunnerError> {
+        let tr = self
+            .inner
+            .tasks
+            .get(task)
+            .ok_or_else(|| RunnerError::UnknownTask(task.to_string()))?;
+        tr.exec(req).await
     }
 
     /// Resource usage of every running task.
@@ -515,8 +528,49 @@ fn task_config(
         resources: TaskResources {
             cpu_mhz: u64::try_from(task.resources.cpu).unwrap_or(0),
             memory_mb: u64::try_from(task.resources.memory_mb).unwrap_or(0),
+            memory_max_mb: u64::try_from(task.resources.memory_max_mb).unwrap_or(0),
         },
         kill_signal: Some(task.kill_signal.clone()).filter(|s| !s.is_empty()),
         kill_timeout: kill_timeout(task),
+        identity: TaskIdentity {
+            job_name: job.name.clone(),
+            task_group: tg.name.clone(),
+            namespace: alloc.namespace.clone(),
+            node_id: cfg.node.id.clone(),
+            node_name: cfg.node.name.clone(),
+        },
+        ports: task_ports(alloc, &task.name),
     }
+}
+
+/// The ports a task may use: its own network's, then the group's (Nomad's
+/// `AllocatedPortMapping`s, or the group network's ports when the
+/// allocation carries no mappings). A port without `to` maps to itself.
+fn task_ports(alloc: &Allocation, task: &str) -> Vec<PortMapping> {
+    let Some(res) = alloc.allocated_resources.as_ref() else {
+        return Vec::new();
+    };
+    let port = |v: i64| u16::try_from(v).unwrap_or(0);
+    let mapping = |label: &str, value: i64, to: i64, ip: &str| PortMapping {
+        label: label.to_string(),
+        value: port(value),
+        to: if to > 0 { port(to) } else { port(value) },
+        host_ip: ip.to_string(),
+    };
+    let mut out: Vec<PortMapping> = Vec::new();
+    let own = res.tasks.get(task).map_or(&[][..], |t| &t.networks[..]);
+    let group = if res.shared.ports.is_empty() {
+        &res.shared.networks[..]
+    } else {
+        &[][..]
+    };
+    for net in own.iter().chain(group) {
+        for p in net.reserved_ports.iter().chain(&net.dynamic_ports) {
+            out.push(mapping(&p.label, p.value, p.to, &net.ip));
+        }
+    }
+    for p in &res.shared.ports {
+        out.push(mapping(&p.label, p.value, p.to, &p.host_ip));
+    }
+    out
 }

@@ -21,7 +21,10 @@ use tokio::sync::{mpsc, watch};
 use super::events;
 use super::restarts::{Decision, RestartTracker};
 use super::{now_nanos, RunnerError};
-use crate::driver::{Driver, DriverError, ExitResult, Recovered, Signal, TaskConfig, TaskHandle};
+use crate::driver::{
+    Driver, DriverError, ExecRequest, ExecSession, ExitResult, Recovered, Signal, TaskConfig,
+    TaskHandle,
+};
 
 /// Everything a task runner needs, resolved by the alloc runner.
 pub struct TaskSpec {
@@ -182,6 +185,13 @@ impl TaskRunner {
     pub async fn stats(&self) -> Result<crate::driver::TaskStats, RunnerError> {
         let (driver, handle) = self.running()?;
         Ok(driver.stats(&handle).await?)
+    }
+
+    /// Runs a command inside the running task (issue F), with the config
+    /// the task was started with.
+    pub async fn exec(&self, req: ExecRequest) -> Result<ExecSession, RunnerError> {
+        let (driver, handle) = self.running()?;
+        Ok(driver.exec(&handle, &self.inner.config, req).await?)
     }
 
     fn running(&self) -> Result<(Arc<dyn Driver>, TaskHandle), RunnerError> {
