@@ -33,8 +33,8 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::{
-    BoxFuture, Capabilities, Driver, DriverError, ExitResult, FsIsolation, Recovered, Signal,
-    TaskConfig, TaskHandle, TaskStats,
+    exec_pty, BoxFuture, Capabilities, Driver, DriverError, ExecRequest, ExecSession, ExitResult,
+    FsIsolation, Recovered, Signal, TaskConfig, TaskHandle, TaskStats,
 };
 use crate::logmon::{log_name, LogStream, LogmonArgs};
 
@@ -429,6 +429,25 @@ impl Driver for RawExecDriver {
             lock(&self.children).remove(&(pid, start));
             lock(&self.cpu_samples).remove(&(pid, start));
             Ok(())
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        handle: &'a TaskHandle,
+        task: &'a TaskConfig,
+        req: ExecRequest,
+    ) -> BoxFuture<'a, Result<ExecSession, DriverError>> {
+        Box::pin(async move {
+            let (pid, start) = check_handle(handle)?;
+            if self.exited(pid, start).is_some() {
+                return Err(DriverError::TaskNotRunning);
+            }
+            let user = match task.user.as_deref() {
+                Some(name) if !name.is_empty() => Some(lookup_user(name)?),
+                _ => None,
+            };
+            exec_pty::spawn(task, user, &req)
         })
     }
 }

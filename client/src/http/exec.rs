@@ -1,14 +1,342 @@
-//! `GET /v1/client/allocation/:id/exec`: Nomad's exec WebSocket (issue F).
-//! Stub until the exec session lands.
+//! `GET /v1/client/allocation/:id/exec?task=&command=[..]&tty=`: Nomad's
+//! exec WebSocket (`allocExec`, command/agent/alloc_endpoint.go; frames of
+//! `api.ExecStreamingInput` / `ExecStreamingOutput`).
+//!
+//! The command is started before the upgrade, so an unknown allocation is
+//! a plain 404 and a bad query a 400; every later failure (unknown task,
+//! task not running, an empty command, a frame that is not JSON, base64
+//! that does not decode) closes the socket with 1008 and the reason, and an
+//! internal one with 1011, as Nomad's `toWsCode` maps them. A terminal's
+//! first size therefore arrives as the first `tty_size` frame, which is
+//! how Nomad's UI and CLI send it anyway.
+//!
+//! One future writes to the socket (Nomad once panicked on concurrent
+//! writes, #19506); the output pumps hand it frames through a channel of
+//! two slots and reserve a slot before they read, so no output is read
+//! while the socket cannot take it. Whatever happens on the socket, only
+//! the exec's own process group is touched: dropping the session kills it.
 
+use std::collections::HashMap;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use base64::Engine;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 
-use super::alloc::ClientControl;
+use super::alloc::{ClientControl, ControlError};
+use super::HttpError;
+use crate::driver::{ExecControl, ExecRequest, ExecSession};
+
+/// Nomad's heartbeat interval, both ways (`api/allocations_exec.go`).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Output read per frame.
+const CHUNK: usize = 32 * 1024;
+/// How long output may still arrive after the command exited, from what it
+/// left running with the stream open.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// Close codes (RFC 6455).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_INTERNAL: u16 = 1011;
+
+type Ctl = Arc<dyn ClientControl>;
 
 /// The exec routes, state applied, ready to be merged.
-pub fn router(ctl: Arc<dyn ClientControl>) -> Router {
-    let _ = ctl;
+pub fn router(ctl: Ctl) -> Router {
     Router::new()
+        .route("/v1/client/allocation/{alloc_id}/exec", get(exec))
+        .with_state(ctl)
+}
+
+async fn exec(
+    ws: WebSocketUpgrade,
+    State(ctl): State<Ctl>,
+    Path(alloc_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (task, req) = match parse_query(&query) {
+        Ok(parsed) => parsed,
+        Err(message) => return HttpError::bad_request(message).into_response(),
+    };
+    let started = if req.command.is_empty() {
+        Err(ControlError::BadRequest(
+            "command is not present".to_string(),
+        ))
+    } else {
+        ctl.exec(&alloc_id, &task, req).await
+    };
+    let started = match started {
+        Err(ControlError::UnknownAlloc(id)) => {
+            return HttpError::unknown_alloc(&id).into_response()
+        }
+        Ok(session) => Ok(session),
+        Err(ControlError::BadRequest(m)) => Err((CLOSE_POLICY, m)),
+        Err(ControlError::Internal(m)) => Err((CLOSE_INTERNAL, m)),
+    };
+    ws.on_upgrade(move |socket| async move {
+        match started {
+            Ok(session) => run(socket, session).await,
+            Err((code, reason)) => {
+                let mut socket = socket;
+                let _ = socket.send(close(code, &reason)).await;
+            }
+        }
+    })
+}
+
+/// `task` and `command` (a JSON array of strings) are required, `tty` is a
+/// boolean; the rest (`ws_handshake`) is accepted and ignored.
+fn parse_query(q: &HashMap<String, String>) -> Result<(String, ExecRequest), String> {
+    let task = q
+        .get("task")
+        .filter(|t| !t.is_empty())
+        .ok_or("missing task")?
+        .clone();
+    let command = q.get("command").ok_or("command is not present")?;
+    let command: Vec<String> = serde_json::from_str(command)
+        .map_err(|e| format!("command must be a JSON array of strings: {e}"))?;
+    let tty = match q.get("tty").map(String::as_str) {
+        None | Some("") => false,
+        Some(v) => parse_bool(v).ok_or_else(|| format!("tty value is not a boolean: {v:?}"))?,
+    };
+    Ok((
+        task,
+        ExecRequest {
+            command,
+            tty,
+            tty_size: None,
+        },
+    ))
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A client → server frame. `{}` is a heartbeat; the handshake frame
+/// `{"version":1,"auth_token":..}` has none of these fields and is ignored
+/// like one (Drover has no ACLs yet).
+#[derive(Debug, Default, Deserialize)]
+struct InputFrame {
+    #[serde(default)]
+    stdin: Option<StdinFrame>,
+    #[serde(default)]
+    tty_size: Option<TtySize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StdinFrame {
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    close: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct TtySize {
+    height: u16,
+    width: u16,
+}
+
+type Output = Pin<Box<dyn AsyncRead + Send>>;
+
+async fn run(socket: WebSocket, session: ExecSession) {
+    let ExecSession {
+        stdin,
+        stdout,
+        stderr,
+        control,
+    } = session;
+    let (sink, stream) = socket.split();
+    let (frames, queued) = mpsc::channel::<Message>(2);
+    let (abort, aborted) = oneshot::channel::<Message>();
+
+    let mut writer = pin!(write_frames(sink, queued, aborted));
+    let input = read_frames(stream, stdin, &*control);
+    let output = async {
+        let result = finish(stdout, stderr, &*control, &frames).await;
+        let last = match result {
+            Ok(code) => {
+                let exited = format!(r#"{{"exited":true,"result":{{"exit_code":{code}}}}}"#);
+                let _ = frames.send(Message::Text(exited.into())).await;
+                close(CLOSE_NORMAL, "")
+            }
+            Err(reason) => close(CLOSE_INTERNAL, &reason),
+        };
+        let _ = frames.send(last).await;
+        std::future::pending::<()>().await
+    };
+
+    let failed = tokio::select! {
+        () = &mut writer => return,
+        failed = input => failed,
+        () = output => return,
+    };
+    if let Some((code, reason)) = failed {
+        tracing::debug!(code, %reason, "exec session ended by a bad frame");
+        let _ = abort.send(close(code, &reason));
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    }
+    // `control` drops here, killing what is left of the command.
+}
+
+/// Pumps the output until the command exits and its streams are drained
+/// (or [`DRAIN_GRACE`] has passed); returns the exit code.
+async fn finish(
+    stdout: Output,
+    stderr: Option<Output>,
+    control: &dyn ExecControl,
+    frames: &mpsc::Sender<Message>,
+) -> Result<i32, String> {
+    let pumps = async {
+        let err = async {
+            if let Some(stderr) = stderr {
+                pump(stderr, "stderr", frames).await;
+            }
+        };
+        tokio::join!(pump(stdout, "stdout", frames), err);
+    };
+    let mut pumps = pin!(pumps);
+    let mut drained = false;
+    let code = tokio::select! {
+        code = control.wait() => code,
+        () = &mut pumps => {
+            drained = true;
+            control.wait().await
+        }
+    };
+    if !drained {
+        let _ = tokio::time::timeout(DRAIN_GRACE, pumps).await;
+    }
+    code.map_err(|e| e.to_string())
+}
+
+/// Copies one stream into `{"<name>":{"data":"<base64>"}}` frames, then
+/// `{"<name>":{"close":true}}` at EOF.
+async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
+    let mut buf = vec![0u8; CHUNK];
+    let prefix = format!(r#"{{"{name}":{{"data":""#);
+    loop {
+        // A slot first, then the read: output stays in the pipe (and the
+        // command blocks) while the socket is behind.
+        let Ok(slot) = frames.reserve().await else {
+            return;
+        };
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut text = String::with_capacity(prefix.len() + n.div_ceil(3) * 4 + 3);
+        text.push_str(&prefix);
+        base64::engine::general_purpose::STANDARD.encode_string(&buf[..n], &mut text);
+        text.push_str("\"}}");
+        slot.send(Message::Text(text.into()));
+    }
+    let eof = format!(r#"{{"{name}":{{"close":true}}}}"#);
+    let _ = frames.send(Message::Text(eof.into())).await;
+}
+
+/// The only writer of the socket: queued frames, a heartbeat every
+/// [`HEARTBEAT`], or an abort's close frame. Ends after a close frame or
+/// when the socket fails.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    mut aborted: oneshot::Receiver<Message>,
+) {
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let msg = tokio::select! {
+            biased;
+            Ok(msg) = &mut aborted => msg,
+            msg = queued.recv() => match msg {
+                Some(msg) => msg,
+                None => return,
+            },
+            _ = heartbeat.tick() => Message::Text("{}".into()),
+        };
+        let last = matches!(msg, Message::Close(_));
+        if sink.send(msg).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Applies the client's frames until it goes away (`None`) or sends one
+/// that ends the session (`Some((code, reason))`).
+async fn read_frames(
+    mut stream: SplitStream<WebSocket>,
+    stdin: Pin<Box<dyn AsyncWrite + Send>>,
+    control: &dyn ExecControl,
+) -> Option<(u16, String)> {
+    let mut stdin = Some(stdin);
+    while let Some(msg) = stream.next().await {
+        let msg = msg.ok()?;
+        let decoded: Result<InputFrame, _> = match &msg {
+            Message::Text(t) => serde_json::from_str(t.as_str()),
+            Message::Binary(b) => serde_json::from_slice(b),
+            Message::Close(_) => return None,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let frame = match decoded {
+            Ok(frame) => frame,
+            Err(e) => return Some((CLOSE_POLICY, format!("invalid exec frame: {e}"))),
+        };
+        if let Some(input) = frame.stdin {
+            if let Some(data) = input.data.filter(|d| !d.is_empty()) {
+                let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
+                    Ok(bytes) => bytes,
+                    Err(e) => return Some((CLOSE_POLICY, format!("invalid stdin data: {e}"))),
+                };
+                if let Some(w) = stdin.as_mut() {
+                    // The command closed its stdin or exited: what the user
+                    // types goes nowhere, as on a terminal.
+                    if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
+                        stdin = None;
+                    }
+                }
+            }
+            if input.close {
+                if let Some(mut w) = stdin.take() {
+                    let _ = w.shutdown().await;
+                }
+            }
+        }
+        if let Some(size) = frame.tty_size {
+            if let Err(e) = control.resize(size.height, size.width).await {
+                tracing::debug!(error = %e, "exec resize failed");
+            }
+        }
+    }
+    None
+}
+
+/// A close frame; the reason is cut to the 123 bytes a control frame can
+/// carry.
+fn close(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
 }
