@@ -74,7 +74,12 @@ pub async fn start(
         exited: Arc::new(AtomicBool::new(false)),
     };
     if let (true, Some((rows, cols))) = (req.tty, req.tty_size) {
-        control.resize_now(rows, cols).await?;
+        // API 1.41 has no size on create, so the first size follows the
+        // start; a command that already exited cannot be resized, which
+        // is no error.
+        if let Err(e) = control.resize_now(rows, cols).await {
+            tracing::debug!(exec = %id, error = %e, "initial exec resize failed");
+        }
     }
 
     let (stdout_r, mut stdout_w) = tokio::io::duplex(PIPE_CAPACITY);
