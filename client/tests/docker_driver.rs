@@ -320,6 +320,25 @@ async fn fresh_driver_recovers_running_container_from_handle() {
 
     let d = driver();
     assert_eq!(d.recover(&h).await.unwrap(), Recovered::Running);
+    // New output reaches the files through the new logger, and the old
+    // output is not copied a second time.
+    let s = d
+        .exec(
+            &h,
+            &t.cfg,
+            req(&["sh", "-c", "echo after >/proc/1/fd/1"], false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.control.wait().await.unwrap(), 0);
+    wait_until("output after recover", Duration::from_secs(15), || async {
+        read_log(&logs, "web.stdout.0")
+            .contains("after")
+            .then_some(())
+    })
+    .await;
+    let out = read_log(&logs, "web.stdout.0");
+    assert_eq!(out.matches("after").count(), 1, "{out:?}");
     let info = docker.inspect_container(&id, None).await.unwrap();
     assert_eq!(info.id.as_deref(), Some(id.as_str()));
     assert_eq!(info.state.unwrap().running, Some(true));
@@ -507,8 +526,8 @@ async fn exec_runs_commands_in_the_container() {
                     "sh",
                     "-c",
                     // The size is set just after the start (API 1.41); busybox
-                    // stty fails while it is 0x0.
-                    "tty; until stty size >/dev/null 2>&1; do sleep 0.05; done; stty size",
+                    // stty shows no rows while it is 0x0.
+                    "tty; until stty -a | grep -q rows; do sleep 0.05; done; stty -a | head -1",
                 ],
                 true,
             ),
@@ -518,9 +537,160 @@ async fn exec_runs_commands_in_the_container() {
     assert!(s.stderr.is_none());
     let out = read_all(s.stdout).await;
     assert!(out.contains("/dev/pts/"), "{out:?}");
-    assert!(out.contains("24 80"), "{out:?}");
+    assert!(out.contains("rows 24; columns 80"), "{out:?}");
     assert_eq!(s.control.wait().await.unwrap(), 0);
 
+    let s = d
+        .exec(
+            &h,
+            &t.cfg,
+            req(
+                &[
+                    "sh",
+                    "-c",
+                    "until stty -a | grep -q 'rows 30; columns 100'; do sleep 0.05; done; echo resized",
+                ],
+                true,
+            ),
+        )
+        .await
+        .unwrap();
+    s.control.resize(30, 100).await.unwrap();
+    assert!(read_all(s.stdout).await.contains("resized"));
+    assert_eq!(s.control.wait().await.unwrap(), 0);
+
+    // Dropping a session kills what is left of its command.
+    let s = d
+        .exec(&h, &t.cfg, req(&["sleep", "567"], false))
+        .await
+        .unwrap();
+    drop(s);
+    wait_until("dropped exec killed", Duration::from_secs(10), || async {
+        let ps = d.exec(&h, &t.cfg, req(&["ps"], false)).await.ok()?;
+        let out = read_all(ps.stdout).await;
+        (!out.contains("sleep 567")).then_some(())
+    })
+    .await;
+
     d.stop(&h, "SIGTERM", Duration::from_secs(5)).await.unwrap();
+    d.destroy(&h).await.unwrap();
+}
+
+#[tokio::test]
+async fn absent_image_is_loaded_from_the_task_tarball() {
+    let Some(docker) = docker_or_skip("absent_image_is_loaded_from_the_task_tarball").await else {
+        return;
+    };
+    use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
+    use futures_util::StreamExt;
+
+    // A tag only this test knows, saved to a tarball and then untagged,
+    // so the start has to `docker load` it.
+    let repo = format!("drover-test/load-{}", unique("img").to_lowercase());
+    let image = format!("{repo}:1");
+    let tag = TagImageOptions {
+        repo: Some(repo.clone()),
+        tag: Some("1".into()),
+    };
+    docker.tag_image(TEST_IMAGE, Some(tag)).await.unwrap();
+    let mut tar = Vec::new();
+    let mut export = docker.export_image(&image);
+    while let Some(chunk) = export.next().await {
+        tar.extend_from_slice(&chunk.unwrap());
+    }
+    let untag = || RemoveImageOptions {
+        force: false,
+        noprune: true,
+        platforms: None,
+    };
+    docker
+        .remove_image(&image, Some(untag()), None)
+        .await
+        .unwrap();
+    assert!(docker.inspect_image(&image).await.is_err());
+
+    let d = driver();
+    let t = task(json!({
+        "image": image,
+        "load": "local/image.tar",
+        "command": "sh",
+        "args": ["-c", "echo loaded"],
+    }));
+    std::fs::write(t.cfg.task_dir.join("local/image.tar"), &tar).unwrap();
+    let h = d.start(&t.cfg).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(20), d.wait(&h))
+        .await
+        .unwrap();
+    assert_eq!(exit.exit_code, Some(0), "{exit:?}");
+    let logs = t.cfg.logs.dir.clone();
+    wait_until(
+        "output of the loaded image",
+        Duration::from_secs(10),
+        || async {
+            read_log(&logs, "web.stdout.0")
+                .contains("loaded")
+                .then_some(())
+        },
+    )
+    .await;
+    d.destroy(&h).await.unwrap();
+    docker
+        .remove_image(&image, Some(untag()), None)
+        .await
+        .unwrap();
+
+    // A tarball outside the allocation is refused before any load.
+    let t = task(json!({"image": image, "load": "../../../../etc/passwd"}));
+    let err = d.start(&t.cfg).await.unwrap_err();
+    assert!(
+        err.to_string().contains("escapes the allocation directory"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn memory_max_and_cpu_hard_limit_shape_the_cgroup() {
+    let Some(docker) = docker_or_skip("memory_max_and_cpu_hard_limit_shape_the_cgroup").await
+    else {
+        return;
+    };
+    let d = driver();
+    let mut cfg = service("true");
+    cfg["cpu_hard_limit"] = json!(true);
+    cfg["labels"] = json!({"team": "infra"});
+    let mut t = task(cfg);
+    t.cfg.resources = TaskResources {
+        cpu_mhz: 500,
+        memory_mb: 64,
+        memory_max_mb: 128,
+    };
+    t.cfg.kill_signal = Some("SIGUSR1".into());
+    let h = d.start(&t.cfg).await.unwrap();
+    let info = docker
+        .inspect_container(&container_id(&h).unwrap(), None)
+        .await
+        .unwrap();
+    let hc = info.host_config.unwrap();
+    assert_eq!(hc.memory, Some(128 << 20));
+    assert_eq!(hc.memory_reservation, Some(64 << 20));
+    assert_eq!(hc.memory_swap, Some(128 << 20));
+    assert_eq!(hc.cpu_period, Some(100_000));
+    assert!(
+        hc.cpu_quota.is_some_and(|q| q >= 1000),
+        "{:?}",
+        hc.cpu_quota
+    );
+    let config = info.config.unwrap();
+    assert_eq!(config.stop_signal.as_deref(), Some("SIGUSR1"));
+    assert_eq!(
+        config.labels.unwrap().get("team").map(String::as_str),
+        Some("infra")
+    );
+    // `sh` ignores SIGUSR1 only if trapped; it is not, so it dies of it.
+    d.stop(&h, "SIGUSR1", Duration::from_secs(5)).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), d.wait(&h))
+        .await
+        .unwrap();
+    assert!(exit.exit_code.is_some(), "{exit:?}");
     d.destroy(&h).await.unwrap();
 }

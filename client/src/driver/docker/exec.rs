@@ -178,20 +178,26 @@ impl Drop for DockerExec {
         let docker = self.docker.clone();
         let id = self.id.clone();
         rt.spawn(async move {
-            let Ok(info) = docker.inspect_exec(&id).await else {
-                return;
-            };
-            if info.running != Some(true) {
-                return;
-            }
-            let Some(pid) = info.pid.and_then(|p| libc::pid_t::try_from(p).ok()) else {
-                return;
-            };
-            if pid > 1 {
-                // SAFETY: kill has no memory preconditions; the pid is the
-                // exec's process on the host, still running a moment ago.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
+            // The daemon answers start before the process runs, so a
+            // session dropped at once may find it not started yet.
+            for _ in 0..100 {
+                let Ok(info) = docker.inspect_exec(&id).await else {
+                    return;
+                };
+                match (info.running, info.pid) {
+                    (Some(true), Some(pid)) if pid > 1 => {
+                        if let Ok(pid) = libc::pid_t::try_from(pid) {
+                            // SAFETY: kill has no memory preconditions; the
+                            // pid is the exec's process on the host, running
+                            // a moment ago.
+                            unsafe {
+                                libc::kill(pid, libc::SIGKILL);
+                            }
+                        }
+                        return;
+                    }
+                    _ if info.exit_code.is_some() => return,
+                    _ => tokio::time::sleep(POLL).await,
                 }
             }
         });
