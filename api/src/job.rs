@@ -191,6 +191,38 @@ pub struct Task {
     pub leader: bool,
     #[serde(rename = "ShutdownDelay")]
     pub shutdown_delay: Nanos,
+    /// When the task runs relative to the group's main tasks; `None` makes
+    /// it a main task (Nomad's `lifecycle` block).
+    #[serde(rename = "Lifecycle")]
+    pub lifecycle: Option<TaskLifecycle>,
+}
+
+/// Nomad's `TaskLifecycleConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskLifecycle {
+    /// `prestart`, `poststart` or `poststop`.
+    #[serde(rename = "Hook")]
+    pub hook: String,
+    /// Keeps running beside the main tasks instead of running once.
+    #[serde(rename = "Sidecar")]
+    pub sidecar: bool,
+}
+
+impl Task {
+    /// The lifecycle hook, when the block is present and names one; a
+    /// task without it is a main task.
+    pub fn lifecycle_hook(&self) -> Option<&str> {
+        self.lifecycle
+            .as_ref()
+            .map(|l| l.hook.as_str())
+            .filter(|h| !h.is_empty())
+    }
+
+    /// A sidecar lifecycle task (prestart or poststart).
+    pub fn is_sidecar(&self) -> bool {
+        self.lifecycle_hook().is_some() && self.lifecycle.as_ref().is_some_and(|l| l.sidecar)
+    }
 }
 
 /// Requested resources. `CPU` is MHz, memory and disk MB, as in Nomad.

@@ -18,19 +18,6 @@ fn count(st: &TaskState, ty: &str) -> usize {
     st.events.iter().filter(|e| e.event_type == ty).count()
 }
 
-/// Waits until `path` exists, within 10 s.
-async fn wait_file(path: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// No process is left in the task's process group (its pid, via setsid).
 fn group_gone(pid: u32) -> bool {
     let Ok(pgid) = i32::try_from(pid) else {

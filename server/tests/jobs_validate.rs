@@ -209,6 +209,45 @@ fn task_names() {
             "Only one task may be marked as leader",
         )],
     );
+    let hook = |h: &'static str| {
+        valid(move |j| {
+            let mut main = j.task_groups[0].tasks[0].clone();
+            main.name = "main".into();
+            j.task_groups[0].tasks[0].lifecycle = Some(drover_api::TaskLifecycle {
+                hook: h.into(),
+                sidecar: false,
+            });
+            j.task_groups[0].tasks.push(main);
+        })
+    };
+    let hook_path = "TaskGroups[0].Tasks[0].Lifecycle.Hook";
+    check(
+        hook("later"),
+        &[(
+            hook_path,
+            "Lifecycle validation failed: invalid hook: later",
+        )],
+    );
+    check(
+        hook(""),
+        &[(
+            hook_path,
+            "Lifecycle validation failed: no lifecycle hook provided",
+        )],
+    );
+    check(hook("poststop"), &[]);
+    check(
+        valid(|j| {
+            j.task_groups[0].tasks[0].lifecycle = Some(drover_api::TaskLifecycle {
+                hook: "prestart".into(),
+                sidecar: true,
+            });
+        }),
+        &[(
+            "TaskGroups[0].Tasks",
+            "Task group web must have at least one main task",
+        )],
+    );
 }
 
 #[test]

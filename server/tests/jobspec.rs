@@ -586,6 +586,21 @@ fn task_attributes() {
 }
 
 #[test]
+fn task_lifecycle_block() {
+    check(
+        &task("lifecycle {\n  hook = \"prestart\"\n  sidecar = true\n}"),
+        Ok(&[(
+            "/TaskGroups/0/Tasks/0/Lifecycle",
+            json!({"Hook": "prestart", "Sidecar": true}),
+        )]),
+    );
+    check(
+        &task(""),
+        Ok(&[("/TaskGroups/0/Tasks/0/Lifecycle", Value::Null)]),
+    );
+}
+
+#[test]
 fn driver_config_keeps_nomads_shape() {
     check(
         &task(

@@ -25,6 +25,7 @@ use drover_api::{
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::events;
+use super::lifecycle::{Coordinator, Stage};
 use super::restarts::effective_policy;
 use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec};
 use super::{nanos_to_duration, now_nanos, RunnerConfig, RunnerError};
@@ -49,6 +50,8 @@ struct Inner {
     tasks: BTreeMap<String, TaskRunner>,
     /// Leader tasks, by name.
     leaders: Vec<String>,
+    /// When each task may start (the `lifecycle` blocks).
+    lifecycle: Mutex<Coordinator>,
     /// Why the allocation could not run at all (no job, no group).
     setup_error: Option<String>,
     state: Mutex<AllocState>,
@@ -102,6 +105,10 @@ impl AllocRunner {
             .cloned();
         let mut tasks = BTreeMap::new();
         let mut leaders = Vec::new();
+        let mut lifecycle = Coordinator::new(group.iter().flat_map(|tg| &tg.tasks));
+        if restore.is_some() {
+            lifecycle.update(&alloc.task_states.clone().into_iter().collect());
+        }
         let mut setup_error = None;
         let stopped = alloc.desired_status != AllocDesiredStatus::Run;
 
@@ -139,6 +146,13 @@ impl AllocRunner {
                         other => other,
                     };
                     let fs_isolation = driver.as_ref().map(|d| d.capabilities().fs_isolation);
+                    // Ephemeral lifecycle tasks run once, like batch tasks
+                    // (Nomad's restart tracker treats them so).
+                    let job_type = if lifecycle.stage(&task.name).is_ephemeral() {
+                        drover_api::JobType::Batch
+                    } else {
+                        job.job_type
+                    };
                     let spec = TaskSpec {
                         name: task.name.clone(),
                         driver,
@@ -149,12 +163,13 @@ impl AllocRunner {
                             tg.restart_policy.as_ref(),
                             job.job_type,
                         ),
-                        job_type: job.job_type,
+                        job_type,
                         state: match &restore {
                             Some(_) => prior.unwrap_or_default(),
                             None => TaskState::default(),
                         },
                         setup_error: dir_error.clone(),
+                        gate: lifecycle.gate(&task.name),
                     };
                     let runner =
                         TaskRunner::spawn(spec, initial, changed_tx.clone(), detach_rx.clone());
@@ -168,6 +183,7 @@ impl AllocRunner {
             alloc_dir,
             tasks,
             leaders,
+            lifecycle: Mutex::new(lifecycle),
             setup_error,
             state: Mutex::new(AllocState {
                 deployment: alloc
@@ -212,8 +228,8 @@ impl AllocRunner {
     }
 
     /// Restarts one task, or every running task when `task` is `None`.
-    /// Drover has no lifecycle hooks, so `all_tasks` (which in Nomad also
-    /// reruns finished prestart/poststop tasks) restarts the same tasks.
+    /// `all_tasks`, which in Nomad also reruns finished ephemeral lifecycle
+    /// tasks, is accepted but restarts only the running tasks here.
     pub async fn restart(&self, task: Option<&str>, all_tasks: bool) -> Result<(), RunnerError> {
         let _ = all_tasks;
         for tr in self.select(task)? {
@@ -277,6 +293,12 @@ impl AllocRunner {
     /// removes the allocation directory.
     pub async fn destroy(&self) {
         self.inner.kill_all(None);
+        // Removal does not wait for poststop tasks to run.
+        for (name, tr) in &self.inner.tasks {
+            if self.inner.stage(name) == Stage::Poststop {
+                tr.kill(vec![tr.killing_event()]);
+            }
+        }
         for tr in self.inner.tasks.values() {
             tr.wait_done().await;
         }
@@ -369,9 +391,19 @@ impl Inner {
         }
     }
 
-    /// Kills every task once; `first` is emitted before `Killing` on each
-    /// live task (a sibling's failure, a leader's death).
-    fn kill_all(&self, first: Option<TaskEvent>) {
+    fn stage(&self, task: &str) -> Stage {
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stage(task)
+    }
+
+    /// Kills every task but the poststop ones once, in Nomad's order
+    /// (`killTasks`): the leader, then the other tasks, then the sidecars,
+    /// each wave after the last has exited. `first` is emitted before
+    /// `Killing` on each task (a sibling's failure, a leader's death). The
+    /// poststop tasks then run, released by the lifecycle gates.
+    fn kill_all(self: &Arc<Self>, first: Option<TaskEvent>) {
         {
             let mut st = self.lock();
             if st.killing {
@@ -379,31 +411,68 @@ impl Inner {
             }
             st.killing = true;
         }
-        for tr in self.tasks.values() {
-            let mut evs: Vec<TaskEvent> = first.iter().cloned().collect();
-            evs.push(tr.killing_event());
-            tr.kill(evs);
+        let mut waves: [Vec<TaskRunner>; 3] = Default::default();
+        for (name, tr) in &self.tasks {
+            let stage = self.stage(name);
+            let wave = if stage == Stage::Poststop {
+                continue;
+            } else if self.leaders.contains(name) {
+                0
+            } else if stage.is_sidecar() {
+                2
+            } else {
+                1
+            };
+            waves[wave].push(tr.clone());
         }
+        tokio::spawn(async move {
+            for wave in waves {
+                for tr in &wave {
+                    let mut evs: Vec<TaskEvent> = first.iter().cloned().collect();
+                    evs.push(tr.killing_event());
+                    tr.kill(evs);
+                }
+                for tr in &wave {
+                    tr.wait_done().await;
+                }
+            }
+        });
     }
 
     /// Reacts to the current task states and reports them if they changed.
-    fn reconcile(&self) {
+    fn reconcile(self: &Arc<Self>) {
         let states = self.task_states();
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&states);
+        // Nomad's handleTaskStateUpdates: poststop tasks neither cause nor
+        // receive a kill here.
         let mut kill_event = None;
+        let mut live = Vec::new();
         for (name, s) in &states {
+            let stage = self.stage(name);
+            if stage == Stage::Poststop {
+                continue;
+            }
             if s.state != TaskStateValue::Dead {
+                live.push(stage);
                 continue;
             }
             if s.failed {
-                kill_event = Some(events::sibling_failed(name));
-                break;
-            }
-            if self.leaders.contains(name) && kill_event.is_none() {
+                if kill_event.is_none() {
+                    kill_event = Some(events::sibling_failed(name));
+                }
+            } else if self.leaders.contains(name) {
                 kill_event = Some(events::new(events::LEADER_DEAD));
             }
         }
-        if let Some(ev) = kill_event {
-            if states.values().any(|s| s.state != TaskStateValue::Dead) {
+        if !live.is_empty() {
+            let has_sidecars = self.tasks.keys().any(|n| self.stage(n).is_sidecar());
+            if kill_event.is_none() && has_sidecars && live.iter().all(|s| s.is_sidecar()) {
+                kill_event = Some(events::main_dead());
+            }
+            if let Some(ev) = kill_event {
                 self.kill_all(Some(ev));
             }
         }
@@ -440,10 +509,17 @@ impl Inner {
             timestamp: Some(now_nanos()),
             ..AllocDeploymentStatus::default()
         };
+        // Ephemeral lifecycle tasks count only if they fail; the main tasks
+        // and sidecars must all be running.
+        let watched: Vec<&TaskState> = states
+            .iter()
+            .filter(|(n, _)| !self.stage(n).is_ephemeral())
+            .map(|(_, s)| s)
+            .collect();
         if states.values().any(|s| s.failed) {
             st.deployment = Some(decide(false));
             st.health_deadline = None;
-        } else if !states.is_empty() && states.values().all(|s| s.state == TaskStateValue::Running)
+        } else if !watched.is_empty() && watched.iter().all(|s| s.state == TaskStateValue::Running)
         {
             let now = Instant::now();
             let deadline = *st

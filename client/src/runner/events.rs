@@ -22,6 +22,10 @@ pub const RESTART_SIGNAL: &str = "Restart Signaled";
 pub const SIGNALING: &str = "Signaling";
 pub const SIBLING_FAILED: &str = "Sibling Task Failed";
 pub const LEADER_DEAD: &str = "Leader Task Dead";
+pub const MAIN_DEAD: &str = "Main Tasks Dead";
+/// Drover's own event before `Terminated` when the kernel killed the task
+/// for memory, naming the limit (hashicorp/nomad#12735 asks for that).
+pub const OOM_KILLED: &str = "OOM Killed";
 
 /// The message of the `Task Setup` event the task directory step emits.
 pub const BUILDING_TASK_DIR: &str = "Building Task Directory";
@@ -84,6 +88,21 @@ pub fn terminated(
         ev.message = m.to_string();
         ev.details.insert("exit_message".to_string(), m.to_string());
     }
+    ev
+}
+
+/// `Main Tasks Dead`: the sidecars are killed because every main task
+/// has finished.
+pub fn main_dead() -> TaskEvent {
+    new(MAIN_DEAD)
+}
+
+/// `OOM Killed`, with the memory limit the task hit (MiB).
+pub fn oom_killed(limit_mb: u64) -> TaskEvent {
+    let mut ev = new(OOM_KILLED);
+    ev.message = format!("Task exceeded its memory limit of {limit_mb} MiB and was killed");
+    ev.details
+        .insert("memory_limit_mb".to_string(), limit_mb.to_string());
     ev
 }
 
@@ -230,6 +249,7 @@ pub fn populate_display_message(ev: &mut TaskEvent) {
         },
         RESTART_SIGNAL => or(&ev.restart_reason, "Task signaled to restart"),
         LEADER_DEAD => "Leader Task in Group dead".to_string(),
+        MAIN_DEAD => "Main tasks in the group died".to_string(),
         _ => ev.message.clone(),
     };
 }

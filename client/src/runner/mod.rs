@@ -2,8 +2,8 @@
 //! `client/allocrunner` and `client/allocrunner/taskrunner`.
 //!
 //! One [`AllocRunner`] per allocation builds the allocation directory and
-//! runs one [`task::TaskRunner`] per task of the group, all at once (Drover's
-//! `Task` has no `lifecycle` block, so every task is a main task). A task
+//! runs one [`task::TaskRunner`] per task of the group; each waits for its
+//! `lifecycle` stage to open ([`lifecycle`]) before it starts. A task
 //! runner drives the task state machine `pending` → `running` → `dead`,
 //! records Nomad's task events (the latest 10), and applies the restart
 //! policy ([`restarts`]). The alloc runner derives the allocation's client
@@ -20,6 +20,7 @@
 
 pub mod alloc;
 pub mod events;
+pub mod lifecycle;
 pub mod restarts;
 pub mod task;
 

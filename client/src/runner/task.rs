@@ -40,6 +40,9 @@ pub struct TaskSpec {
     pub state: TaskState,
     /// Set when setting the task up failed before any start (alloc dir).
     pub setup_error: Option<String>,
+    /// The lifecycle gate a fresh task waits on before its first start
+    /// (`true` = go); see [`super::lifecycle`].
+    pub gate: watch::Receiver<bool>,
 }
 
 /// How the runner begins.
@@ -112,9 +115,10 @@ impl TaskRunner {
         let runner = TaskRunner { inner };
         let task = runner.clone();
         let setup_error = spec.setup_error;
+        let gate = spec.gate;
         tokio::spawn(async move {
             let detached = task
-                .run(initial, setup_error, tracker, cmd_rx, detach)
+                .run(initial, setup_error, gate, tracker, cmd_rx, detach)
                 .await;
             if !detached {
                 task.inner.notify();
@@ -206,6 +210,7 @@ impl TaskRunner {
         &self,
         initial: Initial,
         setup_error: Option<String>,
+        mut gate: watch::Receiver<bool>,
         mut tracker: RestartTracker,
         mut cmds: mpsc::UnboundedReceiver<Command>,
         mut detach: watch::Receiver<()>,
@@ -216,10 +221,26 @@ impl TaskRunner {
             Initial::Dead => return false,
             Initial::Recover(h) => recover = Some(*h),
             Initial::Fresh => {
-                inner.emit(events::new(events::RECEIVED));
+                if inner.lock().state.events.is_empty() {
+                    inner.emit(events::new(events::RECEIVED));
+                }
                 if let Some(err) = setup_error {
                     inner.set_state(TaskStateValue::Dead, Some(events::setup_failure(&err)));
                     return false;
+                }
+                // Nomad waits for the task's start condition before its
+                // prestart hooks, so `Task Setup` comes after the gate.
+                tokio::select! {
+                    _ = gate.wait_for(|open| *open) => {}
+                    _ = detach.changed() => return true,
+                    cmd = cmds.recv() => {
+                        if let Some(Command::Kill(evs)) = cmd {
+                            evs.into_iter().for_each(|e| inner.emit(e));
+                        }
+                        // Never started: dead, not failed, nothing killed.
+                        inner.set_state(TaskStateValue::Dead, None);
+                        return false;
+                    }
                 }
                 inner.emit(events::task_setup(events::BUILDING_TASK_DIR));
             }
@@ -243,7 +264,7 @@ impl TaskRunner {
                         Some(h)
                     }
                     Ok(Recovered::Exited(exit)) => {
-                        inner.emit(terminated_event(&exit));
+                        inner.emit_exit(&exit);
                         let _ = driver.destroy(&h).await;
                         tracker.set_exit(exit);
                         None
@@ -269,7 +290,7 @@ impl TaskRunner {
                     _ = detach.changed() => return true,
                 };
                 inner.set_handle(None);
-                inner.emit(terminated_event(&exit));
+                inner.emit_exit(&exit);
                 let _ = driver.destroy(&handle).await;
                 tracker.set_exit(exit);
             }
@@ -390,6 +411,15 @@ impl Inner {
     /// Appends an event as Nomad's `appendTaskEvent` does: display message,
     /// the latest [`events::MAX_EVENTS`] kept, `Failed` and `Restarts`
     /// updated from the event.
+    /// `OOM Killed` (when so) and `Terminated` for an exit.
+    fn emit_exit(&self, exit: &ExitResult) {
+        if exit.oom_killed {
+            let r = &self.config.resources;
+            self.emit(events::oom_killed(r.memory_max_mb.max(r.memory_mb)));
+        }
+        self.emit(terminated_event(exit));
+    }
+
     fn emit(&self, ev: TaskEvent) {
         append_event(&mut self.lock().state, ev);
         self.notify();

@@ -62,13 +62,14 @@ impl Harness {
         cond: impl Fn(&AllocClientUpdateEntry) -> bool,
     ) -> AllocClientUpdateEntry {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.rx.recv()).await {
                 Ok(Some(u)) if cond(&u) => return u,
-                Ok(Some(_)) => {}
+                Ok(Some(u)) => last = Some(u),
                 Ok(None) => panic!("update channel closed waiting for {what}"),
-                Err(_) => panic!("timed out waiting for {what}"),
+                Err(_) => panic!("timed out waiting for {what}; last update: {last:#?}"),
             }
         }
     }
@@ -131,4 +132,17 @@ pub fn no_restarts_delay0(attempts: i32) -> RestartPolicy {
 
 pub fn types(st: &TaskState) -> Vec<&str> {
     st.events.iter().map(|e| e.event_type.as_str()).collect()
+}
+
+/// Waits until `path` exists, within 10 s.
+pub async fn wait_file(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -386,6 +386,13 @@ fn validate_group(
             "Only one task may be marked as leader",
         );
     }
+    // A group of lifecycle tasks only has nothing to run them around.
+    if !tg.tasks.is_empty() && tg.tasks.iter().all(|t| t.lifecycle_hook().is_some()) {
+        errs.add(
+            field(path, "Tasks"),
+            format!("Task group {} must have at least one main task", tg.name),
+        );
+    }
 
     validate_networks(tg, path, errs);
     for (i, task) in tg.tasks.iter().enumerate() {
@@ -447,6 +454,21 @@ fn validate_task(
             field(path, "ShutdownDelay"),
             "ShutdownDelay must be a positive value",
         );
+    }
+    // nomad/structs/structs.go TaskLifecycleConfig.Validate.
+    if let Some(lc) = &task.lifecycle {
+        let hook_path = field(&field(path, "Lifecycle"), "Hook");
+        match lc.hook.as_str() {
+            "prestart" | "poststart" | "poststop" => {}
+            "" => errs.add(
+                hook_path,
+                "Lifecycle validation failed: no lifecycle hook provided",
+            ),
+            other => errs.add(
+                hook_path,
+                format!("Lifecycle validation failed: invalid hook: {other}"),
+            ),
+        }
     }
 
     validate_resources(&task.resources, &field(path, "Resources"), errs);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_api::{LogConfig, Resources, Task};
+use drover_api::{LogConfig, Resources, Task, TaskLifecycle};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{Map, Value};
 
@@ -15,7 +15,6 @@ use super::job::{decode_affinity, decode_constraint};
 const TASK_IGNORED_ATTRS: &[&str] = &["kind"];
 
 const TASK_IGNORED_BLOCKS: &[&str] = &[
-    "lifecycle",
     "service",
     "artifact",
     "vault",
@@ -96,6 +95,10 @@ pub(super) fn decode_task(
                         let value = decode_logs(d, &at, block)?;
                         set_once(&mut logs, &at, value)?;
                     }
+                    "lifecycle" => {
+                        let value = decode_lifecycle(d, &at, block)?;
+                        set_once(&mut task.lifecycle, &at, value)?;
+                    }
                     "env" => d.string_map_block(&at, block, &mut env_seen, &mut task.env)?,
                     "meta" => d.string_map_block(&at, block, &mut meta_seen, &mut task.meta)?,
                     _ => d.other_block(path, block, TASK_IGNORED_BLOCKS)?,
@@ -153,6 +156,22 @@ fn decode_logs(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<LogCon
         Ok(true)
     })?;
     Ok(logs)
+}
+
+/// `lifecycle { hook sidecar }`; the hook's value is checked by job
+/// validation, as Nomad does.
+fn decode_lifecycle(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<TaskLifecycle> {
+    no_labels(path, block)?;
+    let mut lc = TaskLifecycle::default();
+    leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
+        match name {
+            "hook" => lc.hook = d.string(at, expr)?,
+            "sidecar" => lc.sidecar = d.bool(at, expr)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(lc)
 }
 
 /// A task driver's `config` block, free-form, in the JSON shape Nomad's

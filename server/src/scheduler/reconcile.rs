@@ -294,7 +294,7 @@ fn update_kind(cx: &Context<'_>, tg: &TaskGroup, r: &AllocRow) -> UpdateKind {
 
 /// Whether a change between two versions of a group needs new allocations
 /// (Nomad scheduler/util.go `tasksUpdated`): anything a running task sees —
-/// driver, config, env, resources, meta, networks, disk, logs — does;
+/// driver, config, env, resources, meta, networks, disk, logs, lifecycle — does;
 /// counts, policies, constraints and affinities do not.
 pub fn tasks_updated(old_job: &Job, old: &TaskGroup, new_job: &Job, new: &TaskGroup) -> bool {
     if old_job.meta != new_job.meta
@@ -317,6 +317,7 @@ pub fn tasks_updated(old_job: &Job, old: &TaskGroup, new_job: &Job, new: &TaskGr
             || ot.meta != nt.meta
             || ot.log_config != nt.log_config
             || ot.leader != nt.leader
+            || ot.lifecycle != nt.lifecycle
     })
 }
 
