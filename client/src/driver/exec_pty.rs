@@ -169,11 +169,11 @@ impl Control {
         let (exit_tx, exit) = watch::channel(None);
         let (kill, mut killed) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let status = tokio::select! {
-                status = child.wait() => status,
+            let (status, dropped) = tokio::select! {
+                status = child.wait() => (status, false),
                 _ = &mut killed => {
                     kill_group(pgid);
-                    child.wait().await
+                    (child.wait().await, true)
                 }
             };
             let _ = exit_tx.send(Some(
@@ -185,7 +185,9 @@ impl Control {
             // `sleep &`) goes when the session does. The group id cannot be
             // reused while a member is alive, and an empty group answers
             // ESRCH.
-            let _ = killed.await;
+            if !dropped {
+                let _ = killed.await;
+            }
             kill_group(pgid);
         });
         Ok(Control {

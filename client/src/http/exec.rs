@@ -31,7 +31,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::alloc::{ClientControl, ControlError};
 use super::HttpError;
@@ -164,7 +164,7 @@ async fn run(socket: WebSocket, session: ExecSession) {
     } = session;
     let (sink, stream) = socket.split();
     let (frames, queued) = mpsc::channel::<Message>(2);
-    let (abort, aborted) = oneshot::channel::<Message>();
+    let (abort, aborted) = mpsc::channel::<Message>(1);
 
     let mut writer = pin!(write_frames(sink, queued, aborted));
     let input = read_frames(stream, stdin, &*control);
@@ -189,7 +189,7 @@ async fn run(socket: WebSocket, session: ExecSession) {
     };
     if let Some((code, reason)) = failed {
         tracing::debug!(code, %reason, "exec session ended by a bad frame");
-        let _ = abort.send(close(code, &reason));
+        let _ = abort.try_send(close(code, &reason));
         let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     }
     // `control` drops here, killing what is left of the command.
@@ -257,7 +257,7 @@ async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     mut queued: mpsc::Receiver<Message>,
-    mut aborted: oneshot::Receiver<Message>,
+    mut aborted: mpsc::Receiver<Message>,
 ) {
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -265,7 +265,7 @@ async fn write_frames(
     loop {
         let msg = tokio::select! {
             biased;
-            Ok(msg) = &mut aborted => msg,
+            Some(msg) = aborted.recv() => msg,
             msg = queued.recv() => match msg {
                 Some(msg) => msg,
                 None => return,

@@ -4,15 +4,29 @@
 //! request goes to its routes in process; otherwise it is proxied over
 //! HTTP to the node's `HTTPAddr`, streaming both ways, so `logs?follow`
 //! works through any agent.
+//!
+//! A WebSocket (`allocation/<id>/exec`) to another node is relayed: this
+//! agent opens a WebSocket to the node first, so a refusal before the
+//! upgrade (404, 400) reaches the user as it is, then accepts the user's
+//! upgrade and copies frames both ways, one in flight per direction. The
+//! relay pings the node and gives up on it after [`NODE_SILENCE`] without
+//! a frame; a node that is lost, by a broken connection or by silence,
+//! closes the user's socket with 1011 and a reason rather than leaving it
+//! hanging (hashicorp/nomad#10579).
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use drover_state::WatchSet;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tower::ServiceExt;
 
 use super::error::{HttpError, HttpResult};
@@ -93,6 +107,9 @@ pub async fn forward(State(app): State<App>, req: Request) -> HttpResult<Respons
             .filter(|a| !a.is_empty())
             .ok_or_else(|| HttpError::not_found(format!("Unknown node {node_id:?}")))?
     };
+    if is_websocket(&req) {
+        return relay_websocket(&app, &node_id, &addr, req).await;
+    }
     proxy(&addr, req).await
 }
 
@@ -105,6 +122,11 @@ async fn local_call(l: &LocalClient, req: Request) -> Response {
     *fresh.uri_mut() = parts.uri;
     *fresh.version_mut() = parts.version;
     *fresh.headers_mut() = parts.headers;
+    // The connection's upgrade handle, so a WebSocket works in process.
+    let mut extensions = parts.extensions;
+    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+        fresh.extensions_mut().insert(upgrade);
+    }
     match l.routes.clone().oneshot(fresh).await {
         Ok(r) => r,
         Err(never) => match never {},
@@ -147,4 +169,182 @@ async fn proxy(addr: &str, req: Request) -> HttpResult<Response> {
             .insert(axum::http::header::CONTENT_TYPE, ct);
     }
     Ok(out)
+}
+
+/// How often the relay pings the node; the node's exec heartbeat has the
+/// same period.
+const NODE_PING: Duration = Duration::from_secs(10);
+/// No frame from the node for this long means it is lost.
+const NODE_SILENCE: Duration = Duration::from_secs(30);
+/// How long the node has to accept the WebSocket.
+const NODE_CONNECT: Duration = Duration::from_secs(10);
+/// After the user closed, how long the node's close reply may take.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Headers of the user's request that go on to the node.
+const PASSED_HEADERS: [&str; 2] = ["x-nomad-token", "authorization"];
+
+type NodeSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn is_websocket(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn relay_websocket(
+    app: &App,
+    node_id: &str,
+    addr: &str,
+    req: Request,
+) -> HttpResult<Response> {
+    let (mut parts, _body) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, app)
+        .await
+        .map_err(|e| HttpError::bad_request(e.body_text()))?;
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut node_req = format!("ws://{addr}{path_and_query}")
+        .into_client_request()
+        .map_err(|e| HttpError::bad_request(format!("forwarding to {addr}: {e}")))?;
+    node_req
+        .headers_mut()
+        .insert(FORWARDED, HeaderValue::from_static("1"));
+    for name in PASSED_HEADERS {
+        if let Some(v) = parts.headers.get(name) {
+            node_req.headers_mut().insert(name, v.clone());
+        }
+    }
+    let unreachable = |e: String| {
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the client at {addr} did not answer: {e}"),
+        )
+    };
+    let node = match tokio::time::timeout(NODE_CONNECT, tokio_tungstenite::connect_async(node_req))
+        .await
+    {
+        Err(_) => return Err(unreachable(format!("no WebSocket within {NODE_CONNECT:?}"))),
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            // The node refused before upgrading: pass its answer on.
+            let status =
+                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+            let body = resp.into_body().unwrap_or_default();
+            let mut out = (status, body).into_response();
+            if let Some(ct) = content_type {
+                out.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            return Ok(out);
+        }
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Ok(Ok((node, _))) => node,
+    };
+    let lost = format!("lost connection to client node {node_id} ({addr})");
+    Ok(upgrade.on_upgrade(move |user| relay(user, node, lost)))
+}
+
+/// Copies frames between the user and the node until either ends.
+async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
+    let (mut user_tx, mut user_rx) = user.split();
+    let (mut node_tx, mut node_rx) = node.split();
+
+    // Node → user. Ends after relaying the node's close, or when the user
+    // is gone, or (closing the user's socket with 1011) when the node is.
+    let down = async {
+        let why = loop {
+            let msg = match tokio::time::timeout(NODE_SILENCE, node_rx.next()).await {
+                Err(_) => break format!("no answer for {NODE_SILENCE:?}"),
+                Ok(None) => break "connection closed".to_string(),
+                Ok(Some(Err(e))) => break e.to_string(),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            let Some(msg) = to_user(msg) else { continue };
+            let last = matches!(msg, ws::Message::Close(_));
+            if user_tx.send(msg).await.is_err() || last {
+                return;
+            }
+        };
+        tracing::warn!(reason = %why, "{lost}");
+        let reason = format!("{lost}: {why}");
+        let _ = user_tx
+            .send(ws::Message::Close(Some(ws::CloseFrame {
+                code: 1011,
+                reason: truncate(&reason, 123).into(),
+            })))
+            .await;
+    };
+
+    // User → node, with a ping to the node every NODE_PING. `true` when
+    // the user closed properly (the node's reply is still relayed).
+    let up = async {
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + NODE_PING, NODE_PING);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                // The user's pings and pongs are this hop's business.
+                msg = user_rx.next() => match msg {
+                    Some(Ok(msg)) => to_node(msg),
+                    None | Some(Err(_)) => return false,
+                },
+                _ = ping.tick() => Some(tungstenite::Message::Ping(Bytes::new())),
+            };
+            let Some(msg) = msg else { continue };
+            let last = matches!(msg, tungstenite::Message::Close(_));
+            if node_tx.send(msg).await.is_err() {
+                return false;
+            }
+            if last {
+                return true;
+            }
+        }
+    };
+
+    let mut down = std::pin::pin!(down);
+    tokio::select! {
+        () = &mut down => {}
+        closed = up => {
+            if closed {
+                let _ = tokio::time::timeout(CLOSE_GRACE, down).await;
+            }
+        }
+    }
+}
+
+/// A node frame as the user gets it; `None` for the hop's pings and pongs.
+fn to_user(msg: tungstenite::Message) -> Option<ws::Message> {
+    use tungstenite::Message as T;
+    Some(match msg {
+        T::Text(t) => ws::Message::Text(ws::Utf8Bytes::try_from(Bytes::from(t)).ok()?),
+        T::Binary(b) => ws::Message::Binary(b),
+        T::Close(frame) => ws::Message::Close(frame.map(|f| ws::CloseFrame {
+            code: f.code.into(),
+            reason: f.reason.as_str().into(),
+        })),
+        T::Ping(_) | T::Pong(_) | T::Frame(_) => return None,
+    })
+}
+
+/// A user frame as the node gets it; `None` for the hop's pings and pongs.
+fn to_node(msg: ws::Message) -> Option<tungstenite::Message> {
+    use tungstenite::Message as T;
+    Some(match msg {
+        ws::Message::Text(t) => T::Text(tungstenite::Utf8Bytes::try_from(Bytes::from(t)).ok()?),
+        ws::Message::Binary(b) => T::Binary(b),
+        ws::Message::Close(frame) => T::Close(frame.map(|f| tungstenite::protocol::CloseFrame {
+            code: f.code.into(),
+            reason: f.reason.as_str().into(),
+        })),
+        ws::Message::Ping(_) | ws::Message::Pong(_) => return None,
+    })
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

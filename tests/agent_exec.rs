@@ -1,0 +1,374 @@
+//! `drover agent` serves Nomad's exec WebSocket (issue F): commands run
+//! inside a raw_exec task with pipes or a pty, Nomad's frames and close
+//! codes, and a server agent relays a session to the client agent that
+//! runs the allocation. The task itself never notices.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{Agent, DEADLINE};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+async fn submit(a: &Agent, job: Value) {
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(&json!({ "Job": job }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// A service job whose task `t` sleeps; returns its alloc ID once running.
+async fn sleeping_task(a: &Agent, job: &str) -> String {
+    submit(
+        a,
+        json!({"ID": job, "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Env": {"GREETING": "hello"},
+                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
+    )
+    .await;
+    let list = a
+        .until(
+            &format!("/v1/job/{job}/allocations"),
+            "the alloc running",
+            |v| {
+                v.as_array().is_some_and(|l| {
+                    l.len() == 1
+                        && l[0]["ClientStatus"] == "running"
+                        && l[0]["TaskStates"]["t"]["State"] == "running"
+                })
+            },
+        )
+        .await;
+    list[0]["ID"].as_str().unwrap().to_string()
+}
+
+/// The task still runs, never restarted, after whatever the test did.
+async fn assert_task_untouched(a: &Agent, alloc: &str) {
+    let (_, v, _) = a.get(&format!("/v1/allocation/{alloc}")).await;
+    assert_eq!(v["ClientStatus"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+}
+
+fn exec_url(a: &Agent, alloc: &str, task: &str, command: &str, tty: bool) -> String {
+    let base = a.base.replacen("http://", "ws://", 1);
+    reqwest::Url::parse_with_params(
+        &format!("{base}/v1/client/allocation/{alloc}/exec"),
+        [
+            ("task", task),
+            ("command", command),
+            ("tty", if tty { "true" } else { "false" }),
+        ],
+    )
+    .unwrap()
+    .to_string()
+}
+
+async fn open(
+    a: &Agent,
+    alloc: &str,
+    task: &str,
+    command: &[&str],
+    tty: bool,
+) -> Result<Socket, tungstenite::Error> {
+    let command = serde_json::to_string(command).unwrap();
+    let url = exec_url(a, alloc, task, &command, tty);
+    let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("upgrade within the deadline")?;
+    Ok(ws)
+}
+
+async fn send(ws: &mut Socket, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn stdin(ws: &mut Socket, data: &[u8]) {
+    send(ws, json!({"stdin": {"data": B64.encode(data)}})).await;
+}
+
+/// What a session produced until the server closed it.
+#[derive(Debug, Default)]
+struct Outcome {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    exit_code: Option<i64>,
+    close: Option<(u16, String)>,
+}
+
+impl Outcome {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Reads frames into `out` until `done(out)` holds or the socket closes.
+async fn read_until(ws: &mut Socket, out: &mut Outcome, done: impl Fn(&Outcome) -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done(out) {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => panic!("no end within {DEADLINE:?}; so far {out:?}"),
+            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(Some(Ok(msg))) => msg,
+        };
+        match msg {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                for (stream, buf) in [("stdout", &mut out.stdout), ("stderr", &mut out.stderr)] {
+                    if let Some(d) = v[stream]["data"].as_str() {
+                        buf.extend(B64.decode(d).unwrap());
+                    }
+                }
+                if v["exited"] == true {
+                    out.exit_code = v["result"]["exit_code"].as_i64();
+                }
+            }
+            Message::Close(frame) => {
+                out.close = Some(frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                }));
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn finish(ws: &mut Socket) -> Outcome {
+    let mut out = Outcome::default();
+    read_until(ws, &mut out, |_| false).await;
+    out
+}
+
+/// The session ends with a close frame of `code` whose reason contains
+/// `reason`, or (`or_400`) the upgrade is refused with 400.
+async fn assert_refused(
+    opened: Result<Socket, tungstenite::Error>,
+    code: CloseCode,
+    reason: &str,
+    or_400: bool,
+) {
+    match opened {
+        Ok(mut ws) => {
+            let out = finish(&mut ws).await;
+            let (got, why) = out
+                .close
+                .clone()
+                .unwrap_or_else(|| panic!("no close: {out:?}"));
+            assert_eq!(got, u16::from(code), "{out:?}");
+            assert!(why.contains(reason), "{why:?} lacks {reason:?}");
+        }
+        Err(tungstenite::Error::Http(r)) if or_400 => {
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST.as_u16());
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[tokio::test]
+async fn exec_runs_commands_with_exit_codes_stdin_and_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+
+    // The exit code, then a normal close.
+    let mut ws = open(&a, &alloc, "t", &["/bin/sh", "-c", "exit 3"], false)
+        .await
+        .unwrap();
+    let out = finish(&mut ws).await;
+    assert_eq!(out.exit_code, Some(3), "{out:?}");
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
+
+    // stdin through to cat, closed, read back; the task's env and dir.
+    let mut ws = open(&a, &alloc, "t", &["cat"], false).await.unwrap();
+    stdin(&mut ws, b"through cat\n").await;
+    send(&mut ws, json!({"stdin": {"close": true}})).await;
+    let out = finish(&mut ws).await;
+    assert_eq!(out.stdout(), "through cat\n");
+    assert_eq!(out.exit_code, Some(0));
+
+    let mut ws = open(
+        &a,
+        &alloc,
+        "t",
+        &["/bin/sh", "-c", "echo $GREETING; echo err >&2; pwd"],
+        false,
+    )
+    .await
+    .unwrap();
+    // A heartbeat and the optional handshake frame are harmless.
+    send(&mut ws, json!({})).await;
+    send(&mut ws, json!({"version": 1, "auth_token": "x"})).await;
+    let out = finish(&mut ws).await;
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines[0], "hello");
+    assert!(lines[1].ends_with(&format!("{alloc}/t")), "{lines:?}");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.exit_code, Some(0));
+
+    assert_task_untouched(&a, &alloc).await;
+}
+
+#[tokio::test]
+async fn exec_with_a_tty_sizes_and_resizes_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+
+    let mut ws = open(&a, &alloc, "t", &["/bin/sh"], true).await.unwrap();
+    send(&mut ws, json!({"tty_size": {"height": 40, "width": 100}})).await;
+    stdin(&mut ws, b"stty size\n").await;
+    let mut out = Outcome::default();
+    read_until(&mut ws, &mut out, |o| o.stdout().contains("40 100\r\n")).await;
+    assert!(out.stdout().contains("40 100\r\n"), "{out:?}");
+    assert!(out.stderr.is_empty());
+
+    send(&mut ws, json!({"tty_size": {"height": 50, "width": 132}})).await;
+    stdin(&mut ws, b"stty size; exit 5\n").await;
+    read_until(&mut ws, &mut out, |_| false).await;
+    assert!(out.stdout().contains("50 132\r\n"), "{out:?}");
+    assert_eq!(out.exit_code, Some(5));
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000));
+
+    assert_task_untouched(&a, &alloc).await;
+}
+
+#[tokio::test]
+async fn exec_refuses_what_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+
+    let opened = open(&a, &alloc, "nosuchtask", &["true"], false).await;
+    assert_refused(opened, CloseCode::Policy, "nosuchtask", true).await;
+
+    let opened = open(&a, &alloc, "t", &[], false).await;
+    assert_refused(opened, CloseCode::Policy, "command", true).await;
+
+    // Not a JSON array at all: refused before the upgrade.
+    let url = exec_url(&a, &alloc, "t", "ls -l", false);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+
+    // An unknown allocation is a 404 before the upgrade.
+    let unknown = "00000000-0000-0000-0000-000000000000";
+    match open(&a, unknown, "t", &["true"], false).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
+        other => panic!("expected 404, got {:?}", other.map(|_| ())),
+    }
+
+    // A frame that is not JSON ends the session with 1008.
+    let mut ws = open(&a, &alloc, "t", &["cat"], false).await.unwrap();
+    ws.send(Message::Text("hello?".into())).await.unwrap();
+    assert_refused(Ok(ws), CloseCode::Policy, "invalid exec frame", false).await;
+
+    // So does base64 that does not decode.
+    let mut ws = open(&a, &alloc, "t", &["cat"], false).await.unwrap();
+    send(&mut ws, json!({"stdin": {"data": "%%% not base64"}})).await;
+    assert_refused(Ok(ws), CloseCode::Policy, "stdin", false).await;
+
+    // A command that does not exist is the agent's failure to run it.
+    let opened = open(&a, &alloc, "t", &["/no/such/program"], false).await;
+    assert_refused(opened, CloseCode::Error, "/no/such/program", false).await;
+
+    // A session the user walks away from: its command is killed, the task
+    // is not.
+    let mut ws = open(
+        &a,
+        &alloc,
+        "t",
+        &["/bin/sh", "-c", "echo $$; exec sleep 100"],
+        false,
+    )
+    .await
+    .unwrap();
+    let mut out = Outcome::default();
+    read_until(&mut ws, &mut out, |o| o.stdout.ends_with(b"\n")).await;
+    let pid: u32 = out.stdout().trim().parse().unwrap();
+    drop(ws);
+    let started = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "))
+    {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "exec {pid} outlived its socket"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_task_untouched(&a, &alloc).await;
+}
+
+#[tokio::test]
+async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
+    let client = Agent::start_client(client_dir.path(), &server).await;
+    let alloc = sleeping_task(&server, "far").await;
+
+    let mut ws = open(
+        &server,
+        &alloc,
+        "t",
+        &["/bin/sh", "-c", "cat; exit 4"],
+        false,
+    )
+    .await
+    .unwrap();
+    stdin(&mut ws, b"relayed\n").await;
+    send(&mut ws, json!({"stdin": {"close": true}})).await;
+    let out = finish(&mut ws).await;
+    assert_eq!(out.stdout(), "relayed\n");
+    assert_eq!(out.exit_code, Some(4));
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
+
+    // An unknown task's refusal comes through too.
+    let opened = open(&server, &alloc, "nosuchtask", &["true"], false).await;
+    assert_refused(opened, CloseCode::Policy, "nosuchtask", true).await;
+
+    // The client node dies mid-session: the user's socket is closed with
+    // 1011 and a reason, it does not hang.
+    let mut ws = open(
+        &server,
+        &alloc,
+        "t",
+        &["/bin/sh", "-c", "echo up; sleep 100"],
+        false,
+    )
+    .await
+    .unwrap();
+    let mut out = Outcome::default();
+    read_until(&mut ws, &mut out, |o| o.stdout() == "up\n").await;
+    client.crash();
+    read_until(&mut ws, &mut out, |_| false).await;
+    let (code, reason) = out.close.clone().unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(code, 1011, "{out:?}");
+    assert!(
+        reason.contains("lost connection to client node"),
+        "{reason:?}"
+    );
+    common::kill_processes_under(client_dir.path());
+}
