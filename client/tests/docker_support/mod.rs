@@ -32,7 +32,13 @@ pub fn skip(test: &str, reason: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{test}: no Docker daemon ({reason}) and CI is set, so this test must not skip");
     }
-    eprintln!("SKIPPED: {test}: no Docker daemon ({reason})");
+    // Straight to the process's stderr: `eprintln!` would be captured by
+    // the test harness and hidden for a passing test.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test}: no Docker daemon ({reason})"
+    );
 }
 
 /// A client to a daemon that answers and has [`TEST_IMAGE`]; `None` after

@@ -287,21 +287,24 @@ impl DockerDriver {
             };
             let mut stream = docker.wait_container(id, Some(opts));
             match stream.next().await {
-                Some(Ok(r)) => {
-                    fallback_code = Some(r.status_code);
-                    break;
-                }
+                Some(Ok(r)) => fallback_code = Some(r.status_code),
                 Some(Err(BollardError::DockerContainerWaitError { code, .. })) => {
-                    fallback_code = Some(code);
-                    break;
+                    fallback_code = Some(code)
                 }
                 Some(Err(e)) if is_not_found(&e) => return exit_err("container not found".into()),
-                None => break,
+                None => {}
                 Some(Err(e)) => {
                     // A timeout or a daemon restart: look again.
                     tracing::debug!(container = id, error = %e, "waiting for container failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
+            }
+            // The stream may end without an answer (daemon restart); only
+            // the container's own state says it stopped.
+            match self.running(id).await {
+                Ok(Some(true)) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                Ok(_) => break,
             }
         }
         match self.inspect_state(id).await {

@@ -84,3 +84,34 @@ fn unix_nanos() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_percent_and_rss_from_a_v1_sample() {
+        let s: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "cpu_stats": {
+                "cpu_usage": {"total_usage": 3_000_000_000u64, "usage_in_usermode": 2_000_000_000u64,
+                              "usage_in_kernelmode": 1_000_000_000u64},
+                "system_cpu_usage": 20_000_000_000u64, "online_cpus": 2
+            },
+            "precpu_stats": {
+                "cpu_usage": {"total_usage": 2_000_000_000u64},
+                "system_cpu_usage": 18_000_000_000u64
+            },
+            "memory_stats": {"usage": 10_000_000, "stats": {"rss": 4_000_000, "cache": 6_000_000}},
+            "pids_stats": {"current": 3}
+        }))
+        .unwrap();
+        let t = to_task_stats(&s);
+        assert_eq!(t.cpu_percent, 100.0);
+        assert_eq!(
+            (t.cpu_ticks, t.cpu_user_ticks, t.cpu_system_ticks),
+            (300, 200, 100)
+        );
+        assert_eq!(t.rss_bytes, 4_000_000);
+        assert_eq!(t.pids, 3);
+    }
+}
