@@ -235,3 +235,67 @@ async fn restore_reattaches_without_a_new_start() {
     assert!(group_gone(pid));
     drop(h);
 }
+
+#[tokio::test]
+async fn shutdown_delay_holds_the_kill_back() {
+    let mut h = harness();
+    let mut t = task("web", "/bin/sh", &["-c", SERVICE]);
+    t.shutdown_delay = SEC / 2;
+    let mut alloc = alloc_of(JobType::Service, vec![t], None);
+    let ar = AllocRunner::start(h.cfg.clone(), alloc.clone());
+    h.wait_status(AllocClientStatus::Running).await;
+    alloc.desired_status = drover_api::AllocDesiredStatus::Stop;
+    ar.update(alloc);
+    let done = h.wait_status(AllocClientStatus::Complete).await;
+    let st = &done.task_states["web"];
+    let at = |ty: &str| {
+        st.events
+            .iter()
+            .find(|e| e.event_type == ty)
+            .unwrap_or_else(|| panic!("no {ty} event in {:?}", types(st)))
+            .time
+    };
+    let waiting = st
+        .events
+        .iter()
+        .find(|e| e.event_type == "Waiting for shutdown delay")
+        .expect("waiting event");
+    assert_eq!(
+        waiting.display_message,
+        "Waiting for shutdown_delay of 500ms before killing the task."
+    );
+    // Nomad's order: Killing, Waiting for shutdown delay, then the kill.
+    assert!(at("Killing") <= waiting.time);
+    assert!(
+        at("Killed") - waiting.time >= SEC / 2,
+        "killed before the delay"
+    );
+}
+
+#[tokio::test]
+async fn group_shutdown_delay_comes_before_killing() {
+    let mut h = harness();
+    let mut alloc = alloc_of(
+        JobType::Service,
+        vec![task("web", "/bin/sh", &["-c", SERVICE])],
+        None,
+    );
+    if let Some(job) = alloc.job.as_deref_mut() {
+        job.task_groups[0].shutdown_delay = Some(SEC / 2);
+    }
+    let ar = AllocRunner::start(h.cfg.clone(), alloc.clone());
+    h.wait_status(AllocClientStatus::Running).await;
+    alloc.desired_status = drover_api::AllocDesiredStatus::Stop;
+    let asked = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    ar.update(alloc);
+    let done = h.wait_status(AllocClientStatus::Complete).await;
+    let st = &done.task_states["web"];
+    let killing = st
+        .events
+        .iter()
+        .find(|e| e.event_type == "Killing")
+        .expect("killing");
+    assert!(killing.time - asked >= SEC / 2, "killed before the delay");
+}

@@ -169,6 +169,7 @@ impl AllocRunner {
                             None => TaskState::default(),
                         },
                         setup_error: dir_error.clone(),
+                        shutdown_delay: nanos_to_duration(task.shutdown_delay),
                         gate: lifecycle.gate(&task.name),
                     };
                     let runner =
@@ -425,7 +426,20 @@ impl Inner {
             };
             waves[wave].push(tr.clone());
         }
+        // The group's shutdown_delay comes first (Nomad's group service
+        // hook waits it out in PreKill).
+        let group_delay = {
+            let st = self.lock();
+            st.alloc
+                .job
+                .as_deref()
+                .and_then(|j| j.task_group(&st.alloc.task_group))
+                .and_then(|tg| tg.shutdown_delay)
+                .map(nanos_to_duration)
+                .unwrap_or_default()
+        };
         tokio::spawn(async move {
+            tokio::time::sleep(group_delay).await;
             for wave in waves {
                 for tr in &wave {
                     let mut evs: Vec<TaskEvent> = first.iter().cloned().collect();

@@ -23,6 +23,7 @@ pub const SIGNALING: &str = "Signaling";
 pub const SIBLING_FAILED: &str = "Sibling Task Failed";
 pub const LEADER_DEAD: &str = "Leader Task Dead";
 pub const MAIN_DEAD: &str = "Main Tasks Dead";
+pub const WAITING_SHUTDOWN_DELAY: &str = "Waiting for shutdown delay";
 /// Drover's own event before `Terminated` when the kernel killed the task
 /// for memory, naming the limit (hashicorp/nomad#12735 asks for that).
 pub const OOM_KILLED: &str = "OOM Killed";
@@ -103,6 +104,16 @@ pub fn oom_killed(limit_mb: u64) -> TaskEvent {
     ev.message = format!("Task exceeded its memory limit of {limit_mb} MiB and was killed");
     ev.details
         .insert("memory_limit_mb".to_string(), limit_mb.to_string());
+    ev
+}
+
+/// `Waiting for shutdown delay`, before a kill (Nomad's handleKill).
+pub fn waiting_shutdown_delay(delay: Duration) -> TaskEvent {
+    let mut ev = new(WAITING_SHUTDOWN_DELAY);
+    ev.message = format!(
+        "Waiting for shutdown_delay of {} before killing the task.",
+        go_duration(delay)
+    );
     ev
 }
 

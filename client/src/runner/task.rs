@@ -40,6 +40,8 @@ pub struct TaskSpec {
     pub state: TaskState,
     /// Set when setting the task up failed before any start (alloc dir).
     pub setup_error: Option<String>,
+    /// `task.shutdown_delay`: how long a kill waits before it is sent.
+    pub shutdown_delay: Duration,
     /// The lifecycle gate a fresh task waits on before its first start
     /// (`true` = go); see [`super::lifecycle`].
     pub gate: watch::Receiver<bool>,
@@ -74,6 +76,7 @@ struct Inner {
     driver: Option<Arc<dyn Driver>>,
     driver_name: String,
     config: TaskConfig,
+    shutdown_delay: Duration,
     shared: Mutex<Shared>,
     cmds: mpsc::UnboundedSender<Command>,
     /// Told the task's name after every state or handle change.
@@ -103,6 +106,7 @@ impl TaskRunner {
             driver: spec.driver,
             driver_name: spec.driver_name,
             config: spec.config,
+            shutdown_delay: spec.shutdown_delay,
             shared: Mutex::new(Shared {
                 state: spec.state,
                 handle: None,
@@ -376,6 +380,16 @@ impl TaskRunner {
                     Some(Command::Kill(evs)) => {
                         evs.into_iter().for_each(|e| inner.emit(e));
                         tracker.set_killed();
+                        // Nomad's handleKill: after `Killing`, the task's
+                        // shutdown_delay, then the kill; an exit meanwhile
+                        // ends it.
+                        if !inner.shutdown_delay.is_zero() {
+                            inner.emit(events::waiting_shutdown_delay(inner.shutdown_delay));
+                            tokio::select! {
+                                exit = &mut wait => return exit,
+                                _ = tokio::time::sleep(inner.shutdown_delay) => {}
+                            }
+                        }
                     }
                     Some(Command::Restart(ev)) => {
                         inner.emit(*ev);
@@ -408,9 +422,6 @@ impl Inner {
         self.lock().handle = handle;
     }
 
-    /// Appends an event as Nomad's `appendTaskEvent` does: display message,
-    /// the latest [`events::MAX_EVENTS`] kept, `Failed` and `Restarts`
-    /// updated from the event.
     /// `OOM Killed` (when so) and `Terminated` for an exit.
     fn emit_exit(&self, exit: &ExitResult) {
         if exit.oom_killed {
@@ -420,6 +431,9 @@ impl Inner {
         self.emit(terminated_event(exit));
     }
 
+    /// Appends an event as Nomad's `appendTaskEvent` does: display message,
+    /// the latest [`events::MAX_EVENTS`] kept, `Failed` and `Restarts`
+    /// updated from the event.
     fn emit(&self, ev: TaskEvent) {
         append_event(&mut self.lock().state, ev);
         self.notify();
