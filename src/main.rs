@@ -207,18 +207,21 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                     args_prefix: vec!["logmon".into()],
                 },
                 docker: drover_client::driver::docker::DockerConfig {
-                    endpoint: None,
-                    gc_container: true,
-                    volumes_enabled: false,
+                    endpoint: cfg.plugins.docker_endpoint.clone(),
+                    gc_container: cfg.plugins.docker_gc_container,
+                    volumes_enabled: cfg.plugins.docker_volumes_enabled,
                     logger: drover_client::driver::raw_exec::LogmonCommand {
                         program: exe,
                         args_prefix: vec!["docker-logger".into()],
                     },
                 },
                 // Nomad enables raw_exec only on request; a dev agent asks.
-                raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode),
+                raw_exec_enabled: cfg.client.raw_exec_enabled(cfg.dev_mode, &cfg.plugins),
                 batch: std::time::Duration::ZERO,
                 gc_max_allocs: cfg.client.gc_max_allocs as usize,
+                gc_interval: cfg.client.gc_interval,
+                gc_disk_usage_threshold: cfg.client.gc_disk_usage_threshold,
+                gc_inode_usage_threshold: cfg.client.gc_inode_usage_threshold,
             };
             let client = drover_client::agent::start(client_opts, registry)
                 .await

@@ -525,3 +525,48 @@ async fn the_client_collects_terminal_allocations_past_gc_max_allocs() {
         assert_eq!(started, 1, "{alloc}");
     }
 }
+
+// Nomad client option `gc_disk_usage_threshold`: when the data dir's disk
+// is fuller than the threshold, terminal allocations are collected, oldest
+// first, every `gc_interval`. A threshold of 0 makes any use "too full".
+#[tokio::test]
+async fn the_client_collects_terminal_allocations_when_the_disk_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(
+        dir.path(),
+        "client {\n  gc_disk_usage_threshold = 0\n  gc_interval = \"100ms\"\n}",
+    )
+    .await;
+    submit(
+        &a,
+        json!({"ID": "once", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/true"}}]}]}),
+    )
+    .await;
+    submit(
+        &a,
+        json!({"ID": "svc", "Type": "service", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
+    )
+    .await;
+    let done = alloc_when(&a, "once", "complete", |x| x["ClientStatus"] == "complete").await;
+    let live = alloc_when(&a, "svc", "running", |x| x["ClientStatus"] == "running").await;
+    let root = dir.path().join("data/alloc");
+    let done_dir = root.join(done["ID"].as_str().unwrap());
+    let started = Instant::now();
+    while done_dir.exists() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the finished alloc was never collected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The running one stays, and keeps running.
+    assert!(root.join(live["ID"].as_str().unwrap()).exists());
+    let (_, alloc, _) = a
+        .get(&format!("/v1/allocation/{}", live["ID"].as_str().unwrap()))
+        .await;
+    assert_eq!(alloc["ClientStatus"], "running");
+}

@@ -62,6 +62,13 @@ pub struct ClientOptions {
     /// How many allocations the client keeps before it removes terminal
     /// ones, oldest first, with their directories (Nomad `gc_max_allocs`).
     pub gc_max_allocs: usize,
+    /// How often the disk is checked for collection (Nomad `gc_interval`).
+    pub gc_interval: Duration,
+    /// Percent of disk space / inodes in use on the data dir's filesystem
+    /// above which terminal allocations are collected, oldest first
+    /// (Nomad `gc_disk_usage_threshold` 80, `gc_inode_usage_threshold` 70).
+    pub gc_disk_usage_threshold: u32,
+    pub gc_inode_usage_threshold: u32,
     /// How long allocation updates gather before they are sent; zero sends
     /// what is queued at once (updates that arrive during a send still
     /// share the next write).
@@ -96,6 +103,9 @@ struct Shared {
     store: Store,
     registry: Arc<Registry>,
     runner_cfg: Arc<RunnerConfig>,
+    /// Allocations the servers last listed as finished: the only ones that
+    /// may be collected (otherwise the next look would start them again).
+    settled: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The allocations this client runs, shared with the `/v1/client` API
@@ -414,6 +424,7 @@ impl Shared {
             }
         }
         self.collect(&mut runners, &settled);
+        *self.settled.lock().unwrap_or_else(|e| e.into_inner()) = settled;
         // Allocations the servers collected are gone for good here too.
         let gone: Vec<String> = runners
             .keys()
@@ -430,7 +441,6 @@ impl Shared {
         }
     }
 
-    /// Persist the task handles of the allocations just reported.
     /// Nomad's client GC by count: past `gc_max_allocs` allocations, the
     /// oldest terminal ones whose end the servers have recorded are
     /// destroyed (their directories removed) and forgotten. Live ones are
@@ -461,6 +471,44 @@ impl Shared {
                 }
                 tokio::spawn(async move { r.destroy().await });
             }
+        }
+    }
+
+    /// Nomad's client GC by disk (`keepUsageBelowThreshold`): while the
+    /// data dir's filesystem is fuller than a threshold, the oldest
+    /// terminal allocation the servers know is finished is destroyed, one
+    /// at a time, each removal awaited before looking again.
+    async fn collect_for_disk(&self) {
+        loop {
+            let Some((disk, inodes)) = disk_usage(&self.opts.data_dir) else {
+                return;
+            };
+            if disk <= f64::from(self.opts.gc_disk_usage_threshold)
+                && inodes <= f64::from(self.opts.gc_inode_usage_threshold)
+            {
+                return;
+            }
+            let victim = {
+                let settled = self
+                    .settled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let mut runners = self.runners();
+                let oldest = runners
+                    .iter()
+                    .filter(|(id, r)| r.is_terminal() && settled.contains(*id))
+                    .map(|(id, _)| (self.stored(id).map_or(0, |s| s.alloc.create_index), id))
+                    .min()
+                    .map(|(_, id)| id.clone());
+                oldest.and_then(|id| runners.remove(&id).map(|r| (id, r)))
+            };
+            let Some((id, r)) = victim else { return };
+            tracing::info!(alloc = %id, disk_percent = disk, inode_percent = inodes, "collecting a terminal allocation: disk usage over threshold");
+            if let Err(e) = self.store.remove(&id) {
+                tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
+            }
+            r.destroy().await;
         }
     }
 
@@ -573,10 +621,12 @@ pub async fn start(
         store,
         registry,
         runner_cfg,
+        settled: Mutex::default(),
     });
     restore(&shared);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tasks = vec![
+        tokio::spawn(gc_loop(shared.clone(), shutdown_rx.clone())),
         tokio::spawn(heartbeat_loop(
             shared.clone(),
             node_id.clone(),
@@ -656,6 +706,34 @@ async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::R
             _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+/// Percent of space and of inodes in use on the filesystem of `dir`
+/// (used / (used + available), as gopsutil computes Nomad's figure).
+fn disk_usage(dir: &std::path::Path) -> Option<(f64, f64)> {
+    let st = crate::fingerprint::statvfs(dir)?;
+    let pct = |used: f64, avail: f64| {
+        if used + avail <= 0.0 {
+            0.0
+        } else {
+            used / (used + avail) * 100.0
+        }
+    };
+    let blocks = st.f_blocks as f64;
+    let disk = pct(blocks - st.f_bfree as f64, st.f_bavail as f64);
+    let files = st.f_files as f64;
+    let inodes = pct(files - st.f_ffree as f64, st.f_favail as f64);
+    Some((disk, inodes))
+}
+
+async fn gc_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.opts.gc_interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        shared.collect_for_disk().await;
     }
 }
 

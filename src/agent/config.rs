@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub ports: Ports,
     pub server: ServerConfig,
     pub client: ClientConfig,
+    /// Nomad's `plugin "<driver>" { config { ... } }` blocks Drover reads.
+    pub plugins: Plugins,
     pub log_level: LogLevel,
     pub log_json: bool,
     /// Set only by `-dev`: relaxes the data-dir and bootstrap checks.
@@ -82,6 +84,14 @@ pub struct ClientConfig {
     /// How many allocations the client keeps before it collects terminal
     /// ones (Nomad's `gc_max_allocs`, default 50).
     pub gc_max_allocs: u32,
+    /// How often the client checks its disk for collection (Nomad's
+    /// `gc_interval`, default 1m).
+    pub gc_interval: std::time::Duration,
+    /// Percent of the data dir's disk in use above which terminal
+    /// allocations are collected, oldest first (Nomad's default 80).
+    pub gc_disk_usage_threshold: u32,
+    /// The same for inodes (Nomad's default 70).
+    pub gc_inode_usage_threshold: u32,
 }
 
 impl Default for ClientConfig {
@@ -91,17 +101,56 @@ impl Default for ClientConfig {
             servers: Vec::new(),
             options: Default::default(),
             gc_max_allocs: 50,
+            gc_interval: std::time::Duration::from_secs(60),
+            gc_disk_usage_threshold: 80,
+            gc_inode_usage_threshold: 70,
         }
     }
 }
 
+/// The task driver plugin settings Drover acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plugins {
+    /// `plugin "raw_exec" { config { enabled = true } }`.
+    pub raw_exec_enabled: bool,
+    /// `plugin "docker" { config { endpoint = "unix:///..." } }`.
+    pub docker_endpoint: Option<String>,
+    /// `plugin "docker" { config { gc { container = false } } }` keeps
+    /// a task's container after it ended (default: removed).
+    pub docker_gc_container: bool,
+    /// `plugin "docker" { config { volumes { enabled = true } } }` allows
+    /// host paths outside the allocation dir (default: not).
+    pub docker_volumes_enabled: bool,
+}
+
+impl Default for Plugins {
+    fn default() -> Self {
+        Plugins {
+            raw_exec_enabled: false,
+            docker_endpoint: None,
+            docker_gc_container: true,
+            docker_volumes_enabled: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginsLayer {
+    pub raw_exec_enabled: Option<bool>,
+    pub docker_endpoint: Option<String>,
+    pub docker_gc_container: Option<bool>,
+    pub docker_volumes_enabled: Option<bool>,
+}
+
 impl ClientConfig {
-    /// Whether raw_exec may run tasks (always in dev mode, as Nomad).
-    pub fn raw_exec_enabled(&self, dev: bool) -> bool {
-        dev || self
-            .options
-            .get("driver.raw_exec.enable")
-            .is_some_and(|v| matches!(v.as_str(), "1" | "true"))
+    /// Whether raw_exec may run tasks: always in dev mode, as Nomad; else
+    /// by `plugin "raw_exec"` or the older client option.
+    pub fn raw_exec_enabled(&self, dev: bool, plugins: &Plugins) -> bool {
+        dev || plugins.raw_exec_enabled
+            || self
+                .options
+                .get("driver.raw_exec.enable")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true"))
     }
 }
 
@@ -131,6 +180,7 @@ pub struct ConfigLayer {
     pub ports: PortsLayer,
     pub server: ServerLayer,
     pub client: ClientLayer,
+    pub plugins: PluginsLayer,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -158,6 +208,9 @@ pub struct ClientLayer {
     /// `client { options { ... } }`, merged key by key.
     pub options: std::collections::BTreeMap<String, String>,
     pub gc_max_allocs: Option<u32>,
+    pub gc_interval: Option<std::time::Duration>,
+    pub gc_disk_usage_threshold: Option<u32>,
+    pub gc_inode_usage_threshold: Option<u32>,
 }
 
 impl Default for AgentConfig {
@@ -177,6 +230,7 @@ impl Default for AgentConfig {
             },
             server: ServerConfig::default(),
             client: ClientConfig::default(),
+            plugins: Plugins::default(),
             log_level: LogLevel::Info,
             log_json: false,
             dev_mode: false,
@@ -243,6 +297,25 @@ impl AgentConfig {
         self.client.servers.extend(layer.client.servers);
         self.client.options.extend(layer.client.options);
         set(&mut self.client.gc_max_allocs, layer.client.gc_max_allocs);
+        set(&mut self.client.gc_interval, layer.client.gc_interval);
+        set(
+            &mut self.client.gc_disk_usage_threshold,
+            layer.client.gc_disk_usage_threshold,
+        );
+        set(
+            &mut self.client.gc_inode_usage_threshold,
+            layer.client.gc_inode_usage_threshold,
+        );
+        let p = layer.plugins;
+        set(&mut self.plugins.raw_exec_enabled, p.raw_exec_enabled);
+        if p.docker_endpoint.is_some() {
+            self.plugins.docker_endpoint = p.docker_endpoint;
+        }
+        set(&mut self.plugins.docker_gc_container, p.docker_gc_container);
+        set(
+            &mut self.plugins.docker_volumes_enabled,
+            p.docker_volumes_enabled,
+        );
         self
     }
 

@@ -87,7 +87,6 @@ const NOMAD_TOP_LEVEL: &[&str] = &[
     "log_rotate_bytes",
     "log_rotate_duration",
     "log_rotate_max_files",
-    "plugin",
     "plugin_dir",
     "reporting",
     "rpc",
@@ -187,9 +186,6 @@ const NOMAD_CLIENT: &[&str] = &[
     "disk_total_mb",
     "drain_on_shutdown",
     "fingerprint",
-    "gc_disk_usage_threshold",
-    "gc_inode_usage_threshold",
-    "gc_interval",
     "gc_max_allocs",
     "gc_parallel_destroys",
     "gc_volumes_on_node_gc",
@@ -373,6 +369,7 @@ impl Walker<'_> {
                 "log_json" => layer.log_json = Some(self.bool(path, item)?),
                 "ports" => self.ports(self.block(path, item)?, layer)?,
                 "server" => self.server(self.block(path, item)?, layer)?,
+                "plugin" => self.plugins(self.block(path, item)?, layer)?,
                 "client" => self.client(self.block(path, item)?, layer)?,
                 _ if NOMAD_TOP_LEVEL.contains(&path) => self.ignored(path),
                 _ => self.warn(path, "ignored: not a Nomad agent option"),
@@ -434,6 +431,13 @@ impl Walker<'_> {
                 "enabled" => layer.client.enabled = Some(self.bool(&path, item)?),
                 "servers" => layer.client.servers.extend(self.string_list(&path, item)?),
                 "gc_max_allocs" => layer.client.gc_max_allocs = Some(self.count(&path, item)?),
+                "gc_interval" => layer.client.gc_interval = Some(self.duration(&path, item)?),
+                "gc_disk_usage_threshold" => {
+                    layer.client.gc_disk_usage_threshold = Some(self.percent(&path, item)?)
+                }
+                "gc_inode_usage_threshold" => {
+                    layer.client.gc_inode_usage_threshold = Some(self.percent(&path, item)?)
+                }
                 "options" => {
                     // `options { "k" = "v" }` (Nomad's documented form) or
                     // `options = { ... }`.
@@ -465,6 +469,59 @@ impl Walker<'_> {
                 }
                 k if NOMAD_CLIENT.contains(&k) => self.ignored(&path),
                 _ => return Err(self.unknown(&path)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `plugin "<name>" { config { ... } }`: the raw_exec and docker
+    /// settings Drover acts on; other plugins and options are warnings.
+    fn plugins(&mut self, entries: Entries, layer: &mut ConfigLayer) -> anyhow::Result<()> {
+        for (name, item) in entries {
+            let path = format!("plugin.{name}");
+            if name != "raw_exec" && name != "docker" {
+                self.ignored(&path);
+                continue;
+            }
+            for (key, item) in self.block(&path, item)? {
+                let path = format!("{path}.{key}");
+                if key != "config" {
+                    self.ignored(&path);
+                    continue;
+                }
+                for (key, item) in self.block(&path, item)? {
+                    let path = format!("{path}.{key}");
+                    let l = &mut layer.plugins;
+                    match (name.as_str(), key.as_str()) {
+                        ("raw_exec", "enabled") => {
+                            l.raw_exec_enabled = Some(self.bool(&path, item)?)
+                        }
+                        ("docker", "endpoint") => l.docker_endpoint = self.string(&path, item)?,
+                        ("docker", "gc") => {
+                            for (key, item) in self.block(&path, item)? {
+                                let path = format!("{path}.{key}");
+                                match key.as_str() {
+                                    "container" => {
+                                        l.docker_gc_container = Some(self.bool(&path, item)?)
+                                    }
+                                    _ => self.ignored(&path),
+                                }
+                            }
+                        }
+                        ("docker", "volumes") => {
+                            for (key, item) in self.block(&path, item)? {
+                                let path = format!("{path}.{key}");
+                                match key.as_str() {
+                                    "enabled" => {
+                                        l.docker_volumes_enabled = Some(self.bool(&path, item)?)
+                                    }
+                                    _ => self.ignored(&path),
+                                }
+                            }
+                        }
+                        _ => self.ignored(&path),
+                    }
+                }
             }
         }
         Ok(())
@@ -562,6 +619,26 @@ impl Walker<'_> {
         match self.number(path, item)? {
             port @ 1..=65535 => Ok(port as u16),
             other => Err(self.error(path, format!("must be between 1 and 65535, got {other}"))),
+        }
+    }
+
+    /// A whole percentage, 0 to 100.
+    fn percent(&self, path: &str, item: Item) -> anyhow::Result<u32> {
+        match self.number(path, item)? {
+            n @ 0..=100 => Ok(n as u32),
+            n => Err(self.error(path, format!("must be a percentage from 0 to 100, got {n}"))),
+        }
+    }
+
+    /// A Go duration string (`"1m"`, `"30s"`).
+    fn duration(&self, path: &str, item: Item) -> anyhow::Result<std::time::Duration> {
+        let Some(text) = self.string(path, item)? else {
+            return Err(self.error(path, "expected a duration such as \"1m\""));
+        };
+        match drover_server::jobspec::parse_go_duration(text.trim()) {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_nanos(n as u64)),
+            Ok(_) => Err(self.error(path, "must be a positive duration")),
+            Err(e) => Err(self.error(path, format!("{text:?}: {e}"))),
         }
     }
 

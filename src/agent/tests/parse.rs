@@ -95,6 +95,29 @@ fn each_key_in_hcl_and_json() {
                     == Some("1")
             },
         ),
+        (
+            "client {\n  gc_interval = \"30s\"\n  gc_disk_usage_threshold = 90\n  gc_inode_usage_threshold = 0\n}",
+            r#"{"client": {"gc_interval": "30s", "gc_disk_usage_threshold": 90, "gc_inode_usage_threshold": 0}}"#,
+            |l| {
+                l.client.gc_interval == Some(std::time::Duration::from_secs(30))
+                    && l.client.gc_disk_usage_threshold == Some(90)
+                    && l.client.gc_inode_usage_threshold == Some(0)
+            },
+        ),
+        (
+            "plugin \"raw_exec\" {\n  config { enabled = true }\n}",
+            r#"{"plugin": {"raw_exec": {"config": {"enabled": true}}}}"#,
+            |l| l.plugins.raw_exec_enabled == Some(true),
+        ),
+        (
+            "plugin \"docker\" {\n  config {\n    endpoint = \"unix:///d.sock\"\n    gc { container = false }\n    volumes { enabled = true }\n  }\n}",
+            r#"{"plugin": [{"docker": [{"config": [{"endpoint": "unix:///d.sock", "gc": {"container": false}, "volumes": {"enabled": true}}]}]}]}"#,
+            |l| {
+                l.plugins.docker_endpoint.as_deref() == Some("unix:///d.sock")
+                    && l.plugins.docker_gc_container == Some(false)
+                    && l.plugins.docker_volumes_enabled == Some(true)
+            },
+        ),
     ];
     for (hcl, json, want) in cases {
         assert!(want(&layer(Format::Hcl, hcl)), "HCL {hcl:?}");
@@ -126,7 +149,7 @@ fn full_fixture_reads_the_same_in_hcl_and_json() {
         "server.server_join.retry_interval",
         "client.meta",
         "telemetry",
-        "plugin",
+        "plugin.docker.config.allow_privileged",
     ];
     assert_eq!(hcl_warnings, ignored("full.hcl", &keys));
     // JSON objects come back in key order, not file order.
@@ -170,6 +193,35 @@ fn repeated_blocks_read_in_order() {
         assert_eq!(l.server.retry_join, ["b"], "{format:?}");
         assert_eq!(l.client.servers, ["s1", "s2"], "{format:?}");
     }
+}
+
+#[test]
+fn other_plugins_and_plugin_options_are_warnings() {
+    let (l, warnings) = parse_hcl(
+        r#"
+        plugin "exec" {
+          config { allow_caps = ["chown"] }
+        }
+        plugin "docker" {
+          config {
+            allow_privileged = true
+            gc { image = false }
+          }
+        }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(l.plugins, Default::default());
+    let ignored =
+        |k: &str| format!("agent.hcl: {k}: ignored: Drover does not use this Nomad option");
+    assert_eq!(
+        warnings,
+        [
+            ignored("plugin.exec"),
+            ignored("plugin.docker.config.allow_privileged"),
+            ignored("plugin.docker.config.gc.image"),
+        ]
+    );
 }
 
 #[test]
@@ -346,6 +398,9 @@ fn type_errors_name_file_and_key() {
         (Format::Json, r#"{"server": {"enabled": "yes"}}"#, "agent.json: server.enabled: expected a bool"),
         (Format::Json, r#"{"server": [1]}"#, "agent.json: server: expected a block"),
         (Format::Json, r#"{"log_json": null}"#, "agent.json: log_json: expected a bool"),
+        (Format::Hcl, "client { gc_disk_usage_threshold = 101 }", "agent.hcl: client.gc_disk_usage_threshold: must be a percentage from 0 to 100, got 101"),
+        (Format::Hcl, "client { gc_interval = \"soon\" }", "agent.hcl: client.gc_interval: \"soon\": expected a number before the unit"),
+        (Format::Hcl, "plugin \"docker\" {\n  config {\n    gc { container = \"no\" }\n  }\n}", "agent.hcl: plugin.docker.config.gc.container: expected a bool"),
     ];
     for (format, text, want) in cases {
         check_error(format, text, want);
