@@ -1,0 +1,171 @@
+//! `cargo bench --bench exec`: Nomad's exec WebSocket on a dev agent with
+//! a real raw_exec task (issue F). Prints, then a last line of JSON:
+//!
+//! * round trip: one session running `cat`, a small `stdin` frame sent and
+//!   its `stdout` frame awaited, p50/p99 over `DROVER_BENCH_ROUND_TRIPS`
+//!   (default 1,000; target p99 < 5 ms);
+//! * throughput: `head -c DROVER_BENCH_EXEC_BYTES /dev/zero` (default
+//!   200,000,000) through one session's base64 `stdout` frames, in MB/s of
+//!   command output.
+//!
+//! Figures, not assertions: the machine is shared and noisy.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::Agent;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A running sleeper task to exec into; its alloc ID.
+async fn sleeper(a: &Agent) -> String {
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(
+            &json!({"Job": {"ID": "sleeper", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let list = a
+        .until("/v1/job/sleeper/allocations", "the sleeper running", |v| {
+            v.as_array()
+                .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
+        })
+        .await;
+    list[0]["ID"].as_str().unwrap().to_string()
+}
+
+async fn open(
+    a: &Agent,
+    alloc: &str,
+    command: &[&str],
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let base = a.base.replacen("http://", "ws://", 1);
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base}/v1/client/allocation/{alloc}/exec"),
+        [
+            ("task", "t"),
+            ("command", &serde_json::to_string(command).unwrap()),
+            ("tty", "false"),
+        ],
+    )
+    .unwrap();
+    tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap()
+        .0
+}
+
+/// The bytes of a `stdout` data frame, or `None` for any other frame;
+/// `Err(code)` for the exit frame.
+fn stdout_of(msg: &Message) -> Option<Result<Vec<u8>, i64>> {
+    let Message::Text(t) = msg else { return None };
+    let v: Value = serde_json::from_str(t.as_str()).ok()?;
+    if v["exited"] == true {
+        return Some(Err(v["result"]["exit_code"].as_i64().unwrap_or(-1)));
+    }
+    v["stdout"]["data"]
+        .as_str()
+        .map(|d| Ok(B64.decode(d).unwrap()))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Agent::start(dir.path()).await;
+        let alloc = sleeper(&a).await;
+        let deadline = Duration::from_secs(60);
+
+        // Round trips through cat.
+        let trips = env("DROVER_BENCH_ROUND_TRIPS", 1000);
+        let mut ws = open(&a, &alloc, &["cat"]).await;
+        let mut ms = Vec::with_capacity(trips);
+        for i in 0..trips {
+            let line = format!("{i}\n");
+            let frame = json!({"stdin": {"data": B64.encode(&line)}}).to_string();
+            let started = Instant::now();
+            ws.send(Message::Text(frame.into())).await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < line.len() {
+                let msg = tokio::time::timeout(deadline, ws.next())
+                    .await
+                    .expect("echo within the deadline")
+                    .expect("socket open")
+                    .unwrap();
+                if let Some(Ok(data)) = stdout_of(&msg) {
+                    got.extend(data);
+                }
+            }
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(got, line.as_bytes());
+        }
+        drop(ws);
+        ms.sort_by(f64::total_cmp);
+        let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
+        println!("exec echo round trip over {trips}: p50 {p50:.3} ms, p99 {p99:.3} ms");
+
+        // Throughput of one command's stdout.
+        let bytes = env("DROVER_BENCH_EXEC_BYTES", 200_000_000);
+        let count = bytes.to_string();
+        let mut ws = open(&a, &alloc, &["head", "-c", &count, "/dev/zero"]).await;
+        let started = Instant::now();
+        let mut seen = 0usize;
+        let code = loop {
+            let msg = tokio::time::timeout(deadline, ws.next())
+                .await
+                .expect("output within the deadline")
+                .expect("socket open")
+                .unwrap();
+            match stdout_of(&msg) {
+                Some(Ok(data)) => seen += data.len(),
+                Some(Err(code)) => break code,
+                None => {}
+            }
+        };
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!((seen, code), (bytes, 0));
+        let mb_s = bytes as f64 / 1e6 / secs;
+        println!("exec stdout throughput: {bytes} bytes in {secs:.2} s = {mb_s:.0} MB/s");
+
+        println!(
+            "{}",
+            json!({"bench": "exec", "round_trips": trips,
+                "echo_p50_ms": (p50 * 1000.0).round() / 1000.0,
+                "echo_p99_ms": (p99 * 1000.0).round() / 1000.0,
+                "stdout_bytes": bytes, "stdout_mb_s": mb_s.round()})
+        );
+    });
+}
