@@ -4,51 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Agent, DEADLINE};
+use common::{alloc_dir, alloc_when, event_types, submit, Agent, DEADLINE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-async fn submit(a: &Agent, job: Value) {
-    let r = a
-        .http
-        .put(a.url("/v1/jobs"))
-        .json(&json!({ "Job": job }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
-}
-
-/// The job's single allocation once `pred` holds for it.
-async fn alloc_when(a: &Agent, job: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let list = a
-        .until(&format!("/v1/job/{job}/allocations"), what, |v| {
-            v.as_array().is_some_and(|l| l.len() == 1 && pred(&l[0]))
-        })
-        .await;
-    let id = list[0]["ID"].as_str().unwrap().to_string();
-    let (_, alloc, _) = a.get(&format!("/v1/allocation/{id}")).await;
-    alloc
-}
-
-fn event_types(alloc: &Value, task: &str) -> Vec<String> {
-    alloc["TaskStates"][task]["Events"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .map(|e| e["Type"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn alloc_dir(data: &Path, alloc: &Value) -> PathBuf {
-    data.join("data/alloc").join(alloc["ID"].as_str().unwrap())
-}
 
 #[tokio::test]
 async fn a_batch_job_runs_to_completion_with_events_and_logs() {

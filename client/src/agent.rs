@@ -106,6 +106,10 @@ struct Shared {
     /// Allocations the servers last listed as finished: the only ones that
     /// may be collected (otherwise the next look would start them again).
     settled: Mutex<std::collections::BTreeSet<String>>,
+    /// Kept apart from `runner_cfg.drivers` to remove the containers of
+    /// allocations the servers no longer list, once, after the first look.
+    docker: Arc<crate::driver::docker::DockerDriver>,
+    dangling_checked: std::sync::atomic::AtomicBool,
 }
 
 /// The allocations this client runs, shared with the `/v1/client` API
@@ -394,6 +398,23 @@ impl Shared {
         let mut runners = self.runners();
         let listed: std::collections::BTreeSet<String> =
             allocs.iter().map(|a| a.id.clone()).collect();
+        if !self
+            .dangling_checked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let docker = self.docker.clone();
+            let node_id = self.runner_cfg.node.id.clone();
+            let keep = listed.clone();
+            tokio::spawn(async move {
+                match docker.remove_dangling(&node_id, &keep).await {
+                    Ok(gone) if !gone.is_empty() => {
+                        tracing::info!(containers = ?gone, "removed containers of allocations the servers no longer have")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "no dangling container check"),
+                }
+            });
+        }
         // Only what the servers already know is finished may be collected:
         // otherwise the next look would start it again.
         let settled: std::collections::BTreeSet<String> = allocs
@@ -586,10 +607,10 @@ pub async fn start(
     }));
     let mut drivers: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
     drivers.insert(raw_exec.name().to_string(), raw_exec);
-    let docker: Arc<dyn Driver> = Arc::new(crate::driver::docker::DockerDriver::new(
+    let docker = Arc::new(crate::driver::docker::DockerDriver::new(
         opts.docker.clone(),
     ));
-    drivers.insert(docker.name().to_string(), docker);
+    drivers.insert(docker.name().to_string(), docker.clone() as Arc<dyn Driver>);
     let mut infos: BTreeMap<String, DriverInfo> = BTreeMap::new();
     for (name, d) in &drivers {
         infos.insert(name.clone(), d.fingerprint().await);
@@ -622,6 +643,8 @@ pub async fn start(
         registry,
         runner_cfg,
         settled: Mutex::default(),
+        docker,
+        dangling_checked: Default::default(),
     });
     restore(&shared);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

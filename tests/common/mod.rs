@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -241,4 +241,46 @@ impl Agent {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Registers `job` (Nomad's JSON job) and asserts the server took it.
+pub async fn submit(a: &Agent, job: Value) {
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(&json!({ "Job": job }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// The job's single allocation once `pred` holds for it.
+pub async fn alloc_when(a: &Agent, job: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let list = a
+        .until(&format!("/v1/job/{job}/allocations"), what, |v| {
+            v.as_array().is_some_and(|l| l.len() == 1 && pred(&l[0]))
+        })
+        .await;
+    let id = list[0]["ID"].as_str().unwrap().to_string();
+    let (_, alloc, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    alloc
+}
+
+/// The event types of `task` in an allocation, oldest first.
+pub fn event_types(alloc: &Value, task: &str) -> Vec<String> {
+    alloc["TaskStates"][task]["Events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| e["Type"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The allocation's directory under the agent's data dir.
+pub fn alloc_dir(data: &Path, alloc: &Value) -> PathBuf {
+    data.join("data/alloc").join(alloc["ID"].as_str().unwrap())
 }

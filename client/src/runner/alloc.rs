@@ -574,11 +574,20 @@ fn task_config(
     dir: &AllocDir,
     fs_isolation: Option<FsIsolation>,
 ) -> TaskConfig {
-    let dirs = (
-        dir.shared_dir(),
-        dir.task_local_dir(&task.name),
-        dir.task_secrets_dir(&task.name),
-    );
+    // A task in its own image sees the directories where the driver
+    // mounts them (Nomad's docker driver: /alloc, /local, /secrets).
+    let dirs = match fs_isolation {
+        Some(FsIsolation::Image) => (
+            std::path::PathBuf::from("/alloc"),
+            std::path::PathBuf::from("/local"),
+            std::path::PathBuf::from("/secrets"),
+        ),
+        _ => (
+            dir.shared_dir(),
+            dir.task_local_dir(&task.name),
+            dir.task_secrets_dir(&task.name),
+        ),
+    };
     let env = TaskEnv::build(
         alloc,
         job,
