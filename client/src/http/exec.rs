@@ -44,6 +44,8 @@ const CHUNK: usize = 32 * 1024;
 /// How long output may still arrive after the command exited, from what it
 /// left running with the stream open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// How long the user has to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Close codes (RFC 6455).
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_POLICY: u16 = 1008;
@@ -87,8 +89,10 @@ async fn exec(
         match started {
             Ok(session) => run(socket, session).await,
             Err((code, reason)) => {
-                let mut socket = socket;
-                let _ = socket.send(close(code, &reason)).await;
+                let (mut sink, mut stream) = socket.split();
+                if sink.send(close(code, &reason)).await.is_ok() {
+                    drain(&mut stream).await;
+                }
             }
         }
     })
@@ -162,37 +166,62 @@ async fn run(socket: WebSocket, session: ExecSession) {
         stderr,
         control,
     } = session;
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
 
-    let mut writer = pin!(write_frames(sink, queued, aborted));
-    let input = read_frames(stream, stdin, &*control);
-    let output = async {
-        let result = finish(stdout, stderr, &*control, &frames).await;
-        let last = match result {
-            Ok(code) => {
-                let exited = format!(r#"{{"exited":true,"result":{{"exit_code":{code}}}}}"#);
-                let _ = frames.send(Message::Text(exited.into())).await;
-                close(CLOSE_NORMAL, "")
-            }
-            Err(reason) => close(CLOSE_INTERNAL, &reason),
+    let closed_by_us = {
+        let mut writer = pin!(write_frames(sink, queued, aborted));
+        let input = read_frames(&mut stream, stdin, &*control);
+        let output = async {
+            let result = finish(stdout, stderr, &*control, &frames).await;
+            let last = match result {
+                Ok(code) => {
+                    let exited = format!(r#"{{"exited":true,"result":{{"exit_code":{code}}}}}"#);
+                    let _ = frames.send(Message::Text(exited.into())).await;
+                    close(CLOSE_NORMAL, "")
+                }
+                Err(reason) => close(CLOSE_INTERNAL, &reason),
+            };
+            let _ = frames.send(last).await;
+            std::future::pending::<()>().await
         };
-        let _ = frames.send(last).await;
-        std::future::pending::<()>().await
+        tokio::select! {
+            // The writer ended: it sent the last close, or the socket failed.
+            () = &mut writer => true,
+            failed = input => match failed {
+                Some((code, reason)) => {
+                    tracing::debug!(code, %reason, "exec session ended by a bad frame");
+                    let _ = abort.try_send(close(code, &reason));
+                    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+                    true
+                }
+                // The user went away.
+                None => false,
+            },
+            () = output => false,
+        }
     };
-
-    let failed = tokio::select! {
-        () = &mut writer => return,
-        failed = input => failed,
-        () = output => return,
-    };
-    if let Some((code, reason)) = failed {
-        tracing::debug!(code, %reason, "exec session ended by a bad frame");
-        let _ = abort.try_send(close(code, &reason));
-        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // What is left of the command is killed now, not after the handshake.
+    drop(control);
+    if closed_by_us {
+        drain(&mut stream).await;
     }
-    // `control` drops here, killing what is left of the command.
+}
+
+/// Completes the closing handshake we started: reads (and drops) what the
+/// user still sends until its close arrives, for at most [`CLOSE_GRACE`].
+/// Closing the TCP connection with unread input in it would reset it, and
+/// a reset can destroy the exit frame before the user reads it.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Pumps the output until the command exits and its streams are drained
@@ -282,7 +311,7 @@ async fn write_frames(
 /// Applies the client's frames until it goes away (`None`) or sends one
 /// that ends the session (`Some((code, reason))`).
 async fn read_frames(
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     stdin: Pin<Box<dyn AsyncWrite + Send>>,
     control: &dyn ExecControl,
 ) -> Option<(u16, String)> {

@@ -279,6 +279,7 @@ async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
     // User → node, with a ping to the node every NODE_PING. `true` when
     // the user closed properly (the node's reply is still relayed).
     let up = async {
+        let user_rx = &mut user_rx;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + NODE_PING, NODE_PING);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -302,13 +303,27 @@ async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
     };
 
     let mut down = std::pin::pin!(down);
-    tokio::select! {
-        () = &mut down => {}
+    let closed_by_us = tokio::select! {
+        () = &mut down => true,
         closed = up => {
             if closed {
                 let _ = tokio::time::timeout(CLOSE_GRACE, down).await;
             }
+            false
         }
+    };
+    if closed_by_us {
+        // Finish the closing handshake with the user: closing the TCP
+        // connection with unread input would reset it, and a reset can
+        // destroy the last frames before the user reads them.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(msg)) = user_rx.next().await {
+                if matches!(msg, ws::Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
