@@ -4,6 +4,8 @@
 //! * round trip: one session running `cat`, a small `stdin` frame sent and
 //!   its `stdout` frame awaited, p50/p99 over `DROVER_BENCH_ROUND_TRIPS`
 //!   (default 1,000; target p99 < 5 ms);
+//! * relayed round trip: the same through a server agent that relays the
+//!   session to a separate client agent (one more WebSocket hop);
 //! * throughput: `head -c DROVER_BENCH_EXEC_BYTES /dev/zero` (default
 //!   200,000,000) through one session's base64 `stdout` frames, in MB/s of
 //!   command output.
@@ -98,6 +100,34 @@ fn stdout_of(msg: &Message) -> Option<Result<Vec<u8>, i64>> {
         .map(|d| Ok(B64.decode(d).unwrap()))
 }
 
+/// p50 and p99 in ms of `trips` one-line echoes through `cat`.
+async fn round_trips(a: &Agent, alloc: &str, trips: usize) -> (f64, f64) {
+    let deadline = Duration::from_secs(60);
+    let mut ws = open(a, alloc, &["cat"]).await;
+    let mut ms = Vec::with_capacity(trips);
+    for i in 0..trips {
+        let line = format!("{i}\n");
+        let frame = json!({"stdin": {"data": B64.encode(&line)}}).to_string();
+        let started = Instant::now();
+        ws.send(Message::Text(frame.into())).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < line.len() {
+            let msg = tokio::time::timeout(deadline, ws.next())
+                .await
+                .expect("echo within the deadline")
+                .expect("socket open")
+                .unwrap();
+            if let Some(Ok(data)) = stdout_of(&msg) {
+                got.extend(data);
+            }
+        }
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(got, line.as_bytes());
+    }
+    ms.sort_by(f64::total_cmp);
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,30 +141,7 @@ fn main() {
 
         // Round trips through cat.
         let trips = env("DROVER_BENCH_ROUND_TRIPS", 1000);
-        let mut ws = open(&a, &alloc, &["cat"]).await;
-        let mut ms = Vec::with_capacity(trips);
-        for i in 0..trips {
-            let line = format!("{i}\n");
-            let frame = json!({"stdin": {"data": B64.encode(&line)}}).to_string();
-            let started = Instant::now();
-            ws.send(Message::Text(frame.into())).await.unwrap();
-            let mut got = Vec::new();
-            while got.len() < line.len() {
-                let msg = tokio::time::timeout(deadline, ws.next())
-                    .await
-                    .expect("echo within the deadline")
-                    .expect("socket open")
-                    .unwrap();
-                if let Some(Ok(data)) = stdout_of(&msg) {
-                    got.extend(data);
-                }
-            }
-            ms.push(started.elapsed().as_secs_f64() * 1e3);
-            assert_eq!(got, line.as_bytes());
-        }
-        drop(ws);
-        ms.sort_by(f64::total_cmp);
-        let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
+        let (p50, p99) = round_trips(&a, &alloc, trips).await;
         println!("exec echo round trip over {trips}: p50 {p50:.3} ms, p99 {p99:.3} ms");
 
         // Throughput of one command's stdout.
@@ -160,9 +167,22 @@ fn main() {
         let mb_s = bytes as f64 / 1e6 / secs;
         println!("exec stdout throughput: {bytes} bytes in {secs:.2} s = {mb_s:.0} MB/s");
 
+        // The same through a server that relays to a client agent.
+        let server_dir = tempfile::tempdir().unwrap();
+        let client_dir = tempfile::tempdir().unwrap();
+        let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
+        let _client = Agent::start_client(client_dir.path(), &server).await;
+        let far = sleeper(&server).await;
+        let (relay_p50, relay_p99) = round_trips(&server, &far, trips).await;
+        println!(
+            "relayed exec echo round trip over {trips}: p50 {relay_p50:.3} ms, p99 {relay_p99:.3} ms"
+        );
+
         println!(
             "{}",
             json!({"bench": "exec", "round_trips": trips,
+                "relay_echo_p50_ms": (relay_p50 * 1000.0).round() / 1000.0,
+                "relay_echo_p99_ms": (relay_p99 * 1000.0).round() / 1000.0,
                 "echo_p50_ms": (p50 * 1000.0).round() / 1000.0,
                 "echo_p99_ms": (p99 * 1000.0).round() / 1000.0,
                 "stdout_bytes": bytes, "stdout_mb_s": mb_s.round()})
