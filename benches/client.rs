@@ -16,21 +16,16 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::Agent;
 use serde_json::{json, Value};
+use support::{applied_index, block_until, env, percentile, put, stop};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
 
 /// A small service: 1 MHz, 10 MB, 10 MB of disk and one 1 MB log file, so
 /// a thousand fit on one dev node.
@@ -41,79 +36,6 @@ fn service(id: &str, count: usize) -> Value {
             "LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1},
             "Config": {"command": "/bin/sleep", "args": ["1000"]},
             "Resources": {"CPU": 1, "MemoryMB": 10}}]}]}})
-}
-
-async fn put(a: &Agent, job: Value) {
-    let r = a
-        .http
-        .put(a.url("/v1/jobs"))
-        .json(&job)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-}
-
-/// Block on `path` until `pred` holds; returns the value.
-async fn block_until(a: &Agent, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let mut index = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let r = a
-            .http
-            .get(a.url(&format!("{path}{sep}index={index}&wait=10s")))
-            .send()
-            .await
-            .unwrap();
-        index = r
-            .headers()
-            .get("X-Nomad-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(index);
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        if pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting on {path}: {v}");
-    }
-}
-
-async fn applied_index(a: &Agent) -> u64 {
-    let text = a
-        .http
-        .get(a.url("/v1/metrics?format=prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("drover_raft_applied_index "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-async fn stop(a: &Agent, id: &str) {
-    a.http
-        .delete(a.url(&format!("/v1/job/{id}")))
-        .send()
-        .await
-        .unwrap();
-    block_until(a, &format!("/v1/job/{id}/summary"), |v| {
-        v["Summary"]["g"]["Running"] == 0 && v["Summary"]["g"]["Starting"] == 0
-    })
-    .await;
 }
 
 fn main() {

@@ -14,6 +14,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use base64::Engine;
 use common::Agent;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use support::{env, percentile};
 use tokio_tungstenite::tungstenite::Message;
 
 #[global_allocator]
@@ -28,22 +30,6 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-/// A running sleeper task to exec into; its alloc ID.
 async fn sleeper(a: &Agent) -> String {
     let r = a
         .http

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Agent, DEADLINE};
+use common::{submit, Agent, DEADLINE};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -20,18 +20,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-async fn submit(a: &Agent, job: Value) {
-    let r = a
-        .http
-        .put(a.url("/v1/jobs"))
-        .json(&json!({ "Job": job }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
-}
 
 /// A service job whose task `t` sleeps; returns its alloc ID once running.
 async fn sleeping_task(a: &Agent, job: &str) -> String {
