@@ -5,6 +5,7 @@
 //! backtrace.
 
 mod agent;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Work with an allocation: exec, logs, attach, signal, restart, stop.
+    #[command(disable_help_flag = true)]
+    Alloc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The per-container log copier the docker driver starts (internal).
     #[command(hide = true, name = "docker-logger")]
     DockerLogger {
@@ -56,7 +63,13 @@ fn version() -> String {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().map(agent::normalize_go_flag).collect();
+    let raw: Vec<String> = std::env::args().collect();
+    // `alloc` reads its own Go-style flags; the words after it (a command
+    // to exec and its flags) must reach it untouched.
+    if raw.get(1).map(String::as_str) == Some("alloc") {
+        return cli::alloc::run(raw[2..].to_vec());
+    }
+    let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -84,6 +97,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(args) => run_agent(&args),
+        Command::Alloc { args } => {
+            let code = cli::alloc::run(args);
+            if code == ExitCode::SUCCESS {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("drover alloc failed"))
+            }
+        }
         Command::Logmon { args } => {
             drover_client::logmon::run(args).map_err(|e| anyhow::anyhow!("logmon: {e}"))
         }
