@@ -248,7 +248,10 @@ async fn an_agent_killed_9_reattaches_to_its_container() {
     assert_eq!(starts, 1, "no second start: {:?}", event_types(&alloc, "t"));
     // The same container, never restarted.
     let label = format!("com.hashicorp.nomad.alloc_id={alloc_id}");
-    assert_eq!(containers_with_label(&docker, &label).await, vec![id.clone()]);
+    assert_eq!(
+        containers_with_label(&docker, &label).await,
+        vec![id.clone()]
+    );
     let info = docker.inspect_container(&id, None).await.unwrap();
     let state = info.state.unwrap();
     assert_eq!(state.running, Some(true));
