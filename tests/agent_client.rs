@@ -73,6 +73,52 @@ async fn a_batch_job_runs_to_completion_with_events_and_logs() {
     );
 }
 
+// The task events reach watchers of the event stream as Allocation topic
+// updates (Nomad's AllocationUpdated with the alloc's TaskStates).
+#[tokio::test]
+async fn task_events_reach_the_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "evs", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/true"}}]}]}),
+    )
+    .await;
+    let mut r = a
+        .http
+        .get(a.url("/v1/event/stream?index=1&topic=Allocation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (mut buf, mut types) = (String::new(), Vec::<String>::new());
+    let started = Instant::now();
+    while !types.iter().any(|t| t == "Terminated") {
+        assert!(started.elapsed() < DEADLINE, "saw task events {types:?}");
+        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(nl) = buf.find('\n') {
+            let line: String = buf.drain(..=nl).collect();
+            let v: Value = serde_json::from_str(line.trim()).unwrap();
+            for e in v["Events"].as_array().into_iter().flatten() {
+                if e["Topic"] == "Allocation" && e["Type"] == "AllocationUpdated" {
+                    let alloc = &e["Payload"]["Allocation"];
+                    types = event_types(alloc, "t");
+                }
+            }
+        }
+    }
+    for want in ["Received", "Task Setup", "Started", "Terminated"] {
+        assert!(types.iter().any(|t| t == want), "{want} missing: {types:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_missing_command_fails_the_task_with_a_driver_failure() {
     let dir = tempfile::tempdir().unwrap();
