@@ -46,27 +46,39 @@ fn event<'a>(alloc: &'a Value, task: &str, ty: &str) -> Option<&'a Value> {
         .find(|e| e["Type"] == ty)
 }
 
-#[tokio::test]
-async fn a_docker_service_runs_with_limits_labels_and_logs_and_stop_removes_it() {
-    let test = "a_docker_service_runs_with_limits_labels_and_logs_and_stop_removes_it";
-    let Some(docker) = docker_or_skip(test).await else {
-        return;
-    };
-    let job = unique("svc");
-    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
+/// A dev agent on a fresh directory with docker job `<prefix>-…`
+/// submitted; the job's containers are removed when the guard drops.
+/// `None` after a loud skip (no daemon).
+async fn with_job(
+    test: &str,
+    prefix: &str,
+    job_type: &str,
+    config: Value,
+    group: Value,
+) -> Option<(Docker, String, ContainerGuard, tempfile::TempDir, Agent)> {
+    let docker = docker_or_skip(test).await?;
+    let job = unique(prefix);
+    let guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(dir.path()).await;
+    submit(&a, docker_job(&job, job_type, config, group)).await;
+    Some((docker, job, guard, dir, a))
+}
+
+#[tokio::test]
+async fn a_docker_service_runs_with_limits_labels_and_logs_and_stop_removes_it() {
     let script = "echo hello-from-docker; echo oops >&2; while true; do sleep 1; done";
-    submit(
-        &a,
-        docker_job(
-            &job,
-            "service",
-            json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]}),
-            json!({}),
-        ),
+    let Some((docker, job, _guard, _dir, a)) = with_job(
+        "a_docker_service_runs_with_limits_labels_and_logs_and_stop_removes_it",
+        "svc",
+        "service",
+        json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]}),
+        json!({}),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let alloc = alloc_when(&a, &job, "running", |x| x["ClientStatus"] == "running").await;
     let alloc_id = alloc["ID"].as_str().unwrap().to_string();
     let id = container_of(&docker, &alloc_id).await;
@@ -130,27 +142,20 @@ async fn a_docker_service_runs_with_limits_labels_and_logs_and_stop_removes_it()
 
 #[tokio::test]
 async fn a_task_over_its_memory_limit_is_reported_oom_killed() {
-    let test = "a_task_over_its_memory_limit_is_reported_oom_killed";
-    let Some(_docker) = docker_or_skip(test).await else {
-        return;
-    };
-    let job = unique("oom");
-    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
-    let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
     // busybox tail holds its endless current line in memory (200 MB and
     // more) until the cgroup's 64 MiB limit kills it.
-    submit(
-        &a,
-        docker_job(
-            &job,
-            "batch",
-            json!({"image": TEST_IMAGE, "command": "tail", "args": ["/dev/zero"]}),
-            json!({"RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+    let Some((_docker, job, _guard, _dir, a)) = with_job(
+        "a_task_over_its_memory_limit_is_reported_oom_killed",
+        "oom",
+        "batch",
+        json!({"image": TEST_IMAGE, "command": "tail", "args": ["/dev/zero"]}),
+        json!({"RestartPolicy": {"Attempts": 0, "Mode": "fail"},
                    "ReschedulePolicy": {"Attempts": 0, "Unlimited": false}}),
-        ),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let alloc = alloc_when(&a, &job, "failed", |x| x["ClientStatus"] == "failed").await;
     let oom = event(&alloc, "t", "OOM Killed")
         .unwrap_or_else(|| panic!("no OOM Killed event: {:?}", event_types(&alloc, "t")));
@@ -162,26 +167,19 @@ async fn a_task_over_its_memory_limit_is_reported_oom_killed() {
 
 #[tokio::test]
 async fn a_dynamic_port_reaches_httpd_in_the_container() {
-    let test = "a_dynamic_port_reaches_httpd_in_the_container";
-    let Some(_docker) = docker_or_skip(test).await else {
+    let script = "echo served-by-busybox > /local/index.html; exec httpd -f -p 8080 -h /local";
+    let Some((_docker, job, _guard, _dir, a)) = with_job(
+        "a_dynamic_port_reaches_httpd_in_the_container",
+        "web",
+        "service",
+        json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script],
+                   "ports": ["http"]}),
+        json!({"Networks": [{"DynamicPorts": [{"Label": "http", "To": 8080}]}]}),
+    )
+    .await
+    else {
         return;
     };
-    let job = unique("web");
-    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
-    let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
-    let script = "echo served-by-busybox > /local/index.html; exec httpd -f -p 8080 -h /local";
-    submit(
-        &a,
-        docker_job(
-            &job,
-            "service",
-            json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script],
-                   "ports": ["http"]}),
-            json!({"Networks": [{"DynamicPorts": [{"Label": "http", "To": 8080}]}]}),
-        ),
-    )
-    .await;
     let alloc = alloc_when(&a, &job, "running", |x| x["ClientStatus"] == "running").await;
     let ports = alloc["AllocatedResources"]["Shared"]["Ports"]
         .as_array()
@@ -205,25 +203,18 @@ async fn a_dynamic_port_reaches_httpd_in_the_container() {
 
 #[tokio::test]
 async fn an_agent_killed_9_reattaches_to_its_container() {
-    let test = "an_agent_killed_9_reattaches_to_its_container";
-    let Some(docker) = docker_or_skip(test).await else {
+    let script = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+    let Some((docker, job, _guard, dir, a)) = with_job(
+        "an_agent_killed_9_reattaches_to_its_container",
+        "keep",
+        "service",
+        json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]}),
+        json!({}),
+    )
+    .await
+    else {
         return;
     };
-    let job = unique("keep");
-    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
-    let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
-    let script = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
-    submit(
-        &a,
-        docker_job(
-            &job,
-            "service",
-            json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]}),
-            json!({}),
-        ),
-    )
-    .await;
     let alloc = alloc_when(&a, &job, "running", |x| x["ClientStatus"] == "running").await;
     let alloc_id = alloc["ID"].as_str().unwrap().to_string();
     let id = container_of(&docker, &alloc_id).await;
@@ -286,25 +277,18 @@ async fn an_agent_killed_9_reattaches_to_its_container() {
 
 #[tokio::test]
 async fn a_missing_image_fails_the_task_with_a_driver_failure_naming_it() {
-    let test = "a_missing_image_fails_the_task_with_a_driver_failure_naming_it";
-    let Some(_docker) = docker_or_skip(test).await else {
+    let Some((_docker, job, _guard, _dir, a)) = with_job(
+        "a_missing_image_fails_the_task_with_a_driver_failure_naming_it",
+        "noimage",
+        "batch",
+        json!({"image": "drover-test/absent:1"}),
+        json!({"RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+                   "ReschedulePolicy": {"Attempts": 0, "Unlimited": false}}),
+    )
+    .await
+    else {
         return;
     };
-    let job = unique("noimage");
-    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
-    let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
-    submit(
-        &a,
-        docker_job(
-            &job,
-            "batch",
-            json!({"image": "drover-test/absent:1"}),
-            json!({"RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-                   "ReschedulePolicy": {"Attempts": 0, "Unlimited": false}}),
-        ),
-    )
-    .await;
     let alloc = alloc_when(&a, &job, "failed", |x| x["ClientStatus"] == "failed").await;
     let failure = event(&alloc, "t", "Driver Failure")
         .unwrap_or_else(|| panic!("no Driver Failure: {:?}", event_types(&alloc, "t")));
