@@ -336,3 +336,48 @@ async fn without_a_daemon_docker_is_unhealthy_and_docker_jobs_are_not_placed() {
     let failed = &plan["FailedTGAllocs"]["g"];
     assert_eq!(failed["ConstraintFiltered"]["missing drivers"], 1, "{plan}");
 }
+
+#[tokio::test]
+async fn a_restarted_agent_removes_containers_of_allocations_the_servers_do_not_have() {
+    let test = "a_restarted_agent_removes_containers_of_allocations_the_servers_do_not_have";
+    let Some(docker) = docker_or_skip(test).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let nodes = a
+        .until("/v1/nodes", "the node registered", |v| {
+            v.as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    let node_id = nodes[0]["ID"].as_str().unwrap().to_string();
+    a.crash();
+    // A container this node's client made for an allocation no server has
+    // (as if the agent died between starting it and recording it).
+    let stray = unique("stray");
+    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.alloc_id={stray}"));
+    let out = std::process::Command::new("docker")
+        .args(["run", "-d", "--label"])
+        .arg(format!("com.hashicorp.nomad.alloc_id={stray}"))
+        .arg("--label")
+        .arg(format!("com.hashicorp.nomad.node_id={node_id}"))
+        .args([TEST_IMAGE, "sleep", "1000"])
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let label = format!("com.hashicorp.nomad.alloc_id={stray}");
+    assert_eq!(containers_with_label(&docker, &label).await.len(), 1);
+
+    let _a = Agent::start(dir.path()).await;
+    wait_until("the stray container removed", DEADLINE, || async {
+        containers_with_label(&docker, &label)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
