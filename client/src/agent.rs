@@ -203,6 +203,24 @@ impl ClientControl for Registry {
         })
     }
 
+    fn attach<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: &'a str,
+    ) -> BoxFuture<'a, Result<crate::http::attach::AttachTarget, ControlError>> {
+        Box::pin(async move {
+            let r = self
+                .get(alloc_id)
+                .ok_or_else(|| ControlError::UnknownAlloc(alloc_id.to_string()))?;
+            let (driver, handle, config) = r.attach_parts(task).map_err(control_error)?;
+            Ok(crate::http::attach::AttachTarget {
+                driver,
+                handle,
+                config,
+            })
+        })
+    }
+
     fn signal<'a>(
         &'a self,
         alloc_id: &'a str,

@@ -396,3 +396,90 @@ pub fn read_logs(
     }
     Ok(out)
 }
+/// Where the last `lines` lines of a task stream start, as a byte offset
+/// from the start of the kept files (the `Origin::Start` offset of the
+/// logs endpoint; Drover's `lines=N` extension, like `tail -n`). Counted
+/// from the start, not back from the end, so bytes the task writes
+/// meanwhile do not move the position. A final newline ends the last line rather than starting an
+/// empty one, and a last line without a newline counts. Reads backwards
+/// through the kept files, newest first, in chunks, so a long log costs
+/// only what is read of its tail; fewer lines than asked is all of it.
+pub fn tail_lines_offset(dir: &Path, task: &str, stream: LogStream, lines: u64) -> io::Result<u64> {
+    const CHUNK: u64 = 64 * 1024;
+    let files = log_files(dir, task, stream)?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if lines == 0 {
+        return Ok(total);
+    }
+    let mut back = 0u64; // bytes from the end already scanned
+    let mut newlines = 0u64;
+    let mut first = true; // the very last byte of the stream is next
+    let mut buf = Vec::new();
+    for file in files.iter().rev() {
+        let mut f = match File::open(&file.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        };
+        // The size listed, not the size now: bytes appended since count
+        // as after the end, so offsets stay consistent with the listing.
+        let mut end = file.size;
+        while end > 0 {
+            let start = end.saturating_sub(CHUNK);
+            let len = usize::try_from(end - start).unwrap_or(0);
+            buf.resize(len, 0);
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut buf)?;
+            for (i, b) in buf.iter().enumerate().rev() {
+                if std::mem::take(&mut first) && *b == b'\n' {
+                    continue;
+                }
+                if *b == b'\n' {
+                    newlines += 1;
+                    if newlines == lines {
+                        // The line starts just after this newline.
+                        return Ok(total - back - (len - i - 1) as u64);
+                    }
+                }
+            }
+            back += len as u64;
+            end = start;
+        }
+    }
+    Ok(total - back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` as `t.stdout.0`, `.1`, ... and returns what
+    /// `lines=n` selects, as text.
+    #[track_caller]
+    fn check(files: &[&str], n: u64, want: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, content) in files.iter().enumerate() {
+            fs::write(dir.path().join(format!("t.stdout.{i}")), content).unwrap();
+        }
+        let at = tail_lines_offset(dir.path(), "t", LogStream::Stdout, n).unwrap();
+        let all: String = files.concat();
+        assert_eq!(
+            &all[usize::try_from(at).unwrap()..],
+            want,
+            "files {files:?}, n {n}"
+        );
+    }
+
+    #[test]
+    fn tail_lines() {
+        check(&["a\nb\nc\n"], 2, "b\nc\n");
+        check(&["a\nb\nc"], 2, "b\nc");
+        check(&["a\nb\nc\n"], 3, "a\nb\nc\n");
+        check(&["a\nb\nc\n"], 9, "a\nb\nc\n");
+        check(&["a\nb\nc\n"], 0, "");
+        check(&["a\nb", "\nc\nd\n"], 3, "b\nc\nd\n");
+        check(&["a\nb\n", "", "c\n"], 2, "b\nc\n");
+        check(&["\n\n\n"], 2, "\n\n");
+        check(&[], 5, "");
+    }
+}

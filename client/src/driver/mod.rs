@@ -98,6 +98,32 @@ pub trait Driver: Send + Sync {
         let _ = (handle, task, req);
         Box::pin(async { Err(DriverError::NotSupported("exec")) })
     }
+
+    /// Drover extension (attach): a writer into the stdin of a running
+    /// task started with `config { interactive = true }`. The task's stdin
+    /// stays open while nobody writes, and across writers, so attaching,
+    /// detaching and attaching again never ends the task's input; dropping
+    /// the writer detaches. Must work for a task recovered after an agent
+    /// restart. Drivers without it keep this default.
+    fn attach_stdin<'a>(
+        &'a self,
+        handle: &'a TaskHandle,
+        task: &'a TaskConfig,
+    ) -> BoxFuture<'a, Result<Pin<Box<dyn AsyncWrite + Send>>, DriverError>> {
+        let _ = (handle, task);
+        Box::pin(async { Err(DriverError::NotSupported("attach")) })
+    }
+}
+
+/// Whether a task's `config` block asks for an open stdin
+/// (`interactive = true`, the docker driver's option, which raw_exec shares
+/// in Drover). Strings are accepted as HCL-to-JSON tools write them.
+pub fn interactive(driver_config: &BTreeMap<String, serde_json::Value>) -> bool {
+    match driver_config.get("interactive") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s == "true",
+        _ => false,
+    }
 }
 
 /// A command to run inside a running task.

@@ -15,6 +15,16 @@
 //! (comparing the process start time to detect pid reuse, and treating a
 //! zombie as exited) and then reports `exit_code: None` with an `err`
 //! message saying why.
+//!
+//! Interactive tasks (`config { interactive = true }`, a Drover extension
+//! for attach): the task's stdin is a FIFO at
+//! `<task_dir>/secrets/.drover-stdin` ([`stdin_fifo`]) instead of
+//! `/dev/null`. The task gets it opened read-write, so it holds a writer
+//! itself and never reads EOF while nobody is attached; an attach opens the
+//! FIFO by path for writing. Nothing about it lives in the agent, so it
+//! keeps working after the agent is killed and restarted. The secrets dir
+//! is private to the task (0700) and not its working directory, so the
+//! FIFO does not show up where the task or its user would trip over it.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -101,6 +111,11 @@ impl RawExecDriver {
             ));
         }
 
+        let stdin = if super::interactive(&cfg.driver_config) {
+            Stdio::from(open_stdin_fifo(&stdin_fifo(cfg))?)
+        } else {
+            Stdio::null()
+        };
         let (stdout_r, stdout_w) =
             pipe().map_err(|e| DriverError::io("creating stdout pipe", e))?;
         let (stderr_r, stderr_w) =
@@ -119,7 +134,7 @@ impl RawExecDriver {
                 .current_dir(&cfg.task_dir)
                 .env_clear()
                 .envs(&cfg.env)
-                .stdin(Stdio::null())
+                .stdin(stdin)
                 .stdout(Stdio::from(stdout_w))
                 .stderr(Stdio::from(stderr_w))
                 .kill_on_drop(false);
@@ -450,6 +465,30 @@ impl Driver for RawExecDriver {
             exec_pty::spawn(task, user, &req)
         })
     }
+
+    fn attach_stdin<'a>(
+        &'a self,
+        handle: &'a TaskHandle,
+        task: &'a TaskConfig,
+    ) -> BoxFuture<'a, Result<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, DriverError>>
+    {
+        Box::pin(async move {
+            let (pid, start) = check_handle(handle)?;
+            if self.exited(pid, start).is_some() {
+                return Err(DriverError::TaskNotRunning);
+            }
+            let path = stdin_fifo(task);
+            // Non-blocking open for writing: ENXIO when no process holds the
+            // read side, which means the task is gone.
+            let sender = tokio::net::unix::pipe::OpenOptions::new()
+                .open_sender(&path)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENXIO) => DriverError::TaskNotRunning,
+                    _ => DriverError::io(format!("opening {}", path.display()), e),
+                })?;
+            Ok(Box::pin(sender) as std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>)
+        })
+    }
 }
 
 /// Reads `command` (required, a non-empty string) and `args` (optional,
@@ -491,7 +530,7 @@ fn parse_driver_config(
     };
     for key in config
         .keys()
-        .filter(|k| !matches!(k.as_str(), "command" | "args"))
+        .filter(|k| !matches!(k.as_str(), "command" | "args" | "interactive"))
     {
         tracing::debug!(key, "raw_exec ignores unknown config key");
     }
@@ -530,6 +569,38 @@ fn new_session(cmd: &mut Command) {
 /// A close-on-exec pipe: (read end, write end). Close-on-exec keeps the
 /// ends out of every other process the agent spawns concurrently; the
 /// spawns that should have them get them dup'ed onto their stdio.
+/// Where an interactive task's stdin FIFO lives (see the module docs).
+pub fn stdin_fifo(cfg: &TaskConfig) -> PathBuf {
+    cfg.task_dir
+        .join(crate::allocdir::TASK_SECRETS)
+        .join(".drover-stdin")
+}
+
+/// Creates the FIFO if it is missing (a restarted task reuses it, with
+/// whatever an attach wrote that the previous run did not read) and opens
+/// it read-write for the task.
+fn open_stdin_fifo(path: &Path) -> Result<OwnedFd, DriverError> {
+    use std::os::unix::ffi::OsStrExt;
+    let context = || format!("stdin fifo {}", path.display());
+    let cpath =
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| DriverError::Launch(context()))?;
+    // SAFETY: `cpath` is a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(DriverError::io(context(), e));
+        }
+    }
+    // Read-write: opening a FIFO that way never blocks, and the task's own
+    // writer keeps EOF away while nobody is attached.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| DriverError::io(context(), e))?;
+    Ok(OwnedFd::from(file))
+}
+
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.

@@ -58,6 +58,13 @@ pub trait ClientControl: Send + Sync + 'static {
         task: &'a str,
         req: crate::driver::ExecRequest,
     ) -> BoxFuture<'a, Result<crate::driver::ExecSession, ControlError>>;
+    /// What an attach to a running task needs (Drover extension, see
+    /// [`super::attach`]).
+    fn attach<'a>(
+        &'a self,
+        alloc_id: &'a str,
+        task: &'a str,
+    ) -> BoxFuture<'a, Result<super::attach::AttachTarget, ControlError>>;
 }
 
 impl From<ControlError> for HttpError {
@@ -86,7 +93,8 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/v1/client/allocation/{alloc_id}/stats", get(stats))
         .route("/v1/client/stats", get(host_stats))
         .with_state(ctl.clone())
-        .merge(super::exec::router(ctl))
+        .merge(super::exec::router(ctl.clone()))
+        .merge(super::attach::router(ctl))
 }
 
 /// An empty body is an empty request, as Nomad's decoder treats it.

@@ -21,35 +21,27 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::Engine;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::alloc::{ClientControl, ControlError};
+use super::ws::{
+    close, data_frame, drain, eof_frame, exited_frame, receive, refuse, write_frames, Received,
+    CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
+};
 use super::HttpError;
 use crate::driver::{ExecControl, ExecRequest, ExecSession};
 
-/// Nomad's heartbeat interval, both ways (`api/allocations_exec.go`).
-const HEARTBEAT: Duration = Duration::from_secs(10);
-/// Output read per frame.
-const CHUNK: usize = 32 * 1024;
 /// How long output may still arrive after the command exited, from what it
 /// left running with the stream open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
-/// How long the user has to answer our close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
-/// Close codes (RFC 6455).
-const CLOSE_NORMAL: u16 = 1000;
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_INTERNAL: u16 = 1011;
 
 type Ctl = Arc<dyn ClientControl>;
 
@@ -88,12 +80,7 @@ async fn exec(
     ws.on_upgrade(move |socket| async move {
         match started {
             Ok(session) => run(socket, session).await,
-            Err((code, reason)) => {
-                let (mut sink, mut stream) = socket.split();
-                if sink.send(close(code, &reason)).await.is_ok() {
-                    drain(&mut stream).await;
-                }
-            }
+            Err((code, reason)) => refuse(socket, code, &reason).await,
         }
     })
 }
@@ -132,31 +119,6 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// A client → server frame. `{}` is a heartbeat; the handshake frame
-/// `{"version":1,"auth_token":..}` has none of these fields and is ignored
-/// like one (Drover has no ACLs yet).
-#[derive(Debug, Default, Deserialize)]
-struct InputFrame {
-    #[serde(default)]
-    stdin: Option<StdinFrame>,
-    #[serde(default)]
-    tty_size: Option<TtySize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct StdinFrame {
-    #[serde(default)]
-    data: Option<String>,
-    #[serde(default)]
-    close: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct TtySize {
-    height: u16,
-    width: u16,
-}
-
 type Output = Pin<Box<dyn AsyncRead + Send>>;
 
 async fn run(socket: WebSocket, session: ExecSession) {
@@ -177,8 +139,7 @@ async fn run(socket: WebSocket, session: ExecSession) {
             let result = finish(stdout, stderr, &*control, &frames).await;
             let last = match result {
                 Ok(code) => {
-                    let exited = format!(r#"{{"exited":true,"result":{{"exit_code":{code}}}}}"#);
-                    let _ = frames.send(Message::Text(exited.into())).await;
+                    let _ = frames.send(exited_frame(Some(code))).await;
                     close(CLOSE_NORMAL, "")
                 }
                 Err(reason) => close(CLOSE_INTERNAL, &reason),
@@ -207,21 +168,6 @@ async fn run(socket: WebSocket, session: ExecSession) {
     if closed_by_us {
         drain(&mut stream).await;
     }
-}
-
-/// Completes the closing handshake we started: reads (and drops) what the
-/// user still sends until its close arrives, for at most [`CLOSE_GRACE`].
-/// Closing the TCP connection with unread input in it would reset it, and
-/// a reset can destroy the exit frame before the user reads it.
-async fn drain(stream: &mut SplitStream<WebSocket>) {
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// Pumps the output until the command exits and its streams are drained
@@ -259,7 +205,6 @@ async fn finish(
 /// `{"<name>":{"close":true}}` at EOF.
 async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
     let mut buf = vec![0u8; CHUNK];
-    let prefix = format!(r#"{{"{name}":{{"data":""#);
     loop {
         // A slot first, then the read: output stays in the pipe (and the
         // command blocks) while the socket is behind.
@@ -270,42 +215,9 @@ async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut text = String::with_capacity(prefix.len() + n.div_ceil(3) * 4 + 3);
-        text.push_str(&prefix);
-        base64::engine::general_purpose::STANDARD.encode_string(&buf[..n], &mut text);
-        text.push_str("\"}}");
-        slot.send(Message::Text(text.into()));
+        slot.send(data_frame(name, &buf[..n]));
     }
-    let eof = format!(r#"{{"{name}":{{"close":true}}}}"#);
-    let _ = frames.send(Message::Text(eof.into())).await;
-}
-
-/// The only writer of the socket: queued frames, a heartbeat every
-/// [`HEARTBEAT`], or an abort's close frame. Ends after a close frame or
-/// when the socket fails.
-async fn write_frames(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Message>,
-    mut aborted: mpsc::Receiver<Message>,
-) {
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let msg = tokio::select! {
-            biased;
-            Some(msg) = aborted.recv() => msg,
-            msg = queued.recv() => match msg {
-                Some(msg) => msg,
-                None => return,
-            },
-            _ = heartbeat.tick() => Message::Text("{}".into()),
-        };
-        let last = matches!(msg, Message::Close(_));
-        if sink.send(msg).await.is_err() || last {
-            return;
-        }
-    }
+    let _ = frames.send(eof_frame(name)).await;
 }
 
 /// Applies the client's frames until it goes away (`None`) or sends one
@@ -316,30 +228,23 @@ async fn read_frames(
     control: &dyn ExecControl,
 ) -> Option<(u16, String)> {
     let mut stdin = Some(stdin);
-    while let Some(msg) = stream.next().await {
-        let msg = msg.ok()?;
-        let decoded: Result<InputFrame, _> = match &msg {
-            Message::Text(t) => serde_json::from_str(t.as_str()),
-            Message::Binary(b) => serde_json::from_slice(b),
-            Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
-        let frame = match decoded {
-            Ok(frame) => frame,
-            Err(e) => return Some((CLOSE_POLICY, format!("invalid exec frame: {e}"))),
+    loop {
+        let frame = match receive(stream).await {
+            Received::Frame(frame) => frame,
+            Received::Skip => continue,
+            Received::Gone => return None,
+            Received::Bad(reason) => return Some((CLOSE_POLICY, reason)),
         };
         if let Some(input) = frame.stdin {
-            if let Some(data) = input.data.filter(|d| !d.is_empty()) {
-                let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
-                    Ok(bytes) => bytes,
-                    Err(e) => return Some((CLOSE_POLICY, format!("invalid stdin data: {e}"))),
-                };
-                if let Some(w) = stdin.as_mut() {
-                    // The command closed its stdin or exited: what the user
-                    // types goes nowhere, as on a terminal.
-                    if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
-                        stdin = None;
-                    }
+            let bytes = match input.bytes() {
+                Ok(bytes) => bytes,
+                Err(reason) => return Some((CLOSE_POLICY, reason)),
+            };
+            if let (false, Some(w)) = (bytes.is_empty(), stdin.as_mut()) {
+                // The command closed its stdin or exited: what the user
+                // types goes nowhere, as on a terminal.
+                if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
+                    stdin = None;
                 }
             }
             if input.close {
@@ -354,18 +259,4 @@ async fn read_frames(
             }
         }
     }
-    None
-}
-
-/// A close frame; the reason is cut to the 123 bytes a control frame can
-/// carry.
-fn close(code: u16, reason: &str) -> Message {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason[..end].into(),
-    }))
 }

@@ -8,9 +8,11 @@
 //! directory and the runner can change freely.
 
 pub mod alloc;
+pub mod attach;
 pub mod exec;
 mod fs;
 mod stream;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,6 +8,10 @@
 //! the disk reads instead of filling memory. While following, the pump polls
 //! every [`POLL`] and sends a heartbeat `{}` after [`HEARTBEAT`] of silence.
 //!
+//! Extension: `lines=N` on the logs endpoint starts N lines before the end
+//! of the stream (across rotated files), like `tail -n`; it replaces
+//! `origin` and `offset` and works with `follow` and `plain`.
+//!
 //! Unlike Nomad (hashicorp/nomad#4663), a follow ends: once the task (for
 //! `stream`, every task of the allocation) is dead for good, the pump waits
 //! one more quiet poll so the collector's last bytes are sent, then ends.
@@ -56,7 +60,7 @@ pub(super) struct ReadPlan {
     pub limit: Option<u64>,
 }
 
-/// `GET /v1/client/fs/logs/{alloc_id}?task=&type=&follow=&offset=&origin=&plain=`
+/// `GET /v1/client/fs/logs/{alloc_id}?task=&type=&follow=&offset=&origin=&plain=&lines=`
 pub(super) async fn logs(
     State(allocs): State<Allocs>,
     Path(alloc_id): Path<String>,
@@ -72,6 +76,14 @@ pub(super) async fn logs(
         .ok_or_else(|| HttpError::bad_request("must provide log type (stdout/stderr)"))?;
     let offset = parse_u64(&params, "offset")?;
     let origin = parse_origin(&params)?;
+    let lines = match params.get("lines").map(String::as_str) {
+        None | Some("") => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            HttpError::bad_request(format!(
+                "error parsing lines: {v:?} is not a non-negative integer"
+            ))
+        })?),
+    };
 
     let dir = lookup_dir(&allocs, &alloc_id)?;
     let tasks = allocs
@@ -89,7 +101,19 @@ pub(super) async fn logs(
     };
     let tail = {
         let task = task.clone();
-        blocking(move || open_logs(&dir, &task, stream, origin, offset, &plan)).await?
+        blocking(move || {
+            let logs_dir = dir.logs_dir();
+            let (origin, offset) = match lines {
+                None => (origin, offset),
+                Some(n) => {
+                    let at = logmon::tail_lines_offset(&logs_dir, &task, stream, n)
+                        .map_err(|e| HttpError::internal(format!("reading log files: {e}")))?;
+                    (Origin::Start, at)
+                }
+            };
+            open_logs(&logs_dir, &task, stream, origin, offset, &plan)
+        })
+        .await?
     };
     let content_type = if plain {
         "text/plain"
@@ -272,7 +296,7 @@ impl Tail {
     }
 
     /// Reads the next chunk, or says why there is none. Blocking.
-    fn step(&mut self) -> io::Result<Step> {
+    pub(super) fn step(&mut self) -> io::Result<Step> {
         if self.ended || self.remaining == Some(0) {
             return Ok(Step::End);
         }
@@ -427,15 +451,15 @@ fn log_indices(dir: &std::path::Path, name: &str) -> io::Result<Vec<u64>> {
 /// Positions a reader in a task's logs: the kept files, oldest first, are
 /// one sequence and `offset` counts from its start or back from its end
 /// (clamped), as Nomad's `findClosest`.
-fn open_logs(
-    dir: &AllocDir,
+pub(super) fn open_logs(
+    logs_dir: &std::path::Path,
     task: &str,
     stream: LogStream,
     origin: Origin,
     offset: u64,
     plan: &ReadPlan,
 ) -> HttpResult<Tail> {
-    let logs_dir = dir.logs_dir();
+    let logs_dir = logs_dir.to_path_buf();
     let name = logmon::log_name(task, stream);
     // A file can be rotated away between the listing and the open; retry.
     for _ in 0..5 {

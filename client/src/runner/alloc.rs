@@ -249,6 +249,26 @@ impl AllocRunner {
         tr.exec(req).await
     }
 
+    /// The driver, handle and config of one running task, for an attach
+    /// (Drover extension).
+    pub fn attach_parts(
+        &self,
+        task: &str,
+    ) -> Result<
+        (
+            Arc<dyn crate::driver::Driver>,
+            TaskHandle,
+            crate::driver::TaskConfig,
+        ),
+        RunnerError,
+    > {
+        self.inner
+            .tasks
+            .get(task)
+            .ok_or_else(|| RunnerError::UnknownTask(task.to_string()))?
+            .attach_parts()
+    }
+
     /// Resource usage of every running task.
     pub async fn stats(&self) -> Result<BTreeMap<String, TaskStats>, RunnerError> {
         let mut out = BTreeMap::new();

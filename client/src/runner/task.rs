@@ -202,6 +202,13 @@ impl TaskRunner {
         Ok(driver.exec(&handle, &self.inner.config, req).await?)
     }
 
+    /// What an attach (Drover extension) needs of the running task: its
+    /// driver, its handle and the config it was started with.
+    pub fn attach_parts(&self) -> Result<(Arc<dyn Driver>, TaskHandle, TaskConfig), RunnerError> {
+        let (driver, handle) = self.running()?;
+        Ok((driver, handle, self.inner.config.clone()))
+    }
+
     fn running(&self) -> Result<(Arc<dyn Driver>, TaskHandle), RunnerError> {
         let not_running = || RunnerError::TaskNotRunning(self.inner.name.clone());
         let handle = self.handle().ok_or_else(not_running)?;

@@ -208,6 +208,9 @@ pub fn create_body(
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         open_stdin: tc.interactive.then_some(true),
         attach_stdin: tc.interactive.then_some(true),
+        // Stdin stays open when an attached writer goes away, so the next
+        // attach (Drover's extension) writes to the same stream.
+        stdin_once: tc.interactive.then_some(false),
         host_config: Some(HostConfig {
             memory,
             memory_reservation: reservation,

@@ -8,6 +8,7 @@
 //! the session kills the exec's process (its host pid, from
 //! `inspect_exec`) when it still runs.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,10 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
-use bollard::query_parameters::ResizeExecOptions;
+use bollard::query_parameters::{AttachContainerOptionsBuilder, ResizeExecOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::daemon_error;
 use crate::driver::{BoxFuture, DriverError, ExecControl, ExecRequest, ExecSession};
@@ -201,5 +202,64 @@ impl Drop for DockerExec {
                 }
             }
         });
+    }
+}
+
+/// Drover's attach extension: a writer into the stdin of a container
+/// created with `OpenStdin` (and `StdinOnce = false`, so the stream stays
+/// open after this writer goes away). Only stdin is attached; the output
+/// comes from the task's log files.
+pub async fn attach_stdin(
+    docker: &Docker,
+    container: &str,
+) -> Result<Pin<Box<dyn AsyncWrite + Send>>, DriverError> {
+    let opts = AttachContainerOptionsBuilder::default()
+        .stdin(true)
+        .stream(true)
+        .build();
+    let attached = docker
+        .attach_container(container, Some(opts))
+        .await
+        .map_err(|e| match &e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            } => DriverError::TaskNotRunning,
+            _ => daemon_error("attaching to the container", e),
+        })?;
+    Ok(Box::pin(StdinAttach {
+        input: attached.input,
+        _output: attached.output,
+    }))
+}
+
+/// The attach connection's two halves: dropping both closes it, which
+/// detaches from the container's stdin without closing it.
+struct StdinAttach {
+    input: Pin<Box<dyn AsyncWrite + Send>>,
+    _output:
+        Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+}
+
+impl AsyncWrite for StdinAttach {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.input.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.input.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.input.as_mut().poll_shutdown(cx)
     }
 }

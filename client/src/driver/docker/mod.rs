@@ -545,6 +545,18 @@ impl Driver for DockerDriver {
             exec::start(self.docker()?, &st.container_id, req).await
         })
     }
+
+    fn attach_stdin<'a>(
+        &'a self,
+        handle: &'a TaskHandle,
+        _task: &'a TaskConfig,
+    ) -> BoxFuture<'a, Result<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, DriverError>>
+    {
+        Box::pin(async move {
+            let st = state_of(handle)?;
+            exec::attach_stdin(self.docker()?, &st.container_id).await
+        })
+    }
 }
 
 /// The container id of a handle made by this driver.

@@ -1,0 +1,336 @@
+//! `GET /v1/client/allocation/:id/attach?task=T`: a Drover extension (Nomad
+//! has no attach). A WebSocket onto a running task itself, not a new
+//! command, speaking the exec endpoint's frames (see [`super::ws`]).
+//!
+//! - Output: `{"stdout":{"data":..}}` / `{"stderr":{"data":..}}` frames of
+//!   what the task writes from the moment of the attach on, read by
+//!   following the task's log files from their current end. So any number
+//!   of sessions can watch, the driver needs nothing for it, and it works
+//!   the same for a task recovered after an agent restart.
+//! - Input: stdin frames go to the task's stdin when the job asked for it
+//!   with `config { interactive = true }` (raw_exec: a FIFO, docker: the
+//!   container's open stdin; see [`crate::driver::Driver::attach_stdin`]).
+//!   One writer per task at a time: the first session that sends stdin data
+//!   becomes the writer until it disconnects or sends `{"stdin":{"close":
+//!   true}}`; another session that sends stdin data meanwhile is closed
+//!   with 1008 `stdin already attached`. Sessions that never send stdin are
+//!   readers and are never refused. A close frame only detaches the writer;
+//!   the task's stdin stays open, so it never reads EOF because of us.
+//!   Stdin data to a task that is not interactive: 1008 `task is not
+//!   interactive`.
+//! - `tty_size` frames are accepted and ignored (tasks have no terminal).
+//! - `{}` heartbeats every 10 s, both ways, as exec.
+//! - When the task exits, the output that is left is sent, then
+//!   `{"exited":true,"result":{"exit_code":N}}` (an empty `result` when the
+//!   code is unknown, as for a task recovered after an agent restart) and
+//!   close 1000. A task that is not running: close 1008 with the reason; an
+//!   unknown task: 1008 `unknown task name`; an unknown allocation: 404
+//!   before the upgrade.
+//!
+//! The writer lock lives in the agent's memory: after an agent restart
+//! nobody holds it, which is right, since every session died with the
+//! agent.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use super::alloc::{ClientControl, ControlError};
+use super::stream::{open_logs, ReadPlan, Step};
+use super::ws::{
+    close, data_frame, drain, exited_frame, receive, refuse, write_frames, Received, CHUNK,
+    CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
+};
+use super::HttpError;
+use crate::driver::{Driver, DriverError, ExitResult, TaskConfig, TaskHandle};
+use crate::logmon::{LogStream, Origin};
+
+/// How often the output followers look for new bytes.
+const POLL: Duration = Duration::from_millis(100);
+/// After the task exited, how long its log collectors get to write what
+/// was still in the pipe before the followers stop at the end.
+const EXIT_SETTLE: Duration = Duration::from_millis(300);
+/// The most the followers may take to catch up after that.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The running task an attach talks to.
+pub struct AttachTarget {
+    pub driver: Arc<dyn Driver>,
+    pub handle: TaskHandle,
+    /// The config the task was started with: its log dir, whether it is
+    /// interactive.
+    pub config: TaskConfig,
+}
+
+#[derive(Clone)]
+struct AttachState {
+    ctl: Arc<dyn ClientControl>,
+    /// `(alloc, task)` of the tasks whose stdin has a writer now.
+    writers: Arc<Mutex<BTreeSet<(String, String)>>>,
+}
+
+/// The attach route, state applied, ready to be merged.
+pub fn router(ctl: Arc<dyn ClientControl>) -> Router {
+    Router::new()
+        .route("/v1/client/allocation/{alloc_id}/attach", get(attach))
+        .with_state(AttachState {
+            ctl,
+            writers: Arc::default(),
+        })
+}
+
+async fn attach(
+    ws: WebSocketUpgrade,
+    State(st): State<AttachState>,
+    Path(alloc_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(task) = query.get("task").filter(|t| !t.is_empty()).cloned() else {
+        return HttpError::bad_request("missing task").into_response();
+    };
+    let target = match st.ctl.attach(&alloc_id, &task).await {
+        Err(ControlError::UnknownAlloc(id)) => {
+            return HttpError::unknown_alloc(&id).into_response()
+        }
+        Ok(target) => Ok(target),
+        Err(ControlError::BadRequest(m)) => Err((CLOSE_POLICY, m)),
+        Err(ControlError::Internal(m)) => Err((CLOSE_INTERNAL, m)),
+    };
+    ws.on_upgrade(move |socket| async move {
+        match target {
+            Ok(target) => {
+                let lock = WriterLock {
+                    writers: st.writers,
+                    key: (alloc_id, task),
+                };
+                run(socket, target, lock).await;
+            }
+            Err((code, reason)) => refuse(socket, code, &reason).await,
+        }
+    })
+}
+
+/// The right to be a task's stdin writer, claimed on the first stdin data.
+struct WriterLock {
+    writers: Arc<Mutex<BTreeSet<(String, String)>>>,
+    key: (String, String),
+}
+
+impl WriterLock {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+        self.writers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claim(&self) -> Option<Claimed<'_>> {
+        self.set().insert(self.key.clone()).then_some(Claimed(self))
+    }
+}
+
+/// A held writer lock; released when dropped.
+struct Claimed<'a>(&'a WriterLock);
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        self.0.set().remove(&self.0.key);
+    }
+}
+
+async fn run(socket: WebSocket, target: AttachTarget, lock: WriterLock) {
+    let (sink, mut stream) = socket.split();
+    let (frames, queued) = mpsc::channel::<Message>(2);
+    let (abort, aborted) = mpsc::channel::<Message>(1);
+
+    let closed_by_us = {
+        let mut writer = pin!(write_frames(sink, queued, aborted));
+        let input = read_frames(&mut stream, &target, &lock);
+        let output = async {
+            let exit = follow_until_exit(&target, &frames).await;
+            let _ = frames.send(exited_frame(exit_code(&exit))).await;
+            let _ = frames.send(close(CLOSE_NORMAL, "")).await;
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            () = &mut writer => true,
+            failed = input => match failed {
+                Some((code, reason)) => {
+                    tracing::debug!(code, %reason, "attach session ended by a frame");
+                    let _ = abort.try_send(close(code, &reason));
+                    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+                    true
+                }
+                None => false,
+            },
+            () = output => false,
+        }
+    };
+    if closed_by_us {
+        drain(&mut stream).await;
+    }
+}
+
+/// What the `exited` frame reports: the code, or 128 + the signal as a
+/// shell would; nothing when neither is known.
+fn exit_code(exit: &ExitResult) -> Option<i32> {
+    exit.exit_code.or(exit.signal.map(|s| 128 + s))
+}
+
+/// Streams stdout and stderr until the task exits and what it wrote is
+/// sent; returns how it exited.
+async fn follow_until_exit(target: &AttachTarget, frames: &mpsc::Sender<Message>) -> ExitResult {
+    let (done_tx, done) = watch::channel(false);
+    let dir = target.config.logs.dir.clone();
+    let task = target.config.task_name.clone();
+    let followers = async {
+        tokio::join!(
+            follow(&dir, &task, LogStream::Stdout, frames, done.clone()),
+            follow(&dir, &task, LogStream::Stderr, frames, done.clone()),
+        );
+    };
+    let mut followers = pin!(followers);
+    let exit = tokio::select! {
+        exit = target.driver.wait(&target.handle) => exit,
+        // Followers only end when the socket is gone; then nothing waits
+        // for this value anyway.
+        () = &mut followers => return ExitResult::default(),
+    };
+    let _ = tokio::time::timeout(EXIT_SETTLE, &mut followers).await;
+    let _ = done_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN_LIMIT, followers).await;
+    exit
+}
+
+/// Sends what is appended to one stream from now on. Returns once `done`
+/// is set and the end is reached, or when the socket is gone.
+async fn follow(
+    dir: &std::path::Path,
+    task: &str,
+    stream: LogStream,
+    frames: &mpsc::Sender<Message>,
+    done: watch::Receiver<bool>,
+) {
+    let name = stream.as_str();
+    let plan = ReadPlan {
+        plain: true,
+        follow: true,
+        limit: None,
+    };
+    // The collector creates the file when it starts; until then there is
+    // nothing to follow yet.
+    let mut tail = loop {
+        let (dir, task): (PathBuf, String) = (dir.to_path_buf(), task.to_string());
+        let opened = tokio::task::spawn_blocking(move || {
+            open_logs(&dir, &task, stream, Origin::End, 0, &plan)
+        })
+        .await;
+        match opened {
+            Ok(Ok(tail)) => break tail,
+            Ok(Err(_)) if !*done.borrow() && !frames.is_closed() => {
+                tokio::time::sleep(POLL).await;
+            }
+            _ => return,
+        }
+    };
+    loop {
+        let stepped = tokio::task::spawn_blocking(move || {
+            let step = tail.step();
+            (tail, step)
+        })
+        .await;
+        let step: std::io::Result<Step>;
+        (tail, step) = match stepped {
+            Ok(done) => done,
+            Err(_) => return,
+        };
+        match step {
+            Ok(Step::Frame(bytes)) => {
+                for chunk in bytes.chunks(CHUNK) {
+                    if frames.send(data_frame(name, chunk)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Step::Idle) => {
+                if *done.borrow() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = frames.closed() => return,
+                }
+            }
+            Ok(Step::End) | Err(_) => return,
+        }
+    }
+}
+
+/// Applies the user's frames until it goes away (`None`) or a frame ends
+/// the session (`Some((code, reason))`).
+async fn read_frames(
+    stream: &mut SplitStream<WebSocket>,
+    target: &AttachTarget,
+    lock: &WriterLock,
+) -> Option<(u16, String)> {
+    let interactive = crate::driver::interactive(&target.config.driver_config);
+    // The writer first: tuple fields drop in order, so the claim is
+    // released only after the writer is closed.
+    let mut stdin: Option<(Pin<Box<dyn AsyncWrite + Send>>, Claimed<'_>)> = None;
+    loop {
+        let frame = match receive(stream).await {
+            Received::Frame(frame) => frame,
+            Received::Skip => continue,
+            Received::Gone => return None,
+            Received::Bad(reason) => return Some((CLOSE_POLICY, reason)),
+        };
+        let Some(input) = frame.stdin else { continue };
+        let bytes = match input.bytes() {
+            Ok(bytes) => bytes,
+            Err(reason) => return Some((CLOSE_POLICY, reason)),
+        };
+        if !bytes.is_empty() {
+            if !interactive {
+                return Some((
+                    CLOSE_POLICY,
+                    "task is not interactive: stdin needs config { interactive = true }".into(),
+                ));
+            }
+            if stdin.is_none() {
+                let Some(claim) = lock.claim() else {
+                    return Some((CLOSE_POLICY, "stdin already attached".into()));
+                };
+                match target
+                    .driver
+                    .attach_stdin(&target.handle, &target.config)
+                    .await
+                {
+                    Ok(w) => stdin = Some((w, claim)),
+                    Err(e @ (DriverError::TaskNotRunning | DriverError::NotSupported(_))) => {
+                        return Some((CLOSE_POLICY, e.to_string()))
+                    }
+                    Err(e) => return Some((CLOSE_INTERNAL, e.to_string())),
+                }
+            }
+            if let Some((w, _)) = stdin.as_mut() {
+                if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
+                    // The task is gone; its exit ends the session.
+                    stdin = None;
+                }
+            }
+        }
+        if input.close {
+            // Detach only: the task's stdin stays open for the next writer.
+            stdin = None;
+        }
+    }
+}
