@@ -1,4 +1,12 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc ...`. Stub until the CLI lands.
+//! `drover alloc ...`. Glue only: the agent does the work, these files turn
+//! words into requests and answers into text and exit codes.
 
 pub mod alloc;
+mod api;
+mod flags;
+mod help;
+mod logs;
+mod monitor;
+mod session;
+mod term;

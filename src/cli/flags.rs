@@ -1,0 +1,163 @@
+//! Go's `flag` package semantics for `drover alloc`, so Nomad users' muscle
+//! memory works: `-flag`, `--flag`, `-flag=value`, `-flag value` (non-bools
+//! only), bools as `-f` or `-f=false`, and parsing stops at the first word
+//! that is not a flag (or after `--`). That stop rule is what lets
+//! `drover alloc exec ALLOC ls -la` pass `-la` to the remote command.
+//!
+//! clap is not used here: it cannot express "single-dash long flags" and
+//! "stop at the first positional" together without rewriting the words.
+
+use std::collections::BTreeMap;
+
+/// Whether a flag takes a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Value,
+}
+
+/// The flags given, by name, and the words after them.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    set: BTreeMap<&'static str, String>,
+    pub args: Vec<String>,
+}
+
+/// Why parsing stopped without a result.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlagError {
+    /// `-h` or `-help`: print the usage, exit 0.
+    Help,
+    /// A message in Go's words, e.g. `flag provided but not defined: -x`.
+    Bad(String),
+}
+
+impl Parsed {
+    /// The value of a bool flag, `default` when absent.
+    pub fn bool(&self, name: &str, default: bool) -> bool {
+        self.set.get(name).map_or(default, |v| v == "true")
+    }
+
+    /// Whether the flag was given at all.
+    pub fn given(&self, name: &str) -> bool {
+        self.set.contains_key(name)
+    }
+
+    /// The value of a value flag, `default` when absent.
+    pub fn str(&self, name: &str, default: &str) -> String {
+        self.set
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    /// The value of an integer flag; `None` when absent.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, FlagError> {
+        match self.set.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                FlagError::Bad(format!("invalid value {v:?} for flag -{name}: parse error"))
+            }),
+        }
+    }
+}
+
+/// Parses `words` against `spec` (name and kind of each flag).
+pub fn parse(words: &[String], spec: &[(&'static str, Kind)]) -> Result<Parsed, FlagError> {
+    let mut out = Parsed::default();
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        if word == "--" {
+            i += 1;
+            break;
+        }
+        if word.len() < 2 || !word.starts_with('-') {
+            break;
+        }
+        let body = word.strip_prefix("--").unwrap_or_else(|| &word[1..]);
+        if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
+            return Err(FlagError::Bad(format!("bad flag syntax: {word}")));
+        }
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let Some(&(name, kind)) = spec.iter().find(|(n, _)| *n == name) else {
+            if name == "h" || name == "help" {
+                return Err(FlagError::Help);
+            }
+            return Err(FlagError::Bad(format!(
+                "flag provided but not defined: -{name}"
+            )));
+        };
+        let value = match (kind, inline) {
+            (Kind::Bool, None) => "true".to_string(),
+            (Kind::Bool, Some(v)) => match v.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => "true".to_string(),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => "false".to_string(),
+                _ => {
+                    return Err(FlagError::Bad(format!(
+                        "invalid boolean value {v:?} for -{name}: parse error"
+                    )))
+                }
+            },
+            (Kind::Value, Some(v)) => v,
+            (Kind::Value, None) => {
+                i += 1;
+                match words.get(i) {
+                    Some(v) => v.clone(),
+                    None => return Err(FlagError::Bad(format!("flag needs an argument: -{name}"))),
+                }
+            }
+        };
+        out.set.insert(name, value);
+        i += 1;
+    }
+    out.args = words[i..].to_vec();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &[(&str, Kind)] = &[("i", Kind::Bool), ("task", Kind::Value), ("n", Kind::Value)];
+
+    #[track_caller]
+    fn check(words: &str, want: Result<(&str, &str), FlagError>) {
+        let words: Vec<String> = words.split_whitespace().map(String::from).collect();
+        let got = parse(&words, SPEC).map(|p| {
+            let flags: Vec<String> = p.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (flags.join(","), p.args.join(" "))
+        });
+        let want = want.map(|(f, a)| (f.to_string(), a.to_string()));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn go_flag_semantics() {
+        check("-i a ls -la", Ok(("i=true", "a ls -la")));
+        check("--i=false -task t a", Ok(("i=false,task=t", "a")));
+        check("-task=x -n 5 a", Ok(("n=5,task=x", "a")));
+        check("-- -i a", Ok(("", "-i a")));
+        check("- a", Ok(("", "- a")));
+        check(
+            "-x a",
+            Err(FlagError::Bad("flag provided but not defined: -x".into())),
+        );
+        check(
+            "-task",
+            Err(FlagError::Bad("flag needs an argument: -task".into())),
+        );
+        check(
+            "-i=maybe",
+            Err(FlagError::Bad(
+                "invalid boolean value \"maybe\" for -i: parse error".into(),
+            )),
+        );
+        check("---i", Err(FlagError::Bad("bad flag syntax: ---i".into())));
+        check("-help", Err(FlagError::Help));
+        check("--h", Err(FlagError::Help));
+    }
+}
