@@ -210,6 +210,10 @@ fn session_exit(end: End) -> ExitCode {
     match end {
         End::Exited(code) => ExitCode::from((code & 0xff) as u8),
         End::Disconnected => ExitCode::from(1),
+        End::Interrupted(why) => {
+            eprintln!("failed to exec into task: {why}");
+            ExitCode::from(1)
+        }
         End::Failed(msg) => {
             eprintln!("failed to exec into task: {msg}");
             ExitCode::from(1)
@@ -276,12 +280,15 @@ async fn attach(api: Api, p: flags::Parsed, help: &'static str) -> anyhow::Resul
         escape,
     })
     .await;
+    // Detaching (`~.`, Ctrl-C without a tty, SIGTERM) is the normal way
+    // to leave a task that keeps running: status 0.
     Ok(match end {
+        End::Exited(code) => ExitCode::from((code & 0xff) as u8),
+        End::Disconnected | End::Interrupted(_) => ExitCode::SUCCESS,
         End::Failed(msg) => {
             eprintln!("failed to attach to task: {msg}");
             ExitCode::from(1)
         }
-        other => session_exit(other),
     })
 }
 

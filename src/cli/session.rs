@@ -44,6 +44,8 @@ pub enum End {
     Exited(i64),
     /// The user typed the escape sequence `~.`.
     Disconnected,
+    /// SIGINT, SIGTERM or SIGHUP arrived (named) before the end.
+    Interrupted(&'static str),
     /// The session could not start or broke: a one-line reason.
     Failed(String),
 }
@@ -164,9 +166,9 @@ async fn pump(ws: Socket, opts: &Options, mut raw: Option<&mut RawMode>) -> End 
             },
             _ = recv_sig(&mut winch) => outgoing.extend(size_frame()),
             _ = heartbeat.tick() => outgoing.push(json!({})),
-            _ = recv_sig(&mut sigint) => return End::Failed("interrupted".into()),
-            _ = recv_sig(&mut sigterm) => return End::Failed("terminated".into()),
-            _ = recv_sig(&mut sighup) => return End::Failed("hung up".into()),
+            _ = recv_sig(&mut sigint) => return End::Interrupted("interrupted"),
+            _ = recv_sig(&mut sigterm) => return End::Interrupted("terminated"),
+            _ = recv_sig(&mut sighup) => return End::Interrupted("hung up"),
         }
         for frame in outgoing {
             if let Err(e) = send(&mut sink, &frame).await {
