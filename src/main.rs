@@ -186,6 +186,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        let signals = ShutdownSignals::install()?;
         let registry = drover_client::agent::Registry::new();
         let client_api = if cfg.client.enabled {
             drover_client::http::router(registry.clone())
@@ -254,7 +255,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         };
         tracing::info!(http = %http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
         eprintln!("==> Drover agent started! HTTP API: http://{http_addr}");
-        wait_for_signal().await?;
+        signals.wait().await;
         tracing::info!("shutting down");
         if let Some(c) = client {
             c.shutdown().await;
@@ -316,12 +317,27 @@ impl ClientHttp {
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: both shut down cleanly.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT handlers, installed before anything starts so that a
+/// signal during startup (the client's fingerprint can take a moment) is
+/// a clean shutdown once started, never the default abrupt exit.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
