@@ -304,6 +304,10 @@ async fn bad_input_is_a_message_and_status_1() {
         "-i must be enabled",
     );
     assert_fails(
+        &drover(&a, &["exec", "-t", one, "true"], b"").await,
+        "stdin is not a terminal",
+    );
+    assert_fails(
         &drover(&a, &["exec", "-e", "ab", one, "true"], b"").await,
         "-e requires",
     );

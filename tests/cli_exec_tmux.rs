@@ -167,14 +167,17 @@ fn wait_file(path: &Path) -> String {
     }
 }
 
-/// The shell script a pane runs: terminal settings before, the exec, its
-/// status, settings after. The status file is written last, so its
-/// presence means the rest is there.
+/// The shell script a pane runs: its own PID, terminal settings before,
+/// the exec, its status, settings after. The status file is written last,
+/// so its presence means the rest is there; then the pane stays, so the
+/// screen can still be read.
 fn script(dir: &Path, agent: &str, alloc: &str) -> (PathBuf, PathBuf, PathBuf) {
     let (before, after, status) = (dir.join("before"), dir.join("after"), dir.join("status"));
     let body = format!(
-        "stty -a > {before}\n{drover} alloc exec -i -t -address {agent} {alloc} /bin/sh\nrc=$?\n\
-         stty -a > {after}\necho $rc > {status}\n",
+        "echo $$ > {pid}\nstty -a > {before}\n\
+         {drover} alloc exec -i -t -address {agent} {alloc} /bin/sh\nrc=$?\n\
+         stty -a > {after}\necho $rc > {status}\nexec sleep 600\n",
+        pid = dir.join("pid").display(),
         before = before.display(),
         after = after.display(),
         status = status.display(),
@@ -254,7 +257,51 @@ async fn tilde_dot_disconnects_and_restores_the_terminal() {
     tmux.wait_line("a~.b");
     tmux.keys("~.");
 
-    // Nomad's CLI ends a `~.` session with status 1.
+    // Nomad's CLI ends a `~.` session with status 1, after saying so.
+    assert_eq!(wait_file(&status).trim(), "1");
+    tmux.wait_line("Connection closed");
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap(),
+        "terminal settings differ after the session"
+    );
+}
+
+/// The PIDs of `pid`'s child processes.
+fn children(pid: &str) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_session_and_restores_the_terminal() {
+    if !Tmux::available("sigterm_ends_the_session_and_restores_the_terminal") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a).await;
+    let (before, after, status) = script(dir.path(), &a.base, &alloc);
+    let tmux = Tmux::start("term", &dir.path().join("pane.sh"));
+
+    tmux.type_line("echo $((6*7))");
+    tmux.wait_line("42");
+    let shell = wait_file(&dir.path().join("pid"));
+    let drover = children(shell.trim());
+    assert_eq!(drover.len(), 1, "the pane's shell runs drover alone");
+    // SAFETY: signalling the drover process this test started in the pane.
+    unsafe { libc::kill(drover[0], libc::SIGTERM) };
+
     assert_eq!(wait_file(&status).trim(), "1");
     assert_eq!(
         std::fs::read_to_string(&before).unwrap(),

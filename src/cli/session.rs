@@ -52,6 +52,11 @@ pub enum End {
 
 /// Runs the session to its end; the terminal is restored before returning.
 pub async fn run(opts: Options) -> End {
+    if opts.tty && !term::is_tty(0) {
+        // Checked before connecting, so no remote command is started for
+        // a session that cannot have its terminal.
+        return End::Failed("stdin is not a terminal (use -t=false)".into());
+    }
     let ws = match tokio_tungstenite::connect_async(opts.url.as_str()).await {
         Ok((ws, _)) => ws,
         Err(tungstenite::Error::Http(resp)) => {
