@@ -399,3 +399,56 @@ async fn attach_writes_to_an_interactive_task_and_detaches_on_sigterm() {
     let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
     assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
 }
+
+#[tokio::test]
+async fn logs_follow_ends_with_the_task_or_on_interrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "b", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+            "Tasks": [task("t", "echo first; sleep 1; echo second")]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "b", "running", |x| x["ClientStatus"] == "running").await;
+    let id = alloc["ID"].as_str().unwrap();
+    // -stdout: one file from the start, followed until the task is dead.
+    let run = drover(&a, &["logs", "-f", "-stdout", id], b"").await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "first\nsecond\n", "{run:?}");
+
+    // -f alone: both streams from their end, each to its own fd, until
+    // interrupted.
+    let script = "i=0; while true; do i=$((i+1)); echo tick $i; echo tock $i >&2; sleep 0.1; done";
+    let alloc = running(&a, "ticker", vec![task("t", script)]).await;
+    let id = alloc["ID"].as_str().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["alloc", "logs", "-f", "-address", &a.base, id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = |l: Option<String>| l.unwrap_or_default();
+    let line = tokio::time::timeout(DEADLINE, out.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first(line.clone()).starts_with("tick "), "{line:?}");
+    let line = tokio::time::timeout(DEADLINE, err.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first(line.clone()).starts_with("tock "), "{line:?}");
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
