@@ -48,7 +48,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::alloc::{ClientControl, ControlError};
-use super::stream::{open_logs, ReadPlan, Step};
+use super::stream::{open_logs, ReadPlan, Step, Tail};
 use super::ws::{
     close, data_frame, drain, exited_frame, receive, refuse, write_frames, Received, CHUNK,
     CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
@@ -64,6 +64,13 @@ const POLL: Duration = Duration::from_millis(100);
 const EXIT_SETTLE: Duration = Duration::from_millis(300);
 /// The most the followers may take to catch up after that.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Raw bytes, following.
+const PLAN: ReadPlan = ReadPlan {
+    plain: true,
+    follow: true,
+    limit: None,
+};
 
 /// The running task an attach talks to.
 pub struct AttachTarget {
@@ -108,14 +115,31 @@ async fn attach(
         Err(ControlError::BadRequest(m)) => Err((CLOSE_POLICY, m)),
         Err(ControlError::Internal(m)) => Err((CLOSE_INTERNAL, m)),
     };
+    // Output starts here, before the upgrade is answered: whatever the
+    // task writes after the user has the socket is sent, including the
+    // answer to the first stdin line.
+    let target = match target {
+        Ok(target) => {
+            let dir = target.config.logs.dir.clone();
+            let task = target.config.task_name.clone();
+            let tails = tokio::task::spawn_blocking(move || {
+                [LogStream::Stdout, LogStream::Stderr]
+                    .map(|stream| open_logs(&dir, &task, stream, Origin::End, 0, &PLAN).ok())
+            })
+            .await
+            .unwrap_or_default();
+            Ok((target, tails))
+        }
+        Err(e) => Err(e),
+    };
     ws.on_upgrade(move |socket| async move {
         match target {
-            Ok(target) => {
+            Ok((target, tails)) => {
                 let lock = WriterLock {
                     writers: st.writers,
                     key: (alloc_id, task),
                 };
-                run(socket, target, lock).await;
+                run(socket, target, tails, lock).await;
             }
             Err((code, reason)) => refuse(socket, code, &reason).await,
         }
@@ -134,7 +158,14 @@ impl WriterLock {
     }
 
     fn claim(&self) -> Option<Claimed<'_>> {
-        self.set().insert(self.key.clone()).then_some(Claimed(self))
+        // Not `then_some`: that would build (and drop, releasing the
+        // other writer's claim) a `Claimed` even when the insert failed.
+        let inserted = self.set().insert(self.key.clone());
+        if inserted {
+            Some(Claimed(self))
+        } else {
+            None
+        }
     }
 }
 
@@ -147,7 +178,7 @@ impl Drop for Claimed<'_> {
     }
 }
 
-async fn run(socket: WebSocket, target: AttachTarget, lock: WriterLock) {
+async fn run(socket: WebSocket, target: AttachTarget, tails: [Option<Tail>; 2], lock: WriterLock) {
     let (sink, mut stream) = socket.split();
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
@@ -156,7 +187,7 @@ async fn run(socket: WebSocket, target: AttachTarget, lock: WriterLock) {
         let mut writer = pin!(write_frames(sink, queued, aborted));
         let input = read_frames(&mut stream, &target, &lock);
         let output = async {
-            let exit = follow_until_exit(&target, &frames).await;
+            let exit = follow_until_exit(&target, tails, &frames).await;
             let _ = frames.send(exited_frame(exit_code(&exit))).await;
             let _ = frames.send(close(CLOSE_NORMAL, "")).await;
             std::future::pending::<()>().await
@@ -188,14 +219,19 @@ fn exit_code(exit: &ExitResult) -> Option<i32> {
 
 /// Streams stdout and stderr until the task exits and what it wrote is
 /// sent; returns how it exited.
-async fn follow_until_exit(target: &AttachTarget, frames: &mpsc::Sender<Message>) -> ExitResult {
+async fn follow_until_exit(
+    target: &AttachTarget,
+    tails: [Option<Tail>; 2],
+    frames: &mpsc::Sender<Message>,
+) -> ExitResult {
     let (done_tx, done) = watch::channel(false);
     let dir = target.config.logs.dir.clone();
     let task = target.config.task_name.clone();
+    let [out, err] = tails;
     let followers = async {
         tokio::join!(
-            follow(&dir, &task, LogStream::Stdout, frames, done.clone()),
-            follow(&dir, &task, LogStream::Stderr, frames, done.clone()),
+            follow(&dir, &task, LogStream::Stdout, out, frames, done.clone()),
+            follow(&dir, &task, LogStream::Stderr, err, frames, done.clone()),
         );
     };
     let mut followers = pin!(followers);
@@ -211,36 +247,35 @@ async fn follow_until_exit(target: &AttachTarget, frames: &mpsc::Sender<Message>
     exit
 }
 
-/// Sends what is appended to one stream from now on. Returns once `done`
-/// is set and the end is reached, or when the socket is gone.
+/// Sends what is appended to one stream after `tail`'s position. Returns
+/// once `done` is set and the end is reached, or when the socket is gone.
 async fn follow(
     dir: &std::path::Path,
     task: &str,
     stream: LogStream,
+    tail: Option<Tail>,
     frames: &mpsc::Sender<Message>,
     done: watch::Receiver<bool>,
 ) {
     let name = stream.as_str();
-    let plan = ReadPlan {
-        plain: true,
-        follow: true,
-        limit: None,
-    };
-    // The collector creates the file when it starts; until then there is
-    // nothing to follow yet.
-    let mut tail = loop {
-        let (dir, task): (PathBuf, String) = (dir.to_path_buf(), task.to_string());
-        let opened = tokio::task::spawn_blocking(move || {
-            open_logs(&dir, &task, stream, Origin::End, 0, &plan)
-        })
-        .await;
-        match opened {
-            Ok(Ok(tail)) => break tail,
-            Ok(Err(_)) if !*done.borrow() && !frames.is_closed() => {
-                tokio::time::sleep(POLL).await;
+    // No file at the attach yet (the collector creates it when it starts):
+    // everything in it once it appears is new.
+    let mut tail = match tail {
+        Some(tail) => tail,
+        None => loop {
+            let (dir, task): (PathBuf, String) = (dir.to_path_buf(), task.to_string());
+            let opened = tokio::task::spawn_blocking(move || {
+                open_logs(&dir, &task, stream, Origin::Start, 0, &PLAN)
+            })
+            .await;
+            match opened {
+                Ok(Ok(tail)) => break tail,
+                Ok(Err(_)) if !*done.borrow() && !frames.is_closed() => {
+                    tokio::time::sleep(POLL).await;
+                }
+                _ => return,
             }
-            _ => return,
-        }
+        },
     };
     loop {
         let stepped = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,338 @@
+//! `drover agent` serves the attach WebSocket (a Drover extension, issue F)
+//! and the logs endpoint's `lines=N` extension: output of a running task
+//! for any number of sessions, stdin of an interactive task for one writer
+//! at a time, with raw_exec and (where a daemon answers) docker.
+
+mod common;
+#[path = "../client/tests/docker_support/mod.rs"]
+mod docker_support;
+mod ws_client;
+
+use std::time::Duration;
+
+use common::{alloc_dir, submit, Agent, DEADLINE};
+use docker_support::{docker_or_skip, unique, ContainerGuard, TEST_IMAGE};
+use futures_util::SinkExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use ws_client::{assert_closed, connect, finish, read_until, stdin, Outcome, Socket};
+
+const ECHO_LOOP: &str = "while read l; do [ \"$l\" = quit ] && exit 7; echo got:$l; done";
+
+/// Submits a service job whose one task `t` runs `task`; returns the alloc
+/// once the task runs.
+async fn running(a: &Agent, job: &str, task: Value) -> Value {
+    let mut task = task;
+    task["Name"] = json!("t");
+    submit(
+        a,
+        json!({"ID": job, "TaskGroups": [{"Name": "g", "Tasks": [task]}]}),
+    )
+    .await;
+    let list = a
+        .until(
+            &format!("/v1/job/{job}/allocations"),
+            "the task running",
+            |v| {
+                v.as_array()
+                    .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
+            },
+        )
+        .await;
+    let id = list[0]["ID"].as_str().unwrap().to_string();
+    a.get(&format!("/v1/allocation/{id}")).await.1
+}
+
+fn sh(script: &str, interactive: bool) -> Value {
+    json!({"Driver": "raw_exec",
+        "Config": {"command": "/bin/sh", "args": ["-c", script], "interactive": interactive}})
+}
+
+async fn attach(a: &Agent, alloc: &str, task: &str) -> Socket {
+    let url = ws_client::url(&a.base, alloc, "attach", &[("task", task)]);
+    connect(url, DEADLINE).await.expect("attach upgrades")
+}
+
+/// Reads `ws` until its stdout contains `want`.
+async fn expect_stdout(ws: &mut Socket, out: &mut Outcome, want: &str) {
+    read_until(ws, out, DEADLINE, |o| o.stdout().contains(want)).await;
+    assert!(out.stdout().contains(want), "{want:?} never came: {out:?}");
+}
+
+#[tokio::test]
+async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = running(&a, "echo", sh(ECHO_LOOP, true)).await;
+    let id = alloc["ID"].as_str().unwrap();
+
+    // A writer and a reader; both see the answer.
+    let mut writer = attach(&a, id, "t").await;
+    let mut reader = attach(&a, id, "t").await;
+    stdin(&mut writer, b"hello\n").await;
+    let (mut w_out, mut r_out) = (Outcome::default(), Outcome::default());
+    expect_stdout(&mut writer, &mut w_out, "got:hello\n").await;
+    expect_stdout(&mut reader, &mut r_out, "got:hello\n").await;
+
+    // A second writer is refused; the reader still reads.
+    let mut second = attach(&a, id, "t").await;
+    stdin(&mut second, b"intruder\n").await;
+    assert_closed(
+        &finish(&mut second, DEADLINE).await,
+        1008,
+        "stdin already attached",
+    );
+    stdin(&mut writer, b"still me\n").await;
+    expect_stdout(&mut reader, &mut r_out, "got:still me\n").await;
+    assert!(!r_out.stdout().contains("intruder"), "{r_out:?}");
+
+    // Once the writer is gone, a new one may attach; the task's stdin was
+    // never closed.
+    writer.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut next = attach(&a, id, "t").await;
+        stdin(&mut next, b"again\n").await;
+        let mut out = Outcome::default();
+        read_until(&mut next, &mut out, DEADLINE, |o| {
+            o.stdout().contains("got:again")
+        })
+        .await;
+        if out.stdout().contains("got:again") {
+            break;
+        }
+        // The old session's close may not have been read yet.
+        assert_closed(&out, 1008, "stdin already attached");
+        assert!(tokio::time::Instant::now() < deadline, "writer never freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expect_stdout(&mut reader, &mut r_out, "got:again\n").await;
+
+    // Heartbeats and tty sizes are harmless; the task never restarted.
+    reader.send(Message::Text("{}".into())).await.unwrap();
+    let tty = json!({"tty_size": {"height": 10, "width": 20}}).to_string();
+    reader.send(Message::Text(tty.into())).await.unwrap();
+    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+
+    // The task's own exit ends the session with its code.
+    let mut last = attach(&a, id, "t").await;
+    stdin(&mut last, b"quit\n").await;
+    let out = finish(&mut last, DEADLINE).await;
+    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
+    let out = finish(&mut reader, DEADLINE).await;
+    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+}
+
+#[tokio::test]
+async fn attach_streams_output_of_any_task_but_refuses_stdin_unless_interactive() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let script = "i=0; while true; do i=$((i+1)); echo tick $i; echo tock $i >&2; sleep 0.2; done";
+    let alloc = running(&a, "ticker", sh(script, false)).await;
+    let id = alloc["ID"].as_str().unwrap();
+
+    // Output, both streams, only what is new.
+    let mut ws = attach(&a, id, "t").await;
+    let mut out = Outcome::default();
+    read_until(&mut ws, &mut out, DEADLINE, |o| {
+        o.stdout().contains("tick") && o.stderr().contains("tock")
+    })
+    .await;
+    assert!(!out.stdout().contains("tick 1\n"), "old output: {out:?}");
+    // Stdin is refused with the reason.
+    stdin(&mut ws, b"x\n").await;
+    let mut rest = finish(&mut ws, DEADLINE).await;
+    rest.stdout.clear();
+    assert_closed(&rest, 1008, "not interactive");
+
+    // Unknown task: 1008 after the upgrade; no task: 400; unknown alloc: 404.
+    let mut ws = attach(&a, id, "nope").await;
+    assert_closed(&finish(&mut ws, DEADLINE).await, 1008, "unknown task");
+    let url = ws_client::url(&a.base, id, "attach", &[]);
+    match connect(url, DEADLINE).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST.as_u16())
+        }
+        other => panic!("want 400, got {:?}", other.map(|_| ())),
+    }
+    let url = ws_client::url(
+        &a.base,
+        "00000000-0000-0000-0000-000000000000",
+        "attach",
+        &[("task", "t")],
+    );
+    match connect(url, DEADLINE).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), StatusCode::NOT_FOUND.as_u16())
+        }
+        other => panic!("want 404, got {:?}", other.map(|_| ())),
+    }
+
+    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+}
+
+#[tokio::test]
+async fn attach_to_a_task_that_is_not_running_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "done", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/true"}}]}]}),
+    )
+    .await;
+    let alloc = common::alloc_when(&a, "done", "the task dead", |v| {
+        v["TaskStates"]["t"]["State"] == "dead"
+    })
+    .await;
+    let mut ws = attach(&a, alloc["ID"].as_str().unwrap(), "t").await;
+    assert_closed(&finish(&mut ws, DEADLINE).await, 1008, "not running");
+}
+
+#[tokio::test]
+async fn attach_writes_stdin_of_an_interactive_docker_task() {
+    let test = "attach_writes_stdin_of_an_interactive_docker_task";
+    let Some(_docker) = docker_or_skip(test).await else {
+        return;
+    };
+    let job = unique("attach");
+    let _guard = ContainerGuard::new(format!("com.hashicorp.nomad.job_name={job}"));
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = running(
+        &a,
+        &job,
+        json!({"Driver": "docker", "Resources": {"CPU": 300, "MemoryMB": 64},
+            "Config": {"image": TEST_IMAGE, "command": "/bin/sh",
+                "args": ["-c", ECHO_LOOP], "interactive": true}}),
+    )
+    .await;
+    let id = alloc["ID"].as_str().unwrap();
+
+    let mut writer = attach(&a, id, "t").await;
+    let mut reader = attach(&a, id, "t").await;
+    stdin(&mut writer, b"hello\n").await;
+    let (mut w_out, mut r_out) = (Outcome::default(), Outcome::default());
+    expect_stdout(&mut writer, &mut w_out, "got:hello\n").await;
+    expect_stdout(&mut reader, &mut r_out, "got:hello\n").await;
+
+    let mut second = attach(&a, id, "t").await;
+    stdin(&mut second, b"intruder\n").await;
+    assert_closed(
+        &finish(&mut second, DEADLINE).await,
+        1008,
+        "stdin already attached",
+    );
+
+    // Detaching leaves the container's stdin open for the next writer.
+    writer.close(None).await.unwrap();
+    drop(writer);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut next = attach(&a, id, "t").await;
+        stdin(&mut next, b"again\n").await;
+        let mut out = Outcome::default();
+        read_until(&mut next, &mut out, DEADLINE, |o| {
+            o.stdout().contains("got:again")
+        })
+        .await;
+        if out.stdout().contains("got:again") {
+            break;
+        }
+        assert_closed(&out, 1008, "stdin already attached");
+        assert!(tokio::time::Instant::now() < deadline, "writer never freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+
+    let mut last = attach(&a, id, "t").await;
+    stdin(&mut last, b"quit\n").await;
+    let out = finish(&mut last, DEADLINE).await;
+    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+}
+
+/// Reads a streaming body into `got` until it contains `want`.
+async fn body_until(resp: &mut reqwest::Response, got: &mut String, want: &str) {
+    while !got.contains(want) {
+        let chunk = tokio::time::timeout(DEADLINE, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{want:?} not within {DEADLINE:?}; got {got:?}"))
+            .unwrap()
+            .expect("stream still open");
+        got.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+/// GET of the logs endpoint; status and body.
+async fn logs(a: &Agent, alloc: &str, query: &str) -> (StatusCode, String) {
+    let r = reqwest::get(a.url(&format!(
+        "/v1/client/fs/logs/{alloc}?task=t&type=stdout&{query}"
+    )))
+    .await
+    .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn logs_lines_returns_the_last_lines_and_follows_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let script = "i=1; while [ $i -le 100 ]; do echo line $i; i=$((i+1)); done; \
+                  while [ ! -e go ]; do sleep 0.1; done; echo line 101; sleep 1000";
+    let alloc = running(&a, "lines", sh(script, false)).await;
+    let id = alloc["ID"].as_str().unwrap().to_string();
+
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !logs(&a, &id, "plain=true").await.1.contains("line 100\n") {
+        assert!(tokio::time::Instant::now() < deadline, "no line 100");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (status, body) = logs(&a, &id, "lines=5&plain=true").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "line 96\nline 97\nline 98\nline 99\nline 100\n");
+    let (_, body) = logs(&a, &id, "lines=0&plain=true").await;
+    assert_eq!(body, "");
+    let (_, body) = logs(&a, &id, "lines=1000&plain=true").await;
+    assert!(body.starts_with("line 1\n") && body.ends_with("line 100\n"));
+
+    // Frames: the same bytes, base64 in `Data`.
+    let (status, body) = logs(&a, &id, "lines=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut data = Vec::new();
+    for frame in serde_json::Deserializer::from_str(&body).into_iter::<Value>() {
+        if let Some(d) = frame.unwrap()["Data"].as_str() {
+            use base64::Engine;
+            data.extend(ws_client::B64.decode(d).unwrap());
+        }
+    }
+    assert_eq!(String::from_utf8(data).unwrap(), "line 99\nline 100\n");
+
+    // Follow from two lines back, then new output.
+    let mut resp = reqwest::get(a.url(&format!(
+        "/v1/client/fs/logs/{id}?task=t&type=stdout&lines=2&plain=true&follow=true"
+    )))
+    .await
+    .unwrap();
+    let mut got = String::new();
+    body_until(&mut resp, &mut got, "line 100\n").await;
+    std::fs::write(alloc_dir(dir.path(), &alloc).join("t").join("go"), "").unwrap();
+    body_until(&mut resp, &mut got, "line 101\n").await;
+    assert_eq!(got, "line 99\nline 100\nline 101\n");
+
+    // A bad count names the parameter.
+    let (status, body) = logs(&a, &id, "lines=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("lines"), "{body}");
+    let (status, _) = logs(&a, &id, "lines=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,125 @@
+//! A tokio-tungstenite client for the exec-frame WebSockets (exec and the
+//! attach extension), shared by the tests that need one.
+
+#![allow(dead_code)]
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// `ws://…/v1/client/allocation/<alloc>/<endpoint>?<params>` of `base`
+/// (an agent's `http://` address).
+pub fn url(base: &str, alloc: &str, endpoint: &str, params: &[(&str, &str)]) -> String {
+    let base = base.replacen("http://", "ws://", 1);
+    reqwest::Url::parse_with_params(
+        &format!("{base}/v1/client/allocation/{alloc}/{endpoint}"),
+        params,
+    )
+    .unwrap()
+    .to_string()
+}
+
+pub async fn connect(url: String, deadline: Duration) -> Result<Socket, tungstenite::Error> {
+    let (ws, _) = tokio::time::timeout(deadline, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("upgrade within the deadline")?;
+    Ok(ws)
+}
+
+pub async fn send(ws: &mut Socket, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+pub async fn stdin(ws: &mut Socket, data: &[u8]) {
+    send(ws, json!({"stdin": {"data": B64.encode(data)}})).await;
+}
+
+/// What a session produced so far.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Set by the `exited` frame (`Some(None)`: exited, code unknown).
+    pub exited: Option<Option<i64>>,
+    pub close: Option<(u16, String)>,
+}
+
+impl Outcome {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    pub fn exit_code(&self) -> Option<i64> {
+        self.exited.flatten()
+    }
+}
+
+/// Reads frames into `out` until `done(out)` holds or the socket closes;
+/// panics after `deadline`.
+pub async fn read_until(
+    ws: &mut Socket,
+    out: &mut Outcome,
+    deadline: Duration,
+    done: impl Fn(&Outcome) -> bool,
+) {
+    let until = tokio::time::Instant::now() + deadline;
+    while !done(out) {
+        let msg = match tokio::time::timeout_at(until, ws.next()).await {
+            Err(_) => panic!("nothing expected within {deadline:?}; so far {out:?}"),
+            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(Some(Ok(msg))) => msg,
+        };
+        match msg {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                for (stream, buf) in [("stdout", &mut out.stdout), ("stderr", &mut out.stderr)] {
+                    if let Some(d) = v[stream]["data"].as_str() {
+                        buf.extend(B64.decode(d).unwrap());
+                    }
+                }
+                if v["exited"] == true {
+                    out.exited = Some(v["result"]["exit_code"].as_i64());
+                }
+            }
+            Message::Close(frame) => {
+                out.close = Some(frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                }));
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads until the server closes the session.
+pub async fn finish(ws: &mut Socket, deadline: Duration) -> Outcome {
+    let mut out = Outcome::default();
+    read_until(ws, &mut out, deadline, |_| false).await;
+    out
+}
+
+/// The session is closed with `code` and a reason containing `reason`.
+#[track_caller]
+pub fn assert_closed(out: &Outcome, code: u16, reason: &str) {
+    let (got, why) = out
+        .close
+        .clone()
+        .unwrap_or_else(|| panic!("no close: {out:?}"));
+    assert_eq!(got, code, "{out:?}");
+    assert!(why.contains(reason), "{why:?} lacks {reason:?}");
+}
