@@ -128,6 +128,46 @@ async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_tim
 }
 
 #[tokio::test]
+async fn attach_works_again_after_the_agent_was_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = running(&a, "echo", sh(ECHO_LOOP, true)).await;
+    let id = alloc["ID"].as_str().unwrap().to_string();
+    let mut ws = attach(&a, &id, "t").await;
+    stdin(&mut ws, b"before\n").await;
+    expect_stdout(&mut ws, &mut Outcome::default(), "got:before\n").await;
+    drop(ws);
+
+    // kill -9: the task and its stdin FIFO outlive the agent.
+    a.crash();
+    let a = Agent::start(dir.path()).await;
+    a.until(&format!("/v1/allocation/{id}"), "the task recovered", |v| {
+        v["TaskStates"]["t"]["State"] == "running"
+    })
+    .await;
+    // The server may report the task before this client restored it.
+    let url = ws_client::url(&a.base, &id, "attach", &[("task", "t")]);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut ws = loop {
+        match connect(url.clone(), DEADLINE).await {
+            Ok(ws) => break ws,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "no attach: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stdin(&mut ws, b"after\n").await;
+    expect_stdout(&mut ws, &mut Outcome::default(), "got:after\n").await;
+    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+
+    // A recovered task is no child of this agent: exited, code unknown.
+    stdin(&mut ws, b"quit\n").await;
+    let out = finish(&mut ws, DEADLINE).await;
+    assert_eq!(out.exited, Some(None), "{out:?}");
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
+}
+
+#[tokio::test]
 async fn attach_streams_output_of_any_task_but_refuses_stdin_unless_interactive() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(dir.path()).await;
