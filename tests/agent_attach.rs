@@ -1,7 +1,8 @@
 //! `drover agent` serves the attach WebSocket (a Drover extension, issue F)
 //! and the logs endpoint's `lines=N` extension: output of a running task
 //! for any number of sessions, stdin of an interactive task for one writer
-//! at a time, with raw_exec and (where a daemon answers) docker.
+//! at a time, with raw_exec and (where a daemon answers) docker. Also: an
+//! exec session (Nomad's endpoint) ends when its task stops.
 
 mod common;
 #[path = "../client/tests/docker_support/mod.rs"]
@@ -375,4 +376,23 @@ async fn logs_lines_returns_the_last_lines_and_follows_from_there() {
     assert!(body.contains("lines"), "{body}");
     let (status, _) = logs(&a, &id, "lines=-1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_exec_session_ends_when_its_task_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = running(&a, "stopme", sh("exec sleep 1000", false)).await;
+    let id = alloc["ID"].as_str().unwrap();
+    let command = serde_json::to_string(&["cat"]).unwrap();
+    let url = ws_client::url(&a.base, id, "exec", &[("task", "t"), ("command", &command)]);
+    let mut ws = connect(url, DEADLINE).await.unwrap();
+    ws_client::stdin(&mut ws, b"ping\n").await;
+    expect_stdout(&mut ws, &mut Outcome::default(), "ping\n").await;
+
+    let r = a.http.delete(a.url("/v1/job/stopme")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let out = finish(&mut ws, DEADLINE).await;
+    assert_closed(&out, 1011, "stopped");
+    assert_eq!(out.exited, None, "{out:?}");
 }

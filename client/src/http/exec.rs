@@ -15,6 +15,11 @@
 //! two slots and reserve a slot before they read, so no output is read
 //! while the socket cannot take it. Whatever happens on the socket, only
 //! the exec's own process group is touched: dropping the session kills it.
+//!
+//! The session also ends when the task it runs in stops (Drover's choice;
+//! Nomad's exec dies with the task's container or cgroup, a raw_exec
+//! command here would not): close 1011 `task "t" stopped; ...`, and the
+//! command is killed.
 
 use std::collections::HashMap;
 use std::pin::{pin, Pin};
@@ -32,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::alloc::{ClientControl, ControlError};
+use super::attach::AttachTarget;
 use super::ws::{
     close, data_frame, drain, eof_frame, exited_frame, receive, refuse, write_frames, Received,
     CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
@@ -77,9 +83,15 @@ async fn exec(
         Err(ControlError::BadRequest(m)) => Err((CLOSE_POLICY, m)),
         Err(ControlError::Internal(m)) => Err((CLOSE_INTERNAL, m)),
     };
+    // The task the command runs in, to end the session when it stops. If
+    // it stopped in between, the watch ends the session at once.
+    let task_watch = match &started {
+        Ok(_) => ctl.attach(&alloc_id, &task).await.ok(),
+        Err(_) => None,
+    };
     ws.on_upgrade(move |socket| async move {
         match started {
-            Ok(session) => run(socket, session).await,
+            Ok(session) => run(socket, session, task, task_watch).await,
             Err((code, reason)) => refuse(socket, code, &reason).await,
         }
     })
@@ -121,7 +133,12 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 type Output = Pin<Box<dyn AsyncRead + Send>>;
 
-async fn run(socket: WebSocket, session: ExecSession) {
+async fn run(
+    socket: WebSocket,
+    session: ExecSession,
+    task: String,
+    task_watch: Option<AttachTarget>,
+) {
     let ExecSession {
         stdin,
         stdout,
@@ -161,6 +178,12 @@ async fn run(socket: WebSocket, session: ExecSession) {
                 None => false,
             },
             () = output => false,
+            () = task_stopped(task_watch.as_ref()) => {
+                let reason = format!("task {task:?} stopped; the exec session ends with it");
+                let _ = abort.try_send(close(CLOSE_INTERNAL, &reason));
+                let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+                true
+            }
         }
     };
     // What is left of the command is killed now, not after the handshake.
@@ -258,5 +281,17 @@ async fn read_frames(
                 tracing::debug!(error = %e, "exec resize failed");
             }
         }
+    }
+}
+
+/// Resolves when the task the command runs in has exited (never without
+/// a task to watch). A raw_exec command is not in the task's process
+/// group, so without this it would outlive the task.
+async fn task_stopped(task: Option<&AttachTarget>) {
+    match task {
+        Some(t) => {
+            t.driver.wait(&t.handle).await;
+        }
+        None => std::future::pending().await,
     }
 }
