@@ -396,3 +396,26 @@ async fn an_exec_session_ends_when_its_task_stops() {
     assert_closed(&out, 1011, "stopped");
     assert_eq!(out.exited, None, "{out:?}");
 }
+
+#[tokio::test]
+async fn a_server_relays_attach_to_the_client_agent() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
+    let _client = Agent::start_client(client_dir.path(), &server).await;
+    let alloc = running(&server, "far", sh(ECHO_LOOP, true)).await;
+    let id = alloc["ID"].as_str().unwrap();
+
+    let mut writer = attach(&server, id, "t").await;
+    let mut reader = attach(&server, id, "t").await;
+    stdin(&mut writer, b"relayed\n").await;
+    expect_stdout(&mut writer, &mut Outcome::default(), "got:relayed\n").await;
+    expect_stdout(&mut reader, &mut Outcome::default(), "got:relayed\n").await;
+    let mut second = attach(&server, id, "t").await;
+    stdin(&mut second, b"intruder\n").await;
+    assert_closed(
+        &finish(&mut second, DEADLINE).await,
+        1008,
+        "stdin already attached",
+    );
+}
