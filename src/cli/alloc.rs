@@ -118,24 +118,22 @@ struct Command {
     run: RunFn,
 }
 
+/// exec and attach take the same terminal session flags.
+const SESSION_FLAGS: &[(&str, Kind)] = &[
+    ("task", Kind::Value),
+    ("i", Kind::Bool),
+    ("t", Kind::Bool),
+    ("e", Kind::Value),
+];
+
 static EXEC: Command = Command {
-    flags: &[
-        ("task", Kind::Value),
-        ("i", Kind::Bool),
-        ("t", Kind::Bool),
-        ("e", Kind::Value),
-    ],
+    flags: SESSION_FLAGS,
     help: super::help::EXEC,
     run: |api, p, help| Box::pin(exec(api, p, help)),
 };
 
 static ATTACH: Command = Command {
-    flags: &[
-        ("task", Kind::Value),
-        ("i", Kind::Bool),
-        ("t", Kind::Bool),
-        ("e", Kind::Value),
-    ],
+    flags: SESSION_FLAGS,
     help: super::help::ATTACH,
     run: |api, p, help| Box::pin(attach(api, p, help)),
 };
