@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod hoststats;
 pub mod http;
 pub mod logmon;
+pub mod registry;
 pub mod runner;
 pub mod store;
 pub mod taskenv;
