@@ -4,22 +4,17 @@
 //! runs the allocation. The task itself never notices.
 
 mod common;
+mod ws_client;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use common::{submit, Agent, DEADLINE};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use ws_client::{assert_closed, connect, finish, read_until, send, stdin, Outcome, Socket};
 
 /// A service job whose task `t` sleeps; returns its alloc ID once running.
 async fn sleeping_task(a: &Agent, job: &str) -> String {
@@ -56,17 +51,13 @@ async fn assert_task_untouched(a: &Agent, alloc: &str) {
 }
 
 fn exec_url(a: &Agent, alloc: &str, task: &str, command: &str, tty: bool) -> String {
-    let base = a.base.replacen("http://", "ws://", 1);
-    reqwest::Url::parse_with_params(
-        &format!("{base}/v1/client/allocation/{alloc}/exec"),
-        [
-            ("task", task),
-            ("command", command),
-            ("tty", if tty { "true" } else { "false" }),
-        ],
+    let tty = if tty { "true" } else { "false" };
+    ws_client::url(
+        &a.base,
+        alloc,
+        "exec",
+        &[("task", task), ("command", command), ("tty", tty)],
     )
-    .unwrap()
-    .to_string()
 }
 
 async fn open(
@@ -77,74 +68,7 @@ async fn open(
     tty: bool,
 ) -> Result<Socket, tungstenite::Error> {
     let command = serde_json::to_string(command).unwrap();
-    let url = exec_url(a, alloc, task, &command, tty);
-    let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("upgrade within the deadline")?;
-    Ok(ws)
-}
-
-async fn send(ws: &mut Socket, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
-}
-
-async fn stdin(ws: &mut Socket, data: &[u8]) {
-    send(ws, json!({"stdin": {"data": B64.encode(data)}})).await;
-}
-
-/// What a session produced until the server closed it.
-#[derive(Debug, Default)]
-struct Outcome {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    exit_code: Option<i64>,
-    close: Option<(u16, String)>,
-}
-
-impl Outcome {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-/// Reads frames into `out` until `done(out)` holds or the socket closes.
-async fn read_until(ws: &mut Socket, out: &mut Outcome, done: impl Fn(&Outcome) -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !done(out) {
-        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => panic!("no end within {DEADLINE:?}; so far {out:?}"),
-            Ok(None) | Ok(Some(Err(_))) => return,
-            Ok(Some(Ok(msg))) => msg,
-        };
-        match msg {
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                for (stream, buf) in [("stdout", &mut out.stdout), ("stderr", &mut out.stderr)] {
-                    if let Some(d) = v[stream]["data"].as_str() {
-                        buf.extend(B64.decode(d).unwrap());
-                    }
-                }
-                if v["exited"] == true {
-                    out.exit_code = v["result"]["exit_code"].as_i64();
-                }
-            }
-            Message::Close(frame) => {
-                out.close = Some(frame.map_or((1005, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                }));
-                return;
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn finish(ws: &mut Socket) -> Outcome {
-    let mut out = Outcome::default();
-    read_until(ws, &mut out, |_| false).await;
-    out
+    connect(exec_url(a, alloc, task, &command, tty), DEADLINE).await
 }
 
 /// The session ends with a close frame of `code` whose reason contains
@@ -157,13 +81,8 @@ async fn assert_refused(
 ) {
     match opened {
         Ok(mut ws) => {
-            let out = finish(&mut ws).await;
-            let (got, why) = out
-                .close
-                .clone()
-                .unwrap_or_else(|| panic!("no close: {out:?}"));
-            assert_eq!(got, u16::from(code), "{out:?}");
-            assert!(why.contains(reason), "{why:?} lacks {reason:?}");
+            let out = finish(&mut ws, DEADLINE).await;
+            assert_closed(&out, u16::from(code), reason);
         }
         Err(tungstenite::Error::Http(r)) if or_400 => {
             assert_eq!(r.status(), StatusCode::BAD_REQUEST.as_u16());
@@ -187,8 +106,8 @@ async fn exec_runs_commands_with_exit_codes_stdin_and_stderr() {
     for _ in 0..50 {
         let _ = ws.send(Message::Text("{}".into())).await;
     }
-    let out = finish(&mut ws).await;
-    assert_eq!(out.exit_code, Some(3), "{out:?}");
+    let out = finish(&mut ws, DEADLINE).await;
+    assert_eq!(out.exit_code(), Some(3), "{out:?}");
     assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
 
     // stdin through to cat, closed, read back; the task's env and dir.
@@ -198,9 +117,9 @@ async fn exec_runs_commands_with_exit_codes_stdin_and_stderr() {
     send(&mut ws, json!({})).await;
     stdin(&mut ws, b"through cat\n").await;
     send(&mut ws, json!({"stdin": {"close": true}})).await;
-    let out = finish(&mut ws).await;
+    let out = finish(&mut ws, DEADLINE).await;
     assert_eq!(out.stdout(), "through cat\n");
-    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(out.exit_code(), Some(0));
 
     let mut ws = open(
         &a,
@@ -211,12 +130,12 @@ async fn exec_runs_commands_with_exit_codes_stdin_and_stderr() {
     )
     .await
     .unwrap();
-    let out = finish(&mut ws).await;
+    let out = finish(&mut ws, DEADLINE).await;
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(lines[0], "hello");
     assert!(lines[1].ends_with(&format!("{alloc}/t")), "{lines:?}");
     assert_eq!(out.stderr, b"err\n");
-    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(out.exit_code(), Some(0));
 
     assert_task_untouched(&a, &alloc).await;
 }
@@ -231,15 +150,18 @@ async fn exec_with_a_tty_sizes_and_resizes_the_terminal() {
     send(&mut ws, json!({"tty_size": {"height": 40, "width": 100}})).await;
     stdin(&mut ws, b"stty size\n").await;
     let mut out = Outcome::default();
-    read_until(&mut ws, &mut out, |o| o.stdout().contains("40 100\r\n")).await;
+    read_until(&mut ws, &mut out, DEADLINE, |o| {
+        o.stdout().contains("40 100\r\n")
+    })
+    .await;
     assert!(out.stdout().contains("40 100\r\n"), "{out:?}");
     assert!(out.stderr.is_empty());
 
     send(&mut ws, json!({"tty_size": {"height": 50, "width": 132}})).await;
     stdin(&mut ws, b"stty size; exit 5\n").await;
-    read_until(&mut ws, &mut out, |_| false).await;
+    read_until(&mut ws, &mut out, DEADLINE, |_| false).await;
     assert!(out.stdout().contains("50 132\r\n"), "{out:?}");
-    assert_eq!(out.exit_code, Some(5));
+    assert_eq!(out.exit_code(), Some(5));
     assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000));
 
     assert_task_untouched(&a, &alloc).await;
@@ -297,7 +219,7 @@ async fn exec_refuses_what_it_cannot_run() {
     .await
     .unwrap();
     let mut out = Outcome::default();
-    read_until(&mut ws, &mut out, |o| o.stdout.ends_with(b"\n")).await;
+    read_until(&mut ws, &mut out, DEADLINE, |o| o.stdout.ends_with(b"\n")).await;
     let pid: u32 = out.stdout().trim().parse().unwrap();
     drop(ws);
     let started = Instant::now();
@@ -333,9 +255,9 @@ async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
     .unwrap();
     stdin(&mut ws, b"relayed\n").await;
     send(&mut ws, json!({"stdin": {"close": true}})).await;
-    let out = finish(&mut ws).await;
+    let out = finish(&mut ws, DEADLINE).await;
     assert_eq!(out.stdout(), "relayed\n");
-    assert_eq!(out.exit_code, Some(4));
+    assert_eq!(out.exit_code(), Some(4));
     assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
 
     // An unknown task's refusal comes through too.
@@ -354,14 +276,9 @@ async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
     .await
     .unwrap();
     let mut out = Outcome::default();
-    read_until(&mut ws, &mut out, |o| o.stdout() == "up\n").await;
+    read_until(&mut ws, &mut out, DEADLINE, |o| o.stdout() == "up\n").await;
     client.crash();
-    read_until(&mut ws, &mut out, |_| false).await;
-    let (code, reason) = out.close.clone().unwrap_or_else(|| panic!("{out:?}"));
-    assert_eq!(code, 1011, "{out:?}");
-    assert!(
-        reason.contains("lost connection to client node"),
-        "{reason:?}"
-    );
+    read_until(&mut ws, &mut out, DEADLINE, |_| false).await;
+    assert_closed(&out, 1011, "lost connection to client node");
     common::kill_processes_under(client_dir.path());
 }
