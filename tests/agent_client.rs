@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{alloc_dir, alloc_when, event_types, submit, Agent, DEADLINE};
+use common::{alloc_dir, alloc_when, event_types, read_events, submit, Agent, DEADLINE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -93,27 +93,14 @@ async fn task_events_reach_the_event_stream() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (mut buf, mut types) = (String::new(), Vec::<String>::new());
-    let started = Instant::now();
-    while !types.iter().any(|t| t == "Terminated") {
-        assert!(started.elapsed() < DEADLINE, "saw task events {types:?}");
-        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        buf.push_str(std::str::from_utf8(&chunk).unwrap());
-        while let Some(nl) = buf.find('\n') {
-            let line: String = buf.drain(..=nl).collect();
-            let v: Value = serde_json::from_str(line.trim()).unwrap();
-            for e in v["Events"].as_array().into_iter().flatten() {
-                if e["Topic"] == "Allocation" && e["Type"] == "AllocationUpdated" {
-                    let alloc = &e["Payload"]["Allocation"];
-                    types = event_types(alloc, "t");
-                }
-            }
+    let mut types = Vec::<String>::new();
+    read_events(&mut r, "a Terminated task event", |e| {
+        if e["Topic"] == "Allocation" && e["Type"] == "AllocationUpdated" {
+            types = event_types(&e["Payload"]["Allocation"], "t");
         }
-    }
+        types.iter().any(|t| t == "Terminated")
+    })
+    .await;
     for want in ["Received", "Task Setup", "Started", "Terminated"] {
         assert!(types.iter().any(|t| t == want), "{want} missing: {types:?}");
     }

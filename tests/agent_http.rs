@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 mod common;
-use common::{Agent, DEADLINE};
+use common::{read_events, Agent, DEADLINE};
 
 fn ids(v: &Value, field: &str) -> Vec<String> {
     v.as_array()
@@ -150,26 +150,14 @@ async fn the_event_stream_replays_every_job_registered_from_index_1() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (mut buf, mut seen) = (String::new(), Vec::new());
-    let started = Instant::now();
-    while seen.len() < 5 {
-        assert!(started.elapsed() < DEADLINE, "saw {seen:?}");
-        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        buf.push_str(std::str::from_utf8(&chunk).unwrap());
-        while let Some(nl) = buf.find('\n') {
-            let line: String = buf.drain(..=nl).collect();
-            let v: Value = serde_json::from_str(line.trim()).unwrap();
-            for e in v["Events"].as_array().into_iter().flatten() {
-                if e["Type"] == "JobRegistered" {
-                    seen.push(e["Key"].as_str().unwrap().to_string());
-                }
-            }
+    let mut seen = Vec::new();
+    read_events(&mut r, "5 JobRegistered events", |e| {
+        if e["Type"] == "JobRegistered" {
+            seen.push(e["Key"].as_str().unwrap().to_string());
         }
-    }
+        seen.len() >= 5
+    })
+    .await;
     assert_eq!(seen, (0..5).map(|i| format!("job-{i}")).collect::<Vec<_>>());
 }
 

@@ -280,6 +280,40 @@ pub fn event_types(alloc: &Value, task: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Reads an event stream (`/v1/event/stream`, newline-delimited JSON),
+/// calling `until` on each event of each `Events` batch, until it has
+/// returned true for some event of a chunk (the rest of that chunk is
+/// still read); panics with `what` after the deadline or at the stream's end.
+pub async fn read_events(
+    resp: &mut reqwest::Response,
+    what: &str,
+    mut until: impl FnMut(&Value) -> bool,
+) {
+    let (mut buf, mut last) = (String::new(), Value::Null);
+    let started = Instant::now();
+    let mut done = false;
+    while !done {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "timed out waiting for {what}; last {last}"
+        );
+        let chunk = tokio::time::timeout(DEADLINE, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}; last {last}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before {what}; last {last}"));
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(nl) = buf.find('\n') {
+            let line: String = buf.drain(..=nl).collect();
+            let v: Value = serde_json::from_str(line.trim()).unwrap();
+            for e in v["Events"].as_array().into_iter().flatten() {
+                done |= until(e);
+            }
+            last = v;
+        }
+    }
+}
+
 /// The allocation's directory under the agent's data dir.
 pub fn alloc_dir(data: &Path, alloc: &Value) -> PathBuf {
     data.join("data/alloc").join(alloc["ID"].as_str().unwrap())
