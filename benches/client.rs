@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use common::Agent;
 use serde_json::{json, Value};
-use support::{applied_index, block_until, env, percentile, put, stop};
+use support::{applied_index, block_on, block_until, env, p50_p99, put, stop};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -39,11 +39,7 @@ fn service(id: &str, count: usize) -> Value {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let a = Agent::start(dir.path()).await;
         block_until(&a, "/v1/nodes", |v| {
@@ -64,8 +60,7 @@ fn main() {
             .await;
             ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-        ms.sort_by(f64::total_cmp);
-        let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
+        let (p50, p99) = p50_p99(&mut ms);
         println!("register -> running over {starts} jobs: p50 {p50:.1} ms, p99 {p99:.1} ms");
         for i in 0..starts {
             stop(&a, &format!("start-{i}")).await;

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use common::Agent;
 use serde_json::{json, Value};
-use support::{block_until, env, percentile, put, stop};
+use support::{block_on, block_until, env, p50_p99, put, stop};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -58,12 +58,11 @@ fn docker_run(label: &str) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        if docker_support::docker_or_skip("bench docker").await.is_none() {
+    block_on(async {
+        if docker_support::docker_or_skip("bench docker")
+            .await
+            .is_none()
+        {
             return;
         }
         let n = env("DROVER_BENCH_DOCKER_JOBS", 20);
@@ -75,7 +74,10 @@ fn main() {
         // cold caches in the daemon.
         docker_run(&format!("drover.bench={label}"));
         put(&a, job("warm")).await;
-        block_until(&a, "/v1/job/warm/allocations", |v| v[0]["ClientStatus"] == "running").await;
+        block_until(&a, "/v1/job/warm/allocations", |v| {
+            v[0]["ClientStatus"] == "running"
+        })
+        .await;
         stop(&a, "warm").await;
 
         let (mut drover, mut cli) = (Vec::new(), Vec::new());
@@ -85,18 +87,19 @@ fn main() {
             let started = Instant::now();
             put(&a, job(&id)).await;
             block_until(&a, &format!("/v1/job/{id}/allocations"), |v| {
-                v.as_array().is_some_and(|l| l.len() == 1 && l[0]["ClientStatus"] == "running")
+                v.as_array()
+                    .is_some_and(|l| l.len() == 1 && l[0]["ClientStatus"] == "running")
             })
             .await;
             drover.push(started.elapsed().as_secs_f64() * 1e3);
             stop(&a, &id).await;
         }
-        drover.sort_by(f64::total_cmp);
-        cli.sort_by(f64::total_cmp);
-        let (d50, d99) = (percentile(&drover, 0.5), percentile(&drover, 0.99));
-        let (c50, c99) = (percentile(&cli, 0.5), percentile(&cli, 0.99));
+        let (d50, d99) = p50_p99(&mut drover);
+        let (c50, c99) = p50_p99(&mut cli);
         let ratio = d50 / c50;
-        println!("docker job register -> container running ({n} jobs): p50 {d50:.1} ms, p99 {d99:.1} ms");
+        println!(
+            "docker job register -> container running ({n} jobs): p50 {d50:.1} ms, p99 {d99:.1} ms"
+        );
         println!("docker run -d (same image and command):       p50 {c50:.1} ms, p99 {c99:.1} ms");
         println!("ratio p50 drover / docker run: {ratio:.2} (target <= 1.2)");
         println!(

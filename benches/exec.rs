@@ -15,6 +15,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
+#[path = "../tests/ws_client/mod.rs"]
+mod ws_client;
 
 use std::time::{Duration, Instant};
 
@@ -22,27 +24,21 @@ use base64::Engine;
 use common::Agent;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use support::{env, percentile};
+use support::{block_on, env, p50_p99, put};
 use tokio_tungstenite::tungstenite::Message;
+use ws_client::{connect, Socket, B64};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
 async fn sleeper(a: &Agent) -> String {
-    let r = a
-        .http
-        .put(a.url("/v1/jobs"))
-        .json(
-            &json!({"Job": {"ID": "sleeper", "TaskGroups": [{"Name": "g",
+    put(
+        a,
+        json!({"Job": {"ID": "sleeper", "TaskGroups": [{"Name": "g",
             "Tasks": [{"Name": "t", "Driver": "raw_exec",
                 "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    )
+    .await;
     let list = a
         .until("/v1/job/sleeper/allocations", "the sleeper running", |v| {
             v.as_array()
@@ -52,25 +48,11 @@ async fn sleeper(a: &Agent) -> String {
     list[0]["ID"].as_str().unwrap().to_string()
 }
 
-async fn open(
-    a: &Agent,
-    alloc: &str,
-    command: &[&str],
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let base = a.base.replacen("http://", "ws://", 1);
-    let url = reqwest::Url::parse_with_params(
-        &format!("{base}/v1/client/allocation/{alloc}/exec"),
-        [
-            ("task", "t"),
-            ("command", &serde_json::to_string(command).unwrap()),
-            ("tty", "false"),
-        ],
-    )
-    .unwrap();
-    tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .unwrap()
-        .0
+async fn open(a: &Agent, alloc: &str, command: &[&str]) -> Socket {
+    let command = serde_json::to_string(command).unwrap();
+    let params = [("task", "t"), ("command", &command), ("tty", "false")];
+    let url = ws_client::url(&a.base, alloc, "exec", &params);
+    connect(url, Duration::from_secs(60)).await.unwrap()
 }
 
 /// The bytes of a `stdout` data frame, or `None` for any other frame;
@@ -110,16 +92,11 @@ async fn round_trips(a: &Agent, alloc: &str, trips: usize) -> (f64, f64) {
         ms.push(started.elapsed().as_secs_f64() * 1e3);
         assert_eq!(got, line.as_bytes());
     }
-    ms.sort_by(f64::total_cmp);
-    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+    p50_p99(&mut ms)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let a = Agent::start(dir.path()).await;
         let alloc = sleeper(&a).await;

@@ -56,19 +56,22 @@ pub async fn block_until(a: &Agent, path: &str, pred: impl Fn(&Value) -> bool) -
 
 /// The Raft index the server has applied, from its metrics.
 pub async fn applied_index(a: &Agent) -> u64 {
-    let text = a
-        .http
-        .get(a.url("/v1/metrics?format=prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("drover_raft_applied_index "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
+    a.metric("drover_raft_applied_index").await as u64
+}
+
+/// Runs a benchmark's body on a multi-threaded tokio runtime.
+pub fn block_on<F: std::future::Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(body)
+}
+
+/// Sorts `samples` and returns their p50 and p99.
+pub fn p50_p99(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    (percentile(samples, 0.5), percentile(samples, 0.99))
 }
 
 /// The `p` quantile (0..=1) of sorted samples; 0 for none.

@@ -179,24 +179,29 @@ impl Agent {
         }
     }
 
+    /// The agent's gauge or counter `name` from its Prometheus metrics; 0
+    /// when it is not reported.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/v1/metrics?format=prometheus"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Wait until the agent reports at least `n` parked blocking queries.
     pub async fn wait_parked(&self, n: u64) {
         let started = Instant::now();
         loop {
-            let text = self
-                .http
-                .get(self.url("/v1/metrics?format=prometheus"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let parked = text
-                .lines()
-                .find_map(|l| l.strip_prefix("drover_blocking_queries_parked "))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
+            let parked = self.metric("drover_blocking_queries_parked").await;
             if parked >= n as f64 {
                 return;
             }
