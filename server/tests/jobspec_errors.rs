@@ -188,7 +188,6 @@ fn nomad_features_drover_skips_are_warnings() {
             }
             task "redis" {
               kind = "connect-proxy:web"
-              lifecycle { hook = "prestart" }
               template {
                 data        = "{{ key \"config\" }}"
                 destination = "local/config"
@@ -217,7 +216,6 @@ fn nomad_features_drover_skips_are_warnings() {
             r#"job.group["cache"].service: ignored; Drover does not support `service` blocks yet"#,
             r#"job.group["cache"].scaling: ignored; Drover does not support `scaling` blocks yet"#,
             r#"job.group["cache"].task["redis"].kind: ignored; Drover does not support `kind` yet"#,
-            r#"job.group["cache"].task["redis"].lifecycle: ignored; Drover does not support `lifecycle` blocks yet"#,
             r#"job.group["cache"].task["redis"].template: ignored; Drover does not support `template` blocks yet"#,
             r#"job.group["cache"].task["redis"].artifact: ignored; Drover does not support `artifact` blocks yet"#,
             r#"job.group["cache"].task["redis"].vault: ignored; Drover does not support `vault` blocks yet"#,
