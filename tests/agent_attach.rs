@@ -61,39 +61,35 @@ async fn expect_stdout(ws: &mut Socket, out: &mut Outcome, want: &str) {
     assert!(out.stdout().contains(want), "{want:?} never came: {out:?}");
 }
 
-#[tokio::test]
-async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(dir.path()).await;
-    let alloc = running(&a, "echo", sh(ECHO_LOOP, true)).await;
-    let id = alloc["ID"].as_str().unwrap();
-
-    // A writer and a reader; both see the answer.
-    let mut writer = attach(&a, id, "t").await;
-    let mut reader = attach(&a, id, "t").await;
+/// A writer and a reader of task `t` of `alloc`, both past the writer's
+/// first echo (`hello`), and a second writer refused; returns the writer,
+/// the reader and what the reader read.
+async fn writer_and_reader(a: &Agent, alloc: &str) -> (Socket, Socket, Outcome) {
+    let mut writer = attach(a, alloc, "t").await;
+    let mut reader = attach(a, alloc, "t").await;
     stdin(&mut writer, b"hello\n").await;
     let (mut w_out, mut r_out) = (Outcome::default(), Outcome::default());
     expect_stdout(&mut writer, &mut w_out, "got:hello\n").await;
     expect_stdout(&mut reader, &mut r_out, "got:hello\n").await;
 
-    // A second writer is refused; the reader still reads.
-    let mut second = attach(&a, id, "t").await;
+    let mut second = attach(a, alloc, "t").await;
     stdin(&mut second, b"intruder\n").await;
     assert_closed(
         &finish(&mut second, DEADLINE).await,
         1008,
         "stdin already attached",
     );
-    stdin(&mut writer, b"still me\n").await;
-    expect_stdout(&mut reader, &mut r_out, "got:still me\n").await;
-    assert!(!r_out.stdout().contains("intruder"), "{r_out:?}");
+    (writer, reader, r_out)
+}
 
-    // Once the writer is gone, a new one may attach; the task's stdin was
-    // never closed.
+/// Closes `writer`, then attaches until a new writer's `again` is echoed:
+/// the task's stdin stayed open for it.
+async fn next_writer(a: &Agent, alloc: &str, mut writer: Socket) {
     writer.close(None).await.unwrap();
+    drop(writer);
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let mut next = attach(&a, id, "t").await;
+        let mut next = attach(a, alloc, "t").await;
         stdin(&mut next, b"again\n").await;
         let mut out = Outcome::default();
         read_until(&mut next, &mut out, DEADLINE, |o| {
@@ -108,6 +104,25 @@ async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_tim
         assert!(tokio::time::Instant::now() < deadline, "writer never freed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = running(&a, "echo", sh(ECHO_LOOP, true)).await;
+    let id = alloc["ID"].as_str().unwrap();
+
+    // A writer and a reader; both see the answer. A second writer is
+    // refused; the reader still reads.
+    let (mut writer, mut reader, mut r_out) = writer_and_reader(&a, id).await;
+    stdin(&mut writer, b"still me\n").await;
+    expect_stdout(&mut reader, &mut r_out, "got:still me\n").await;
+    assert!(!r_out.stdout().contains("intruder"), "{r_out:?}");
+
+    // Once the writer is gone, a new one may attach; the task's stdin was
+    // never closed.
+    next_writer(&a, id, writer).await;
     expect_stdout(&mut reader, &mut r_out, "got:again\n").await;
 
     // Heartbeats and tty sizes are harmless; the task never restarted.
@@ -257,40 +272,10 @@ async fn attach_writes_stdin_of_an_interactive_docker_task() {
     .await;
     let id = alloc["ID"].as_str().unwrap();
 
-    let mut writer = attach(&a, id, "t").await;
-    let mut reader = attach(&a, id, "t").await;
-    stdin(&mut writer, b"hello\n").await;
-    let (mut w_out, mut r_out) = (Outcome::default(), Outcome::default());
-    expect_stdout(&mut writer, &mut w_out, "got:hello\n").await;
-    expect_stdout(&mut reader, &mut r_out, "got:hello\n").await;
-
-    let mut second = attach(&a, id, "t").await;
-    stdin(&mut second, b"intruder\n").await;
-    assert_closed(
-        &finish(&mut second, DEADLINE).await,
-        1008,
-        "stdin already attached",
-    );
+    let (writer, _reader, _) = writer_and_reader(&a, id).await;
 
     // Detaching leaves the container's stdin open for the next writer.
-    writer.close(None).await.unwrap();
-    drop(writer);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let mut next = attach(&a, id, "t").await;
-        stdin(&mut next, b"again\n").await;
-        let mut out = Outcome::default();
-        read_until(&mut next, &mut out, DEADLINE, |o| {
-            o.stdout().contains("got:again")
-        })
-        .await;
-        if out.stdout().contains("got:again") {
-            break;
-        }
-        assert_closed(&out, 1008, "stdin already attached");
-        assert!(tokio::time::Instant::now() < deadline, "writer never freed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    next_writer(&a, id, writer).await;
     let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
     assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
     assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");

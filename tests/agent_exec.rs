@@ -14,7 +14,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use ws_client::{assert_closed, connect, finish, read_until, send, stdin, Outcome, Socket};
+use ws_client::{
+    assert_closed, check_tty_resize, connect, finish, read_until, send, stdin, Outcome, Socket,
+};
 
 /// A service job whose task `t` sleeps; returns its alloc ID once running.
 async fn sleeping_task(a: &Agent, job: &str) -> String {
@@ -147,21 +149,7 @@ async fn exec_with_a_tty_sizes_and_resizes_the_terminal() {
     let alloc = sleeping_task(&a, "svc").await;
 
     let mut ws = open(&a, &alloc, "t", &["/bin/sh"], true).await.unwrap();
-    send(&mut ws, json!({"tty_size": {"height": 40, "width": 100}})).await;
-    stdin(&mut ws, b"stty size\n").await;
-    let mut out = Outcome::default();
-    read_until(&mut ws, &mut out, DEADLINE, |o| {
-        o.stdout().contains("40 100\r\n")
-    })
-    .await;
-    assert!(out.stdout().contains("40 100\r\n"), "{out:?}");
-    assert!(out.stderr.is_empty());
-
-    send(&mut ws, json!({"tty_size": {"height": 50, "width": 132}})).await;
-    stdin(&mut ws, b"stty size; exit 5\n").await;
-    read_until(&mut ws, &mut out, DEADLINE, |_| false).await;
-    assert!(out.stdout().contains("50 132\r\n"), "{out:?}");
-    assert_eq!(out.exit_code(), Some(5));
+    let out = check_tty_resize(&mut ws, DEADLINE).await;
     assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000));
 
     assert_task_untouched(&a, &alloc).await;

@@ -12,7 +12,7 @@ mod ws_client;
 use common::{submit, Agent, DEADLINE};
 use docker_support::{docker_or_skip, unique, ContainerGuard, TEST_IMAGE};
 use serde_json::{json, Value};
-use ws_client::{connect, finish, read_until, send, stdin, Outcome, Socket};
+use ws_client::{check_tty_resize, connect, finish, send, stdin, Socket};
 
 async fn exec(a: &Agent, alloc: &str, command: &[&str], tty: bool) -> Socket {
     let command = serde_json::to_string(command).unwrap();
@@ -81,20 +81,7 @@ async fn exec_into_a_docker_task_with_codes_stdin_stderr_and_a_resizable_tty() {
 
     // A tty: stdout and stderr merged, sized and resized.
     let mut ws = exec(&a, &alloc, &["/bin/sh"], true).await;
-    send(&mut ws, json!({"tty_size": {"height": 40, "width": 100}})).await;
-    stdin(&mut ws, b"stty size\n").await;
-    let mut out = Outcome::default();
-    read_until(&mut ws, &mut out, DEADLINE, |o| {
-        o.stdout().contains("40 100\r\n")
-    })
-    .await;
-    assert!(out.stdout().contains("40 100\r\n"), "{out:?}");
-    send(&mut ws, json!({"tty_size": {"height": 50, "width": 132}})).await;
-    stdin(&mut ws, b"stty size; exit 5\n").await;
-    read_until(&mut ws, &mut out, DEADLINE, |_| false).await;
-    assert!(out.stdout().contains("50 132\r\n"), "{out:?}");
-    assert!(out.stderr.is_empty(), "{out:?}");
-    assert_eq!(out.exit_code(), Some(5), "{out:?}");
+    check_tty_resize(&mut ws, DEADLINE).await;
 
     // The task was never touched.
     let (_, v, _) = a.get(&format!("/v1/allocation/{alloc}")).await;

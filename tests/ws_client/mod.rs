@@ -113,6 +113,29 @@ pub async fn finish(ws: &mut Socket, deadline: Duration) -> Outcome {
     out
 }
 
+/// Sizes the terminal of a tty session running `/bin/sh` to 40x100, then
+/// resizes it to 50x132 and exits 5; both sizes reach stdout and stderr
+/// stays empty (a tty merges it). Returns the finished session.
+pub async fn check_tty_resize(ws: &mut Socket, deadline: Duration) -> Outcome {
+    send(ws, json!({"tty_size": {"height": 40, "width": 100}})).await;
+    stdin(ws, b"stty size\n").await;
+    let mut out = Outcome::default();
+    read_until(ws, &mut out, deadline, |o| {
+        o.stdout().contains("40 100\r\n")
+    })
+    .await;
+    assert!(out.stdout().contains("40 100\r\n"), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+
+    send(ws, json!({"tty_size": {"height": 50, "width": 132}})).await;
+    stdin(ws, b"stty size; exit 5\n").await;
+    read_until(ws, &mut out, deadline, |_| false).await;
+    assert!(out.stdout().contains("50 132\r\n"), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    assert_eq!(out.exit_code(), Some(5), "{out:?}");
+    out
+}
+
 /// The session is closed with `code` and a reason containing `reason`.
 #[track_caller]
 pub fn assert_closed(out: &Outcome, code: u16, reason: &str) {
