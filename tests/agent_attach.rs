@@ -106,6 +106,20 @@ async fn next_writer(a: &Agent, alloc: &str, mut writer: Socket) {
     }
 }
 
+/// Asserts task `t` still runs, never restarted; then a writer sends
+/// `quit` (the echo loop exits 7) and reads its session to the end.
+async fn untouched_then_quit(a: &Agent, alloc: &str) -> Outcome {
+    let (_, v, _) = a.get(&format!("/v1/allocation/{alloc}")).await;
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+
+    let mut last = attach(a, alloc, "t").await;
+    stdin(&mut last, b"quit\n").await;
+    let out = finish(&mut last, DEADLINE).await;
+    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+    out
+}
+
 #[tokio::test]
 async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,15 +143,9 @@ async fn attach_writes_stdin_of_an_interactive_raw_exec_task_one_writer_at_a_tim
     reader.send(Message::Text("{}".into())).await.unwrap();
     let tty = json!({"tty_size": {"height": 10, "width": 20}}).to_string();
     reader.send(Message::Text(tty.into())).await.unwrap();
-    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
-    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
-    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
 
-    // The task's own exit ends the session with its code.
-    let mut last = attach(&a, id, "t").await;
-    stdin(&mut last, b"quit\n").await;
-    let out = finish(&mut last, DEADLINE).await;
-    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+    // Then the task's own exit ends the session with its code.
+    let out = untouched_then_quit(&a, id).await;
     assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
     let out = finish(&mut reader, DEADLINE).await;
     assert_eq!(out.exit_code(), Some(7), "{out:?}");
@@ -276,14 +284,7 @@ async fn attach_writes_stdin_of_an_interactive_docker_task() {
 
     // Detaching leaves the container's stdin open for the next writer.
     next_writer(&a, id, writer).await;
-    let (_, v, _) = a.get(&format!("/v1/allocation/{id}")).await;
-    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
-    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
-
-    let mut last = attach(&a, id, "t").await;
-    stdin(&mut last, b"quit\n").await;
-    let out = finish(&mut last, DEADLINE).await;
-    assert_eq!(out.exit_code(), Some(7), "{out:?}");
+    untouched_then_quit(&a, id).await;
 }
 
 /// Reads a streaming body into `got` until it contains `want`.
