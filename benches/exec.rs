@@ -133,8 +133,8 @@ fn main() {
         // The same through a server that relays to a client agent.
         let server_dir = tempfile::tempdir().unwrap();
         let client_dir = tempfile::tempdir().unwrap();
-        let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
-        let _client = Agent::start_client(client_dir.path(), &server).await;
+        let (server, _client) =
+            Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
         let far = sleeper(&server).await;
         let (relay_p50, relay_p99) = round_trips(&server, &far, trips).await;
         println!(

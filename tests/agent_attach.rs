@@ -387,8 +387,8 @@ async fn an_exec_session_ends_when_its_task_stops() {
 async fn a_server_relays_attach_to_the_client_agent() {
     let server_dir = tempfile::tempdir().unwrap();
     let client_dir = tempfile::tempdir().unwrap();
-    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
-    let _client = Agent::start_client(client_dir.path(), &server).await;
+    let (server, _client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
     let alloc = running(&server, "far", sh(ECHO_LOOP, true)).await;
     let id = alloc["ID"].as_str().unwrap();
 

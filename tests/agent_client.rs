@@ -432,8 +432,8 @@ async fn a_crashing_task_restarts_then_fails_then_is_rescheduled() {
 async fn a_client_only_agent_runs_work_for_a_separate_server() {
     let server_dir = tempfile::tempdir().unwrap();
     let client_dir = tempfile::tempdir().unwrap();
-    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
-    let client = Agent::start_client(client_dir.path(), &server).await;
+    let (server, client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
     submit(
         &server,
         json!({"ID": "remote", "Type": "batch", "TaskGroups": [{"Name": "g",

@@ -228,8 +228,8 @@ async fn exec_refuses_what_it_cannot_run() {
 async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
     let server_dir = tempfile::tempdir().unwrap();
     let client_dir = tempfile::tempdir().unwrap();
-    let server = Agent::start_with(server_dir.path(), "client { enabled = false }").await;
-    let client = Agent::start_client(client_dir.path(), &server).await;
+    let (server, client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
     let alloc = sleeping_task(&server, "far").await;
 
     let mut ws = open(

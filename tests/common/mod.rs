@@ -69,6 +69,14 @@ impl Agent {
         Self::start_with(data_dir, "").await
     }
 
+    /// A server-only agent and a client-only agent that joins it, each on
+    /// its own data directory: the two-node shape of the relay tests.
+    pub async fn start_server_and_client(server_dir: &Path, client_dir: &Path) -> (Agent, Agent) {
+        let server = Self::start_with(server_dir, "client { enabled = false }").await;
+        let client = Self::start_client(client_dir, &server).await;
+        (server, client)
+    }
+
     /// A client-only agent (`agent -client -servers <server>`) on its own
     /// data directory and HTTP port; ready once its node is registered.
     pub async fn start_client(data_dir: &Path, server: &Agent) -> Agent {
