@@ -242,6 +242,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 batch: std::time::Duration::ZERO,
                 gc_max_allocs: cfg.client.gc_max_allocs as usize,
                 gc_interval: cfg.client.gc_interval,
+                fingerprint_period: cfg.client.fingerprint_period()?,
                 gc_disk_usage_threshold: cfg.client.gc_disk_usage_threshold,
                 gc_inode_usage_threshold: cfg.client.gc_inode_usage_threshold,
             };

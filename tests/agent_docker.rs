@@ -381,3 +381,54 @@ async fn a_restarted_agent_removes_containers_of_allocations_the_servers_do_not_
     })
     .await;
 }
+
+// Drivers are fingerprinted again while the agent runs (Nomad's drivers
+// report every 30s): a daemon that comes up later makes the node able to
+// run docker jobs without a restart.
+#[tokio::test]
+async fn a_daemon_that_comes_up_later_makes_the_driver_healthy() {
+    let test = "a_daemon_that_comes_up_later_makes_the_driver_healthy";
+    if docker_or_skip(test).await.is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("late-docker.sock");
+    let a = Agent::start_with(
+        dir.path(),
+        &format!(
+            "client {{\n  options {{\n    \"drover.fingerprint_period\" = \"200ms\"\n  }}\n}}\nplugin \"docker\" {{\n  config {{\n    endpoint = \"unix://{}\"\n  }}\n}}",
+            sock.display()
+        ),
+    )
+    .await;
+    let healthy = |v: &Value| v["Drivers"]["docker"]["Healthy"].as_bool();
+    let nodes = a
+        .until("/v1/nodes", "the node registered", |v| {
+            v.as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    let path = format!("/v1/node/{}", nodes[0]["ID"].as_str().unwrap());
+    let (_, node, _) = a.get(&path).await;
+    assert_eq!(healthy(&node), Some(false), "{node}");
+
+    // The daemon "comes up": a socket at the configured path that relays
+    // to the real one.
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut daemon) =
+                    tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut daemon).await;
+                }
+            });
+        }
+    });
+    let node = a
+        .until(&path, "the docker driver healthy", |v| {
+            healthy(v) == Some(true)
+        })
+        .await;
+    assert_eq!(node["Attributes"]["driver.docker"], "1", "{node}");
+}

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
 use crate::driver::Driver;
-use crate::fingerprint::{fingerprint, FingerprintConfig};
+use crate::fingerprint::{drivers_changed, fingerprint, set_drivers, FingerprintConfig};
 use crate::runner::{AllocRunner, RunnerConfig};
 use crate::store::{Store, StoreError, StoredAlloc};
 
@@ -61,6 +61,10 @@ pub struct ClientOptions {
     /// How many allocations the client keeps before it removes terminal
     /// ones, oldest first, with their directories (Nomad `gc_max_allocs`).
     pub gc_max_allocs: usize,
+    /// How often the drivers are fingerprinted again; a change (the Docker
+    /// daemon came up or went away) updates the node (Nomad's drivers
+    /// report every 30s).
+    pub fingerprint_period: Duration,
     /// How often the disk is checked for collection (Nomad `gc_interval`).
     pub gc_interval: Duration,
     /// Percent of disk space / inodes in use on the data dir's filesystem
@@ -477,6 +481,7 @@ pub async fn start(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(gc_loop(shared.clone(), shutdown_rx.clone())),
+        tokio::spawn(fingerprint_loop(shared.clone(), shutdown_rx.clone())),
         tokio::spawn(heartbeat_loop(
             shared.clone(),
             node_id.clone(),
@@ -575,6 +580,42 @@ fn disk_usage(dir: &std::path::Path) -> Option<(f64, f64)> {
     let files = st.f_files as f64;
     let inodes = pct(files - st.f_ffree as f64, st.f_favail as f64);
     Some((disk, inodes))
+}
+
+/// Fingerprints the drivers every `fingerprint_period`; when what the
+/// schedulers see changed, the node is registered again with it (the
+/// servers then retry blocked evaluations the node could now take).
+async fn fingerprint_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    // A change not yet accepted by the servers, retried every period.
+    let mut unsent = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.opts.fingerprint_period) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let mut infos: BTreeMap<String, DriverInfo> = BTreeMap::new();
+        for (name, d) in &shared.runner_cfg.drivers {
+            infos.insert(name.clone(), d.fingerprint().await);
+        }
+        let changed = {
+            let mut node = shared.node.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = drivers_changed(&node.drivers, &infos);
+            if changed {
+                set_drivers(&mut node, infos);
+            }
+            changed
+        };
+        if changed {
+            tracing::info!("driver fingerprint changed; updating the node");
+            unsent = true;
+        }
+        if unsent {
+            match shared.register().await {
+                Ok(_) => unsent = false,
+                Err(e) => tracing::warn!(error = %e, "updating the node failed; retrying"),
+            }
+        }
+    }
 }
 
 async fn gc_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

@@ -199,16 +199,6 @@ pub fn build_node(
     set("nomad.version", NOMAD_COMPAT_VERSION.to_string());
     set("drover.version", env!("CARGO_PKG_VERSION").to_string());
 
-    // drivers, as Nomad's node updater merges them
-    for (name, info) in &drivers {
-        for (k, v) in &info.attributes {
-            set(k, v.clone());
-        }
-        if info.detected {
-            set(&format!("driver.{name}"), "1".to_string());
-        }
-    }
-
     let node_resources = NodeResources {
         cpu: NodeCpuResources {
             cpu_shares: total_compute as i64,
@@ -235,13 +225,53 @@ pub fn build_node(
         meta: cfg.meta.clone(),
         node_class: cfg.node_class.clone(),
         node_pool: non_empty_or(&cfg.node_pool, "default"),
-        drivers,
         status: NodeStatus::Initializing,
         scheduling_eligibility: SchedulingEligibility::Eligible,
         ..Node::default()
     };
-    node.computed_class = compute_class(&node);
+    set_drivers(&mut node, drivers);
     node
+}
+
+/// Replaces the node's driver infos and the attributes they contribute, as
+/// Nomad's node updater merges them (`driver.<name> = "1"` when detected,
+/// plus each driver's own attributes), and recomputes the class.
+pub fn set_drivers(node: &mut Node, drivers: BTreeMap<String, DriverInfo>) {
+    for (name, old) in &node.drivers {
+        for k in old.attributes.keys() {
+            node.attributes.remove(k);
+        }
+        node.attributes.remove(&format!("driver.{name}"));
+    }
+    for (name, info) in &drivers {
+        for (k, v) in &info.attributes {
+            node.attributes.insert(k.clone(), v.clone());
+        }
+        if info.detected {
+            node.attributes
+                .insert(format!("driver.{name}"), "1".to_string());
+        }
+    }
+    node.drivers = drivers;
+    node.computed_class = compute_class(node);
+}
+
+/// Whether two fingerprints of the drivers differ in what the schedulers
+/// see (detection, health, attributes), ignoring when they were taken.
+pub fn drivers_changed(
+    old: &BTreeMap<String, DriverInfo>,
+    new: &BTreeMap<String, DriverInfo>,
+) -> bool {
+    let strip = |m: &BTreeMap<String, DriverInfo>| -> Vec<(String, DriverInfo)> {
+        m.iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v.update_time = None;
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    strip(old) != strip(new)
 }
 
 /// `v1:<u64>`, as Nomad's `Node.ComputeClass`: a hash over exactly the

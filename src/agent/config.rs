@@ -108,6 +108,9 @@ impl Default for ClientConfig {
     }
 }
 
+/// The client option that sets how often drivers are fingerprinted.
+pub const FINGERPRINT_PERIOD: &str = "drover.fingerprint_period";
+
 /// The task driver plugin settings Drover acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plugins {
@@ -143,6 +146,21 @@ pub struct PluginsLayer {
 }
 
 impl ClientConfig {
+    /// How often drivers are fingerprinted again: Drover's client option
+    /// `drover.fingerprint_period` (a Go duration), 30s by default as
+    /// Nomad's drivers report.
+    pub fn fingerprint_period(&self) -> anyhow::Result<std::time::Duration> {
+        let Some(text) = self.options.get(FINGERPRINT_PERIOD) else {
+            return Ok(std::time::Duration::from_secs(30));
+        };
+        match drover_server::jobspec::parse_go_duration(text.trim()) {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_nanos(n as u64)),
+            _ => bail!(
+                "client.options.{FINGERPRINT_PERIOD}: {text:?} is not a positive duration such as \"30s\""
+            ),
+        }
+    }
+
     /// Whether raw_exec may run tasks: always in dev mode, as Nomad; else
     /// by `plugin "raw_exec"` or the older client option.
     pub fn raw_exec_enabled(&self, dev: bool, plugins: &Plugins) -> bool {
@@ -328,6 +346,7 @@ impl AgentConfig {
         if !self.server.enabled && !self.client.enabled {
             bail!("Must specify either server, client or dev mode for the agent.");
         }
+        self.client.fingerprint_period()?;
         if self.region.is_empty() || self.region.contains('\0') {
             bail!("region (-region): {:?} is not a region name", self.region);
         }

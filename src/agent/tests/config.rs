@@ -198,6 +198,12 @@ fn validation_errors_are_one_line_and_name_the_option() {
             },
             "server: server_join and retry_join cannot both be defined; prefer setting the server_join block",
         ),
+        (
+            |c| {
+                c.client.options.insert("drover.fingerprint_period".into(), "often".into());
+            },
+            "client.options.drover.fingerprint_period: \"often\" is not a positive duration such as \"30s\"",
+        ),
     ];
     assert!(valid().validate().is_ok());
     for (breaker, want) in cases {

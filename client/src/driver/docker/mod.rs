@@ -89,8 +89,10 @@ struct DockerState {
 
 pub struct DockerDriver {
     cfg: DockerConfig,
-    /// The client, or why it could not be built (bad endpoint).
-    docker: Result<Docker, String>,
+    /// The client once it could be built; until then (a socket that does
+    /// not exist yet) every use tries again, so a daemon that comes up
+    /// after the agent is found.
+    docker: Mutex<Option<Docker>>,
     /// Loggers started by `recover` (the handle still names the dead one),
     /// by container id.
     loggers: Mutex<BTreeMap<String, (u32, u64)>>,
@@ -110,18 +112,23 @@ pub fn connect(endpoint: Option<&str>) -> Result<Docker, DriverError> {
 
 impl DockerDriver {
     pub fn new(cfg: DockerConfig) -> DockerDriver {
-        let docker = connect(cfg.endpoint.as_deref()).map_err(|e| e.to_string());
+        let docker = connect(cfg.endpoint.as_deref()).ok();
         DockerDriver {
             cfg,
-            docker,
+            docker: Mutex::new(docker),
             loggers: Mutex::default(),
         }
     }
 
-    fn docker(&self) -> Result<&Docker, DriverError> {
-        self.docker
-            .as_ref()
-            .map_err(|e| DriverError::Daemon(e.clone()))
+    /// The client (cheap to clone: it shares one connection pool).
+    fn docker(&self) -> Result<Docker, DriverError> {
+        let mut slot = self.docker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let d = connect(self.cfg.endpoint.as_deref())?;
+        *slot = Some(d.clone());
+        Ok(d)
     }
 
     /// Force-removes the containers of node `node_id` whose allocation is
@@ -207,7 +214,7 @@ impl DockerDriver {
 
     async fn start_task(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
         let tc = config::parse(cfg, self.cfg.volumes_enabled)?;
-        let docker = self.docker()?;
+        let docker = &self.docker()?;
         container::ensure_image(docker, &tc).await?;
         let body = container::create_body(cfg, &tc)?;
         let name = container::container_name(cfg);
@@ -465,7 +472,7 @@ impl DockerDriver {
         if self.running(&st.container_id).await? != Some(true) {
             return Err(DriverError::TaskNotRunning);
         }
-        stats::sample(self.docker()?, &st.container_id).await
+        stats::sample(&self.docker()?, &st.container_id).await
     }
 }
 
@@ -542,7 +549,7 @@ impl Driver for DockerDriver {
     ) -> BoxFuture<'a, Result<ExecSession, DriverError>> {
         Box::pin(async move {
             let st = state_of(handle)?;
-            exec::start(self.docker()?, &st.container_id, req).await
+            exec::start(&self.docker()?, &st.container_id, req).await
         })
     }
 
@@ -554,7 +561,7 @@ impl Driver for DockerDriver {
     {
         Box::pin(async move {
             let st = state_of(handle)?;
-            exec::attach_stdin(self.docker()?, &st.container_id).await
+            exec::attach_stdin(&self.docker()?, &st.container_id).await
         })
     }
 }
