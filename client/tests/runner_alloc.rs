@@ -299,3 +299,34 @@ async fn group_shutdown_delay_comes_before_killing() {
         .expect("killing");
     assert!(killing.time - asked >= SEC / 2, "killed before the delay");
 }
+
+// Nomad's task runner takes the new restart policy of an in-place update:
+// a task that would have failed now restarts.
+#[tokio::test]
+async fn an_in_place_update_changes_the_restart_policy_of_a_running_task() {
+    let mut h = harness();
+    let mut alloc = alloc_of(
+        JobType::Service,
+        vec![task("web", "/bin/sh", &["-c", SERVICE])],
+        Some(no_restarts_delay0(0)),
+    );
+    let ar = AllocRunner::start(h.cfg.clone(), alloc.clone());
+    h.wait_status(AllocClientStatus::Running).await;
+    if let Some(job) = alloc.job.as_deref_mut() {
+        job.version += 1;
+        job.task_groups[0].restart_policy = Some(no_restarts_delay0(2));
+    }
+    ar.update(alloc);
+    let pid = ar.task_handles()["web"].pid.expect("pid");
+    // SAFETY: kill(2) on the task's own process group.
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    let back = h
+        .wait_for("the task restarted", |u| {
+            u.task_states
+                .get("web")
+                .is_some_and(|s| s.restarts == 1 && s.state == drover_api::TaskStateValue::Running)
+        })
+        .await;
+    assert_eq!(back.client_status, AllocClientStatus::Running);
+    assert!(types(&back.task_states["web"]).contains(&"Restarting"));
+}

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::events;
 use super::lifecycle::{Coordinator, Stage};
 use super::restarts::effective_policy;
-use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec};
+use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec, Tuning};
 use super::{nanos_to_duration, now_nanos, RunnerConfig, RunnerError};
 use crate::allocdir::AllocDir;
 use crate::driver::{
@@ -158,18 +158,13 @@ impl AllocRunner {
                         driver,
                         driver_name: task.driver.clone(),
                         config: task_config(&cfg, &alloc, job, tg, task, &alloc_dir, fs_isolation),
-                        policy: effective_policy(
-                            task.restart_policy.as_ref(),
-                            tg.restart_policy.as_ref(),
-                            job.job_type,
-                        ),
+                        tuning: tuning(job, tg, task),
                         job_type,
                         state: match &restore {
                             Some(_) => prior.unwrap_or_default(),
                             None => TaskState::default(),
                         },
                         setup_error: dir_error.clone(),
-                        shutdown_delay: nanos_to_duration(task.shutdown_delay),
                         gate: lifecycle.gate(&task.name),
                     };
                     let runner =
@@ -207,10 +202,22 @@ impl AllocRunner {
 
     /// A new version of the allocation from the servers. A desired status
     /// of `stop` or `evict` kills every task (`Killing`, `Killed`); the
-    /// allocation then completes. A new job version is recorded but tasks
-    /// keep running as they are (Drover has no in-place update hooks).
+    /// allocation then completes. A new job version (an in-place update:
+    /// nothing the task sees changed) keeps the tasks running and hands
+    /// them the new restart policy, kill timeout and signal, and shutdown
+    /// delay.
     pub fn update(&self, alloc: Allocation) {
         let stop = alloc.desired_status != AllocDesiredStatus::Run;
+        // An in-place update: the tasks keep running with what changed.
+        if let Some(job) = alloc.job.as_deref() {
+            if let Some(tg) = job.task_group(&alloc.task_group) {
+                for task in &tg.tasks {
+                    if let Some(tr) = self.inner.tasks.get(&task.name) {
+                        tr.update(tuning(job, tg, task));
+                    }
+                }
+            }
+        }
         self.inner.lock().alloc = alloc;
         if stop {
             self.inner.kill_all(None);
@@ -580,6 +587,20 @@ pub fn client_status(states: &BTreeMap<String, TaskState>) -> (AllocClientStatus
         (AllocClientStatus::Pending, "No tasks have started")
     } else {
         (AllocClientStatus::Complete, "All tasks have completed")
+    }
+}
+
+/// What of a task an in-place update can change while it runs.
+fn tuning(job: &drover_api::Job, tg: &drover_api::TaskGroup, task: &drover_api::Task) -> Tuning {
+    Tuning {
+        policy: effective_policy(
+            task.restart_policy.as_ref(),
+            tg.restart_policy.as_ref(),
+            job.job_type,
+        ),
+        kill_timeout: kill_timeout(task),
+        kill_signal: Some(task.kill_signal.clone()).filter(|s| !s.is_empty()),
+        shutdown_delay: nanos_to_duration(task.shutdown_delay),
     }
 }
 

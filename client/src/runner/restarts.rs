@@ -100,6 +100,12 @@ impl RestartTracker {
         }
     }
 
+    /// A new policy from an in-place update of the job (Nomad's
+    /// `SetPolicy`); the attempts counted so far stay.
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
     pub fn set_exit(&mut self, exit: ExitResult) {
         self.exit = Some(exit);
     }

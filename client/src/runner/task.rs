@@ -34,14 +34,14 @@ pub struct TaskSpec {
     pub driver_name: String,
     /// Built once per allocation: env and interpolated driver config.
     pub config: TaskConfig,
-    pub policy: RestartPolicy,
+    /// Restart policy, kill settings and shutdown delay, which an in-place
+    /// update may change later ([`TaskRunner::update`]).
+    pub tuning: Tuning,
     pub job_type: JobType,
     /// The task's state so far (from the servers' copy when restoring).
     pub state: TaskState,
     /// Set when setting the task up failed before any start (alloc dir).
     pub setup_error: Option<String>,
-    /// `task.shutdown_delay`: how long a kill waits before it is sent.
-    pub shutdown_delay: Duration,
     /// The lifecycle gate a fresh task waits on before its first start
     /// (`true` = go); see [`super::lifecycle`].
     pub gate: watch::Receiver<bool>,
@@ -71,12 +71,25 @@ struct Shared {
     handle: Option<TaskHandle>,
 }
 
+/// The parts of a task an in-place update of its job may change while it
+/// runs (Nomad's task runner takes the new task and restart policy): read
+/// when they are used, so a kill or the next restart decision sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    pub policy: RestartPolicy,
+    pub kill_timeout: Duration,
+    /// `None`: the driver's default (SIGINT for raw_exec, as Nomad).
+    pub kill_signal: Option<String>,
+    pub shutdown_delay: Duration,
+}
+
 struct Inner {
     name: String,
     driver: Option<Arc<dyn Driver>>,
     driver_name: String,
     config: TaskConfig,
-    shutdown_delay: Duration,
+    /// What an in-place job update may change while the task runs.
+    tuning: Mutex<Tuning>,
     shared: Mutex<Shared>,
     cmds: mpsc::UnboundedSender<Command>,
     /// Told the task's name after every state or handle change.
@@ -105,8 +118,8 @@ impl TaskRunner {
             name: spec.name,
             driver: spec.driver,
             driver_name: spec.driver_name,
+            tuning: Mutex::new(spec.tuning.clone()),
             config: spec.config,
-            shutdown_delay: spec.shutdown_delay,
             shared: Mutex::new(Shared {
                 state: spec.state,
                 handle: None,
@@ -115,7 +128,7 @@ impl TaskRunner {
             changed,
             done,
         });
-        let tracker = RestartTracker::new(spec.policy, spec.job_type, Instant::now());
+        let tracker = RestartTracker::new(spec.tuning.policy, spec.job_type, Instant::now());
         let runner = TaskRunner { inner };
         let task = runner.clone();
         let setup_error = spec.setup_error;
@@ -164,9 +177,16 @@ impl TaskRunner {
         }
     }
 
+    /// Takes what an in-place update of the job changed (restart policy,
+    /// kill timeout and signal, shutdown delay); used from the next kill
+    /// or restart decision on.
+    pub fn update(&self, tuning: Tuning) {
+        *self.inner.tuning() = tuning;
+    }
+
     /// The `Killing` event for this task's kill timeout.
     pub fn killing_event(&self) -> TaskEvent {
-        events::killing(self.inner.config.kill_timeout)
+        events::killing(self.inner.tuning().kill_timeout)
     }
 
     /// Delivers `signal` to the running task, after a `Signaling` event.
@@ -306,6 +326,7 @@ impl TaskRunner {
                 tracker.set_exit(exit);
             }
 
+            tracker.set_policy(inner.tuning().policy.clone());
             match tracker.decide(Instant::now()) {
                 Decision::Killed => {
                     inner.set_state(TaskStateValue::Dead, Some(events::killed(None)));
@@ -378,8 +399,13 @@ impl TaskRunner {
     ) -> ExitResult {
         let inner = &self.inner;
         let mut wait = driver.wait(handle);
-        let kill_signal = inner.config.kill_signal.as_deref().unwrap_or("SIGINT");
-        let timeout = inner.config.kill_timeout;
+        let Tuning {
+            kill_signal,
+            kill_timeout: timeout,
+            shutdown_delay,
+            ..
+        } = inner.tuning().clone();
+        let kill_signal = kill_signal.as_deref().unwrap_or("SIGINT");
         tokio::select! {
             exit = &mut wait => exit,
             cmd = cmds.recv() => {
@@ -390,11 +416,11 @@ impl TaskRunner {
                         // Nomad's handleKill: after `Killing`, the task's
                         // shutdown_delay, then the kill; an exit meanwhile
                         // ends it.
-                        if !inner.shutdown_delay.is_zero() {
-                            inner.emit(events::waiting_shutdown_delay(inner.shutdown_delay));
+                        if !shutdown_delay.is_zero() {
+                            inner.emit(events::waiting_shutdown_delay(shutdown_delay));
                             tokio::select! {
                                 exit = &mut wait => return exit,
-                                _ = tokio::time::sleep(inner.shutdown_delay) => {}
+                                _ = tokio::time::sleep(shutdown_delay) => {}
                             }
                         }
                     }
@@ -419,6 +445,10 @@ impl TaskRunner {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tuning(&self) -> MutexGuard<'_, Tuning> {
+        self.tuning.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn notify(&self) {
