@@ -1,12 +1,13 @@
 //! Task log collection and rotation (Nomad's logmon), plus a reader over the
 //! rotated files for the `/v1/client/fs/logs` endpoint.
 //!
-//! Process model: for each stream of each task the driver starts one
-//! collector process (`drover-logmon`, or the root binary's hidden
-//! subcommand) in its own session, with the read end of the task's output
-//! pipe as its stdin. The collector copies stdin into rotating files until
-//! EOF, which comes when the task and every process that inherited its
-//! output have exited. Because the collector is not part of the agent, the
+//! Process model: for each task the driver starts one collector process
+//! (`drover-logmon`, or the root binary's hidden subcommand) in its own
+//! session, with the read end of the task's stdout pipe as its stdin and,
+//! with [`FD3_NAME_FLAG`], the stderr pipe as its fd 3 (copied on a second
+//! thread). The collector copies each into rotating files until EOF, which
+//! comes when the task and every process that inherited its output have
+//! exited. Because the collector is not part of the agent, the
 //! agent can be killed with -9 and restarted while the task keeps running
 //! and its output keeps landing in the files; the collector needs nothing
 //! from the agent after it started. (Nomad's logmon is a go-plugin the
@@ -23,7 +24,7 @@
 //! one, so a task is never blocked on a full pipe by its log collector.
 //!
 //! Architecture Invariant: the collector uses only std and blocking I/O; it
-//! must start fast and stay small, one per task stream.
+//! must start fast and stay small, one per task.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -86,12 +87,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<LogmonArgs,
         };
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(&value)),
-            "--name" => {
-                if value.is_empty() || value.contains('/') {
-                    return Err(LogmonError::Usage(format!("bad --name {value:?}")));
-                }
-                name = Some(value.clone());
-            }
+            "--name" => name = Some(check_name("--name", value.clone())?),
             "--max-files" => {
                 let n = number()?;
                 max_files = Some(u32::try_from(n).unwrap_or(u32::MAX));
@@ -109,11 +105,55 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<LogmonArgs,
     })
 }
 
+/// The flag naming a second stream the collector copies, from file
+/// descriptor 3 (raw_exec hands it the task's stderr there, so one
+/// collector process serves both streams of a task).
+pub const FD3_NAME_FLAG: &str = "--fd3-name";
+
 /// The collector's main: parses `args` (without the program name) and
-/// copies stdin into rotating files until EOF.
+/// copies stdin into rotating files until EOF; with [`FD3_NAME_FLAG`], also
+/// fd 3 into the files of that name, on a second thread.
 pub fn run<I: IntoIterator<Item = String>>(args: I) -> Result<(), LogmonError> {
-    let args = parse_args(args)?;
-    collect(io::stdin().lock(), &args)
+    let mut rest = Vec::new();
+    let mut fd3_name = None;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == FD3_NAME_FLAG {
+            let value = it
+                .next()
+                .ok_or_else(|| LogmonError::Usage(format!("{FD3_NAME_FLAG} needs a value")))?;
+            fd3_name = Some(check_name(FD3_NAME_FLAG, value)?);
+        } else {
+            rest.push(arg);
+        }
+    }
+    let args = parse_args(rest)?;
+    let second = fd3_name.map(|name| {
+        let second = LogmonArgs {
+            name,
+            ..args.clone()
+        };
+        // SAFETY: fd 3 is the read end the spawner placed there for this
+        // process alone; nothing else in this process uses it. If it is
+        // not open, reads fail with EBADF and `collect` reports that.
+        let input = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(3) };
+        std::thread::spawn(move || collect(input, &second))
+    });
+    let first = collect(io::stdin().lock(), &args);
+    if let Some(handle) = second {
+        handle
+            .join()
+            .map_err(|_| LogmonError::Usage("the fd 3 collector stopped unexpectedly".into()))??;
+    }
+    first
+}
+
+/// A log file name for `flag`: not empty, no `/`.
+fn check_name(flag: &str, value: String) -> Result<String, LogmonError> {
+    if value.is_empty() || value.contains('/') {
+        return Err(LogmonError::Usage(format!("bad {flag} {value:?}")));
+    }
+    Ok(value)
 }
 
 /// Copies `input` into the rotating files of `args` until EOF.

@@ -4,9 +4,10 @@
 //! Each task is started in its own session (`setsid` between fork and exec),
 //! so its pid is also its process group id; `stop` signals the whole group
 //! and then kills what is left of it, so no process of the task outlives it.
-//! stdout and stderr go through pipes to one log collector process per
-//! stream (see [`crate::logmon`]), started in its own session too, so both
-//! the task and its logging survive the agent.
+//! stdout and stderr go through pipes to one log collector process per task
+//! (stdout as its stdin, stderr as its fd 3; see [`crate::logmon`]), started
+//! in its own session too, so both the task and its logging survive the
+//! agent.
 //!
 //! Waiting: a task this driver instance spawned is a child; a background
 //! tokio task reaps it and publishes its exit status on a watch channel. A
@@ -30,7 +31,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -120,10 +121,7 @@ impl RawExecDriver {
             pipe().map_err(|e| DriverError::io("creating stdout pipe", e))?;
         let (stderr_r, stderr_w) =
             pipe().map_err(|e| DriverError::io("creating stderr pipe", e))?;
-        let logmon_pids = [
-            self.spawn_logmon(cfg, LogStream::Stdout, stdout_r)?,
-            self.spawn_logmon(cfg, LogStream::Stderr, stderr_r)?,
-        ];
+        let logmon_pids = [self.spawn_logmon(cfg, stdout_r, stderr_r)?];
 
         // The write ends live only inside `cmd`; dropping `cmd` right after
         // the spawn leaves the task as the only writer, so the collectors
@@ -191,27 +189,50 @@ impl RawExecDriver {
 
     /// Starts the collector of one stream in its own session, reading
     /// `read_end`. A background task reaps it when it exits at EOF.
+    /// Starts the task's log collector: one process for both streams, the
+    /// stdout pipe as its stdin and the stderr pipe as its fd 3 (see
+    /// [`crate::logmon::FD3_NAME_FLAG`]); a process per stream would make
+    /// starting a task fork the agent three times instead of twice.
     fn spawn_logmon(
         &self,
         cfg: &TaskConfig,
-        stream: LogStream,
-        read_end: OwnedFd,
+        stdout_r: OwnedFd,
+        stderr_r: OwnedFd,
     ) -> Result<u32, DriverError> {
         let args = LogmonArgs {
             dir: cfg.logs.dir.clone(),
-            name: log_name(&cfg.task_name, stream),
+            name: log_name(&cfg.task_name, LogStream::Stdout),
             max_files: cfg.logs.max_files.max(1),
             max_file_size: cfg.logs.max_file_size_bytes().max(1),
         };
         let mut cmd = Command::new(&self.cfg.logmon.program);
         cmd.args(&self.cfg.logmon.args_prefix)
             .args(args.to_args())
+            .arg(crate::logmon::FD3_NAME_FLAG)
+            .arg(log_name(&cfg.task_name, LogStream::Stderr))
             .current_dir("/")
-            .stdin(Stdio::from(read_end))
+            .stdin(Stdio::from(stdout_r))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(false);
         new_session(&mut cmd);
+        let fd3 = stderr_r.as_raw_fd();
+        // SAFETY: between fork and exec only dup2 and fcntl run, both
+        // async-signal-safe; `stderr_r` stays open in the parent until
+        // after the spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                if fd3 == 3 {
+                    // Already in place: only clear close-on-exec.
+                    if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd3, 3) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| {
             DriverError::io(
                 format!(
@@ -221,6 +242,7 @@ impl RawExecDriver {
                 e,
             )
         })?;
+        drop(stderr_r);
         let pid = child.id().unwrap_or(0);
         tokio::spawn(async move {
             let _ = child.wait().await;
@@ -566,9 +588,6 @@ fn new_session(cmd: &mut Command) {
     }
 }
 
-/// A close-on-exec pipe: (read end, write end). Close-on-exec keeps the
-/// ends out of every other process the agent spawns concurrently; the
-/// spawns that should have them get them dup'ed onto their stdio.
 /// Where an interactive task's stdin FIFO lives (see the module docs).
 pub fn stdin_fifo(cfg: &TaskConfig) -> PathBuf {
     cfg.task_dir
@@ -601,6 +620,9 @@ fn open_stdin_fifo(path: &Path) -> Result<OwnedFd, DriverError> {
     Ok(OwnedFd::from(file))
 }
 
+/// A close-on-exec pipe: (read end, write end). Close-on-exec keeps the
+/// ends out of every other process the agent spawns concurrently; the
+/// spawns that should have them get them dup'ed onto their stdio (or fd 3).
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
