@@ -243,3 +243,20 @@ impl std::io::Read for ChunkReader {
         }
     }
 }
+
+#[test]
+fn a_bad_second_stream_name_is_a_usage_error() {
+    let run = |extra: &[&str]| {
+        let args: Vec<String> = ["--dir", "/tmp", "--name", "t.stdout", "--max-files", "1"]
+            .iter()
+            .chain(["--max-file-size", "1"].iter())
+            .chain(extra.iter())
+            .map(|s| s.to_string())
+            .collect();
+        drover_client::logmon::run(args).map_err(|e| e.to_string())
+    };
+    let err = run(&["--fd3-name"]).unwrap_err();
+    assert!(err.contains("--fd3-name needs a value"), "{err}");
+    let err = run(&["--fd3-name", "../x"]).unwrap_err();
+    assert!(err.contains("bad --fd3-name \"../x\""), "{err}");
+}
