@@ -301,12 +301,10 @@ async fn body_until(resp: &mut reqwest::Response, got: &mut String, want: &str) 
 
 /// GET of the logs endpoint; status and body.
 async fn logs(a: &Agent, alloc: &str, query: &str) -> (StatusCode, String) {
-    let r = reqwest::get(a.url(&format!(
+    a.get_text(&format!(
         "/v1/client/fs/logs/{alloc}?task=t&type=stdout&{query}"
-    )))
+    ))
     .await
-    .unwrap();
-    (r.status(), r.text().await.unwrap())
 }
 
 #[tokio::test]

@@ -47,15 +47,11 @@ async fn a_batch_job_runs_to_completion_with_events_and_logs() {
     // The same bytes through Nomad's logs endpoint, plain and framed.
     let id = alloc["ID"].as_str().unwrap();
     let plain = a
-        .http
-        .get(a.url(&format!(
+        .get_text(&format!(
             "/v1/client/fs/logs/{id}?task=say&type=stdout&plain=true"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(plain.status(), StatusCode::OK);
-    assert_eq!(plain.text().await.unwrap(), "hello from say\n");
+        ))
+        .await;
+    assert_eq!(plain, (StatusCode::OK, "hello from say\n".to_string()));
     let framed = a
         .http
         .get(a.url(&format!(
@@ -447,27 +443,11 @@ async fn a_client_only_agent_runs_work_for_a_separate_server() {
     .await;
     // The client serves its own allocation's logs.
     let id = alloc["ID"].as_str().unwrap();
-    let r = client
-        .http
-        .get(client.url(&format!(
-            "/v1/client/fs/logs/{id}?task=t&type=stdout&plain=true"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.unwrap(), "far away\n");
+    let logs = format!("/v1/client/fs/logs/{id}?task=t&type=stdout&plain=true");
+    let want = (StatusCode::OK, "far away\n".to_string());
+    assert_eq!(client.get_text(&logs).await, want);
     // Any agent answers: the server forwards to the client that runs it.
-    let via_server = server
-        .http
-        .get(server.url(&format!(
-            "/v1/client/fs/logs/{id}?task=t&type=stdout&plain=true"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(via_server.status(), StatusCode::OK);
-    assert_eq!(via_server.text().await.unwrap(), "far away\n");
+    assert_eq!(server.get_text(&logs).await, want);
     let (status, _, _) = server
         .get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000?task=t&type=stdout")
         .await;

@@ -250,16 +250,7 @@ async fn an_agent_killed_9_reattaches_to_its_container() {
     // Logs keep flowing into the task's files after the restart.
     let path = format!("/v1/client/fs/logs/{alloc_id}?task=t&type=stdout&plain=true");
     let count = |text: &str| text.lines().filter(|l| l.starts_with("tick")).count();
-    let before = count(
-        &a.http
-            .get(a.url(&path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let before = count(&a.get_text(&path).await.1);
     wait_until("more output after the restart", DEADLINE, || async {
         let text = a
             .http

@@ -90,30 +90,12 @@ impl Agent {
         )
         .unwrap();
         let servers = server.base.trim_start_matches("http://").to_string();
-        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-            .args([
-                "agent",
-                "-client",
-                "-log-level=warn",
-                "-servers",
-                &servers,
-                "-data-dir",
-            ])
-            .arg(data_dir.join("data"))
-            .arg("-config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("drover starts");
-        let agent = Agent {
-            child,
-            base: format!("http://127.0.0.1:{http}"),
-            http: reqwest::Client::new(),
-            data_dir: data_dir.to_path_buf(),
-            reap_tasks: true,
-        };
+        let agent = Self::spawn(
+            &["agent", "-client", "-servers", &servers],
+            data_dir,
+            &config,
+            http,
+        );
         server
             .until("/v1/nodes", "the client's node registered", |v| {
                 v.as_array().is_some_and(|n| !n.is_empty())
@@ -132,23 +114,7 @@ impl Agent {
             format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n{extra}\n"),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-            .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
-            .arg(data_dir.join("data"))
-            .arg("-config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("drover starts");
-        let agent = Agent {
-            child,
-            base: format!("http://127.0.0.1:{http}"),
-            http: reqwest::Client::new(),
-            data_dir: data_dir.to_path_buf(),
-            reap_tasks: true,
-        };
+        let agent = Self::spawn(&["agent", "-dev"], data_dir, &config, http);
         let started = Instant::now();
         loop {
             if let Ok(r) = agent.http.get(agent.url("/v1/status/leader")).send().await {
@@ -161,6 +127,29 @@ impl Agent {
                 "agent did not come up within {DEADLINE:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs the binary with `args`, warn-level logs, `<data_dir>/data` and
+    /// `config`; the agent will listen on `http`. Does not wait for it.
+    fn spawn(args: &[&str], data_dir: &Path, config: &Path, http: u16) -> Agent {
+        let child = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args(args)
+            .args(["-log-level=warn", "-data-dir"])
+            .arg(data_dir.join("data"))
+            .arg("-config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("drover starts");
+        Agent {
+            child,
+            base: format!("http://127.0.0.1:{http}"),
+            http: reqwest::Client::new(),
+            data_dir: data_dir.to_path_buf(),
+            reap_tasks: true,
         }
     }
 
@@ -190,15 +179,7 @@ impl Agent {
     /// The agent's gauge or counter `name` from its Prometheus metrics; 0
     /// when it is not reported.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(self.url("/v1/metrics?format=prometheus"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, text) = self.get_text("/v1/metrics?format=prometheus").await;
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.parse::<f64>().ok())
@@ -224,6 +205,12 @@ impl Agent {
     pub async fn register(&self, id: &str, team: &str) -> reqwest::Result<reqwest::Response> {
         let job = json!({"Job": {"ID": id, "Meta": {"team": team}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
         self.http.put(self.url("/v1/jobs")).json(&job).send().await
+    }
+
+    /// `GET path` with the body as text (plain logs, Prometheus metrics).
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
