@@ -17,3 +17,10 @@ pub mod registry;
 pub mod runner;
 pub mod store;
 pub mod taskenv;
+
+/// Unix nanoseconds now (0 before 1970, saturating far in the future).
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -219,7 +219,7 @@ async fn service_container_has_limits_labels_and_logs_and_is_removed_on_destroy(
     let pid = st["logger_pid"].as_u64().unwrap() as u32;
     let start = st["logger_start"].as_u64().unwrap();
     assert!(
-        !drover_client::driver::raw_exec::is_alive(pid, start),
+        !drover_client::driver::procfs::is_alive(pid, start),
         "logger still runs"
     );
 }
@@ -314,7 +314,7 @@ async fn fresh_driver_recovers_running_container_from_handle() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let start = h.driver_state["logger_start"].as_u64().unwrap();
     wait_until("old logger gone", Duration::from_secs(5), || async {
-        (!drover_client::driver::raw_exec::is_alive(pid as u32, start)).then_some(())
+        (!drover_client::driver::procfs::is_alive(pid as u32, start)).then_some(())
     })
     .await;
 

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use drover_client::driver::raw_exec::{
-    is_alive, read_stat, LogmonCommand, RawExecConfig, RawExecDriver,
-};
+use drover_client::driver::procfs::{is_alive, read_stat};
+use drover_client::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
 use drover_client::driver::{
     Driver, DriverError, LogConfig, Recovered, Signal, TaskConfig, TaskHandle,
 };

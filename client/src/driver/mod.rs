@@ -13,6 +13,7 @@
 
 pub mod docker;
 pub mod exec_pty;
+pub mod procfs;
 pub mod raw_exec;
 
 use std::collections::BTreeMap;
@@ -452,4 +453,11 @@ impl Signal {
             .find(|(_, n)| *n == number)
             .map(|&(name, number)| Signal { name, number })
     }
+}
+
+/// Locks a driver's bookkeeping map. A panic while holding one leaves it
+/// consistent (single inserts and removes), so a poisoned lock is still
+/// usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -27,7 +27,7 @@ pub mod task;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use drover_api::AllocClientUpdateEntry;
 
@@ -70,13 +70,7 @@ impl From<DriverError> for RunnerError {
     }
 }
 
-/// Unix nanoseconds now.
-pub(crate) fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use crate::now_nanos;
 
 /// A non-negative nanosecond count as a `Duration`.
 pub(crate) fn nanos_to_duration(n: i64) -> Duration {

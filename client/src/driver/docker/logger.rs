@@ -224,7 +224,7 @@ impl Read for ChannelReader {
 }
 
 /// Starts a logger for `container` in its own session; returns its pid
-/// and start time (see [`crate::driver::raw_exec::read_stat`]). A
+/// and start time (see [`crate::driver::procfs::read_stat`]). A
 /// background task reaps it.
 pub(super) fn spawn(
     program: &LogmonCommand,
@@ -269,7 +269,7 @@ pub(super) fn spawn(
     })?;
     let pid = child.id().unwrap_or(0);
     // Not reaped before the waiter below runs, so /proc/<pid> exists.
-    let start = crate::driver::raw_exec::read_stat(pid).map_or(0, |s| s.start_time);
+    let start = crate::driver::procfs::read_stat(pid).map_or(0, |s| s.start_time);
     tokio::spawn(async move {
         let _ = child.wait().await;
     });

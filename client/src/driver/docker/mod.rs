@@ -21,8 +21,8 @@
 //! newer API are avoided (the stop signal is set on create, not on stop).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
@@ -34,7 +34,8 @@ use drover_api::DriverInfo;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::raw_exec::is_alive;
+use super::lock;
+use super::procfs::is_alive;
 use super::{
     BoxFuture, Capabilities, Driver, DriverError, ExecRequest, ExecSession, ExitResult,
     FsIsolation, LogConfig, Recovered, Signal, TaskConfig, TaskHandle, TaskStats,
@@ -170,7 +171,7 @@ impl DockerDriver {
 
     async fn fingerprint_now(&self) -> DriverInfo {
         let mut info = DriverInfo {
-            update_time: Some(unix_nanos()),
+            update_time: Some(crate::now_nanos()),
             ..DriverInfo::default()
         };
         let docker = match self.docker() {
@@ -419,7 +420,7 @@ impl DockerDriver {
                         id,
                         &h.task_name,
                         &st.logs,
-                        Some(unix_nanos()),
+                        Some(crate::now_nanos()),
                     )?;
                     lock(&self.loggers).insert(id.clone(), fresh);
                 }
@@ -638,15 +639,4 @@ fn is_conflict(e: &BollardError) -> bool {
             ..
         }
     )
-}
-
-fn unix_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Single inserts and removes: a poisoned map is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -29,7 +29,7 @@ pub async fn sample(docker: &Docker, container: &str) -> Result<TaskStats, Drive
 
 pub fn to_task_stats(s: &ContainerStatsResponse) -> TaskStats {
     let mut out = TaskStats {
-        timestamp: unix_nanos(),
+        timestamp: crate::now_nanos(),
         ..TaskStats::default()
     };
     if let Some(mem) = &s.memory_stats {
@@ -77,12 +77,6 @@ pub fn to_task_stats(s: &ContainerStatsResponse) -> TaskStats {
         .and_then(|p| p.current)
         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
     out
-}
-
-fn unix_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
