@@ -7,16 +7,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::*;
+use drover_server::scheduler::compute_job;
 use drover_server::scheduler::generic::{Plan, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
-use drover_server::scheduler::{compute, compute_job};
 use drover_state::command::{
-    AllocClientState, AllocClientUpdate, JobDeregister, JobRegister, NodeDeregister, NodeRegister,
+    AllocClientState, AllocClientUpdate, JobDeregister, NodeDeregister, NodeRegister,
     NodeUpdateDrain, NodeUpdateEligibility, NodeUpdateStatus,
 };
-use drover_state::{Command, State, WatchSet};
+use drover_state::{Command, WatchSet};
 use proptest::prelude::*;
 
-const T0: i64 = 1_700_000_000_000_000_000;
+mod sched;
+use sched::{H, T0};
 
 /// A node as a test wants it; `Default` is a big, ready, eligible `dc1`
 /// linux node with `raw_exec`.
@@ -94,28 +95,19 @@ fn job(id: &str, kind: JobType, constraints: Vec<Constraint>) -> Job {
     }
 }
 
-struct H {
-    st: State,
-    index: u64,
-    ids: u64,
+/// What these tests need beyond the shared harness: nodes built from a
+/// spec (class, datacenter, pool, status, drain), bulk client reports,
+/// node loss, and the live (node, group) pairs.
+trait SystemHarness {
+    fn add_node(&mut self, spec: N);
+    fn add_nodes(&mut self, specs: impl IntoIterator<Item = N>);
+    fn set_client_status(&mut self, ids: &[&str], status: AllocClientStatus);
+    fn node_down(&mut self, id: &str);
+    fn live(&self, job: &str) -> BTreeSet<(String, String)>;
 }
 
-impl H {
-    fn new() -> H {
-        H {
-            st: State::default(),
-            index: 0,
-            ids: 0,
-        }
-    }
-
-    fn apply(&mut self, cmd: Command) {
-        self.index += 1;
-        let out = self.st.apply(self.index, &cmd);
-        assert_eq!(out.result, Ok(()), "command {} rejected", self.index);
-    }
-
-    fn node(&mut self, spec: N) {
+impl SystemHarness for H {
+    fn add_node(&mut self, spec: N) {
         let kv = |v: &[(String, String)]| v.iter().cloned().collect::<BTreeMap<_, _>>();
         let mut drivers = BTreeMap::new();
         if spec.raw_exec {
@@ -161,53 +153,10 @@ impl H {
         }));
     }
 
-    fn nodes(&mut self, specs: impl IntoIterator<Item = N>) {
+    fn add_nodes(&mut self, specs: impl IntoIterator<Item = N>) {
         for s in specs {
-            self.node(s);
+            self.add_node(s);
         }
-    }
-
-    fn register(&mut self, job: Job) -> Evaluation {
-        self.index += 1;
-        let eval = Evaluation {
-            id: format!("eval-{}-{}", job.id, self.index),
-            namespace: "default".into(),
-            job_id: job.id.clone(),
-            eval_type: job.job_type.as_str().into(),
-            status: EvalStatus::Pending,
-            ..Default::default()
-        };
-        let out = self.st.apply(
-            self.index,
-            &Command::JobRegister(JobRegister {
-                job,
-                eval: Some(eval.clone()),
-                enforce_index: None,
-                now: T0,
-            }),
-        );
-        assert_eq!(out.result, Ok(()));
-        eval
-    }
-
-    /// Compute (through the type dispatch) and commit the plan for `eval`.
-    fn schedule(&mut self, eval: &Evaluation) -> Plan {
-        let mut n = self.ids;
-        let plan = compute(
-            &self.st,
-            eval,
-            &mut || {
-                n += 1;
-                format!("alloc-{n:05}")
-            },
-            T0,
-        );
-        self.ids = n;
-        self.apply(
-            plan.clone()
-                .into_command(eval.clone(), format!("blocked-{}", eval.id), T0),
-        );
-        plan
     }
 
     fn set_client_status(&mut self, ids: &[&str], status: AllocClientStatus) {
@@ -267,7 +216,7 @@ fn updates(plan: &Plan, tg: &str) -> (u64, u64, u64) {
 #[test]
 fn places_one_per_feasible_node_only() {
     let mut h = H::new();
-    h.nodes([
+    h.add_nodes([
         n("a"),
         n("b"),
         N {
@@ -345,7 +294,7 @@ fn places_one_per_feasible_node_only() {
 #[test]
 fn every_group_gets_its_own_allocation_per_node() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b")]);
+    h.add_nodes([n("a"), n("b")]);
     let mut j = job("sys", JobType::System, vec![]);
     j.task_groups.push(group("h", 100));
     let eval = h.register(j);
@@ -371,10 +320,10 @@ fn every_group_gets_its_own_allocation_per_node() {
 #[test]
 fn a_new_node_gets_an_allocation_on_the_next_evaluation() {
     let mut h = H::new();
-    h.node(n("a"));
+    h.add_node(n("a"));
     let eval = h.register(job("sys", JobType::System, vec![]));
     assert_eq!(placed_nodes(&h.schedule(&eval)), ["a"]);
-    h.node(n("b"));
+    h.add_node(n("b"));
     let plan = h.schedule(&eval);
     assert_eq!(placed_nodes(&plan), ["b"]);
     assert_eq!(updates(&plan, "g"), (1, 0, 1));
@@ -383,7 +332,7 @@ fn a_new_node_gets_an_allocation_on_the_next_evaluation() {
 #[test]
 fn allocations_on_down_or_gone_nodes_are_lost_and_not_replaced() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b"), n("c")]);
+    h.add_nodes([n("a"), n("b"), n("c")]);
     let eval = h.register(job("sys", JobType::System, vec![]));
     h.schedule(&eval);
     h.node_down("a");
@@ -412,7 +361,7 @@ fn allocations_on_down_or_gone_nodes_are_lost_and_not_replaced() {
 #[test]
 fn ineligible_and_draining_nodes_keep_their_allocations() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b")]);
+    h.add_nodes([n("a"), n("b")]);
     let eval = h.register(job("sys", JobType::System, vec![]));
     h.schedule(&eval);
     h.apply(Command::NodeUpdateEligibility(NodeUpdateEligibility {
@@ -439,7 +388,7 @@ fn ineligible_and_draining_nodes_keep_their_allocations() {
 #[test]
 fn nodes_that_stop_matching_the_job_lose_their_allocations() {
     let mut h = H::new();
-    h.nodes([
+    h.add_nodes([
         n("a"),
         N {
             attrs: vec![("kernel.name".into(), "darwin".into())],
@@ -474,7 +423,7 @@ fn nodes_that_stop_matching_the_job_lose_their_allocations() {
 #[test]
 fn groups_the_job_no_longer_has_are_stopped() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b")]);
+    h.add_nodes([n("a"), n("b")]);
     let mut j = job("sys", JobType::System, vec![]);
     j.task_groups.push(group("old", 100));
     let eval = h.register(j);
@@ -489,7 +438,7 @@ fn groups_the_job_no_longer_has_are_stopped() {
 #[test]
 fn a_stopped_or_missing_job_stops_everything() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b")]);
+    h.add_nodes([n("a"), n("b")]);
     let eval = h.register(job("sys", JobType::System, vec![]));
     h.schedule(&eval);
     // With no job at all, the eval's type picks the system scheduler.
@@ -521,7 +470,7 @@ fn a_stopped_or_missing_job_stops_everything() {
 #[test]
 fn sysbatch_runs_once_per_node() {
     let mut h = H::new();
-    h.nodes([n("a"), n("b"), n("c")]);
+    h.add_nodes([n("a"), n("b"), n("c")]);
     let eval = h.register(job("once", JobType::Sysbatch, vec![]));
     let plan = h.schedule(&eval);
     assert_eq!(plan.placed.len(), 3);
@@ -540,7 +489,7 @@ fn sysbatch_runs_once_per_node() {
     assert!(again.is_noop(), "{again:?}");
     assert_eq!(updates(&again, "g"), (0, 0, 3));
     // A new node still gets its run.
-    h.node(n("d"));
+    h.add_node(n("d"));
     assert_eq!(placed_nodes(&h.schedule(&eval)), ["d"]);
     // A new job version runs again where the old one finished.
     let mut j = job("once", JobType::Sysbatch, vec![]);
@@ -552,7 +501,7 @@ fn sysbatch_runs_once_per_node() {
 #[test]
 fn a_node_without_room_is_a_failed_placement_with_a_blocked_eval() {
     let mut h = H::new();
-    h.nodes([
+    h.add_nodes([
         n("big"),
         N {
             cpu: 50,
@@ -595,7 +544,7 @@ fn a_node_without_room_is_a_failed_placement_with_a_blocked_eval() {
 #[test]
 fn a_group_filtered_everywhere_reports_why() {
     let mut h = H::new();
-    h.nodes([
+    h.add_nodes([
         n("a"),
         n("b"),
         N {
@@ -667,7 +616,7 @@ proptest! {
             if *status == 0 && *eligible && *dc < 2 && model(&rack, tier_value) {
                 feasible.insert(id.clone());
             }
-            h.node(N {
+            h.add_node(N {
                 status: status_of(*status),
                 eligible: *eligible,
                 dc: format!("dc{dc}"),
