@@ -52,6 +52,9 @@ struct Inner {
     leaders: Vec<String>,
     /// When each task may start (the `lifecycle` blocks).
     lifecycle: Mutex<Coordinator>,
+    /// Each task's lifecycle stage; fixed for the allocation, so read
+    /// without taking the coordinator's lock.
+    stages: BTreeMap<String, Stage>,
     /// Why the allocation could not run at all (no job, no group).
     setup_error: Option<String>,
     state: Mutex<AllocState>,
@@ -174,11 +177,16 @@ impl AllocRunner {
             }
         }
 
+        let stages = tasks
+            .keys()
+            .map(|name| (name.clone(), lifecycle.stage(name)))
+            .collect();
         let inner = Arc::new(Inner {
             cfg,
             alloc_dir,
             tasks,
             leaders,
+            stages,
             lifecycle: Mutex::new(lifecycle),
             setup_error,
             state: Mutex::new(AllocState {
@@ -420,10 +428,7 @@ impl Inner {
     }
 
     fn stage(&self, task: &str) -> Stage {
-        self.lifecycle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stage(task)
+        self.stages.get(task).copied().unwrap_or(Stage::Main)
     }
 
     /// Kills every task but the poststop ones once, in Nomad's order
