@@ -32,6 +32,9 @@ pub(super) fn write_error(e: WriteError) -> HttpError {
     match e {
         WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
         WriteError::Raft(m) => HttpError::internal(m),
+        WriteError::Unavailable(m) => HttpError::internal(format!(
+            "write refused, the Raft log cannot be written: {m}"
+        )),
     }
 }
 

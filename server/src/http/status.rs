@@ -83,12 +83,19 @@ pub async fn members(State(app): State<App>) -> Response {
     json(&body, &meta(&app))
 }
 
-/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known.
+/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known,
+/// or while the Raft log cannot make writes durable (a full disk): reads
+/// still work then, writes do not.
 pub async fn health(State(app): State<App>) -> HttpResult<Response> {
     if !app.raft.is_leader() {
         return Err(HttpError::internal(
             "{\"server\":{\"ok\":false,\"message\":\"No cluster leader\"}}",
         ));
+    }
+    if let Some(e) = app.raft.log.wal().health().error() {
+        let message = format!("the Raft log cannot be written: {e}");
+        let body = serde_json::json!({ "server": { "ok": false, "message": message } });
+        return Err(HttpError::internal(body.to_string()));
     }
     let body = AgentHealthResponse {
         client: None,

@@ -1,34 +1,31 @@
-//! The Raft log, vote and commit pointer in sled.
+//! openraft's log storage on Drover's own write-ahead log ([`super::wal`]).
 //!
-//! Log keys are big-endian `u64` indexes, so sled's key order is log order
-//! and ranges are index ranges. Values are MessagePack with field names, so
-//! a `Command` gaining a `#[serde(default)]` field still reads old entries.
-//! Durability rule: a vote is flushed before `save_vote` returns, and an
-//! append is reported done (`log_io_completed`) only after sled's flush, which
-//! fsyncs. An acknowledged write therefore survives `kill -9`.
+//! Entries are MessagePack with field names, so a `Command` gaining a
+//! `#[serde(default)]` field still reads old entries. Durability rule: a
+//! vote is on disk before `save_vote` returns, and an append is reported
+//! done (`log_io_completed`) only after the flusher's `fdatasync` covered
+//! it. `append` itself only queues, so Raft's loop never waits on the disk,
+//! and appends that arrive during one sync share the next.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{Entry, RaftLogId, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::wal::{Meta, Wal, WalError};
 use super::{io_err, LogId, NodeId, StorageError, TypeConfig};
 
-const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
-const LAST_PURGED: &[u8] = b"last_purged";
-
-/// Cheap to clone: sled handles are reference counted. The clone is the
-/// `LogReader` replication tasks use.
+/// Cheap to clone; the clone is the `LogReader` replication tasks use.
 #[derive(Debug, Clone)]
-pub struct SledLogStore {
-    db: sled::Db,
-    logs: sled::Tree,
-    meta: sled::Tree,
+pub struct LogStore {
+    wal: Wal,
+    /// The meta file's contents, kept so one field can change at a time.
+    meta: Arc<std::sync::Mutex<Meta>>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -39,87 +36,90 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     rmp_serde::from_slice(bytes).map_err(|e| io_err(false, &e))
 }
 
-fn key(index: u64) -> [u8; 8] {
-    index.to_be_bytes()
+fn wal_err(write: bool) -> impl Fn(WalError) -> StorageError {
+    move |e| io_err(write, &e)
 }
 
-impl SledLogStore {
-    /// Open (or create) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        let db = sled::open(dir).map_err(|e| io_err(false, &e))?;
-        Self::from_db(db)
+impl LogStore {
+    /// Open (or create) the log in `dir`, with segments of `segment_size`.
+    pub fn open(dir: &Path, segment_size: u64) -> Result<Self, StorageError> {
+        let (wal, meta) = Wal::open(dir, segment_size).map_err(wal_err(false))?;
+        Ok(LogStore {
+            wal,
+            meta: Arc::new(std::sync::Mutex::new(meta)),
+        })
     }
 
-    /// A store on an existing sled database (tests use temporary ones).
-    pub fn from_db(db: sled::Db) -> Result<Self, StorageError> {
-        let logs = db.open_tree("raft_log").map_err(|e| io_err(false, &e))?;
-        let meta = db.open_tree("raft_meta").map_err(|e| io_err(false, &e))?;
-        Ok(SledLogStore { db, logs, meta })
+    /// The write-ahead log underneath (health, stats, shutdown).
+    pub fn wal(&self) -> &Wal {
+        &self.wal
     }
 
-    async fn flush(&self) -> Result<(), StorageError> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| io_err(true, &e))
-    }
-
-    fn get_meta<T: DeserializeOwned>(&self, name: &[u8]) -> Result<Option<T>, StorageError> {
-        match self.meta.get(name).map_err(|e| io_err(false, &e))? {
-            Some(bytes) => decode(&bytes).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn put_meta<T: Serialize>(&self, name: &[u8], v: &T) -> Result<(), StorageError> {
-        self.meta
-            .insert(name, encode(v)?)
-            .map(|_| ())
-            .map_err(|e| io_err(true, &e))
-    }
-
-    /// The number of entries currently kept (for compaction tests and metrics).
+    /// The number of entries currently kept (for compaction tests).
     pub fn len(&self) -> usize {
-        self.logs.len()
+        self.wal.bounds().map_or(0, |(a, b)| (b - a + 1) as usize)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.logs.is_empty()
+        self.len() == 0
+    }
+
+    fn update_meta(&self, change: impl FnOnce(&mut Meta)) -> Result<(), StorageError> {
+        let mut meta = self.meta.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = meta.clone();
+        change(&mut next);
+        self.wal.save_meta(&next).map_err(wal_err(true))?;
+        *meta = next;
+        Ok(())
+    }
+
+    fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
+        let meta = self.meta.lock().unwrap_or_else(|e| e.into_inner());
+        meta.purged
+            .as_ref()
+            .map(|(_, bytes)| decode(bytes))
+            .transpose()
     }
 }
 
-impl RaftLogReader<TypeConfig> for SledLogStore {
+fn bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
+    let from = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let to = match range.end_bound() {
+        Bound::Included(i) => i.saturating_add(1),
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (from, to)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
-        let start = match range.start_bound() {
-            Bound::Included(i) => Bound::Included(key(*i)),
-            Bound::Excluded(i) => Bound::Excluded(key(*i)),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(i) => Bound::Included(key(*i)),
-            Bound::Excluded(i) => Bound::Excluded(key(*i)),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for kv in self.logs.range::<[u8; 8], _>((start, end)) {
-            let (_, v) = kv.map_err(|e| io_err(false, &e))?;
-            out.push(decode(&v)?);
-        }
-        Ok(out)
+        let (from, to) = bounds(&range);
+        let records = self.wal.read(from, to).map_err(wal_err(false))?;
+        records.iter().map(|(_, bytes)| decode(bytes)).collect()
     }
 }
 
-impl RaftLogStorage<TypeConfig> for SledLogStore {
+impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged: Option<LogId> = self.get_meta(LAST_PURGED)?;
-        let last = match self.logs.last().map_err(|e| io_err(false, &e))? {
-            Some((_, v)) => Some(*decode::<Entry<TypeConfig>>(&v)?.get_log_id()),
+        let last_purged = self.last_purged()?;
+        let last = match self.wal.bounds() {
+            Some((_, last)) => {
+                let records = self.wal.read(last, last + 1).map_err(wal_err(false))?;
+                match records.first() {
+                    Some((_, bytes)) => Some(*decode::<Entry<TypeConfig>>(bytes)?.get_log_id()),
+                    None => last_purged,
+                }
+            }
             None => last_purged,
         };
         Ok(LogState {
@@ -133,23 +133,29 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta(VOTE, vote)?;
-        self.flush().await
+        let bytes = encode(vote)?;
+        self.update_meta(|m| m.vote = Some(bytes))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
-        self.get_meta(VOTE)
+        let meta = self.meta.lock().unwrap_or_else(|e| e.into_inner());
+        meta.vote.as_deref().map(decode).transpose()
     }
 
-    /// Recorded so a restart replays the log up to the commit point; flushed
-    /// with the next append or vote (losing it only means replaying less
-    /// eagerly, never losing an acknowledged write).
+    /// Recorded so a restart applies the log up to the commit point at once;
+    /// not synced (losing it only means applying less before the first
+    /// commit, never losing an acknowledged write).
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta(COMMITTED, &committed)
+        self.wal
+            .save_committed(&encode(&committed)?)
+            .map_err(wal_err(true))
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+        match self.wal.read_committed() {
+            Some(bytes) => Ok(decode::<Option<LogId>>(&bytes)?),
+            None => Ok(None),
+        }
     }
 
     async fn append<I>(
@@ -161,49 +167,79 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let mut batch = sled::Batch::default();
+        let mut records = Vec::new();
         for entry in entries {
-            batch.insert(&key(entry.get_log_id().index), encode(&entry)?);
+            records.push((entry.get_log_id().index, encode(&entry)?));
         }
-        self.logs.apply_batch(batch).map_err(|e| io_err(true, &e))?;
-        // Readable now; durable only once flushed. Report completion after.
-        let flushed = self.db.flush_async().await;
-        match flushed {
-            Ok(_) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let err = io_err(true, &e);
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(err)
-            }
-        }
+        let done = Box::new(move || callback.log_io_completed(Ok(())));
+        self.wal.append(records, done).map_err(wal_err(true))
     }
 
     /// Delete `[log_id.index, ∞)`: entries a new leader overwrote.
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for kv in self.logs.range(key(log_id.index)..) {
-            let (k, _) = kv.map_err(|e| io_err(false, &e))?;
-            batch.remove(k);
-        }
-        self.logs.apply_batch(batch).map_err(|e| io_err(true, &e))?;
-        self.flush().await
+        self.wal.truncate(log_id.index).await.map_err(wal_err(true))
     }
 
     /// Delete `(-∞, log_id.index]` after a snapshot. The purge point is made
     /// durable first, so a crash mid-purge never leaves a hole openraft
     /// does not know about.
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.put_meta(LAST_PURGED, &log_id)?;
-        self.flush().await?;
-        let mut batch = sled::Batch::default();
-        for kv in self.logs.range(..=key(log_id.index)) {
-            let (k, _) = kv.map_err(|e| io_err(false, &e))?;
-            batch.remove(k);
+        let bytes = encode(&log_id)?;
+        self.update_meta(|m| m.purged = Some((log_id.index, bytes)))?;
+        self.wal.purge(log_id.index);
+        Ok(())
+    }
+}
+
+impl LogStore {
+    /// Import the log an older Drover kept in sled at `old` (trees
+    /// `raft_log` and `raft_meta`, values in the same MessagePack), then
+    /// rename the directory so it is imported once. Does nothing when `old`
+    /// does not exist.
+    pub async fn import_sled(&self, old: &Path) -> Result<(), StorageError> {
+        if !old.join("db").exists() {
+            return Ok(());
         }
-        self.logs.apply_batch(batch).map_err(|e| io_err(true, &e))?;
-        self.flush().await
+        let done = old.with_extension("imported");
+        if self.wal.bounds().is_some() {
+            // Imported before, and the rename did not happen.
+            return std::fs::rename(old, &done).map_err(|e| io_err(true, &e));
+        }
+        let err = |e: sled::Error| io_err(false, &e);
+        let (meta, records) = {
+            let db = sled::open(old).map_err(err)?;
+            let logs = db.open_tree("raft_log").map_err(err)?;
+            let meta = db.open_tree("raft_meta").map_err(err)?;
+            let get = |k: &[u8]| meta.get(k).map(|v| v.map(|v| v.to_vec())).map_err(err);
+            let purged = match get(b"last_purged")? {
+                Some(bytes) => {
+                    let id: LogId = decode(&bytes)?;
+                    Some((id.index, bytes))
+                }
+                None => None,
+            };
+            let mut records = Vec::new();
+            for kv in logs.iter() {
+                let (k, v) = kv.map_err(err)?;
+                let mut ix = [0u8; 8];
+                ix.copy_from_slice(&k[..8.min(k.len())]);
+                records.push((u64::from_be_bytes(ix), v.to_vec()));
+            }
+            let vote = get(b"vote")?;
+            (Meta { vote, purged }, records)
+        };
+        tracing::info!(
+            entries = records.len(),
+            from = %old.display(),
+            "importing the Raft log kept in sled by an older Drover"
+        );
+        self.update_meta(|m| *m = meta)?;
+        if !records.is_empty() {
+            self.wal
+                .append(records, Box::new(|| {}))
+                .map_err(wal_err(true))?;
+        }
+        self.wal.sync().await.map_err(wal_err(true))?;
+        std::fs::rename(old, &done).map_err(|e| io_err(true, &e))
     }
 }

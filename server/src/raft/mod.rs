@@ -1,9 +1,10 @@
-//! Raft: openraft 0.9 with sled for the log and a file for snapshots.
+//! Raft: openraft 0.9 with Drover's own write-ahead log ([`wal`]) and a
+//! file for snapshots.
 //!
 //! Every change to cluster state is a [`drover_state::Command`] written with
 //! `client_write` and applied by [`state_machine::StateMachineStore`] on every
 //! server. One node today; the type config and storage are already what a
-//! multi-server cluster (issue G) needs: node addresses live in
+//! multi-server cluster needs: node addresses live in
 //! `BasicNode`, and nothing here assumes a single member.
 
 // openraft's storage traits fix the error type (`StorageError`, ~224 bytes);
@@ -14,6 +15,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod state_machine;
+pub mod wal;
 
 use std::io::Cursor;
 

@@ -1,8 +1,10 @@
 //! Starting a server's Raft from its data directory, and writing through it.
 //!
-//! Layout under the data directory: `raft/` (sled: log, vote, commit
-//! pointer) and `state/` (the snapshot file). A restart opens both: the
-//! state machine restores the snapshot and openraft replays the log after it.
+//! Layout under the data directory: `wal/` (the Raft log, vote and commit
+//! pointer, see [`super::wal`]) and `state/` (the snapshot file). A restart
+//! opens both: the state machine restores the snapshot and openraft replays
+//! the log after it. A `raft/` directory left by an older Drover (the log in
+//! sled) is imported into `wal/` once and renamed `raft.imported/`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use drover_state::{Command, EventRetention};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, SnapshotPolicy};
 
-use super::log_store::SledLogStore;
+use super::log_store::LogStore;
 use super::network::NoPeers;
 use super::state_machine::{Shared, StateMachineStore};
 use super::{Node, NodeId, Raft, StorageError, WriteOutcome};
@@ -32,6 +34,8 @@ pub struct RaftSettings {
     pub keep_after_snapshot: u64,
     /// Form a one-server cluster on first start (`-bootstrap-expect 1`).
     pub bootstrap: bool,
+    /// Bytes preallocated per log segment.
+    pub segment_size: u64,
 }
 
 impl RaftSettings {
@@ -44,6 +48,7 @@ impl RaftSettings {
             snapshot_every: 10_000,
             keep_after_snapshot: 1_000,
             bootstrap: true,
+            segment_size: super::wal::DEFAULT_SEGMENT_SIZE,
         }
     }
 }
@@ -62,9 +67,13 @@ pub enum StartError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// Not the leader: the caller forwards to `leader` (issue G) or fails.
+    /// Not the leader: the caller forwards to `leader` or fails.
     #[error("not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// The log cannot make writes durable now (a full disk, an I/O error);
+    /// nothing was written, and writes are taken again once it can.
+    #[error("the Raft log cannot be written: {0}")]
+    Unavailable(String),
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -74,7 +83,7 @@ pub enum WriteError {
 pub struct RaftHandle {
     pub raft: Raft,
     pub shared: Arc<Shared>,
-    pub log: SledLogStore,
+    pub log: LogStore,
     pub node_id: NodeId,
 }
 
@@ -82,6 +91,9 @@ impl RaftHandle {
     /// Write a command and wait until it is applied here. The outcome says
     /// whether the state machine accepted it and at which index.
     pub async fn write(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
+        if let Some(e) = self.log.wal().health().error() {
+            return Err(WriteError::Unavailable(e));
+        }
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -107,17 +119,21 @@ impl RaftHandle {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
 
+    /// Stop Raft, then the log's flusher (appends not yet durable stay
+    /// unacknowledged).
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
+        self.log.wal().close();
     }
 }
 
 /// Open storage, start Raft and, on first start with `bootstrap`, form a
 /// one-server cluster. Restarts find their membership in the log.
 pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
-    let log = SledLogStore::open(&settings.data_dir.join("raft"))?;
+    let log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
+    log.import_sled(&settings.data_dir.join("raft")).await?;
     let sm = StateMachineStore::open(&settings.data_dir.join("state"), settings.retention)?;
     let shared = sm.shared().clone();
     let config = Config {
