@@ -48,7 +48,7 @@ impl RaftSettings {
             snapshot_every: 10_000,
             keep_after_snapshot: 1_000,
             bootstrap: true,
-            segment_size: super::wal::DEFAULT_SEGMENT_SIZE,
+            segment_size: super::wal::segment_size_from_env(),
         }
     }
 }
