@@ -94,10 +94,7 @@ async fn an_acknowledged_write_is_applied_and_survives_a_restart() {
 
     let h = started(&s).await;
     wait_applied(&h, out.index).await;
-    assert!(
-        has_job(&h, "web"),
-        "replayed from the sled log after restart"
-    );
+    assert!(has_job(&h, "web"), "replayed from the log after restart");
     h.shutdown().await;
 }
 
@@ -192,5 +189,47 @@ async fn a_write_wakes_the_reader_of_its_key_and_no_other() {
         .await
         .expect("the reader of job web wakes");
     assert!(!other.has_fired(), "the reader of job db sleeps on");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_snapshot_that_cannot_be_written_keeps_the_log_it_would_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&dir);
+    s.snapshot_every = 10;
+    s.keep_after_snapshot = 0;
+    // A directory where the snapshot's temporary file goes: writing it
+    // fails, as on a full disk.
+    let blocker = dir.path().join("state").join("state.tmp");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let h = started(&s).await;
+    let mut last = 0;
+    for i in 0..35 {
+        last = h
+            .write(register(&format!("job-{i:02}")))
+            .await
+            .expect("writes go on while snapshots fail")
+            .index;
+    }
+    h.raft
+        .wait(Some(DEADLINE))
+        .metrics(
+            |m| m.snapshot.is_some_and(|id| id.index >= 20),
+            "a snapshot built (in memory) at or after index 20",
+        )
+        .await
+        .expect("snapshot built");
+    assert!(
+        h.log.len() >= 35,
+        "nothing purged past the snapshot on disk ({} entries kept)",
+        h.log.len()
+    );
+    h.shutdown().await;
+    drop(h);
+
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let h = started(&s).await;
+    wait_applied(&h, last).await;
+    assert!((0..35).all(|i| has_job(&h, &format!("job-{i:02}"))));
     h.shutdown().await;
 }

@@ -10,6 +10,7 @@
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -26,6 +27,9 @@ pub struct LogStore {
     wal: Wal,
     /// The meta file's contents, kept so one field can change at a time.
     meta: Arc<std::sync::Mutex<Meta>>,
+    /// One past the last index the snapshot on disk covers, when known:
+    /// nothing newer is purged (see [`LogStore::purge_only_below`]).
+    purge_limit: Option<Arc<AtomicU64>>,
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -47,7 +51,16 @@ impl LogStore {
         Ok(LogStore {
             wal,
             meta: Arc::new(std::sync::Mutex::new(meta)),
+            purge_limit: None,
         })
+    }
+
+    /// Purge only entries a snapshot on disk covers: `limit` is one past
+    /// its last index (0: none), kept by the state machine. openraft purges
+    /// after every snapshot it builds; when that snapshot could not be
+    /// written, the purge waits for a later one that was.
+    pub fn purge_only_below(&mut self, limit: Arc<AtomicU64>) {
+        self.purge_limit = Some(limit);
     }
 
     /// The write-ahead log underneath (health, stats, shutdown).
@@ -184,6 +197,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// durable first, so a crash mid-purge never leaves a hole openraft
     /// does not know about.
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        if let Some(limit) = &self.purge_limit {
+            if log_id.index >= limit.load(Ordering::SeqCst) {
+                tracing::warn!(
+                    index = log_id.index,
+                    "not purging the Raft log past the snapshot on disk"
+                );
+                return Ok(());
+            }
+        }
         let bytes = encode(&log_id)?;
         self.update_meta(|m| m.purged = Some((log_id.index, bytes)))?;
         self.wal.purge(log_id.index);

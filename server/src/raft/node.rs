@@ -132,9 +132,10 @@ impl RaftHandle {
 /// Open storage, start Raft and, on first start with `bootstrap`, form a
 /// one-server cluster. Restarts find their membership in the log.
 pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
-    let log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
+    let mut log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
     log.import_sled(&settings.data_dir.join("raft")).await?;
     let sm = StateMachineStore::open(&settings.data_dir.join("state"), settings.retention)?;
+    log.purge_only_below(sm.shared().durable_snapshot());
     let shared = sm.shared().clone();
     let config = Config {
         cluster_name: "drover".into(),

@@ -4,7 +4,9 @@
 //! (last applied log id, membership), wakes the watchers of the keys a write
 //! touched, and keeps snapshots as files. The state itself lives in memory
 //! and is made durable by the Raft log plus snapshots: on start the newest
-//! snapshot file is restored and openraft replays the log after it.
+//! snapshot file is restored and openraft replays the log after it. A
+//! snapshot that cannot be written (a full disk) is kept in memory and the
+//! log is not purged past the one on disk, so it costs nothing but room.
 //!
 //! Readers share [`Shared`]: they read under the state's read lock and
 //! register their watch before releasing it, while apply writes under the
@@ -14,6 +16,7 @@
 use std::fs;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use drover_state::{EventRetention, State, WatchKey, WatchRegistry};
@@ -47,6 +50,13 @@ pub struct Shared {
     snapshot_meta: Mutex<Option<SnapshotMeta<NodeId, Node>>>,
     /// Distinguishes snapshots built at the same log id.
     builds: Mutex<u64>,
+    /// One past the last index the snapshot file on disk covers (0: none).
+    /// The log store purges no further, so a snapshot that could not be
+    /// written (a full disk) never costs the log entries it replaced.
+    durable: Arc<AtomicU64>,
+    /// A snapshot built but not written to disk, kept for
+    /// `get_current_snapshot` until a later build is written.
+    unwritten: Mutex<Option<Vec<u8>>>,
 }
 
 impl Shared {
@@ -72,6 +82,17 @@ impl Shared {
 
     fn snapshot_path(&self) -> PathBuf {
         self.dir.join(SNAPSHOT_FILE)
+    }
+
+    /// One past the last index the snapshot on disk covers (0: none).
+    pub fn durable_snapshot(&self) -> Arc<AtomicU64> {
+        self.durable.clone()
+    }
+
+    fn snapshot_written(&self, meta: &SnapshotMeta<NodeId, Node>) {
+        let next = meta.last_log_id.map_or(0, |l| l.index + 1);
+        self.durable.fetch_max(next, Ordering::SeqCst);
+        *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -162,6 +183,10 @@ impl StateMachineStore {
             applied.membership = file.meta.last_membership.clone();
             meta = Some(file.meta);
         }
+        let durable = meta
+            .as_ref()
+            .and_then(|m: &SnapshotMeta<NodeId, Node>| m.last_log_id)
+            .map_or(0, |l| l.index + 1);
         let shared = Shared {
             applied: RwLock::new(applied),
             watches: Arc::new(WatchRegistry::new()),
@@ -170,6 +195,8 @@ impl StateMachineStore {
             retention,
             snapshot_meta: Mutex::new(meta),
             builds: Mutex::new(0),
+            durable: Arc::new(AtomicU64::new(durable)),
+            unwritten: Mutex::new(None),
         };
         Ok(StateMachineStore {
             shared: Arc::new(shared),
@@ -218,7 +245,20 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             state,
         };
         let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
-        write_atomically(&self.shared.snapshot_path(), &bytes).map_err(|e| io_err(true, &e))?;
+        // A snapshot that cannot be written (a full disk) is not fatal: the
+        // log keeps what it would have replaced (see `durable`), and the
+        // next build tries again.
+        match write_atomically(&self.shared.snapshot_path(), &bytes) {
+            Ok(()) => self.shared.snapshot_written(&meta),
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot not written; the Raft log keeps its entries until one is");
+                *self
+                    .shared
+                    .unwritten
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(bytes.clone());
+            }
+        }
         *self
             .shared
             .snapshot_meta
@@ -305,6 +345,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
         write_atomically(&self.shared.snapshot_path(), &bytes).map_err(|e| io_err(true, &e))?;
+        self.shared.snapshot_written(meta);
         {
             let mut applied = self.shared.write();
             applied.state = state;
@@ -325,6 +366,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let unwritten = self
+            .shared
+            .unwritten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(bytes) = unwritten {
+            let file: SnapshotFile =
+                rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
+            return Ok(Some(Snapshot {
+                meta: file.meta,
+                snapshot: Box::new(Cursor::new(bytes)),
+            }));
+        }
         let Some(file) = self.current_snapshot_file()? else {
             return Ok(None);
         };
