@@ -52,8 +52,10 @@ async fn start(dir: &std::path::Path) -> Agent {
     std::fs::write(
         &config,
         // The server's figures: no client node, so registered jobs stay
-        // blocked instead of starting processes.
-        format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\nclient {{\n  enabled = false\n}}\n"),
+        // blocked instead of starting processes. No per-client connection
+        // cap: the HTTP/1.1 round parks 10,000 queries from 127.0.0.1, a
+        // connection each (Nomad's default cap is 100 per address).
+        format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\nclient {{\n  enabled = false\n}}\nlimits {{\n  http_max_conns_per_client = 0\n}}\n"),
     )
     .expect("write config");
     let child = Command::new(env!("CARGO_BIN_EXE_drover"))

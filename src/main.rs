@@ -180,6 +180,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         max_heartbeats_per_second: 50.0,
         heartbeat_grace: std::time::Duration::from_secs(10),
         failover_heartbeat_ttl: std::time::Duration::from_secs(300),
+        http_limits: cfg.limits,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -206,7 +207,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             let addr = server.http_addr;
             (Some(server), ClientHttp::Server(addr))
         } else {
-            (None, ClientHttp::serve(cfg.http_addr(), client_api).await?)
+            (None, ClientHttp::serve(cfg.http_addr(), client_api, cfg.limits).await?)
         };
         let http_addr = client_http.addr();
         let client = if cfg.client.enabled {
@@ -283,22 +284,23 @@ enum ClientHttp {
 }
 
 impl ClientHttp {
-    async fn serve(addr: std::net::SocketAddr, routes: axum::Router) -> anyhow::Result<ClientHttp> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
+    async fn serve(
+        addr: std::net::SocketAddr,
+        routes: axum::Router,
+        limits: drover_server::http::serve::HttpLimits,
+    ) -> anyhow::Result<ClientHttp> {
+        let listener = drover_server::http::serve::bind(addr)
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The server's accept loop, so a client-only agent gets the same
+        // connection limits (Nomad applies `limits` to both agent kinds).
         let task = tokio::spawn(async move {
-            let graceful = async move {
+            let stopped = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener, routes)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                tracing::warn!(error = %e, "client HTTP server stopped");
-            }
+            let drain = std::time::Duration::from_secs(10);
+            drover_server::http::serve::serve(listener, routes, stopped, drain, limits).await;
         });
         Ok(ClientHttp::Own { addr, stop, task })
     }

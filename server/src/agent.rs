@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_state::EventRetention;
-use tokio::net::TcpListener;
 
 use crate::heartbeat::HeartbeatConfig;
 use crate::http::{router, AgentInfo, AppState};
@@ -44,6 +43,8 @@ pub struct ServerOptions {
     /// The TTL every live node gets when a server gains leadership (Nomad
     /// default 5m), so clients have time to find the new leader.
     pub failover_heartbeat_ttl: Duration,
+    /// The HTTP listener's connection limits (Nomad's agent `limits` block).
+    pub http_limits: crate::http::serve::HttpLimits,
 }
 
 impl ServerOptions {
@@ -64,6 +65,7 @@ impl ServerOptions {
             max_heartbeats_per_second: 50.0,
             heartbeat_grace: Duration::from_secs(10),
             failover_heartbeat_ttl: Duration::from_secs(300),
+            http_limits: Default::default(),
         }
     }
 }
@@ -144,9 +146,8 @@ pub async fn start_with_client(
             .await
             .map_err(|e| ServerError::NoLeader(wait, e))?;
     }
-    let listener = TcpListener::bind(opts.http_addr)
-        .await
-        .map_err(|source| ServerError::Bind {
+    let listener =
+        crate::http::serve::bind(opts.http_addr).map_err(|source| ServerError::Bind {
             addr: opts.http_addr,
             source,
         })?;
@@ -183,12 +184,13 @@ pub async fn start_with_client(
     });
     let _stats = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
+    let limits = opts.http_limits;
     let serve = tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
         let routes = router(app);
-        crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10)).await;
+        crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10), limits).await;
     });
     tracing::info!(%http_addr, node_id = id, "server started");
     Ok(RunningServer {

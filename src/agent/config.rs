@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::bail;
+use drover_server::http::serve::HttpLimits;
 
 /// Nomad's default HTTP API port.
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
@@ -41,6 +42,8 @@ pub struct AgentConfig {
     pub client: ClientConfig,
     /// Nomad's `plugin "<driver>" { config { ... } }` blocks Drover reads.
     pub plugins: Plugins,
+    /// Nomad's `limits` block: the HTTP listener's connection limits.
+    pub limits: HttpLimits,
     pub log_level: LogLevel,
     pub log_json: bool,
     /// Set only by `-dev`: relaxes the data-dir and bootstrap checks.
@@ -199,6 +202,16 @@ pub struct ConfigLayer {
     pub server: ServerLayer,
     pub client: ClientLayer,
     pub plugins: PluginsLayer,
+    pub limits: LimitsLayer,
+}
+
+/// `limits { ... }`. A zero duration is said, and means "no limit", so the
+/// durations are `Option<Option<_>>`: outer `None` is "not said".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitsLayer {
+    pub http_max_conns_per_client: Option<u32>,
+    pub https_handshake_timeout: Option<Option<std::time::Duration>>,
+    pub http_idle_timeout: Option<Option<std::time::Duration>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -249,6 +262,7 @@ impl Default for AgentConfig {
             server: ServerConfig::default(),
             client: ClientConfig::default(),
             plugins: Plugins::default(),
+            limits: HttpLimits::default(),
             log_level: LogLevel::Info,
             log_json: false,
             dev_mode: false,
@@ -334,6 +348,16 @@ impl AgentConfig {
             &mut self.plugins.docker_volumes_enabled,
             p.docker_volumes_enabled,
         );
+        let l = layer.limits;
+        set(
+            &mut self.limits.max_conns_per_client,
+            l.http_max_conns_per_client,
+        );
+        set(
+            &mut self.limits.handshake_timeout,
+            l.https_handshake_timeout,
+        );
+        set(&mut self.limits.idle_timeout, l.http_idle_timeout);
         self
     }
 

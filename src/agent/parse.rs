@@ -81,7 +81,6 @@ const NOMAD_TOP_LEVEL: &[&str] = &[
     "keyring",
     "leave_on_interrupt",
     "leave_on_terminate",
-    "limits",
     "log_file",
     "log_include_location",
     "log_rotate_bytes",
@@ -155,6 +154,18 @@ const NOMAD_SERVER: &[&str] = &[
     "start_join",
     "start_timeout",
     "upgrade_version",
+];
+
+/// Keys of Nomad's `Limits` that Drover does not model: the RPC ones
+/// (Drover's servers talk HTTP) and the RPC rate limits.
+const NOMAD_LIMITS: &[&str] = &[
+    "endpoint",
+    "endpoint_limits",
+    "rpc_default_list_rate",
+    "rpc_default_read_rate",
+    "rpc_default_write_rate",
+    "rpc_handshake_timeout",
+    "rpc_max_conns_per_client",
 ];
 
 /// Keys of Nomad's `ServerJoin` that Drover does not model.
@@ -371,6 +382,7 @@ impl Walker<'_> {
                 "server" => self.server(self.block(path, item)?, layer)?,
                 "plugin" => self.plugins(self.block(path, item)?, layer)?,
                 "client" => self.client(self.block(path, item)?, layer)?,
+                "limits" => self.limits(self.block(path, item)?, layer)?,
                 _ if NOMAD_TOP_LEVEL.contains(&path) => self.ignored(path),
                 _ => self.warn(path, "ignored: not a Nomad agent option"),
             }
@@ -468,6 +480,29 @@ impl Walker<'_> {
                     }
                 }
                 k if NOMAD_CLIENT.contains(&k) => self.ignored(&path),
+                _ => return Err(self.unknown(&path)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `limits { ... }`: the HTTP connection limits (Nomad's
+    /// `command/agent/http.go` reads the same two keys), and Drover's idle
+    /// timeout. `http_handshake_timeout` is taken as another spelling of
+    /// Nomad's `https_handshake_timeout`: Drover serves plain HTTP.
+    fn limits(&mut self, entries: Entries, layer: &mut ConfigLayer) -> anyhow::Result<()> {
+        let limits = &mut layer.limits;
+        for (key, item) in entries {
+            let path = format!("limits.{key}");
+            match key.as_str() {
+                "http_max_conns_per_client" => {
+                    limits.http_max_conns_per_client = Some(self.connection_limit(&path, item)?)
+                }
+                "https_handshake_timeout" | "http_handshake_timeout" => {
+                    limits.https_handshake_timeout = Some(self.timeout(&path, item)?)
+                }
+                "http_idle_timeout" => limits.http_idle_timeout = Some(self.timeout(&path, item)?),
+                k if NOMAD_LIMITS.contains(&k) => self.ignored(&path),
                 _ => return Err(self.unknown(&path)),
             }
         }
@@ -639,6 +674,40 @@ impl Walker<'_> {
             Ok(n) if n > 0 => Ok(std::time::Duration::from_nanos(n as u64)),
             Ok(_) => Err(self.error(path, "must be a positive duration")),
             Err(e) => Err(self.error(path, format!("{text:?}: {e}"))),
+        }
+    }
+
+    /// A timeout as a Go duration string, where `"0"` (or `0`) turns the
+    /// limit off: `None`.
+    fn timeout(&self, path: &str, item: Item) -> anyhow::Result<Option<std::time::Duration>> {
+        let usage = "expected a duration such as \"5s\", or \"0\" for no limit";
+        let text = match self.value(path, item)? {
+            Value::String(s) => s,
+            Value::Number(n) if n.as_u64() == Some(0) => return Ok(None),
+            _ => return Err(self.error(path, usage)),
+        };
+        match drover_server::jobspec::parse_go_duration(text.trim()) {
+            Ok(0) => Ok(None),
+            Ok(n) if n > 0 => Ok(Some(std::time::Duration::from_nanos(n as u64))),
+            Ok(_) => Err(self.error(path, format!("{text:?}: must not be negative"))),
+            Err(e) => Err(self.error(path, format!("{text:?}: {e}; {usage}"))),
+        }
+    }
+
+    /// A per-client connection limit: a whole number, 0 for none.
+    fn connection_limit(&self, path: &str, item: Item) -> anyhow::Result<u32> {
+        let value = self.value(path, item)?;
+        let parsed = match &value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match parsed.map(u32::try_from) {
+            Some(Ok(n)) => Ok(n),
+            _ => Err(self.error(
+                path,
+                format!("expected a whole number of connections, 0 for no limit; got {value}"),
+            )),
         }
     }
 

@@ -2,9 +2,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::super::config::{
-    AgentConfig, ClientLayer, ConfigLayer, LogLevel, PortsLayer, ServerLayer,
+    AgentConfig, ClientLayer, ConfigLayer, LimitsLayer, LogLevel, PortsLayer, ServerLayer,
 };
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -38,6 +39,11 @@ fn default_config_is_nomads() {
     assert_eq!(config.server.bootstrap_expect, 0);
     assert!(config.server.retry_join.is_empty() && config.client.servers.is_empty());
     assert!(!config.log_json && !config.dev_mode);
+    // Nomad's `limits` defaults, and Drover's idle timeout.
+    let limits = config.limits;
+    assert_eq!(limits.max_conns_per_client, 100);
+    assert_eq!(limits.handshake_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(limits.idle_timeout, Some(Duration::from_secs(60)));
 }
 
 #[test]
@@ -135,6 +141,34 @@ fn merge_said_values_win_and_silent_ones_keep() {
     assert_eq!(merged.server.bootstrap_expect, 5);
     // An empty layer changes nothing.
     assert_eq!(merged.clone().merge(ConfigLayer::default()), merged);
+}
+
+#[test]
+fn merge_limits_zero_is_said_and_turns_a_limit_off() {
+    let off = AgentConfig::default().merge(ConfigLayer {
+        limits: LimitsLayer {
+            http_max_conns_per_client: Some(0),
+            https_handshake_timeout: Some(None),
+            ..LimitsLayer::default()
+        },
+        ..ConfigLayer::default()
+    });
+    assert_eq!(off.limits.max_conns_per_client, 0);
+    assert_eq!(off.limits.handshake_timeout, None);
+    assert_eq!(
+        off.limits.idle_timeout,
+        Some(Duration::from_secs(60)),
+        "not said, kept"
+    );
+    let later = off.merge(ConfigLayer {
+        limits: LimitsLayer {
+            http_idle_timeout: Some(Some(Duration::from_secs(5))),
+            ..LimitsLayer::default()
+        },
+        ..ConfigLayer::default()
+    });
+    assert_eq!(later.limits.max_conns_per_client, 0, "an earlier 0 stays");
+    assert_eq!(later.limits.idle_timeout, Some(Duration::from_secs(5)));
 }
 
 #[test]

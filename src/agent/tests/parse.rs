@@ -118,6 +118,33 @@ fn each_key_in_hcl_and_json() {
                     && l.plugins.docker_volumes_enabled == Some(true)
             },
         ),
+        (
+            "limits {\n  http_max_conns_per_client = 0\n  https_handshake_timeout = \"0\"\n  http_idle_timeout = \"90s\"\n}",
+            r#"{"limits": {"http_max_conns_per_client": "0", "https_handshake_timeout": 0, "http_idle_timeout": "1m30s"}}"#,
+            |l| {
+                l.limits.http_max_conns_per_client == Some(0)
+                    && l.limits.https_handshake_timeout == Some(None)
+                    && l.limits.http_idle_timeout
+                        == Some(Some(std::time::Duration::from_secs(90)))
+            },
+        ),
+        (
+            "limits { http_max_conns_per_client = 250 }",
+            r#"{"limits": [{"http_max_conns_per_client": 250}]}"#,
+            |l| {
+                l.limits.http_max_conns_per_client == Some(250)
+                    && l.limits.https_handshake_timeout.is_none()
+            },
+        ),
+        (
+            // Drover's other spelling of Nomad's `https_handshake_timeout`.
+            r#"limits { http_handshake_timeout = "1.5s" }"#,
+            r#"{"limits": {"http_handshake_timeout": "1500ms"}}"#,
+            |l| {
+                l.limits.https_handshake_timeout
+                    == Some(Some(std::time::Duration::from_millis(1500)))
+            },
+        ),
     ];
     for (hcl, json, want) in cases {
         assert!(want(&layer(Format::Hcl, hcl)), "HCL {hcl:?}");
@@ -249,10 +276,10 @@ fn unknown_top_level_keys_are_warnings() {
             "agent.hcl: datacentre: ignored: not a Nomad agent option",
         ]
     );
-    let (_, warnings) = parse_json(r#"{"limits": {"http_max_conns_per_client": 1}}"#).unwrap();
+    let (_, warnings) = parse_json(r#"{"ui": {"enabled": true}}"#).unwrap();
     assert_eq!(
         warnings,
-        ["agent.json: limits: ignored: Drover does not use this Nomad option"]
+        ["agent.json: ui: ignored: Drover does not use this Nomad option"]
     );
 }
 
@@ -273,6 +300,11 @@ fn nomad_keys_inside_modelled_blocks_are_warnings() {
           }
           host_volume "data" { path = "/data" }
         }
+        limits {
+          http_max_conns_per_client = 5
+          rpc_max_conns_per_client = 5
+          endpoint "job" { write_rate = 10 }
+        }
         "#,
     )
     .unwrap();
@@ -289,8 +321,11 @@ fn nomad_keys_inside_modelled_blocks_are_warnings() {
             ignored("server.server_join.retry_max"),
             ignored("client.node_class"),
             ignored("client.host_volume"),
+            ignored("limits.rpc_max_conns_per_client"),
+            ignored("limits.endpoint"),
         ]
     );
+    assert_eq!(l.limits.http_max_conns_per_client, Some(5));
     assert_eq!(l.client.options["driver.raw_exec.enable"], "1");
 }
 
@@ -352,6 +387,11 @@ fn typos_inside_modelled_blocks_are_errors() {
         (Format::Hcl, "ports { htp = 1 }", "ports.htp"),
         (
             Format::Hcl,
+            "limits { http_max_conn_per_client = 1 }",
+            "limits.http_max_conn_per_client",
+        ),
+        (
+            Format::Hcl,
             "server {\n  server_join { retryjoin = [] }\n}",
             "server.server_join.retryjoin",
         ),
@@ -401,6 +441,14 @@ fn type_errors_name_file_and_key() {
         (Format::Hcl, "client { gc_disk_usage_threshold = 101 }", "agent.hcl: client.gc_disk_usage_threshold: must be a percentage from 0 to 100, got 101"),
         (Format::Hcl, "client { gc_interval = \"soon\" }", "agent.hcl: client.gc_interval: \"soon\": expected a number before the unit"),
         (Format::Hcl, "plugin \"docker\" {\n  config {\n    gc { container = \"no\" }\n  }\n}", "agent.hcl: plugin.docker.config.gc.container: expected a bool"),
+        (Format::Hcl, "limits { http_max_conns_per_client = -1 }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got -1"),
+        (Format::Hcl, "limits { http_max_conns_per_client = \"lots\" }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got \"lots\""),
+        (Format::Hcl, "limits { http_max_conns_per_client = 2.5 }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got 2.5"),
+        (Format::Json, r#"{"limits": {"http_max_conns_per_client": 5000000000}}"#, "agent.json: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got 5000000000"),
+        (Format::Hcl, "limits { https_handshake_timeout = \"soon\" }", "agent.hcl: limits.https_handshake_timeout: \"soon\": expected a number before the unit; expected a duration such as \"5s\", or \"0\" for no limit"),
+        (Format::Hcl, "limits { https_handshake_timeout = 5 }", "agent.hcl: limits.https_handshake_timeout: expected a duration such as \"5s\", or \"0\" for no limit"),
+        (Format::Hcl, "limits { http_handshake_timeout = \"-5s\" }", "agent.hcl: limits.http_handshake_timeout: \"-5s\": must not be negative"),
+        (Format::Json, r#"{"limits": {"http_idle_timeout": true}}"#, "agent.json: limits.http_idle_timeout: expected a duration such as \"5s\", or \"0\" for no limit"),
     ];
     for (format, text, want) in cases {
         check_error(format, text, want);
