@@ -144,6 +144,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    raise_open_file_limit();
     if !cfg.server.enabled && cfg.client.servers.is_empty() {
         anyhow::bail!(
             "a client-only agent needs servers: client {{ servers = [\"<server HTTP address>\"] }} or -servers"
@@ -270,6 +271,45 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     })?;
     drop(temp);
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit. Every parked
+/// blocking query over HTTP/1 holds a socket, and services often start with
+/// a soft limit of 1024; Nomad gets the same raise from the Go runtime,
+/// which does it at start (Go 1.19+). Never fails the start; the outcome
+/// is logged at debug.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::debug!(error = %e, "reading the open-file limit failed; left as it is");
+        return;
+    }
+    let before = limit.rlim_cur;
+    if before >= limit.rlim_max {
+        tracing::debug!(
+            soft = before,
+            hard = limit.rlim_max,
+            "open-file limit already at its hard limit"
+        );
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: setrlimit reads one rlimit through a valid pointer.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::debug!(error = %e, soft = before, hard = limit.rlim_max, "raising the open-file limit failed; left as it is");
+        return;
+    }
+    tracing::debug!(
+        from = before,
+        to = limit.rlim_cur,
+        "raised the open-file limit"
+    );
 }
 
 /// Where a client's `/v1/client` API is served: on the server's listener,
