@@ -233,3 +233,53 @@ async fn a_snapshot_that_cannot_be_written_keeps_the_log_it_would_replace() {
     assert!((0..35).all(|i| has_job(&h, &format!("job-{i:02}"))));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = started(&settings(&dir)).await;
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let h = h.clone();
+        writes.spawn(async move {
+            let cmd = if i % 10 == 0 {
+                Command::NodeDeregister(NodeDeregister {
+                    node_ids: vec![format!("ghost-{i}")],
+                    now: T0,
+                })
+            } else {
+                register(&format!("job-{i:03}"))
+            };
+            (i, h.write(cmd).await.expect("write"))
+        });
+    }
+    let mut indexes = std::collections::BTreeSet::new();
+    while let Some(done) = writes.join_next().await {
+        let (i, out) = done.unwrap();
+        indexes.insert(out.index);
+        if i % 10 == 0 {
+            assert_eq!(
+                out.result,
+                Err(ApplyError::UnknownNode(format!("ghost-{i}"))),
+                "write {i} gets its own command's result"
+            );
+        } else {
+            assert_eq!(out.result, Ok(()), "write {i}");
+            assert!(has_job(&h, &format!("job-{i:03}")));
+        }
+    }
+    println!("200 concurrent writes in {} entries", indexes.len());
+    assert!(
+        indexes.len() < 150,
+        "writes shared entries: {}",
+        indexes.len()
+    );
+    let syncs = h
+        .log
+        .wal()
+        .stats()
+        .syncs
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(syncs < 200, "{syncs} syncs for 200 writes");
+    h.shutdown().await;
+}

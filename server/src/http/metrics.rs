@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use drover_state::{NamespaceSel, Table, WatchSet};
 use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::error::{HttpError, HttpResult};
 use super::query::RawQuery;
@@ -29,6 +30,14 @@ fn gauges(app: &App) -> Vec<(&'static str, f64)> {
             if app.raft.is_leader() { 1.0 } else { 0.0 },
         ),
         ("drover_raft_log_entries", count(app.raft.log.len())),
+        (
+            "drover_raft_log_syncs",
+            app.raft.log.wal().stats().syncs.load(Relaxed) as f64,
+        ),
+        (
+            "drover_raft_log_records_synced",
+            app.raft.log.wal().stats().records.load(Relaxed) as f64,
+        ),
         ("drover_state_latest_index", st.latest_index() as f64),
         (
             "drover_state_jobs",

@@ -4,8 +4,10 @@
 //! `#[serde(default)]` field still reads old entries. Durability rule: a
 //! vote is on disk before `save_vote` returns, and an append is reported
 //! done (`log_io_completed`) only after the flusher's `fdatasync` covered
-//! it. `append` itself only queues, so Raft's loop never waits on the disk,
-//! and appends that arrive during one sync share the next.
+//! it. `append` itself only queues; appends that arrive during one sync
+//! share the next. (openraft 0.9's core waits for each append's completion
+//! before it appends again, so concurrent writes share a sync by sharing
+//! an entry: see [`super::propose`].)
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};

@@ -14,6 +14,7 @@
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod propose;
 pub mod state_machine;
 pub mod wal;
 
@@ -47,6 +48,9 @@ pub type StorageError = openraft::StorageError<NodeId>;
 pub struct WriteOutcome {
     pub index: u64,
     pub result: Result<(), ApplyError>,
+    /// For an entry holding a `Command::Batch`, each command's result.
+    #[serde(default)]
+    pub batch: Vec<Result<(), ApplyError>>,
 }
 
 /// Wrap any error as a storage read/write failure.

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_state::{Command, EventRetention};
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, SnapshotPolicy};
 
 use super::log_store::LogStore;
 use super::network::NoPeers;
+use super::propose::Proposer;
 use super::state_machine::{Shared, StateMachineStore};
 use super::{Node, NodeId, Raft, StorageError, WriteOutcome};
 
@@ -65,7 +65,7 @@ pub enum StartError {
     Init(String),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     /// Not the leader: the caller forwards to `leader` or fails.
     #[error("not the leader (leader: {leader:?})")]
@@ -85,24 +85,18 @@ pub struct RaftHandle {
     pub shared: Arc<Shared>,
     pub log: LogStore,
     pub node_id: NodeId,
+    proposer: Proposer,
 }
 
 impl RaftHandle {
     /// Write a command and wait until it is applied here. The outcome says
-    /// whether the state machine accepted it and at which index.
+    /// whether the state machine accepted it and at which index. Writes
+    /// made at the same time may share an entry ([`super::propose`]).
     pub async fn write(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
         if let Some(e) = self.log.wal().health().error() {
             return Err(WriteError::Unavailable(e));
         }
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
-            Err(e) => Err(WriteError::Raft(e.to_string())),
-        }
+        self.proposer.write(cmd).await
     }
 
     /// Wait until this server leads (a one-server cluster elects itself).
@@ -125,6 +119,7 @@ impl RaftHandle {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
+        self.proposer.stop().await;
         self.log.wal().close();
     }
 }
@@ -160,6 +155,7 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
             .map_err(|e| StartError::Init(e.to_string()))?;
     }
     Ok(RaftHandle {
+        proposer: Proposer::start(raft.clone()),
         raft,
         shared,
         log,

@@ -293,10 +293,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 let index = entry.log_id.index;
                 applied.last_applied = Some(entry.log_id);
+                let mut batch = Vec::new();
                 let result = match entry.payload {
                     EntryPayload::Normal(cmd) => {
                         let outcome = applied.state.apply(index, &cmd);
                         touched.extend(outcome.touched);
+                        batch = outcome.batch;
                         outcome.result
                     }
                     EntryPayload::Membership(m) => {
@@ -309,7 +311,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         Ok(())
                     }
                 };
-                outcomes.push(WriteOutcome { index, result });
+                outcomes.push(WriteOutcome {
+                    index,
+                    result,
+                    batch,
+                });
             }
         }
         touched.sort_unstable();

@@ -45,6 +45,9 @@ pub enum ApplyError {
 pub struct Applied {
     pub index: u64,
     pub result: Result<(), ApplyError>,
+    /// For a [`Command::Batch`], each command's result, in order (`result`
+    /// is then `Ok`); empty otherwise.
+    pub batch: Vec<Result<(), ApplyError>>,
     /// Every watch key whose data changed, sorted; wake exactly these.
     pub touched: Vec<WatchKey>,
     /// How many events were appended to the event log at `index`.
@@ -62,11 +65,44 @@ impl State {
             return Applied {
                 index,
                 result: Err(err),
+                batch: Vec::new(),
                 touched: Vec::new(),
                 events: 0,
             };
         }
         self.last_index = index;
+        let (result, batch, mut touched, events) = match cmd {
+            Command::Batch(cmds) => {
+                let mut results = Vec::with_capacity(cmds.len());
+                let (mut touched, mut events) = (Vec::new(), Vec::new());
+                for c in cmds {
+                    let (r, ctx) = self.apply_one(index, c);
+                    results.push(r);
+                    touched.extend(ctx.touched);
+                    events.extend(ctx.events);
+                }
+                (Ok(()), results, touched, events)
+            }
+            _ => {
+                let (r, ctx) = self.apply_one(index, cmd);
+                (r, Vec::new(), ctx.touched, ctx.events)
+            }
+        };
+        let count = events.len();
+        self.events.append(index, cmd.time(), events);
+        touched.sort_unstable();
+        touched.dedup();
+        Applied {
+            index,
+            result,
+            batch,
+            touched,
+            events: count,
+        }
+    }
+
+    /// One command's changes at `index`; a batch inside a batch is refused.
+    fn apply_one(&mut self, index: u64, cmd: &Command) -> (Result<(), ApplyError>, Ctx) {
         let mut ctx = Ctx::new(index, cmd.event_type());
         let t = &mut self.tables;
         let result = match cmd {
@@ -93,23 +129,12 @@ impl State {
             Command::NodeUpdateStatus(c) => node::update_status(t, &mut ctx, c),
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
+            Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
         };
         if result.is_ok() {
             refresh_job_statuses(t, &mut ctx);
         }
-        let events = ctx.events.len();
-        self.events.append(index, cmd.time(), ctx.events);
-        Applied {
-            index,
-            result,
-            touched: {
-                let mut touched = ctx.touched;
-                touched.sort_unstable();
-                touched.dedup();
-                touched
-            },
-            events,
-        }
+        (result, ctx)
     }
 }
 

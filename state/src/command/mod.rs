@@ -38,6 +38,10 @@ pub enum Command {
     NodeUpdateStatus(NodeUpdateStatus),
     NodeUpdateEligibility(NodeUpdateEligibility),
     NodeUpdateDrain(NodeUpdateDrain),
+    /// Several commands in one log entry, applied in order at its index,
+    /// each with its own result. Writes that arrive while the log is busy
+    /// are proposed together, so they share one entry and one sync.
+    Batch(Vec<Command>),
 }
 
 impl Command {
@@ -57,6 +61,7 @@ impl Command {
             Command::NodeUpdateStatus(c) => c.now,
             Command::NodeUpdateEligibility(c) => c.now,
             Command::NodeUpdateDrain(c) => c.now,
+            Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
 
@@ -76,6 +81,8 @@ impl Command {
             Command::NodeDeregister(_) => "NodeDeregistration",
             Command::NodeUpdateStatus(_) => "NodeStreamEvent",
             Command::NodeUpdateEligibility(_) | Command::NodeUpdateDrain(_) => "NodeDrain",
+            // Each command in a batch stamps its own events.
+            Command::Batch(_) => "Batch",
         }
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! The write path: [`Wal::append`] encodes the records, places them (which
 //! segment, which offset), makes them readable from memory and queues them;
-//! it never touches the disk, so Raft's loop never waits on it. The
+//! it never touches the disk itself. The
 //! flusher takes everything queued, writes it, syncs each touched file (and
 //! the directory when a segment was made), and only then completes the
 //! appends it covered and drops their in-memory copies. While one sync runs,
