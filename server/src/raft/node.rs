@@ -113,11 +113,28 @@ impl RaftHandle {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
 
-    /// Stop Raft, then the log's flusher (appends not yet durable stay
-    /// unacknowledged).
+    /// Stop Raft, the proposer, then the log's flusher (appends not yet
+    /// durable stay unacknowledged).
+    ///
+    /// openraft's core takes the stop signal only between commands, and an
+    /// append it waits on can take forever when the disk is full. So after
+    /// a grace period (none while the log already reports that it cannot
+    /// write) the log lets go of its pending appends, which ends the core.
     pub async fn shutdown(&self) {
-        if let Err(e) = self.raft.shutdown().await {
-            tracing::warn!(error = %e, "raft shutdown");
+        let grace = if self.log.wal().health().error().is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(5)
+        };
+        if tokio::time::timeout(grace, self.raft.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Raft waits on an append that is not durable; dropping it to stop");
+            self.log.wal().close();
+            if let Err(e) = self.raft.shutdown().await {
+                tracing::warn!(error = %e, "raft shutdown");
+            }
         }
         self.proposer.stop().await;
         self.log.wal().close();
