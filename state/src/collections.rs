@@ -89,6 +89,16 @@ impl CollectionIndexes {
         }
     }
 
+    /// The last change to `node`'s allocations (0: never changed).
+    pub fn node_allocs(&self, node: &str) -> u64 {
+        self.node_allocs.get(node).copied().unwrap_or(0)
+    }
+
+    /// Every node's allocation collection with its last-change index.
+    pub fn node_allocs_iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.node_allocs.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
     /// Forget an evaluation's allocation collection (the eval was collected).
     pub fn forget_eval_allocs(&mut self, eval_id: &str) {
         self.eval_allocs.remove(eval_id);

@@ -7,6 +7,7 @@
 //! same bytes on every server.
 
 mod apply;
+mod changes;
 mod collections;
 pub mod command;
 pub mod events;

@@ -66,6 +66,9 @@ pub(crate) struct Tables {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
     pub evals_by_create: BTreeSet<(u64, String)>,
+    /// Evaluations by `ModifyIndex`, so the leader reads only the evals
+    /// written since its last look instead of every eval.
+    pub evals_by_modify: BTreeSet<(u64, String)>,
     pub evals_by_job: BTreeSet<(String, String, String)>,
     pub allocs_by_create: BTreeSet<(u64, String)>,
     pub allocs_by_job: BTreeSet<(String, String, String)>,
@@ -79,6 +82,12 @@ pub(crate) struct Secondary {
     pub version_refs: BTreeMap<VersionKey, u32>,
     /// What the live allocations on each node reserve.
     pub node_usage: BTreeMap<String, NodeUsage>,
+    /// Nodes by `ModifyIndex` (registration, status, eligibility, drain).
+    pub nodes_by_modify: BTreeSet<(u64, String)>,
+    /// Each node's allocation collection by its last-change index: the
+    /// reverse of the node entries of [`CollectionIndexes`], so the nodes
+    /// whose allocations changed since an index are a range read.
+    pub node_allocs_by_index: BTreeSet<(u64, String)>,
 }
 
 impl Secondary {
@@ -179,6 +188,16 @@ impl Tables {
     }
 
     fn touch_collection(&mut self, ctx: &mut Ctx, key: WatchKey) {
+        if let WatchKey::NodeAllocs(node) = &key {
+            // Once per node and apply: later touches find it at this index.
+            let old = self.key_indexes.node_allocs(node);
+            if old != ctx.index {
+                self.ix.node_allocs_by_index.remove(&(old, node.clone()));
+                self.ix
+                    .node_allocs_by_index
+                    .insert((ctx.index, node.clone()));
+            }
+        }
         self.key_indexes.touch(&key, ctx.index);
         ctx.touched.push(key);
     }
@@ -315,6 +334,9 @@ impl Tables {
             .evals_by_create
             .insert((e.create_index, e.id.clone()));
         self.ix
+            .evals_by_modify
+            .insert((e.modify_index, e.id.clone()));
+        self.ix
             .evals_by_job
             .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
         let st = self
@@ -330,6 +352,9 @@ impl Tables {
         self.ix
             .evals_by_create
             .remove(&(e.create_index, e.id.clone()));
+        self.ix
+            .evals_by_modify
+            .remove(&(e.modify_index, e.id.clone()));
         self.ix
             .evals_by_job
             .remove(&(e.namespace.clone(), e.job_id.clone(), e.id.clone()));
@@ -537,6 +562,14 @@ impl Tables {
         let mut public = node.clone();
         public.secret_id.clear();
         ctx.event(EventPayload::Node(Box::new(public)));
+        if let Some(old) = self.nodes.get(&node.id) {
+            self.ix
+                .nodes_by_modify
+                .remove(&(old.modify_index, node.id.clone()));
+        }
+        self.ix
+            .nodes_by_modify
+            .insert((node.modify_index, node.id.clone()));
         self.nodes.insert(node.id.clone(), node);
     }
 
@@ -544,6 +577,9 @@ impl Tables {
         let Some(mut node) = self.nodes.remove(id) else {
             return;
         };
+        self.ix
+            .nodes_by_modify
+            .remove(&(node.modify_index, node.id.clone()));
         self.touch_table(ctx, Table::Nodes);
         ctx.touched.push(WatchKey::Node(id.to_string()));
         node.secret_id.clear();
@@ -557,6 +593,7 @@ impl Tables {
         let mut ix = Secondary::default();
         for e in self.evals.values() {
             ix.evals_by_create.insert((e.create_index, e.id.clone()));
+            ix.evals_by_modify.insert((e.modify_index, e.id.clone()));
             ix.evals_by_job
                 .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
             let st = ix
@@ -585,6 +622,12 @@ impl Tables {
             st.allocs_live += u64::from(!a.is_terminal());
             *ix.version_refs.entry(version_key(row)).or_default() += 1;
             ix.count_usage(a, !a.is_terminal(), true);
+        }
+        for n in self.nodes.values() {
+            ix.nodes_by_modify.insert((n.modify_index, n.id.clone()));
+        }
+        for (node, index) in self.key_indexes.node_allocs_iter() {
+            ix.node_allocs_by_index.insert((index, node.to_string()));
         }
         self.ix = ix;
     }

@@ -11,7 +11,7 @@ use common::*;
 use drover_api::*;
 use drover_state::command::*;
 use drover_state::usage::{NodeUsage, Reserved};
-use drover_state::{Command, EventRetention, State, WatchSet};
+use drover_state::{Command, EventRetention, State, WatchKey, WatchSet};
 use proptest::prelude::*;
 
 const JOBS: &[&str] = &["j0", "j1", "j2"];
@@ -301,6 +301,34 @@ proptest! {
         for node in NODES {
             prop_assert_eq!(st.node_usage(node), want.get(*node), "node {}", node);
         }
+    }
+
+    #[test]
+    fn the_leaders_change_reads_return_exactly_the_rows_changed_after_an_index(cmds in prop::collection::vec(command(), 0..60), k in any::<prop::sample::Index>()) {
+        let st = run(&cmds);
+        let k = k.index(cmds.len() + 1) as u64;
+        let mut ws = WatchSet::new();
+        let mut want: Vec<(u64, String)> = st.evals(&mut ws, None, false)
+            .filter(|e| e.modify_index > k)
+            .map(|e| (e.modify_index, e.id.clone()))
+            .collect();
+        want.sort();
+        let got: Vec<(u64, String)> = st.evals_modified_after(k).map(|e| (e.modify_index, e.id.clone())).collect();
+        prop_assert_eq!(got, want, "evals after {}", k);
+        let mut want: Vec<(u64, String)> = st.nodes_unwatched()
+            .filter(|n| n.modify_index > k)
+            .map(|n| (n.modify_index, n.id.clone()))
+            .collect();
+        want.sort();
+        let got: Vec<(u64, String)> = st.nodes_modified_after(k).map(|n| (n.modify_index, n.id.clone())).collect();
+        prop_assert_eq!(got, want, "nodes after {}", k);
+        let mut want: Vec<(u64, String)> = NODES.iter()
+            .map(|n| (st.index_of(&WatchKey::NodeAllocs(n.to_string())), n.to_string()))
+            .filter(|(i, _)| *i > k)
+            .collect();
+        want.sort();
+        let got: Vec<(u64, String)> = st.node_allocs_changed_after(k).map(|(n, i)| (i, n.to_string())).collect();
+        prop_assert_eq!(got, want, "node allocations after {}", k);
     }
 
     #[test]
