@@ -93,6 +93,8 @@ pub struct RunningServer {
     /// The address the HTTP API actually listens on.
     pub http_addr: SocketAddr,
     pub raft: RaftHandle,
+    /// The leader's scheduling counters.
+    pub scheduler: Arc<crate::leader::SchedulerStats>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
 }
@@ -182,7 +184,7 @@ pub async fn start_with_client(
         heartbeats,
         local_client,
     });
-    let _stats = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
+    let scheduler = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;
     let serve = tokio::spawn(async move {
@@ -196,6 +198,7 @@ pub async fn start_with_client(
     Ok(RunningServer {
         http_addr,
         raft,
+        scheduler,
         shutdown_tx,
         serve,
     })

@@ -9,9 +9,14 @@
 //! dropped and the worker re-plans it against the newer state, so several
 //! workers never over-commit a node.
 //!
-//! This slice: service and batch evaluations, a rescan of pending evals on
-//! every apply, up to 3 planning attempts. Blocked evals, system schedulers
-//! and heartbeats come next (issue C).
+//! The feed runs after every apply and is incremental: it reads only the
+//! evals and nodes written since its last look (the state's modify-index
+//! reads), enqueues the new pending evals, and keeps the blocked evals in
+//! [`crate::blocked::BlockedEvals`], keyed by the datacenter and pool that
+//! could wake them. Its work under the state's read lock is proportional
+//! to what was applied, not to how many evals are blocked or how many
+//! nodes there are; after gaining leadership it reads everything once.
+//! Workers plan each eval up to 3 times.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +26,7 @@ use drover_api::{EvalStatus, Evaluation};
 use drover_state::WatchSet;
 use tokio::sync::Notify;
 
+use crate::blocked::BlockedEvals;
 use crate::clock::unix_nanos;
 use crate::raft::node::RaftHandle;
 use crate::scheduler::broker::{BrokerConfig, EvalBroker};
@@ -41,6 +47,13 @@ pub struct SchedulerStats {
     pub plans_partial: AtomicU64,
     /// Allocations the applier committed.
     pub placements: AtomicU64,
+    /// Blocked evals the feed tested after an apply (newly blocked ones,
+    /// and known ones a changed node's datacenter and pool could wake):
+    /// the feed's per-write work, which a write that cannot unblock
+    /// anything leaves unchanged.
+    pub blocked_examined: AtomicU64,
+    /// Blocked evals the leader holds (a gauge, set by each feed).
+    pub blocked: AtomicU64,
 }
 
 impl SchedulerStats {
@@ -61,10 +74,8 @@ struct Leader {
     /// Final commits that may be in Raft at once.
     commit_slots: Arc<tokio::sync::Semaphore>,
     epoch: Instant,
-    /// Which nodes may have gained room since the last `feed`.
-    capacity: Mutex<crate::blocked::CapacityWatch>,
-    /// Which evals `feed` has seen.
-    scan: Mutex<Scan>,
+    /// The blocked evals and what `feed` has read so far.
+    blocked: Mutex<BlockedEvals>,
 }
 
 impl Leader {
@@ -76,12 +87,14 @@ impl Leader {
         self.broker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Enqueue every pending evaluation the broker does not hold yet, and
+    /// Enqueue the evaluations written as pending since the last feed, and
     /// the blocked ones some changed node could now take
-    /// ([`crate::blocked`]). The broker is fed under the state's read lock:
-    /// a worker acks only after its eval's completion is applied, which
-    /// needs the write lock, so an eval read as pending here cannot have
-    /// been acked in between and is never enqueued twice.
+    /// ([`crate::blocked`]). Under the state's read lock, but only for work
+    /// proportional to what was applied since the last feed (the first feed
+    /// after gaining leadership reads everything once). The broker is fed
+    /// under that lock too: a worker acks only after its eval's completion
+    /// is applied, which needs the write lock, so an eval read as pending
+    /// here cannot have been acked in between and is never enqueued twice.
     fn feed(&self) {
         let leader = self.raft.is_leader();
         let (now, wall) = (self.now_ms(), unix_nanos());
@@ -89,33 +102,18 @@ impl Leader {
         let st = &applied.state;
         let mut ready: Vec<&Evaluation> = Vec::new();
         {
-            let mut scan = self.scan.lock().unwrap_or_else(|e| e.into_inner());
-            let mut watch = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
             if !leader {
-                *scan = Scan::default();
-                watch.reset();
+                blocked.reset();
             } else {
-                let (fresh, blocked) = scan.look(st, &mut ready);
-                if !fresh.is_empty() {
-                    // Newly blocked: anything since its snapshot counts.
-                    let all: Vec<&drover_api::Node> = st.nodes_unwatched().collect();
-                    ready.extend(
-                        fresh
-                            .into_iter()
-                            .filter(|e| crate::blocked::unblocks(st, e, &all)),
-                    );
-                }
-                if !blocked.is_empty() {
-                    let changed = watch.changed(st);
-                    if !changed.is_empty() {
-                        ready.extend(
-                            blocked
-                                .into_iter()
-                                .filter(|e| crate::blocked::unblocks(st, e, &changed)),
-                        );
-                    }
-                }
+                let look = blocked.look(st);
+                SchedulerStats::bump(&self.stats.blocked_examined, look.examined);
+                ready = look.pending;
+                ready.extend(look.unblocked);
             }
+            self.stats
+                .blocked
+                .store(blocked.len() as u64, Ordering::Relaxed);
         }
         let mut b = self.broker();
         if b.enabled() != leader {
@@ -316,60 +314,6 @@ fn cancel_superseded_blocked(
     }
 }
 
-/// What `feed` has already looked at: evals are read from the create index
-/// after the last one seen (new evals are the only ones that become pending
-/// or blocked), with one full scan after each leadership change.
-#[derive(Debug, Default)]
-struct Scan {
-    scanned: bool,
-    last_create: u64,
-    blocked: std::collections::BTreeSet<String>,
-}
-
-impl Scan {
-    /// Push the pending evals not looked at yet onto `ready`; the blocked
-    /// evals seen for the first time, and the others.
-    fn look<'s>(
-        &mut self,
-        st: &'s drover_state::State,
-        ready: &mut Vec<&'s Evaluation>,
-    ) -> (Vec<&'s Evaluation>, Vec<&'s Evaluation>) {
-        let mut fresh = Vec::new();
-        let start = self.scanned.then(|| {
-            drover_state::pagination::SortKey::CreateIndexId(self.last_create + 1, String::new())
-        });
-        for e in st.evals(&mut WatchSet::new(), start.as_ref(), false) {
-            self.last_create = self.last_create.max(e.create_index);
-            match e.status {
-                EvalStatus::Pending => ready.push(e),
-                // Already known blocked evals are read below.
-                EvalStatus::Blocked if self.blocked.insert(e.id.clone()) => fresh.push(e),
-                _ => {}
-            }
-        }
-        self.scanned = true;
-        let fresh_ids: std::collections::BTreeSet<&str> =
-            fresh.iter().map(|e| e.id.as_str()).collect();
-        let mut blocked = Vec::new();
-        self.blocked.retain(|id| {
-            if fresh_ids.contains(id.as_str()) {
-                return true;
-            }
-            match st
-                .eval(&mut WatchSet::new(), id)
-                .filter(|e| e.status == EvalStatus::Blocked)
-            {
-                Some(e) => {
-                    blocked.push(e);
-                    true
-                }
-                None => false,
-            }
-        });
-        (fresh, blocked)
-    }
-}
-
 /// Evals the broker gave up on are marked failed, each with a follow-up
 /// eval that retries it later (Nomad `reapFailedEvaluations`: one minute
 /// plus up to five more, spread so a bad job cannot hammer the servers);
@@ -425,8 +369,7 @@ pub fn start(
         next_ticket: AtomicU64::new(0),
         commit_slots: Arc::new(tokio::sync::Semaphore::new(2 * workers.max(1))),
         epoch: Instant::now(),
-        capacity: Mutex::new(Default::default()),
-        scan: Mutex::new(Scan::default()),
+        blocked: Mutex::new(BlockedEvals::default()),
     });
     for _ in 0..workers {
         tokio::spawn(leader.clone().worker(shutdown.clone()));

@@ -169,3 +169,73 @@ async fn a_new_node_with_capacity_unblocks_a_blocked_job() {
     assert_eq!(job["Status"], "running");
     srv.s.shutdown().await;
 }
+
+/// Wait until `pred` holds of the leader's counters; fail with `what`.
+async fn until_stats(
+    srv: &Srv,
+    what: &str,
+    pred: impl Fn(&drover_server::leader::SchedulerStats) -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !pred(&srv.s.scheduler) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "timed out waiting for {what}: {:?}",
+            srv.s.scheduler
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_cannot_unblock_anything_examine_no_blocked_eval() {
+    use futures_util::stream::{self, StreamExt};
+    use std::sync::atomic::Ordering::Relaxed;
+    const BLOCKED: usize = 2000;
+    let srv = Srv::start_scheduling().await;
+    node(&srv, "n1", 4000, 4096).await;
+    // Jobs that can only run in datacenter "nowhere": each leaves a blocked eval.
+    stream::iter(0..BLOCKED)
+        .for_each_concurrent(32, |i| {
+            let srv = &srv;
+            async move {
+                let mut body = job(&format!("nowhere-{i}"), 1, 100);
+                body["Job"]["Datacenters"] = json!(["nowhere"]);
+                let (st, text) = srv.put("/v1/jobs", &body).await;
+                assert_eq!(st, StatusCode::OK, "{text}");
+            }
+        })
+        .await;
+    until_stats(&srv, "every job blocked", |s| {
+        s.blocked.load(Relaxed) == BLOCKED as u64
+    })
+    .await;
+    let before = srv.s.scheduler.blocked_examined.load(Relaxed);
+    assert!(
+        before <= 2 * BLOCKED as u64,
+        "each newly blocked eval is examined about once: {before}"
+    );
+
+    // 200 writes that cannot unblock them: dc1 nodes registered and
+    // re-registered, then dc1 jobs placed on them.
+    for i in 0..50 {
+        node(&srv, &format!("m{i}"), 4000, 4096).await;
+        node(&srv, &format!("m{i}"), 8000, 8192).await;
+    }
+    let placements = srv.s.scheduler.placements.load(Relaxed);
+    for i in 0..100 {
+        let (st, text) = srv.put("/v1/jobs", &job(&format!("dc1-{i}"), 1, 100)).await;
+        assert_eq!(st, StatusCode::OK, "{text}");
+    }
+    until_stats(&srv, "the dc1 jobs placed", |s| {
+        s.placements.load(Relaxed) >= placements + 100
+    })
+    .await;
+    let examined = srv.s.scheduler.blocked_examined.load(Relaxed) - before;
+    assert_eq!(
+        examined, 0,
+        "200 writes in dc1 examined {examined} of {BLOCKED} blocked evals in \"nowhere\""
+    );
+    assert_eq!(srv.s.scheduler.blocked.load(Relaxed), BLOCKED as u64);
+    srv.s.shutdown().await;
+}
