@@ -266,7 +266,7 @@ impl Heartbeats {
             evals,
             now,
         });
-        match self.raft.write(cmd).await {
+        match self.raft.write_background(cmd).await {
             Ok(out) => {
                 if let Err(e) = out.result {
                     tracing::warn!(node_id = %node_id, error = %e, "marking node down refused");

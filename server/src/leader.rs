@@ -140,7 +140,7 @@ impl Leader {
             let raft = self.raft.clone();
             tokio::spawn(async move {
                 let cmd = reap(failed, canceled, unix_nanos());
-                if let Err(e) = raft.write(cmd).await {
+                if let Err(e) = raft.write_background(cmd).await {
                     tracing::warn!(error = %e, "could not mark failed or canceled evals");
                 }
             });
@@ -277,7 +277,11 @@ impl Leader {
                 r.followups.clear();
             }
         }
-        let out = self.raft.write(cmd).await.map_err(|e| e.to_string())?;
+        let out = self
+            .raft
+            .write_background(cmd)
+            .await
+            .map_err(|e| e.to_string())?;
         out.result.map_err(|e| e.to_string())?;
         SchedulerStats::bump(&self.stats.placements, placed);
         Ok(whole || last)

@@ -96,7 +96,17 @@ impl RaftHandle {
         if let Some(e) = self.log.wal().health().error() {
             return Err(WriteError::Unavailable(e));
         }
-        self.proposer.write(cmd).await
+        self.proposer.write(cmd, false).await
+    }
+
+    /// [`Self::write`] for the leader's own writes (plans, eval updates),
+    /// which may wait a moment to share an entry with a user's write
+    /// ([`super::propose::LINGER`]).
+    pub async fn write_background(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
+        if let Some(e) = self.log.wal().health().error() {
+            return Err(WriteError::Unavailable(e));
+        }
+        self.proposer.write(cmd, true).await
     }
 
     /// Wait until this server leads (a one-server cluster elects itself).

@@ -10,8 +10,18 @@
 //! answers each writer with its own command's result. A lone writer pays
 //! one entry and one sync per write; under load the batch grows with the
 //! time an entry takes, which is what etcd's proposal batching does.
+//!
+//! Writes are foreground (a user's request waits for them) or background
+//! (the leader's own: plan results, eval updates). A batch of background
+//! writes alone, while users are writing, lingers for up to [`LINGER`] so
+//! the next user write takes it along: a job register is followed by the
+//! plan of its evaluation, and without the linger a lone user's next
+//! register would wait behind that plan's entry, paying two syncs per
+//! register instead of one (the group commit delay of MySQL's
+//! `binlog_group_commit_sync_delay`, applied only to the leader's writes).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use drover_state::{ApplyError, Command};
 use openraft::error::{ClientWriteError, RaftError};
@@ -23,9 +33,14 @@ use super::{Raft, WriteOutcome};
 
 /// The most commands in one entry.
 const MAX_BATCH: usize = 512;
+/// How long background writes wait for a foreground one to go with.
+pub const LINGER: Duration = Duration::from_millis(1);
+/// Users count as writing when a foreground write came this recently.
+const ACTIVE: Duration = Duration::from_millis(20);
 
 struct Proposal {
     cmd: Command,
+    background: bool,
     reply: oneshot::Sender<Result<WriteOutcome, WriteError>>,
 }
 
@@ -49,11 +64,16 @@ impl Proposer {
         }
     }
 
-    /// Propose `cmd` and wait until it is applied.
-    pub async fn write(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
+    /// Propose `cmd` and wait until it is applied. `background` marks the
+    /// leader's own writes, which may wait [`LINGER`] for company.
+    pub async fn write(&self, cmd: Command, background: bool) -> Result<WriteOutcome, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Proposal { cmd, reply })
+            .send(Proposal {
+                cmd,
+                background,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -78,6 +98,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Proposal>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut last_foreground: Option<tokio::time::Instant> = None;
     loop {
         let first = tokio::select! {
             p = rx.recv() => match p {
@@ -87,13 +108,39 @@ async fn run(
             _ = stop.wait_for(|s| *s) => return,
         };
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
+        take_waiting(&mut rx, &mut batch);
+        let foreground = batch.iter().any(|p| !p.background);
+        if foreground {
+            last_foreground = Some(tokio::time::Instant::now());
+        } else if last_foreground.is_some_and(|t| t.elapsed() < ACTIVE) {
+            // Wait a little for a user's write to share the entry.
+            let until = tokio::time::Instant::now() + LINGER;
+            while batch.len() < MAX_BATCH {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(p)) => {
+                        let fg = !p.background;
+                        batch.push(p);
+                        if fg {
+                            take_waiting(&mut rx, &mut batch);
+                            last_foreground = Some(tokio::time::Instant::now());
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
             }
         }
         propose(&raft, batch).await;
+    }
+}
+
+/// Move every proposal already waiting into `batch` (up to the cap).
+fn take_waiting(rx: &mut mpsc::UnboundedReceiver<Proposal>, batch: &mut Vec<Proposal>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
+        }
     }
 }
 
