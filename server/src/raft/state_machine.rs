@@ -221,11 +221,19 @@ impl StateMachineStore {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (state, last_applied, membership) = {
+        // Applies wait while the read lock is held, so it is held only to
+        // copy the state; encoding it (the slow part, several times the
+        // copy) happens after, beside the writes.
+        let (copy, last_applied, membership) = {
             let applied = self.shared.read();
-            let state = applied.state.snapshot().map_err(|e| io_err(false, &e))?;
-            (state, applied.last_applied, applied.membership.clone())
+            (
+                applied.state.clone(),
+                applied.last_applied,
+                applied.membership.clone(),
+            )
         };
+        let state = copy.snapshot().map_err(|e| io_err(false, &e))?;
+        drop(copy);
         let build = {
             let mut b = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
             *b += 1;
