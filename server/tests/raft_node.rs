@@ -56,6 +56,14 @@ fn settings(dir: &TempDir) -> RaftSettings {
     RaftSettings::new(dir.path().to_path_buf(), 1, "127.0.0.1:4647".into())
 }
 
+/// A snapshot every 10 entries, keeping no entries behind it.
+fn snapshot_often(dir: &TempDir) -> RaftSettings {
+    let mut s = settings(dir);
+    s.snapshot_every = 10;
+    s.keep_after_snapshot = 0;
+    s
+}
+
 async fn started(s: &RaftSettings) -> RaftHandle {
     let h = start(s).await.expect("raft starts");
     h.wait_for_leader(DEADLINE)
@@ -128,9 +136,7 @@ async fn a_rejected_write_reports_why_and_changes_nothing() {
 #[tokio::test]
 async fn snapshots_compact_the_log_and_restore_on_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(&dir);
-    s.snapshot_every = 10;
-    s.keep_after_snapshot = 0;
+    let s = snapshot_often(&dir);
     let h = started(&s).await;
     let mut last = 0;
     for i in 0..35 {
@@ -195,9 +201,7 @@ async fn a_write_wakes_the_reader_of_its_key_and_no_other() {
 #[tokio::test]
 async fn a_snapshot_that_cannot_be_written_keeps_the_log_it_would_replace() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(&dir);
-    s.snapshot_every = 10;
-    s.keep_after_snapshot = 0;
+    let s = snapshot_often(&dir);
     // A directory where the snapshot's temporary file goes: writing it
     // fails, as on a full disk.
     let blocker = dir.path().join("state").join("state.tmp");
