@@ -411,6 +411,7 @@ async fn a_compacted_start_index_is_refused_not_silently_skipped() {
         o.retention = drover_state::EventRetention {
             max_events: 4,
             max_age: i64::MAX,
+            ..Default::default()
         }
     })
     .await;

@@ -240,6 +240,7 @@ fn main() {
     lean.set_event_retention(EventRetention {
         max_events: 0,
         max_age: 0,
+        max_bytes: 0,
     });
     let start = Instant::now();
     let bytes = lean.snapshot().expect("snapshot encodes");

@@ -10,7 +10,12 @@ use crate::tables::Tables;
 use crate::State;
 
 /// Bumped only for an incompatible change of the snapshot layout.
-const FORMAT: u32 = 1;
+/// 2: retained events hold their payload encoded, as a binary
+/// (`events.rs`). Format 1 snapshots (events as whole objects) still
+/// restore; builds that read only format 1 cannot read format 2.
+const FORMAT: u32 = 2;
+/// The oldest format `restore` reads.
+const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
@@ -34,7 +39,7 @@ pub enum SnapshotError {
     Decode(#[from] rmp_serde::decode::Error),
     #[error("snapshot could not be encoded: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
-    #[error("snapshot format {found} is not supported (this build reads format {FORMAT})")]
+    #[error("snapshot format {found} is not supported (this build reads formats {OLDEST_FORMAT} to {FORMAT})")]
     Format { found: u32 },
 }
 
@@ -54,7 +59,7 @@ impl State {
     /// never a panic.
     pub fn restore(bytes: &[u8], retention: EventRetention) -> Result<State, SnapshotError> {
         let snap: SnapshotOwned = rmp_serde::from_slice(bytes)?;
-        if snap.format != FORMAT {
+        if !(OLDEST_FORMAT..=FORMAT).contains(&snap.format) {
             return Err(SnapshotError::Format { found: snap.format });
         }
         let mut tables = snap.tables;
@@ -66,5 +71,229 @@ impl State {
             events,
             last_index: snap.last_index,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Serialized types are promises: format 1 snapshots, whose events hold
+    //! whole objects, restore to the state that wrote them.
+
+    use drover_api::*;
+    use serde::Serialize;
+
+    use super::*;
+    use crate::command::*;
+    use crate::Command;
+
+    const T0: i64 = 1_700_000_000_000_000_000;
+
+    // Format 1's event log, as it was serialized (`EventLog`, `EventBatch`
+    // and `LoggedEvent` with derived `Serialize`).
+    #[derive(Serialize)]
+    struct SnapshotV1<'a> {
+        format: u32,
+        last_index: u64,
+        tables: &'a Tables,
+        events: EventLogV1,
+    }
+    #[derive(Serialize)]
+    struct EventLogV1 {
+        batches: Vec<EventBatchV1>,
+        event_count: usize,
+        compacted_through: u64,
+    }
+    #[derive(Serialize)]
+    struct EventBatchV1 {
+        index: u64,
+        time: i64,
+        events: Vec<LoggedEventV1>,
+    }
+    #[derive(Serialize)]
+    struct LoggedEventV1 {
+        event_type: String,
+        payload: EventPayload,
+    }
+
+    fn v1_snapshot(st: &State) -> Vec<u8> {
+        let batches: Vec<EventBatchV1> = st
+            .events
+            .read_from(0)
+            .unwrap()
+            .map(|b| EventBatchV1 {
+                index: b.index,
+                time: b.time,
+                events: b
+                    .events
+                    .iter()
+                    .map(|e| LoggedEventV1 {
+                        event_type: e.event_type().to_string(),
+                        payload: e.payload().unwrap(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        rmp_serde::to_vec_named(&SnapshotV1 {
+            format: 1,
+            last_index: st.last_index,
+            tables: &st.tables,
+            events: EventLogV1 {
+                event_count: batches.iter().map(|b| b.events.len()).sum(),
+                batches,
+                compacted_through: st.events.oldest_readable() - 1,
+            },
+        })
+        .unwrap()
+    }
+
+    /// Every kind of event: a job and its evaluation, a node, an allocation
+    /// placed and updated.
+    fn busy_state(retention: EventRetention) -> State {
+        let job = Job {
+            namespace: "default".into(),
+            id: "web".into(),
+            name: "web".into(),
+            region: "global".into(),
+            priority: 50,
+            datacenters: vec!["dc1".into()],
+            task_groups: vec![TaskGroup {
+                name: "g".into(),
+                count: 1,
+                tasks: vec![Task {
+                    name: "t".into(),
+                    driver: "raw_exec".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            submit_time: T0,
+            ..Default::default()
+        };
+        let eval = Evaluation {
+            id: "e1".into(),
+            namespace: "default".into(),
+            job_id: "web".into(),
+            status: EvalStatus::Pending,
+            ..Default::default()
+        };
+        let node = Node {
+            id: "n1".into(),
+            secret_id: "secret".into(),
+            datacenter: "dc1".into(),
+            status: NodeStatus::Ready,
+            ..Default::default()
+        };
+        let alloc = Allocation {
+            id: "a1".into(),
+            namespace: "default".into(),
+            eval_id: "e1".into(),
+            node_id: "n1".into(),
+            job_id: "web".into(),
+            task_group: "g".into(),
+            deployment_id: "d1".into(),
+            ..Default::default()
+        };
+        let cmds = [
+            Command::NodeRegister(NodeRegister {
+                node,
+                evals: vec![],
+                now: T0,
+            }),
+            Command::JobRegister(JobRegister {
+                job,
+                eval: Some(eval),
+                enforce_index: None,
+                now: T0 + 1,
+            }),
+            Command::ApplyPlanResults(ApplyPlanResults {
+                namespace: "default".into(),
+                job_id: "web".into(),
+                job_version: 0,
+                placed: vec![alloc],
+                stopped: vec![],
+                preempted: vec![],
+                followups: vec![],
+                evals: vec![],
+                now: T0 + 2,
+            }),
+            Command::AllocClientUpdate(AllocClientUpdate {
+                updates: vec![AllocClientState {
+                    id: "a1".into(),
+                    client_status: AllocClientStatus::Running,
+                    client_description: String::new(),
+                    task_states: SmallMap::new(),
+                    deployment_status: None,
+                }],
+                evals: vec![],
+                now: T0 + 3,
+            }),
+        ];
+        let mut st = State::new(retention);
+        for (i, c) in cmds.iter().enumerate() {
+            let applied = st.apply(i as u64 + 1, c);
+            assert!(applied.result.is_ok(), "{c:?}: {applied:?}");
+        }
+        st
+    }
+
+    #[test]
+    fn format_1_snapshots_restore_to_the_state_that_wrote_them() {
+        let st = busy_state(EventRetention::default());
+        let topics: Vec<Topic> = st
+            .events
+            .read_from(0)
+            .unwrap()
+            .flat_map(|b| b.events.iter().map(|e| e.topic()))
+            .collect();
+        for t in [
+            Topic::Job,
+            Topic::Evaluation,
+            Topic::Node,
+            Topic::Allocation,
+        ] {
+            assert!(topics.contains(&t), "{t:?} in {topics:?}");
+        }
+        let old = v1_snapshot(&st);
+        let restored = State::restore(&old, EventRetention::default()).unwrap();
+        assert_eq!(restored, st);
+        assert_eq!(
+            restored.snapshot().unwrap(),
+            st.snapshot().unwrap(),
+            "re-encoded exactly"
+        );
+    }
+
+    #[test]
+    fn format_1_snapshots_keep_their_compacted_range() {
+        let small = EventRetention {
+            max_events: 2,
+            ..EventRetention::default()
+        };
+        let st = busy_state(small);
+        assert!(st.events.oldest_readable() > 1, "something was dropped");
+        let restored = State::restore(&v1_snapshot(&st), small).unwrap();
+        assert_eq!(restored, st);
+        assert!(matches!(
+            restored.events.read_from(1),
+            Err(crate::EventLogError::Compacted { requested: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_formats_are_refused() {
+        let st = busy_state(EventRetention::default());
+        let mut snap: SnapshotOwned = rmp_serde::from_slice(&st.snapshot().unwrap()).unwrap();
+        snap.format = FORMAT + 1;
+        let bytes = rmp_serde::to_vec_named(&SnapshotRef {
+            format: snap.format,
+            last_index: snap.last_index,
+            tables: &snap.tables,
+            events: &snap.events,
+        })
+        .unwrap();
+        assert!(matches!(
+            State::restore(&bytes, EventRetention::default()),
+            Err(SnapshotError::Format { found }) if found == FORMAT + 1
+        ));
     }
 }

@@ -352,7 +352,12 @@ fn events_carry_nomads_types_keys_and_filter_keys() {
     // The wire form, as the stream sends it.
     let batches: Vec<Vec<Event>> = log
         .iter()
-        .map(|b| b.events.iter().map(|e| e.to_event(b.index)).collect())
+        .map(|b| {
+            b.events
+                .iter()
+                .map(|e| e.to_event(b.index).unwrap())
+                .collect()
+        })
         .collect();
     let kinds = |i: usize| {
         batches[i]
@@ -434,7 +439,10 @@ fn subscription_keys_match_the_key_or_a_filter_key() {
         .unwrap()
         .clone();
     assert!(job_ev.matches_key("web"));
-    assert_eq!(job_ev.to_event(1).filter_keys, Vec::<String>::new());
+    assert_eq!(
+        job_ev.to_event(1).unwrap().filter_keys,
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -230,10 +230,12 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
-/// Small retention so pruning happens inside the sequences too.
+/// Small retention so pruning (by count, age and bytes) happens inside the
+/// sequences too.
 const RETENTION: EventRetention = EventRetention {
     max_events: 40,
     max_age: 500 * 1_000_000_000,
+    max_bytes: 16 * 1024,
 };
 
 /// Legacy `Resources` with a static port: the node-usage index counts them.

@@ -129,6 +129,7 @@ fn event_log_keeps_a_count_and_says_compacted_below_it() {
     h.state.set_event_retention(EventRetention {
         max_events: 5,
         max_age: i64::MAX,
+        ..EventRetention::default()
     });
     h.ok(node_register(&node("n1"))); // index 1
     for i in 0..9 {
@@ -167,6 +168,7 @@ fn event_log_drops_batches_older_than_max_age() {
     h.state.set_event_retention(EventRetention {
         max_events: 1_000,
         max_age: 60 * sec,
+        ..EventRetention::default()
     });
     h.ok(node_register(&node("n1")));
     h.ok(heartbeat("n1", T0 + 10 * sec)); // 2
@@ -205,4 +207,60 @@ fn rejected_commands_append_no_events() {
     let r = h.apply(heartbeat("ghost", T0));
     assert!(r.result.is_err());
     assert!(h.state.events().is_empty());
+}
+
+#[test]
+fn event_log_keeps_a_byte_budget_and_says_compacted_below_it() {
+    let cmds: Vec<Command> = std::iter::once(node_register(&node("n1")))
+        .chain((0..9).map(|i| heartbeat("n1", T0 + i)))
+        .collect(); // indexes 1..=10, one event each
+    let mut all = Harness::new();
+    for c in &cmds {
+        all.ok(c.clone());
+    }
+    let sizes: Vec<(u64, usize)> = all
+        .state
+        .events()
+        .read_from(0)
+        .unwrap()
+        .map(|b| (b.index, b.events.iter().map(|e| e.encoded_len()).sum()))
+        .collect();
+    assert_eq!(sizes.len(), 10);
+    // Room for about three batches.
+    let budget = sizes[9].1 * 3 + sizes[9].1 / 2;
+    let mut h = Harness::new();
+    h.state.set_event_retention(EventRetention {
+        max_bytes: budget,
+        ..EventRetention::default()
+    });
+    for c in &cmds {
+        h.ok(c.clone());
+    }
+    // The longest run of newest batches that fits, dropped whole.
+    let mut want = Vec::new();
+    let mut total = 0;
+    for &(index, size) in sizes.iter().rev() {
+        total += size;
+        if total > budget {
+            break;
+        }
+        want.insert(0, index);
+    }
+    assert!(want.len() >= 3 && want.len() < 10, "{want:?}");
+    let log = h.state.events();
+    let idx: Vec<u64> = log.read_from(0).unwrap().map(|b| b.index).collect();
+    assert_eq!(idx, want, "whole batches, oldest first");
+    assert!(log.encoded_bytes() <= budget);
+    assert_eq!(log.len(), want.len());
+    assert_eq!(
+        log.read_from(want[0] - 1).err(),
+        Some(EventLogError::Compacted {
+            requested: want[0] - 1,
+            oldest: want[0]
+        })
+    );
+    // Restore recounts the bytes, so the budget holds across restarts.
+    let restored = State::restore(&h.state.snapshot().unwrap(), log.retention()).unwrap();
+    assert_eq!(restored.events().encoded_bytes(), log.encoded_bytes());
+    assert_eq!(&restored, &h.state);
 }

@@ -5,7 +5,8 @@
 //! Unlike Nomad's 100-event ring, the log is durable and a gap is never
 //! silent: a start index below the retained range is refused with 410 and a
 //! JSON error line, and a reader that falls behind retention mid-stream gets
-//! an `{"Error":…}` line and the stream ends.
+//! an `{"Error":…}` line and the stream ends (as does one reaching an event
+//! whose stored payload no longer decodes).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -16,7 +17,8 @@ use axum::extract::{RawQuery as AxumQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use drover_api::{Event, Events, Topic};
-use drover_state::{EventLogError, LoggedEvent};
+use drover_state::events::RetainedEvent;
+use drover_state::{EventBatch, EventLogError};
 
 use super::error::{HttpError, HttpResult};
 use super::query::RawQuery;
@@ -62,7 +64,7 @@ impl Subscription {
 
     /// Nomad `eventMatchesKey` plus the namespace check: nodes have no
     /// namespace and pass any.
-    pub fn matches(&self, e: &LoggedEvent) -> bool {
+    pub fn matches(&self, e: &RetainedEvent) -> bool {
         let ns = e.namespace();
         if !ns.is_empty() && self.namespace.as_deref().is_some_and(|want| want != ns) {
             return false;
@@ -86,26 +88,40 @@ fn error_line(e: &EventLogError) -> Bytes {
 
 enum Next {
     Lines(Vec<Bytes>, u64),
-    Compacted(EventLogError),
+    Failed(EventLogError),
 }
 
 /// Read the matching events at or after `from`; the next index to read.
+/// Only the batches are taken under the state's read lock (each an `Arc`
+/// clone); filtering and decoding the payloads happen after it is released.
 fn read(app: &App, sub: &Subscription, from: u64) -> Next {
-    let applied = app.raft.shared.read();
-    let batches = match applied.state.events().read_from(from) {
+    let batches: Result<Vec<EventBatch>, EventLogError> = {
+        let applied = app.raft.shared.read();
+        let batches = applied
+            .state
+            .events()
+            .read_from(from)
+            .map(|b| b.take(BATCHES_PER_READ).cloned().collect());
+        batches
+    };
+    let batches = match batches {
         Ok(b) => b,
-        Err(e) => return Next::Compacted(e),
+        Err(e) => return Next::Failed(e),
     };
     let mut lines = Vec::new();
     let mut next = from;
-    for batch in batches.take(BATCHES_PER_READ) {
+    for batch in &batches {
         next = batch.index + 1;
-        let events: Vec<Event> = batch
+        let events: Result<Vec<Event>, EventLogError> = batch
             .events
             .iter()
             .filter(|e| sub.matches(e))
             .map(|e| e.to_event(batch.index))
             .collect();
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => return Next::Failed(e),
+        };
         if !events.is_empty() {
             lines.push(line(&Events {
                 index: batch.index,
@@ -121,7 +137,16 @@ pub async fn stream(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpRe
     let sub = Subscription::parse(&q)?;
     let from = q.u64("index")?.unwrap_or(0);
     // Refuse an impossible start before any byte of the stream is sent.
-    if let Next::Compacted(e) = read(&app, &sub, from) {
+    // Only the range is checked here; nothing is decoded twice.
+    let start = app
+        .raft
+        .shared
+        .read()
+        .state
+        .events()
+        .read_from(from)
+        .map(|_| ());
+    if let Err(e) = start {
         let body = error_line(&e);
         return Ok((
             StatusCode::GONE,
@@ -140,7 +165,7 @@ pub async fn stream(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpRe
         let mut next = from;
         loop {
             match read(&app, &sub, next) {
-                Next::Compacted(e) => {
+                Next::Failed(e) => {
                     let _ = tx.send(Ok(error_line(&e))).await;
                     return;
                 }

@@ -65,6 +65,10 @@ fn gauges(app: &App) -> Vec<(&'static str, f64)> {
         ),
         ("drover_events_retained", count(st.events().len())),
         (
+            "drover_events_retained_bytes",
+            count(st.events().encoded_bytes()),
+        ),
+        (
             "drover_events_oldest_readable_index",
             st.events().oldest_readable() as f64,
         ),
