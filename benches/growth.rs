@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use common::Agent;
 use serde_json::json;
 
-const CONFIG: &str = "client {\n  enabled = false\n}";
+// No per-client connection cap: 64 writers share one address.
+const CONFIG: &str = "client {\n  enabled = false\n}\nlimits {\n  http_max_conns_per_client = 0\n}";
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -254,7 +254,10 @@ async fn run_once(target: Target, clients: usize, secs: u64, root: &Path) -> Opt
     let dir = tempfile::tempdir_in(root).expect("temp dir");
     match target {
         Target::Drover => {
-            let agent = Agent::start_with(dir.path(), "client {\n  enabled = false\n}").await;
+            // No per-client connection cap: 64 writers share one address.
+            let config =
+                "client {\n  enabled = false\n}\nlimits {\n  http_max_conns_per_client = 0\n}";
+            let agent = Agent::start_with(dir.path(), config).await;
             Some(
                 load(
                     target,
