@@ -86,8 +86,11 @@ pub struct Evaluation {
     pub blocked_eval: String,
     #[serde(rename = "RelatedEvals")]
     pub related_evals: Option<Vec<serde_json::Value>>,
+    /// A sorted `Vec`, not a `BTreeMap`: an eval names a few task groups,
+    /// and a `BTreeMap` node has room for eleven `AllocMetric`s (about 4
+    /// KB per blocked eval). The same JSON either way.
     #[serde(rename = "FailedTGAllocs", deserialize_with = "crate::null_default")]
-    pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
+    pub failed_tg_allocs: crate::SmallMap<AllocMetric>,
     #[serde(rename = "ClassEligibility", deserialize_with = "crate::null_default")]
     pub class_eligibility: BTreeMap<String, bool>,
     #[serde(rename = "QuotaLimitReached")]

@@ -77,7 +77,7 @@ impl Plan {
         if !self.failed_tg_allocs.is_empty() && !delay_instead {
             let blocked = Evaluation {
                 status_description: "created to place remaining allocations".to_string(),
-                failed_tg_allocs: self.failed_tg_allocs.clone(),
+                failed_tg_allocs: self.failed_tg_allocs.clone().into_iter().collect(),
                 snapshot_index: self.snapshot_index,
                 ..chained_eval(
                     &eval,
@@ -92,7 +92,7 @@ impl Plan {
         }
         eval.status = drover_api::EvalStatus::Complete;
         eval.snapshot_index = eval.snapshot_index.max(self.snapshot_index);
-        eval.failed_tg_allocs = self.failed_tg_allocs;
+        eval.failed_tg_allocs = self.failed_tg_allocs.into_iter().collect();
         eval.queued_allocations = self.queued;
         eval.modify_time = now;
         evals.insert(0, eval);
