@@ -93,20 +93,23 @@ impl RaftHandle {
     /// whether the state machine accepted it and at which index. Writes
     /// made at the same time may share an entry ([`super::propose`]).
     pub async fn write(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
-        if let Some(e) = self.log.wal().health().error() {
-            return Err(WriteError::Unavailable(e));
-        }
-        self.proposer.write(cmd, false).await
+        self.propose(cmd, false).await
     }
 
     /// [`Self::write`] for the leader's own writes (plans, eval updates),
     /// which may wait a moment to share an entry with a user's write
     /// ([`super::propose::LINGER`]).
     pub async fn write_background(&self, cmd: Command) -> Result<WriteOutcome, WriteError> {
+        self.propose(cmd, true).await
+    }
+
+    /// Refuse at once while the log cannot make writes durable; otherwise
+    /// hand `cmd` to the proposer.
+    async fn propose(&self, cmd: Command, background: bool) -> Result<WriteOutcome, WriteError> {
         if let Some(e) = self.log.wal().health().error() {
             return Err(WriteError::Unavailable(e));
         }
-        self.proposer.write(cmd, true).await
+        self.proposer.write(cmd, background).await
     }
 
     /// Wait until this server leads (a one-server cluster elects itself).
