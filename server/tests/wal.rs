@@ -304,3 +304,25 @@ fn a_second_opener_waits_for_the_lock() {
         .expect("opens once the first lets go");
     second.join().expect("thread").expect("opened");
 }
+
+#[test]
+fn a_refused_append_places_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = open(dir.path());
+    append(&wal, 1..3);
+    // A gap inside the batch: the records before it are not placed either.
+    let err = wal
+        .append(vec![(3, payload(3)), (5, payload(5))], Box::new(|| {}))
+        .expect_err("5 does not follow 3");
+    assert!(matches!(err, WalError::Missing(4)), "{err}");
+    // Larger than the scan on open accepts: refused, not written.
+    let huge = vec![1u8; drover_server::raft::wal::record::MAX_PAYLOAD as usize + 1];
+    let err = wal
+        .append(vec![(3, huge)], Box::new(|| {}))
+        .expect_err("too large");
+    assert!(matches!(err, WalError::TooLarge { index: 3, .. }), "{err}");
+    check_holds(&wal, 1..3);
+    append(&wal, 3..4);
+    drop(wal);
+    check_holds(&open(dir.path()), 1..4);
+}

@@ -81,6 +81,8 @@ pub enum WalError {
     Locked { path: PathBuf, waited: Duration },
     #[error("log entry {0} is not in the log")]
     Missing(u64),
+    #[error("log entry {index} is {len} bytes, more than a record may hold")]
+    TooLarge { index: u64, len: usize },
     #[error("the log was closed")]
     Closed,
 }
@@ -410,11 +412,24 @@ impl Wal {
         let mut ops = Vec::with_capacity(records.len() + 1);
         {
             let mut ix = self.inner.index();
-            for (index, payload) in records {
-                let expect = ix.first + ix.locs.len() as u64;
-                if index != expect && !ix.locs.is_empty() {
-                    return Err(WalError::Missing(expect));
+            // Check the whole batch before changing anything, so a refused
+            // append leaves no half-placed records behind.
+            let mut expect = (!ix.locs.is_empty()).then(|| ix.first + ix.locs.len() as u64);
+            for (index, payload) in &records {
+                if let Some(e) = expect.filter(|e| e != index) {
+                    return Err(WalError::Missing(e));
                 }
+                expect = Some(index + 1);
+                // What the scan on open would refuse is refused here.
+                let fits = u32::try_from(payload.len()).is_ok_and(|n| n <= record::MAX_PAYLOAD);
+                if !fits {
+                    return Err(WalError::TooLarge {
+                        index: *index,
+                        len: payload.len(),
+                    });
+                }
+            }
+            for (index, payload) in records {
                 if ix.locs.is_empty() {
                     ix.first = index;
                 }
@@ -440,7 +455,8 @@ impl Wal {
                 let rec = RecordLoc {
                     index,
                     offset: ix.write_pos,
-                    len: u32::try_from(payload.len()).map_err(|_| WalError::Missing(index))?,
+                    // Checked against MAX_PAYLOAD above.
+                    len: payload.len() as u32,
                 };
                 ix.write_pos = rec.end();
                 ix.active_next = index + 1;
