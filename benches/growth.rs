@@ -72,9 +72,7 @@ async fn register(base: &str, from: usize, to: usize) -> f64 {
                 if i >= to {
                     return;
                 }
-                let job = json!({"Job": {"ID": format!("job-{i:06}"), "Datacenters": ["nowhere"],
-                    "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
-                    "Config": {"command": "/bin/true"}}]}]}});
+                let job = common::blocked_job(&format!("job-{i:06}"));
                 let r = http.put(&url).json(&job).send().await.expect("register");
                 assert!(r.status().is_success(), "register job-{i}");
             }

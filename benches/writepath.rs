@@ -156,9 +156,7 @@ fn b64(s: &str) -> String {
 async fn one_write(http: &reqwest::Client, target: Target, base: &str, key: &str) -> bool {
     let r = match target {
         Target::Drover => {
-            let job = json!({"Job": {"ID": key, "Datacenters": ["nowhere"], "TaskGroups": [
-                {"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
-                 "Config": {"command": "/bin/true"}}]}]}});
+            let job = common::blocked_job(key);
             http.put(format!("{base}/v1/jobs")).json(&job).send().await
         }
         Target::Etcd => {

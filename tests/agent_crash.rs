@@ -9,28 +9,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Agent, DEADLINE};
-use serde_json::{json, Value};
+use common::{blocked_job, Agent, DEADLINE};
 
 const CYCLES: usize = 10;
 const WRITERS: usize = 8;
-
-fn job(id: &str) -> Value {
-    json!({"Job": {"ID": id, "Datacenters": ["nowhere"], "TaskGroups": [
-        {"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
-         "Config": {"command": "/bin/true"}}]}]}})
-}
-
-async fn job_ids(agent: &Agent) -> Option<BTreeSet<String>> {
-    let r = agent.http.get(agent.url("/v1/jobs")).send().await.ok()?;
-    let v: Value = r.json().await.ok()?;
-    Some(
-        v.as_array()?
-            .iter()
-            .filter_map(|j| j["ID"].as_str().map(str::to_string))
-            .collect(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_writes_loses_no_acknowledged_write() {
@@ -42,7 +24,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
         let want = acked.lock().expect("lock").clone();
         let started = Instant::now();
         loop {
-            let have = job_ids(&agent).await.unwrap_or_default();
+            let have = agent.job_ids().await.unwrap_or_default();
             let missing: Vec<&String> = want.difference(&have).collect();
             if missing.is_empty() {
                 break;
@@ -68,7 +50,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
             writers.spawn(async move {
                 for i in 0.. {
                     let id = format!("c{cycle}-w{w}-{i}");
-                    match http.put(&url).json(&job(&id)).send().await {
+                    match http.put(&url).json(&blocked_job(&id)).send().await {
                         Ok(r) if r.status().is_success() => {
                             acked.lock().expect("lock").insert(id);
                         }

@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Agent, DEADLINE};
+use common::{blocked_job, job_id_set, Agent, DEADLINE};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Mount(PathBuf);
@@ -42,16 +41,14 @@ impl Drop for Mount {
     }
 }
 
-fn job(id: &str) -> Value {
-    json!({"Job": {"ID": id, "Datacenters": ["nowhere"], "TaskGroups": [
-        {"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
-         "Config": {"command": "/bin/true"}}]}]}})
-}
-
 /// Register `id`; the status and body, or `None` when no answer came in
 /// time (a write whose entry waits for the disk).
 async fn register(agent: &Agent, id: &str) -> Option<(StatusCode, String)> {
-    let send = agent.http.put(agent.url("/v1/jobs")).json(&job(id)).send();
+    let send = agent
+        .http
+        .put(agent.url("/v1/jobs"))
+        .json(&blocked_job(id))
+        .send();
     let r = tokio::time::timeout(Duration::from_secs(3), send)
         .await
         .ok()?
@@ -127,13 +124,10 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_freed() {
     // Reads still work, and hold every acknowledged job.
     let (status, jobs, _) = agent.get("/v1/jobs").await;
     assert_eq!(status, StatusCode::OK);
-    let have: BTreeSet<String> = jobs
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|j| j["ID"].as_str().map(str::to_string))
-        .collect();
-    assert!(acked.is_subset(&have), "acknowledged jobs readable");
+    assert!(
+        acked.is_subset(&job_id_set(&jobs)),
+        "acknowledged jobs readable"
+    );
 
     let (status, health) = agent.get_text("/v1/agent/health").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{health}");
@@ -184,16 +178,11 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_freed() {
     let agent = Agent::start_with(&home, "client {\n  enabled = false\n}").await;
     let started = Instant::now();
     loop {
-        let (_, jobs, _) = agent.get("/v1/jobs").await;
-        let have: BTreeSet<String> = jobs
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|j| j["ID"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if acked.is_subset(&have) {
+        if agent
+            .job_ids()
+            .await
+            .is_some_and(|have| acked.is_subset(&have))
+        {
             break;
         }
         assert!(started.elapsed() < DEADLINE, "acknowledged jobs lost");

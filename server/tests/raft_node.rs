@@ -64,6 +64,19 @@ fn snapshot_often(dir: &TempDir) -> RaftSettings {
     s
 }
 
+/// Register `job-00` .. `job-{n-1}`, each acknowledged; the last index.
+async fn register_jobs(h: &RaftHandle, n: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        last = h
+            .write(register(&format!("job-{i:02}")))
+            .await
+            .unwrap_or_else(|e| panic!("write of job-{i:02}: {e}"))
+            .index;
+    }
+    last
+}
+
 async fn started(s: &RaftSettings) -> RaftHandle {
     let h = start(s).await.expect("raft starts");
     h.wait_for_leader(DEADLINE)
@@ -138,14 +151,7 @@ async fn snapshots_compact_the_log_and_restore_on_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = snapshot_often(&dir);
     let h = started(&s).await;
-    let mut last = 0;
-    for i in 0..35 {
-        last = h
-            .write(register(&format!("job-{i:02}")))
-            .await
-            .unwrap()
-            .index;
-    }
+    let last = register_jobs(&h, 35).await;
     h.raft
         .wait(Some(DEADLINE))
         .metrics(
@@ -207,14 +213,7 @@ async fn a_snapshot_that_cannot_be_written_keeps_the_log_it_would_replace() {
     let blocker = dir.path().join("state").join("state.tmp");
     std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
     let h = started(&s).await;
-    let mut last = 0;
-    for i in 0..35 {
-        last = h
-            .write(register(&format!("job-{i:02}")))
-            .await
-            .expect("writes go on while snapshots fail")
-            .index;
-    }
+    let last = register_jobs(&h, 35).await;
     h.raft
         .wait(Some(DEADLINE))
         .metrics(

@@ -3,6 +3,7 @@
 //! dropped.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,6 +38,24 @@ impl Drop for Agent {
 
 /// SIGKILL every process whose working directory is under `dir`: the tasks
 /// (which run in their task directories) and their log collectors' peers.
+/// A job no node can run (datacenter `nowhere`): registering it writes the
+/// job, then the scheduler writes its blocked evaluation. The write-path
+/// tests and benches register these so nothing starts a process.
+pub fn blocked_job(id: &str) -> Value {
+    json!({"Job": {"ID": id, "Datacenters": ["nowhere"], "TaskGroups": [
+        {"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
+         "Config": {"command": "/bin/true"}}]}]}})
+}
+
+/// The `ID`s in a job list (`GET /v1/jobs`); empty for anything else.
+pub fn job_id_set(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["ID"].as_str().map(str::to_string))
+        .collect()
+}
+
 pub fn kill_processes_under(dir: &Path) {
     let Ok(dir) = dir.canonicalize() else { return };
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -217,6 +236,14 @@ impl Agent {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         let (status, headers) = (r.status(), r.headers().clone());
         (status, r.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    /// The IDs of every job `GET /v1/jobs` lists, or `None` when the agent
+    /// does not answer with a list (it may be starting or gone).
+    pub async fn job_ids(&self) -> Option<BTreeSet<String>> {
+        let r = self.http.get(self.url("/v1/jobs")).send().await.ok()?;
+        let list: Value = r.json().await.ok()?;
+        list.as_array().map(|_| job_id_set(&list))
     }
 
     /// `kill -9` the agent and leave its tasks running, as a crash would.
