@@ -100,7 +100,7 @@ pub struct RunningServer {
 }
 
 /// This server's Raft node ID: chosen once, kept in the data directory, so
-/// a restarted server is the same member (issue G adds peers by ID).
+/// a restarted server is the same member of the Raft membership.
 fn node_id(dir: &Path) -> Result<NodeId, std::io::Error> {
     let path = dir.join("node-id");
     if let Ok(text) = std::fs::read_to_string(&path) {

@@ -1,5 +1,5 @@
 //! Raft RPC between servers. A single server has no peers, so every call is
-//! `Unreachable`; issue G replaces this with MessagePack over HTTP.
+//! `Unreachable` until servers talk to each other.
 
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
