@@ -30,6 +30,12 @@ pub(super) fn new_id() -> String {
 
 pub(super) fn write_error(e: WriteError) -> HttpError {
     match e {
+        WriteError::NotLeader {
+            leader_addr: Some(addr),
+            ..
+        } => HttpError::internal(format!(
+            "this server is not the leader and does not forward writes; send them to the leader's agent (leader RPC address {addr})"
+        )),
         WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
         WriteError::Raft(m) => HttpError::internal(m),
         WriteError::Unavailable(m) => HttpError::internal(format!(

@@ -3,9 +3,9 @@
 //!
 //! Every change to cluster state is a [`drover_state::Command`] written with
 //! `client_write` and applied by [`state_machine::StateMachineStore`] on every
-//! server. One node today; the type config and storage are already what a
-//! multi-server cluster needs: node addresses live in
-//! `BasicNode`, and nothing here assumes a single member.
+//! server. Servers talk Raft over HTTP/2 on their RPC port ([`network`]
+//! sends, [`rpc`] receives); a member's RPC address is its `BasicNode`'s
+//! `addr` in the membership.
 
 // openraft's storage traits fix the error type (`StorageError`, ~224 bytes);
 // boxing it here would only add conversions at every trait boundary.
@@ -15,6 +15,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod propose;
+pub mod rpc;
 pub mod state_machine;
 pub mod wal;
 

@@ -15,7 +15,7 @@ use drover_state::{Command, EventRetention};
 use openraft::{Config, SnapshotPolicy};
 
 use super::log_store::LogStore;
-use super::network::NoPeers;
+use super::network::{RpcClient, RpcNetwork};
 use super::propose::Proposer;
 use super::state_machine::{Shared, StateMachineStore};
 use super::{Node, NodeId, Raft, StorageError, WriteOutcome};
@@ -63,13 +63,19 @@ pub enum StartError {
     Fatal(#[from] openraft::error::Fatal<NodeId>),
     #[error("bootstrapping the cluster: {0}")]
     Init(String),
+    #[error("building the RPC client: {0}")]
+    Rpc(String),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     /// Not the leader: the caller forwards to `leader` or fails.
+    /// `leader_addr` is the leader's RPC address when one is known.
     #[error("not the leader (leader: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+        leader_addr: Option<String>,
+    },
     /// The log cannot make writes durable now (a full disk, an I/O error);
     /// nothing was written, and writes are taken again once it can.
     #[error("the Raft log cannot be written: {0}")]
@@ -85,6 +91,9 @@ pub struct RaftHandle {
     pub shared: Arc<Shared>,
     pub log: LogStore,
     pub node_id: NodeId,
+    /// The client for other servers' RPC ports; Raft's transport uses the
+    /// same one, so each peer has one connection.
+    pub rpc: RpcClient,
     proposer: Proposer,
 }
 
@@ -126,6 +135,54 @@ impl RaftHandle {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
 
+    /// The leader this server knows of: its node ID and RPC address.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?;
+        Some((id, node.addr.clone()))
+    }
+
+    /// The voters of the latest membership this server has seen (committed
+    /// or not), by node ID, with their RPC addresses.
+    pub fn voters(&self) -> Vec<(NodeId, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| Some((id, membership.get_node(&id)?.addr.clone())))
+            .collect()
+    }
+
+    /// Every member (voters and learners) of the latest membership.
+    pub fn members(&self) -> Vec<NodeId> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let ids = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect();
+        ids
+    }
+
+    /// Whether this server is a voter of its membership. A restarted
+    /// member is one at once (the membership is in its log); a joining
+    /// server becomes one when the leader promotes it.
+    pub fn is_voter(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.node_id);
+        voter
+    }
+
     /// Stop Raft, the proposer, then the log's flusher (appends not yet
     /// durable stay unacknowledged).
     ///
@@ -155,7 +212,8 @@ impl RaftHandle {
 }
 
 /// Open storage, start Raft and, on first start with `bootstrap`, form a
-/// one-server cluster. Restarts find their membership in the log.
+/// one-server cluster. Restarts find their membership in the log. Without
+/// `bootstrap`, Raft waits: [`crate::cluster`] forms or joins a cluster.
 pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     let mut log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
     log.import_sled(&settings.data_dir.join("raft")).await?;
@@ -172,7 +230,12 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         ..Default::default()
     }
     .validate()?;
-    let raft = Raft::new(settings.node_id, Arc::new(config), NoPeers, log.clone(), sm).await?;
+    let rpc = RpcClient::new().map_err(|e| StartError::Rpc(e.to_string()))?;
+    let network = RpcNetwork {
+        node_id: settings.node_id,
+        client: rpc.clone(),
+    };
+    let raft = Raft::new(settings.node_id, Arc::new(config), network, log.clone(), sm).await?;
     if settings.bootstrap && !raft.is_initialized().await? {
         let members = BTreeMap::from([(
             settings.node_id,
@@ -190,5 +253,6 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         shared,
         log,
         node_id: settings.node_id,
+        rpc,
     })
 }

@@ -183,6 +183,7 @@ async fn client_write(raft: &Raft, cmd: Command) -> Result<WriteOutcome, WriteEr
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
             Err(WriteError::NotLeader {
                 leader: f.leader_id,
+                leader_addr: f.leader_node.map(|n| n.addr),
             })
         }
         Err(e) => Err(WriteError::Raft(e.to_string())),
