@@ -50,6 +50,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Manage servers: join a server to a cluster.
+    #[command(disable_help_flag = true)]
+    Server {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The per-container log copier the docker driver starts (internal).
     #[command(hide = true, name = "docker-logger")]
     DockerLogger {
@@ -68,6 +74,9 @@ fn main() -> ExitCode {
     // to exec and its flags) must reach it untouched.
     if raw.get(1).map(String::as_str) == Some("alloc") {
         return cli::alloc::run(raw[2..].to_vec());
+    }
+    if raw.get(1).map(String::as_str) == Some("server") {
+        return cli::server::run(raw[2..].to_vec());
     }
     let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();
     let cli = match Cli::try_parse_from(args) {
@@ -103,6 +112,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!("drover alloc failed"))
+            }
+        }
+        Command::Server { args } => {
+            if cli::server::run(args) == ExitCode::SUCCESS {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("drover server failed"))
             }
         }
         Command::Logmon { args } => {
@@ -170,6 +186,8 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         data_dir,
         http_addr: cfg.http_addr(),
         rpc_addr: cfg.rpc_addr(),
+        advertise_ip: agent::advertise::advertise_ip(cfg.bind_addr),
+        retry_join: cfg.server.retry_join.clone(),
         name: cfg.name.clone(),
         region: cfg.region.clone(),
         datacenter: cfg.datacenter.clone(),
@@ -205,6 +223,10 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             let server = drover_server::agent::start_with_client(opts.clone(), local_client)
                 .await
                 .context("starting the server")?;
+            if let Err(e) = start_join(&server, &cfg.server.start_join).await {
+                server.shutdown().await;
+                return Err(e);
+            }
             let addr = server.http_addr;
             (Some(server), ClientHttp::Server(addr))
         } else {
@@ -271,6 +293,25 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     })?;
     drop(temp);
     Ok(())
+}
+
+/// `-join` / `start_join`: join each address once; no address joined is
+/// fatal, as Nomad's `startupJoin` (`command/agent/command.go`) makes it.
+async fn start_join(
+    server: &drover_server::agent::RunningServer,
+    addrs: &[String],
+) -> anyhow::Result<()> {
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match server.cluster.join(addr).await {
+            Ok(_) => return Ok(()),
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    anyhow::bail!("-join: failed to join any server: {}", errors.join(", "))
 }
 
 /// Raises the soft limit on open files to the hard limit. Every parked

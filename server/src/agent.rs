@@ -2,7 +2,12 @@
 //!
 //! The root binary turns flags and config files into [`ServerOptions`]; this
 //! is where the server's long-lived tasks start and, on shutdown, stop:
-//! streams end on the shutdown signal, the listener drains, Raft stops.
+//! streams end on the shutdown signal, the listeners drain, cluster
+//! discovery stops, Raft stops.
+//!
+//! Two listeners: HTTP (the `/v1` API) and RPC (Raft between servers and
+//! the cluster calls of [`crate::cluster`]), both HTTP on the same accept
+//! loop, the RPC one taking prior-knowledge HTTP/2 from other servers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,7 @@ use std::time::Duration;
 
 use drover_state::EventRetention;
 
+use crate::cluster::{Cluster, Identity};
 use crate::heartbeat::HeartbeatConfig;
 use crate::http::{router, AgentInfo, AppState};
 use crate::raft::node::{start as start_raft, RaftHandle, RaftSettings, StartError};
@@ -21,8 +27,14 @@ pub struct ServerOptions {
     pub data_dir: PathBuf,
     /// Where to listen for HTTP (port 0 picks a free one).
     pub http_addr: SocketAddr,
-    /// The Raft RPC address recorded in the membership.
+    /// Where to listen for RPC from other servers (port 0 picks a free one).
     pub rpc_addr: SocketAddr,
+    /// The IP other servers reach this one at (Nomad's `advertise`); when
+    /// `None`, the RPC listener's own address.
+    pub advertise_ip: Option<std::net::IpAddr>,
+    /// Servers to exchange identities with until this one is in a cluster
+    /// (`server_join { retry_join }`), as RPC addresses.
+    pub retry_join: Vec<String>,
     pub name: String,
     pub region: String,
     pub datacenter: String,
@@ -53,7 +65,9 @@ impl ServerOptions {
         ServerOptions {
             data_dir: data_dir.to_path_buf(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 4647)),
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_ip: None,
+            retry_join: Vec::new(),
             name: "drover-server".into(),
             region: "global".into(),
             datacenter: "dc1".into(),
@@ -92,28 +106,42 @@ pub enum ServerError {
 pub struct RunningServer {
     /// The address the HTTP API actually listens on.
     pub http_addr: SocketAddr,
+    /// The RPC address other servers reach this one at.
+    pub rpc_addr: SocketAddr,
     pub raft: RaftHandle,
+    pub cluster: Arc<Cluster>,
     /// The leader's scheduling counters.
     pub scheduler: Arc<crate::leader::SchedulerStats>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
+    /// The RPC listener and cluster discovery.
+    cluster_tasks: tokio::task::JoinSet<()>,
 }
 
 /// This server's Raft node ID: chosen once, kept in the data directory, so
 /// a restarted server is the same member of the Raft membership.
+///
+/// Written to a temporary file, synced, then renamed, so a crash leaves
+/// either no ID (a fresh server picks one) or the whole one: a torn file
+/// would give a server that is already a member a new identity.
 fn node_id(dir: &Path) -> Result<NodeId, std::io::Error> {
+    use std::io::Write;
     let path = dir.join("node-id");
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(id) = text.trim().parse::<NodeId>() {
             return Ok(id);
         }
     }
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    // Nonzero and below 2^53 so it survives JSON readers that use doubles.
-    let id = (h.finish() & ((1 << 53) - 1)).max(1);
-    std::fs::write(&path, id.to_string())?;
+    // Random (a v4 UUID's bits), nonzero and below 2^53 so it survives
+    // JSON readers that use doubles. Servers compare IDs to pick the one
+    // that bootstraps, so two must not collide.
+    let id = ((uuid::Uuid::new_v4().as_u128() as u64) & ((1 << 53) - 1)).max(1);
+    let tmp = dir.join("node-id.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(id.to_string().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(id)
 }
 
@@ -136,34 +164,72 @@ pub async fn start_with_client(
         path: opts.data_dir.clone(),
         source,
     })?;
-    let mut settings =
-        RaftSettings::new(opts.data_dir.join("server"), id, opts.rpc_addr.to_string());
+    let bind_err = |addr: SocketAddr| move |source| ServerError::Bind { addr, source };
+    let rpc_listener = crate::http::serve::bind(opts.rpc_addr).map_err(bind_err(opts.rpc_addr))?;
+    let rpc_bound = rpc_listener.local_addr().map_err(bind_err(opts.rpc_addr))?;
+    let rpc_addr = advertised(opts.advertise_ip, rpc_bound);
+    let listener = crate::http::serve::bind(opts.http_addr).map_err(bind_err(opts.http_addr))?;
+    let http_bound = listener.local_addr().map_err(bind_err(opts.http_addr))?;
+    let mut settings = RaftSettings::new(opts.data_dir.join("server"), id, rpc_addr.to_string());
     settings.retention = opts.retention;
     settings.snapshot_every = opts.snapshot_every;
     settings.bootstrap = opts.bootstrap_expect <= 1;
     let raft = start_raft(&settings).await?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let cluster = Cluster::new(
+        Identity {
+            node_id: id,
+            name: opts.name.clone(),
+            region: opts.region.clone(),
+            rpc_addr: rpc_addr.to_string(),
+            http_addr: advertised(opts.advertise_ip, http_bound).to_string(),
+            bootstrap_expect: opts.bootstrap_expect,
+        },
+        raft.clone(),
+    );
+    let mut cluster_tasks = tokio::task::JoinSet::new();
+    {
+        let routes = cluster.router();
+        let mut stop = shutdown_rx.clone();
+        // Other servers only: no per-client connection cap.
+        let limits = crate::http::serve::HttpLimits {
+            max_conns_per_client: 0,
+            ..Default::default()
+        };
+        cluster_tasks.spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            crate::http::serve::serve(
+                rpc_listener,
+                routes,
+                stopped,
+                Duration::from_secs(5),
+                limits,
+            )
+            .await;
+        });
+    }
+    if !settings.bootstrap || !opts.retry_join.is_empty() {
+        cluster_tasks.spawn(crate::cluster::discover(
+            cluster.clone(),
+            opts.retry_join.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     let wait = Duration::from_secs(30);
     if settings.bootstrap {
         raft.wait_for_leader(wait)
             .await
             .map_err(|e| ServerError::NoLeader(wait, e))?;
     }
-    let listener =
-        crate::http::serve::bind(opts.http_addr).map_err(|source| ServerError::Bind {
-            addr: opts.http_addr,
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: opts.http_addr,
-        source,
-    })?;
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let http_addr = http_bound;
     let info = AgentInfo {
         name: opts.name.clone(),
         region: opts.region.clone(),
         datacenter: opts.datacenter.clone(),
         http_addr: http_addr.to_string(),
-        rpc_addr: opts.rpc_addr.to_string(),
+        rpc_addr: rpc_addr.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         known_drivers: vec!["docker".into(), "raw_exec".into()],
     };
@@ -183,6 +249,7 @@ pub async fn start_with_client(
         shutdown: shutdown_rx.clone(),
         heartbeats,
         local_client,
+        cluster: cluster.clone(),
     });
     let scheduler = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
@@ -194,10 +261,13 @@ pub async fn start_with_client(
         let routes = router(app);
         crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10), limits).await;
     });
-    tracing::info!(%http_addr, node_id = id, "server started");
+    tracing::info!(%http_addr, %rpc_addr, node_id = id, "server started");
     Ok(RunningServer {
         http_addr,
+        rpc_addr,
         raft,
+        cluster,
+        cluster_tasks,
         scheduler,
         shutdown_tx,
         serve,
@@ -205,8 +275,8 @@ pub async fn start_with_client(
 }
 
 impl RunningServer {
-    /// Stop serving (open streams end), then stop Raft.
-    pub async fn shutdown(self) {
+    /// Stop serving (open streams end) and discovering, then stop Raft.
+    pub async fn shutdown(mut self) {
         self.shutdown_tx.send_replace(true);
         if tokio::time::timeout(Duration::from_secs(10), self.serve)
             .await
@@ -214,6 +284,28 @@ impl RunningServer {
         {
             tracing::warn!("HTTP connections did not close within 10s");
         }
+        let tasks = async { while self.cluster_tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), tasks)
+            .await
+            .is_err()
+        {
+            tracing::warn!("RPC connections did not close within 10s");
+            self.cluster_tasks.abort_all();
+        }
         self.raft.shutdown().await;
     }
+}
+
+/// The address other servers use for a listener bound at `bound`: the
+/// advertised IP if one is set, else the bound one. A listener on every
+/// interface (`0.0.0.0`) with nothing advertised is recorded as loopback,
+/// which only a cluster on one machine can reach; the agent picks a
+/// private address before it gets here.
+fn advertised(ip: Option<std::net::IpAddr>, bound: SocketAddr) -> SocketAddr {
+    let ip = ip.unwrap_or(bound.ip());
+    if ip.is_unspecified() {
+        tracing::warn!(%bound, "no address to advertise; other servers are told 127.0.0.1");
+        return SocketAddr::from(([127, 0, 0, 1], bound.port()));
+    }
+    SocketAddr::new(ip, bound.port())
 }

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod blocked;
 pub mod clock;
+pub mod cluster;
 pub mod gc;
 pub mod heartbeat;
 pub mod http;

@@ -183,7 +183,9 @@ async fn reads_carry_nomads_headers_and_shapes() {
     let (versions, _) = srv.json("/v1/job/web/versions").await;
     assert_eq!(versions["Versions"][0]["Version"], 0);
     let (leader, _) = srv.json("/v1/status/leader").await;
-    assert_eq!(leader, "127.0.0.1:4647");
+    assert_eq!(leader, srv.s.rpc_addr.to_string());
+    let (peers, _) = srv.json("/v1/status/peers").await;
+    assert_eq!(peers, serde_json::json!([srv.s.rpc_addr.to_string()]));
     let (regions, _) = srv.json("/v1/regions").await;
     assert_eq!(regions, serde_json::json!(["global"]));
     let (health, _) = srv.json("/v1/agent/health").await;

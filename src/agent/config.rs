@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// (this one appends, `server_join` replaces) and refuses both at once;
     /// `validate` folds it into `retry_join` and leaves it empty.
     pub deprecated_retry_join: Vec<String>,
+    /// `server { server_join { start_join = [...] } }` and `-join`: servers
+    /// to join once at start; the agent exits when none can be joined.
+    pub start_join: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +232,8 @@ pub struct ServerLayer {
     pub retry_join: Vec<String>,
     /// Appended to the running list (Nomad's `ServerConfig.Merge`).
     pub deprecated_retry_join: Vec<String>,
+    /// Replaces the running list when non-empty (Nomad's `ServerJoin.Merge`).
+    pub start_join: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -321,6 +326,9 @@ impl AgentConfig {
         );
         if !layer.server.retry_join.is_empty() {
             self.server.retry_join = layer.server.retry_join;
+        }
+        if !layer.server.start_join.is_empty() {
+            self.server.start_join = layer.server.start_join;
         }
         self.server
             .deprecated_retry_join
@@ -416,6 +424,10 @@ impl AgentConfig {
             warnings.push("server.retry_join is deprecated; use server { server_join { retry_join = [...] } }".to_string());
             self.server.retry_join = std::mem::take(&mut self.server.deprecated_retry_join);
         }
+        // Nomad's `ServerJoin.Validate` (`command/agent/config.go`).
+        if !self.server.start_join.is_empty() && !self.server.retry_join.is_empty() {
+            bail!("server_join: retry_join and start_join cannot both be defined");
+        }
         Ok((self, warnings))
     }
 
@@ -424,8 +436,7 @@ impl AgentConfig {
         SocketAddr::new(self.bind_addr, self.ports.http)
     }
 
-    /// Where server RPC (Raft and forwarding) listens.
-    #[allow(dead_code)] // read once the server binds its RPC listener (issue B)
+    /// Where server RPC (Raft, cluster membership) listens.
     pub fn rpc_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind_addr, self.ports.rpc)
     }

@@ -79,6 +79,10 @@ pub struct AgentArgs {
     #[arg(long = "retry-join", value_name = "ADDR")]
     pub retry_join: Vec<String>,
 
+    /// Address of a server to join at start (its RPC address). Repeatable.
+    #[arg(long = "join", value_name = "ADDR")]
+    pub join: Vec<String>,
+
     /// Server addresses (host:port) for the client, comma-separated.
     #[arg(long = "servers", value_name = "ADDRS", value_delimiter = ',')]
     pub servers: Vec<String>,
@@ -145,6 +149,7 @@ impl AgentArgs {
         layer.server.enabled = self.server;
         layer.server.bootstrap_expect = self.bootstrap_expect;
         layer.server.retry_join = self.retry_join.clone();
+        layer.server.start_join = self.join.clone();
         layer.client.enabled = self.client;
         layer.client.servers = self
             .servers

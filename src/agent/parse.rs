@@ -169,7 +169,7 @@ const NOMAD_LIMITS: &[&str] = &[
 ];
 
 /// Keys of Nomad's `ServerJoin` that Drover does not model.
-const NOMAD_SERVER_JOIN: &[&str] = &["retry_interval", "retry_max", "start_join"];
+const NOMAD_SERVER_JOIN: &[&str] = &["retry_interval", "retry_max"];
 
 /// Keys of Nomad's `ClientConfig` that Drover does not model (`stats` is
 /// one Nomad itself silently ignores).
@@ -422,6 +422,12 @@ impl Walker<'_> {
                                 let list = self.string_list(&path, item)?;
                                 if !list.is_empty() {
                                     server.retry_join = list;
+                                }
+                            }
+                            "start_join" => {
+                                let list = self.string_list(&path, item)?;
+                                if !list.is_empty() {
+                                    server.start_join = list;
                                 }
                             }
                             k if NOMAD_SERVER_JOIN.contains(&k) => self.ignored(&path),

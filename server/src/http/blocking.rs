@@ -89,7 +89,7 @@ pub async fn blocking<T>(
         if done {
             let meta = QueryMeta {
                 index: index.max(1),
-                known_leader: app.raft.is_leader(),
+                known_leader: app.raft.leader().is_some(),
                 last_contact_ms: 0,
                 next_token: None,
             };

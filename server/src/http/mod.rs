@@ -57,6 +57,8 @@ pub struct AppState {
     pub heartbeats: Arc<crate::heartbeat::Heartbeats>,
     /// This agent's own client (a dev agent), for `/v1/client/*`.
     pub local_client: Option<forward::LocalClient>,
+    /// Cluster membership: `PUT /v1/agent/join`.
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 pub type App = Arc<AppState>;
@@ -107,6 +109,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/agent/self", get(status::agent_self))
         .route("/v1/agent/members", get(status::members))
         .route("/v1/agent/health", get(status::health))
+        .route("/v1/agent/join", put(status::join).post(status::join))
         .route("/v1/regions", get(status::regions))
         .route("/v1/event/stream", get(events::stream))
         .route("/v1/metrics", get(metrics::metrics))

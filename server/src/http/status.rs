@@ -15,7 +15,7 @@ fn meta(app: &App) -> QueryMeta {
     let index = app.raft.shared.read().state.latest_index().max(1);
     QueryMeta {
         index,
-        known_leader: app.raft.is_leader(),
+        known_leader: app.raft.leader().is_some(),
         last_contact_ms: 0,
         next_token: None,
     }
@@ -23,22 +23,44 @@ fn meta(app: &App) -> QueryMeta {
 
 /// The leader's RPC address as a JSON string, `""` when none is known.
 pub async fn leader(State(app): State<App>) -> Response {
-    let leader = if app.raft.is_leader() {
-        app.info.rpc_addr.clone()
-    } else {
-        String::new()
-    };
+    let leader = app.raft.leader().map(|(_, addr)| addr).unwrap_or_default();
     json(&leader, &meta(&app))
 }
 
+/// The RPC addresses of the voters, as Nomad's `Status.Peers` lists the
+/// Raft configuration's servers (`command/agent/status_endpoint.go`).
 pub async fn peers(State(app): State<App>) -> Response {
-    let membership = app.raft.shared.read().membership.clone();
-    let peers: Vec<String> = membership
-        .membership()
-        .nodes()
-        .map(|(_, n)| n.addr.clone())
+    let peers: Vec<String> = app
+        .raft
+        .voters()
+        .into_iter()
+        .map(|(_, addr)| addr)
         .collect();
     json(&peers, &meta(&app))
+}
+
+/// `PUT /v1/agent/join?address=...` (repeatable): join the cluster of each
+/// server named, by its RPC address. Nomad's answer shape
+/// (`command/agent/agent_endpoint.go`, `AgentJoinRequest`): 200 with
+/// `{"num_joined": N, "error": "..."}`, the errors of the ones that failed
+/// joined by `, `.
+pub async fn join(State(app): State<App>, uri: axum::http::Uri) -> HttpResult<Response> {
+    let addresses: Vec<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "address")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if addresses.is_empty() {
+        return Err(HttpError::bad_request("missing address to join"));
+    }
+    let (mut joined, mut errors) = (0, Vec::new());
+    for address in &addresses {
+        match app.cluster.join(address).await {
+            Ok(_) => joined += 1,
+            Err(e) => errors.push(format!("{address}: {e}")),
+        }
+    }
+    let body = j!({ "num_joined": joined, "error": errors.join(", ") });
+    Ok(json(&body, &meta(&app)))
 }
 
 pub async fn regions(State(app): State<App>) -> Response {
@@ -87,7 +109,7 @@ pub async fn members(State(app): State<App>) -> Response {
 /// or while the Raft log cannot make writes durable (a full disk): reads
 /// still work then, writes do not.
 pub async fn health(State(app): State<App>) -> HttpResult<Response> {
-    if !app.raft.is_leader() {
+    if app.raft.leader().is_none() {
         return Err(HttpError::internal(
             "{\"server\":{\"ok\":false,\"message\":\"No cluster leader\"}}",
         ));

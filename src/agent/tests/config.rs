@@ -234,6 +234,13 @@ fn validation_errors_are_one_line_and_name_the_option() {
         ),
         (
             |c| {
+                c.server.retry_join = vec!["a".into()];
+                c.server.start_join = vec!["b".into()];
+            },
+            "server_join: retry_join and start_join cannot both be defined",
+        ),
+        (
+            |c| {
                 c.client.options.insert("drover.fingerprint_period".into(), "often".into());
             },
             "client.options.drover.fingerprint_period: \"often\" is not a positive duration such as \"30s\"",

@@ -292,3 +292,26 @@ fn load_collects_warnings_in_order() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn start_join_from_files_and_join_flags() {
+    let files = [(
+        "agent.hcl",
+        r#"
+        data_dir = "/d"
+        server {
+          enabled = true
+          bootstrap_expect = 3
+          server_join { start_join = ["10.0.0.1", "10.0.0.2:4647"] }
+        }
+        "#,
+    )];
+    let config = loaded(&files, &["-config={dir}"]);
+    assert_eq!(config.server.start_join, ["10.0.0.1", "10.0.0.2:4647"]);
+    // -join replaces the file's list, as retry_join does.
+    let config = loaded(
+        &files,
+        &["-config={dir}", "-join=10.0.0.9", "-join", "10.0.0.8"],
+    );
+    assert_eq!(config.server.start_join, ["10.0.0.9", "10.0.0.8"]);
+}

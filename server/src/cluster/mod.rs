@@ -1,0 +1,471 @@
+//! Forming a cluster: servers find each other on their RPC ports, one of
+//! them bootstraps Raft, and later servers join the running cluster.
+//!
+//! Nomad finds servers through Serf gossip and bootstraps in
+//! `maybeBootstrap` (`nomad/serf.go`): once `bootstrap_expect` servers of
+//! the region are known and none of them has Raft peers yet, it
+//! bootstraps. Drover has no gossip; servers exchange their [`Identity`]
+//! with `POST /rpc/v1/identity` (the caller announces itself, the answer
+//! is the callee's identity, whether it belongs to a cluster, its leader
+//! and the servers it has heard from). [`discover`] runs that exchange
+//! against `retry_join` and every server learned of, with a backoff.
+//!
+//! - **Bootstrap.** With `bootstrap_expect = N`, once a server has heard
+//!   from N servers of its region (itself included), none of them in a
+//!   cluster, the one with the lowest node ID calls `initialize` with all
+//!   of them as voters; the others wait for its AppendEntries. Only one
+//!   server of a set ever initializes, so servers started together never
+//!   form two clusters. A server whose Raft already has a vote or a
+//!   membership (a restart on its data directory) never bootstraps.
+//! - **Join.** A server that learns of a server in a cluster asks it to
+//!   join (`POST /rpc/v1/join`, redirected to the leader). The leader adds
+//!   it as a learner, waits until it has caught up (openraft's blocking
+//!   `add_learner`), then promotes it to voter (`change_membership`), the
+//!   order Nomad's autopilot keeps with non-voters (`nomad/autopilot.go`).
+//!   `-join`, `drover server join` (`PUT /v1/agent/join`) and `retry_join`
+//!   towards a running cluster all end here.
+
+mod discover;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::raft::network::{RpcClient, RpcFailure};
+use crate::raft::node::RaftHandle;
+use crate::raft::rpc::{decode, msgpack};
+use crate::raft::{Node, NodeId};
+
+pub use discover::discover;
+
+pub const IDENTITY_PATH: &str = "/rpc/v1/identity";
+pub const JOIN_PATH: &str = "/rpc/v1/join";
+
+/// Nomad's default server RPC port, for join addresses given without one.
+pub const DEFAULT_RPC_PORT: u16 = 4647;
+
+/// How long an identity exchange may take.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the leader waits for a joining server to catch up and be
+/// promoted. A server far behind catches up by snapshot.
+const LEADER_JOIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a joining server waits for the leader's answer.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(130);
+
+/// Who a server is, as the others need to know it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub node_id: NodeId,
+    pub name: String,
+    pub region: String,
+    /// Where its RPC port (Raft, cluster calls) is reached.
+    pub rpc_addr: String,
+    /// Where its HTTP API is reached.
+    pub http_addr: String,
+    /// Its `bootstrap_expect`; servers that disagree do not bootstrap.
+    pub bootstrap_expect: u32,
+}
+
+/// The body of `POST /rpc/v1/identity`: the caller announces itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Announce {
+    pub from: Identity,
+}
+
+/// The answer to an [`Announce`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub identity: Identity,
+    /// Whether this server's Raft has a vote or a membership, i.e. it
+    /// belongs to a cluster (it was bootstrapped, joined, or voted).
+    pub initialized: bool,
+    /// The leader's RPC address, when one is known.
+    #[serde(default)]
+    pub leader_rpc: Option<String>,
+    /// The voters of its membership.
+    #[serde(default)]
+    pub voters: Vec<NodeId>,
+    /// The servers it has heard from.
+    #[serde(default)]
+    pub known: Vec<Identity>,
+}
+
+/// The body of `POST /rpc/v1/join`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub identity: Identity,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum JoinReply {
+    /// The server is a voter of the cluster.
+    Voter,
+    /// Ask the leader instead (`None`: no leader is known now).
+    NotLeader { leader_rpc: Option<String> },
+    /// The leader will not add it, and says why.
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("{0}")]
+    Rpc(#[from] RpcFailure),
+    #[error("invalid join address {0:?}: expected host or host:port")]
+    BadAddress(String),
+    #[error("{0} is this server's own address")]
+    Itself(String),
+    #[error("the cluster at {0} has no leader now")]
+    NoLeader(String),
+    #[error("this server already belongs to a cluster that {0} is not part of; a server joins another cluster only with an empty data directory")]
+    OtherCluster(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a successful [`Cluster::join`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// This server is a voter of the cluster `addr` belongs to.
+    Voter,
+    /// `addr` belongs to no cluster yet: the two servers know each other
+    /// now, which counts towards `bootstrap_expect`.
+    Announced,
+}
+
+/// A server heard from directly.
+#[derive(Debug, Clone)]
+struct Peer {
+    identity: Identity,
+    initialized: bool,
+}
+
+/// This server's side of cluster membership: what it has heard from other
+/// servers, the RPC handlers for identity and join, and joining.
+pub struct Cluster {
+    me: Identity,
+    raft: RaftHandle,
+    rpc: RpcClient,
+    /// Servers heard from directly, by node ID (never this one).
+    peers: Mutex<BTreeMap<NodeId, Peer>>,
+    /// RPC addresses learned second-hand (from another server's `known`).
+    heard_of: Mutex<BTreeSet<String>>,
+    /// Woken when a server announces itself, so discovery looks again.
+    changed: Notify,
+    /// One join at a time from this server.
+    joining: tokio::sync::Mutex<()>,
+}
+
+impl Cluster {
+    pub fn new(me: Identity, raft: RaftHandle) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            me,
+            rpc: raft.rpc.clone(),
+            raft,
+            peers: Mutex::new(BTreeMap::new()),
+            heard_of: Mutex::new(BTreeSet::new()),
+            changed: Notify::new(),
+            joining: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.me
+    }
+
+    /// The RPC routes for cluster calls, with the Raft routes beside them:
+    /// everything the RPC port serves.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(IDENTITY_PATH, post(identity_handler))
+            .route(JOIN_PATH, post(join_handler))
+            .with_state(self.clone())
+            .merge(crate::raft::rpc::router(self.raft.raft.clone()))
+    }
+
+    /// This server's answer to an announcement.
+    async fn status(&self) -> PeerStatus {
+        let initialized = self.raft.raft.is_initialized().await.unwrap_or(false);
+        let known = self
+            .peers()
+            .into_iter()
+            .map(|p| p.identity)
+            .collect::<Vec<_>>();
+        PeerStatus {
+            identity: self.me.clone(),
+            initialized,
+            leader_rpc: self.raft.leader().map(|(_, addr)| addr),
+            voters: self.raft.voters().into_iter().map(|(id, _)| id).collect(),
+            known,
+        }
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        lock(&self.peers).values().cloned().collect()
+    }
+
+    /// Remember a server heard from directly; never this one.
+    fn record(&self, identity: Identity, initialized: bool) {
+        if identity.node_id == self.me.node_id {
+            return;
+        }
+        let mut peers = lock(&self.peers);
+        let new = !peers.contains_key(&identity.node_id);
+        if new {
+            tracing::info!(
+                node_id = identity.node_id,
+                name = %identity.name,
+                rpc = %identity.rpc_addr,
+                "found server"
+            );
+        }
+        peers.insert(
+            identity.node_id,
+            Peer {
+                identity,
+                initialized,
+            },
+        );
+        drop(peers);
+        if new {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Exchange identities with the server at `addr` (an RPC address).
+    pub async fn announce(&self, addr: &str) -> Result<PeerStatus, RpcFailure> {
+        let req = Announce {
+            from: self.me.clone(),
+        };
+        let status: PeerStatus = self
+            .rpc
+            .call(addr, IDENTITY_PATH, &req, ANNOUNCE_TIMEOUT)
+            .await?;
+        self.record(status.identity.clone(), status.initialized);
+        let mut heard_of = lock(&self.heard_of);
+        for known in &status.known {
+            if known.node_id != self.me.node_id {
+                heard_of.insert(known.rpc_addr.clone());
+            }
+        }
+        Ok(status)
+    }
+
+    /// Join the cluster of the server at `addr` (`host` or `host:port`, an
+    /// RPC address): as a voter when it belongs to one (via its leader),
+    /// or by exchanging identities when it does not belong to one yet.
+    pub async fn join(&self, addr: &str) -> Result<Joined, JoinError> {
+        let _one_at_a_time = self.joining.lock().await;
+        let mut target = rpc_address(addr).ok_or_else(|| JoinError::BadAddress(addr.into()))?;
+        // The server asked, then at most a couple of leader redirects.
+        for _ in 0..3 {
+            let status = self.announce(&target).await?;
+            if status.identity.node_id == self.me.node_id {
+                return Err(JoinError::Itself(target));
+            }
+            if !status.initialized {
+                return Ok(Joined::Announced);
+            }
+            // Already a voter there: its leader replicates to this server.
+            if status.voters.contains(&self.me.node_id) {
+                return Ok(Joined::Voter);
+            }
+            // Initialized, yet neither in its membership nor it in ours:
+            // two different clusters.
+            if self.raft.raft.is_initialized().await.unwrap_or(false)
+                && !status.voters.contains(&self.me.node_id)
+                && !self.raft.members().contains(&status.identity.node_id)
+            {
+                return Err(JoinError::OtherCluster(target));
+            }
+            let req = JoinRequest {
+                identity: self.me.clone(),
+            };
+            let reply: JoinReply = self
+                .rpc
+                .call(&target, JOIN_PATH, &req, JOIN_TIMEOUT)
+                .await?;
+            match reply {
+                JoinReply::Voter => {
+                    tracing::info!(via = %target, "joined the cluster as a voter");
+                    return Ok(Joined::Voter);
+                }
+                JoinReply::NotLeader {
+                    leader_rpc: Some(leader),
+                } if leader != target => target = leader,
+                JoinReply::NotLeader { .. } => return Err(JoinError::NoLeader(target)),
+                JoinReply::Refused(why) => return Err(JoinError::Refused(why)),
+            }
+        }
+        Err(JoinError::NoLeader(target))
+    }
+
+    /// On the leader: add the server as a learner, wait for it to catch
+    /// up, promote it to voter.
+    async fn add_server(&self, joiner: Identity) -> JoinReply {
+        if !self.raft.is_leader() {
+            return JoinReply::NotLeader {
+                leader_rpc: self.raft.leader().map(|(_, addr)| addr),
+            };
+        }
+        if joiner.region != self.me.region {
+            return JoinReply::Refused(format!(
+                "server {} is in region {:?}, this cluster in {:?}",
+                joiner.name, joiner.region, self.me.region
+            ));
+        }
+        let id = joiner.node_id;
+        let existing = {
+            let m = self.raft.raft.metrics();
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            let voter = membership.voter_ids().any(|v| v == id);
+            membership.get_node(&id).map(|n| (n.addr.clone(), voter))
+        };
+        match existing {
+            Some((addr, _)) if addr != joiner.rpc_addr => {
+                return JoinReply::Refused(format!(
+                    "node ID {id} is already a member at {addr}; was a data directory copied?"
+                ));
+            }
+            Some((_, true)) => return JoinReply::Voter,
+            _ => {}
+        }
+        let node = Node {
+            addr: joiner.rpc_addr.clone(),
+        };
+        tracing::info!(node_id = id, rpc = %joiner.rpc_addr, "adding server as a learner");
+        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT;
+        match tokio::time::timeout_at(deadline, self.raft.raft.add_learner(id, node, true)).await {
+            Err(_) => {
+                return JoinReply::Refused(format!(
+                    "server {id} did not catch up within {LEADER_JOIN_TIMEOUT:?}"
+                ))
+            }
+            Ok(Err(e)) => return write_refusal(&self.raft, e),
+            Ok(Ok(_)) => {}
+        }
+        tracing::info!(node_id = id, "server caught up; promoting it to voter");
+        loop {
+            let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+            let result =
+                tokio::time::timeout_at(deadline, self.raft.raft.change_membership(change, false))
+                    .await;
+            match result {
+                Err(_) => {
+                    return JoinReply::Refused(format!(
+                        "server {id} was not promoted within {LEADER_JOIN_TIMEOUT:?}"
+                    ))
+                }
+                Ok(Ok(_)) => {
+                    tracing::info!(node_id = id, "server is a voter");
+                    return JoinReply::Voter;
+                }
+                // Another change (a concurrent join) is still in its joint
+                // phase: try again once it has settled.
+                Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                )))) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Err(e)) => return write_refusal(&self.raft, e),
+            }
+        }
+    }
+}
+
+/// A failed membership write as a join answer.
+fn write_refusal(
+    raft: &RaftHandle,
+    e: RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+) -> JoinReply {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => JoinReply::NotLeader {
+            leader_rpc: raft.leader().map(|(_, addr)| addr),
+        },
+        e => JoinReply::Refused(e.to_string()),
+    }
+}
+
+async fn identity_handler(State(cluster): State<Arc<Cluster>>, body: Bytes) -> Response {
+    let announce: Announce = match decode(&body, "identity") {
+        Ok(a) => a,
+        Err(bad) => return bad,
+    };
+    // Whether the caller is in a cluster is learned when this server
+    // announces itself to it; until then it counts as not.
+    let initialized = lock(&cluster.peers)
+        .get(&announce.from.node_id)
+        .is_some_and(|p| p.initialized);
+    cluster.record(announce.from, initialized);
+    msgpack(&cluster.status().await)
+}
+
+async fn join_handler(State(cluster): State<Arc<Cluster>>, body: Bytes) -> Response {
+    let req: JoinRequest = match decode(&body, "join") {
+        Ok(r) => r,
+        Err(bad) => return bad,
+    };
+    msgpack(&cluster.add_server(req.identity).await)
+}
+
+/// `host`, `host:port`, `ip:port` or `[ipv6]:port` as an RPC address; the
+/// port defaults to 4647. `None` for what is none of those (for example a
+/// cloud auto-join string, which Drover does not evaluate).
+pub fn rpc_address(addr: &str) -> Option<String> {
+    let addr = addr.trim();
+    if addr.is_empty() || addr.contains(char::is_whitespace) || addr.contains('=') {
+        return None;
+    }
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Some(addr.to_string());
+    }
+    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+        return Some(std::net::SocketAddr::new(ip, DEFAULT_RPC_PORT).to_string());
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Some(addr.to_string())
+        }
+        Some(_) => None,
+        None => Some(format!("{addr}:{DEFAULT_RPC_PORT}")),
+    }
+}
+
+/// A poisoned lock still holds consistent data here (every critical
+/// section is a plain insert or read), so take it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rpc_address;
+
+    #[track_caller]
+    fn check(input: &str, want: Option<&str>) {
+        assert_eq!(rpc_address(input).as_deref(), want, "{input:?}");
+    }
+
+    #[test]
+    fn join_addresses() {
+        check("127.0.0.2", Some("127.0.0.2:4647"));
+        check("127.0.0.2:5000", Some("127.0.0.2:5000"));
+        check(" server-1 ", Some("server-1:4647"));
+        check("server-1:4000", Some("server-1:4000"));
+        check("::1", Some("[::1]:4647"));
+        check("[::1]:4000", Some("[::1]:4000"));
+        check("", None);
+        check("server-1:http", None);
+        check("provider=aws tag_key=x", None);
+    }
+}

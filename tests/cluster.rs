@@ -1,0 +1,306 @@
+//! Several `drover agent -server` processes on loopback forming one
+//! cluster: bootstrap with `-bootstrap-expect 3 -retry-join`, replication
+//! of writes, `drover server join` of a fourth server, and a restart on the
+//! data directory that rejoins without bootstrapping again.
+//!
+//! Each server binds its own 127.0.0.x address (Linux routes all of
+//! 127/8 to loopback) with free ports, logs at info to a file in its
+//! directory, and is killed when dropped. Every wait has a deadline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{blocked_job, free_port, DEADLINE};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    ip: String,
+    http: u16,
+    rpc: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// `drover agent -server -bind <ip> <args>` on `dir`, its HTTP API on
+    /// a fresh port and its RPC port on `rpc`. Does not wait for it.
+    fn start(dir: &Path, ip: &str, rpc: u16, args: &[String]) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let http = free_port();
+        std::fs::write(
+            dir.join("ports.hcl"),
+            format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
+        )
+        .unwrap();
+        Server {
+            child: spawn(dir, ip, args),
+            ip: ip.to_string(),
+            http,
+            rpc,
+            dir: dir.to_path_buf(),
+            args: args.to_vec(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Kill the process (SIGKILL, as a crash) and start it again on the
+    /// same directory, ports and arguments.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir, &self.ip, &self.args);
+    }
+
+    fn rpc_addr(&self) -> String {
+        format!("{}:{}", self.ip, self.rpc)
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}:{}", self.ip, self.http)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// `GET path` as JSON; `None` while the agent does not answer.
+    async fn get(&self, path: &str) -> Option<(StatusCode, Value)> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base()))
+            .send()
+            .await
+            .ok()?;
+        let status = r.status();
+        Some((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Poll `path` until `pred` holds for its answer.
+    async fn until(&self, path: &str, what: &str, pred: impl Fn(StatusCode, &Value) -> bool) {
+        let started = Instant::now();
+        loop {
+            let answer = self.get(path).await;
+            if answer.as_ref().is_some_and(|(s, v)| pred(*s, v)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{}: timed out waiting for {what}: {answer:?}\n{}",
+                self.ip,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn peers(&self) -> Vec<String> {
+        let mut peers: Vec<String> = match self.get("/v1/status/peers").await {
+            Some((_, Value::Array(a))) => a
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        peers.sort();
+        peers
+    }
+
+    async fn register(&self, id: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .put(format!("{}/v1/jobs", self.base()))
+            .json(&blocked_job(id))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+}
+
+fn spawn(dir: &Path, ip: &str, args: &[String]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("agent.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["agent", "-server", "-log-level=info", "-bind", ip])
+        .arg("-data-dir")
+        .arg(dir.join("data"))
+        .arg("-config")
+        .arg(dir.join("ports.hcl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("drover starts")
+}
+
+/// Wait until every server lists exactly `want` as voters and agrees on
+/// a leader; returns the leader's index in `servers`.
+async fn converged(servers: &[&Server], want: &[String]) -> usize {
+    let mut want = want.to_vec();
+    want.sort();
+    let started = Instant::now();
+    loop {
+        let mut leaders = Vec::new();
+        let mut agreed = true;
+        for s in servers {
+            let peers = s.peers().await;
+            let leader = match s.get("/v1/status/leader").await {
+                Some((StatusCode::OK, Value::String(l))) if !l.is_empty() => l,
+                _ => String::new(),
+            };
+            agreed &= peers == want && !leader.is_empty();
+            leaders.push(leader);
+        }
+        leaders.dedup();
+        if agreed && leaders.len() == 1 {
+            if let Some(i) = servers.iter().position(|s| s.rpc_addr() == leaders[0]) {
+                return i;
+            }
+        }
+        if started.elapsed() > DEADLINE {
+            let logs: Vec<String> = servers.iter().map(|s| s.log()).collect();
+            panic!(
+                "servers did not converge on peers {want:?} and one leader (leaders seen {leaders:?})\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until every server serves job `id` on a stale read.
+async fn replicated(servers: &[&Server], id: &str) {
+    for s in servers {
+        s.until(
+            &format!("/v1/job/{id}?stale=true"),
+            &format!("job {id} replicated"),
+            |status, v| status == StatusCode::OK && v["ID"] == id,
+        )
+        .await;
+    }
+}
+
+fn bootstraps(s: &Server) -> usize {
+    s.log().matches("bootstrapping the cluster").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Addresses unlikely to be used by other tests, which bind 127.0.0.1.
+    let ips = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"];
+    let dirs: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    // Ports first, so every server can be told every RPC address.
+    let rpc_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let join_args: Vec<String> = ips[..3]
+        .iter()
+        .zip(&rpc_ports)
+        .flat_map(|(ip, port)| ["-retry-join".to_string(), format!("{ip}:{port}")])
+        .chain(["-bootstrap-expect".to_string(), "3".to_string()])
+        .collect();
+    let mut servers: Vec<Server> = (0..3)
+        .map(|i| Server::start(&dirs[i], ips[i], rpc_ports[i], &join_args))
+        .collect();
+    let voters: Vec<String> = servers.iter().map(Server::rpc_addr).collect();
+
+    // One cluster: every server lists the three voters and one leader.
+    let all: Vec<&Server> = servers.iter().collect();
+    let leader = converged(&all, &voters).await;
+    let total: usize = servers.iter().map(bootstraps).sum();
+    assert_eq!(total, 1, "exactly one server bootstraps");
+
+    // A write on the leader is readable on all three.
+    let (status, body) = servers[leader].register("formed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    replicated(&all, "formed").await;
+
+    // A follower refuses writes with a reason, until forwarding exists.
+    let follower = (leader + 1) % 3;
+    let (status, body) = servers[follower].register("refused").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("not the leader"), "{body}");
+    assert!(body.contains(&servers[leader].rpc_addr()), "{body}");
+
+    // A fourth server, started on its own, joins with `drover server join`
+    // and becomes a voter.
+    let fourth = Server::start(
+        &dirs[3],
+        ips[3],
+        free_port(),
+        &["-bootstrap-expect".to_string(), "3".to_string()],
+    );
+    fourth
+        .until("/v1/agent/self", "the fourth server answers", |s, _| {
+            s == StatusCode::OK
+        })
+        .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["server", "join", "-address", &fourth.base()])
+        .arg(servers[follower].rpc_addr())
+        .output();
+    let out = tokio::time::timeout(DEADLINE, out)
+        .await
+        .expect("server join returns")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "Joined 1 servers successfully");
+    let mut four_voters = voters.clone();
+    four_voters.push(fourth.rpc_addr());
+    let all: Vec<&Server> = servers.iter().chain([&fourth]).collect();
+    let leader = converged(&all, &four_voters).await;
+    replicated(&[&fourth], "formed").await;
+    assert_eq!(bootstraps(&fourth), 0);
+
+    // The server that bootstrapped, killed and restarted on its data
+    // directory, rejoins the same cluster and does not bootstrap again.
+    let first = servers
+        .iter()
+        .position(|s| bootstraps(s) == 1)
+        .expect("one server bootstrapped");
+    let node_id = std::fs::read_to_string(dirs[first].join("data/node-id")).unwrap();
+    servers[first].restart();
+    let all: Vec<&Server> = servers.iter().chain([&fourth]).collect();
+    let leader = if leader == first {
+        converged(&all, &four_voters).await
+    } else {
+        leader
+    };
+    let leader = all[leader];
+    let (status, body) = leader.register("after-restart").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    replicated(&all, "after-restart").await;
+    converged(&all, &four_voters).await;
+    assert_eq!(
+        bootstraps(&servers[first]),
+        1,
+        "the restart bootstrapped again:\n{}",
+        servers[first].log()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dirs[first].join("data/node-id")).unwrap(),
+        node_id
+    );
+}
