@@ -36,13 +36,14 @@ impl Drop for Server {
 
 impl Server {
     /// `drover agent -server -bind <ip> <args>` on `dir`, its HTTP API on
-    /// a fresh port and its RPC port on `rpc`. Does not wait for it.
-    fn start(dir: &Path, ip: &str, rpc: u16, args: &[String]) -> Server {
+    /// a fresh port, its RPC port on `rpc`, `extra` in its config file.
+    /// Does not wait for it.
+    fn start(dir: &Path, ip: &str, rpc: u16, args: &[String], extra: &str) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let http = free_port();
         std::fs::write(
-            dir.join("ports.hcl"),
-            format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
+            dir.join("agent.hcl"),
+            format!("ports {{\n  http = {http}\n  rpc = {rpc}\n}}\n{extra}\n"),
         )
         .unwrap();
         Server {
@@ -141,9 +142,15 @@ fn spawn(dir: &Path, ip: &str, args: &[String]) -> Child {
         .arg("-data-dir")
         .arg(dir.join("data"))
         .arg("-config")
-        .arg(dir.join("ports.hcl"))
+        .arg(dir.join("agent.hcl"))
         .args(args)
         .env("NO_COLOR", "1")
+        // The agent's own filter, plus openraft's line for an installed
+        // snapshot, which the catch-up test looks for.
+        .env(
+            "RUST_LOG",
+            "info,openraft=warn,openraft::engine::handler::following_handler=info,sled=warn,hyper=warn,h2=warn",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -202,12 +209,14 @@ fn bootstraps(s: &Server) -> usize {
     s.log().matches("bootstrapping the cluster").count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Addresses unlikely to be used by other tests, which bind 127.0.0.1.
-    let ips = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"];
-    let dirs: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("s{i}"))).collect();
+/// Three servers started at once with `-bootstrap-expect 3` and each
+/// other's addresses, on `ips[..3]`, converged; returns them, their RPC
+/// addresses and the leader's index.
+async fn form_three(
+    dirs: &[PathBuf],
+    ips: &[&str],
+    extra: &str,
+) -> (Vec<Server>, Vec<String>, usize) {
     // Ports first, so every server can be told every RPC address.
     let rpc_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let join_args: Vec<String> = ips[..3]
@@ -216,20 +225,63 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
         .flat_map(|(ip, port)| ["-retry-join".to_string(), format!("{ip}:{port}")])
         .chain(["-bootstrap-expect".to_string(), "3".to_string()])
         .collect();
-    let mut servers: Vec<Server> = (0..3)
-        .map(|i| Server::start(&dirs[i], ips[i], rpc_ports[i], &join_args))
+    let servers: Vec<Server> = (0..3)
+        .map(|i| Server::start(&dirs[i], ips[i], rpc_ports[i], &join_args, extra))
         .collect();
     let voters: Vec<String> = servers.iter().map(Server::rpc_addr).collect();
-
     // One cluster: every server lists the three voters and one leader.
     let all: Vec<&Server> = servers.iter().collect();
     let leader = converged(&all, &voters).await;
     let total: usize = servers.iter().map(bootstraps).sum();
     assert_eq!(total, 1, "exactly one server bootstraps");
+    (servers, voters, leader)
+}
+
+/// Start a server on `ips[3]` that knows no other and join it with
+/// `drover server join <via>`; returns once the command succeeded.
+async fn join_fourth(dir: &Path, ip: &str, via: &str, extra: &str) -> Server {
+    let fourth = Server::start(
+        dir,
+        ip,
+        free_port(),
+        &["-bootstrap-expect".to_string(), "3".to_string()],
+        extra,
+    );
+    fourth
+        .until("/v1/agent/self", "the fourth server answers", |s, _| {
+            s == StatusCode::OK
+        })
+        .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["server", "join", "-address", &fourth.base(), via])
+        .output();
+    let out = tokio::time::timeout(DEADLINE, out)
+        .await
+        .expect("server join returns")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        fourth.log()
+    );
+    assert_eq!(stdout.trim(), "Joined 1 servers successfully");
+    fourth
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Addresses unlikely to be used by other tests, which bind 127.0.0.1.
+    let ips = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"];
+    let dirs: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (mut servers, voters, leader) = form_three(&dirs, &ips, "").await;
 
     // A write on the leader is readable on all three.
     let (status, body) = servers[leader].register("formed").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let all: Vec<&Server> = servers.iter().collect();
     replicated(&all, "formed").await;
 
     // A follower refuses writes with a reason, until forwarding exists.
@@ -241,32 +293,7 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
 
     // A fourth server, started on its own, joins with `drover server join`
     // and becomes a voter.
-    let fourth = Server::start(
-        &dirs[3],
-        ips[3],
-        free_port(),
-        &["-bootstrap-expect".to_string(), "3".to_string()],
-    );
-    fourth
-        .until("/v1/agent/self", "the fourth server answers", |s, _| {
-            s == StatusCode::OK
-        })
-        .await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["server", "join", "-address", &fourth.base()])
-        .arg(servers[follower].rpc_addr())
-        .output();
-    let out = tokio::time::timeout(DEADLINE, out)
-        .await
-        .expect("server join returns")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout.trim(), "Joined 1 servers successfully");
+    let fourth = join_fourth(&dirs[3], ips[3], &servers[follower].rpc_addr(), "").await;
     let mut four_voters = voters.clone();
     four_voters.push(fourth.rpc_addr());
     let all: Vec<&Server> = servers.iter().chain([&fourth]).collect();
@@ -302,5 +329,38 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
     assert_eq!(
         std::fs::read_to_string(dirs[first].join("data/node-id")).unwrap(),
         node_id
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_joins_late_catches_up_by_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"];
+    let dirs: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    // Snapshot every 20 entries and keep 5 behind it, so the log a late
+    // server needs is gone and the leader sends the snapshot instead.
+    let extra = "server {\n  raft_snapshot_threshold = 20\n  raft_trailing_logs = 5\n}";
+    let (servers, voters, leader) = form_three(&dirs, &ips, extra).await;
+    let jobs: Vec<String> = (0..60).map(|i| format!("job-{i:02}")).collect();
+    for id in &jobs {
+        let (status, body) = servers[leader].register(id).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let fourth = join_fourth(&dirs[3], ips[3], &servers[leader].rpc_addr(), extra).await;
+    let mut four_voters = voters.clone();
+    four_voters.push(fourth.rpc_addr());
+    let all: Vec<&Server> = servers.iter().chain([&fourth]).collect();
+    converged(&all, &four_voters).await;
+    fourth
+        .until(
+            "/v1/jobs?stale=true",
+            "all 60 jobs on the fourth server",
+            |s, v| s == StatusCode::OK && common::job_id_set(v).len() == jobs.len(),
+        )
+        .await;
+    assert!(
+        fourth.log().contains("install_full_snapshot"),
+        "the fourth server caught up without a snapshot:\n{}",
+        fourth.log()
     );
 }

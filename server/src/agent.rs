@@ -41,6 +41,8 @@ pub struct ServerOptions {
     pub bootstrap_expect: u32,
     pub retention: EventRetention,
     pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot for followers that lag.
+    pub keep_after_snapshot: u64,
     /// Scheduler workers on the leader (Nomad's `num_schedulers`; 0 turns
     /// scheduling off, which read-path tests use).
     pub num_schedulers: usize,
@@ -74,6 +76,7 @@ impl ServerOptions {
             bootstrap_expect: 1,
             retention: EventRetention::default(),
             snapshot_every: 10_000,
+            keep_after_snapshot: 1_000,
             num_schedulers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             min_heartbeat_ttl: Duration::from_secs(10),
             max_heartbeats_per_second: 50.0,
@@ -173,6 +176,7 @@ pub async fn start_with_client(
     let mut settings = RaftSettings::new(opts.data_dir.join("server"), id, rpc_addr.to_string());
     settings.retention = opts.retention;
     settings.snapshot_every = opts.snapshot_every;
+    settings.keep_after_snapshot = opts.keep_after_snapshot;
     settings.bootstrap = opts.bootstrap_expect <= 1;
     let raft = start_raft(&settings).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

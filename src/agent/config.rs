@@ -75,6 +75,13 @@ pub struct ServerConfig {
     /// `server { server_join { start_join = [...] } }` and `-join`: servers
     /// to join once at start; the agent exits when none can be joined.
     pub start_join: Vec<String>,
+    /// Log entries between two Raft snapshots (Nomad's
+    /// `raft_snapshot_threshold`); `None` keeps Drover's 10,000.
+    pub raft_snapshot_threshold: Option<u32>,
+    /// Log entries kept behind a snapshot for followers that lag (Nomad's
+    /// `raft_trailing_logs`); `None` keeps Drover's 1,000. A follower
+    /// further behind gets the snapshot.
+    pub raft_trailing_logs: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +241,8 @@ pub struct ServerLayer {
     pub deprecated_retry_join: Vec<String>,
     /// Replaces the running list when non-empty (Nomad's `ServerJoin.Merge`).
     pub start_join: Vec<String>,
+    pub raft_snapshot_threshold: Option<u32>,
+    pub raft_trailing_logs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -330,6 +339,12 @@ impl AgentConfig {
         if !layer.server.start_join.is_empty() {
             self.server.start_join = layer.server.start_join;
         }
+        if layer.server.raft_snapshot_threshold.is_some() {
+            self.server.raft_snapshot_threshold = layer.server.raft_snapshot_threshold;
+        }
+        if layer.server.raft_trailing_logs.is_some() {
+            self.server.raft_trailing_logs = layer.server.raft_trailing_logs;
+        }
         self.server
             .deprecated_retry_join
             .extend(layer.server.deprecated_retry_join);
@@ -423,6 +438,9 @@ impl AgentConfig {
             }
             warnings.push("server.retry_join is deprecated; use server { server_join { retry_join = [...] } }".to_string());
             self.server.retry_join = std::mem::take(&mut self.server.deprecated_retry_join);
+        }
+        if self.server.raft_snapshot_threshold == Some(0) {
+            bail!("server.raft_snapshot_threshold: must be at least 1");
         }
         // Nomad's `ServerJoin.Validate` (`command/agent/config.go`).
         if !self.server.start_join.is_empty() && !self.server.retry_join.is_empty() {

@@ -141,8 +141,6 @@ const NOMAD_SERVER: &[&str] = &[
     "raft_multiplier",
     "raft_protocol",
     "raft_snapshot_interval",
-    "raft_snapshot_threshold",
-    "raft_trailing_logs",
     "redundancy_zone",
     "rejoin_after_leave",
     "retry_interval",
@@ -411,6 +409,10 @@ impl Walker<'_> {
             match key.as_str() {
                 "enabled" => server.enabled = Some(self.bool(&path, item)?),
                 "bootstrap_expect" => server.bootstrap_expect = Some(self.count(&path, item)?),
+                "raft_snapshot_threshold" => {
+                    server.raft_snapshot_threshold = Some(self.count(&path, item)?)
+                }
+                "raft_trailing_logs" => server.raft_trailing_logs = Some(self.count(&path, item)?),
                 "retry_join" => server
                     .deprecated_retry_join
                     .extend(self.string_list(&path, item)?),

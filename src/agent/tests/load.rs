@@ -294,7 +294,7 @@ fn load_collects_warnings_in_order() {
 }
 
 #[test]
-fn start_join_from_files_and_join_flags() {
+fn start_join_and_raft_log_keys_from_files_and_flags() {
     let files = [(
         "agent.hcl",
         r#"
@@ -302,12 +302,21 @@ fn start_join_from_files_and_join_flags() {
         server {
           enabled = true
           bootstrap_expect = 3
+          raft_snapshot_threshold = 20
+          raft_trailing_logs = 5
           server_join { start_join = ["10.0.0.1", "10.0.0.2:4647"] }
         }
         "#,
     )];
     let config = loaded(&files, &["-config={dir}"]);
     assert_eq!(config.server.start_join, ["10.0.0.1", "10.0.0.2:4647"]);
+    assert_eq!(
+        (
+            config.server.raft_snapshot_threshold,
+            config.server.raft_trailing_logs
+        ),
+        (Some(20), Some(5))
+    );
     // -join replaces the file's list, as retry_join does.
     let config = loaded(
         &files,
