@@ -209,9 +209,12 @@ fn bootstraps(s: &Server) -> usize {
     s.log().matches("bootstrapping the cluster").count()
 }
 
+/// An address in every `retry_join` list where nothing ever listens.
+const NEVER_ANSWERS: &str = "127.0.0.1:1";
+
 /// Three servers started at once with `-bootstrap-expect 3` and each
-/// other's addresses, on `ips[..3]`, converged; returns them, their RPC
-/// addresses and the leader's index.
+/// other's addresses (plus [`NEVER_ANSWERS`]), on `ips[..3]`, converged;
+/// returns them, their RPC addresses and the leader's index.
 async fn form_three(
     dirs: &[PathBuf],
     ips: &[&str],
@@ -222,7 +225,9 @@ async fn form_three(
     let join_args: Vec<String> = ips[..3]
         .iter()
         .zip(&rpc_ports)
-        .flat_map(|(ip, port)| ["-retry-join".to_string(), format!("{ip}:{port}")])
+        .map(|(ip, port)| format!("{ip}:{port}"))
+        .chain([NEVER_ANSWERS.to_string()])
+        .flat_map(|addr| ["-retry-join".to_string(), addr])
         .chain(["-bootstrap-expect".to_string(), "3".to_string()])
         .collect();
     let servers: Vec<Server> = (0..3)
@@ -277,6 +282,15 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
     let ips = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"];
     let dirs: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("s{i}"))).collect();
     let (mut servers, voters, leader) = form_three(&dirs, &ips, "").await;
+    // The address that never answered was retried and logged, not fatal.
+    for s in &servers {
+        let log = s.log();
+        assert!(
+            log.contains("retry_join: server did not answer")
+                && log.contains(&format!("address={NEVER_ANSWERS}")),
+            "{log}"
+        );
+    }
 
     // A write on the leader is readable on all three.
     let (status, body) = servers[leader].register("formed").await;

@@ -72,11 +72,16 @@ pub async fn discover(
     retry_join: Vec<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut targets: BTreeMap<String, Backoff> = BTreeMap::new();
+    let mut d = Discovery {
+        targets: BTreeMap::new(),
+        own: Vec::new(),
+        join: Backoff::now(),
+        said: Said::default(),
+    };
     for entry in &retry_join {
         match rpc_address(entry) {
             Some(addr) => {
-                targets.insert(addr, Backoff::now());
+                d.targets.insert(addr, Backoff::now());
             }
             None => tracing::error!(
                 address = %entry,
@@ -84,25 +89,61 @@ pub async fn discover(
             ),
         }
     }
-    // Addresses that turned out to be this server's own.
-    let mut own: Vec<String> = Vec::new();
-    let mut join = Backoff::now();
-    let mut said = Said::default();
     let mut metrics = cluster.raft.raft.metrics();
     loop {
         if cluster.raft.is_voter() {
             tracing::info!("this server is a voter of the cluster");
             return;
         }
+        // A round may wait on a join for a long while: shutdown cuts it.
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = d.round(&cluster) => {}
+        }
+        // Until the next address is due, or something changed: this
+        // server's Raft (it was added to a cluster) or a server announced
+        // itself. At least once every REFRESH, which also paces joins.
+        let wake = d
+            .targets
+            .values()
+            .map(|b| b.next)
+            .chain([Instant::now() + REFRESH])
+            .min()
+            .unwrap_or_else(|| Instant::now() + REFRESH);
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep_until(wake) => {}
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = cluster.changed.notified() => {}
+        }
+    }
+}
+
+/// The discovery loop's memory between rounds.
+struct Discovery {
+    /// RPC addresses to announce to, with when to next.
+    targets: BTreeMap<String, Backoff>,
+    /// Addresses that turned out to be this server's own.
+    own: Vec<String>,
+    /// When to next try to join a cluster found.
+    join: Backoff,
+    said: Said,
+}
+
+impl Discovery {
+    /// Announce to every address that is due, then bootstrap or join if
+    /// what is known allows it.
+    async fn round(&mut self, cluster: &Cluster) {
         let heard_of = std::mem::take(&mut *super::lock(&cluster.heard_of));
         let peer_addrs = cluster.peers().into_iter().map(|p| p.identity.rpc_addr);
         for addr in heard_of.into_iter().chain(peer_addrs) {
-            if !own.contains(&addr) {
-                targets.entry(addr).or_insert_with(Backoff::now);
+            if !self.own.contains(&addr) {
+                self.targets.entry(addr).or_insert_with(Backoff::now);
             }
         }
         let now = Instant::now();
-        let due: Vec<String> = targets
+        let due: Vec<String> = self
+            .targets
             .iter()
             .filter(|(_, b)| b.next <= now)
             .map(|(a, _)| a.clone())
@@ -111,16 +152,16 @@ pub async fn discover(
         for (addr, answer) in due.into_iter().zip(answers) {
             match answer {
                 Ok(status) if status.identity.node_id == cluster.me.node_id => {
-                    targets.remove(&addr);
-                    own.push(addr);
+                    self.targets.remove(&addr);
+                    self.own.push(addr);
                 }
                 Ok(_) => {
-                    if let Some(b) = targets.get_mut(&addr) {
+                    if let Some(b) = self.targets.get_mut(&addr) {
                         b.answered();
                     }
                 }
                 Err(e) => {
-                    if let Some(b) = targets.get_mut(&addr) {
+                    if let Some(b) = self.targets.get_mut(&addr) {
                         let wait = b.failed();
                         tracing::warn!(
                             address = %addr,
@@ -133,19 +174,7 @@ pub async fn discover(
                 }
             }
         }
-        step(&cluster, &mut join, &mut said).await;
-        let wake = targets
-            .values()
-            .map(|b| b.next)
-            .chain([join.next.max(Instant::now()), Instant::now() + REFRESH])
-            .min()
-            .unwrap_or_else(|| Instant::now() + REFRESH);
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep_until(wake) => {}
-            changed = metrics.changed() => if changed.is_err() { return },
-            _ = cluster.changed.notified() => {}
-        }
+        step(cluster, &mut self.join, &mut self.said).await;
     }
 }
 
