@@ -304,6 +304,15 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert!(body.contains("not the leader"), "{body}");
     assert!(body.contains(&servers[leader].rpc_addr()), "{body}");
+    let (status, _) = servers[follower]
+        .get("/v1/job/formed")
+        .await
+        .expect("the follower answers");
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a consistent read"
+    );
 
     // A fourth server, started on its own, joins with `drover server join`
     // and becomes a voter.

@@ -56,11 +56,14 @@ pub async fn blocking<T>(
 ) -> HttpResult<(T, QueryMeta)> {
     let consistent = !opts.stale;
     if consistent && !app.raft.is_leader() {
-        // One server today: without a leader there is nothing consistent to read.
-        return Err(HttpError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "No cluster leader",
-        ));
+        // Followers do not forward: a consistent read is the leader's.
+        let message = match app.raft.leader() {
+            Some((_, addr)) => format!(
+                "this server is not the leader and does not forward reads; read with ?stale=true or from the leader's agent (leader RPC address {addr})"
+            ),
+            None => "No cluster leader".to_string(),
+        };
+        return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
     }
     let deadline = Instant::now() + opts.wait + jitter(opts.wait);
     loop {
