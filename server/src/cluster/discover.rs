@@ -100,9 +100,10 @@ pub async fn discover(
             _ = shutdown.wait_for(|s| *s) => return,
             _ = d.round(&cluster) => {}
         }
-        // Until the next address is due, or something changed: this
-        // server's Raft (it was added to a cluster) or a server announced
-        // itself. At least once every REFRESH, which also paces joins.
+        // Until the next address is due, this server became a voter, or
+        // a server announced itself; at least once every REFRESH, which
+        // also paces joins. Not on every metrics change: openraft reports
+        // metrics after each call into its core, and a round makes one.
         let wake = d
             .targets
             .values()
@@ -113,10 +114,17 @@ pub async fn discover(
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tokio::time::sleep_until(wake) => {}
-            changed = metrics.changed() => if changed.is_err() { return },
+            voter = metrics.wait_for(|m| is_voter(m, cluster.me.node_id)) => if voter.is_err() { return },
             _ = cluster.changed.notified() => {}
         }
     }
+}
+
+fn is_voter(m: &openraft::RaftMetrics<NodeId, Node>, id: NodeId) -> bool {
+    m.membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id)
 }
 
 /// The discovery loop's memory between rounds.
