@@ -190,17 +190,23 @@ impl Leader {
     /// the eval is acked when its plan is applied.
     async fn process(self: Arc<Self>, eval: Evaluation, token: String) {
         for attempt in 0..MAX_ATTEMPTS {
-            let mut plan = {
+            // The scheduler plans on a copy: the tables are persistent maps,
+            // so the copy costs microseconds under the lock, and applies go
+            // on while this eval is planned (Nomad's workers plan on a state
+            // snapshot too, nomad/worker.go).
+            let (state, snapshot_index) = {
                 let applied = self.raft.shared.read();
-                let mut plan = crate::scheduler::compute(
-                    &applied.state,
-                    &eval,
-                    &mut || uuid::Uuid::new_v4().to_string(),
-                    unix_nanos(),
-                );
-                plan.snapshot_index = applied.last_applied.map_or(0, |l| l.index);
-                plan
+                let index = applied.last_applied.map_or(0, |l| l.index);
+                (applied.state.clone(), index)
             };
+            let mut plan = crate::scheduler::compute(
+                &state,
+                &eval,
+                &mut || uuid::Uuid::new_v4().to_string(),
+                unix_nanos(),
+            );
+            drop(state);
+            plan.snapshot_index = snapshot_index;
             let last = attempt + 1 == MAX_ATTEMPTS;
             let (rejected, ticket) = self.check(&mut plan).await;
             if rejected == 0 || last {
@@ -237,10 +243,11 @@ impl Leader {
         let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         let pending: Vec<&drover_api::Allocation> =
             inflight.values().flat_map(|v| v.iter()).collect();
-        let rejected = {
-            let applied = self.raft.shared.read();
-            crate::scheduler::plan_check::check(&applied.state, plan, &pending)
-        };
+        // A plan is in `inflight` until its apply is visible, and the copy
+        // is taken while `inflight` is held: each in-Raft placement is seen
+        // in one or the other.
+        let state = self.raft.shared.read().state.clone();
+        let rejected = crate::scheduler::plan_check::check(&state, plan, &pending);
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
         inflight.insert(ticket, plan.placed.clone());
         (rejected, ticket)

@@ -7,25 +7,30 @@
 //! looking them up by `&str` costs no allocation and no enum comparison.
 //! Job-keyed collections nest namespace then ID for the same reason.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use crate::tables::Map;
 use crate::watch::WatchKey;
 
-type ByJob = BTreeMap<String, BTreeMap<String, u64>>;
+type ByJob = Map<String, Map<String, u64>>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CollectionIndexes {
+    #[serde(deserialize_with = "crate::maps::deserialize_nested")]
     job_allocs: ByJob,
+    #[serde(deserialize_with = "crate::maps::deserialize_nested")]
     job_evals: ByJob,
+    #[serde(deserialize_with = "crate::maps::deserialize_nested")]
     job_versions: ByJob,
-    node_allocs: BTreeMap<String, u64>,
-    eval_allocs: BTreeMap<String, u64>,
-    deployment_allocs: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    node_allocs: Map<String, u64>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    eval_allocs: Map<String, u64>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    deployment_allocs: Map<String, u64>,
 }
 
-fn set(map: &mut BTreeMap<String, u64>, key: &str, index: u64) {
+fn set(map: &mut Map<String, u64>, key: &str, index: u64) {
     match map.get_mut(key) {
         Some(i) => *i = index,
         None => {
@@ -38,7 +43,7 @@ fn set_job(map: &mut ByJob, ns: &str, id: &str, index: u64) {
     match map.get_mut(ns) {
         Some(jobs) => set(jobs, id, index),
         None => {
-            map.insert(ns.to_string(), BTreeMap::from([(id.to_string(), index)]));
+            map.insert(ns.to_string(), Map::unit(id.to_string(), index));
         }
     }
 }

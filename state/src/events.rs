@@ -26,7 +26,6 @@
 //! themselves, still restore (they are encoded once, on restore).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -504,9 +503,12 @@ pub enum EventLogError {
     Undecodable { index: u64, message: String },
 }
 
+/// The retained batches are an imbl `Vector`, so copying the log (for a
+/// snapshot, or with the whole state for a scheduler) shares them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventLog {
-    batches: VecDeque<EventBatch>,
+    #[serde(deserialize_with = "crate::maps::deserialize_vector")]
+    batches: imbl::Vector<EventBatch>,
     event_count: usize,
     /// The highest index whose events have been dropped (0: none yet).
     compacted_through: u64,
@@ -587,8 +589,17 @@ impl EventLog {
                 oldest: self.compacted_through + 1,
             });
         }
-        let start = self.batches.partition_point(|b| b.index < from);
-        Ok(self.batches.range(start..))
+        let start = self
+            .batches
+            .binary_search_by(|b| {
+                if b.index < from {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                }
+            })
+            .unwrap_or_else(|at| at);
+        Ok((start..self.batches.len()).filter_map(move |i| self.batches.get(i)))
     }
 
     pub fn len(&self) -> usize {

@@ -12,6 +12,7 @@ mod collections;
 pub mod command;
 pub mod events;
 pub mod filter;
+mod maps;
 pub mod pagination;
 mod read;
 mod snapshot;

@@ -2,14 +2,13 @@
 //! read, so a blocking query parks on what it depends on and nothing else.
 //! [`State::index_of`] gives the index a read reports for a key.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use drover_api::{Allocation, Evaluation, Job, JobSummary, Node};
 
 use crate::pagination::SortKey;
-use crate::tables::AllocRow;
+use crate::tables::{AllocRow, Map, Set};
 use crate::watch::{Table, WatchKey, WatchSet};
 use crate::State;
 
@@ -33,7 +32,7 @@ type Iter<'a, T> = Box<dyn Iterator<Item = T> + 'a>;
 
 /// Iterate `set` from `start` (inclusive) forwards, or down from it backwards.
 fn walk<'a, K: Ord + Clone + 'a>(
-    set: &'a std::collections::BTreeSet<K>,
+    set: &'a Set<K>,
     start: Option<K>,
     reverse: bool,
 ) -> Iter<'a, &'a K> {
@@ -46,7 +45,7 @@ fn walk<'a, K: Ord + Clone + 'a>(
 }
 
 fn walk_map<'a, K: Ord + Clone + 'a, V>(
-    map: &'a std::collections::BTreeMap<K, V>,
+    map: &'a Map<K, V>,
     start: Option<K>,
     reverse: bool,
 ) -> Iter<'a, (&'a K, &'a V)> {
@@ -80,7 +79,7 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 /// the keys it returns (plus at most the keys between a token above the
 /// range and the range itself).
 fn scan<'a, K: Ord + Clone + 'a, V>(
-    map: &'a BTreeMap<K, V>,
+    map: &'a Map<K, V>,
     lower: K,
     upper: Option<K>,
     token: Option<K>,
@@ -108,7 +107,7 @@ fn scan<'a, K: Ord + Clone + 'a, V>(
 
 /// IDs starting with `prefix`, in ID order, from the token `start`.
 fn id_prefix_scan<'a, V>(
-    map: &'a BTreeMap<String, V>,
+    map: &'a Map<String, Arc<V>>,
     prefix: &'a str,
     start: Option<&SortKey>,
     reverse: bool,
@@ -121,7 +120,7 @@ fn id_prefix_scan<'a, V>(
         reverse,
         move |k: &String| k.starts_with(prefix),
     );
-    Box::new(it.map(|(_, v)| v))
+    Box::new(it.map(|(_, v)| &**v))
 }
 
 fn create_start(start: Option<&SortKey>) -> Option<(u64, String)> {
@@ -187,6 +186,7 @@ impl State {
         self.tables
             .jobs
             .get(&(namespace.to_string(), id.to_string()))
+            .map(|j| &**j)
     }
 
     /// Jobs in (namespace, ID) order, optionally only IDs with `prefix`,
@@ -214,14 +214,15 @@ impl State {
                 };
                 let in_range = move |(n, i): &(String, String)| n == ns && i.starts_with(prefix);
                 Box::new(
-                    scan(&self.tables.jobs, lower, upper, token, reverse, in_range).map(|(_, j)| j),
+                    scan(&self.tables.jobs, lower, upper, token, reverse, in_range)
+                        .map(|(_, j)| &**j),
                 )
             }
             // IDs with a prefix are not contiguous across namespaces.
             NamespaceSel::All => Box::new(
                 walk_map(&self.tables.jobs, token, reverse)
                     .filter(move |((_, i), _)| i.starts_with(prefix))
-                    .map(|(_, j)| j),
+                    .map(|(_, j)| &**j),
             ),
         }
     }
@@ -231,6 +232,7 @@ impl State {
         self.tables
             .job_summaries
             .get(&(namespace.to_string(), id.to_string()))
+            .map(|s| &**s)
     }
 
     /// Tracked versions of a job, newest first (as `/v1/job/:id/versions`).
@@ -260,7 +262,7 @@ impl State {
 
     pub fn eval(&self, ws: &mut WatchSet, id: &str) -> Option<&Evaluation> {
         ws.add(WatchKey::Eval(id.to_string()));
-        self.tables.evals.get(id)
+        self.tables.evals.get(id).map(|e| &**e)
     }
 
     /// Evaluations in (CreateIndex, ID) order from the token `start`.
@@ -278,7 +280,7 @@ impl State {
                 create_start(start),
                 reverse,
             )
-            .filter_map(move |(_, id)| evals.get(id)),
+            .filter_map(move |(_, id)| evals.get(id).map(|e| &**e)),
         )
     }
 
@@ -310,7 +312,7 @@ impl State {
                 .evals_by_job
                 .range(lo..)
                 .take_while(move |(n, j, _)| *n == ns && *j == job)
-                .filter_map(move |(_, _, id)| evals.get(id)),
+                .filter_map(move |(_, _, id)| evals.get(id).map(|e| &**e)),
         )
     }
 
@@ -318,7 +320,7 @@ impl State {
 
     pub fn alloc(&self, ws: &mut WatchSet, id: &str) -> Option<&AllocRow> {
         ws.add(WatchKey::Alloc(id.to_string()));
-        self.tables.allocs.get(id)
+        self.tables.allocs.get(id).map(|r| &**r)
     }
 
     /// The job version an allocation runs, if still stored.
@@ -350,7 +352,7 @@ impl State {
                 create_start(start),
                 reverse,
             )
-            .filter_map(move |(_, id)| allocs.get(id)),
+            .filter_map(move |(_, id)| allocs.get(id).map(|r| &**r)),
         )
     }
 
@@ -382,20 +384,20 @@ impl State {
                 .allocs_by_job
                 .range(lo..)
                 .take_while(move |(n, j, _)| *n == ns && *j == job)
-                .filter_map(move |(_, _, id)| allocs.get(id)),
+                .filter_map(move |(_, _, id)| allocs.get(id).map(|r| &**r)),
         )
     }
 
     /// A node by ID without registering a watch: for the scheduler, which
     /// reads a snapshot and never blocks.
     pub fn node_unwatched(&self, id: &str) -> Option<&Node> {
-        self.tables.nodes.get(id)
+        self.tables.nodes.get(id).map(|n| &**n)
     }
 
     /// Every node in ID order, without a watch or a prefix test: the
     /// scheduler walks all of them for every evaluation.
     pub fn nodes_unwatched(&self) -> impl ExactSizeIterator<Item = &Node> {
-        self.tables.nodes.values()
+        self.tables.nodes.values().map(|n| &**n)
     }
 
     /// What the live allocations on a node reserve (`None`: nothing).
@@ -439,7 +441,7 @@ impl State {
 
     pub fn node(&self, ws: &mut WatchSet, id: &str) -> Option<&Node> {
         ws.add(WatchKey::Node(id.to_string()));
-        self.tables.nodes.get(id)
+        self.tables.nodes.get(id).map(|n| &**n)
     }
 
     /// Nodes in ID order, optionally only IDs with `prefix`, from the token `start`.
@@ -456,15 +458,15 @@ impl State {
 }
 
 fn pair_range<'a>(
-    set: &'a std::collections::BTreeSet<(String, String)>,
+    set: &'a Set<(String, String)>,
     first: &str,
-    allocs: &'a std::collections::BTreeMap<String, AllocRow>,
+    allocs: &'a Map<String, Arc<AllocRow>>,
 ) -> Iter<'a, &'a AllocRow> {
     let first = first.to_string();
     let lo = (first.clone(), String::new());
     Box::new(
         set.range(lo..)
             .take_while(move |(f, _)| *f == first)
-            .filter_map(move |(_, id)| allocs.get(id)),
+            .filter_map(move |(_, id)| allocs.get(id).map(|r| &**r)),
     )
 }

@@ -236,6 +236,36 @@ mod tests {
         st
     }
 
+    fn current_is_shared(st: &State, id: &str) -> bool {
+        let key = ("default".to_string(), id.to_string());
+        let job = &st.tables.jobs[&key];
+        let vkey = (key.0, key.1, job.create_index, job.version);
+        std::sync::Arc::ptr_eq(job, &st.tables.job_versions[&vkey])
+    }
+
+    #[test]
+    fn a_restored_job_and_its_current_version_are_one_object_again() {
+        let mut st = busy_state(EventRetention::default());
+        let mut idle = st.tables.jobs[&("default".to_string(), "web".to_string())].as_ref().clone();
+        idle.id = "idle".into();
+        idle.name = "idle".into();
+        let cmd = Command::JobRegister(JobRegister {
+            job: idle,
+            eval: None,
+            enforce_index: None,
+            now: T0 + 4,
+        });
+        assert!(st.apply(5, &cmd).result.is_ok());
+        // "web" runs an allocation, so its status moved on from the version
+        // it registered; "idle" is exactly its version.
+        assert!(current_is_shared(&st, "idle") && !current_is_shared(&st, "web"));
+
+        let back = State::restore(&st.snapshot().unwrap(), EventRetention::default()).unwrap();
+        assert!(current_is_shared(&back, "idle"));
+        assert!(!current_is_shared(&back, "web"));
+        assert_eq!(back, st);
+    }
+
     #[test]
     fn format_1_snapshots_restore_to_the_state_that_wrote_them() {
         let st = busy_state(EventRetention::default());

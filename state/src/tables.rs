@@ -1,15 +1,23 @@
 //! Indexed tables and the only functions that change them.
 //!
-//! Primary rows live in `BTreeMap`s (deterministic iteration, range scans for
-//! prefixes and page tokens). Secondary indexes are `BTreeSet`s of key
-//! tuples, derived from the rows: they are not serialized and are rebuilt on
-//! restore, so a snapshot cannot disagree with itself. Every mutation goes
+//! Primary rows live in persistent ordered maps ([`Map`], imbl's B+tree:
+//! deterministic iteration, range scans for prefixes and page tokens), each
+//! row behind an `Arc`. Cloning the tables is therefore cheap (the trees
+//! share every node until one side writes, and then only the path to the
+//! change is copied): a snapshot or a scheduler takes a copy under the lock
+//! in microseconds and reads it after the lock is gone, while applies go on.
+//! A job's current version and its entry in `job_versions` are one `Arc`.
+//! Secondary indexes are [`Set`]s of key tuples, derived from the rows: they
+//! are not serialized and are rebuilt on restore, so a snapshot cannot
+//! disagree with itself. Every mutation goes
 //! through a `put_*`/`delete_*` here, which keeps the indexes, the per-table
 //! indexes, the touched watch keys and the events in step.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
     AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
@@ -47,12 +55,18 @@ pub type VersionKey = (String, String, u64, u64);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tables {
-    pub jobs: BTreeMap<NsKey, Job>,
-    pub job_versions: BTreeMap<VersionKey, Arc<Job>>,
-    pub job_summaries: BTreeMap<NsKey, JobSummary>,
-    pub evals: BTreeMap<String, Evaluation>,
-    pub allocs: BTreeMap<String, AllocRow>,
-    pub nodes: BTreeMap<String, Node>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub jobs: Map<NsKey, Arc<Job>>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub job_versions: Map<VersionKey, Arc<Job>>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub job_summaries: Map<NsKey, Arc<JobSummary>>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub evals: Map<String, Arc<Evaluation>>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub allocs: Map<String, Arc<AllocRow>>,
+    #[serde(deserialize_with = "crate::maps::deserialize")]
+    pub nodes: Map<String, Arc<Node>>,
     /// Per-table index: the Raft index of the last change to the table.
     pub indexes: BTreeMap<Table, u64>,
     /// Last change to each collection (a node's allocations, a job's evals, …),
@@ -65,29 +79,29 @@ pub(crate) struct Tables {
 /// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
-    pub evals_by_create: BTreeSet<(u64, String)>,
+    pub evals_by_create: Set<(u64, String)>,
     /// Evaluations by `ModifyIndex`, so the leader reads only the evals
     /// written since its last look instead of every eval.
-    pub evals_by_modify: BTreeSet<(u64, String)>,
-    pub evals_by_job: BTreeSet<(String, String, String)>,
-    pub allocs_by_create: BTreeSet<(u64, String)>,
-    pub allocs_by_job: BTreeSet<(String, String, String)>,
-    pub allocs_by_node: BTreeSet<(String, String)>,
-    pub allocs_by_eval: BTreeSet<(String, String)>,
-    pub allocs_by_deployment: BTreeSet<(String, String)>,
+    pub evals_by_modify: Set<(u64, String)>,
+    pub evals_by_job: Set<(String, String, String)>,
+    pub allocs_by_create: Set<(u64, String)>,
+    pub allocs_by_job: Set<(String, String, String)>,
+    pub allocs_by_node: Set<(String, String)>,
+    pub allocs_by_eval: Set<(String, String)>,
+    pub allocs_by_deployment: Set<(String, String)>,
     /// Counters that make job status O(1) instead of a scan of the job's
     /// allocations and evaluations on every write.
-    pub job_stats: BTreeMap<NsKey, JobStats>,
+    pub job_stats: Map<NsKey, JobStats>,
     /// How many allocations run each stored job version.
-    pub version_refs: BTreeMap<VersionKey, u32>,
+    pub version_refs: Map<VersionKey, u32>,
     /// What the live allocations on each node reserve.
-    pub node_usage: BTreeMap<String, NodeUsage>,
+    pub node_usage: Map<String, NodeUsage>,
     /// Nodes by `ModifyIndex` (registration, status, eligibility, drain).
-    pub nodes_by_modify: BTreeSet<(u64, String)>,
+    pub nodes_by_modify: Set<(u64, String)>,
     /// Each node's allocation collection by its last-change index: the
     /// reverse of the node entries of [`CollectionIndexes`], so the nodes
     /// whose allocations changed since an index are a range read.
-    pub node_allocs_by_index: BTreeSet<(u64, String)>,
+    pub node_allocs_by_index: Set<(u64, String)>,
 }
 
 impl Secondary {
@@ -205,20 +219,21 @@ impl Tables {
     // ----- jobs -------------------------------------------------------------
 
     /// Store `job` as the current version of its job (indexes already stamped).
-    pub fn put_job(&mut self, ctx: &mut Ctx, job: Job) {
+    pub fn put_job(&mut self, ctx: &mut Ctx, job: Arc<Job>) {
         let key = ns_key(&job.namespace, &job.id);
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(&job.namespace, &job.id));
-        ctx.event(EventPayload::Job(Box::new(job.clone())));
+        ctx.event(EventPayload::Job(Box::new(Job::clone(&job))));
         self.jobs.insert(key, job);
     }
 
     /// Record a new tracked version and forget versions that are neither
     /// among the newest [`TRACKED_JOB_VERSIONS`] nor run by an allocation.
-    pub fn put_job_version(&mut self, ctx: &mut Ctx, job: &Job) {
+    /// The version shares `job` with the jobs table until the job changes.
+    pub fn put_job_version(&mut self, ctx: &mut Ctx, job: &Arc<Job>) {
         let (ns, id) = (job.namespace.clone(), job.id.clone());
         let key = (ns.clone(), id.clone(), job.create_index, job.version);
-        self.job_versions.insert(key, Arc::new(job.clone()));
+        self.job_versions.insert(key, Arc::clone(job));
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(&ns, &id));
         self.prune_versions(&ns, &id, Some(job.create_index));
@@ -273,7 +288,7 @@ impl Tables {
         };
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
-        ctx.event(EventPayload::Job(Box::new(job)));
+        ctx.event(EventPayload::Job(Box::new(Arc::unwrap_or_clone(job))));
         if self.job_summaries.remove(&ns_key(ns, id)).is_some() {
             self.touch_table(ctx, Table::JobSummary);
             ctx.touched.push(WatchKey::job_summary(ns, id));
@@ -284,6 +299,7 @@ impl Tables {
     }
 
     pub fn put_summary(&mut self, ctx: &mut Ctx, summary: JobSummary) {
+        let summary = Arc::new(summary);
         self.touch_table(ctx, Table::JobSummary);
         ctx.touched
             .push(WatchKey::job_summary(&summary.namespace, &summary.job_id));
@@ -298,12 +314,13 @@ impl Tables {
         if let Some(old) = self.evals.get(&eval.id).cloned() {
             self.unindex_eval(&old);
         }
+        let eval = Arc::new(eval);
         self.index_eval(&eval);
         self.touch_table(ctx, Table::Evals);
         ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
         ctx.dirty_jobs.insert(ns_key(&eval.namespace, &eval.job_id));
-        ctx.event(EventPayload::Evaluation(Box::new(eval.clone())));
+        ctx.event(EventPayload::Evaluation(Box::new(Evaluation::clone(&eval))));
         self.evals.insert(eval.id.clone(), eval);
     }
 
@@ -400,7 +417,7 @@ impl Tables {
         ctx.touched.push(WatchKey::Alloc(a.id.clone()));
         ctx.dirty_jobs.insert(ns_key(&a.namespace, &a.job_id));
         ctx.event(EventPayload::Allocation(Box::new(a.clone())));
-        self.allocs.insert(a.id.clone(), row);
+        self.allocs.insert(a.id.clone(), Arc::new(row));
     }
 
     /// Change an allocation in place: the hot path of client updates, stops
@@ -414,7 +431,7 @@ impl Tables {
         id: &str,
         f: impl FnOnce(&mut Allocation),
     ) -> Option<AllocChange> {
-        let row = self.allocs.get_mut(id)?;
+        let row = Arc::make_mut(self.allocs.get_mut(id)?);
         let old_status = row.alloc.client_status;
         let was_live = !row.alloc.is_terminal();
         f(&mut row.alloc);
@@ -570,11 +587,11 @@ impl Tables {
         self.ix
             .nodes_by_modify
             .insert((node.modify_index, node.id.clone()));
-        self.nodes.insert(node.id.clone(), node);
+        self.nodes.insert(node.id.clone(), Arc::new(node));
     }
 
     pub fn delete_node(&mut self, ctx: &mut Ctx, id: &str) {
-        let Some(mut node) = self.nodes.remove(id) else {
+        let Some(node) = self.nodes.remove(id) else {
             return;
         };
         self.ix
@@ -582,14 +599,35 @@ impl Tables {
             .remove(&(node.modify_index, node.id.clone()));
         self.touch_table(ctx, Table::Nodes);
         ctx.touched.push(WatchKey::Node(id.to_string()));
+        let mut node = Arc::unwrap_or_clone(node);
         node.secret_id.clear();
         ctx.event(EventPayload::Node(Box::new(node)));
     }
 
     // ----- restore ----------------------------------------------------------
 
+    /// A snapshot writes a job and its current version apart; make them one
+    /// `Arc` again, as they were when the snapshot was taken, so a restart
+    /// does not double what the jobs cost in memory.
+    fn share_current_versions(&mut self) {
+        let same: Vec<(NsKey, Arc<Job>)> = self
+            .jobs
+            .iter()
+            .filter_map(|(k, job)| {
+                let vkey = (k.0.clone(), k.1.clone(), job.create_index, job.version);
+                let version = self.job_versions.get(&vkey)?;
+                (!Arc::ptr_eq(version, job) && **version == **job)
+                    .then(|| (k.clone(), Arc::clone(version)))
+            })
+            .collect();
+        for (k, version) in same {
+            self.jobs.insert(k, version);
+        }
+    }
+
     /// Recompute every derived index from the rows (after a restore).
     pub fn rebuild(&mut self) {
+        self.share_current_versions();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
             ix.evals_by_create.insert((e.create_index, e.id.clone()));

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use drover_api::{AllocClientStatus, AllocDesiredStatus, Allocation};
 
 use crate::apply::{upsert_evals, ApplyError};
@@ -15,7 +17,7 @@ fn count_in_summary(
     old: Option<AllocClientStatus>,
     new: AllocClientStatus,
 ) {
-    let Some(s) = t.job_summaries.get_mut(job) else {
+    let Some(s) = t.job_summaries.get_mut(job).map(Arc::make_mut) else {
         return;
     };
     if summary::count_alloc(s, task_group, old, new) {

@@ -1,3 +1,7 @@
+use std::sync::Arc;
+
+use drover_api::{Job, JobSummary};
+
 use crate::apply::{set_child_status, upsert_evals, ApplyError};
 use crate::command::{JobDeregister, JobRegister};
 use crate::summary;
@@ -41,7 +45,7 @@ pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
 
     let mut s = match t.job_summaries.get(&key) {
         Some(s) => {
-            let mut s = s.clone();
+            let mut s = JobSummary::clone(s);
             if summary::add_missing_groups(&mut s, &job) {
                 s.modify_index = ctx.index;
             }
@@ -52,7 +56,7 @@ pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
     if job.is_parent() && s.children.is_none() {
         s.children = Some(Default::default());
     }
-    if t.job_summaries.get(&key) != Some(&s) {
+    if t.job_summaries.get(&key).map(|s| &**s) != Some(&s) {
         t.put_summary(ctx, s);
     }
     if let Some(eval) = &c.eval {
@@ -65,6 +69,7 @@ pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
     let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
     job.status = summary::job_status(&job, stats, false);
     let (status, parent_id) = (job.status, job.parent_id.clone());
+    let job = Arc::new(job);
     t.put_job_version(ctx, &job);
     t.put_job(ctx, job);
     if !parent_id.is_empty() && old_status != Some(status) {
@@ -80,7 +85,7 @@ pub(super) fn deregister(
     c: &JobDeregister,
 ) -> Result<(), ApplyError> {
     let key = (c.namespace.clone(), c.job_id.clone());
-    let Some(existing) = t.jobs.get(&key).cloned() else {
+    let Some(existing) = t.jobs.get(&key).map(|j| Job::clone(j)) else {
         return Err(ApplyError::UnknownJob {
             namespace: c.namespace.clone(),
             job_id: c.job_id.clone(),
@@ -104,6 +109,7 @@ pub(super) fn deregister(
     let old_status = job.status;
     job.status = summary::job_status(&job, stats, false);
     let (status, parent_id) = (job.status, job.parent_id.clone());
+    let job = Arc::new(job);
     t.put_job_version(ctx, &job);
     t.put_job(ctx, job);
     if !parent_id.is_empty() && old_status != status {

@@ -9,7 +9,9 @@ mod alloc;
 mod job;
 mod node;
 
-use drover_api::{EvalStatus, Evaluation, JobStatus};
+use std::sync::Arc;
+
+use drover_api::{EvalStatus, Evaluation, Job, JobStatus, JobSummary};
 
 use crate::command::Command;
 use crate::summary;
@@ -147,7 +149,7 @@ pub(crate) fn upsert_evals(t: &mut Tables, ctx: &mut Ctx, evals: &[Evaluation]) 
         e.create_index = t.evals.get(&e.id).map_or(ctx.index, |old| old.create_index);
         e.modify_index = ctx.index;
         let key = (e.namespace.clone(), e.job_id.clone());
-        if let Some(mut s) = t.job_summaries.get(&key).cloned() {
+        if let Some(mut s) = t.job_summaries.get(&key).map(|s| JobSummary::clone(s)) {
             let mut changed = false;
             for (tg, n) in &e.queued_allocations {
                 if let Some(g) = s.summary.get_mut(tg) {
@@ -170,7 +172,7 @@ pub(crate) fn upsert_evals(t: &mut Tables, ctx: &mut Ctx, evals: &[Evaluation]) 
                 if blocked == id {
                     continue;
                 }
-                if let Some(mut b) = t.evals.get(&blocked).cloned() {
+                if let Some(mut b) = t.evals.get(&blocked).map(|b| Evaluation::clone(b)) {
                     b.status = EvalStatus::Canceled;
                     b.status_description = format!("evaluation {id:?} successful");
                     b.modify_index = ctx.index;
@@ -195,12 +197,12 @@ fn refresh_job_statuses(t: &mut Tables, ctx: &mut Ctx) {
         if status == job.status {
             continue;
         }
-        let mut job = job.clone();
+        let mut job = Job::clone(job);
         let old = job.status;
         job.status = status;
         job.modify_index = ctx.index;
         let parent_id = job.parent_id.clone();
-        t.put_job(ctx, job);
+        t.put_job(ctx, Arc::new(job));
         if !parent_id.is_empty() {
             set_child_status(t, ctx, &key.0, &parent_id, Some(old), status);
         }
@@ -216,7 +218,7 @@ pub(crate) fn set_child_status(
     new: JobStatus,
 ) {
     let pkey = (ns.to_string(), parent_id.to_string());
-    let Some(mut ps) = t.job_summaries.get(&pkey).cloned() else {
+    let Some(mut ps) = t.job_summaries.get(&pkey).map(|s| JobSummary::clone(s)) else {
         return;
     };
     summary::count_child(ps.children.get_or_insert_with(Default::default), old, new);

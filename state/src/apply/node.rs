@@ -85,7 +85,7 @@ pub(super) fn deregister(
 fn existing(t: &Tables, id: &str) -> Result<Node, ApplyError> {
     t.nodes
         .get(id)
-        .cloned()
+        .map(|n| Node::clone(n))
         .ok_or_else(|| ApplyError::UnknownNode(id.to_string()))
 }
 
