@@ -9,7 +9,6 @@
 //! restore, compared by `State: PartialEq`). Not watched reads: the leader
 //! is woken by every apply, not by keys.
 
-
 use drover_api::{Evaluation, Node};
 
 use crate::State;
@@ -30,14 +29,16 @@ impl State {
     /// Deleted evaluations are not reported.
     pub fn evals_modified_after(&self, index: u64) -> impl Iterator<Item = &Evaluation> {
         let evals = &self.tables.evals;
-        after(&self.tables.ix.evals_by_modify, index).filter_map(move |(_, id)| evals.get(id).map(|e| &**e))
+        after(&self.tables.ix.evals_by_modify, index)
+            .filter_map(move |(_, id)| evals.get(id).map(|e| &**e))
     }
 
     /// Nodes registered or updated (status, eligibility, drain) after
     /// `index`, oldest change first. Deregistered nodes are not reported.
     pub fn nodes_modified_after(&self, index: u64) -> impl Iterator<Item = &Node> {
         let nodes = &self.tables.nodes;
-        after(&self.tables.ix.nodes_by_modify, index).filter_map(move |(_, id)| nodes.get(id).map(|n| &**n))
+        after(&self.tables.ix.nodes_by_modify, index)
+            .filter_map(move |(_, id)| nodes.get(id).map(|n| &**n))
     }
 
     /// IDs of the nodes whose allocations changed (placed, updated, stopped,

@@ -11,9 +11,10 @@ use crate::State;
 
 /// Bumped only for an incompatible change of the snapshot layout.
 /// 2: retained events hold their payload encoded, as a binary
-/// (`events.rs`). Format 1 snapshots (events as whole objects) still
-/// restore; builds that read only format 1 cannot read format 2.
-const FORMAT: u32 = 2;
+/// (`events.rs`). 3: a job version that is its job's current row is
+/// written as `nil`, not as a second copy. Formats 1 and 2 still restore;
+/// a build restores no format newer than its own.
+const FORMAT: u32 = 3;
 /// The oldest format `restore` reads.
 const OLDEST_FORMAT: u32 = 1;
 
@@ -246,7 +247,9 @@ mod tests {
     #[test]
     fn a_restored_job_and_its_current_version_are_one_object_again() {
         let mut st = busy_state(EventRetention::default());
-        let mut idle = st.tables.jobs[&("default".to_string(), "web".to_string())].as_ref().clone();
+        let mut idle = st.tables.jobs[&("default".to_string(), "web".to_string())]
+            .as_ref()
+            .clone();
         idle.id = "idle".into();
         idle.name = "idle".into();
         let cmd = Command::JobRegister(JobRegister {
@@ -264,6 +267,49 @@ mod tests {
         assert!(current_is_shared(&back, "idle"));
         assert!(!current_is_shared(&back, "web"));
         assert_eq!(back, st);
+
+        // Format 2 wrote the current version whole: an equal copy is
+        // shared again on restore.
+        let mut old = st.clone();
+        let key = ("default".to_string(), "idle".to_string());
+        let copy = std::sync::Arc::new(old.tables.jobs[&key].as_ref().clone());
+        old.tables.jobs.insert(key, copy);
+        assert!(!current_is_shared(&old, "idle"));
+        old.tables.rebuild();
+        assert!(current_is_shared(&old, "idle"));
+    }
+
+    #[test]
+    fn a_current_version_is_written_once() {
+        let no_events = EventRetention {
+            max_events: 0,
+            ..EventRetention::default()
+        };
+        let st = busy_state(no_events);
+        let mut idle = st.clone();
+        let job = idle.tables.jobs[&("default".to_string(), "web".to_string())]
+            .as_ref()
+            .clone();
+        for i in 0..20 {
+            let mut j = job.clone();
+            j.id = format!("idle-{i}");
+            let cmd = Command::JobRegister(JobRegister {
+                job: j,
+                eval: None,
+                enforce_index: None,
+                now: T0 + 10 + i,
+            });
+            assert!(idle.apply(10 + i as u64, &cmd).result.is_ok());
+        }
+        let with = idle.snapshot().unwrap().len() - st.snapshot().unwrap().len();
+        let one_job = rmp_serde::to_vec_named(&job).unwrap().len();
+        // Twenty jobs, each written once (plus its summary).
+        assert!(
+            with < 20 * one_job * 3 / 2,
+            "{with} bytes for 20 jobs of {one_job}"
+        );
+        let back = State::restore(&idle.snapshot().unwrap(), no_events).unwrap();
+        assert_eq!(back, idle);
     }
 
     #[test]

@@ -53,11 +53,15 @@ pub struct AllocRow {
 /// (namespace, job ID, job CreateIndex, version): one stored job version.
 pub type VersionKey = (String, String, u64, u64);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Serialized by hand ([`Tables::serialize`]): a version that is its job's
+/// current row is written as `nil` rather than a second copy of the job.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct Tables {
     #[serde(deserialize_with = "crate::maps::deserialize")]
     pub jobs: Map<NsKey, Arc<Job>>,
-    #[serde(deserialize_with = "crate::maps::deserialize")]
+    /// After a restore, until [`Tables::rebuild`]: a version written as
+    /// `nil` holds [`unresolved_version`].
+    #[serde(deserialize_with = "deserialize_versions")]
     pub job_versions: Map<VersionKey, Arc<Job>>,
     #[serde(deserialize_with = "crate::maps::deserialize")]
     pub job_summaries: Map<NsKey, Arc<JobSummary>>,
@@ -74,6 +78,59 @@ pub(crate) struct Tables {
     pub key_indexes: CollectionIndexes,
     #[serde(skip)]
     pub ix: Secondary,
+}
+
+/// The placeholder a restored version written as `nil` holds until
+/// [`Tables::rebuild`] points it at its job's current row.
+fn unresolved_version() -> Arc<Job> {
+    static UNRESOLVED: std::sync::OnceLock<Arc<Job>> = std::sync::OnceLock::new();
+    Arc::clone(UNRESOLVED.get_or_init(|| Arc::new(Job::default())))
+}
+
+fn deserialize_versions<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Map<VersionKey, Arc<Job>>, D::Error> {
+    let written: Map<VersionKey, Option<Arc<Job>>> = crate::maps::deserialize(d)?;
+    Ok(written
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_else(unresolved_version)))
+        .collect())
+}
+
+/// `job_versions` as written: `nil` for a version that is its job's current
+/// row (the reader takes it from `jobs`).
+struct VersionsOut<'a>(&'a Tables);
+
+impl Serialize for VersionsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = self.0;
+        let mut map = s.serialize_map(Some(t.job_versions.len()))?;
+        for (k, v) in &t.job_versions {
+            let current = t
+                .jobs
+                .get(&(k.0.clone(), k.1.clone()))
+                .is_some_and(|j| Arc::ptr_eq(j, v));
+            map.serialize_entry(k, &(!current).then_some(v))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Tables {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Tables", 8)?;
+        st.serialize_field("jobs", &self.jobs)?;
+        st.serialize_field("job_versions", &VersionsOut(self))?;
+        st.serialize_field("job_summaries", &self.job_summaries)?;
+        st.serialize_field("evals", &self.evals)?;
+        st.serialize_field("allocs", &self.allocs)?;
+        st.serialize_field("nodes", &self.nodes)?;
+        st.serialize_field("indexes", &self.indexes)?;
+        st.serialize_field("key_indexes", &self.key_indexes)?;
+        st.end()
+    }
 }
 
 /// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
@@ -606,10 +663,29 @@ impl Tables {
 
     // ----- restore ----------------------------------------------------------
 
-    /// A snapshot writes a job and its current version apart; make them one
-    /// `Arc` again, as they were when the snapshot was taken, so a restart
-    /// does not double what the jobs cost in memory.
+    /// Make each job and its current version one `Arc` again, as they were
+    /// when the snapshot was taken, so a restart does not double what the
+    /// jobs cost in memory. Format 3 writes such a version as `nil`; older
+    /// formats wrote it whole, and an equal copy is shared too.
     fn share_current_versions(&mut self) {
+        let placeholder = unresolved_version();
+        let mut relink: Vec<(VersionKey, Option<Arc<Job>>)> = Vec::new();
+        for (k, version) in &self.job_versions {
+            if Arc::ptr_eq(version, &placeholder) {
+                let job = self
+                    .jobs
+                    .get(&(k.0.clone(), k.1.clone()))
+                    .filter(|j| (j.create_index, j.version) == (k.2, k.3));
+                relink.push((k.clone(), job.cloned()));
+            }
+        }
+        for (k, job) in relink {
+            match job {
+                Some(job) => self.job_versions.insert(k, job),
+                // A `nil` without its job: only a damaged snapshot.
+                None => self.job_versions.remove(&k),
+            };
+        }
         let same: Vec<(NsKey, Arc<Job>)> = self
             .jobs
             .iter()
