@@ -387,3 +387,77 @@ async fn a_server_that_joins_late_catches_up_by_snapshot() {
         fourth.log()
     );
 }
+
+/// Wait until `s` serves a blocked evaluation of job `id`: the leader's
+/// duties (broker, worker, plan applier) handled its register.
+async fn scheduled(s: &Server, id: &str) {
+    s.until(
+        &format!("/v1/job/{id}/evaluations?stale=true"),
+        &format!("a blocked evaluation of {id}"),
+        |status, v| {
+            status == StatusCode::OK
+                && v.as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["Status"] == "blocked"))
+        },
+    )
+    .await;
+}
+
+// Nomad nomad/leader.go: establishLeadership starts the broker, blocked
+// evals, heartbeats and the plan applier on the new leader;
+// revokeLeadership stops them on the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_duties_move_with_the_leadership() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.41", "127.0.0.42", "127.0.0.43"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (mut servers, voters, first) = form_three(&dirs, &ips, "").await;
+
+    let (status, body) = servers[first].register("before").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    scheduled(&servers[first], "before").await;
+    let started = |s: &Server| s.log().matches("leader duties started").count();
+    assert_eq!(started(&servers[first]), 1, "{}", servers[first].log());
+
+    // kill -9 the leader: the survivors elect another, whose duties start
+    // and schedule what is registered with it.
+    let _ = servers[first].child.kill();
+    let _ = servers[first].child.wait();
+    let alive: Vec<&Server> = (0..3)
+        .filter(|i| *i != first)
+        .map(|i| &servers[i])
+        .collect();
+    let second = converged(&alive, &voters).await;
+    let second = servers
+        .iter()
+        .position(|s| s.rpc_addr() == alive[second].rpc_addr())
+        .unwrap();
+    assert_eq!(started(&servers[second]), 1, "{}", servers[second].log());
+    let (status, body) = servers[second].register("after").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    scheduled(&servers[second], "after").await;
+
+    // The old leader comes back as a follower. openraft may restart it as
+    // the leader of its old term until it hears the new one; any duties it
+    // starts then stop again, and the new leader goes on scheduling.
+    let old_log = servers[first].log().len();
+    servers[first].restart();
+    let all: Vec<&Server> = servers.iter().collect();
+    assert_eq!(all[converged(&all, &voters).await].rpc_addr(), servers[second].rpc_addr());
+    let (status, body) = servers[second].register("rejoined").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    scheduled(&servers[second], "rejoined").await;
+    scheduled(&servers[first], "rejoined").await;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let log = servers[first].log();
+        let since = log.get(old_log..).unwrap_or_default();
+        if since.matches("leader duties started").count()
+            == since.matches("leader duties stopped").count()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "duties still running on a follower:\n{since}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -237,7 +237,8 @@ async fn scenario(nodes: usize, jobs: usize, workers: usize) -> Outcome {
     println!("   registered {nodes} nodes in {:.2?}", t.elapsed());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stats: Arc<SchedulerStats> = leader::start(raft.clone(), workers, stop_rx);
+    let duties = leader::start(raft.clone(), workers, stop_rx);
+    let stats: Arc<SchedulerStats> = duties.stats.clone();
     // Let the leader's first feed (nothing pending) pass.
     tokio::time::sleep(Duration::from_millis(50)).await;
 
@@ -298,6 +299,7 @@ async fn scenario(nodes: usize, jobs: usize, workers: usize) -> Outcome {
     let plans = stats.plans.load(Ordering::Relaxed);
     let plans_partial = stats.plans_partial.load(Ordering::Relaxed);
     stop_tx.send(true).ok();
+    duties.stopped().await;
 
     // Eval latency, and the correctness checks, on the final state.
     let mut lat_ms: Vec<f64>;

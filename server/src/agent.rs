@@ -115,6 +115,9 @@ pub struct RunningServer {
     pub cluster: Arc<Cluster>,
     /// The leader's scheduling counters.
     pub scheduler: Arc<crate::leader::SchedulerStats>,
+    /// The leader duties' supervisor and the heartbeat timers.
+    duties: crate::leader::Duties,
+    heartbeat_task: tokio::task::JoinHandle<()>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     /// The RPC listener and cluster discovery.
@@ -237,7 +240,7 @@ pub async fn start_with_client(
         version: env!("CARGO_PKG_VERSION").to_string(),
         known_drivers: vec!["docker".into(), "raw_exec".into()],
     };
-    let heartbeats = crate::heartbeat::start(
+    let (heartbeats, heartbeat_task) = crate::heartbeat::start(
         raft.clone(),
         HeartbeatConfig {
             min_heartbeat_ttl: opts.min_heartbeat_ttl,
@@ -255,7 +258,7 @@ pub async fn start_with_client(
         local_client,
         cluster: cluster.clone(),
     });
-    let scheduler = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
+    let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;
     let serve = tokio::spawn(async move {
@@ -272,14 +275,18 @@ pub async fn start_with_client(
         raft,
         cluster,
         cluster_tasks,
-        scheduler,
+        scheduler: duties.stats.clone(),
+        duties,
+        heartbeat_task,
         shutdown_tx,
         serve,
     })
 }
 
 impl RunningServer {
-    /// Stop serving (open streams end) and discovering, then stop Raft.
+    /// Stop serving (open streams end), then the leader duties (their
+    /// commits in flight still reach the other servers), the heartbeat
+    /// timers, discovery and the RPC listener, then Raft.
     pub async fn shutdown(mut self) {
         self.shutdown_tx.send_replace(true);
         if tokio::time::timeout(Duration::from_secs(10), self.serve)
@@ -287,6 +294,15 @@ impl RunningServer {
             .is_err()
         {
             tracing::warn!("HTTP connections did not close within 10s");
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.duties.stopped())
+            .await
+            .is_err()
+        {
+            tracing::warn!("leader duties did not stop within 10s");
+        }
+        if let Err(e) = self.heartbeat_task.await {
+            tracing::error!(error = %e, "heartbeat timers ended abnormally");
         }
         let tasks = async { while self.cluster_tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(10), tasks)

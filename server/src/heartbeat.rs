@@ -18,13 +18,13 @@
 //! 10,000 tasks woken and re-armed on every heartbeat.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use drover_api::{trigger, Evaluation, Job, JobType, NodeEvent, NodeStatus};
+use drover_api::{NodeEvent, NodeStatus};
 use drover_state::command::NodeUpdateStatus;
-use drover_state::{Command, NamespaceSel, State as St, WatchSet};
+use drover_state::{Command, WatchSet};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -209,9 +209,10 @@ impl Heartbeats {
     /// with the failover TTL; on losing it, forget them all.
     fn follow_leadership(&self) {
         let (leading, term) = {
-            let m = self.raft.raft.metrics();
+            let m = self.raft.raft.server_metrics();
             let m = m.borrow();
-            (m.current_leader == Some(self.raft.node_id), m.current_term)
+            let term = m.vote.leader_id().get_term();
+            (m.current_leader == Some(self.raft.node_id), term)
         };
         let mut t = self.timers();
         if !leading {
@@ -249,7 +250,9 @@ impl Heartbeats {
             let applied = self.raft.shared.read();
             let st = &applied.state;
             match st.node(&mut WatchSet::new(), &node_id) {
-                Some(n) if n.status != NodeStatus::Down => node_evals(st, &node_id, now),
+                Some(n) if n.status != NodeStatus::Down => {
+                    crate::evals::node_evals(st, &node_id, now)
+                }
                 _ => return,
             }
         };
@@ -278,8 +281,11 @@ impl Heartbeats {
 
     /// The timer task: expire deadlines, follow leadership, end on shutdown.
     async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut metrics = self.raft.raft.metrics();
+        let mut metrics = self.raft.raft.server_metrics();
+        // Marking nodes down, each a Raft write; awaited before returning.
+        let mut writes = tokio::task::JoinSet::new();
         loop {
+            while writes.try_join_next().is_some() {}
             self.follow_leadership();
             let (expired, next) = {
                 let mut t = self.timers();
@@ -289,56 +295,30 @@ impl Heartbeats {
                 // Each write waits for Raft; many nodes expiring at once
                 // (a rack lost) must not hold up the others.
                 let me = self.clone();
-                tokio::spawn(async move { me.invalidate(id).await });
+                writes.spawn(async move { me.invalidate(id).await });
             }
             let sleep_until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = tokio::time::sleep_until(sleep_until) => {}
                 _ = self.wake.notified() => {}
-                changed = metrics.changed() => if changed.is_err() { return },
-                _ = shutdown.wait_for(|s| *s) => return,
+                changed = metrics.changed() => if changed.is_err() { break },
+                _ = shutdown.wait_for(|s| *s) => break,
             }
         }
+        while writes.join_next().await.is_some() {}
     }
 }
 
-/// Start the timer task; it follows leadership and ends on `shutdown`.
+/// Start the timer task; it follows leadership and ends on `shutdown`
+/// (await the handle).
 pub fn start(
     raft: RaftHandle,
     cfg: HeartbeatConfig,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Arc<Heartbeats> {
+) -> (Arc<Heartbeats>, tokio::task::JoinHandle<()>) {
     let hb = Heartbeats::new(raft, cfg);
-    tokio::spawn(hb.clone().run(shutdown));
-    hb
-}
-
-/// A pending evaluation of `job` triggered by a change to `node_id`.
-fn node_eval(job: &Job, node_id: &str, now: i64) -> Evaluation {
-    Evaluation {
-        node_id: node_id.to_string(),
-        ..crate::http::pending_eval(job, trigger::NODE_UPDATE, now)
-    }
-}
-
-/// Nomad `createNodeEvals`: one eval per job with allocations on the node,
-/// plus one per system and sysbatch job, each job once.
-pub(crate) fn node_evals(st: &St, node_id: &str, now: i64) -> Vec<Evaluation> {
-    let mut ws = WatchSet::new();
-    let mut jobs: BTreeMap<(String, String), Job> = BTreeMap::new();
-    for row in st.allocs_by_node(&mut ws, node_id) {
-        let key = (row.alloc.namespace.clone(), row.alloc.job_id.clone());
-        if let Some(job) = st.job(&mut ws, &key.0, &key.1) {
-            jobs.entry(key).or_insert_with(|| job.clone());
-        }
-    }
-    for job in st.jobs(&mut ws, NamespaceSel::All, "", None, false) {
-        if matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop {
-            jobs.entry((job.namespace.clone(), job.id.clone()))
-                .or_insert_with(|| job.clone());
-        }
-    }
-    jobs.values().map(|j| node_eval(j, node_id, now)).collect()
+    let task = tokio::spawn(hb.clone().run(shutdown));
+    (hb, task)
 }
 
 #[cfg(test)]

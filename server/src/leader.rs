@@ -17,10 +17,21 @@
 //! to what was applied, not to how many evals are blocked or how many
 //! nodes there are; after gaining leadership it reads everything once.
 //! Workers plan each eval up to 3 times.
+//!
+//! The duties are one supervised unit per term ([`start`]): on gaining
+//! leadership a fresh broker, blocked-eval set, feed loop and workers start
+//! (the broker restored from state by the first feed, which reads every
+//! eval once); on losing it, or on shutdown, they are told to stop and
+//! awaited, commits in flight included, before anything of a later term
+//! starts. A plan is committed only while the term that planned it still
+//! leads (Nomad nomad/leader.go `establishLeadership`/`revokeLeadership`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use drover_api::{EvalStatus, Evaluation};
 use drover_state::WatchSet;
@@ -62,7 +73,10 @@ impl SchedulerStats {
     }
 }
 
+/// The leader duties of one term.
 struct Leader {
+    /// The Raft term these duties serve; they commit nothing once it ends.
+    term: u64,
     stats: Arc<SchedulerStats>,
     raft: RaftHandle,
     broker: Mutex<EvalBroker>,
@@ -79,6 +93,29 @@ struct Leader {
 }
 
 impl Leader {
+    fn new(raft: RaftHandle, stats: Arc<SchedulerStats>, workers: usize, term: u64) -> Leader {
+        Leader {
+            term,
+            stats,
+            raft,
+            broker: Mutex::new(EvalBroker::new(BrokerConfig::default())),
+            work: Notify::new(),
+            applier: tokio::sync::Mutex::new(()),
+            inflight: Mutex::new(Default::default()),
+            next_ticket: AtomicU64::new(0),
+            commit_slots: Arc::new(tokio::sync::Semaphore::new(2 * workers.max(1))),
+            epoch: Instant::now(),
+            blocked: Mutex::new(BlockedEvals::default()),
+        }
+    }
+
+    /// Whether this term still leads: checked before each commit.
+    fn leads(&self) -> bool {
+        let m = self.raft.raft.server_metrics();
+        let m = m.borrow();
+        m.current_leader == Some(self.raft.node_id) && m.vote.leader_id().get_term() == self.term
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -95,8 +132,8 @@ impl Leader {
     /// under that lock too: a worker acks only after its eval's completion
     /// is applied, which needs the write lock, so an eval read as pending
     /// here cannot have been acked in between and is never enqueued twice.
-    fn feed(&self) {
-        let leader = self.raft.is_leader();
+    fn feed(&self) -> Option<drover_state::Command> {
+        let leader = self.leads();
         let (now, wall) = (self.now_ms(), unix_nanos());
         let applied = self.raft.shared.read();
         let st = &applied.state;
@@ -136,15 +173,31 @@ impl Leader {
         if wake {
             self.work.notify_waiters();
         }
-        if !failed.is_empty() || !canceled.is_empty() {
-            let raft = self.raft.clone();
-            tokio::spawn(async move {
-                let cmd = reap(failed, canceled, unix_nanos());
-                if let Err(e) = raft.write_background(cmd).await {
-                    tracing::warn!(error = %e, "could not mark failed or canceled evals");
-                }
-            });
+        (!failed.is_empty() || !canceled.is_empty()).then(|| reap(failed, canceled, unix_nanos()))
+    }
+
+    /// Feed after every apply and at the broker's deadlines, until `stop`.
+    /// Reaping writes run beside it and are awaited before it returns.
+    async fn feed_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut applied = self.raft.shared.subscribe_applied();
+        let mut reaps = JoinSet::new();
+        loop {
+            while reaps.try_join_next().is_some() {}
+            if let Some(cmd) = self.feed() {
+                let raft = self.raft.clone();
+                reaps.spawn(async move {
+                    if let Err(e) = raft.write_background(cmd).await {
+                        tracing::warn!(error = %e, "could not mark failed or canceled evals");
+                    }
+                });
+            }
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep(self.idle()) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
         }
+        while reaps.join_next().await.is_some() {}
     }
 
     /// How long the feed loop may sleep: until the broker's next timed
@@ -156,18 +209,23 @@ impl Leader {
         Duration::from_millis(ms)
     }
 
-    async fn worker(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
+    /// Dequeue and plan evals until `stop`; the commits this worker left
+    /// in Raft are awaited before it returns.
+    async fn worker(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut commits = JoinSet::new();
+        while !*stop.borrow() {
+            while commits.try_join_next().is_some() {}
             let next = self.broker().dequeue(SCHEDULERS, self.now_ms());
             let Some((eval, token)) = next else {
                 tokio::select! {
                     _ = self.work.notified() => continue,
                     _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = stop.wait_for(|s| *s) => break,
                 }
             };
-            self.clone().process(eval, token).await;
+            self.clone().process(eval, token, &mut commits).await;
         }
+        while commits.join_next().await.is_some() {}
     }
 
     /// Ack or nack `eval` with the broker.
@@ -188,7 +246,7 @@ impl Leader {
     /// final commit runs in the background, so the worker plans its next
     /// eval while this one is in Raft (at most `commit_slots` at a time);
     /// the eval is acked when its plan is applied.
-    async fn process(self: Arc<Self>, eval: Evaluation, token: String) {
+    async fn process(self: Arc<Self>, eval: Evaluation, token: String, commits: &mut JoinSet<()>) {
         for attempt in 0..MAX_ATTEMPTS {
             // The scheduler plans on a copy: the tables are persistent maps,
             // so the copy costs microseconds under the lock, and applies go
@@ -211,11 +269,11 @@ impl Leader {
             let (rejected, ticket) = self.check(&mut plan).await;
             if rejected == 0 || last {
                 let slot = self.commit_slots.clone().acquire_owned().await;
-                tokio::spawn(async move {
+                commits.spawn(async move {
                     let result = self.commit(plan, &eval, last, rejected).await;
                     self.release(ticket);
                     if let Err(e) = &result {
-                        tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
+                        self.not_applied(&eval, e);
                     }
                     self.finish(&eval, &token, result.is_ok());
                     drop(slot);
@@ -226,7 +284,7 @@ impl Leader {
             let result = self.commit(plan, &eval, last, rejected).await;
             self.release(ticket);
             if let Err(e) = result {
-                tracing::warn!(eval = %eval.id, error = %e, "plan not applied");
+                self.not_applied(&eval, &e);
                 self.finish(&eval, &token, false);
                 return;
             }
@@ -260,6 +318,17 @@ impl Leader {
             .remove(&ticket);
     }
 
+    /// A plan that was not applied: worth a warning while this term leads;
+    /// after it ended (leadership moved, the server is stopping) the next
+    /// leader plans the eval again, so it is only noted.
+    fn not_applied(&self, eval: &Evaluation, error: &str) {
+        if self.leads() {
+            tracing::warn!(eval = %eval.id, error = %error, "plan not applied");
+        } else {
+            tracing::debug!(eval = %eval.id, error = %error, "plan not applied: leadership ended");
+        }
+    }
+
     async fn commit(
         &self,
         plan: Plan,
@@ -267,6 +336,12 @@ impl Leader {
         last: bool,
         rejected: usize,
     ) -> Result<bool, String> {
+        // Checked against this plan's term, not just "a leader": a server
+        // that lost and regained leadership must not commit a plan checked
+        // against the state of an earlier term.
+        if !self.leads() {
+            return Err(format!("term {} no longer leads", self.term));
+        }
         let whole = rejected == 0;
         SchedulerStats::bump(&self.stats.plans, 1);
         if !whole {
@@ -363,39 +438,91 @@ fn reap(failed: Vec<Evaluation>, canceled: Vec<Evaluation>, now: i64) -> drover_
     drover_state::Command::EvalUpdate(drover_state::command::EvalUpdate { evals, now })
 }
 
-/// Start the leader duties; they follow leadership and end on `shutdown`.
-pub fn start(
+/// The running leader duties: their counters, and the supervisor to await
+/// on shutdown.
+pub struct Duties {
+    pub stats: Arc<SchedulerStats>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl Duties {
+    /// Wait until the duties have stopped (after `shutdown` was signalled).
+    pub async fn stopped(self) {
+        if let Err(e) = self.supervisor.await {
+            tracing::error!(error = %e, "leader duties ended abnormally");
+        }
+    }
+}
+
+/// Start the leader duties: a supervisor that runs one [`Leader`] per term
+/// this server leads, and ends on `shutdown` once the current term's duties
+/// have stopped.
+pub fn start(raft: RaftHandle, workers: usize, shutdown: watch::Receiver<bool>) -> Duties {
+    let stats = Arc::new(SchedulerStats::default());
+    let supervisor = tokio::spawn(supervise(raft, workers, stats.clone(), shutdown));
+    Duties { stats, supervisor }
+}
+
+/// The term this server leads now, if it does.
+fn leading_term(raft: &RaftHandle, m: &watch::Receiver<crate::raft::ServerMetrics>) -> Option<u64> {
+    let m = m.borrow();
+    (m.current_leader == Some(raft.node_id)).then(|| m.vote.leader_id().get_term())
+}
+
+async fn supervise(
     raft: RaftHandle,
     workers: usize,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Arc<SchedulerStats> {
-    let stats = Arc::new(SchedulerStats::default());
-    let leader = Arc::new(Leader {
-        stats: stats.clone(),
-        raft,
-        broker: Mutex::new(EvalBroker::new(BrokerConfig::default())),
-        work: Notify::new(),
-        applier: tokio::sync::Mutex::new(()),
-        inflight: Mutex::new(Default::default()),
-        next_ticket: AtomicU64::new(0),
-        commit_slots: Arc::new(tokio::sync::Semaphore::new(2 * workers.max(1))),
-        epoch: Instant::now(),
-        blocked: Mutex::new(BlockedEvals::default()),
-    });
-    for _ in 0..workers {
-        tokio::spawn(leader.clone().worker(shutdown.clone()));
-    }
-    let mut applied = leader.raft.shared.subscribe_applied();
-    let mut stop = shutdown;
-    tokio::spawn(async move {
-        loop {
-            leader.feed();
+    stats: Arc<SchedulerStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Changes only with the vote, the leader or the membership, not with
+    // every append.
+    let mut metrics = raft.raft.server_metrics();
+    loop {
+        let term = loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Some(term) = leading_term(&raft, &metrics) {
+                break term;
+            }
             tokio::select! {
-                changed = applied.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(leader.idle()) => {}
-                _ = stop.wait_for(|s| *s) => return,
+                changed = metrics.changed() => if changed.is_err() { return },
+                _ = shutdown.wait_for(|s| *s) => {}
+            }
+        };
+        tracing::info!(term, "leader duties started");
+        let leader = Arc::new(Leader::new(raft.clone(), stats.clone(), workers, term));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(leader.clone().feed_loop(stop_rx.clone()));
+        for _ in 0..workers {
+            tasks.spawn(leader.clone().worker(stop_rx.clone()));
+        }
+        while leading_term(&raft, &metrics) == Some(term) && !*shutdown.borrow() {
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() { break },
+                _ = shutdown.wait_for(|s| *s) => {}
+                Some(ended) = tasks.join_next() => {
+                    // Duties run until told to stop; one ending early is a bug
+                    // (a panic): stop the rest rather than lead half-staffed.
+                    tracing::error!(term, ?ended, "a leader duty ended early; stopping the others");
+                    break;
+                }
             }
         }
-    });
-    stats
+        stop_tx.send_replace(true);
+        leader.work.notify_waiters();
+        {
+            // Evals still queued are planned again by the next leader.
+            let mut b = leader.broker();
+            b.set_enabled(false);
+        }
+        while let Some(ended) = tasks.join_next().await {
+            if let Err(e) = ended {
+                tracing::error!(term, error = %e, "a leader duty panicked");
+            }
+        }
+        tracing::info!(term, "leader duties stopped");
+    }
 }

@@ -29,7 +29,7 @@ use super::blocking::write_response;
 use super::error::{HttpError, HttpResult};
 use super::job_writes::{now, write};
 use super::App;
-use crate::heartbeat::node_evals;
+use crate::evals::node_evals;
 use crate::jobs;
 
 /// The node event when a down node heartbeats again (Nomad's wording).

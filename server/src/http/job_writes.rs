@@ -9,8 +9,8 @@
 use axum::body::Bytes;
 use axum::response::Response;
 use drover_api::{
-    trigger, EvalStatus, Evaluation, Job, JobDeregisterResponse, JobRegisterRequest,
-    JobRegisterResponse, JobsParseRequest, WriteMeta,
+    trigger, Job, JobDeregisterResponse, JobRegisterRequest, JobRegisterResponse, JobsParseRequest,
+    WriteMeta,
 };
 use drover_state::command::{EvalUpdate, JobDeregister, JobRegister};
 use drover_state::{Command, WatchSet};
@@ -24,9 +24,7 @@ use crate::{jobs, jobspec};
 
 pub(super) use crate::clock::unix_nanos as now;
 
-pub(super) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub(super) use crate::evals::new_id;
 
 pub(super) fn write_error(e: WriteError) -> HttpError {
     match e {
@@ -52,20 +50,7 @@ pub(super) async fn write(app: &App, cmd: Command) -> HttpResult<u64> {
     Ok(out.index)
 }
 
-pub(crate) fn pending_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
-    Evaluation {
-        id: new_id(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type.as_str().to_string(),
-        triggered_by: triggered_by.to_string(),
-        job_id: job.id.clone(),
-        status: EvalStatus::Pending,
-        create_time: now,
-        modify_time: now,
-        ..Default::default()
-    }
-}
+pub(crate) use crate::evals::pending as pending_eval;
 
 /// Whether `new` differs from `old` in anything the user wrote (Nomad
 /// `Job.SpecChanged`): server-kept fields are ignored.

@@ -14,7 +14,6 @@ mod events;
 pub mod forward;
 mod job_plan;
 mod job_writes;
-pub(crate) use job_writes::pending_eval;
 mod jobs;
 mod list;
 mod metrics;

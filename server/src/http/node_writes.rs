@@ -24,7 +24,7 @@ use super::error::{HttpError, HttpResult};
 use super::job_writes::{now, pending_eval, write};
 use super::query::RawQuery;
 use super::App;
-use crate::heartbeat::node_evals;
+use crate::evals::node_evals;
 use crate::jobs;
 
 fn eval_for(job: &Job, triggered_by: &str, node_id: &str, now: i64) -> Evaluation {

@@ -42,6 +42,8 @@ openraft::declare_raft_types!(
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 pub type StorageError = openraft::StorageError<NodeId>;
+/// Raft's vote, leader and membership: changes with those only.
+pub type ServerMetrics = openraft::metrics::RaftServerMetrics<NodeId, Node>;
 
 /// What applying one log entry gave: its index and whether the state
 /// machine accepted it. A rejected command changed nothing.
