@@ -1,7 +1,10 @@
 //! Several `drover agent -server` processes on loopback forming one
 //! cluster: bootstrap with `-bootstrap-expect 3 -retry-join`, replication
-//! of writes, `drover server join` of a fourth server, and a restart on the
-//! data directory that rejoins without bootstrapping again.
+//! of writes, `drover server join` of a fourth server, a restart on the
+//! data directory that rejoins without bootstrapping again, and what a
+//! follower does with requests: forward writes, consistent and blocking
+//! reads to the leader, serve stale ones itself, hold them while there is
+//! no leader.
 //!
 //! Each server binds its own 127.0.0.x address (Linux routes all of
 //! 127/8 to loopback) with free ports, logs at info to a file in its
@@ -117,6 +120,64 @@ impl Server {
         };
         peers.sort();
         peers
+    }
+
+    /// `method path` with an optional JSON body: status, headers, body.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base()));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    /// A counter or gauge of `/v1/metrics?format=prometheus`.
+    async fn metric(&self, name: &str) -> f64 {
+        let r = self
+            .client
+            .get(format!("{}/v1/metrics?format=prometheus", self.base()))
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Wait until at least `n` blocking queries are parked here.
+    async fn parked(&self, n: f64) {
+        let started = Instant::now();
+        loop {
+            let parked = self.metric("drover_blocking_queries_parked").await;
+            if parked >= n {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{}: {parked} blocking queries parked, waited for {n}",
+                self.ip
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGKILL, and reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     async fn register(&self, id: &str) -> (StatusCode, String) {
@@ -298,21 +359,11 @@ async fn three_servers_form_one_cluster_a_fourth_joins_and_a_restart_rejoins() {
     let all: Vec<&Server> = servers.iter().collect();
     replicated(&all, "formed").await;
 
-    // A follower refuses writes with a reason, until forwarding exists.
+    // A write sent to a follower is the leader's, and readable on all three.
     let follower = (leader + 1) % 3;
-    let (status, body) = servers[follower].register("refused").await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert!(body.contains("not the leader"), "{body}");
-    assert!(body.contains(&servers[leader].rpc_addr()), "{body}");
-    let (status, _) = servers[follower]
-        .get("/v1/job/formed")
-        .await
-        .expect("the follower answers");
-    assert_eq!(
-        status,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "a consistent read"
-    );
+    let (status, body) = servers[follower].register("via-follower").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    replicated(&all, "via-follower").await;
 
     // A fourth server, started on its own, joins with `drover server join`
     // and becomes a voter.
@@ -443,7 +494,10 @@ async fn the_leader_duties_move_with_the_leadership() {
     let old_log = servers[first].log().len();
     servers[first].restart();
     let all: Vec<&Server> = servers.iter().collect();
-    assert_eq!(all[converged(&all, &voters).await].rpc_addr(), servers[second].rpc_addr());
+    assert_eq!(
+        all[converged(&all, &voters).await].rpc_addr(),
+        servers[second].rpc_addr()
+    );
     let (status, body) = servers[second].register("rejoined").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     scheduled(&servers[second], "rejoined").await;
@@ -457,7 +511,185 @@ async fn the_leader_duties_move_with_the_leadership() {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "duties still running on a follower:\n{since}");
+        assert!(
+            Instant::now() < deadline,
+            "duties still running on a follower:\n{since}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// What a read answers, headers included, for comparing two servers.
+fn answer(a: &(StatusCode, reqwest::header::HeaderMap, Value)) -> Vec<String> {
+    let (status, h, body) = a;
+    vec![
+        status.to_string(),
+        header(h, "x-nomad-index").to_string(),
+        header(h, "x-nomad-knownleader").to_string(),
+        header(h, "x-nomad-lastcontact").to_string(),
+        header(h, "content-type").to_string(),
+        body.to_string(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_forwards_to_the_leader_and_serves_stale_reads_itself() {
+    use reqwest::Method;
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.61", "127.0.0.62", "127.0.0.63"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (servers, _, leader) = form_three(&dirs, &ips, "").await;
+    let all: Vec<&Server> = servers.iter().collect();
+    let (leader, follower) = (&servers[leader], &servers[(leader + 1) % 3]);
+
+    // The event stream is served by the follower itself, and sees a write
+    // the follower forwarded.
+    let mut events = follower
+        .client
+        .get(format!(
+            "{}/v1/event/stream?topic=Job:via-follower",
+            follower.base()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+
+    // A write on a follower: the leader's answer, readable on all three.
+    let (status, h, body) = follower
+        .call(Method::PUT, "/v1/jobs", Some(&blocked_job("via-follower")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["EvalID"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    let write_index: u64 = header(&h, "x-nomad-index").parse().unwrap();
+    assert!(write_index > 0);
+    replicated(&all, "via-follower").await;
+    common::read_events(&mut events, "the job's event on the follower", |e| {
+        e["Key"] == "via-follower"
+    })
+    .await;
+
+    // A default read on the follower is the leader's answer, headers and
+    // all. Compared between two identical leader answers, so a write that
+    // lands in between (the scheduler's) cannot make them differ.
+    let started = Instant::now();
+    loop {
+        let on_leader = answer(&leader.call(Method::GET, "/v1/job/via-follower", None).await);
+        let on_follower = answer(
+            &follower
+                .call(Method::GET, "/v1/job/via-follower", None)
+                .await,
+        );
+        let again = answer(&leader.call(Method::GET, "/v1/job/via-follower", None).await);
+        if on_leader == again {
+            assert_eq!(on_follower, on_leader);
+            assert_eq!(on_leader[0], "200 OK");
+            assert_eq!(on_leader[2..5], ["true", "0", "application/json"]);
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the job never settled");
+    }
+
+    // A stale read is the follower's own: it knows the leader, and the
+    // leader's heartbeats (every 150 ms) keep its last contact recent.
+    let (status, h, body) = follower
+        .call(Method::GET, "/v1/job/via-follower?stale=true", None)
+        .await;
+    assert_eq!(
+        (status, body["ID"].as_str()),
+        (StatusCode::OK, Some("via-follower"))
+    );
+    assert_eq!(header(&h, "x-nomad-knownleader"), "true");
+    let contact: u64 = header(&h, "x-nomad-lastcontact").parse().unwrap();
+    assert!(contact < 2_000, "last contact {contact} ms ago");
+    let (_, h, _) = leader
+        .call(Method::GET, "/v1/job/via-follower?stale=true", None)
+        .await;
+    assert_eq!(header(&h, "x-nomad-lastcontact"), "0", "on the leader");
+
+    // Blocking queries on the follower: the default one parks on the
+    // leader, the stale one on the follower; a write to the leader wakes
+    // both.
+    let (_, h, _) = leader.call(Method::GET, "/v1/job/via-follower", None).await;
+    let index: u64 = header(&h, "x-nomad-index").parse().unwrap();
+    let on_leader = leader.metric("drover_blocking_queries_parked").await;
+    let on_follower = follower.metric("drover_blocking_queries_parked").await;
+    let path = format!("/v1/job/via-follower?index={index}&wait=60s");
+    let stale_path = format!("{path}&stale=true");
+    let begun = Instant::now();
+    let (consistent, stale, ()) = tokio::join!(
+        follower.call(Method::GET, &path, None),
+        follower.call(Method::GET, &stale_path, None),
+        async {
+            leader.parked(on_leader + 1.0).await;
+            follower.parked(on_follower + 1.0).await;
+            let mut job = blocked_job("via-follower");
+            job["Job"]["Meta"] = serde_json::json!({"changed": "yes"});
+            let (status, _, body) = leader.call(Method::PUT, "/v1/jobs", Some(&job)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        },
+    );
+    for (what, (status, h, body)) in [("default", consistent), ("stale", stale)] {
+        assert_eq!(status, StatusCode::OK, "{what}: {body}");
+        let woke_at: u64 = header(&h, "x-nomad-index").parse().unwrap();
+        assert!(woke_at > index, "{what}: {woke_at} <= {index}");
+        assert_eq!(body["Meta"]["changed"], "yes", "{what}: {body}");
+    }
+    assert!(
+        begun.elapsed() < DEADLINE,
+        "the blocking queries woke on their 60 s wait, not on the write"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_a_request_waits_for_a_leader_then_fails() {
+    use reqwest::Method;
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.51", "127.0.0.52", "127.0.0.53"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (mut servers, _, leader) = form_three(&dirs, &ips, "").await;
+    let survivor = (leader + 1) % 3;
+    servers[leader].kill();
+    servers[(leader + 2) % 3].kill();
+    let survivor = &servers[survivor];
+    survivor
+        .until(
+            "/v1/status/leader",
+            "the survivor to lose the leader",
+            |s, v| s == StatusCode::OK && v == "",
+        )
+        .await;
+
+    // A stale read is still served, and says there is no leader.
+    let (status, h, _) = survivor
+        .call(Method::GET, "/v1/jobs?stale=true", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&h, "x-nomad-knownleader"), "false");
+
+    // A write and a default read wait the RPC hold time (5 s), then fail.
+    let timed = |method: Method, path: &'static str, body: Option<Value>| async move {
+        let started = Instant::now();
+        let (status, _, answer) = survivor.call(method, path, body.as_ref()).await;
+        (status, answer, started.elapsed())
+    };
+    let (write, read) = tokio::join!(
+        timed(Method::PUT, "/v1/jobs", Some(blocked_job("no-quorum"))),
+        timed(Method::GET, "/v1/jobs", None),
+    );
+    for (what, (status, body, took)) in [("write", write), ("read", read)] {
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{what}: {body}");
+        assert_eq!(body, "No cluster leader", "{what}");
+        assert!(
+            took >= Duration::from_millis(4_500) && took <= Duration::from_secs(8),
+            "{what} answered after {took:?}"
+        );
     }
 }

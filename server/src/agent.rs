@@ -261,11 +261,13 @@ pub async fn start_with_client(
     let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;
+    let routes = router(app);
+    // Requests other servers forward to this one, when it leads.
+    cluster.serve_forwarded(routes.clone());
     let serve = tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let routes = router(app);
         crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10), limits).await;
     });
     tracing::info!(%http_addr, %rpc_addr, node_id = id, "server started");

@@ -24,17 +24,20 @@
 //!   order Nomad's autopilot keeps with non-voters (`nomad/autopilot.go`).
 //!   `-join`, `drover server join` (`PUT /v1/agent/join`) and `retry_join`
 //!   towards a running cluster all end here.
+//! - **Who leads.** [`Cluster::leadership`] is the one answer the HTTP
+//!   layer acts on: forward to the leader, serve here, or hold the request
+//!   while no leader is known ([`crate::http::leader_forward`]).
 
 mod discover;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
@@ -43,7 +46,7 @@ use tokio::sync::Notify;
 
 use crate::raft::network::{RpcClient, RpcFailure};
 use crate::raft::node::RaftHandle;
-use crate::raft::rpc::{decode, msgpack};
+use crate::raft::rpc::{decode, msgpack, LeaderContact};
 use crate::raft::{Node, NodeId};
 
 pub use discover::discover;
@@ -61,6 +64,32 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
 const LEADER_JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a joining server waits for the leader's answer.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(130);
+
+/// How long a leader may go without an acknowledgement from a quorum and
+/// still count as the leader: one maximal election timeout
+/// (`election_timeout_max` in [`crate::raft::node::start`]), after which
+/// the other servers may have elected another. openraft keeps leading
+/// without a quorum until it hears of a higher term; hashicorp/raft steps
+/// down after its `LeaderLeaseTimeout` (raft.go, `checkLeaderLease`), which
+/// is what a Nomad minority relies on to refuse writes with
+/// `No cluster leader`.
+pub const LEADER_LEASE: Duration = Duration::from_millis(1000);
+
+/// Who leads, as far as this server can tell now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// This server leads, a quorum acknowledged it within
+    /// [`LEADER_LEASE`], and it has applied an entry of its own term, so
+    /// its state holds every committed write (Nomad's
+    /// `isReadyForConsistentReads`, set after the leadership barrier).
+    Leader,
+    /// This server leads but has not applied an entry of its term yet.
+    LeaderNotReady,
+    /// Another server leads; its RPC address.
+    Other { rpc_addr: String },
+    /// No leader is known (an election, or a leader without a quorum).
+    Unknown,
+}
 
 /// Who a server is, as the others need to know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +192,11 @@ pub struct Cluster {
     changed: Notify,
     /// One join at a time from this server.
     joining: tokio::sync::Mutex<()>,
+    /// When a leader last reached this server over Raft.
+    contact: Arc<LeaderContact>,
+    /// The HTTP API's routes, which requests forwarded to this server run
+    /// through; set once the API is built.
+    http: OnceLock<Router>,
 }
 
 impl Cluster {
@@ -175,7 +209,59 @@ impl Cluster {
             heard_of: Mutex::new(BTreeSet::new()),
             changed: Notify::new(),
             joining: tokio::sync::Mutex::new(()),
+            contact: LeaderContact::new(),
+            http: OnceLock::new(),
         })
+    }
+
+    /// Serve requests forwarded from other servers with `routes` (the
+    /// `/v1` API). Until this is called they are answered 503.
+    pub fn serve_forwarded(&self, routes: Router) {
+        let _ = self.http.set(routes);
+    }
+
+    /// The `/v1` routes forwarded requests run through, once set.
+    pub fn http_routes(&self) -> Option<&Router> {
+        self.http.get()
+    }
+
+    /// The RPC client shared with Raft's transport.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// Who leads, from openraft's metrics; see [`Leadership`].
+    pub fn leadership(&self) -> Leadership {
+        let m = self.raft.raft.metrics();
+        let m = m.borrow();
+        match m.current_leader {
+            Some(id) if id == self.me.node_id => {
+                let lease = u64::try_from(LEADER_LEASE.as_millis()).unwrap_or(u64::MAX);
+                if m.millis_since_quorum_ack.is_none_or(|ms| ms > lease) {
+                    Leadership::Unknown
+                } else if m
+                    .last_applied
+                    .is_some_and(|l| l.leader_id.term == m.current_term)
+                {
+                    Leadership::Leader
+                } else {
+                    Leadership::LeaderNotReady
+                }
+            }
+            Some(id) => match m.membership_config.membership().get_node(&id) {
+                Some(node) => Leadership::Other {
+                    rpc_addr: node.addr.clone(),
+                },
+                None => Leadership::Unknown,
+            },
+            None => Leadership::Unknown,
+        }
+    }
+
+    /// How long ago a leader last reached this server (see
+    /// [`LeaderContact::since`]).
+    pub fn last_contact(&self) -> Duration {
+        self.contact.since()
     }
 
     pub fn identity(&self) -> &Identity {
@@ -188,8 +274,15 @@ impl Cluster {
         Router::new()
             .route(IDENTITY_PATH, post(identity_handler))
             .route(JOIN_PATH, post(join_handler))
+            .route(
+                crate::http::leader_forward::FORWARD_ROUTE,
+                any(crate::http::leader_forward::serve_forwarded),
+            )
             .with_state(self.clone())
-            .merge(crate::raft::rpc::router(self.raft.raft.clone()))
+            .merge(crate::raft::rpc::router(
+                self.raft.raft.clone(),
+                self.contact.clone(),
+            ))
     }
 
     /// This server's answer to an announcement.

@@ -56,10 +56,11 @@ pub async fn blocking<T>(
 ) -> HttpResult<(T, QueryMeta)> {
     let consistent = !opts.stale;
     if consistent && !app.raft.is_leader() {
-        // Followers do not forward: a consistent read is the leader's.
+        // `leader_forward` sent this here as the leader's; leadership moved
+        // since. Answering from this state would not be consistent.
         let message = match app.raft.leader() {
             Some((_, addr)) => format!(
-                "this server is not the leader and does not forward reads; read with ?stale=true or from the leader's agent (leader RPC address {addr})"
+                "this server lost leadership while serving the request (leader RPC address now {addr}); retry"
             ),
             None => "No cluster leader".to_string(),
         };
@@ -90,10 +91,11 @@ pub async fn blocking<T>(
             }
         };
         if done {
+            let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
             let meta = QueryMeta {
                 index: index.max(1),
-                known_leader: app.raft.leader().is_some(),
-                last_contact_ms: 0,
+                known_leader,
+                last_contact_ms,
                 next_token: None,
             };
             return Ok((value, meta));

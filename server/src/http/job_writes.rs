@@ -32,7 +32,7 @@ pub(super) fn write_error(e: WriteError) -> HttpError {
             leader_addr: Some(addr),
             ..
         } => HttpError::internal(format!(
-            "this server is not the leader and does not forward writes; send them to the leader's agent (leader RPC address {addr})"
+            "this server lost leadership while serving the request (leader RPC address now {addr}); retry"
         )),
         WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
         WriteError::Raft(m) => HttpError::internal(m),
@@ -212,12 +212,13 @@ pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
         jobs::canonicalize(&mut job);
     }
     let index = app.raft.shared.read().state.latest_index().max(1);
+    let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
     Ok(json(
         &job,
         &QueryMeta {
             index,
-            known_leader: app.raft.is_leader(),
-            last_contact_ms: 0,
+            known_leader,
+            last_contact_ms,
             next_token: None,
         },
     ))

@@ -4,6 +4,8 @@
 //! state through [`blocking::blocking`] (which parks on exactly the keys the
 //! read touched), and answer with Nomad's headers. Writes stamp IDs and
 //! times here and go through Raft; nothing below `State::apply` sees a clock.
+//! On a server that does not lead, [`leader_forward`] sends writes and
+//! consistent reads on to the leader before any handler runs.
 
 mod allocs;
 pub mod blocking;
@@ -15,6 +17,7 @@ pub mod forward;
 mod job_plan;
 mod job_writes;
 mod jobs;
+pub mod leader_forward;
 mod list;
 mod metrics;
 mod node_writes;
@@ -113,6 +116,11 @@ pub fn router(app: App) -> Router {
         .route("/v1/event/stream", get(events::stream))
         .route("/v1/metrics", get(metrics::metrics))
         .fallback(not_found)
+        // Every route, so nothing the leader must answer is missed.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            leader_forward::layer,
+        ))
         .with_state(app)
 }
 

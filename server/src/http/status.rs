@@ -13,10 +13,11 @@ use super::App;
 
 fn meta(app: &App) -> QueryMeta {
     let index = app.raft.shared.read().state.latest_index().max(1);
+    let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
     QueryMeta {
         index,
-        known_leader: app.raft.leader().is_some(),
-        last_contact_ms: 0,
+        known_leader,
+        last_contact_ms,
         next_token: None,
     }
 }

@@ -88,6 +88,12 @@ impl RpcClient {
         Ok(RpcClient { http })
     }
 
+    /// The HTTP/2 client itself, for calls that are not MessagePack RPCs
+    /// (an HTTP request forwarded to the leader): same connection per peer.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// POST `req` to `path` on the server at `addr` (its RPC `host:port`)
     /// and decode the answer, all within `timeout`.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(

@@ -6,6 +6,14 @@
 //! sees that as a network error and retries, and nothing here panics. The
 //! answer is the encoded `Result` openraft's handler returned, so a refusal
 //! (a higher vote, a conflicting log) travels back as openraft's own error.
+//!
+//! The handlers also note when a leader last reached this server
+//! ([`LeaderContact`]): openraft's metrics say who leads, not when it was
+//! last heard from.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -24,33 +32,95 @@ use super::{NodeId, Raft, TypeConfig};
 /// a snapshot chunk is at most `snapshot_max_chunk_size` (3 MiB).
 pub const MAX_BODY: usize = 256 << 20;
 
-/// The Raft routes, with the local Raft as their state.
-pub fn router(raft: Raft) -> Router {
+/// When a leader last reached this server: the last AppendEntries (a
+/// heartbeat included) or snapshot chunk that this server's Raft accepted
+/// as coming from the leader of its term. hashicorp/raft keeps the same
+/// moment (`setLastContact` in `appendEntries` and `installSnapshot`,
+/// raft.go), and Nomad reports it as a follower's `X-Nomad-LastContact`.
+/// A call refused for its stale vote is no contact.
+#[derive(Debug)]
+pub struct LeaderContact {
+    started: Instant,
+    /// Milliseconds after `started`, plus one; 0 while never contacted.
+    last: AtomicU64,
+}
+
+impl LeaderContact {
+    pub fn new() -> Arc<LeaderContact> {
+        Arc::new(LeaderContact {
+            started: Instant::now(),
+            last: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago a leader last reached this server; when none has
+    /// since it started, how long ago that was (a lower bound of the
+    /// truth, where hashicorp/raft reports the time since the zero time).
+    pub fn since(&self) -> Duration {
+        let elapsed = self.started.elapsed();
+        match self.last.load(Ordering::Relaxed) {
+            0 => elapsed,
+            ms => elapsed.saturating_sub(Duration::from_millis(ms - 1)),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RpcState {
+    raft: Raft,
+    contact: Arc<LeaderContact>,
+}
+
+/// The Raft routes, with the local Raft as their state; accepted calls
+/// from a leader are noted in `contact`.
+pub fn router(raft: Raft, contact: Arc<LeaderContact>) -> Router {
     Router::new()
         .route(APPEND_PATH, post(append_entries))
         .route(VOTE_PATH, post(vote))
         .route(SNAPSHOT_PATH, post(install_snapshot))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(raft)
+        .with_state(RpcState { raft, contact })
 }
 
-async fn append_entries(State(raft): State<Raft>, body: Bytes) -> Response {
+async fn append_entries(State(st): State<RpcState>, body: Bytes) -> Response {
+    use openraft::raft::AppendEntriesResponse as R;
     match decode::<openraft::raft::AppendEntriesRequest<TypeConfig>>(&body, "append-entries") {
-        Ok(req) => msgpack(&raft.append_entries(req).await),
+        Ok(req) => {
+            let result = st.raft.append_entries(req).await;
+            // Success, a partial success and a log conflict all mean the
+            // sender's vote was taken: it is the leader this server follows.
+            if matches!(result, Ok(R::Success | R::PartialSuccess(_) | R::Conflict)) {
+                st.contact.touch();
+            }
+            msgpack(&result)
+        }
         Err(bad) => bad,
     }
 }
 
-async fn vote(State(raft): State<Raft>, body: Bytes) -> Response {
+async fn vote(State(st): State<RpcState>, body: Bytes) -> Response {
     match decode::<openraft::raft::VoteRequest<NodeId>>(&body, "vote") {
-        Ok(req) => msgpack(&raft.vote(req).await),
+        Ok(req) => msgpack(&st.raft.vote(req).await),
         Err(bad) => bad,
     }
 }
 
-async fn install_snapshot(State(raft): State<Raft>, body: Bytes) -> Response {
+async fn install_snapshot(State(st): State<RpcState>, body: Bytes) -> Response {
     match decode::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&body, "install-snapshot") {
-        Ok(req) => msgpack(&raft.install_snapshot(req).await),
+        Ok(req) => {
+            let vote = req.vote;
+            let result = st.raft.install_snapshot(req).await;
+            // The answer carries this server's vote: the sender's when taken.
+            if result.as_ref().is_ok_and(|r| r.vote == vote) {
+                st.contact.touch();
+            }
+            msgpack(&result)
+        }
         Err(bad) => bad,
     }
 }
