@@ -159,8 +159,10 @@ impl PendingBody {
 
 /// Why a forward failed.
 enum Failure {
-    /// No connection to the leader could be made: nothing was sent, so the
-    /// request may wait for a leader again.
+    /// No answer from the leader, and sending again is safe: no
+    /// connection could be made (nothing was sent), or the request is a
+    /// read and the connection broke before an answer (a leader killed
+    /// mid-request). The request may wait for a leader again.
     Unreachable(String),
     /// Anything else: the answer to the user.
     Answer(HttpError),
@@ -272,9 +274,11 @@ async fn send(
             return Err(Failure::Answer(HttpError::unavailable("the server is shutting down")));
         }
     };
+    // A write that may have reached the leader is not sent twice.
+    let idempotent = parts.method == Method::GET || parts.method == Method::HEAD;
     let resp = resp.map_err(|e| {
         let why = error_chain(&e);
-        if e.is_connect() {
+        if e.is_connect() || (idempotent && !e.is_timeout()) {
             Failure::Unreachable(why)
         } else {
             Failure::Answer(HttpError::internal(format!(
