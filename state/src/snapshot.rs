@@ -45,15 +45,24 @@ pub enum SnapshotError {
 }
 
 impl State {
-    /// Serialize the whole state.
-    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        let snap = SnapshotRef {
+    fn snapshot_ref(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
             format: FORMAT,
             last_index: self.last_index,
             tables: &self.tables,
             events: &self.events,
-        };
-        Ok(rmp_serde::to_vec_named(&snap)?)
+        }
+    }
+
+    /// Serialize the whole state.
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        Ok(rmp_serde::to_vec_named(&self.snapshot_ref())?)
+    }
+
+    /// Serialize the whole state into `w` as it is encoded (the same bytes
+    /// as [`State::snapshot`]), so a large state never sits in memory twice.
+    pub fn snapshot_to<W: std::io::Write>(&self, w: &mut W) -> Result<(), SnapshotError> {
+        Ok(rmp_serde::encode::write_named(w, &self.snapshot_ref())?)
     }
 
     /// Rebuild a state from [`State::snapshot`] bytes. Garbage is an error,

@@ -14,17 +14,16 @@
 //! its registration.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::snapshot_file;
+use super::{io_err, LogId, Node, NodeId, StorageError, TypeConfig, WriteOutcome};
 use drover_state::{EventRetention, State, WatchKey, WatchRegistry};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{Entry, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
-use serde::{Deserialize, Serialize};
-
-use super::{io_err, LogId, Node, NodeId, StorageError, TypeConfig, WriteOutcome};
 
 const SNAPSHOT_FILE: &str = "state.snap";
 
@@ -96,66 +95,6 @@ impl Shared {
     }
 }
 
-/// The snapshot file: Raft metadata plus the state's own snapshot bytes.
-#[derive(Serialize, Deserialize)]
-struct SnapshotFile {
-    meta: SnapshotMeta<NodeId, Node>,
-    #[serde(with = "serde_bytes_compat")]
-    state: Vec<u8>,
-}
-
-/// Encode the state's bytes as a MessagePack binary, not an array of ints.
-mod serde_bytes_compat {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(b) = seq.next_element::<u8>()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
-}
-
-/// Write `bytes` to `path` durably: a temporary file, fsync, rename, fsync
-/// of the directory. A crash leaves either the old file or the new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 /// The openraft state machine. Cheap to clone; clones are snapshot builders.
 #[derive(Debug, Clone)]
 pub struct StateMachineStore {
@@ -175,13 +114,11 @@ impl StateMachineStore {
         let path = dir.join(SNAPSHOT_FILE);
         if path.exists() {
             let bytes = fs::read(&path).map_err(|e| io_err(false, &e))?;
-            let file: SnapshotFile =
-                rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
-            applied.state =
-                State::restore(&file.state, retention).map_err(|e| io_err(false, &e))?;
-            applied.last_applied = file.meta.last_log_id;
-            applied.membership = file.meta.last_membership.clone();
-            meta = Some(file.meta);
+            let (file_meta, state) = snapshot_file::split(&bytes).map_err(|e| io_err(false, &e))?;
+            applied.state = State::restore(state, retention).map_err(|e| io_err(false, &e))?;
+            applied.last_applied = file_meta.last_log_id;
+            applied.membership = file_meta.last_membership.clone();
+            meta = Some(file_meta);
         }
         let durable = meta
             .as_ref()
@@ -207,23 +144,21 @@ impl StateMachineStore {
         &self.shared
     }
 
-    fn current_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
+    /// The snapshot file's bytes, if there is one.
+    fn current_snapshot_file(&self) -> Result<Option<Vec<u8>>, StorageError> {
         let path = self.shared.snapshot_path();
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = fs::read(&path).map_err(|e| io_err(false, &e))?;
-        rmp_serde::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| io_err(false, &e))
+        fs::read(&path).map(Some).map_err(|e| io_err(false, &e))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         // Applies wait while the read lock is held, so it is held only to
-        // copy the state; encoding it (the slow part, several times the
-        // copy) happens after, beside the writes.
+        // copy the state (persistent maps: a copy shares every row);
+        // encoding it into the file happens after, beside the writes.
         let (copy, last_applied, membership) = {
             let applied = self.shared.read();
             (
@@ -232,8 +167,6 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 applied.membership.clone(),
             )
         };
-        let state = copy.snapshot().map_err(|e| io_err(false, &e))?;
-        drop(copy);
         let build = {
             let mut b = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
             *b += 1;
@@ -248,33 +181,41 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             last_membership: membership,
             snapshot_id,
         };
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            state,
-        };
-        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
         // A snapshot that cannot be written (a full disk) is not fatal: the
-        // log keeps what it would have replaced (see `durable`), and the
-        // next build tries again.
-        match write_atomically(&self.shared.snapshot_path(), &bytes) {
+        // log keeps what it would have replaced (see `durable`), the
+        // snapshot is kept in memory for followers, and the next build
+        // tries again.
+        // Encoding takes a while for a large state: off the async workers.
+        let (path, file_meta) = (self.shared.snapshot_path(), meta.clone());
+        let (written, copy) = tokio::task::spawn_blocking(move || {
+            let written = snapshot_file::write(&path, &file_meta, &copy);
+            (written, copy)
+        })
+        .await
+        .map_err(|e| io_err(true, &e))?;
+        match written {
             Ok(()) => self.shared.snapshot_written(&meta),
             Err(e) => {
                 tracing::error!(error = %e, "snapshot not written; the Raft log keeps its entries until one is");
+                let bytes = snapshot_file::encode(&meta, &copy).map_err(|e| io_err(true, &e))?;
                 *self
                     .shared
                     .unwritten
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(bytes.clone());
+                    .unwrap_or_else(|e| e.into_inner()) = Some(bytes);
             }
         }
+        drop(copy);
         *self
             .shared
             .snapshot_meta
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(meta.clone());
+        // openraft keeps only the metadata of a snapshot it had built
+        // (`get_current_snapshot` reads the file when a follower needs it).
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
@@ -349,16 +290,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let file: SnapshotFile = rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
+        let (_, encoded) = snapshot_file::split(&bytes).map_err(|e| io_err(false, &e))?;
         let state =
-            State::restore(&file.state, self.shared.retention).map_err(|e| io_err(false, &e))?;
-        // Keep the leader's metadata (it names this snapshot) with our bytes.
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            state: file.state,
-        };
-        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
-        write_atomically(&self.shared.snapshot_path(), &bytes).map_err(|e| io_err(true, &e))?;
+            State::restore(encoded, self.shared.retention).map_err(|e| io_err(false, &e))?;
+        // Keep the leader's metadata (it names this snapshot) with its state.
+        snapshot_file::write_encoded(&self.shared.snapshot_path(), meta, encoded)
+            .map_err(|e| io_err(true, &e))?;
         self.shared.snapshot_written(meta);
         {
             let mut applied = self.shared.write();
@@ -386,20 +323,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let Some(bytes) = unwritten {
-            let file: SnapshotFile =
-                rmp_serde::from_slice(&bytes).map_err(|e| io_err(false, &e))?;
-            return Ok(Some(Snapshot {
-                meta: file.meta,
-                snapshot: Box::new(Cursor::new(bytes)),
-            }));
-        }
-        let Some(file) = self.current_snapshot_file()? else {
-            return Ok(None);
+        let bytes = match unwritten {
+            Some(bytes) => bytes,
+            None => match self.current_snapshot_file()? {
+                Some(bytes) => bytes,
+                None => return Ok(None),
+            },
         };
-        let bytes = rmp_serde::to_vec_named(&file).map_err(|e| io_err(true, &e))?;
+        let (meta, _) = snapshot_file::split(&bytes).map_err(|e| io_err(false, &e))?;
         Ok(Some(Snapshot {
-            meta: file.meta,
+            meta,
             snapshot: Box::new(Cursor::new(bytes)),
         }))
     }
