@@ -106,11 +106,19 @@ impl Serialize for VersionsOut<'_> {
         use serde::ser::SerializeMap;
         let t = self.0;
         let mut map = s.serialize_map(Some(t.job_versions.len()))?;
+        // Both maps are ordered by namespace and job ID: walk them together
+        // instead of looking each job up.
+        let mut jobs = t.jobs.iter().peekable();
         for (k, v) in &t.job_versions {
-            let current = t
-                .jobs
-                .get(&(k.0.clone(), k.1.clone()))
-                .is_some_and(|j| Arc::ptr_eq(j, v));
+            while jobs
+                .peek()
+                .is_some_and(|((ns, id), _)| (ns.as_str(), id.as_str()) < (&k.0, &k.1))
+            {
+                jobs.next();
+            }
+            let current = jobs.peek().is_some_and(|((ns, id), job)| {
+                (ns.as_str(), id.as_str()) == (&k.0, &k.1) && Arc::ptr_eq(job, v)
+            });
             map.serialize_entry(k, &(!current).then_some(v))?;
         }
         map.end()
