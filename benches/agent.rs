@@ -3,7 +3,7 @@
 //! speed (shared machines are noisy).
 //!
 //! 1. Job registers per second through HTTP, 1 and 64 concurrent clients,
-//!    with fsync on (every acknowledged write is flushed by sled).
+//!    with fsync on (every acknowledged write is in the Raft log, fdatasynced).
 //! 2. 10,000 blocking queries parked on distinct jobs; one write at a time:
 //!    wake latency of the watcher that should wake (p50/p99), how many woke
 //!    wrongly (target 0), and agent RSS per parked watcher (target < 10 KB).
