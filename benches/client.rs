@@ -1,5 +1,5 @@
 //! `cargo bench --bench client`: the dev agent's client with real raw_exec
-//! processes (issue D). Prints, then a last line of JSON:
+//! processes. Prints, then a last line of JSON:
 //!
 //! * register → running: a service job submitted over HTTP until its
 //!   allocation reports running, one job at a time (blocking queries, no

@@ -1,5 +1,5 @@
 //! `cargo bench --bench docker`: the docker driver through a dev agent
-//! (issue E), against the machine's Docker daemon and the offline busybox
+//! against the machine's Docker daemon and the offline busybox
 //! image. Prints, then a last line of JSON:
 //!
 //! * register → container running: a docker service job submitted over

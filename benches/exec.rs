@@ -1,5 +1,5 @@
 //! `cargo bench --bench exec`: Nomad's exec WebSocket on a dev agent with
-//! a real raw_exec task (issue F). Prints, then a last line of JSON:
+//! a real raw_exec task. Prints, then a last line of JSON:
 //!
 //! * round trip: one session running `cat`, a small `stdin` frame sent and
 //!   its `stdout` frame awaited, p50/p99 over `DROVER_BENCH_ROUND_TRIPS`

@@ -1,4 +1,4 @@
-//! `drover agent` serves the attach WebSocket (a Drover extension, issue F)
+//! `drover agent` serves the attach WebSocket (a Drover extension)
 //! and the logs endpoint's `lines=N` extension: output of a running task
 //! for any number of sessions, stdin of an interactive task for one writer
 //! at a time, with raw_exec and (where a daemon answers) docker. Also: an

@@ -1,4 +1,4 @@
-//! `drover agent -dev` runs real work (issue D): a job submitted over HTTP
+//! `drover agent -dev` runs real work: a job submitted over HTTP
 //! becomes processes on the dev node, with Nomad's task events and logs,
 //! and a client killed -9 re-attaches to its tasks when it comes back.
 

@@ -1,4 +1,4 @@
-//! The docker driver through the real binary (issue E): a dev agent runs
+//! The docker driver through the real binary: a dev agent runs
 //! docker jobs submitted over HTTP against the machine's Docker daemon,
 //! with the offline busybox image. Where no daemon answers, each test says
 //! SKIPPED (and fails under `CI`, where the daemon runs).

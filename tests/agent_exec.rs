@@ -1,4 +1,4 @@
-//! `drover agent` serves Nomad's exec WebSocket (issue F): commands run
+//! `drover agent` serves Nomad's exec WebSocket: commands run
 //! inside a raw_exec task with pipes or a pty, Nomad's frames and close
 //! codes, and a server agent relays a session to the client agent that
 //! runs the allocation. The task itself never notices.

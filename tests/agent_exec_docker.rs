@@ -1,5 +1,5 @@
 //! Nomad's exec WebSocket into a docker task through the real binary
-//! (issue F asks for both drivers): exit codes, stdin through to `cat`,
+//! (with both drivers): exit codes, stdin through to `cat`,
 //! stderr as its own stream, and a tty that `stty size` (busybox) sees
 //! resized. Where no Docker daemon answers, the test says SKIPPED loudly
 //! (and fails under `CI`).

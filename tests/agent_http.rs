@@ -1,4 +1,4 @@
-//! The real `drover agent` binary on loopback: what issue B must show.
+//! The real `drover agent` binary on loopback: the HTTP API end to end.
 //! Each agent gets its own data directory and free ports; a guard kills it.
 
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! Running a command inside a raw_exec task (issue F): with pipes, or under
+//! Running a command inside a raw_exec task: with pipes, or under
 //! a pseudo terminal.
 //!
 //! The command gets the task's environment, working dir and user, and a

@@ -87,7 +87,7 @@ pub trait Driver: Send + Sync {
     /// and later containers); kills the task first if it still runs.
     fn destroy<'a>(&'a self, handle: &'a TaskHandle) -> BoxFuture<'a, Result<(), DriverError>>;
 
-    /// Runs a command inside the running task (issue F): in its
+    /// Runs a command inside the running task: in its
     /// environment, working dir and isolation. `task` is the config the task
     /// was started with. Drivers without exec keep this default.
     fn exec<'a>(

@@ -51,7 +51,7 @@ pub trait ClientControl: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<AllocResourceUsage, ControlError>>;
     /// The host's statistics (`GET /v1/client/stats`).
     fn host_stats(&self) -> BoxFuture<'_, Result<HostStats, ControlError>>;
-    /// Starts a command inside a running task (issue F).
+    /// Starts a command inside a running task.
     fn exec<'a>(
         &'a self,
         alloc_id: &'a str,

@@ -254,7 +254,7 @@ impl AllocRunner {
         Ok(())
     }
 
-    /// Runs a command inside one running task (issue F).
+    /// Runs a command inside one running task.
     pub async fn exec(&self, task: &str, req: ExecRequest) -> Result<ExecSession, RunnerError> {
         let tr = self
             .inner

@@ -215,7 +215,7 @@ impl TaskRunner {
         Ok(driver.stats(&handle).await?)
     }
 
-    /// Runs a command inside the running task (issue F), with the config
+    /// Runs a command inside the running task, with the config
     /// the task was started with.
     pub async fn exec(&self, req: ExecRequest) -> Result<ExecSession, RunnerError> {
         let (driver, handle) = self.running()?;

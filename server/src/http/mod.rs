@@ -45,7 +45,7 @@ pub struct AgentInfo {
     pub http_addr: String,
     pub rpc_addr: String,
     pub version: String,
-    /// Drivers a job may name (issue D/E register them per node).
+    /// Drivers a job may name (each client registers its own).
     pub known_drivers: Vec<String>,
 }
 

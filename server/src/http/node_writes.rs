@@ -1,7 +1,7 @@
 //! Writes to nodes and allocations, and forced evaluations (Nomad
 //! node_endpoint.go `UpdateEligibility`, `UpdateDrain`; alloc_endpoint.go
 //! `Stop`; job_endpoint.go `Evaluate`). Each writes its change and the
-//! evaluations that act on it in one Raft entry; the scheduler (issue C)
+//! evaluations that act on it in one Raft entry; the scheduler
 //! processes them.
 
 use std::collections::BTreeMap;

@@ -12,8 +12,8 @@
 //! recorded in the placement's `AllocMetric`; a group that cannot be placed
 //! gets `FailedTGAllocs` and a queued count.
 //!
-//! Not yet (later slices of issue C): rolling and in-place updates (`update`
-//! stanza), reschedule delays and trackers, deployments, preemption.
+//! Rolling updates and rescheduling are decided in [`super::reconcile`] and
+//! [`super::reschedule`]; deployments and preemption are not built yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 

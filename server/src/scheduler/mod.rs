@@ -2,7 +2,7 @@
 //! can take a task group ([`feasible`]), how well it fits each of them
 //! ([`rank`]), the service/batch scheduler that turns an evaluation into a
 //! plan ([`generic`]), and the eval broker that hands evaluations to workers
-//! ([`broker`]). The leader loop, workers and plan applier (issue C) drive them.
+//! ([`broker`]). The leader loop, workers and plan applier drive them.
 
 pub mod affinity;
 pub mod broker;
