@@ -50,9 +50,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Manage servers: join a server to a cluster.
+    /// Manage servers: join a server to a cluster, list the servers.
     #[command(disable_help_flag = true)]
     Server {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Cluster operator commands: Raft peers, snapshots.
+    #[command(disable_help_flag = true)]
+    Operator {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -77,6 +83,9 @@ fn main() -> ExitCode {
     }
     if raw.get(1).map(String::as_str) == Some("server") {
         return cli::server::run(raw[2..].to_vec());
+    }
+    if raw.get(1).map(String::as_str) == Some("operator") {
+        return cli::operator::run(raw[2..].to_vec());
     }
     let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();
     let cli = match Cli::try_parse_from(args) {
@@ -119,6 +128,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!("drover server failed"))
+            }
+        }
+        Command::Operator { args } => {
+            if cli::operator::run(args) == ExitCode::SUCCESS {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("drover operator failed"))
             }
         }
         Command::Logmon { args } => {

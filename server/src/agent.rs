@@ -191,6 +191,8 @@ pub async fn start_with_client(
             rpc_addr: rpc_addr.to_string(),
             http_addr: advertised(opts.advertise_ip, http_bound).to_string(),
             bootstrap_expect: opts.bootstrap_expect,
+            datacenter: opts.datacenter.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
         },
         raft.clone(),
     );

@@ -70,6 +70,8 @@ async fn an_undecodable_rpc_body_is_a_400_and_the_sender_sees_an_error() {
         rpc_addr: "127.0.0.1:1".into(),
         http_addr: "127.0.0.1:2".into(),
         bootstrap_expect: 1,
+        datacenter: "dc1".into(),
+        version: "0.0.0".into(),
     };
     let status: PeerStatus = client
         .call(&addr, IDENTITY_PATH, &Announce { from: me }, TTL)

@@ -13,7 +13,8 @@ Usage: drover server <subcommand> [options] [args]
   Commands for managing Drover servers.
 
 Subcommands:
-    join    Join server nodes together
+    join       Join server nodes together
+    members    Display a list of the known servers and their status
 
 Run 'drover server <subcommand> -help' for a subcommand's options.";
 
@@ -44,6 +45,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         "join" => join(rest),
+        "members" => super::operator::members(rest),
         other => {
             eprintln!("Unknown subcommand: server {other}\n\n{USAGE}");
             ExitCode::from(1)

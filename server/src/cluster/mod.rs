@@ -103,6 +103,12 @@ pub struct Identity {
     pub http_addr: String,
     /// Its `bootstrap_expect`; servers that disagree do not bootstrap.
     pub bootstrap_expect: u32,
+    /// Its datacenter, for `/v1/agent/members` (empty from older servers).
+    #[serde(default)]
+    pub datacenter: String,
+    /// Its build version, for `/v1/agent/members` and autopilot health.
+    #[serde(default)]
+    pub version: String,
 }
 
 /// The body of `POST /rpc/v1/identity`: the caller announces itself.
@@ -178,6 +184,15 @@ struct Peer {
     initialized: bool,
 }
 
+/// When a server last answered this one on its RPC port, and since when it
+/// has answered every probe ([`Cluster::probe`]) without a failure.
+#[derive(Debug, Clone, Copy)]
+pub struct Contact {
+    pub last_ok: std::time::Instant,
+    /// `None` while its latest probe went unanswered.
+    pub stable_since: Option<std::time::SystemTime>,
+}
+
 /// This server's side of cluster membership: what it has heard from other
 /// servers, the RPC handlers for identity and join, and joining.
 pub struct Cluster {
@@ -197,6 +212,8 @@ pub struct Cluster {
     /// The HTTP API's routes, which requests forwarded to this server run
     /// through; set once the API is built.
     http: OnceLock<Router>,
+    /// Servers that answered a [`Cluster::probe`], by node ID.
+    contacts: Mutex<BTreeMap<NodeId, Contact>>,
 }
 
 impl Cluster {
@@ -211,6 +228,7 @@ impl Cluster {
             joining: tokio::sync::Mutex::new(()),
             contact: LeaderContact::new(),
             http: OnceLock::new(),
+            contacts: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -336,13 +354,56 @@ impl Cluster {
 
     /// Exchange identities with the server at `addr` (an RPC address).
     pub async fn announce(&self, addr: &str) -> Result<PeerStatus, RpcFailure> {
+        self.exchange(addr, ANNOUNCE_TIMEOUT).await
+    }
+
+    /// Whether the member `id` at `addr` answers an identity exchange within
+    /// `timeout` now, remembered for [`Cluster::contact`]. This is how
+    /// `/v1/agent/members` tells alive from failed: Drover has no gossip
+    /// (Nomad's Serf marks a member failed when its probes go unanswered,
+    /// memberlist `probeNode`), so each request asks every member directly.
+    pub async fn probe(&self, id: NodeId, addr: &str, timeout: Duration) -> Option<Identity> {
+        let answer = self.exchange(addr, timeout).await.ok();
+        let answered = answer.as_ref().filter(|s| s.identity.node_id == id);
+        let mut contacts = lock(&self.contacts);
+        match (answered, contacts.get_mut(&id)) {
+            (Some(_), Some(c)) => {
+                c.last_ok = std::time::Instant::now();
+                c.stable_since
+                    .get_or_insert_with(std::time::SystemTime::now);
+            }
+            (Some(_), None) => {
+                let c = Contact {
+                    last_ok: std::time::Instant::now(),
+                    stable_since: Some(std::time::SystemTime::now()),
+                };
+                contacts.insert(id, c);
+            }
+            (None, Some(c)) => c.stable_since = None,
+            (None, None) => {}
+        }
+        drop(contacts);
+        answered.map(|s| s.identity.clone())
+    }
+
+    /// What the probes of `id` found, if it ever answered one.
+    pub fn contact(&self, id: NodeId) -> Option<Contact> {
+        lock(&self.contacts).get(&id).copied()
+    }
+
+    /// The identity of server `id` as last heard from it, if it ever was.
+    pub fn known(&self, id: NodeId) -> Option<Identity> {
+        if id == self.me.node_id {
+            return Some(self.me.clone());
+        }
+        lock(&self.peers).get(&id).map(|p| p.identity.clone())
+    }
+
+    async fn exchange(&self, addr: &str, timeout: Duration) -> Result<PeerStatus, RpcFailure> {
         let req = Announce {
             from: self.me.clone(),
         };
-        let status: PeerStatus = self
-            .rpc
-            .call(addr, IDENTITY_PATH, &req, ANNOUNCE_TIMEOUT)
-            .await?;
+        let status: PeerStatus = self.rpc.call(addr, IDENTITY_PATH, &req, timeout).await?;
         self.record(status.identity.clone(), status.initialized);
         let mut heard_of = lock(&self.heard_of);
         for known in &status.known {

@@ -88,7 +88,7 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 10] = [
+    const LEADER: [&str; 11] = [
         "/v1/jobs",
         "/v1/job/",
         "/v1/allocations",
@@ -99,6 +99,8 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/node/",
         "/v1/system/",
         "/v1/internal/",
+        // Nomad forwards every `Operator.*` RPC to the leader.
+        "/v1/operator/",
     ];
     let path = uri.path();
     if LOCAL.iter().any(|p| path.starts_with(p)) || !LEADER.iter().any(|p| path.starts_with(p)) {

@@ -22,6 +22,7 @@ mod list;
 mod metrics;
 mod node_writes;
 mod nodes;
+mod operator;
 pub mod query;
 pub mod serve;
 mod status;
@@ -30,7 +31,7 @@ mod system;
 use std::sync::Arc;
 
 use axum::http::{Method, Uri};
-use axum::routing::{any, get, put};
+use axum::routing::{any, delete, get, put};
 use axum::Router;
 
 use crate::raft::node::RaftHandle;
@@ -109,7 +110,29 @@ pub fn router(app: App) -> Router {
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))
         .route("/v1/agent/self", get(status::agent_self))
-        .route("/v1/agent/members", get(status::members))
+        .route("/v1/agent/members", get(operator::members))
+        .route("/v1/agent/servers", get(operator::servers))
+        .route(
+            "/v1/operator/raft/configuration",
+            get(operator::raft_configuration),
+        )
+        .route("/v1/operator/raft/peer", delete(operator::remove_peer))
+        .route(
+            "/v1/operator/raft/transfer-leadership",
+            put(operator::transfer_leadership).post(operator::transfer_leadership),
+        )
+        .route(
+            "/v1/operator/autopilot/health",
+            get(operator::autopilot_health),
+        )
+        .route(
+            "/v1/operator/snapshot",
+            get(operator::snapshot_save)
+                .put(operator::snapshot_restore)
+                .post(operator::snapshot_restore)
+                // A snapshot is the whole state.
+                .layer(axum::extract::DefaultBodyLimit::max(1 << 30)),
+        )
         .route("/v1/agent/health", get(status::health))
         .route("/v1/agent/join", put(status::join).post(status::join))
         .route("/v1/regions", get(status::regions))

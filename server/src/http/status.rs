@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::response::Response;
-use drover_api::{AgentHealth, AgentHealthResponse, AgentMember, ServerMembers};
+use drover_api::{AgentHealth, AgentHealthResponse, AgentMember};
 use serde_json::json as j;
 
 use super::blocking::{json, QueryMeta};
@@ -94,16 +94,6 @@ fn member(app: &App) -> AgentMember {
         delegate_max: 5,
         delegate_cur: 4,
     }
-}
-
-pub async fn members(State(app): State<App>) -> Response {
-    let body = ServerMembers {
-        server_name: app.info.name.clone(),
-        server_region: app.info.region.clone(),
-        server_dc: app.info.datacenter.clone(),
-        members: vec![member(&app)],
-    };
-    json(&body, &meta(&app))
 }
 
 /// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known,

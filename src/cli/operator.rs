@@ -1,0 +1,290 @@
+//! `drover server members` and `drover operator raft list-peers|snapshot
+//! save|restore`, after Nomad's `command/server_members.go`,
+//! `command/operator_raft_list.go` and `command/operator_snapshot_*.go`:
+//! the same tables and messages, one line on failure.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+use super::api::{self, connect_error, Api};
+use super::flags::{self, FlagError, Kind};
+
+const OPERATOR_USAGE: &str = "\
+Usage: drover operator <subcommand> [options] [args]
+
+  Cluster operator commands.
+
+Subcommands:
+    raft list-peers     Display the current Raft peer configuration
+    snapshot save       Save a snapshot of the state of the cluster
+    snapshot restore    Restore a snapshot into the cluster (not supported yet)";
+
+const GENERAL: &str = "
+General Options:
+
+  -address=<addr>
+    The address of the agent's HTTP API. Without it, DROVER_ADDR, then
+    NOMAD_ADDR, then http://127.0.0.1:4646.";
+
+/// `drover server members [-address=...]`.
+pub fn members(words: &[String]) -> ExitCode {
+    let help = format!(
+        "Usage: drover server members [options]\n\n  Display a list of the known servers and their status: alive when a\n  server answers the agent on its RPC port, failed otherwise.\n{GENERAL}"
+    );
+    command(
+        words,
+        &help,
+        "Error querying servers",
+        |api, _| async move {
+            let (members, leader) = tokio::join!(api.get("/v1/agent/members"), async {
+                api.get("/v1/status/leader?stale=true").await.ok()
+            });
+            let members = members?;
+            let leader = leader.as_ref().and_then(Value::as_str).unwrap_or_default();
+            let mut rows = vec![[
+                "Name",
+                "Address",
+                "Port",
+                "Status",
+                "Leader",
+                "Raft Version",
+                "Build",
+                "Datacenter",
+                "Region",
+            ]
+            .map(String::from)
+            .to_vec()];
+            let list = members["Members"].as_array().cloned().unwrap_or_default();
+            for m in &list {
+                let tag = |k: &str| m["Tags"][k].as_str().unwrap_or_default().to_string();
+                let rpc = format!("{}:{}", tag("rpc_addr"), tag("port"));
+                rows.push(vec![
+                    s(&m["Name"]),
+                    s(&m["Addr"]),
+                    m["Port"].as_u64().unwrap_or(0).to_string(),
+                    s(&m["Status"]),
+                    (!leader.is_empty() && rpc == leader).to_string(),
+                    tag("raft_vsn"),
+                    tag("build"),
+                    tag("dc"),
+                    tag("region"),
+                ]);
+            }
+            Ok(columnize(&rows))
+        },
+    )
+}
+
+/// `drover operator <args>`.
+pub fn run(args: Vec<String>) -> ExitCode {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["raft", "list-peers", ..] => list_peers(&args[2..]),
+        ["snapshot", "save", ..] => snapshot_save(&args[2..]),
+        ["snapshot", "restore", ..] => snapshot_restore(&args[2..]),
+        [] | ["-h" | "-help" | "--help" | "help"] => {
+            println!("{OPERATOR_USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!(
+                "Unknown subcommand: operator {}\n\n{OPERATOR_USAGE}",
+                args.join(" ")
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn list_peers(words: &[String]) -> ExitCode {
+    let help = format!(
+        "Usage: drover operator raft list-peers [options]\n\n  Displays the current Raft peer configuration, as the leader has it.\n{GENERAL}"
+    );
+    command(
+        words,
+        &help,
+        "Failed to retrieve raft configuration",
+        |api, _| async move {
+            let config = api.get("/v1/operator/raft/configuration").await?;
+            let mut rows = vec![["Node", "ID", "Address", "State", "Voter", "RaftProtocol"]
+                .map(String::from)
+                .to_vec()];
+            for srv in config["Servers"].as_array().cloned().unwrap_or_default() {
+                let state = if srv["Leader"] == true {
+                    "leader"
+                } else {
+                    "follower"
+                };
+                rows.push(vec![
+                    s(&srv["Node"]),
+                    s(&srv["ID"]),
+                    s(&srv["Address"]),
+                    state.to_string(),
+                    srv["Voter"].as_bool().unwrap_or(false).to_string(),
+                    s(&srv["RaftProtocol"]),
+                ]);
+            }
+            Ok(columnize(&rows))
+        },
+    )
+}
+
+fn snapshot_save(words: &[String]) -> ExitCode {
+    let help = format!(
+        "Usage: drover operator snapshot save [options] <file>\n\n  Saves the state of the cluster, as the leader holds it, to <file>.\n{GENERAL}"
+    );
+    command(
+        words,
+        &help,
+        "Error saving snapshot",
+        |api, args| async move {
+            let [file] = args.as_slice() else {
+                bail!("This command takes one argument: <file>");
+            };
+            let r = api
+                .http
+                .get(api.url("/v1/operator/snapshot"))
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", connect_error(&api.base, &e)))?;
+            let status = r.status();
+            let bytes = r.bytes().await.context("reading the snapshot")?;
+            if !status.is_success() {
+                bail!("{}", String::from_utf8_lossy(&bytes).trim());
+            }
+            // Written beside the target and renamed, so a failed save never
+            // leaves half a snapshot under the name asked for.
+            let tmp = format!("{file}.tmp");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {tmp}"))?;
+            std::fs::rename(&tmp, file).with_context(|| format!("renaming {tmp} to {file}"))?;
+            Ok(format!("State file written to {file}"))
+        },
+    )
+}
+
+fn snapshot_restore(words: &[String]) -> ExitCode {
+    let help = format!(
+        "Usage: drover operator snapshot restore [options] <file>\n\n  Restores a snapshot saved with 'drover operator snapshot save' into\n  the cluster.\n{GENERAL}"
+    );
+    command(
+        words,
+        &help,
+        "Error restoring snapshot",
+        |api, args| async move {
+            let [file] = args.as_slice() else {
+                bail!("This command takes one argument: <file>");
+            };
+            let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+            let r = api
+                .http
+                .put(api.url("/v1/operator/snapshot"))
+                .body(bytes)
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", connect_error(&api.base, &e)))?;
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!("{}", text.trim());
+            }
+            Ok("Snapshot Restored".to_string())
+        },
+    )
+}
+
+/// Parse `-address`, run `body` against the agent on a small runtime,
+/// print its text or `prefix: error` on one line.
+fn command<F, Fut>(words: &[String], help: &str, prefix: &str, body: F) -> ExitCode
+where
+    F: FnOnce(Api, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let parsed = match flags::parse(words, &[("address", Kind::Value)]) {
+        Ok(p) => p,
+        Err(FlagError::Help) => {
+            println!("{help}");
+            return ExitCode::SUCCESS;
+        }
+        Err(FlagError::Bad(msg)) => {
+            eprintln!("{msg}\n\n{help}");
+            return ExitCode::from(1);
+        }
+    };
+    let base = api::address(parsed.given("address").then(|| parsed.str("address", "")));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{prefix}: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(body(Api::new(base), parsed.args)) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("{prefix}: {line}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Rows as columns two spaces apart, the last column unpadded (Nomad's
+/// `columnize` with its default config).
+fn columnize(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|v| v.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (c, v) in r.iter().enumerate() {
+                if c + 1 == r.len() {
+                    line.push_str(v);
+                } else {
+                    let pad = widths[c].saturating_sub(v.chars().count()) + 2;
+                    line.push_str(v);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columnize;
+
+    #[test]
+    fn columns_line_up() {
+        let rows = vec![
+            vec!["Name".to_string(), "Port".to_string()],
+            vec!["a.global".to_string(), "4647".to_string()],
+        ];
+        assert_eq!(columnize(&rows), "Name      Port\na.global  4647");
+    }
+}
