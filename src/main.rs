@@ -247,7 +247,18 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             let addr = server.http_addr;
             (Some(server), ClientHttp::Server(addr))
         } else {
-            (None, ClientHttp::serve(cfg.http_addr(), client_api, cfg.limits).await?)
+            // A client-only agent answers the agent endpoints itself.
+            let agent = std::sync::Arc::new(agent::client_api::ClientAgent {
+                name: cfg.name.clone(),
+                region: cfg.region.clone(),
+                datacenter: cfg.datacenter.clone(),
+                http_addr: cfg.http_addr().to_string(),
+                servers: cfg.client.servers.clone(),
+                node_id: local_node.clone(),
+                http: reqwest::Client::new(),
+            });
+            let routes = client_api.merge(agent::client_api::router(agent));
+            (None, ClientHttp::serve(cfg.http_addr(), routes, cfg.limits).await?)
         };
         let http_addr = client_http.addr();
         let client = if cfg.client.enabled {

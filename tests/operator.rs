@@ -284,3 +284,43 @@ async fn the_last_voter_stays_and_snapshots_save_and_check_what_they_restore() {
     assert!(!ok);
     assert!(err.contains("not supported"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_only_agent_answers_the_agent_endpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sd, cd) = (tmp.path().join("server"), tmp.path().join("client"));
+    std::fs::create_dir_all(&sd).unwrap();
+    std::fs::create_dir_all(&cd).unwrap();
+    let (server, client) = common::Agent::start_server_and_client(&sd, &cd).await;
+
+    let health = client
+        .until("/v1/agent/health", "the client healthy", |v| {
+            v["client"]["ok"] == true
+        })
+        .await;
+    assert!(health.get("server").is_none(), "{health}");
+
+    let (st, me, _) = client.get("/v1/agent/self").await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    assert_eq!(me["config"]["Client"]["Enabled"], true, "{me}");
+    assert_eq!(me["config"]["Server"]["Enabled"], false, "{me}");
+    assert!(
+        !me["stats"]["client"]["node_id"]
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{me}"
+    );
+
+    // The servers' members, as a server lists them.
+    let (st, members, _) = client.get("/v1/agent/members").await;
+    assert_eq!(st, StatusCode::OK, "{members}");
+    let (_, from_server, _) = server.get("/v1/agent/members").await;
+    assert_eq!(statuses(&members), statuses(&from_server));
+    assert_eq!(statuses(&members).len(), 1, "{members}");
+    assert_eq!(statuses(&members)[0].1, "alive");
+
+    let (st, servers, _) = client.get("/v1/agent/servers").await;
+    assert_eq!(st, StatusCode::OK, "{servers}");
+    assert_eq!(servers.as_array().unwrap().len(), 1, "{servers}");
+}

@@ -7,11 +7,13 @@
 //! - `parse.rs`: one HCL or JSON config file into a `ConfigLayer`.
 //! - `load.rs`: files and directories in order, then flags, then checks.
 //! - `advertise.rs`: the address other servers reach this one at.
+//! - `client_api.rs`: the agent endpoints of a client-only agent.
 //!
 //! Invariant: nothing here panics on user input; every error is one line
 //! naming the flag, or the file and the dotted key.
 
 pub mod advertise;
+pub mod client_api;
 pub mod config;
 pub mod flags;
 pub mod load;

@@ -1,0 +1,136 @@
+//! The agent endpoints of a client-only agent (`drover agent -client
+//! -servers ...`), which has no server of its own to answer them:
+//! `/v1/agent/self`, `/v1/agent/health` (its `client` section),
+//! `/v1/agent/servers` and `/v1/agent/members`, as Nomad's client agent
+//! answers them (`command/agent/agent_endpoint.go`). Members are the
+//! servers', so that call is relayed to the first server that answers, as
+//! Nomad's client sends `Status.Members` to a server.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+/// What the endpoints report about this agent.
+pub struct ClientAgent {
+    pub name: String,
+    pub region: String,
+    pub datacenter: String,
+    pub http_addr: String,
+    /// The servers' HTTP addresses, as configured.
+    pub servers: Vec<String>,
+    /// The node's ID, once the client has started.
+    pub node_id: Arc<OnceLock<String>>,
+    pub http: reqwest::Client,
+}
+
+/// How long a server may take to list its members.
+const MEMBERS_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn router(agent: Arc<ClientAgent>) -> Router {
+    Router::new()
+        .route("/v1/agent/self", get(agent_self))
+        .route("/v1/agent/health", get(health))
+        .route("/v1/agent/servers", get(servers))
+        .route("/v1/agent/members", get(members))
+        .with_state(agent)
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn base(server: &str) -> String {
+    let s = server.trim_end_matches('/');
+    if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    }
+}
+
+/// A client has no Serf member; Nomad answers a zero-valued one.
+async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
+    let node_id = a.node_id.get().cloned().unwrap_or_default();
+    let body = json!({
+        "config": {
+            "Region": a.region,
+            "Datacenter": a.datacenter,
+            "NodeName": a.name,
+            "Version": { "Version": env!("CARGO_PKG_VERSION"), "VersionPrerelease": "", "VersionMetadata": "" },
+            "Server": { "Enabled": false },
+            "Client": { "Enabled": true, "Servers": a.servers },
+            "Addresses": { "HTTP": a.http_addr },
+        },
+        "member": {
+            "Name": "", "Addr": null, "Port": 0, "Tags": null, "Status": "",
+            "ProtocolMin": 0, "ProtocolMax": 0, "ProtocolCur": 0,
+            "DelegateMin": 0, "DelegateMax": 0, "DelegateCur": 0,
+        },
+        "stats": {
+            "client": {
+                "node_id": node_id,
+                "known_servers": a.servers.join(","),
+            },
+        },
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+/// `{"client":{"ok":true,"message":"ok"}}` once the client has registered
+/// its node; 500 before.
+async fn health(State(a): State<Arc<ClientAgent>>) -> Response {
+    if a.node_id.get().is_some() {
+        json_response(
+            StatusCode::OK,
+            &json!({ "client": { "ok": true, "message": "ok" } }),
+        )
+    } else {
+        json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "client": { "ok": false, "message": "client not started" } }),
+        )
+    }
+}
+
+async fn servers(State(a): State<Arc<ClientAgent>>) -> Response {
+    json_response(StatusCode::OK, &json!(a.servers))
+}
+
+/// The first server that answers lists its members; its answer is relayed
+/// as it is. 500 naming each server's failure when none answers.
+async fn members(State(a): State<Arc<ClientAgent>>) -> Response {
+    let mut errors = Vec::new();
+    for server in &a.servers {
+        let url = format!("{}/v1/agent/members", base(server));
+        let answer = a.http.get(&url).timeout(MEMBERS_TIMEOUT).send().await;
+        match answer {
+            Ok(r) => {
+                let status = r.status();
+                match r.bytes().await {
+                    Ok(body) => {
+                        return (status, [(header::CONTENT_TYPE, "application/json")], body)
+                            .into_response()
+                    }
+                    Err(e) => errors.push(format!("{server}: {e}")),
+                }
+            }
+            Err(e) => errors.push(format!("{server}: {e}")),
+        }
+    }
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("no server answered: {}", errors.join(", ")),
+    )
+        .into_response()
+}
