@@ -1,6 +1,6 @@
 //! Operator endpoints and commands against real servers on loopback:
 //! members alive then failed, the Raft configuration, removing a peer,
-//! autopilot health, snapshot save, and what they refuse.
+//! autopilot health, snapshot save and restore, and what they refuse.
 
 mod common;
 
@@ -270,9 +270,11 @@ async fn the_last_voter_stays_and_snapshots_save_and_check_what_they_restore() {
     let (st, _, job) = s.call(Method::GET, "/v1/job/before", None).await;
     assert_eq!(st, StatusCode::OK, "{job}");
 
-    // A saved snapshot is checked whole; restoring it into a running
-    // cluster is refused (501) and changes nothing.
-    let (ok, _, err) = drover(&[
+    // A job registered after the save is gone once the save is restored;
+    // the one saved is there.
+    let (st, body) = s.register("after").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (ok, out, err) = drover(&[
         "operator",
         "snapshot",
         "restore",
@@ -281,8 +283,72 @@ async fn the_last_voter_stays_and_snapshots_save_and_check_what_they_restore() {
         file_str,
     ])
     .await;
-    assert!(!ok);
-    assert!(err.contains("not supported"), "{err}");
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "Snapshot Restored");
+    let (st, _, body) = s.call(Method::GET, "/v1/job/after", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    let (st, _, job) = s.call(Method::GET, "/v1/job/before", None).await;
+    assert_eq!(st, StatusCode::OK, "{job}");
+    // Writes go on, and the leader schedules them from the restored state.
+    let (st, body) = s.register("later").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    s.until(
+        "/v1/job/later/evaluations",
+        "the job registered after the restore scheduled",
+        |st, v| {
+            st == StatusCode::OK
+                && v.as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["Status"] == "blocked"))
+        },
+    )
+    .await;
+}
+
+// Nomad's `nomad operator snapshot restore` replaces the state of the whole
+// cluster: every server, at one log index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_snapshot_replaces_the_state_on_every_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.75", "127.0.0.76", "127.0.0.77"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (servers, _, leader) = form_three(&dirs, &ips, "").await;
+    let all: Vec<&Server> = servers.iter().collect();
+    let (st, body) = servers[leader].register("saved").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    replicated(&all, "saved").await;
+
+    let follower = &servers[(leader + 1) % 3];
+    let saved = follower
+        .client
+        .get(format!("{}/v1/operator/snapshot", follower.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let saved = saved.bytes().await.unwrap();
+    let (st, body) = servers[leader].register("dropped").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    replicated(&all, "dropped").await;
+
+    // Restored through a follower (forwarded to the leader).
+    let r = follower
+        .client
+        .put(format!("{}/v1/operator/snapshot", follower.base()))
+        .body(saved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for s in &servers {
+        s.until(
+            "/v1/job/dropped?stale=true",
+            "the job registered after the save gone",
+            |st, _| st == StatusCode::NOT_FOUND,
+        )
+        .await;
+        let (st, _, job) = s.call(Method::GET, "/v1/job/saved?stale=true", None).await;
+        assert_eq!(st, StatusCode::OK, "{job}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

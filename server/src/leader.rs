@@ -478,6 +478,9 @@ async fn supervise(
     // Changes only with the vote, the leader or the membership, not with
     // every append.
     let mut metrics = raft.raft.server_metrics();
+    // A restored state replaces everything the duties hold (the broker's
+    // evals, the blocked set): they start over within the same term.
+    let mut restored = raft.shared.subscribe_restored();
     loop {
         let term = loop {
             if *shutdown.borrow() {
@@ -499,9 +502,19 @@ async fn supervise(
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }
+        restored.mark_unchanged();
+        // Raft or the state machine went away: stop for good.
+        let mut gone = false;
         while leading_term(&raft, &metrics) == Some(term) && !*shutdown.borrow() {
             tokio::select! {
-                changed = metrics.changed() => if changed.is_err() { break },
+                changed = metrics.changed() => if changed.is_err() { gone = true; break },
+                changed = restored.changed() => {
+                    gone = changed.is_err();
+                    if !gone {
+                        tracing::info!(term, "state restored: leader duties start over");
+                    }
+                    break;
+                }
                 _ = shutdown.wait_for(|s| *s) => {}
                 Some(ended) = tasks.join_next() => {
                     // Duties run until told to stop; one ending early is a bug
@@ -524,5 +537,8 @@ async fn supervise(
             }
         }
         tracing::info!(term, "leader duties stopped");
+        if gone {
+            return;
+        }
     }
 }

@@ -19,7 +19,7 @@ Usage: drover operator <subcommand> [options] [args]
 Subcommands:
     raft list-peers     Display the current Raft peer configuration
     snapshot save       Save a snapshot of the state of the cluster
-    snapshot restore    Restore a snapshot into the cluster (not supported yet)";
+    snapshot restore    Restore a snapshot into the cluster";
 
 const GENERAL: &str = "
 General Options:

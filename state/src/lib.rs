@@ -35,6 +35,9 @@ pub struct State {
     tables: tables::Tables,
     events: EventLog,
     last_index: u64,
+    /// The index of the last [`Command::StateRestore`] (0: none): every
+    /// read reports at least this, since anything may have changed there.
+    restored_at: u64,
 }
 
 impl Default for State {
@@ -49,6 +52,7 @@ impl State {
             tables: Default::default(),
             events: EventLog::new(retention),
             last_index: 0,
+            restored_at: 0,
         }
     }
 
@@ -61,6 +65,22 @@ impl State {
     /// entry) so `latest_index` keeps up with the log.
     pub fn advance_to(&mut self, index: u64) {
         self.last_index = self.last_index.max(index);
+    }
+
+    /// The index of the last state restore (0: none).
+    pub fn restored_at(&self) -> u64 {
+        self.restored_at
+    }
+
+    /// Replace the tables with those of a [`State::snapshot`] encoding, at
+    /// `index`; on an error nothing changes. The event log stays: it is
+    /// this cluster's history.
+    pub(crate) fn restore_tables(&mut self, index: u64, snapshot: &[u8]) -> Result<(), ApplyError> {
+        let restored = State::restore(snapshot, self.events.retention())
+            .map_err(|e| ApplyError::Invalid(format!("the snapshot does not restore: {e}")))?;
+        self.tables = restored.tables;
+        self.restored_at = index;
+        Ok(())
     }
 
     pub fn events(&self) -> &EventLog {

@@ -142,6 +142,10 @@ impl State {
     /// table index when the object is absent (as Nomad), or the last change to
     /// a collection.
     pub fn index_of(&self, key: &WatchKey) -> u64 {
+        self.stored_index_of(key).max(self.restored_at)
+    }
+
+    fn stored_index_of(&self, key: &WatchKey) -> u64 {
         let t = &self.tables;
         let table = |tb: Table| t.indexes.get(&tb).copied().unwrap_or(0);
         match key {

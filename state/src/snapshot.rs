@@ -22,6 +22,7 @@ const OLDEST_FORMAT: u32 = 1;
 struct SnapshotRef<'a> {
     format: u32,
     last_index: u64,
+    restored_at: u64,
     tables: &'a Tables,
     events: &'a EventLog,
 }
@@ -30,6 +31,8 @@ struct SnapshotRef<'a> {
 struct SnapshotOwned {
     format: u32,
     last_index: u64,
+    #[serde(default)]
+    restored_at: u64,
     tables: Tables,
     events: EventLog,
 }
@@ -49,6 +52,7 @@ impl State {
         SnapshotRef {
             format: FORMAT,
             last_index: self.last_index,
+            restored_at: self.restored_at,
             tables: &self.tables,
             events: &self.events,
         }
@@ -80,6 +84,7 @@ impl State {
             tables,
             events,
             last_index: snap.last_index,
+            restored_at: snap.restored_at,
         })
     }
 }
@@ -372,6 +377,7 @@ mod tests {
         let bytes = rmp_serde::to_vec_named(&SnapshotRef {
             format: snap.format,
             last_index: snap.last_index,
+            restored_at: snap.restored_at,
             tables: &snap.tables,
             events: &snap.events,
         })

@@ -223,6 +223,8 @@ pub(crate) struct Ctx {
     pub events: Vec<LoggedEvent>,
     pub dirty_jobs: BTreeSet<NsKey>,
     pub eval_deleted_jobs: BTreeSet<NsKey>,
+    /// The whole state was replaced: every reader must look again.
+    pub everything: bool,
 }
 
 impl Ctx {
@@ -234,6 +236,7 @@ impl Ctx {
             events: Vec::new(),
             dirty_jobs: BTreeSet::new(),
             eval_deleted_jobs: BTreeSet::new(),
+            everything: false,
         }
     }
 

@@ -501,33 +501,32 @@ pub async fn snapshot_save(State(app): State<App>) -> HttpResult<Response> {
 }
 
 /// `PUT /v1/operator/snapshot` with a saved snapshot as the body. The body
-/// is checked (its header and every table must decode) before anything
-/// else; see [`restore`] for what happens to a valid one.
+/// is checked whole (its header and every table must decode) before
+/// anything changes; a valid one is written through Raft as one
+/// `StateRestore` command, so every server replaces its state at the same
+/// index (Nomad writes the restore through Raft too,
+/// `nomad/operator_endpoint.go` `snapshotRestore`). The leader duties start
+/// over from the restored state, and every blocking query wakes.
 pub async fn snapshot_restore(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
     let retention = Default::default();
-    let checked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let checked = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let (_, encoded) =
             snapshot_file::split(&body).map_err(|e| format!("invalid snapshot: {e}"))?;
         drover_state::State::restore(encoded, retention)
             .map_err(|e| format!("invalid snapshot: {e}"))?;
-        Ok(())
+        Ok(encoded.to_vec())
     })
     .await
     .map_err(|e| HttpError::internal(format!("checking the snapshot: {e}")))?;
-    checked.map_err(HttpError::bad_request)?;
-    restore(&app)
-}
-
-/// Restoring a valid snapshot into a running cluster needs it applied at
-/// one log index on every server (Nomad writes it through Raft,
-/// `nomad/operator_endpoint.go` `snapshotRestore`). Drover's log carries
-/// only `drover_state::Command`s, which have no variant that replaces the
-/// state, and installing it as an openraft snapshot on the leader would
-/// put the leader's state out of step with its own log. Until such a
-/// command exists, a valid snapshot is refused and nothing changes.
-fn restore(_app: &App) -> HttpResult<Response> {
-    Err(HttpError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "restoring a snapshot into a running cluster is not supported yet: the snapshot is valid, and nothing was changed",
-    ))
+    let snapshot = checked.map_err(HttpError::bad_request)?;
+    let cmd = drover_state::Command::StateRestore(drover_state::command::StateRestore {
+        snapshot,
+        now: unix_nanos(SystemTime::now()),
+    });
+    let index = super::job_writes::write(&app, cmd).await?;
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&index.to_string()) {
+        response.headers_mut().insert("x-nomad-index", v);
+    }
+    Ok(response)
 }

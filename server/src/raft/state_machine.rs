@@ -43,6 +43,9 @@ pub struct Shared {
     /// The latest applied index, published after every apply so event
     /// streams know new events may be in the log.
     applied_tx: tokio::sync::watch::Sender<u64>,
+    /// The index of the last applied state restore (0: none); the leader
+    /// duties start over from the new state when it changes.
+    restored_tx: tokio::sync::watch::Sender<u64>,
     dir: PathBuf,
     retention: EventRetention,
     /// The current snapshot's metadata (its bytes are the file).
@@ -73,6 +76,11 @@ impl Shared {
     /// Changes whenever entries are applied (or a snapshot installed).
     pub fn subscribe_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.applied_tx.subscribe()
+    }
+
+    /// Changes when a state restore is applied.
+    pub fn subscribe_restored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.restored_tx.subscribe()
     }
 
     pub fn watches(&self) -> &Arc<WatchRegistry> {
@@ -128,6 +136,7 @@ impl StateMachineStore {
             applied: RwLock::new(applied),
             watches: Arc::new(WatchRegistry::new()),
             applied_tx: tokio::sync::watch::channel(0).0,
+            restored_tx: tokio::sync::watch::channel(0).0,
             dir: dir.to_path_buf(),
             retention,
             snapshot_meta: Mutex::new(meta),
@@ -237,6 +246,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let mut outcomes = Vec::new();
         let mut touched: Vec<WatchKey> = Vec::new();
+        let mut restored = None;
         {
             let mut applied = self.shared.write();
             for entry in entries {
@@ -247,6 +257,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     EntryPayload::Normal(cmd) => {
                         let outcome = applied.state.apply(index, &cmd);
                         touched.extend(outcome.touched);
+                        if outcome.everything {
+                            restored = Some(index);
+                        }
                         batch = outcome.batch;
                         outcome.result
                     }
@@ -269,7 +282,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         touched.sort_unstable();
         touched.dedup();
-        self.shared.watches.wake(&touched);
+        match restored {
+            // Everything may have changed: every parked read re-runs.
+            Some(index) => {
+                self.shared.watches.wake_all();
+                self.shared.restored_tx.send_replace(index);
+            }
+            None => {
+                self.shared.watches.wake(&touched);
+            }
+        }
         if let Some(last) = outcomes.last() {
             self.shared.applied_tx.send_replace(last.index);
         }

@@ -54,6 +54,9 @@ pub struct Applied {
     pub touched: Vec<WatchKey>,
     /// How many events were appended to the event log at `index`.
     pub events: usize,
+    /// The whole state was replaced ([`Command::StateRestore`]): wake every
+    /// watcher, and leader duties start over from the new state.
+    pub everything: bool,
 }
 
 impl State {
@@ -70,9 +73,11 @@ impl State {
                 batch: Vec::new(),
                 touched: Vec::new(),
                 events: 0,
+                everything: false,
             };
         }
         self.last_index = index;
+        let mut everything = false;
         let (result, batch, mut touched, events) = match cmd {
             Command::Batch(cmds) => {
                 let mut results = Vec::with_capacity(cmds.len());
@@ -82,11 +87,13 @@ impl State {
                     results.push(r);
                     touched.extend(ctx.touched);
                     events.extend(ctx.events);
+                    everything |= ctx.everything;
                 }
                 (Ok(()), results, touched, events)
             }
             _ => {
                 let (r, ctx) = self.apply_one(index, cmd);
+                everything = ctx.everything;
                 (r, Vec::new(), ctx.touched, ctx.events)
             }
         };
@@ -100,12 +107,18 @@ impl State {
             batch,
             touched,
             events: count,
+            everything,
         }
     }
 
     /// One command's changes at `index`; a batch inside a batch is refused.
     fn apply_one(&mut self, index: u64, cmd: &Command) -> (Result<(), ApplyError>, Ctx) {
         let mut ctx = Ctx::new(index, cmd.event_type());
+        if let Command::StateRestore(c) = cmd {
+            let result = self.restore_tables(index, &c.snapshot);
+            ctx.everything = result.is_ok();
+            return (result, ctx);
+        }
         let t = &mut self.tables;
         let result = match cmd {
             Command::JobRegister(c) => job::register(t, &mut ctx, c),
@@ -132,6 +145,7 @@ impl State {
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
+            Command::StateRestore(_) => Ok(()),
         };
         if result.is_ok() {
             refresh_job_statuses(t, &mut ctx);

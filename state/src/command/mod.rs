@@ -11,12 +11,14 @@ mod eval;
 mod job;
 mod node;
 mod plan;
+mod restore;
 
 pub use alloc::*;
 pub use eval::*;
 pub use job::*;
 pub use node::*;
 pub use plan::*;
+pub use restore::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,7 @@ pub enum Command {
     /// each with its own result. Writes that arrive while the log is busy
     /// are proposed together, so they share one entry and one sync.
     Batch(Vec<Command>),
+    StateRestore(StateRestore),
 }
 
 impl Command {
@@ -61,6 +64,7 @@ impl Command {
             Command::NodeUpdateStatus(c) => c.now,
             Command::NodeUpdateEligibility(c) => c.now,
             Command::NodeUpdateDrain(c) => c.now,
+            Command::StateRestore(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -83,6 +87,8 @@ impl Command {
             Command::NodeUpdateEligibility(_) | Command::NodeUpdateDrain(_) => "NodeDrain",
             // Each command in a batch stamps its own events.
             Command::Batch(_) => "Batch",
+            // Emits no events: the restored objects are not new writes.
+            Command::StateRestore(_) => "SnapshotRestored",
         }
     }
 }
