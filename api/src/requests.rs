@@ -172,6 +172,11 @@ pub struct NodeServerInfo {
     pub rpc_minor_version: i32,
     #[serde(rename = "Datacenter")]
     pub datacenter: String,
+    /// Drover extension: the server's HTTP address, which Drover clients
+    /// use (they talk to servers over HTTP, not Nomad's RPC port). Empty,
+    /// and left out, when the answering server has not heard from it.
+    #[serde(rename = "HTTPAddr", skip_serializing_if = "String::is_empty")]
+    pub http_addr: String,
 }
 
 /// `PUT /v1/internal/node/register` (Nomad's `Node.Register` RPC).

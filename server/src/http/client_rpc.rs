@@ -383,7 +383,10 @@ fn heartbeat(app: &App, id: &str, status: NodeStatus) -> HttpResult<Duration> {
 }
 
 /// Nomad `NodeUpdateResponse` with `constructNodeServerInfoResponse`: the
-/// TTL, the leader and the servers, and how many nodes there are.
+/// TTL, the leader and the servers, and how many nodes there are. Each
+/// server carries its HTTP address (`HTTPAddr`, a Drover extension) when
+/// this server has heard from it: that is how a client learns where to
+/// fail over to.
 fn node_response(
     app: &App,
     index: u64,
@@ -402,11 +405,19 @@ fn node_response(
                 if Some(*nid) == leader {
                     leader_addr.clone_from(&n.addr);
                 }
+                // A server this one has heard from is listed with the HTTP
+                // address a Drover client needs, and its own datacenter.
+                let known = app.cluster.known(*nid);
                 NodeServerInfo {
                     rpc_advertise_addr: n.addr.clone(),
                     rpc_major_version: 1,
                     rpc_minor_version: 1,
-                    datacenter: app.info.datacenter.clone(),
+                    datacenter: known
+                        .as_ref()
+                        .map(|k| k.datacenter.clone())
+                        .filter(|dc| !dc.is_empty())
+                        .unwrap_or_else(|| app.info.datacenter.clone()),
+                    http_addr: known.map(|k| k.http_addr).unwrap_or_default(),
                 }
             })
             .collect();
