@@ -232,6 +232,11 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             axum::Router::new()
         };
         let local_node = std::sync::Arc::new(std::sync::OnceLock::new());
+        // The client's server list, which its agent endpoints report; a
+        // server agent's own client talks to itself.
+        let client_servers = std::sync::Arc::new(drover_client::servers::Servers::new(
+            cfg.client.servers.clone(),
+        ));
         let local_client = cfg.client.enabled.then(|| drover_server::http::forward::LocalClient {
             routes: client_api.clone(),
             node_id: local_node.clone(),
@@ -253,7 +258,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 region: cfg.region.clone(),
                 datacenter: cfg.datacenter.clone(),
                 http_addr: cfg.http_addr().to_string(),
-                servers: cfg.client.servers.clone(),
+                servers: client_servers.clone(),
                 node_id: local_node.clone(),
                 http: reqwest::Client::new(),
             });
@@ -262,10 +267,13 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         };
         let http_addr = client_http.addr();
         let client = if cfg.client.enabled {
-            let mut servers = cfg.client.servers.clone();
-            if servers.is_empty() {
-                servers.push(http_addr.to_string());
-            }
+            let servers = if cfg.client.servers.is_empty() {
+                std::sync::Arc::new(drover_client::servers::Servers::new(vec![
+                    http_addr.to_string()
+                ]))
+            } else {
+                client_servers
+            };
             let exe = std::env::current_exe().context("locating this binary for the log collector")?;
             let client_opts = drover_client::agent::ClientOptions {
                 servers,

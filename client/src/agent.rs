@@ -3,6 +3,14 @@
 //! node's allocations with a blocking query, run each through an
 //! [`AllocRunner`], and send their status back in batches.
 //!
+//! Every call goes to the server in use ([`Servers`], Nomad's server
+//! manager); one that does not answer, or answers that there is no leader,
+//! sends the call and every later one to the next. Register and heartbeat
+//! answers carry the servers' own list, which replaces the configured one.
+//! While no server has a leader, the calls fail and are retried; tasks run
+//! on regardless, and heartbeats resume once a leader answers (a new
+//! leader gives every node the failover TTL first).
+//!
 //! Four tasks, each a loop that ends on shutdown:
 //! * **heartbeat**: `PUT /v1/internal/node/{id}/status` at half the TTL; a
 //!   404 means the servers lost the node (a wiped cluster): register again.
@@ -31,6 +39,7 @@ use crate::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
 use crate::driver::Driver;
 use crate::fingerprint::{drivers_changed, fingerprint, set_drivers, FingerprintConfig};
 use crate::runner::{AllocRunner, RunnerConfig};
+use crate::servers::Servers;
 use crate::store::{Store, StoreError, StoredAlloc};
 
 pub use crate::registry::Registry;
@@ -39,11 +48,25 @@ pub use crate::registry::Registry;
 /// exceed the servers' request size limit.
 const UPDATE_CHUNK: usize = 100;
 
+/// How long a connection to a server may take before the next is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call (not a blocking query) may take: the servers' 5 s wait
+/// for a leader (Nomad's `RPCHoldTimeout`), a forward, and slack.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// The allocation watch's `wait`, and how long past it the answer may take
+/// (the servers add up to wait/16 of jitter).
+const WATCH_WAIT: Duration = Duration::from_secs(30);
+const WATCH_TIMEOUT: Duration = Duration::from_secs(45);
+/// The body of a servers' 500 when none of them knows a leader.
+const NO_LEADER: &str = "No cluster leader";
+
 /// How a client agent runs.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Server HTTP addresses (`host:port` or URLs), tried in order.
-    pub servers: Vec<String>,
+    /// The servers' HTTP addresses (`host:port` or URLs), tried in order,
+    /// and what the client learns of them; shared with the agent's
+    /// `/v1/agent/servers`.
+    pub servers: Arc<Servers>,
     /// Client state (sled) and allocation directories live here.
     pub data_dir: PathBuf,
     pub name: String,
@@ -147,12 +170,16 @@ impl Shared {
         }
     }
 
-    /// One call to the first server that answers; the status and body.
+    /// One call, to the server in use or, when it does not answer or has
+    /// no leader, to the next ones in turn (each failure moves the list on,
+    /// Nomad's `NotifyFailedServer`); the status, headers and body of the
+    /// first real answer.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        timeout: Duration,
     ) -> Result<
         (
             reqwest::StatusCode,
@@ -161,25 +188,66 @@ impl Shared {
         ),
         String,
     > {
-        let mut last = String::from("no servers configured");
-        for server in &self.opts.servers {
-            let mut req = self.http.request(method.clone(), Self::url(server, path));
+        let mut failures = Vec::new();
+        for server in self.opts.servers.candidates() {
+            let mut req = self
+                .http
+                .request(method.clone(), Self::url(&server, path))
+                .timeout(timeout);
             if let Some(b) = body {
                 req = req.json(b);
             }
-            match req.send().await {
+            let answer = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(b) => return Ok((status, headers, bytes_body::Body(b.to_vec()))),
-                        Err(e) => last = format!("{server}: {e}"),
-                    }
+                    resp.bytes()
+                        .await
+                        .map(|b| (status, headers, bytes_body::Body(b.to_vec())))
+                        .map_err(|e| e.to_string())
                 }
-                Err(e) => last = format!("{server}: {e}"),
+                Err(e) => Err(e.to_string()),
+            };
+            match answer {
+                Ok((status, _, ref b))
+                    if status == reqwest::StatusCode::INTERNAL_SERVER_ERROR
+                        && b.text().contains(NO_LEADER) =>
+                {
+                    // Maybe cut off from the others: another may have one.
+                    failures.push(format!("{server}: {NO_LEADER}"));
+                    self.opts.servers.failed(&server);
+                }
+                Ok(answer) => {
+                    self.opts.servers.answered(&server);
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    failures.push(format!("{server}: {e}"));
+                    self.opts.servers.failed(&server);
+                }
             }
         }
-        Err(last)
+        if failures.is_empty() {
+            return Err("no servers configured".into());
+        }
+        Err(failures.join("; "))
+    }
+
+    /// What a register or heartbeat answer says: the servers' list (by
+    /// HTTP address) and the TTL.
+    fn heard(&self, resp: &NodeUpdateResponse) -> Duration {
+        let ttl = ttl(resp.heartbeat_ttl);
+        let complete = resp.servers.iter().all(|s| !s.http_addr.is_empty());
+        self.opts.servers.learned(
+            resp.servers
+                .iter()
+                .map(|s| s.http_addr.clone())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            complete,
+        );
+        self.opts.servers.heartbeat_ok(ttl);
+        ttl
     }
 
     /// Register the node; the heartbeat TTL the servers hand back.
@@ -193,6 +261,7 @@ impl Shared {
                 reqwest::Method::PUT,
                 "/v1/internal/node/register",
                 Some(&body),
+                CALL_TIMEOUT,
             )
             .await?;
         if !status.is_success() {
@@ -200,7 +269,7 @@ impl Shared {
         }
         let resp: NodeUpdateResponse =
             serde_json::from_slice(&resp.0).map_err(|e| format!("register response: {e}"))?;
-        Ok(ttl(resp.heartbeat_ttl))
+        Ok(self.heard(&resp))
     }
 
     /// One heartbeat; `Ok(None)` when the servers no longer know the node.
@@ -212,7 +281,9 @@ impl Shared {
         })
         .map_err(|e| e.to_string())?;
         let path = format!("/v1/internal/node/{node_id}/status");
-        let (status, _, resp) = self.call(reqwest::Method::PUT, &path, Some(&body)).await?;
+        let (status, _, resp) = self
+            .call(reqwest::Method::PUT, &path, Some(&body), CALL_TIMEOUT)
+            .await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -221,7 +292,7 @@ impl Shared {
         }
         let resp: NodeUpdateResponse =
             serde_json::from_slice(&resp.0).map_err(|e| format!("heartbeat response: {e}"))?;
-        Ok(Some(ttl(resp.heartbeat_ttl)))
+        Ok(Some(self.heard(&resp)))
     }
 
     /// Start, update and destroy runners to match the server's view.
@@ -468,7 +539,10 @@ pub async fn start(
     });
     let shared = Arc::new(Shared {
         opts,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .unwrap_or_default(),
         node: Mutex::new(node),
         store,
         registry,
@@ -631,9 +705,12 @@ async fn gc_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 async fn watch_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::Receiver<bool>) {
     let mut index: u64 = 0;
     loop {
-        let path = format!("/v1/node/{node_id}/allocations?index={index}&wait=30s");
+        let path = format!(
+            "/v1/node/{node_id}/allocations?index={index}&wait={}s",
+            WATCH_WAIT.as_secs()
+        );
         let result = tokio::select! {
-            r = shared.call(reqwest::Method::GET, &path, None) => r,
+            r = shared.call(reqwest::Method::GET, &path, None, WATCH_TIMEOUT) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
         let pause = match result {
@@ -713,7 +790,10 @@ async fn update_loop(
                 pending.values().take(UPDATE_CHUNK).cloned().collect();
             let batch = AllocUpdateRequest { alloc: chunk };
             sent = match serde_json::to_value(&batch) {
-                Ok(body) => match shared.call(reqwest::Method::PUT, &path, Some(&body)).await {
+                Ok(body) => match shared
+                    .call(reqwest::Method::PUT, &path, Some(&body), CALL_TIMEOUT)
+                    .await
+                {
                     Ok((status, _, _)) if status.is_success() => true,
                     Ok((status, _, body)) => {
                         tracing::warn!(%status, body = %body.text(), "allocation update refused");

@@ -15,6 +15,7 @@ pub mod http;
 pub mod logmon;
 pub mod registry;
 pub mod runner;
+pub mod servers;
 pub mod store;
 pub mod taskenv;
 

@@ -14,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use drover_client::runner::go_duration;
 use serde_json::json;
 
 /// What the endpoints report about this agent.
@@ -22,8 +23,9 @@ pub struct ClientAgent {
     pub region: String,
     pub datacenter: String,
     pub http_addr: String,
-    /// The servers' HTTP addresses, as configured.
-    pub servers: Vec<String>,
+    /// The client's servers: configured, then as the servers list
+    /// themselves; the first is the one in use.
+    pub servers: Arc<drover_client::servers::Servers>,
     /// The node's ID, once the client has started.
     pub node_id: Arc<OnceLock<String>>,
     pub http: reqwest::Client,
@@ -62,6 +64,7 @@ fn base(server: &str) -> String {
 /// A client has no Serf member; Nomad answers a zero-valued one.
 async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
     let node_id = a.node_id.get().cloned().unwrap_or_default();
+    let last_heartbeat = a.servers.last_heartbeat();
     let body = json!({
         "config": {
             "Region": a.region,
@@ -69,7 +72,7 @@ async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
             "NodeName": a.name,
             "Version": { "Version": env!("CARGO_PKG_VERSION"), "VersionPrerelease": "", "VersionMetadata": "" },
             "Server": { "Enabled": false },
-            "Client": { "Enabled": true, "Servers": a.servers },
+            "Client": { "Enabled": true, "Servers": a.servers.configured() },
             "Addresses": { "HTTP": a.http_addr },
         },
         "member": {
@@ -80,7 +83,9 @@ async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
         "stats": {
             "client": {
                 "node_id": node_id,
-                "known_servers": a.servers.join(","),
+                "known_servers": a.servers.list().join(","),
+                "last_heartbeat": last_heartbeat.map(|(ago, _)| go_duration(ago)).unwrap_or_default(),
+                "heartbeat_ttl": last_heartbeat.map(|(_, ttl)| go_duration(ttl)).unwrap_or_default(),
             },
         },
     });
@@ -103,15 +108,18 @@ async fn health(State(a): State<Arc<ClientAgent>>) -> Response {
     }
 }
 
+/// The HTTP addresses of the servers the client knows, the one in use
+/// first. Nomad's client lists RPC addresses the same way (its server
+/// manager's list); a Drover client reaches servers over HTTP.
 async fn servers(State(a): State<Arc<ClientAgent>>) -> Response {
-    json_response(StatusCode::OK, &json!(a.servers))
+    json_response(StatusCode::OK, &json!(a.servers.list()))
 }
 
 /// The first server that answers lists its members; its answer is relayed
 /// as it is. 500 naming each server's failure when none answers.
 async fn members(State(a): State<Arc<ClientAgent>>) -> Response {
     let mut errors = Vec::new();
-    for server in &a.servers {
+    for server in &a.servers.candidates() {
         let url = format!("{}/v1/agent/members", base(server));
         let answer = a.http.get(&url).timeout(MEMBERS_TIMEOUT).send().await;
         match answer {

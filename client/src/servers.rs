@@ -1,0 +1,212 @@
+//! The servers a client talks to, in the order it tries them (Nomad
+//! client/servers/manager.go). The first is the one in use; one that stops
+//! answering goes to the back of the list (`NotifyFailedServer`), so every
+//! call after it goes to the next. The list starts as the configured
+//! servers and is replaced by what the servers answer on each register and
+//! heartbeat (`SetServers` from the `Servers` of `NodeUpdateResponse`), by
+//! their HTTP addresses: Drover clients speak HTTP to servers, where
+//! Nomad's speak RPC.
+//!
+//! The configured servers stay a fallback behind the learned list: a
+//! server that has not heard from every other one answers a partial list,
+//! and a client must never be left with fewer servers than it was given.
+//!
+//! Nomad also shuffles the list now and then to spread clients over the
+//! servers (`RebalanceServers`); Drover keeps the order until a server
+//! fails.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The server list, shared by the client's loops and its agent endpoints.
+#[derive(Debug)]
+pub struct Servers {
+    configured: Vec<String>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// In the order they are tried; the first is in use.
+    list: Vec<String>,
+    /// When a heartbeat (or register) last succeeded, and the TTL it got.
+    heartbeat: Option<(Instant, Duration)>,
+}
+
+impl Servers {
+    /// `configured`: `host:port` or URLs, as given to `-servers`.
+    pub fn new(configured: Vec<String>) -> Servers {
+        let list = dedup(configured.iter().map(|s| normalize(s)).collect());
+        Servers {
+            configured: list.clone(),
+            inner: Mutex::new(Inner {
+                list,
+                heartbeat: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The servers as configured (`host:port` for `http://` URLs).
+    pub fn configured(&self) -> Vec<String> {
+        self.configured.clone()
+    }
+
+    /// The servers in the order they are tried; the first is in use.
+    pub fn list(&self) -> Vec<String> {
+        self.lock().list.clone()
+    }
+
+    /// What a call tries, in order: the list, then any configured server
+    /// the list lacks.
+    pub fn candidates(&self) -> Vec<String> {
+        let mut all = self.list();
+        for s in &self.configured {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        all
+    }
+
+    /// `server` did not answer (or had no leader): when it is the one in
+    /// use, the next one is from now on (Nomad's `NotifyFailedServer`
+    /// moves it to the end only if it is still first, so concurrent
+    /// failures of one server rotate the list once).
+    pub fn failed(&self, server: &str) {
+        let mut inner = self.lock();
+        if inner.list.len() > 1 && inner.list.first().is_some_and(|s| s == server) {
+            inner.list.rotate_left(1);
+            tracing::info!(failed = %server, next = %inner.list[0], "server failed; using the next one");
+        }
+    }
+
+    /// `server` answered: when it is not first (a fallback that answered
+    /// while the list's servers did not), it becomes the one in use.
+    pub fn answered(&self, server: &str) {
+        let mut inner = self.lock();
+        match inner.list.iter().position(|s| s == server) {
+            Some(0) => return,
+            Some(pos) => inner.list[..=pos].rotate_right(1),
+            None => inner.list.insert(0, server.to_string()),
+        }
+        tracing::info!(server = %server, "using server");
+    }
+
+    /// The servers' own list (their HTTP addresses). `complete` is false
+    /// when the answering server could not name every server's HTTP
+    /// address (one it has not heard from since it started): those named
+    /// are then added, nothing is dropped. A complete list that names the
+    /// same servers changes nothing, so the one in use stays in use;
+    /// another replaces the list, with the one in use kept first when it
+    /// is still listed. An empty list is ignored.
+    pub fn learned(&self, servers: Vec<String>, complete: bool) {
+        let mut learned = dedup(servers.iter().map(|s| normalize(s)).collect());
+        if learned.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        if !complete {
+            learned.retain(|s| !inner.list.contains(s));
+            if !learned.is_empty() {
+                tracing::info!(servers = ?learned, "servers added");
+                inner.list.extend(learned);
+            }
+            return;
+        }
+        let (mut old, mut new) = (inner.list.clone(), learned.clone());
+        old.sort();
+        new.sort();
+        if old == new {
+            return;
+        }
+        if let Some(current) = inner.list.first() {
+            if let Some(pos) = learned.iter().position(|s| s == current) {
+                learned[..=pos].rotate_right(1);
+            }
+        }
+        tracing::info!(servers = ?learned, "server list updated");
+        inner.list = learned;
+    }
+
+    /// A heartbeat or register succeeded with this TTL.
+    pub fn heartbeat_ok(&self, ttl: Duration) {
+        self.lock().heartbeat = Some((Instant::now(), ttl));
+    }
+
+    /// Time since the last successful heartbeat, and its TTL; `None`
+    /// before the first.
+    pub fn last_heartbeat(&self) -> Option<(Duration, Duration)> {
+        self.lock().heartbeat.map(|(at, ttl)| (at.elapsed(), ttl))
+    }
+}
+
+/// `host:port` for `http://host:port/` and for `host:port`; other URLs
+/// (https, a path) stay as they are.
+fn normalize(server: &str) -> String {
+    let s = server.trim().trim_end_matches('/');
+    s.strip_prefix("http://").unwrap_or(s).to_string()
+}
+
+fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for s in list {
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn servers(list: &[&str]) -> Servers {
+        Servers::new(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn a_failed_server_goes_to_the_back_once() {
+        let s = servers(&["http://a:1/", "b:1", "c:1"]);
+        assert_eq!(s.list(), ["a:1", "b:1", "c:1"]);
+        s.failed("a:1");
+        s.failed("a:1"); // a second report of the same failure
+        assert_eq!(s.list(), ["b:1", "c:1", "a:1"]);
+        s.failed("c:1"); // not in use: nothing moves
+        assert_eq!(s.list(), ["b:1", "c:1", "a:1"]);
+    }
+
+    #[test]
+    fn a_learned_list_keeps_the_server_in_use_first() {
+        let s = servers(&["a:1"]);
+        s.learned(vec!["c:1".into(), "b:1".into(), "a:1".into()], true);
+        assert_eq!(s.list(), ["a:1", "c:1", "b:1"]);
+        // The same set in another order changes nothing.
+        s.failed("a:1");
+        s.learned(vec!["a:1".into(), "b:1".into(), "c:1".into()], true);
+        assert_eq!(s.list(), ["c:1", "b:1", "a:1"]);
+        // An empty answer is no answer.
+        s.learned(Vec::new(), true);
+        // A partial answer adds what it names and drops nothing.
+        s.learned(vec!["d:1".into(), "a:1".into()], false);
+        assert_eq!(s.list(), ["c:1", "b:1", "a:1", "d:1"]);
+        s.learned(vec!["c:1".into(), "b:1".into(), "a:1".into()], true);
+        assert_eq!(s.list(), ["c:1", "b:1", "a:1"]);
+    }
+
+    #[test]
+    fn configured_servers_stay_a_fallback() {
+        let s = servers(&["a:1", "b:1"]);
+        s.learned(vec!["c:1".into()], true);
+        assert_eq!(s.list(), ["c:1"]);
+        assert_eq!(s.candidates(), ["c:1", "a:1", "b:1"]);
+        s.answered("b:1");
+        assert_eq!(s.list(), ["b:1", "c:1"]);
+        s.answered("c:1");
+        assert_eq!(s.list(), ["c:1", "b:1"]);
+    }
+}
