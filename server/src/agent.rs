@@ -308,6 +308,9 @@ impl RunningServer {
         if let Err(e) = self.heartbeat_task.await {
             tracing::error!(error = %e, "heartbeat timers ended abnormally");
         }
+        // The routes hold the API's state, which holds the cluster: let go
+        // of them, or Raft and its log outlive this shutdown.
+        self.cluster.stop_serving_forwarded();
         let tasks = async { while self.cluster_tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(10), tasks)
             .await

@@ -31,7 +31,7 @@
 mod discover;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -210,8 +210,10 @@ pub struct Cluster {
     /// When a leader last reached this server over Raft.
     contact: Arc<LeaderContact>,
     /// The HTTP API's routes, which requests forwarded to this server run
-    /// through; set once the API is built.
-    http: OnceLock<Router>,
+    /// through; set once the API is built, taken away on shutdown (the
+    /// routes hold the API's state, which holds this: a cycle that would
+    /// keep Raft and its log, lock included, alive after shutdown).
+    http: Mutex<Option<Router>>,
     /// Servers that answered a [`Cluster::probe`], by node ID.
     contacts: Mutex<BTreeMap<NodeId, Contact>>,
 }
@@ -227,7 +229,7 @@ impl Cluster {
             changed: Notify::new(),
             joining: tokio::sync::Mutex::new(()),
             contact: LeaderContact::new(),
-            http: OnceLock::new(),
+            http: Mutex::new(None),
             contacts: Mutex::new(BTreeMap::new()),
         })
     }
@@ -235,12 +237,17 @@ impl Cluster {
     /// Serve requests forwarded from other servers with `routes` (the
     /// `/v1` API). Until this is called they are answered 503.
     pub fn serve_forwarded(&self, routes: Router) {
-        let _ = self.http.set(routes);
+        *self.http.lock().unwrap_or_else(|e| e.into_inner()) = Some(routes);
     }
 
-    /// The `/v1` routes forwarded requests run through, once set.
-    pub fn http_routes(&self) -> Option<&Router> {
-        self.http.get()
+    /// Stop serving forwarded requests and let go of the `/v1` routes.
+    pub fn stop_serving_forwarded(&self) {
+        self.http.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// The `/v1` routes forwarded requests run through, while set.
+    pub fn http_routes(&self) -> Option<Router> {
+        self.http.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The RPC client shared with Raft's transport.

@@ -364,7 +364,7 @@ pub async fn serve_forwarded(State(cluster): State<Arc<Cluster>>, req: Request) 
     *fresh.headers_mut() = parts.headers;
     fresh.headers_mut().remove(HOPS_HEADER);
     fresh.extensions_mut().insert(Forwarded { hops });
-    match routes.clone().oneshot(fresh).await {
+    match routes.oneshot(fresh).await {
         Ok(r) => r,
         Err(never) => match never {},
     }
