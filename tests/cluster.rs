@@ -373,3 +373,32 @@ async fn without_a_quorum_a_request_waits_for_a_leader_then_fails() {
         );
     }
 }
+
+// A server restarted on its data directory is a voter at once and skips
+// discovery; it still learns who the other members are (names, HTTP
+// addresses) by greeting them, as Nomad's servers re-join the gossip pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_learns_the_members_it_already_belongs_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.91", "127.0.0.92", "127.0.0.93"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (mut servers, voters, leader) = form_three(&dirs, &ips, "").await;
+    let follower = (leader + 1) % 3;
+    servers[follower].restart();
+    let all: Vec<&Server> = servers.iter().collect();
+    converged(&all, &voters).await;
+    // Served by the restarted server itself: each member is named by its
+    // identity ("name.region"), not by its bare RPC address.
+    servers[follower]
+        .until(
+            "/v1/operator/raft/configuration?stale=true",
+            "every member named",
+            |st, v| {
+                st == StatusCode::OK
+                    && v["Servers"].as_array().is_some_and(|s| {
+                        s.len() == 3 && s.iter().all(|m| m["Node"] != m["Address"])
+                    })
+            },
+        )
+        .await;
+}

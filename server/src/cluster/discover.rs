@@ -93,6 +93,10 @@ pub async fn discover(
     loop {
         if cluster.raft.is_voter() {
             tracing::info!("this server is a voter of the cluster");
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => {}
+                _ = greet_members(&cluster) => {}
+            }
             return;
         }
         // A round may wait on a join for a long while: shutdown cuts it.
@@ -118,6 +122,27 @@ pub async fn discover(
             _ = cluster.changed.notified() => {}
         }
     }
+}
+
+/// Exchange identities once with every other member, so each knows this
+/// server's HTTP address and this one knows theirs: a server restarted on
+/// its data directory is a voter at once and skips discovery, and the
+/// others keep what they heard from its previous run (Nomad's servers
+/// re-join the gossip pool on start for the same reason). A member that
+/// does not answer now announces itself when it starts.
+async fn greet_members(cluster: &Cluster) {
+    let me = cluster.me.node_id;
+    let greetings = cluster
+        .raft
+        .voters()
+        .into_iter()
+        .filter(|(id, _)| *id != me)
+        .map(|(id, addr)| async move {
+            if let Err(e) = cluster.announce(&addr).await {
+                tracing::debug!(peer = id, address = %addr, error = %e, "member did not answer a greeting");
+            }
+        });
+    futures_util::future::join_all(greetings).await;
 }
 
 fn is_voter(m: &openraft::RaftMetrics<NodeId, Node>, id: NodeId) -> bool {
