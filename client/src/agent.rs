@@ -184,7 +184,7 @@ impl Shared {
         (
             reqwest::StatusCode,
             reqwest::header::HeaderMap,
-            bytes_body::Body,
+            crate::servers::Body,
         ),
         String,
     > {
@@ -203,7 +203,7 @@ impl Shared {
                     let headers = resp.headers().clone();
                     resp.bytes()
                         .await
-                        .map(|b| (status, headers, bytes_body::Body(b.to_vec())))
+                        .map(|b| (status, headers, crate::servers::Body(b.to_vec())))
                         .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
@@ -403,7 +403,7 @@ impl Shared {
     /// at a time, each removal awaited before looking again.
     async fn collect_for_disk(&self) {
         loop {
-            let Some((disk, inodes)) = disk_usage(&self.opts.data_dir) else {
+            let Some((disk, inodes)) = crate::fingerprint::disk_usage(&self.opts.data_dir) else {
                 return;
             };
             if disk <= f64::from(self.opts.gc_disk_usage_threshold)
@@ -473,16 +473,6 @@ impl Shared {
 /// A TTL from the wire (nanoseconds), never below a second.
 fn ttl(nanos: i64) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)).max(Duration::from_secs(1))
-}
-
-/// A response body, readable as text for error messages.
-mod bytes_body {
-    pub struct Body(pub Vec<u8>);
-    impl Body {
-        pub fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0).trim().to_string()
-        }
-    }
 }
 
 /// Start a client agent: open its store, fingerprint, restore what it ran
@@ -636,24 +626,6 @@ async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::R
             _ = stop.wait_for(|s| *s) => return,
         }
     }
-}
-
-/// Percent of space and of inodes in use on the filesystem of `dir`
-/// (used / (used + available), as gopsutil computes Nomad's figure).
-fn disk_usage(dir: &std::path::Path) -> Option<(f64, f64)> {
-    let st = crate::fingerprint::statvfs(dir)?;
-    let pct = |used: f64, avail: f64| {
-        if used + avail <= 0.0 {
-            0.0
-        } else {
-            used / (used + avail) * 100.0
-        }
-    };
-    let blocks = st.f_blocks as f64;
-    let disk = pct(blocks - st.f_bfree as f64, st.f_bavail as f64);
-    let files = st.f_files as f64;
-    let inodes = pct(files - st.f_ffree as f64, st.f_favail as f64);
-    Some((disk, inodes))
 }
 
 /// Fingerprints the drivers every `fingerprint_period`; when what the

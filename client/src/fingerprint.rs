@@ -619,3 +619,21 @@ fn affinity_cores() -> Vec<u16> {
             .collect()
     }
 }
+
+/// Percent of space and of inodes in use on the filesystem of `dir`
+/// (used / (used + available), as gopsutil computes Nomad's figure).
+pub(crate) fn disk_usage(dir: &std::path::Path) -> Option<(f64, f64)> {
+    let st = statvfs(dir)?;
+    let pct = |used: f64, avail: f64| {
+        if used + avail <= 0.0 {
+            0.0
+        } else {
+            used / (used + avail) * 100.0
+        }
+    };
+    let blocks = st.f_blocks as f64;
+    let disk = pct(blocks - st.f_bfree as f64, st.f_bavail as f64);
+    let files = st.f_files as f64;
+    let inodes = pct(files - st.f_ffree as f64, st.f_favail as f64);
+    Some((disk, inodes))
+}

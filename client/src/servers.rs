@@ -161,6 +161,15 @@ fn dedup(list: Vec<String>) -> Vec<String> {
     out
 }
 
+/// A server's response body, readable as text for error messages.
+pub(crate) struct Body(pub Vec<u8>);
+
+impl Body {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).trim().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
