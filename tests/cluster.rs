@@ -402,3 +402,33 @@ async fn a_restarted_server_learns_the_members_it_already_belongs_with() {
         )
         .await;
 }
+
+// hashicorp/raft fails a write whose leader steps down
+// (`ErrLeadershipLost`); openraft's leader would wait for its quorum
+// forever. A write taken just before the quorum went away gets a 500 once
+// the leader's lease has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_a_leader_that_lost_its_quorum_fails_instead_of_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.0.95", "127.0.0.96", "127.0.0.97"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (mut servers, _, leader) = form_three(&dirs, &ips, "").await;
+    let (status, body) = servers[leader].register("before").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for i in (0..3).filter(|i| *i != leader) {
+        let _ = servers[i].child.kill();
+        let _ = servers[i].child.wait();
+    }
+    let started = Instant::now();
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(20), servers[leader].register("after"))
+            .await
+            .expect("the write is answered, not left hanging");
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body.contains("leadership lost") || body.contains("No cluster leader"),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(8), "answered after {took:?}");
+}

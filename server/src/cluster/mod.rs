@@ -73,7 +73,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(130);
 /// down after its `LeaderLeaseTimeout` (raft.go, `checkLeaderLease`), which
 /// is what a Nomad minority relies on to refuse writes with
 /// `No cluster leader`.
-pub const LEADER_LEASE: Duration = Duration::from_millis(1000);
+pub const LEADER_LEASE: Duration = crate::raft::node::LEADER_LEASE;
 
 /// Who leads, as far as this server can tell now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,7 @@ pub(super) fn write_error(e: WriteError) -> HttpError {
         )),
         WriteError::NotLeader { .. } => HttpError::internal("No cluster leader"),
         WriteError::Raft(m) => HttpError::internal(m),
+        WriteError::LeadershipLost => HttpError::internal(e.to_string()),
         WriteError::Unavailable(m) => HttpError::internal(format!(
             "write refused, the Raft log cannot be written: {m}"
         )),

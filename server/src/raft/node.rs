@@ -80,9 +80,25 @@ pub enum WriteError {
     /// nothing was written, and writes are taken again once it can.
     #[error("the Raft log cannot be written: {0}")]
     Unavailable(String),
+    /// This server led when the write was proposed, then went a lease
+    /// without a quorum's acknowledgement: the write may yet commit (if the
+    /// quorum returns) or be lost (if another leader was elected). Nomad's
+    /// `raft.ErrLeadershipLost`.
+    #[error("leadership lost while committing the write; it may or may not have been applied")]
+    LeadershipLost,
     #[error("raft: {0}")]
     Raft(String),
 }
+
+/// How long a leader may go without a quorum's acknowledgement and still
+/// count as the leader: one election timeout (`election_timeout_max`),
+/// after which the other servers may have elected another. openraft keeps
+/// leading without a quorum until it hears of a higher term; hashicorp/raft
+/// steps down after its `LeaderLeaseTimeout` (raft.go `checkLeaderLease`).
+pub const LEADER_LEASE: Duration = Duration::from_millis(1000);
+
+/// How often a pending write checks that its leader still has a quorum.
+const LEASE_CHECK: Duration = Duration::from_millis(250);
 
 /// A running Raft and what it shares with readers.
 #[derive(Clone)]
@@ -118,7 +134,33 @@ impl RaftHandle {
         if let Some(e) = self.log.wal().health().error() {
             return Err(WriteError::Unavailable(e));
         }
-        self.proposer.write(cmd, background).await
+        // A leader cut off from its quorum would wait for it forever: give
+        // up once the lease has run out, as hashicorp/raft fails the
+        // futures of a leader that steps down.
+        let write = self.proposer.write(cmd, background);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                out = &mut write => return out,
+                _ = tokio::time::sleep(LEASE_CHECK) => {
+                    if self.lease_expired() {
+                        return Err(WriteError::LeadershipLost);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this server leads several voters and none of a quorum has
+    /// acknowledged it for [`LEADER_LEASE`].
+    fn lease_expired(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let voters = m.membership_config.membership().voter_ids().count();
+        let lease = u64::try_from(LEADER_LEASE.as_millis()).unwrap_or(u64::MAX);
+        m.current_leader == Some(self.node_id)
+            && voters > 1
+            && m.millis_since_quorum_ack.is_none_or(|ms| ms > lease)
     }
 
     /// Wait until this server leads (a one-server cluster elects itself).
