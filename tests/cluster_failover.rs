@@ -17,11 +17,10 @@ use serde_json::Value;
 
 const CYCLES: usize = 20;
 const WRITERS: usize = 8;
-/// The bound asserted on each election. Nomad's promise, and the target,
-/// is 5 s; openraft 0.9 here often needs several rounds (p50 3-4.5 s, max
-/// 6.4 s measured on a 2-core machine, with or without the write load),
-/// so this bound catches a cluster that cannot elect, not a slow one.
-const ELECTION_BOUND: Duration = Duration::from_secs(15);
+/// The bound asserted on each election: twice the 5 s target (met here:
+/// p50 2.6 s, max 3.9 s on a 2-core machine), so that a loaded CI machine
+/// does not fail it, while a cluster that cannot elect does.
+const ELECTION_BOUND: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Outcomes {

@@ -66,13 +66,9 @@ const LEADER_JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 const JOIN_TIMEOUT: Duration = Duration::from_secs(130);
 
 /// How long a leader may go without an acknowledgement from a quorum and
-/// still count as the leader: one maximal election timeout
-/// (`election_timeout_max` in [`crate::raft::node::start`]), after which
-/// the other servers may have elected another. openraft keeps leading
-/// without a quorum until it hears of a higher term; hashicorp/raft steps
-/// down after its `LeaderLeaseTimeout` (raft.go, `checkLeaderLease`), which
-/// is what a Nomad minority relies on to refuse writes with
-/// `No cluster leader`.
+/// still count as the leader ([`crate::raft::node::LEADER_LEASE`]): what a
+/// minority relies on to refuse writes with `No cluster leader`, as a
+/// Nomad minority does once hashicorp/raft's `LeaderLeaseTimeout` passes.
 pub const LEADER_LEASE: Duration = crate::raft::node::LEADER_LEASE;
 
 /// Who leads, as far as this server can tell now.

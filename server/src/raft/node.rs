@@ -91,11 +91,24 @@ pub enum WriteError {
 }
 
 /// How long a leader may go without a quorum's acknowledgement and still
-/// count as the leader: one election timeout (`election_timeout_max`),
-/// after which the other servers may have elected another. openraft keeps
-/// leading without a quorum until it hears of a higher term; hashicorp/raft
-/// steps down after its `LeaderLeaseTimeout` (raft.go `checkLeaderLease`).
-pub const LEADER_LEASE: Duration = Duration::from_millis(1000);
+/// count as the leader: less than [`ELECTION_TIMEOUT_MAX`], the lease a
+/// follower gives the leader it last heard before it votes for another, so
+/// a cut-off leader stops counting itself before a new one can exist.
+/// openraft keeps leading without a quorum until it hears of a higher term;
+/// hashicorp/raft steps down after its `LeaderLeaseTimeout` (raft.go
+/// `checkLeaderLease`, 500 ms by default).
+pub const LEADER_LEASE: Duration = Duration::from_millis(500);
+
+/// Raft's election timeout, randomized between these (ms). openraft 0.9
+/// also makes the upper bound the lease a follower gives its leader
+/// (`EngineConfig::leader_lease`): it refuses every vote until that long
+/// after the leader's last heartbeat, so the first candidate, whose timer
+/// fired earlier, is refused and elections take several rounds. With 500 to
+/// 1000 ms, killing the leader of three took 3.9 s at the median and 6.6 s
+/// at worst (`tests/cluster_failover.rs`); with 300 to 600 ms, 2.6 s and
+/// 3.9 s. Heartbeats go every 150 ms.
+const ELECTION_TIMEOUT_MIN: u64 = 300;
+const ELECTION_TIMEOUT_MAX: u64 = 600;
 
 /// How often a pending write checks that its leader still has a quorum.
 const LEASE_CHECK: Duration = Duration::from_millis(250);
@@ -265,8 +278,8 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     let config = Config {
         cluster_name: "drover".into(),
         heartbeat_interval: 150,
-        election_timeout_min: 500,
-        election_timeout_max: 1000,
+        election_timeout_min: ELECTION_TIMEOUT_MIN,
+        election_timeout_max: ELECTION_TIMEOUT_MAX,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
         max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
         ..Default::default()
