@@ -30,6 +30,26 @@ pub struct QueryMeta {
     pub next_token: Option<String>,
 }
 
+impl QueryMeta {
+    /// A read at `index` (at least 1), with what this server knows of the
+    /// leader ([`super::leader_forward::leader_meta`]).
+    pub fn at(app: &AppState, index: u64) -> QueryMeta {
+        let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
+        QueryMeta {
+            index: index.max(1),
+            known_leader,
+            last_contact_ms,
+            next_token: None,
+        }
+    }
+
+    /// A read of no particular table: at the state's latest index.
+    pub fn latest(app: &AppState) -> QueryMeta {
+        let index = app.raft.shared.read().state.latest_index();
+        QueryMeta::at(app, index)
+    }
+}
+
 /// Up to `wait / 16` of extra wait, so many clients with the same `wait`
 /// do not all come back at once (Nomad `RandomStagger`).
 fn jitter(wait: Duration) -> Duration {
@@ -91,14 +111,7 @@ pub async fn blocking<T>(
             }
         };
         if done {
-            let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
-            let meta = QueryMeta {
-                index: index.max(1),
-                known_leader,
-                last_contact_ms,
-                next_token: None,
-            };
-            return Ok((value, meta));
+            return Ok((value, QueryMeta::at(app, index)));
         }
     }
 }

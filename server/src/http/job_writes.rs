@@ -212,15 +212,5 @@ pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
         job = serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
         jobs::canonicalize(&mut job);
     }
-    let index = app.raft.shared.read().state.latest_index().max(1);
-    let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
-    Ok(json(
-        &job,
-        &QueryMeta {
-            index,
-            known_leader,
-            last_contact_ms,
-            next_token: None,
-        },
-    ))
+    Ok(json(&job, &QueryMeta::latest(app)))
 }

@@ -25,6 +25,7 @@ use super::blocking::{json, QueryMeta};
 use super::error::{HttpError, HttpResult};
 use super::App;
 use crate::cluster::Identity;
+use crate::raft::node::MembershipView;
 use crate::raft::snapshot_file;
 use crate::raft::NodeId;
 
@@ -43,17 +44,6 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Nomad's `raft_protocol` (3): servers are named by ID, not address.
 const RAFT_PROTOCOL: &str = "3";
 
-fn meta(app: &App) -> QueryMeta {
-    let index = app.raft.shared.read().state.latest_index().max(1);
-    let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
-    QueryMeta {
-        index,
-        known_leader,
-        last_contact_ms,
-        next_token: None,
-    }
-}
-
 /// One server of the membership as this agent sees it now.
 struct Member {
     id: NodeId,
@@ -67,17 +57,12 @@ struct Member {
 
 /// Every server of the latest membership, each probed at once.
 async fn survey(app: &App) -> Vec<Member> {
-    let (nodes, voters, leader) = {
-        let m = app.raft.raft.metrics();
-        let m = m.borrow();
-        let membership = m.membership_config.membership();
-        let nodes: Vec<(NodeId, String)> = membership
-            .nodes()
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        (nodes, voters, m.current_leader)
-    };
+    let MembershipView {
+        nodes,
+        voters,
+        leader,
+        ..
+    } = app.raft.membership();
     let me = app.cluster.identity().node_id;
     let probes = nodes.into_iter().map(|(id, addr)| {
         let cluster = app.cluster.clone();
@@ -160,14 +145,14 @@ pub async fn members(State(app): State<App>) -> Response {
         server_dc: app.info.datacenter.clone(),
         members: survey.iter().map(|m| agent_member(&app, m)).collect(),
     };
-    json(&body, &meta(&app))
+    json(&body, &QueryMeta::latest(&app))
 }
 
 /// `GET /v1/agent/servers`: the RPC addresses of the servers this agent
 /// knows, the voters of its membership.
 pub async fn servers(State(app): State<App>) -> Response {
     let addrs: Vec<String> = app.raft.voters().into_iter().map(|(_, a)| a).collect();
-    json(&addrs, &meta(&app))
+    json(&addrs, &QueryMeta::latest(&app))
 }
 
 #[derive(Serialize)]
@@ -193,18 +178,12 @@ struct RaftConfiguration {
 /// index, and which server leads. `Node` is the server's name when it has
 /// been heard from, else its address.
 pub async fn raft_configuration(State(app): State<App>) -> Response {
-    let (nodes, voters, leader, index) = {
-        let m = app.raft.raft.metrics();
-        let m = m.borrow();
-        let membership = m.membership_config.membership();
-        let nodes: Vec<(NodeId, String)> = membership
-            .nodes()
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let index = m.membership_config.log_id().map_or(0, |l| l.index);
-        (nodes, voters, m.current_leader, index)
-    };
+    let MembershipView {
+        nodes,
+        voters,
+        leader,
+        log_index: index,
+    } = app.raft.membership();
     let servers = nodes
         .into_iter()
         .map(|(id, address)| RaftServer {
@@ -219,7 +198,10 @@ pub async fn raft_configuration(State(app): State<App>) -> Response {
             raft_protocol: RAFT_PROTOCOL,
         })
         .collect();
-    json(&RaftConfiguration { servers, index }, &meta(&app))
+    json(
+        &RaftConfiguration { servers, index },
+        &QueryMeta::latest(&app),
+    )
 }
 
 /// `id` or `address` from the query, exactly one of them.
@@ -256,17 +238,11 @@ fn peer_ref(uri: &Uri) -> HttpResult<PeerRef> {
 /// is never removed: a membership without voters can elect no one.
 pub async fn remove_peer(State(app): State<App>, uri: Uri) -> HttpResult<Response> {
     let wanted = peer_ref(&uri)?;
-    let (found, voters) = {
-        let m = app.raft.raft.metrics();
-        let m = m.borrow();
-        let membership = m.membership_config.membership();
-        let found = membership.nodes().find(|(id, n)| match &wanted {
-            PeerRef::Id(want) => id.to_string() == *want,
-            PeerRef::Address(want) => n.addr == *want,
-        });
-        let found = found.map(|(id, n)| (*id, n.addr.clone()));
-        (found, membership.voter_ids().collect::<BTreeSet<_>>())
-    };
+    let MembershipView { nodes, voters, .. } = app.raft.membership();
+    let found = nodes.into_iter().find(|(id, addr)| match &wanted {
+        PeerRef::Id(want) => id.to_string() == *want,
+        PeerRef::Address(want) => addr == want,
+    });
     let Some((id, addr)) = found else {
         return Err(HttpError::not_found(match wanted {
             PeerRef::Id(v) => format!("id {v:?} was not found in the Raft configuration"),
@@ -291,7 +267,7 @@ pub async fn remove_peer(State(app): State<App>, uri: Uri) -> HttpResult<Respons
         match result {
             Ok(Ok(_)) => {
                 tracing::info!(node_id = id, rpc = %addr, "removed server from the Raft configuration");
-                return Ok(json(&serde_json::Value::Null, &meta(&app)));
+                return Ok(json(&serde_json::Value::Null, &QueryMeta::latest(&app)));
             }
             // A join or an earlier removal is in its joint phase.
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
@@ -444,7 +420,7 @@ pub async fn autopilot_health(State(app): State<App>) -> HttpResult<Response> {
         voters: voters.iter().map(|s| s.id.clone()).collect(),
         servers,
     };
-    Ok(json(&reply, &meta(&app)))
+    Ok(json(&reply, &QueryMeta::latest(&app)))
 }
 
 fn unix_nanos(t: SystemTime) -> i64 {

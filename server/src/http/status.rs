@@ -11,21 +11,10 @@ use super::blocking::{json, QueryMeta};
 use super::error::{HttpError, HttpResult};
 use super::App;
 
-fn meta(app: &App) -> QueryMeta {
-    let index = app.raft.shared.read().state.latest_index().max(1);
-    let (known_leader, last_contact_ms) = super::leader_forward::leader_meta(app);
-    QueryMeta {
-        index,
-        known_leader,
-        last_contact_ms,
-        next_token: None,
-    }
-}
-
 /// The leader's RPC address as a JSON string, `""` when none is known.
 pub async fn leader(State(app): State<App>) -> Response {
     let leader = app.raft.leader().map(|(_, addr)| addr).unwrap_or_default();
-    json(&leader, &meta(&app))
+    json(&leader, &QueryMeta::latest(&app))
 }
 
 /// The RPC addresses of the voters, as Nomad's `Status.Peers` lists the
@@ -37,7 +26,7 @@ pub async fn peers(State(app): State<App>) -> Response {
         .into_iter()
         .map(|(_, addr)| addr)
         .collect();
-    json(&peers, &meta(&app))
+    json(&peers, &QueryMeta::latest(&app))
 }
 
 /// `PUT /v1/agent/join?address=...` (repeatable): join the cluster of each
@@ -61,11 +50,11 @@ pub async fn join(State(app): State<App>, uri: axum::http::Uri) -> HttpResult<Re
         }
     }
     let body = j!({ "num_joined": joined, "error": errors.join(", ") });
-    Ok(json(&body, &meta(&app)))
+    Ok(json(&body, &QueryMeta::latest(&app)))
 }
 
 pub async fn regions(State(app): State<App>) -> Response {
-    json(&vec![app.info.region.clone()], &meta(&app))
+    json(&vec![app.info.region.clone()], &QueryMeta::latest(&app))
 }
 
 fn member(app: &App) -> AgentMember {
@@ -117,7 +106,7 @@ pub async fn health(State(app): State<App>) -> HttpResult<Response> {
             message: "ok".into(),
         }),
     };
-    Ok(json(&body, &meta(&app)))
+    Ok(json(&body, &QueryMeta::latest(&app)))
 }
 
 /// `GET /v1/agent/self`: the agent's (redacted) configuration, its member
@@ -152,5 +141,5 @@ pub async fn agent_self(State(app): State<App>) -> Response {
             "state": { "latest_index": index.to_string() },
         }
     });
-    json(&body, &meta(&app))
+    json(&body, &QueryMeta::latest(&app))
 }

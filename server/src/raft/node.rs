@@ -113,6 +113,17 @@ const ELECTION_TIMEOUT_MAX: u64 = 600;
 /// How often a pending write checks that its leader still has a quorum.
 const LEASE_CHECK: Duration = Duration::from_millis(250);
 
+/// The latest membership (committed or not) as one read of the metrics.
+#[derive(Debug, Clone)]
+pub struct MembershipView {
+    /// Every member, voter or learner, with its RPC address.
+    pub nodes: Vec<(NodeId, String)>,
+    pub voters: std::collections::BTreeSet<NodeId>,
+    pub leader: Option<NodeId>,
+    /// The log index of the membership entry (0: none).
+    pub log_index: u64,
+}
+
 /// A running Raft and what it shares with readers.
 #[derive(Clone)]
 pub struct RaftHandle {
@@ -197,6 +208,22 @@ impl RaftHandle {
         let id = m.current_leader?;
         let node = m.membership_config.membership().get_node(&id)?;
         Some((id, node.addr.clone()))
+    }
+
+    /// The latest membership this server has seen, with who leads, at once.
+    pub fn membership(&self) -> MembershipView {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        MembershipView {
+            nodes: membership
+                .nodes()
+                .map(|(id, n)| (*id, n.addr.clone()))
+                .collect(),
+            voters: membership.voter_ids().collect(),
+            leader: m.current_leader,
+            log_index: m.membership_config.log_id().map_or(0, |l| l.index),
+        }
     }
 
     /// The voters of the latest membership this server has seen (committed
