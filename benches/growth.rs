@@ -84,6 +84,26 @@ async fn register(base: &str, from: usize, to: usize) -> f64 {
     (to - from) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Wait until no evaluation is pending: the leader has planned every
+/// register (each leaves a blocked eval), so what is measured next is the
+/// stored state, not the scheduler catching up.
+async fn settled(agent: &Agent) {
+    let path = "/v1/evaluations?per_page=1&filter=Status%20%3D%3D%20%22pending%22";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = agent.http.get(agent.url(path)).send().await.expect("get");
+        let pending: serde_json::Value = r.json().await.expect("json");
+        if pending.as_array().is_some_and(|a| a.is_empty()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "evaluations still pending after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The best of three: the time to fetch `path` whole.
 async fn timed_get(agent: &Agent, path: &str) -> Duration {
     let mut best = Duration::MAX;
@@ -147,7 +167,7 @@ fn main() {
             have = n;
             rates.push(rate);
             // Let the leader finish the blocked evals before measuring.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            settled(&agent).await;
             let rss = rss_kib(agent.child.id());
             let disk = dir_bytes(&dir.path().join("data"));
             let full = timed_get(&agent, "/v1/jobs").await;
