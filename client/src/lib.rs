@@ -1,4 +1,4 @@
-//! drover-client: the node agent (design section 5). It fingerprints the
+//! drover-client: the node agent. It fingerprints the
 //! node, registers and heartbeats with the servers, runs allocations through
 //! alloc and task runners on drivers, keeps task logs, and serves the
 //! `/v1/client` API.

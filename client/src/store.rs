@@ -1,4 +1,4 @@
-//! The client's own state in sled (design section 5): the allocations it
+//! The client's own state in sled: the allocations it
 //! runs and each task's driver handle, so an agent that is killed and
 //! started again re-attaches to its tasks instead of starting them anew
 //! (hashicorp/nomad#9705 is what happens otherwise). The node ID lives here

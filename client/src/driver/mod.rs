@@ -1,4 +1,4 @@
-//! Task drivers: the one trait every driver implements (design section 5),
+//! Task drivers: the one trait every driver implements,
 //! the configuration a task runner hands to a driver, and the handle a
 //! driver hands back.
 //!

@@ -1,4 +1,4 @@
-//! Alloc and task runners (design section 5), after Nomad's
+//! Alloc and task runners, after Nomad's
 //! `client/allocrunner` and `client/allocrunner/taskrunner`.
 //!
 //! One [`AllocRunner`] per allocation builds the allocation directory and

@@ -1,5 +1,5 @@
 //! `/v1/client/*` on a server: the request is answered by the client that
-//! runs the allocation (design section 5, Nomad's `ClientAllocRequest`
+//! runs the allocation (Nomad's `ClientAllocRequest`
 //! forwarding). When that client is this agent's own (a dev agent), the
 //! request goes to its routes in process; otherwise it is proxied over
 //! HTTP to the node's `HTTPAddr`, streaming both ways, so `logs?follow`
