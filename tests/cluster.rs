@@ -119,21 +119,6 @@ async fn a_server_that_joins_late_catches_up_by_snapshot() {
     );
 }
 
-/// Wait until `s` serves a blocked evaluation of job `id`: the leader's
-/// duties (broker, worker, plan applier) handled its register.
-async fn scheduled(s: &Server, id: &str) {
-    s.until(
-        &format!("/v1/job/{id}/evaluations?stale=true"),
-        &format!("a blocked evaluation of {id}"),
-        |status, v| {
-            status == StatusCode::OK
-                && v.as_array()
-                    .is_some_and(|a| a.iter().any(|e| e["Status"] == "blocked"))
-        },
-    )
-    .await;
-}
-
 // Nomad nomad/leader.go: establishLeadership starts the broker, blocked
 // evals, heartbeats and the plan applier on the new leader;
 // revokeLeadership stops them on the old one.

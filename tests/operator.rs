@@ -292,16 +292,7 @@ async fn the_last_voter_stays_and_snapshots_save_and_check_what_they_restore() {
     // Writes go on, and the leader schedules them from the restored state.
     let (st, body) = s.register("later").await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    s.until(
-        "/v1/job/later/evaluations",
-        "the job registered after the restore scheduled",
-        |st, v| {
-            st == StatusCode::OK
-                && v.as_array()
-                    .is_some_and(|a| a.iter().any(|e| e["Status"] == "blocked"))
-        },
-    )
-    .await;
+    scheduled(&s, "later").await;
 }
 
 // Nomad's `nomad operator snapshot restore` replaces the state of the whole

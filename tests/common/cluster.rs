@@ -258,6 +258,21 @@ pub async fn replicated(servers: &[&Server], id: &str) {
     }
 }
 
+/// Wait until `s` serves a blocked evaluation of job `id`: the leader's
+/// duties (broker, worker, plan applier) handled its register.
+pub async fn scheduled(s: &Server, id: &str) {
+    s.until(
+        &format!("/v1/job/{id}/evaluations?stale=true"),
+        &format!("a blocked evaluation of {id}"),
+        |status, v| {
+            status == StatusCode::OK
+                && v.as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["Status"] == "blocked"))
+        },
+    )
+    .await;
+}
+
 pub fn bootstraps(s: &Server) -> usize {
     s.log().matches("bootstrapping the cluster").count()
 }
