@@ -10,11 +10,22 @@ use serde_json::json as j;
 use super::blocking::{json, QueryMeta};
 use super::error::{HttpError, HttpResult};
 use super::App;
+use crate::cluster::Leadership;
 
 /// The leader's RPC address as a JSON string, `""` when none is known.
+/// A leader cut off from its quorum for a lease names nobody, as a
+/// hashicorp/raft leader steps down once its `LeaderLeaseTimeout` passes
+/// (openraft's goes on leading until it hears of a higher term).
 pub async fn leader(State(app): State<App>) -> Response {
-    let leader = app.raft.leader().map(|(_, addr)| addr).unwrap_or_default();
-    json(&leader, &QueryMeta::latest(&app))
+    json(&known_leader(&app), &QueryMeta::latest(&app))
+}
+
+/// The RPC address of the leader this server can vouch for, `""` for none.
+fn known_leader(app: &App) -> String {
+    if app.cluster.leadership() == Leadership::Unknown {
+        return String::new();
+    }
+    app.raft.leader().map(|(_, addr)| addr).unwrap_or_default()
 }
 
 /// The RPC addresses of the voters, as Nomad's `Status.Peers` lists the
@@ -85,11 +96,11 @@ fn member(app: &App) -> AgentMember {
     }
 }
 
-/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known,
-/// or while the Raft log cannot make writes durable (a full disk): reads
-/// still work then, writes do not.
+/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known
+/// (a leader without its quorum knows none), or while the Raft log cannot
+/// make writes durable (a full disk): reads still work then, writes do not.
 pub async fn health(State(app): State<App>) -> HttpResult<Response> {
-    if app.raft.leader().is_none() {
+    if known_leader(&app).is_empty() {
         return Err(HttpError::internal(
             "{\"server\":{\"ok\":false,\"message\":\"No cluster leader\"}}",
         ));
