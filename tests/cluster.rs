@@ -338,6 +338,11 @@ async fn without_a_quorum_a_request_waits_for_a_leader_then_fails() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(header(&h, "x-nomad-knownleader"), "false");
+    // So is a stale snapshot save: the survivor's own state.
+    let (status, _, _) = survivor
+        .call(Method::GET, "/v1/operator/snapshot?stale=true", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
 
     // A write and a default read wait the RPC hold time (5 s), then fail.
     let timed = |method: Method, path: &'static str, body: Option<Value>| async move {

@@ -448,7 +448,10 @@ fn go_duration(d: Duration) -> String {
 /// the snapshot file's format (header with openraft's metadata, then the
 /// state's encoding). It is built from a copy of the current state rather
 /// than the last Raft snapshot, so it holds every write applied before the
-/// request, as Nomad's `Operator.SnapshotSave` takes a fresh one.
+/// request, as Nomad's `Operator.SnapshotSave` takes a fresh one. With
+/// `stale=true` the server asked saves its own state instead, which may
+/// trail the leader's (Nomad's `-stale`; [`super::leader_forward`] keeps
+/// such a read here): the header's log id says how far it got.
 pub async fn snapshot_save(State(app): State<App>) -> HttpResult<Response> {
     let (state, last_applied, membership) = {
         let a = app.raft.shared.read();
