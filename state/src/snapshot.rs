@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::ClusterMetadata;
 use crate::events::{EventLog, EventRetention};
 use crate::tables::Tables;
 use crate::State;
@@ -25,6 +26,10 @@ struct SnapshotRef<'a> {
     restored_at: u64,
     tables: &'a Tables,
     events: &'a EventLog,
+    /// Added within format 3: older snapshots have none, and older
+    /// builds ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a ClusterMetadata>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +40,8 @@ struct SnapshotOwned {
     restored_at: u64,
     tables: Tables,
     events: EventLog,
+    #[serde(default)]
+    cluster: Option<ClusterMetadata>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,7 @@ impl State {
             restored_at: self.restored_at,
             tables: &self.tables,
             events: &self.events,
+            cluster: self.cluster.as_ref(),
         }
     }
 
@@ -88,6 +96,7 @@ impl State {
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),
             ("restored_at", self.restored_at == other.restored_at),
+            ("cluster", self.cluster == other.cluster),
         ]
         .into_iter()
         .filter(|(_, same)| !same)
@@ -111,6 +120,7 @@ impl State {
             events,
             last_index: snap.last_index,
             restored_at: snap.restored_at,
+            cluster: snap.cluster,
         })
     }
 }
@@ -416,6 +426,7 @@ mod tests {
             restored_at: snap.restored_at,
             tables: &snap.tables,
             events: &snap.events,
+            cluster: None,
         })
         .unwrap();
         assert!(matches!(
