@@ -217,6 +217,12 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         heartbeat_grace: std::time::Duration::from_secs(10),
         failover_heartbeat_ttl: std::time::Duration::from_secs(300),
         http_limits: cfg.limits,
+        autopilot: drover_server::cluster::Autopilot {
+            server_stabilization_time: cfg
+                .server
+                .server_stabilization_time
+                .unwrap_or(drover_server::cluster::Autopilot::default().server_stabilization_time),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -20,7 +20,8 @@
 //! - **Join.** A server that learns of a server in a cluster asks it to
 //!   join (`POST /rpc/v1/join`, redirected to the leader). The leader adds
 //!   it as a learner, waits until it has caught up (openraft's blocking
-//!   `add_learner`), then promotes it to voter (`change_membership`), the
+//!   `add_learner`) and then been healthy for `server_stabilization_time`
+//!   ([`promote`]), then promotes it to voter (`change_membership`), the
 //!   order Nomad's autopilot keeps with non-voters (`nomad/autopilot.go`).
 //!   `-join`, `drover server join` (`PUT /v1/agent/join`) and `retry_join`
 //!   towards a running cluster all end here.
@@ -39,6 +40,7 @@
 //!   while no leader is known ([`crate::http::leader_forward`]).
 
 mod discover;
+mod promote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -60,6 +62,7 @@ use crate::raft::rpc::{decode, msgpack, LeaderContact};
 use crate::raft::{Node, NodeId};
 
 pub use discover::discover;
+pub use promote::{Autopilot, MAX_TRAILING_LOGS};
 
 pub const IDENTITY_PATH: &str = "/rpc/v1/identity";
 pub const JOIN_PATH: &str = "/rpc/v1/join";
@@ -252,10 +255,13 @@ pub struct Cluster {
     /// Why this server cannot go on (its data directory belongs to
     /// another cluster than the one it was told to join); the agent exits.
     failed: tokio::sync::watch::Sender<Option<String>>,
+    autopilot: Autopilot,
+    /// Learners on their way to voter ([`promote`]).
+    stable: promote::Stability,
 }
 
 impl Cluster {
-    pub fn new(me: Identity, raft: RaftHandle) -> Arc<Cluster> {
+    pub fn new(me: Identity, raft: RaftHandle, autopilot: Autopilot) -> Arc<Cluster> {
         Arc::new(Cluster {
             me,
             rpc: raft.rpc.clone(),
@@ -269,6 +275,8 @@ impl Cluster {
             contacts: Mutex::new(BTreeMap::new()),
             foreign: Mutex::new(BTreeSet::new()),
             failed: tokio::sync::watch::channel(None).0,
+            autopilot,
+            stable: Default::default(),
         })
     }
 
@@ -621,7 +629,8 @@ impl Cluster {
             addr: joiner.rpc_addr.clone(),
         };
         tracing::info!(node_id = id, rpc = %joiner.rpc_addr, "adding server as a learner");
-        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT;
+        let stabilization = self.autopilot.server_stabilization_time;
+        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT + stabilization;
         match tokio::time::timeout_at(deadline, self.raft.raft.add_learner(id, node, true)).await {
             Err(_) => {
                 return JoinReply::Refused(format!(
@@ -631,7 +640,10 @@ impl Cluster {
             Ok(Err(e)) => return write_refusal(&self.raft, e),
             Ok(Ok(_)) => {}
         }
-        tracing::info!(node_id = id, "server caught up; promoting it to voter");
+        tracing::info!(node_id = id, stabilization = ?stabilization, "server caught up; promoting it to voter once it has been healthy that long");
+        if let Err(reply) = self.stabilize(id, &joiner.rpc_addr, deadline).await {
+            return reply;
+        }
         loop {
             let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
             let result =
