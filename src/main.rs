@@ -217,6 +217,12 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         heartbeat_grace: std::time::Duration::from_secs(10),
         failover_heartbeat_ttl: std::time::Duration::from_secs(300),
         http_limits: cfg.limits,
+        autopilot: drover_server::cluster::Autopilot {
+            server_stabilization_time: cfg
+                .server
+                .server_stabilization_time
+                .unwrap_or(drover_server::cluster::Autopilot::default().server_stabilization_time),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -316,7 +322,18 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         };
         tracing::info!(http = %http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
         eprintln!("==> Drover agent started! HTTP API: http://{http_addr}");
-        signals.wait().await;
+        // A server whose data directory belongs to another cluster than
+        // the one it was told to join stops, and the agent exits non-zero.
+        let failed = async {
+            match &server {
+                Some(s) => s.cluster.failed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let failed = tokio::select! {
+            _ = signals.wait() => None,
+            why = failed => Some(why),
+        };
         tracing::info!("shutting down");
         if let Some(c) = client {
             c.shutdown().await;
@@ -325,7 +342,10 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         if let Some(server) = server {
             server.shutdown().await;
         }
-        Ok::<(), anyhow::Error>(())
+        match failed {
+            Some(why) => Err(anyhow::anyhow!(why)),
+            None => Ok::<(), anyhow::Error>(()),
+        }
     })?;
     drop(temp);
     Ok(())

@@ -59,6 +59,9 @@ pub struct ServerOptions {
     pub failover_heartbeat_ttl: Duration,
     /// The HTTP listener's connection limits (Nomad's agent `limits` block).
     pub http_limits: crate::http::serve::HttpLimits,
+    /// Nomad's `autopilot` block: how long a joining server must be
+    /// healthy before it becomes a voter.
+    pub autopilot: crate::cluster::Autopilot,
 }
 
 impl ServerOptions {
@@ -83,6 +86,7 @@ impl ServerOptions {
             heartbeat_grace: Duration::from_secs(10),
             failover_heartbeat_ttl: Duration::from_secs(300),
             http_limits: Default::default(),
+            autopilot: Default::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ pub async fn start_with_client(
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
         raft.clone(),
+        opts.autopilot,
     );
     let mut cluster_tasks = tokio::task::JoinSet::new();
     {

@@ -25,6 +25,7 @@
 //! awaited, commits in flight included, before anything of a later term
 //! starts. A plan is committed only while the term that planned it still
 //! leads (Nomad nomad/leader.go `establishLeadership`/`revokeLeadership`).
+//! The first leader of a cluster also writes the cluster's ID.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -318,6 +319,40 @@ impl Leader {
             .remove(&ticket);
     }
 
+    /// Nomad's `generateClusterID` (nomad/leader.go): a leader whose state
+    /// has no cluster ID yet writes a fresh one. A write that fails (the
+    /// term ended, a full disk) is tried again each second while the term
+    /// lasts; an ID another leader wrote first stays. Then it waits for the
+    /// term to end, as every duty does.
+    async fn cluster_id(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        while self.raft.shared.read().state.cluster().is_none() {
+            let meta = drover_state::command::ClusterMetadata {
+                cluster_id: uuid::Uuid::new_v4().to_string(),
+                create_time: unix_nanos(),
+            };
+            let id = meta.cluster_id.clone();
+            let cmd = drover_state::Command::ClusterMetadata(meta);
+            let written = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                written = self.raft.write(cmd) => written,
+            };
+            match written {
+                Ok(out) if out.result.is_ok() => {
+                    tracing::info!(cluster_id = %id, "generated the cluster ID");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "writing the cluster ID failed; trying again");
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        let _ = stop.wait_for(|s| *s).await;
+    }
+
     /// A plan that was not applied: worth a warning while this term leads;
     /// after it ended (leadership moved, the server is stopping) the next
     /// leader plans the eval again, so it is only noted.
@@ -499,6 +534,7 @@ async fn supervise(
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(leader.clone().feed_loop(stop_rx.clone()));
+        tasks.spawn(leader.clone().cluster_id(stop_rx.clone()));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }

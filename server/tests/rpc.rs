@@ -74,7 +74,15 @@ async fn an_undecodable_rpc_body_is_a_400_and_the_sender_sees_an_error() {
         version: "0.0.0".into(),
     };
     let status: PeerStatus = client
-        .call(&addr, IDENTITY_PATH, &Announce { from: me }, TTL)
+        .call(
+            &addr,
+            IDENTITY_PATH,
+            &Announce {
+                from: me,
+                cluster_id: None,
+            },
+            TTL,
+        )
         .await
         .unwrap();
     assert_eq!(status.identity.node_id, srv.s.raft.node_id);

@@ -82,6 +82,10 @@ pub struct ServerConfig {
     /// `raft_trailing_logs`); `None` keeps Drover's 1,000. A follower
     /// further behind gets the snapshot.
     pub raft_trailing_logs: Option<u32>,
+    /// How long a joining server must have been healthy before it is
+    /// promoted from learner to voter (Nomad's top-level `autopilot {
+    /// server_stabilization_time }`); `None` keeps Nomad's 10s.
+    pub server_stabilization_time: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +247,7 @@ pub struct ServerLayer {
     pub start_join: Vec<String>,
     pub raft_snapshot_threshold: Option<u32>,
     pub raft_trailing_logs: Option<u32>,
+    pub server_stabilization_time: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -344,6 +349,9 @@ impl AgentConfig {
         }
         if layer.server.raft_trailing_logs.is_some() {
             self.server.raft_trailing_logs = layer.server.raft_trailing_logs;
+        }
+        if layer.server.server_stabilization_time.is_some() {
+            self.server.server_stabilization_time = layer.server.server_stabilization_time;
         }
         self.server
             .deprecated_retry_join

@@ -70,7 +70,6 @@ const NOMAD_TOP_LEVEL: &[&str] = &[
     "addresses",
     "advertise",
     "audit",
-    "autopilot",
     "consul",
     "disable_anonymous_signature",
     "disable_update_check",
@@ -152,6 +151,17 @@ const NOMAD_SERVER: &[&str] = &[
     "start_join",
     "start_timeout",
     "upgrade_version",
+];
+
+/// Keys of Nomad's `autopilot` block that Drover does not model.
+const NOMAD_AUTOPILOT: &[&str] = &[
+    "cleanup_dead_servers",
+    "disable_upgrade_migration",
+    "enable_custom_upgrades",
+    "enable_redundancy_zones",
+    "last_contact_threshold",
+    "max_trailing_logs",
+    "min_quorum",
 ];
 
 /// Keys of Nomad's `Limits` that Drover does not model: the RPC ones
@@ -381,6 +391,19 @@ impl Walker<'_> {
                 "plugin" => self.plugins(self.block(path, item)?, layer)?,
                 "client" => self.client(self.block(path, item)?, layer)?,
                 "limits" => self.limits(self.block(path, item)?, layer)?,
+                "autopilot" => {
+                    for (key, item) in self.block(path, item)? {
+                        let path = format!("autopilot.{key}");
+                        match key.as_str() {
+                            "server_stabilization_time" => {
+                                let d = self.duration(&path, item)?;
+                                layer.server.server_stabilization_time = Some(d);
+                            }
+                            k if NOMAD_AUTOPILOT.contains(&k) => self.ignored(&path),
+                            _ => return Err(self.unknown(&path)),
+                        }
+                    }
+                }
                 _ if NOMAD_TOP_LEVEL.contains(&path) => self.ignored(path),
                 _ => self.warn(path, "ignored: not a Nomad agent option"),
             }

@@ -38,6 +38,8 @@ pub struct State {
     /// The index of the last [`Command::StateRestore`] (0: none): every
     /// read reports at least this, since anything may have changed there.
     restored_at: u64,
+    /// The cluster's ID, once its first leader wrote it.
+    cluster: Option<command::ClusterMetadata>,
 }
 
 impl Default for State {
@@ -53,6 +55,7 @@ impl State {
             events: EventLog::new(retention),
             last_index: 0,
             restored_at: 0,
+            cluster: None,
         }
     }
 
@@ -81,6 +84,12 @@ impl State {
         self.tables = restored.tables;
         self.restored_at = index;
         Ok(())
+    }
+
+    /// The cluster's ID and when it was made, once written
+    /// ([`Command::ClusterMetadata`]).
+    pub fn cluster(&self) -> Option<&command::ClusterMetadata> {
+        self.cluster.as_ref()
     }
 
     pub fn events(&self) -> &EventLog {

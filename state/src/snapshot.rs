@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::ClusterMetadata;
 use crate::events::{EventLog, EventRetention};
 use crate::tables::Tables;
 use crate::State;
@@ -25,6 +26,10 @@ struct SnapshotRef<'a> {
     restored_at: u64,
     tables: &'a Tables,
     events: &'a EventLog,
+    /// Added within format 3: older snapshots have none, and older
+    /// builds ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a ClusterMetadata>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +40,8 @@ struct SnapshotOwned {
     restored_at: u64,
     tables: Tables,
     events: EventLog,
+    #[serde(default)]
+    cluster: Option<ClusterMetadata>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,7 @@ impl State {
             restored_at: self.restored_at,
             tables: &self.tables,
             events: &self.events,
+            cluster: self.cluster.as_ref(),
         }
     }
 
@@ -67,6 +75,33 @@ impl State {
     /// as [`State::snapshot`]), so a large state never sits in memory twice.
     pub fn snapshot_to<W: std::io::Write>(&self, w: &mut W) -> Result<(), SnapshotError> {
         Ok(rmp_serde::encode::write_named(w, &self.snapshot_ref())?)
+    }
+
+    /// The parts in which `self` and `other` differ, by name (`"jobs"`,
+    /// `"events"`, `"last_index"`, ...); empty when the states are equal.
+    /// For tests that expect two servers to hold the same state: naming the
+    /// table that differs says more than two dumps of every row.
+    pub fn differences(&self, other: &State) -> Vec<&'static str> {
+        let (a, b) = (&self.tables, &other.tables);
+        [
+            ("jobs", a.jobs == b.jobs),
+            ("job_versions", a.job_versions == b.job_versions),
+            ("job_summaries", a.job_summaries == b.job_summaries),
+            ("evals", a.evals == b.evals),
+            ("allocs", a.allocs == b.allocs),
+            ("nodes", a.nodes == b.nodes),
+            ("indexes", a.indexes == b.indexes),
+            ("key_indexes", a.key_indexes == b.key_indexes),
+            ("derived indexes", a.ix == b.ix),
+            ("events", self.events == other.events),
+            ("last_index", self.last_index == other.last_index),
+            ("restored_at", self.restored_at == other.restored_at),
+            ("cluster", self.cluster == other.cluster),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(name, _)| name)
+        .collect()
     }
 
     /// Rebuild a state from [`State::snapshot`] bytes. Garbage is an error,
@@ -85,6 +120,7 @@ impl State {
             events,
             last_index: snap.last_index,
             restored_at: snap.restored_at,
+            cluster: snap.cluster,
         })
     }
 }
@@ -354,6 +390,16 @@ mod tests {
     }
 
     #[test]
+    fn differences_name_the_parts_that_differ() {
+        let st = busy_state(EventRetention::default());
+        let back = State::restore(&st.snapshot().unwrap(), EventRetention::default()).unwrap();
+        assert!(back.differences(&st).is_empty());
+        let mut later = st.clone();
+        later.advance_to(99);
+        assert_eq!(later.differences(&st), ["last_index"]);
+    }
+
+    #[test]
     fn format_1_snapshots_keep_their_compacted_range() {
         let small = EventRetention {
             max_events: 2,
@@ -380,6 +426,7 @@ mod tests {
             restored_at: snap.restored_at,
             tables: &snap.tables,
             events: &snap.events,
+            cluster: None,
         })
         .unwrap();
         assert!(matches!(

@@ -273,6 +273,84 @@ pub async fn scheduled(s: &Server, id: &str) {
     .await;
 }
 
+/// How long [`assert_same_state`] waits for the servers to settle on one
+/// applied index: longer than [`DEADLINE`], since a leader may still be
+/// scheduling a backlog of evaluations when writers stop.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// A server's state as `GET /v1/operator/snapshot?stale=true` saves it
+/// from its own memory: the Raft index it was taken at and the state's
+/// encoding. `None` while the server does not answer with one.
+async fn saved_state(s: &Server) -> Option<(u64, Vec<u8>)> {
+    let url = format!("{}/v1/operator/snapshot?stale=true", s.base());
+    let r = s.client.get(url).send().await.ok()?;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    let bytes = r.bytes().await.ok()?;
+    let (meta, state) = drover_server::raft::snapshot_file::split(&bytes).ok()?;
+    Some((meta.last_log_id.map_or(0, |l| l.index), state.to_vec()))
+}
+
+/// Wait until every server has applied the same last index, then assert
+/// that they hold the same state; returns that index.
+///
+/// Nomad has no endpoint that digests a server's state. Every Drover
+/// server already saves its whole state on request, and with `stale=true`
+/// from its own memory rather than the leader's (`nomad operator snapshot
+/// save -stale`), in the snapshot file's format: a header with the Raft
+/// log id the state was taken at, then the state's encoding. So that is
+/// what is compared, rather than a digest endpoint added only for tests:
+/// it covers every table and the event log, not what a list endpoint
+/// shows, and it is encoded from ordered maps only (imbl's `OrdMap`,
+/// `BTreeMap`; apply iterates no hash map), so equal states at one index
+/// encode to equal bytes. The header's snapshot ID, which names the time
+/// of the save, legitimately differs and is not compared. Encodings that
+/// differ are decoded with drover-state and compared as values (whether a
+/// job and its current version share one allocation changes the bytes, not
+/// the state); states that differ fail the test, naming the tables.
+pub async fn assert_same_state(servers: &[&Server]) -> u64 {
+    let started = Instant::now();
+    loop {
+        let mut saved = Vec::new();
+        for s in servers {
+            saved.push(saved_state(s).await);
+        }
+        let indexes: Vec<Option<u64>> = saved.iter().map(|v| v.as_ref().map(|v| v.0)).collect();
+        if let [Some((index, first)), rest @ ..] = saved.as_slice() {
+            if rest
+                .iter()
+                .all(|v| v.as_ref().is_some_and(|(i, _)| i == index))
+            {
+                let decode = |bytes: &[u8]| {
+                    drover_state::State::restore(bytes, Default::default())
+                        .unwrap_or_else(|e| panic!("a saved state does not decode: {e}"))
+                };
+                let mut want = None;
+                for (s, (_, state)) in servers.iter().zip(saved.iter().flatten()).skip(1) {
+                    if state == first {
+                        continue;
+                    }
+                    let want = want.get_or_insert_with(|| decode(first));
+                    let differ = decode(state).differences(want);
+                    assert!(
+                        differ.is_empty(),
+                        "{} and {} applied index {index} with different states: {differ:?}",
+                        servers[0].ip,
+                        s.ip
+                    );
+                }
+                return *index;
+            }
+        }
+        assert!(
+            started.elapsed() < SETTLE,
+            "the servers did not settle on one applied index within {SETTLE:?}: {indexes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn bootstraps(s: &Server) -> usize {
     s.log().matches("bootstrapping the cluster").count()
 }

@@ -93,9 +93,13 @@ pub async fn discover(
     loop {
         if cluster.raft.is_voter() {
             tracing::info!("this server is a voter of the cluster");
+            let targets: Vec<String> = d.targets.keys().cloned().collect();
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => {}
-                _ = greet_members(&cluster) => {}
+                _ = futures_util::future::join(
+                    greet_members(&cluster),
+                    check_retry_join(&cluster, &targets),
+                ) => {}
             }
             return;
         }
@@ -143,6 +147,41 @@ async fn greet_members(cluster: &Cluster) {
             }
         });
     futures_util::future::join_all(greetings).await;
+}
+
+/// How long a voter waits to have applied its cluster ID before it
+/// compares it with the servers `retry_join` names.
+const OWN_ID_WAIT: Duration = Duration::from_secs(10);
+
+/// A voter (a server restarted on its data directory) asks each
+/// `retry_join` address once who it is: when one belongs to another
+/// cluster, this data directory is not of the cluster the server was told
+/// to join, and it gives up ([`Cluster::failed`]) rather than go on as a
+/// cluster of its own beside it. An address that does not answer now is
+/// not asked again.
+async fn check_retry_join(cluster: &Cluster, targets: &[String]) {
+    if targets.is_empty() {
+        return;
+    }
+    // A restart applies its log again (the cluster ID among it) shortly
+    // after it starts; compare with the ID once it is there.
+    let mut applied = cluster.raft.shared.subscribe_applied();
+    let _ = tokio::time::timeout(
+        OWN_ID_WAIT,
+        applied.wait_for(|_| cluster.cluster_id().is_some()),
+    )
+    .await;
+    let answers = join_all(targets.iter().map(|a| cluster.announce(a))).await;
+    for (addr, answer) in targets.iter().zip(answers) {
+        let Ok(status) = answer else { continue };
+        if status.identity.node_id == cluster.me.node_id {
+            continue;
+        }
+        if let Some(other) = cluster.other_cluster(addr, &status).await {
+            cluster.fail(other.to_string());
+            return;
+        }
+    }
 }
 
 fn is_voter(m: &openraft::RaftMetrics<NodeId, Node>, id: NodeId) -> bool {
@@ -216,20 +255,33 @@ async fn step(cluster: &Cluster, join: &mut Backoff, said: &mut Said) {
     let peers = cluster.peers();
     // A server already in a cluster: join it, never bootstrap beside it
     // (Nomad's `maybeBootstrap` asks each server for its Raft peers first).
-    if let Some(member) = peers.iter().find(|p| p.initialized) {
+    // One of this region first; one of another is asked only to be told
+    // why not, which is logged at each try.
+    let member = peers
+        .iter()
+        .filter(|p| p.initialized)
+        .min_by_key(|p| p.identity.region != cluster.me.region);
+    if let Some(member) = member {
         if join.next > Instant::now() {
             return;
         }
         match cluster.join(&member.identity.rpc_addr).await {
             Ok(Joined::Voter) | Ok(Joined::Announced) => join.answered(),
+            Err(e @ super::JoinError::OtherCluster { .. }) => cluster.fail(e.to_string()),
             Err(e) => {
                 let wait = join.failed();
                 let via = &member.identity.rpc_addr;
-                // A cluster that is electing its first leader is no failure.
-                if matches!(e, super::JoinError::NoLeader(_)) && join.failures < 5 {
-                    tracing::debug!(%via, retry_in = ?wait, error = %e, "joining the cluster: no leader yet");
-                } else {
-                    tracing::warn!(%via, retry_in = ?wait, error = %e, "joining the cluster failed");
+                match e {
+                    // A cluster electing its first leader is no failure.
+                    super::JoinError::NoLeader(_) if join.failures < 5 => {
+                        tracing::debug!(%via, retry_in = ?wait, error = %e, "joining the cluster: no leader yet");
+                    }
+                    super::JoinError::OtherRegion { .. } => {
+                        tracing::error!(retry_in = ?wait, "not joining: {e}");
+                    }
+                    _ => {
+                        tracing::warn!(%via, retry_in = ?wait, error = %e, "joining the cluster failed");
+                    }
                 }
             }
         }

@@ -20,15 +20,27 @@
 //! - **Join.** A server that learns of a server in a cluster asks it to
 //!   join (`POST /rpc/v1/join`, redirected to the leader). The leader adds
 //!   it as a learner, waits until it has caught up (openraft's blocking
-//!   `add_learner`), then promotes it to voter (`change_membership`), the
+//!   `add_learner`) and then been healthy for `server_stabilization_time`
+//!   ([`promote`]), then promotes it to voter (`change_membership`), the
 //!   order Nomad's autopilot keeps with non-voters (`nomad/autopilot.go`).
 //!   `-join`, `drover server join` (`PUT /v1/agent/join`) and `retry_join`
 //!   towards a running cluster all end here.
+//! - **Which cluster.** The first leader writes a random cluster ID
+//!   through Raft (Nomad's `ClusterMetadata`, nomad/leader.go), so every
+//!   server's state, and with it its data directory, holds it. Identity
+//!   exchanges and join requests carry it. A server never joins, and a
+//!   cluster never takes, a server of another cluster ID, or (without
+//!   IDs) one initialized apart from it; a restarted server that finds a
+//!   `retry_join` address in another cluster gives up and the agent exits
+//!   ([`Cluster::failed`]), since only an empty data directory can fix it.
+//!   Servers of different regions never join one cluster either; that is
+//!   said at every try, as a region's servers may start in any order.
 //! - **Who leads.** [`Cluster::leadership`] is the one answer the HTTP
 //!   layer acts on: forward to the leader, serve here, or hold the request
 //!   while no leader is known ([`crate::http::leader_forward`]).
 
 mod discover;
+mod promote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -50,6 +62,7 @@ use crate::raft::rpc::{decode, msgpack, LeaderContact};
 use crate::raft::{Node, NodeId};
 
 pub use discover::discover;
+pub use promote::{Autopilot, MAX_TRAILING_LOGS};
 
 pub const IDENTITY_PATH: &str = "/rpc/v1/identity";
 pub const JOIN_PATH: &str = "/rpc/v1/join";
@@ -111,6 +124,9 @@ pub struct Identity {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Announce {
     pub from: Identity,
+    /// The caller's cluster ID, once its state has one.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
 }
 
 /// The answer to an [`Announce`].
@@ -129,12 +145,18 @@ pub struct PeerStatus {
     /// The servers it has heard from.
     #[serde(default)]
     pub known: Vec<Identity>,
+    /// Its cluster's ID, once its state has one.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
 }
 
 /// The body of `POST /rpc/v1/join`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub identity: Identity,
+    /// The joining server's cluster ID, when its data directory has one.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,10 +179,25 @@ pub enum JoinError {
     Itself(String),
     #[error("the cluster at {0} has no leader now")]
     NoLeader(String),
-    #[error("this server already belongs to a cluster that {0} is not part of; a server joins another cluster only with an empty data directory")]
-    OtherCluster(String),
+    #[error("this server's data directory belongs to cluster {ours}, but the server at {addr} belongs to cluster {theirs}; a server joins another cluster only with an empty data directory")]
+    OtherCluster {
+        addr: String,
+        ours: String,
+        theirs: String,
+    },
+    #[error("the server at {addr} is in region {theirs:?}, this server in region {ours:?}; servers of different regions never join one cluster")]
+    OtherRegion {
+        addr: String,
+        ours: String,
+        theirs: String,
+    },
     #[error("{0}")]
     Refused(String),
+}
+
+/// A cluster ID as messages name it.
+fn cluster_name(id: Option<&str>) -> String {
+    id.map_or_else(|| "(no ID yet)".to_string(), str::to_string)
 }
 
 /// What a successful [`Cluster::join`] did.
@@ -212,10 +249,19 @@ pub struct Cluster {
     http: Mutex<Option<Router>>,
     /// Servers that answered a [`Cluster::probe`], by node ID.
     contacts: Mutex<BTreeMap<NodeId, Contact>>,
+    /// Servers of another cluster that announced themselves, refused
+    /// (each logged once).
+    foreign: Mutex<BTreeSet<NodeId>>,
+    /// Why this server cannot go on (its data directory belongs to
+    /// another cluster than the one it was told to join); the agent exits.
+    failed: tokio::sync::watch::Sender<Option<String>>,
+    autopilot: Autopilot,
+    /// Learners on their way to voter ([`promote`]).
+    stable: promote::Stability,
 }
 
 impl Cluster {
-    pub fn new(me: Identity, raft: RaftHandle) -> Arc<Cluster> {
+    pub fn new(me: Identity, raft: RaftHandle, autopilot: Autopilot) -> Arc<Cluster> {
         Arc::new(Cluster {
             me,
             rpc: raft.rpc.clone(),
@@ -227,6 +273,64 @@ impl Cluster {
             contact: LeaderContact::new(),
             http: Mutex::new(None),
             contacts: Mutex::new(BTreeMap::new()),
+            foreign: Mutex::new(BTreeSet::new()),
+            failed: tokio::sync::watch::channel(None).0,
+            autopilot,
+            stable: Default::default(),
+        })
+    }
+
+    /// This cluster's ID, once this server has applied it.
+    pub fn cluster_id(&self) -> Option<String> {
+        let applied = self.raft.shared.read();
+        applied.state.cluster().map(|c| c.cluster_id.clone())
+    }
+
+    /// Resolves with the reason once this server cannot go on.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failed.subscribe();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            // The sender lives as long as `self`.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Give up: log `why` once and tell the agent, which exits with it.
+    fn fail(&self, why: String) {
+        self.failed.send_if_modified(|failed| {
+            if failed.is_some() {
+                return false;
+            }
+            tracing::error!("{why}");
+            *failed = Some(why);
+            true
+        });
+    }
+
+    /// Whether the server that answered `status` belongs to another
+    /// cluster than this one: both have cluster IDs and they differ, or
+    /// both are initialized and neither's membership holds the other (a
+    /// data directory from before cluster IDs).
+    async fn other_cluster(&self, addr: &str, status: &PeerStatus) -> Option<JoinError> {
+        let ours = self.cluster_id();
+        let differ = match (&ours, &status.cluster_id) {
+            (Some(a), Some(b)) => a != b,
+            _ => {
+                status.initialized
+                    && self.raft.raft.is_initialized().await.unwrap_or(false)
+                    && !status.voters.contains(&self.me.node_id)
+                    && !self.raft.members().contains(&status.identity.node_id)
+            }
+        };
+        differ.then(|| JoinError::OtherCluster {
+            addr: addr.to_string(),
+            ours: cluster_name(ours.as_deref()),
+            theirs: cluster_name(status.cluster_id.as_deref()),
         })
     }
 
@@ -320,6 +424,7 @@ impl Cluster {
             leader_rpc: self.raft.leader().map(|(_, addr)| addr),
             voters: self.raft.voters().into_iter().map(|(id, _)| id).collect(),
             known,
+            cluster_id: self.cluster_id(),
         }
     }
 
@@ -403,10 +508,17 @@ impl Cluster {
     }
 
     async fn exchange(&self, addr: &str, timeout: Duration) -> Result<PeerStatus, RpcFailure> {
+        let ours = self.cluster_id();
         let req = Announce {
             from: self.me.clone(),
+            cluster_id: ours.clone(),
         };
         let status: PeerStatus = self.rpc.call(addr, IDENTITY_PATH, &req, timeout).await?;
+        // A server of another cluster is no peer: it counts towards no
+        // bootstrap and is never joined.
+        if matches!((&ours, &status.cluster_id), (Some(a), Some(b)) if a != b) {
+            return Ok(status);
+        }
         self.record(status.identity.clone(), status.initialized);
         let mut heard_of = lock(&self.heard_of);
         for known in &status.known {
@@ -429,6 +541,16 @@ impl Cluster {
             if status.identity.node_id == self.me.node_id {
                 return Err(JoinError::Itself(target));
             }
+            if status.identity.region != self.me.region {
+                return Err(JoinError::OtherRegion {
+                    addr: target,
+                    ours: self.me.region.clone(),
+                    theirs: status.identity.region,
+                });
+            }
+            if let Some(other) = self.other_cluster(&target, &status).await {
+                return Err(other);
+            }
             if !status.initialized {
                 return Ok(Joined::Announced);
             }
@@ -436,16 +558,9 @@ impl Cluster {
             if status.voters.contains(&self.me.node_id) {
                 return Ok(Joined::Voter);
             }
-            // Initialized, yet neither in its membership nor it in ours:
-            // two different clusters.
-            if self.raft.raft.is_initialized().await.unwrap_or(false)
-                && !status.voters.contains(&self.me.node_id)
-                && !self.raft.members().contains(&status.identity.node_id)
-            {
-                return Err(JoinError::OtherCluster(target));
-            }
             let req = JoinRequest {
                 identity: self.me.clone(),
+                cluster_id: self.cluster_id(),
             };
             let reply: JoinReply = self
                 .rpc
@@ -468,17 +583,30 @@ impl Cluster {
 
     /// On the leader: add the server as a learner, wait for it to catch
     /// up, promote it to voter.
-    async fn add_server(&self, joiner: Identity) -> JoinReply {
+    async fn add_server(&self, joiner: Identity, cluster_id: Option<String>) -> JoinReply {
         if !self.raft.is_leader() {
             return JoinReply::NotLeader {
                 leader_rpc: self.raft.leader().map(|(_, addr)| addr),
             };
         }
         if joiner.region != self.me.region {
-            return JoinReply::Refused(format!(
-                "server {} is in region {:?}, this cluster in {:?}",
-                joiner.name, joiner.region, self.me.region
-            ));
+            let why = format!(
+                "server {} ({}) is in region {:?}, this cluster in {:?}; servers of different regions never join one cluster",
+                joiner.name, joiner.rpc_addr, joiner.region, self.me.region
+            );
+            tracing::warn!("refused a join: {why}");
+            return JoinReply::Refused(why);
+        }
+        let ours = self.cluster_id();
+        if let (Some(ours), Some(theirs)) = (&ours, &cluster_id) {
+            if ours != theirs {
+                let why = format!(
+                    "server {} ({}) belongs to cluster {theirs}, this cluster is {ours}; a server joins another cluster only with an empty data directory",
+                    joiner.name, joiner.rpc_addr
+                );
+                tracing::warn!("refused a join: {why}");
+                return JoinReply::Refused(why);
+            }
         }
         let id = joiner.node_id;
         let existing = {
@@ -501,7 +629,8 @@ impl Cluster {
             addr: joiner.rpc_addr.clone(),
         };
         tracing::info!(node_id = id, rpc = %joiner.rpc_addr, "adding server as a learner");
-        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT;
+        let stabilization = self.autopilot.server_stabilization_time;
+        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT + stabilization;
         match tokio::time::timeout_at(deadline, self.raft.raft.add_learner(id, node, true)).await {
             Err(_) => {
                 return JoinReply::Refused(format!(
@@ -511,7 +640,10 @@ impl Cluster {
             Ok(Err(e)) => return write_refusal(&self.raft, e),
             Ok(Ok(_)) => {}
         }
-        tracing::info!(node_id = id, "server caught up; promoting it to voter");
+        tracing::info!(node_id = id, stabilization = ?stabilization, "server caught up; promoting it to voter once it has been healthy that long");
+        if let Err(reply) = self.stabilize(id, &joiner.rpc_addr, deadline).await {
+            return reply;
+        }
         loop {
             let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
             let result =
@@ -558,13 +690,27 @@ async fn identity_handler(State(cluster): State<Arc<Cluster>>, body: Bytes) -> R
         Ok(a) => a,
         Err(bad) => return bad,
     };
+    let status = cluster.status().await;
+    if let (Some(ours), Some(theirs)) = (&status.cluster_id, &announce.cluster_id) {
+        if ours != theirs {
+            let from = &announce.from;
+            if lock(&cluster.foreign).insert(from.node_id) {
+                tracing::warn!(
+                    "refusing server {} ({}): it belongs to cluster {theirs}, this server to cluster {ours}",
+                    from.name,
+                    from.rpc_addr
+                );
+            }
+            return msgpack(&status);
+        }
+    }
     // Whether the caller is in a cluster is learned when this server
     // announces itself to it; until then it counts as not.
     let initialized = lock(&cluster.peers)
         .get(&announce.from.node_id)
         .is_some_and(|p| p.initialized);
     cluster.record(announce.from, initialized);
-    msgpack(&cluster.status().await)
+    msgpack(&status)
 }
 
 async fn join_handler(State(cluster): State<Arc<Cluster>>, body: Bytes) -> Response {
@@ -572,7 +718,7 @@ async fn join_handler(State(cluster): State<Arc<Cluster>>, body: Bytes) -> Respo
         Ok(r) => r,
         Err(bad) => return bad,
     };
-    msgpack(&cluster.add_server(req.identity).await)
+    msgpack(&cluster.add_server(req.identity, req.cluster_id).await)
 }
 
 /// `host`, `host:port`, `ip:port` or `[ipv6]:port` as an RPC address; the

@@ -126,6 +126,10 @@ pub fn router(app: App) -> Router {
             get(operator::autopilot_health),
         )
         .route(
+            "/v1/operator/autopilot/configuration",
+            get(operator::autopilot_configuration),
+        )
+        .route(
             "/v1/operator/snapshot",
             get(operator::snapshot_save)
                 .put(operator::snapshot_restore)

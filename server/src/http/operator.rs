@@ -34,9 +34,7 @@ use crate::raft::NodeId;
 /// gets twice that.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How far behind the leader's log a server may be and count as healthy:
-/// autopilot's `MaxTrailingLogs` default (Nomad `nomad/config.go`, 250).
-const MAX_TRAILING_LOGS: u64 = 250;
+use crate::cluster::MAX_TRAILING_LOGS;
 
 /// How long a membership change may wait for an earlier one to settle.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -331,6 +329,44 @@ struct OperatorHealthReply {
     voters: Vec<String>,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AutopilotConfiguration {
+    cleanup_dead_servers: bool,
+    last_contact_threshold: String,
+    max_trailing_logs: u64,
+    min_quorum: u32,
+    server_stabilization_time: String,
+    enable_redundancy_zones: bool,
+    disable_upgrade_migration: bool,
+    enable_custom_upgrades: bool,
+    create_index: u64,
+    modify_index: u64,
+}
+
+/// `GET /v1/operator/autopilot/configuration`, in Nomad's shape (durations
+/// as Go duration strings). Drover applies `ServerStabilizationTime` (the
+/// agent's `autopilot` block, as the leader has it) and the trailing-log
+/// bound of its health checks; it does not remove dead servers, and the
+/// rest are Nomad Enterprise features, so they read as off. Setting it
+/// through the API is not supported.
+pub async fn autopilot_configuration(State(app): State<App>) -> Response {
+    let autopilot = app.cluster.autopilot();
+    let body = AutopilotConfiguration {
+        cleanup_dead_servers: false,
+        last_contact_threshold: "200ms".into(),
+        max_trailing_logs: MAX_TRAILING_LOGS,
+        min_quorum: 0,
+        server_stabilization_time: go_duration(autopilot.server_stabilization_time),
+        enable_redundancy_zones: false,
+        disable_upgrade_migration: false,
+        enable_custom_upgrades: false,
+        create_index: 0,
+        modify_index: 0,
+    };
+    json(&body, &QueryMeta::latest(&app))
+}
+
 /// Go's zero `time.Time`, what Nomad reports for a server never stable.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -448,7 +484,10 @@ fn go_duration(d: Duration) -> String {
 /// the snapshot file's format (header with openraft's metadata, then the
 /// state's encoding). It is built from a copy of the current state rather
 /// than the last Raft snapshot, so it holds every write applied before the
-/// request, as Nomad's `Operator.SnapshotSave` takes a fresh one.
+/// request, as Nomad's `Operator.SnapshotSave` takes a fresh one. With
+/// `stale=true` the server asked saves its own state instead, which may
+/// trail the leader's (Nomad's `-stale`; [`super::leader_forward`] keeps
+/// such a read here): the header's log id says how far it got.
 pub async fn snapshot_save(State(app): State<App>) -> HttpResult<Response> {
     let (state, last_applied, membership) = {
         let a = app.raft.shared.read();

@@ -121,7 +121,9 @@ pub async fn health(State(app): State<App>) -> HttpResult<Response> {
 }
 
 /// `GET /v1/agent/self`: the agent's (redacted) configuration, its member
-/// entry and a few stats, in Nomad's lower-case top-level shape.
+/// entry and a few stats, in Nomad's lower-case top-level shape. A Drover
+/// addition: `stats.nomad.cluster_id`, the ID the cluster's first leader
+/// wrote (`""` until this server has applied it).
 pub async fn agent_self(State(app): State<App>) -> Response {
     let (index, applied) = {
         let a = app.raft.shared.read();
@@ -148,7 +150,10 @@ pub async fn agent_self(State(app): State<App>) -> Response {
         },
         "stats": {
             "raft": { "applied_index": applied.to_string(), "state": if app.raft.is_leader() { "Leader" } else { "Follower" } },
-            "nomad": { "leader": app.raft.is_leader().to_string(), "known_regions": "1", "server": "true" },
+            "nomad": {
+                "leader": app.raft.is_leader().to_string(), "known_regions": "1", "server": "true",
+                "cluster_id": app.cluster.cluster_id().unwrap_or_default(),
+            },
             "state": { "latest_index": index.to_string() },
         }
     });

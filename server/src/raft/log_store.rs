@@ -32,7 +32,13 @@ pub struct LogStore {
     /// One past the last index the snapshot on disk covers, when known:
     /// nothing newer is purged (see [`LogStore::purge_only_below`]).
     purge_limit: Option<Arc<AtomicU64>>,
+    /// A purge openraft asked for beyond `purge_limit`, not done yet.
+    deferred: Arc<std::sync::Mutex<Option<LogId>>>,
 }
+
+/// How long an append after a gap waits for the snapshot that fills the
+/// gap to be on disk ([`LogStore::close_gap`]).
+const GAP_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
     rmp_serde::to_vec_named(v).map_err(|e| io_err(true, &e))
@@ -54,6 +60,7 @@ impl LogStore {
             wal,
             meta: Arc::new(std::sync::Mutex::new(meta)),
             purge_limit: None,
+            deferred: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -86,6 +93,61 @@ impl LogStore {
         self.wal.save_meta(&next).map_err(wal_err(true))?;
         *meta = next;
         Ok(())
+    }
+
+    /// Purge `(-∞, log_id.index]`: the purge point durable first, then
+    /// the entries.
+    fn purge_now(&self, log_id: LogId) -> Result<(), StorageError> {
+        let bytes = encode(&log_id)?;
+        self.update_meta(|m| m.purged = Some((log_id.index, bytes)))?;
+        self.wal.purge(log_id.index);
+        Ok(())
+    }
+
+    /// Before appending `first` when the log ends before `first - 1`: a
+    /// follower installed the leader's snapshot, and openraft asked to
+    /// purge what it covers while the state machine was still installing
+    /// it (openraft 0.9 runs the two at once), so that purge was deferred.
+    /// Wait until the snapshot is on disk, then do it, so the log goes on
+    /// without a gap. A crash before then finds the old log and the old
+    /// snapshot, as if the install had not begun.
+    async fn close_gap(&self, first: u64) -> Result<(), StorageError> {
+        let Some((_, last)) = self.wal.bounds() else {
+            return Ok(());
+        };
+        if first <= last + 1 {
+            return Ok(());
+        }
+        let deferred = *self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(upto) = deferred.filter(|d| d.index + 1 >= first) else {
+            // The WAL refuses the gap with an error naming the entry.
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + GAP_WAIT;
+        while let Some(limit) = &self.purge_limit {
+            if limit.load(Ordering::SeqCst) > upto.index {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let e = std::io::Error::other(format!(
+                    "the snapshot up to log entry {} was not on disk within {GAP_WAIT:?}",
+                    upto.index
+                ));
+                return Err(io_err(true, &e));
+            }
+            // The state machine's install, on its own task, moves the
+            // limit; polled, as the limit is a plain atomic.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        tracing::info!(
+            index = upto.index,
+            "purged the Raft log up to the installed snapshot"
+        );
+        self.purge_now(upto)
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
@@ -186,6 +248,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             records.push((entry.get_log_id().index, encode(&entry)?));
         }
+        if let Some((first, _)) = records.first() {
+            self.close_gap(*first).await?;
+        }
         let done = Box::new(move || callback.log_io_completed(Ok(())));
         self.wal.append(records, done).map_err(wal_err(true))
     }
@@ -197,21 +262,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// Delete `(-∞, log_id.index]` after a snapshot. The purge point is made
     /// durable first, so a crash mid-purge never leaves a hole openraft
-    /// does not know about.
+    /// does not know about. Entries the snapshot on disk does not cover
+    /// stay, and the purge is remembered: a snapshot that could not be
+    /// written, or one still being installed ([`LogStore::close_gap`]).
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         if let Some(limit) = &self.purge_limit {
             if log_id.index >= limit.load(Ordering::SeqCst) {
-                tracing::warn!(
+                tracing::info!(
                     index = log_id.index,
-                    "not purging the Raft log past the snapshot on disk"
+                    "not purging the Raft log past the snapshot on disk yet"
                 );
+                let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+                if deferred.is_none_or(|d| d.index < log_id.index) {
+                    *deferred = Some(log_id);
+                }
                 return Ok(());
             }
         }
-        let bytes = encode(&log_id)?;
-        self.update_meta(|m| m.purged = Some((log_id.index, bytes)))?;
-        self.wal.purge(log_id.index);
-        Ok(())
+        self.purge_now(log_id)
     }
 }
 
@@ -265,5 +333,43 @@ impl LogStore {
         }
         self.wal.sync().await.map_err(wal_err(true))?;
         std::fs::rename(old, &done).map_err(|e| io_err(true, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_purge_past_the_snapshot_on_disk_waits_for_it_and_closes_the_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(dir.path(), 1 << 20).unwrap();
+        let limit = Arc::new(AtomicU64::new(0));
+        log.purge_only_below(limit.clone());
+        let records = (1..=3).map(|i| (i, vec![i as u8])).collect();
+        log.wal.append(records, Box::new(|| {})).unwrap();
+
+        // A snapshot up to 10 is being installed: nothing is purged yet.
+        let upto = openraft::testing::log_id(1, 1, 10);
+        log.purge(upto).await.unwrap();
+        assert_eq!(log.wal.bounds(), Some((1, 3)));
+        assert_eq!(log.last_purged().unwrap(), None);
+
+        // The append of 11 waits for the snapshot, then finds the log
+        // purged up to it.
+        let closing = {
+            let log = log.clone();
+            tokio::spawn(async move { log.close_gap(11).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!closing.is_finished(), "closed the gap before the snapshot");
+        limit.store(11, Ordering::SeqCst);
+        closing.await.unwrap().unwrap();
+        assert_eq!(log.wal.bounds(), None);
+        assert_eq!(log.last_purged().unwrap(), Some(upto));
+        log.wal
+            .append(vec![(11, vec![11])], Box::new(|| {}))
+            .unwrap();
+        assert_eq!(log.wal.bounds(), Some((11, 11)));
     }
 }

@@ -16,7 +16,7 @@ pub mod network;
 pub mod node;
 pub mod propose;
 pub mod rpc;
-pub(crate) mod snapshot_file;
+pub mod snapshot_file;
 pub mod state_machine;
 pub mod wal;
 

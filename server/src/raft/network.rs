@@ -16,7 +16,8 @@
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -24,7 +25,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Node, NodeId, TypeConfig};
 
@@ -32,6 +33,9 @@ use super::{Node, NodeId, TypeConfig};
 pub const APPEND_PATH: &str = "/rpc/v1/raft/append-entries";
 pub const VOTE_PATH: &str = "/rpc/v1/raft/vote";
 pub const SNAPSHOT_PATH: &str = "/rpc/v1/raft/install-snapshot";
+/// A snapshot chunk as a [`SnapshotChunk`]; [`SNAPSHOT_PATH`] takes
+/// openraft's request as it serializes, for servers that predate this one.
+pub const SNAPSHOT_CHUNK_PATH: &str = "/rpc/v1/raft/install-snapshot-chunk";
 
 /// The content type of every RPC body.
 pub const MSGPACK: &str = "application/msgpack";
@@ -44,6 +48,79 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// without a FIN (a partition, a host that lost power) is noticed and the
 /// next call dials afresh instead of waiting on a dead connection.
 const KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// openraft's `InstallSnapshotRequest` with the chunk's bytes as one
+/// MessagePack binary. openraft's own serialization writes `data` as an
+/// array of integers: up to two bytes per byte, and a decoder call per
+/// byte, which made a 3 MiB chunk cost a loaded follower longer than the
+/// leader's heartbeats could wait behind it on the same connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    pub vote: openraft::Vote<NodeId>,
+    pub meta: openraft::SnapshotMeta<NodeId, Node>,
+    pub offset: u64,
+    #[serde(with = "binary")]
+    pub data: Vec<u8>,
+    pub done: bool,
+}
+
+impl From<InstallSnapshotRequest<TypeConfig>> for SnapshotChunk {
+    fn from(r: InstallSnapshotRequest<TypeConfig>) -> Self {
+        SnapshotChunk {
+            vote: r.vote,
+            meta: r.meta,
+            offset: r.offset,
+            data: r.data,
+            done: r.done,
+        }
+    }
+}
+
+impl From<SnapshotChunk> for InstallSnapshotRequest<TypeConfig> {
+    fn from(c: SnapshotChunk) -> Self {
+        InstallSnapshotRequest {
+            vote: c.vote,
+            meta: c.meta,
+            offset: c.offset,
+            data: c.data,
+            done: c.done,
+        }
+    }
+}
+
+/// `Vec<u8>` as a MessagePack binary; an array of integers also reads.
+mod binary {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
+}
 
 /// Why an RPC to a peer failed, before openraft's error types.
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +180,22 @@ impl RpcClient {
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, RpcFailure> {
+        let body = encode(addr, req)?;
+        self.call_encoded(addr, path, body, timeout).await
+    }
+
+    /// [`RpcClient::call`] with the request already encoded.
+    pub async fn call_encoded<Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Resp, RpcFailure> {
         let transport = |message: String| RpcFailure::Transport {
             addr: addr.to_string(),
             message,
         };
-        let body = rmp_serde::to_vec_named(req)
-            .map_err(|e| transport(format!("encoding the request: {e}")))?;
         let call = async {
             let resp = self
                 .http
@@ -141,6 +228,36 @@ impl RpcClient {
             }),
         }
     }
+}
+
+/// `req` as a request body (MessagePack with field names).
+fn encode<Req: Serialize>(addr: &str, req: &Req) -> Result<Vec<u8>, RpcFailure> {
+    rmp_serde::to_vec_named(req).map_err(|e| RpcFailure::Transport {
+        addr: addr.to_string(),
+        message: format!("encoding the request: {e}"),
+    })
+}
+
+/// The most bytes of entries one AppendEntries carries, unless a single
+/// entry is larger. openraft 0.9 gives an AppendEntries, entries included,
+/// only its heartbeat interval (150 ms) to be sent, decoded, written and
+/// synced by the follower, and a follower that is far behind is sent up
+/// to 300 entries at once, each possibly a batch of many writes: megabytes
+/// that a loaded follower could not take in time, so every try timed out
+/// and the next sent the same again (a follower back from a restart never
+/// caught up). A larger request is refused here with openraft's
+/// `PayloadTooLarge` and an entry count that fits, which openraft uses for
+/// its next requests.
+const APPEND_BUDGET: usize = 256 << 10;
+
+/// How many of `entries` entries fit in [`APPEND_BUDGET`] when they encode
+/// to `bytes`; `None` when the request may go as it is.
+fn entries_that_fit(entries: usize, bytes: usize) -> Option<u64> {
+    if entries <= 1 || bytes <= APPEND_BUDGET {
+        return None;
+    }
+    let fit = (entries.saturating_mul(APPEND_BUDGET) / bytes).max(1);
+    u64::try_from(fit).ok()
 }
 
 /// A connect error is `Unreachable` (openraft then backs off instead of
@@ -217,23 +334,51 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let body = encode(&self.node.addr, req).map_err(|f| NetworkError::new(&f))?;
+        self.send_encoded(path, action, body, option).await
+    }
+
+    async fn send_encoded<Resp, E>(
+        &self,
+        path: &str,
+        action: RPCTypes,
+        body: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let ttl = option.hard_ttl();
-        let answer: Result<Resp, RaftError<NodeId, E>> = self
+        let answer = self
             .client
-            .call(&self.node.addr, path, req, ttl)
-            .await
-            .map_err(|f| match f {
-                RpcFailure::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&f)),
-                RpcFailure::Timeout { .. } => RPCError::Timeout(Timeout {
-                    action,
-                    id: self.from,
-                    target: self.target,
-                    timeout: ttl,
-                }),
-                RpcFailure::Status { .. } | RpcFailure::Transport { .. } => {
-                    RPCError::Network(NetworkError::new(&f))
-                }
-            })?;
+            .call_encoded(&self.node.addr, path, body, ttl)
+            .await;
+        self.outcome(answer, action, ttl)
+    }
+
+    /// An RPC's outcome in openraft's terms.
+    fn outcome<Resp, E>(
+        &self,
+        answer: Result<Result<Resp, RaftError<NodeId, E>>, RpcFailure>,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        E: std::error::Error,
+    {
+        let answer = answer.map_err(|f| match f {
+            RpcFailure::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&f)),
+            RpcFailure::Timeout { .. } => RPCError::Timeout(Timeout {
+                action,
+                id: self.from,
+                target: self.target,
+                timeout: ttl,
+            }),
+            RpcFailure::Status { .. } | RpcFailure::Transport { .. } => {
+                RPCError::Network(NetworkError::new(&f))
+            }
+        })?;
         answer.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(
                 self.target,
@@ -250,7 +395,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.send(APPEND_PATH, RPCTypes::AppendEntries, &rpc, &option)
+        let body = encode(&self.node.addr, &rpc).map_err(|f| NetworkError::new(&f))?;
+        if let Some(fit) = entries_that_fit(rpc.entries.len(), body.len()) {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit),
+            ));
+        }
+        self.send_encoded(APPEND_PATH, RPCTypes::AppendEntries, body, &option)
             .await
     }
 
@@ -262,8 +413,26 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.send(SNAPSHOT_PATH, RPCTypes::InstallSnapshot, &rpc, &option)
+        let addr = &self.node.addr;
+        let ttl = option.hard_ttl();
+        let chunk = SnapshotChunk::from(rpc);
+        let body = encode(addr, &chunk).map_err(|f| NetworkError::new(&f))?;
+        let answer = match self
+            .client
+            .call_encoded(addr, SNAPSHOT_CHUNK_PATH, body, ttl)
             .await
+        {
+            // A server without the binary chunk route takes openraft's.
+            Err(RpcFailure::Status { status: 404, .. }) => {
+                let rpc = InstallSnapshotRequest::<TypeConfig>::from(chunk);
+                let body = encode(addr, &rpc).map_err(|f| NetworkError::new(&f))?;
+                self.client
+                    .call_encoded(addr, SNAPSHOT_PATH, body, ttl)
+                    .await
+            }
+            answer => answer,
+        };
+        self.outcome(answer, RPCTypes::InstallSnapshot, ttl)
     }
 
     async fn vote(
@@ -272,5 +441,53 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         self.send(VOTE_PATH, RPCTypes::Vote, &rpc, &option).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{entries_that_fit, SnapshotChunk, APPEND_BUDGET};
+
+    #[track_caller]
+    fn check(entries: usize, bytes: usize, want: Option<u64>) {
+        assert_eq!(
+            entries_that_fit(entries, bytes),
+            want,
+            "{entries} in {bytes}"
+        );
+    }
+
+    #[test]
+    fn large_appends_are_cut_to_the_budget() {
+        check(0, 0, None);
+        check(300, APPEND_BUDGET, None);
+        check(1, 50 * APPEND_BUDGET, None);
+        check(300, 2 * APPEND_BUDGET, Some(150));
+        check(300, 10 * APPEND_BUDGET + 1, Some(29));
+        check(2, 50 * APPEND_BUDGET, Some(1));
+    }
+
+    #[test]
+    fn a_snapshot_chunk_is_one_binary_and_reads_either_way() {
+        let request = openraft::raft::InstallSnapshotRequest::<crate::raft::TypeConfig> {
+            vote: Default::default(),
+            meta: Default::default(),
+            offset: 7,
+            data: (0..=255u8).collect(),
+            done: true,
+        };
+        let chunk = SnapshotChunk::from(request.clone());
+        let bin = rmp_serde::to_vec_named(&chunk).unwrap();
+        let ints = rmp_serde::to_vec_named(&request).unwrap();
+        assert!(
+            bin.len() < ints.len(),
+            "{} against {}",
+            bin.len(),
+            ints.len()
+        );
+        for bytes in [bin, ints] {
+            let back: SnapshotChunk = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(openraft::raft::InstallSnapshotRequest::from(back), request);
+        }
     }
 }

@@ -110,6 +110,17 @@ pub const LEADER_LEASE: Duration = Duration::from_millis(500);
 const ELECTION_TIMEOUT_MIN: u64 = 300;
 const ELECTION_TIMEOUT_MAX: u64 = 600;
 
+/// How long a leader waits for a follower to take one snapshot chunk and,
+/// for the last, to install the whole snapshot (decode the state, write
+/// and sync its file). openraft's 200 ms default is far too short once a
+/// state holds thousands of jobs: every try timed out on the last chunk
+/// and the next began again from the first, so a follower that missed
+/// 10,000 writes never caught up. hashicorp/raft gives an InstallSnapshot
+/// the transport's 10 s timeout and more for a large snapshot; a follower
+/// that died mid-transfer is noticed sooner, by the connection's
+/// keepalive ([`super::network`]).
+const INSTALL_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often a pending write checks that its leader still has a quorum.
 const LEASE_CHECK: Duration = Duration::from_millis(250);
 
@@ -309,6 +320,8 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         election_timeout_max: ELECTION_TIMEOUT_MAX,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
         max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
+        install_snapshot_timeout: u64::try_from(INSTALL_SNAPSHOT_TIMEOUT.as_millis())
+            .unwrap_or(u64::MAX),
         ..Default::default()
     }
     .validate()?;

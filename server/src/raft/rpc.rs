@@ -24,7 +24,9 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::network::{APPEND_PATH, MSGPACK, SNAPSHOT_PATH, VOTE_PATH};
+use super::network::{
+    SnapshotChunk, APPEND_PATH, MSGPACK, SNAPSHOT_CHUNK_PATH, SNAPSHOT_PATH, VOTE_PATH,
+};
 use super::{NodeId, Raft, TypeConfig};
 
 /// The largest RPC body taken. An append carries up to openraft's
@@ -83,6 +85,7 @@ pub fn router(raft: Raft, contact: Arc<LeaderContact>) -> Router {
         .route(APPEND_PATH, post(append_entries))
         .route(VOTE_PATH, post(vote))
         .route(SNAPSHOT_PATH, post(install_snapshot))
+        .route(SNAPSHOT_CHUNK_PATH, post(install_snapshot_chunk))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(RpcState { raft, contact })
 }
@@ -112,17 +115,29 @@ async fn vote(State(st): State<RpcState>, body: Bytes) -> Response {
 
 async fn install_snapshot(State(st): State<RpcState>, body: Bytes) -> Response {
     match decode::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&body, "install-snapshot") {
-        Ok(req) => {
-            let vote = req.vote;
-            let result = st.raft.install_snapshot(req).await;
-            // The answer carries this server's vote: the sender's when taken.
-            if result.as_ref().is_ok_and(|r| r.vote == vote) {
-                st.contact.touch();
-            }
-            msgpack(&result)
-        }
+        Ok(req) => take_chunk(&st, req).await,
         Err(bad) => bad,
     }
+}
+
+async fn install_snapshot_chunk(State(st): State<RpcState>, body: Bytes) -> Response {
+    match decode::<SnapshotChunk>(&body, "install-snapshot-chunk") {
+        Ok(chunk) => take_chunk(&st, chunk.into()).await,
+        Err(bad) => bad,
+    }
+}
+
+async fn take_chunk(
+    st: &RpcState,
+    req: openraft::raft::InstallSnapshotRequest<TypeConfig>,
+) -> Response {
+    let vote = req.vote;
+    let result = st.raft.install_snapshot(req).await;
+    // The answer carries this server's vote: the sender's when taken.
+    if result.as_ref().is_ok_and(|r| r.vote == vote) {
+        st.contact.touch();
+    }
+    msgpack(&result)
 }
 
 /// Decode a MessagePack request body; a 400 naming `what` when it does not.

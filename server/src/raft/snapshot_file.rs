@@ -8,7 +8,8 @@
 //! Files written before this layout hold a map `{meta, state: <binary>}`;
 //! they still read (the first byte tells the layouts apart: an array of two
 //! against a map of two). What a leader sends a follower is the file's
-//! bytes as they are.
+//! bytes as they are, and `GET /v1/operator/snapshot` answers in the same
+//! format, which [`split`] reads back (public for tools and tests).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Cursor, Write};

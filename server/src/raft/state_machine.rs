@@ -312,12 +312,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let (_, encoded) = snapshot_file::split(&bytes).map_err(|e| io_err(false, &e))?;
-        let state =
-            State::restore(encoded, self.shared.retention).map_err(|e| io_err(false, &e))?;
-        // Keep the leader's metadata (it names this snapshot) with its state.
-        snapshot_file::write_encoded(&self.shared.snapshot_path(), meta, encoded)
-            .map_err(|e| io_err(true, &e))?;
+        // Decoding a large state and syncing its file take seconds: off
+        // the async workers, which go on answering the leader meanwhile.
+        let (path, file_meta, retention) = (
+            self.shared.snapshot_path(),
+            meta.clone(),
+            self.shared.retention,
+        );
+        let state = tokio::task::spawn_blocking(move || {
+            let (_, encoded) = snapshot_file::split(&bytes).map_err(|e| io_err(false, &e))?;
+            let state = State::restore(encoded, retention).map_err(|e| io_err(false, &e))?;
+            // Keep the leader's metadata (it names this snapshot) with its state.
+            snapshot_file::write_encoded(&path, &file_meta, encoded)
+                .map_err(|e| io_err(true, &e))?;
+            Ok::<State, StorageError>(state)
+        })
+        .await
+        .map_err(|e| io_err(true, &e))??;
         self.shared.snapshot_written(meta);
         {
             let mut applied = self.shared.write();

@@ -105,6 +105,11 @@ fn each_key_in_hcl_and_json() {
             },
         ),
         (
+            "autopilot {\n  server_stabilization_time = \"3s\"\n  min_quorum = 3\n}",
+            r#"{"autopilot": {"server_stabilization_time": "3s"}}"#,
+            |l| l.server.server_stabilization_time == Some(std::time::Duration::from_secs(3)),
+        ),
+        (
             "plugin \"raw_exec\" {\n  config { enabled = true }\n}",
             r#"{"plugin": {"raw_exec": {"config": {"enabled": true}}}}"#,
             |l| l.plugins.raw_exec_enabled == Some(true),
@@ -387,6 +392,11 @@ fn typos_inside_modelled_blocks_are_errors() {
         (Format::Hcl, "ports { htp = 1 }", "ports.htp"),
         (
             Format::Hcl,
+            "autopilot { server_stabilisation_time = \"1s\" }",
+            "autopilot.server_stabilisation_time",
+        ),
+        (
+            Format::Hcl,
             "limits { http_max_conn_per_client = 1 }",
             "limits.http_max_conn_per_client",
         ),
@@ -440,6 +450,9 @@ fn type_errors_name_file_and_key() {
         (Format::Json, r#"{"log_json": null}"#, "agent.json: log_json: expected a bool"),
         (Format::Hcl, "client { gc_disk_usage_threshold = 101 }", "agent.hcl: client.gc_disk_usage_threshold: must be a percentage from 0 to 100, got 101"),
         (Format::Hcl, "client { gc_interval = \"soon\" }", "agent.hcl: client.gc_interval: \"soon\": expected a number before the unit"),
+        (Format::Hcl, "autopilot { server_stabilization_time = \"10 s\" }", "agent.hcl: autopilot.server_stabilization_time: \"10 s\": unknown unit \" s\" (use one of ns, us, µs, ms, s, m, h)"),
+        (Format::Json, r#"{"autopilot": {"server_stabilization_time": 10}}"#, "agent.json: autopilot.server_stabilization_time: expected a string"),
+        (Format::Hcl, "autopilot { server_stabilization_time = \"0s\" }", "agent.hcl: autopilot.server_stabilization_time: must be a positive duration"),
         (Format::Hcl, "plugin \"docker\" {\n  config {\n    gc { container = \"no\" }\n  }\n}", "agent.hcl: plugin.docker.config.gc.container: expected a bool"),
         (Format::Hcl, "limits { http_max_conns_per_client = -1 }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got -1"),
         (Format::Hcl, "limits { http_max_conns_per_client = \"lots\" }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got \"lots\""),

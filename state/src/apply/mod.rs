@@ -119,6 +119,9 @@ impl State {
             ctx.everything = result.is_ok();
             return (result, ctx);
         }
+        if let Command::ClusterMetadata(c) = cmd {
+            return (self.set_cluster(c), ctx);
+        }
         let t = &mut self.tables;
         let result = match cmd {
             Command::JobRegister(c) => job::register(t, &mut ctx, c),
@@ -145,12 +148,33 @@ impl State {
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
-            Command::StateRestore(_) => Ok(()),
+            Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };
         if result.is_ok() {
             refresh_job_statuses(t, &mut ctx);
         }
         (result, ctx)
+    }
+}
+
+impl State {
+    /// The first cluster ID written stays; writing it again changes
+    /// nothing, and another is refused.
+    fn set_cluster(&mut self, c: &crate::command::ClusterMetadata) -> Result<(), ApplyError> {
+        match &self.cluster {
+            Some(have) if have.cluster_id == c.cluster_id => Ok(()),
+            Some(have) => Err(ApplyError::Invalid(format!(
+                "cluster_id: this cluster's ID is already {}",
+                have.cluster_id
+            ))),
+            None if c.cluster_id.is_empty() => {
+                Err(ApplyError::Invalid("cluster_id: must not be empty".into()))
+            }
+            None => {
+                self.cluster = Some(c.clone());
+                Ok(())
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! reused: old log entries must decode forever.
 
 mod alloc;
+mod cluster;
 mod eval;
 mod job;
 mod node;
@@ -14,6 +15,7 @@ mod plan;
 mod restore;
 
 pub use alloc::*;
+pub use cluster::*;
 pub use eval::*;
 pub use job::*;
 pub use node::*;
@@ -45,6 +47,7 @@ pub enum Command {
     /// are proposed together, so they share one entry and one sync.
     Batch(Vec<Command>),
     StateRestore(StateRestore),
+    ClusterMetadata(ClusterMetadata),
 }
 
 impl Command {
@@ -65,6 +68,7 @@ impl Command {
             Command::NodeUpdateEligibility(c) => c.now,
             Command::NodeUpdateDrain(c) => c.now,
             Command::StateRestore(c) => c.now,
+            Command::ClusterMetadata(c) => c.create_time,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -89,6 +93,8 @@ impl Command {
             Command::Batch(_) => "Batch",
             // Emits no events: the restored objects are not new writes.
             Command::StateRestore(_) => "SnapshotRestored",
+            // Emits no events.
+            Command::ClusterMetadata(_) => "ClusterMetadata",
         }
     }
 }
