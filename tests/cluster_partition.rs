@@ -330,6 +330,22 @@ async fn a_leader_cut_off_refuses_writes_the_majority_serves_and_healing_converg
         .await
         .expect("the cut-off leader answers");
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{health}");
+    // Its own account of its Raft state agrees: a hashicorp/raft leader
+    // has stepped down by then.
+    let me = minority.get("/v1/agent/self").await.expect("agent self");
+    assert_ne!(me["stats"]["raft"]["state"], "Leader", "{me}");
+    assert_eq!(me["stats"]["nomad"]["leader"], "false", "{me}");
+    let conf = minority
+        .get("/v1/operator/raft/configuration?stale=true")
+        .await
+        .expect("the cut-off leader's Raft configuration");
+    let flagged: Vec<&Value> = conf["Servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["Leader"] == true)
+        .collect();
+    assert!(flagged.is_empty(), "flagged the leader: {conf}");
     let new = servers
         .iter()
         .position(|s| s.rpc_addr() == new_leader)
