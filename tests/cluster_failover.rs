@@ -16,10 +16,10 @@ use serde_json::Value;
 
 const CYCLES: usize = 20;
 const WRITERS: usize = 8;
-/// The bound asserted on each election: twice the 5 s target (met here:
-/// p50 2.6 s, max 3.9 s on a 2-core machine), so that a loaded CI machine
-/// does not fail it, while a cluster that cannot elect does.
-const ELECTION_BOUND: Duration = Duration::from_secs(10);
+/// The bound asserted on each election, from the kill until the two
+/// servers left agree on a leader that has a quorum: Nomad's 5 s. Measured
+/// on a loaded 2-core machine: p50 1.2 to 1.4 s, max 1.5 to 2.6 s.
+const ELECTION_BOUND: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Outcomes {
@@ -95,7 +95,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_leader_twenty_times_under_load_loses_no_acknowledged_write() {
     let tmp = tempfile::tempdir().unwrap();
-    let ips = ["127.0.0.101", "127.0.0.102", "127.0.0.103"];
+    let ips = ["127.0.0.141", "127.0.0.142", "127.0.0.143"];
     let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
     let (mut servers, voters, mut leader) = form_three(&dirs, &ips, "").await;
 

@@ -8,8 +8,9 @@
 //! leader; the majority elects one and serves; once healed, the old
 //! leader follows the new term, and every server holds exactly the writes
 //! the majority acknowledged. A client cut off with the old leader keeps
-//! its task running throughout, then heartbeats again. How the containers
-//! are made and cut apart is in `common/netsplit.rs`.
+//! its task running throughout, then heartbeats again; cut off later from
+//! only the server it uses, it heartbeats through another within its TTL.
+//! How the containers are made and cut apart is in `common/netsplit.rs`.
 
 mod common;
 
@@ -223,6 +224,16 @@ async fn since_heartbeat(client: &Node) -> Option<Duration> {
     go_duration(me["stats"]["client"]["last_heartbeat"].as_str()?)
 }
 
+/// How long ago the client last heartbeated, and the TTL it was given.
+async fn heartbeat_of(client: &Node) -> Option<(Duration, Duration)> {
+    let me = client.get("/v1/agent/self").await?;
+    let client = &me["stats"]["client"];
+    Some((
+        go_duration(client["last_heartbeat"].as_str()?)?,
+        go_duration(client["heartbeat_ttl"].as_str()?)?,
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_refuses_writes_the_majority_serves_and_healing_converges() {
     const TEST: &str = "a_leader_cut_off_refuses_writes_the_majority_serves_and_healing_converges";
@@ -330,6 +341,22 @@ async fn a_leader_cut_off_refuses_writes_the_majority_serves_and_healing_converg
         .await
         .expect("the cut-off leader answers");
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{health}");
+    // Its own account of its Raft state agrees: a hashicorp/raft leader
+    // has stepped down by then.
+    let me = minority.get("/v1/agent/self").await.expect("agent self");
+    assert_ne!(me["stats"]["raft"]["state"], "Leader", "{me}");
+    assert_eq!(me["stats"]["nomad"]["leader"], "false", "{me}");
+    let conf = minority
+        .get("/v1/operator/raft/configuration?stale=true")
+        .await
+        .expect("the cut-off leader's Raft configuration");
+    let flagged: Vec<&Value> = conf["Servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["Leader"] == true)
+        .collect();
+    assert!(flagged.is_empty(), "flagged the leader: {conf}");
     let new = servers
         .iter()
         .position(|s| s.rpc_addr() == new_leader)
@@ -440,5 +467,61 @@ async fn a_leader_cut_off_refuses_writes_the_majority_serves_and_healing_converg
         node_ready_on(&lab, s, &node).await;
     }
     assert_never_restarted(&running_alloc(&lab, &servers[new], &node).await);
+    assert_eq!(processes_in(&client, &TASK), task, "the same task process");
+
+    // The client cut off from the server it uses, and from no other: its
+    // calls there meet silence (dropped, not refused), and it heartbeats
+    // through another server before its TTL has passed, so the servers'
+    // 10 s grace is never needed; its task runs on.
+    let in_use = client
+        .get("/v1/agent/servers")
+        .await
+        .and_then(|v| v[0].as_str().map(str::to_string))
+        .expect("the client's servers");
+    let silent = servers
+        .iter()
+        .find(|s| s.http_addr() == in_use)
+        .unwrap_or_else(|| panic!("the client uses {in_use}, not a server"));
+    lab.cut(&[&client], &[silent]).await;
+    let cut_at = Instant::now();
+    // When the last heartbeat before the cut was, and the TTL it was given.
+    let mut before: Option<(Instant, Duration)> = None;
+    let (through, gap) = loop {
+        if let Some((ago, ttl)) = heartbeat_of(&client).await {
+            let at = Instant::now() - ago;
+            match before {
+                // Heartbeats are seconds apart; `at` wavers by milliseconds.
+                Some((last, _)) if at > cut_at && at > last + Duration::from_millis(500) => {
+                    let list = client.get("/v1/agent/servers").await;
+                    let through = list.and_then(|v| v[0].as_str().map(str::to_string));
+                    break (through, at - last);
+                }
+                _ => before = Some((at, ttl)),
+            }
+        }
+        assert!(
+            cut_at.elapsed() < DEADLINE,
+            "no heartbeat {:?} after cutting the client off from {}",
+            cut_at.elapsed(),
+            silent.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ttl = before.map(|(_, ttl)| ttl).unwrap_or_default();
+    report(&format!(
+        "client cut off from {}: heartbeated through {through:?} {:?} after the cut, \
+         {gap:?} after the heartbeat before it (TTL {ttl:?})",
+        silent.name,
+        cut_at.elapsed()
+    ));
+    assert_ne!(through.as_deref(), Some(in_use.as_str()));
+    assert!(
+        gap < ttl,
+        "{gap:?} between heartbeats, TTL {ttl:?}\n{}",
+        lab.logs()
+    );
+    for s in servers.iter().filter(|s| s.name != silent.name) {
+        node_ready_on(&lab, s, &node).await;
+    }
     assert_eq!(processes_in(&client, &TASK), task, "the same task process");
 }

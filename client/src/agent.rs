@@ -39,7 +39,7 @@ use crate::driver::raw_exec::{LogmonCommand, RawExecConfig, RawExecDriver};
 use crate::driver::Driver;
 use crate::fingerprint::{drivers_changed, fingerprint, set_drivers, FingerprintConfig};
 use crate::runner::{AllocRunner, RunnerConfig};
-use crate::servers::Servers;
+use crate::servers::{Servers, CALL_TIMEOUT};
 use crate::store::{Store, StoreError, StoredAlloc};
 
 pub use crate::registry::Registry;
@@ -48,11 +48,6 @@ pub use crate::registry::Registry;
 /// exceed the servers' request size limit.
 const UPDATE_CHUNK: usize = 100;
 
-/// How long a connection to a server may take before the next is tried.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a call (not a blocking query) may take: the servers' 5 s wait
-/// for a leader (Nomad's `RPCHoldTimeout`), a forward, and slack.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// The allocation watch's `wait`, and how long past it the answer may take
 /// (the servers add up to wait/16 of jitter).
 const WATCH_WAIT: Duration = Duration::from_secs(30);
@@ -529,10 +524,7 @@ pub async fn start(
     });
     let shared = Arc::new(Shared {
         opts,
-        http: reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .unwrap_or_default(),
+        http: crate::servers::http_client(),
         node: Mutex::new(node),
         store,
         registry,

@@ -18,6 +18,47 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How long a connection to a server may take before the next is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a server may leave what the client sent, data or keepalive
+/// probe, unacknowledged before its connection counts as dead.
+const SILENCE: Duration = Duration::from_secs(3);
+/// Idle connections are probed this often.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a register, heartbeat or allocation update may take on one
+/// server before the next is tried: a server without a leader holds a
+/// call up to 5 s (Nomad's `RPCHoldTimeout`) and then says so, plus time
+/// for a forward. A silent server is left sooner, after [`SILENCE`].
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// The HTTP client for the servers.
+///
+/// A server that holds a call (waiting for a leader, or a blocking query
+/// waiting for a change) and one that will never answer (its host gone,
+/// its packets dropped) look alike over HTTP; TCP tells them apart, as
+/// the first acknowledges what it is sent and the second does not. So
+/// idle connections are probed every [`PROBE_EVERY`] (TCP keepalive), and
+/// a connection whose data or probes go unacknowledged for [`SILENCE`] is
+/// dropped (`TCP_USER_TIMEOUT`): the call on it fails and goes to the next
+/// server, a heartbeat or the allocation watch alike, while a call that a
+/// live server holds runs to its own timeout. A heartbeat goes out half
+/// a TTL (10 s at least) after the last, so one that meets a silent
+/// server still lands within the TTL. With the 20 s call timeout alone, a
+/// client cut off from the server it used went 27 s without one, past
+/// the TTL and the servers' 10 s grace.
+pub fn http_client() -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_keepalive(PROBE_EVERY)
+        .tcp_keepalive_interval(PROBE_EVERY)
+        .tcp_keepalive_retries(3);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let builder = builder.tcp_user_timeout(SILENCE);
+    builder.build().unwrap_or_default()
+}
+
 /// The server list, shared by the client's loops and its agent endpoints.
 #[derive(Debug)]
 pub struct Servers {

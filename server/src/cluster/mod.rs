@@ -100,6 +100,13 @@ pub enum Leadership {
     Unknown,
 }
 
+impl Leadership {
+    /// Whether this server leads, as far as it can vouch for it.
+    pub fn is_this_server(&self) -> bool {
+        matches!(self, Leadership::Leader | Leadership::LeaderNotReady)
+    }
+}
+
 /// Who a server is, as the others need to know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {

@@ -27,7 +27,11 @@ fn gauges(app: &App) -> Vec<(&'static str, f64)> {
         ),
         (
             "drover_raft_is_leader",
-            if app.raft.is_leader() { 1.0 } else { 0.0 },
+            if app.cluster.leadership().is_this_server() {
+                1.0
+            } else {
+                0.0
+            },
         ),
         ("drover_raft_log_entries", count(app.raft.log.len())),
         (

@@ -182,6 +182,10 @@ pub async fn raft_configuration(State(app): State<App>) -> Response {
         leader,
         log_index: index,
     } = app.raft.membership();
+    // A stale read on a leader past its lease flags no one, as
+    // `/v1/status/leader` names no one there.
+    let leader =
+        leader.filter(|id| *id != app.raft.node_id || app.cluster.leadership().is_this_server());
     let servers = nodes
         .into_iter()
         .map(|(id, address)| RaftServer {

@@ -120,6 +120,22 @@ pub async fn health(State(app): State<App>) -> HttpResult<Response> {
     Ok(json(&body, &QueryMeta::latest(&app)))
 }
 
+/// hashicorp/raft's name for this server's Raft state. A leader that went
+/// a lease without a quorum's acknowledgement is a `Follower`, as a
+/// hashicorp/raft leader steps down then (openraft's goes on leading
+/// until it hears of a higher term), so this agrees with
+/// `/v1/status/leader` and `stats.nomad.leader`.
+fn raft_state(app: &App) -> &'static str {
+    use openraft::ServerState;
+    let state = app.raft.raft.metrics().borrow().state;
+    match state {
+        ServerState::Leader if app.cluster.leadership().is_this_server() => "Leader",
+        ServerState::Candidate => "Candidate",
+        ServerState::Shutdown => "Shutdown",
+        ServerState::Leader | ServerState::Follower | ServerState::Learner => "Follower",
+    }
+}
+
 /// `GET /v1/agent/self`: the agent's (redacted) configuration, its member
 /// entry and a few stats, in Nomad's lower-case top-level shape. A Drover
 /// addition: `stats.nomad.cluster_id`, the ID the cluster's first leader
@@ -133,6 +149,7 @@ pub async fn agent_self(State(app): State<App>) -> Response {
         )
     };
     let m = member(&app);
+    let leads = app.cluster.leadership().is_this_server();
     let body = j!({
         "config": {
             "Region": app.info.region,
@@ -149,9 +166,9 @@ pub async fn agent_self(State(app): State<App>) -> Response {
             "DelegateMin": m.delegate_min, "DelegateMax": m.delegate_max, "DelegateCur": m.delegate_cur,
         },
         "stats": {
-            "raft": { "applied_index": applied.to_string(), "state": if app.raft.is_leader() { "Leader" } else { "Follower" } },
+            "raft": { "applied_index": applied.to_string(), "state": raft_state(&app) },
             "nomad": {
-                "leader": app.raft.is_leader().to_string(), "known_regions": "1", "server": "true",
+                "leader": leads.to_string(), "known_regions": "1", "server": "true",
                 "cluster_id": app.cluster.cluster_id().unwrap_or_default(),
             },
             "state": { "latest_index": index.to_string() },

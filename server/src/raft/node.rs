@@ -106,7 +106,8 @@ pub const LEADER_LEASE: Duration = Duration::from_millis(500);
 /// fired earlier, is refused and elections take several rounds. With 500 to
 /// 1000 ms, killing the leader of three took 3.9 s at the median and 6.6 s
 /// at worst (`tests/cluster_failover.rs`); with 300 to 600 ms, 2.6 s and
-/// 3.9 s. Heartbeats go every 150 ms.
+/// 3.9 s; with a refused candidate's voter standing at once as well
+/// (`rpc.rs`), 1.2 to 1.4 s and 1.5 to 2.6 s. Heartbeats go every 150 ms.
 const ELECTION_TIMEOUT_MIN: u64 = 300;
 const ELECTION_TIMEOUT_MAX: u64 = 600;
 
@@ -120,6 +121,22 @@ const ELECTION_TIMEOUT_MAX: u64 = 600;
 /// that died mid-transfer is noticed sooner, by the connection's
 /// keepalive ([`super::network`]).
 const INSTALL_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The lease a follower gives the leader it last heard from: until it
+/// runs out, openraft refuses every vote request.
+pub const FOLLOWER_LEASE: Duration = Duration::from_millis(ELECTION_TIMEOUT_MAX);
+
+/// The most entries one AppendEntries carries (openraft's default is
+/// 300). openraft 0.9 bounds every AppendEntries by the heartbeat interval
+/// (`ReplicationCore::send_log_entries`), and an answer that comes later
+/// is lost: the leader sends the same entries again from the same place.
+/// An entry is a batch of writes, several KiB for job registers, so a
+/// follower catching up after a restart was sent 240 entries (1.8 MB)
+/// at a time, which took 350 to 650 ms to decode in a debug build on a
+/// loaded machine: every attempt timed out, the follower never caught up,
+/// and a leader that needed its acknowledgements went without a quorum.
+/// 16 entries decode within a few tens of milliseconds there.
+const MAX_PAYLOAD_ENTRIES: u64 = 16;
 
 /// How often a pending write checks that its leader still has a quorum.
 const LEASE_CHECK: Duration = Duration::from_millis(250);
@@ -322,6 +339,7 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
         install_snapshot_timeout: u64::try_from(INSTALL_SNAPSHOT_TIMEOUT.as_millis())
             .unwrap_or(u64::MAX),
+        max_payload_entries: MAX_PAYLOAD_ENTRIES,
         ..Default::default()
     }
     .validate()?;
