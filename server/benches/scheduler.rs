@@ -24,7 +24,7 @@
 //! `10000` to run one scenario, for a profiler); `DROVER_BENCH_WORKERS`
 //! (default: available cores) sets the scheduler workers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -102,7 +102,10 @@ fn job(i: usize, now: i64) -> Job {
             tasks: vec![Task {
                 name: "server".into(),
                 driver: "raw_exec".into(),
-                config: BTreeMap::from([("command".to_string(), serde_json::json!("/bin/true"))]),
+                config: drover_api::SmallMap::from([(
+                    "command".to_string(),
+                    serde_json::json!("/bin/true"),
+                )]),
                 resources: Resources {
                     cpu: TASK_CPU,
                     memory_mb: TASK_MEM,
