@@ -200,17 +200,19 @@ pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
     } else {
         jobspec::parse_hcl_with_variables(&req.job_hcl, &req.variables)
     };
-    let mut job = parsed
-        .map_err(|e| HttpError::bad_request(e.to_string()))?
-        .job;
-    if req.canonicalize {
-        // Absent fields get Nomad's API defaults exactly as a JSON submission would.
-        let mut value =
-            serde_json::to_value(&job).map_err(|e| HttpError::internal(e.to_string()))?;
-        jobs::strip_nulls(&mut value);
-        jobs::canonicalize_value(&mut value);
-        job = serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
-        jobs::canonicalize(&mut job);
+    let parsed = parsed.map_err(|e| HttpError::bad_request(e.to_string()))?;
+    // Nomad's parser output: a group without `count` has `"Count": null`.
+    let mut value = parsed
+        .to_json()
+        .map_err(|e| HttpError::internal(e.to_string()))?;
+    if !req.canonicalize {
+        return Ok(json(&value, &QueryMeta::latest(app)));
     }
+    // Absent fields get Nomad's API defaults exactly as a JSON submission would.
+    jobs::strip_nulls(&mut value);
+    jobs::canonicalize_value(&mut value);
+    let mut job: Job =
+        serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
+    jobs::canonicalize(&mut job);
     Ok(json(&job, &QueryMeta::latest(app)))
 }

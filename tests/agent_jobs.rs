@@ -1,0 +1,86 @@
+//! Job submission against the real `drover agent -dev`: what a job gets
+//! for the fields its author left out, and what it is refused for.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+mod common;
+use common::{alloc_when, submit, Agent};
+
+/// `PUT path` with a JSON body; the status and the body (JSON, or the text
+/// as a JSON string when it is not JSON).
+async fn put(a: &Agent, path: &str, body: &Value) -> (StatusCode, Value) {
+    let r = a.http.put(a.url(path)).json(body).send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A raw_exec job running `sleep`, with `group` merged into its one group.
+fn sleep_job(id: &str, group: Value) -> Value {
+    let mut tg = json!({"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
+        "Config": {"command": "/bin/sleep", "args": ["300"]}}]});
+    if let (Some(tg), Value::Object(extra)) = (tg.as_object_mut(), group) {
+        tg.extend(extra);
+    }
+    json!({"ID": id, "Datacenters": ["dc1"], "TaskGroups": [tg]})
+}
+
+const HCL_NO_COUNT: &str = r#"
+job "hcl-default" {
+  datacenters = ["dc1"]
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["300"]
+      }
+    }
+  }
+}
+"#;
+
+/// A group that does not say how many it wants gets one, as in Nomad
+/// (api/tasks.go `TaskGroup.Canonicalize`); a written 0 stays 0.
+#[tokio::test]
+async fn a_group_without_count_runs_one_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+
+    // HCL: the parser leaves Count null, canonicalization makes it 1, and
+    // registering the parsed job runs one allocation.
+    let (status, parsed) = put(&a, "/v1/jobs/parse", &json!({"JobHCL": HCL_NO_COUNT})).await;
+    assert_eq!(status, StatusCode::OK, "{parsed}");
+    assert_eq!(parsed["TaskGroups"][0]["Count"], Value::Null, "{parsed}");
+    let (_, canonical) = put(
+        &a,
+        "/v1/jobs/parse",
+        &json!({"JobHCL": HCL_NO_COUNT, "Canonicalize": true}),
+    )
+    .await;
+    assert_eq!(canonical["TaskGroups"][0]["Count"], 1, "{canonical}");
+    submit(&a, parsed).await;
+
+    // JSON: an absent or null Count is 1; an explicit 0 is kept.
+    submit(&a, sleep_job("json-absent", json!({}))).await;
+    submit(&a, sleep_job("json-null", json!({"Count": null}))).await;
+    submit(&a, sleep_job("json-zero", json!({"Count": 0}))).await;
+
+    for job in ["hcl-default", "json-absent", "json-null"] {
+        let (_, stored, _) = a.get(&format!("/v1/job/{job}")).await;
+        assert_eq!(stored["TaskGroups"][0]["Count"], 1, "{job}: {stored}");
+        alloc_when(&a, job, &format!("{job}'s one allocation running"), |al| {
+            al["ClientStatus"] == "running"
+        })
+        .await;
+    }
+    a.wait_scheduled(&["json-zero"]).await;
+    let (_, stored, _) = a.get("/v1/job/json-zero").await;
+    assert_eq!(stored["TaskGroups"][0]["Count"], 0, "{stored}");
+    let (_, allocs, _) = a.get("/v1/job/json-zero/allocations").await;
+    assert_eq!(allocs, json!([]), "a group of 0 places nothing");
+}
