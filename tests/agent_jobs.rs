@@ -84,3 +84,18 @@ async fn a_group_without_count_runs_one_allocation() {
     let (_, allocs, _) = a.get("/v1/job/json-zero/allocations").await;
     assert_eq!(allocs, json!([]), "a group of 0 places nothing");
 }
+
+/// `driver = raw_exec` (unquoted) is refused with its position, as Nomad's
+/// "Variables not allowed", instead of a job whose driver is `${raw_exec}`.
+#[tokio::test]
+async fn an_unquoted_word_is_a_parse_error_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let hcl = HCL_NO_COUNT.replace("\"raw_exec\"", "raw_exec");
+    let (status, body) = put(&a, "/v1/jobs/parse", &json!({"JobHCL": hcl})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        r#"job.group["g"].task["t"].driver: line 6, column 16: variables not allowed: `raw_exec` is not a string; quote it as "raw_exec""#,
+    );
+}

@@ -49,6 +49,7 @@ mod error;
 mod eval;
 mod group;
 mod job;
+mod position;
 mod task;
 
 use drover_api::Job;
@@ -107,6 +108,19 @@ pub fn parse_hcl(src: &str) -> Result<Parsed, JobspecError> {
 /// overrides the variable's default; setting an undeclared variable is an
 /// error, as in Nomad.
 pub fn parse_hcl_with_variables(src: &str, variables: &str) -> Result<Parsed, JobspecError> {
+    parse(src, variables).map_err(|mut err| {
+        if let Kind::BareWord {
+            word,
+            at: at @ None,
+        } = &mut err.kind
+        {
+            *at = position::bare_word(src, word).or_else(|| position::bare_word(variables, word));
+        }
+        err
+    })
+}
+
+fn parse(src: &str, variables: &str) -> Result<Parsed, JobspecError> {
     let body = parse_body(src, &Path::root(""))?;
     let file = TopLevel::split(&body)?;
     let scope = file.scope(variables)?;
