@@ -99,3 +99,103 @@ async fn an_unquoted_word_is_a_parse_error_naming_its_line() {
         r#"job.group["g"].task["t"].driver: line 6, column 16: variables not allowed: `raw_exec` is not a string; quote it as "raw_exec""#,
     );
 }
+
+/// Resources no node could offer are refused naming the field, on
+/// register and plan (400) and on validate (listed in a 200, as Nomad's
+/// `Job.Validate` answers), instead of a job blocked forever.
+#[tokio::test]
+async fn resources_out_of_range_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let res = "TaskGroups[0].Tasks[0].Resources";
+    let cases = [
+        (
+            json!({"CPU": 100, "MemoryMB": i64::MAX}),
+            format!(
+                "{res}.MemoryMB: maximum MemoryMB value is 8796093022207; got {}",
+                i64::MAX
+            ),
+        ),
+        (
+            json!({"CPU": -5, "MemoryMB": 64}),
+            format!("{res}.CPU: minimum CPU value is 1; got -5"),
+        ),
+        (
+            json!({"Cores": 2, "CPU": -5, "MemoryMB": 64}),
+            format!("{res}.CPU: CPU value (-5) cannot be negative"),
+        ),
+        (
+            json!({"CPU": i64::MAX, "MemoryMB": 64}),
+            format!(
+                "{res}.CPU: maximum CPU value is 4294836225; got {}",
+                i64::MAX
+            ),
+        ),
+    ];
+    for (resources, want) in cases {
+        let mut job = sleep_job("huge", json!({}));
+        job["TaskGroups"][0]["Tasks"][0]["Resources"] = resources.clone();
+        let body = json!({ "Job": job });
+
+        let (status, answer) = put(&a, "/v1/jobs", &body).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "register {resources}: {answer}"
+        );
+        assert!(
+            answer.as_str().is_some_and(|t| t.contains(&want)),
+            "register: {answer}"
+        );
+
+        let (status, answer) = put(&a, "/v1/job/huge/plan", &body).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "plan {resources}: {answer}"
+        );
+        assert!(
+            answer.as_str().is_some_and(|t| t.contains(&want)),
+            "plan: {answer}"
+        );
+
+        let (status, answer) = put(&a, "/v1/validate/job", &body).await;
+        assert_eq!(status, StatusCode::OK, "validate {resources}: {answer}");
+        assert_eq!(
+            answer["ValidationErrors"],
+            json!([want]),
+            "validate: {answer}"
+        );
+        assert!(answer["Error"].as_str().is_some_and(|t| t.contains(&want)));
+    }
+
+    // Beyond what JSON's integers decode to: the decoder names the field.
+    let body = r#"{"Job": {"ID": "huge", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t",
+        "Driver": "raw_exec", "Resources": {"MemoryMB": 100000000000000000000}}]}]}}"#;
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Job.TaskGroups[0].Tasks[0].Resources.MemoryMB"),
+        "{text}"
+    );
+
+    // A valid job validates clean, and nothing above was registered.
+    let (status, answer) = put(
+        &a,
+        "/v1/validate/job",
+        &json!({"Job": sleep_job("fine", json!({}))}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["ValidationErrors"], json!([]), "{answer}");
+    assert_eq!(answer["Error"], "", "{answer}");
+    let (_, jobs, _) = a.get("/v1/jobs").await;
+    assert_eq!(jobs, json!([]));
+}
