@@ -270,3 +270,86 @@ async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
     assert_closed(&out, 1011, "lost connection to client node");
     common::kill_processes_under(client_dir.path());
 }
+
+/// Every error about a task names it; none says `task ""`. Signal and
+/// restart of every task, when none runs, name the allocation instead.
+#[tokio::test]
+async fn errors_name_the_task_they_concern() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "done", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/true"}}]}]}),
+    )
+    .await;
+    let allocs = a
+        .until(
+            "/v1/job/done/allocations",
+            "the batch alloc complete",
+            |v| {
+                v.as_array()
+                    .is_some_and(|l| l.len() == 1 && l[0]["ClientStatus"] == "complete")
+            },
+        )
+        .await;
+    let alloc = allocs[0]["ID"].as_str().unwrap().to_string();
+
+    let cases = [
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1"}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": ""}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": "t"}),
+            r#"task "t" not running"#.to_string(),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": "nope"}),
+            r#"unknown task name "nope""#.to_string(),
+        ),
+        (
+            "restart",
+            json!({}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "restart",
+            json!({"TaskName": "t"}),
+            r#"task "t" not running"#.to_string(),
+        ),
+    ];
+    for (op, body, want) in cases {
+        let r = a
+            .http
+            .put(a.url(&format!("/v1/client/allocation/{alloc}/{op}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op} {body}: {text}");
+        assert!(text.contains(&want), "{op} {body}: {text:?} lacks {want:?}");
+        assert!(!text.contains(r#"task """#), "{op} {body}: {text:?}");
+    }
+
+    // Exec into the dead task: the close reason names it.
+    let opened = open(&a, &alloc, "t", &["true"], false).await;
+    assert_refused(opened, CloseCode::Policy, r#"task "t" not running"#, true).await;
+    // No task at all is refused before the upgrade.
+    let url = ws_client::url(&a.base, &alloc, "exec", &[("command", "[\"true\"]")]);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+}

@@ -337,7 +337,10 @@ async fn read_frames(
             if !interactive {
                 return Some((
                     CLOSE_POLICY,
-                    "task is not interactive: stdin needs config { interactive = true }".into(),
+                    format!(
+                        "task {:?} is not interactive: stdin needs config {{ interactive = true }}",
+                        target.config.task_name
+                    ),
                 ));
             }
             if stdin.is_none() {
@@ -350,7 +353,11 @@ async fn read_frames(
                     .await
                 {
                     Ok(w) => stdin = Some((w, claim)),
-                    Err(e @ (DriverError::TaskNotRunning | DriverError::NotSupported(_))) => {
+                    Err(DriverError::TaskNotRunning) => {
+                        let task = &target.config.task_name;
+                        return Some((CLOSE_POLICY, format!("task {task:?} not running")));
+                    }
+                    Err(e @ DriverError::NotSupported(_)) => {
                         return Some((CLOSE_POLICY, e.to_string()))
                     }
                     Err(e) => return Some((CLOSE_INTERNAL, e.to_string())),
