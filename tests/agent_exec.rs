@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use ws_client::{
-    assert_closed, check_tty_resize, connect, finish, read_until, send, stdin, Outcome, Socket,
+    assert_closed, check_tty_resize, close_and_read_answer, connect, finish, read_until, send,
+    send_oversized, stdin, Outcome, Socket,
 };
 
 /// A service job whose task `t` sleeps; returns its alloc ID once running.
@@ -352,4 +353,45 @@ async fn errors_name_the_task_they_concern() {
         Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
         other => panic!("expected 400, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A client's close frame is answered with the agent's own (not a dropped
+/// connection, 1006), and a message over the 1 MiB limit with 1009: on the
+/// client agent itself and through a server that relays the session.
+#[tokio::test]
+async fn close_frames_are_answered_and_oversized_messages_get_1009() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let (server, _client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
+    let far = sleeping_task(&server, "far").await;
+
+    for (agent, alloc, hop) in [(&a, &alloc, "local"), (&server, &far, "relayed")] {
+        for tty in [false, true] {
+            let mut ws = open(agent, alloc, "t", &["cat"], tty).await.unwrap();
+            let answer = close_and_read_answer(&mut ws, DEADLINE).await;
+            assert_eq!(answer, Some(1000), "{hop} tty={tty}: the close is answered");
+
+            let mut ws = open(agent, alloc, "t", &["cat"], tty).await.unwrap();
+            let out = send_oversized(&mut ws, 1 << 20, DEADLINE).await;
+            assert_closed(&out, 1009, "message too big");
+            assert!(out.stdout.is_empty(), "{hop}: nothing of it reached cat");
+        }
+        // Just under the limit is fine: 700 KiB of stdin, base64 in JSON.
+        let mut ws = open(agent, alloc, "t", &["wc", "-c"], false).await.unwrap();
+        stdin(&mut ws, &vec![b'x'; 700 << 10]).await;
+        send(&mut ws, json!({"stdin": {"close": true}})).await;
+        let out = finish(&mut ws, DEADLINE).await;
+        assert_eq!(
+            out.stdout().trim(),
+            (700 << 10).to_string(),
+            "{hop}: {out:?}"
+        );
+        assert_eq!(out.exit_code(), Some(0), "{hop}");
+    }
+    assert_task_untouched(&a, &alloc).await;
+    common::kill_processes_under(client_dir.path());
 }
