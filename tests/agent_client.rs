@@ -454,6 +454,54 @@ async fn a_client_only_agent_runs_work_for_a_separate_server() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// `/v1/client/fs/*` on the real agent: a NUL byte in a path is a 400, a
+/// missing file a 404 naming the path as given, and no answer shows the
+/// agent's data directory.
+#[tokio::test]
+async fn fs_errors_name_the_users_path_never_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "files", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/echo", "args": ["hi"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "files", "the batch alloc complete", |x| {
+        x["ClientStatus"] == "complete"
+    })
+    .await;
+    let id = alloc["ID"].as_str().unwrap();
+    let data_dir = dir.path().canonicalize().unwrap();
+    let data_dir = data_dir.to_string_lossy();
+    for op in ["ls", "stat", "cat", "readat", "stream"] {
+        for (path, status, message) in [
+            ("%00", StatusCode::BAD_REQUEST, "contains a NUL byte"),
+            (
+                "alloc/logs%00",
+                StatusCode::BAD_REQUEST,
+                "contains a NUL byte",
+            ),
+            ("/nope", StatusCode::NOT_FOUND, r#""/nope" not found"#),
+            (
+                "/alloc/logs/t.stdout.0/x",
+                StatusCode::BAD_REQUEST,
+                r#""/alloc/logs/t.stdout.0/x": Not a directory"#,
+            ),
+        ] {
+            let q = format!("/v1/client/fs/{op}/{id}?path={path}");
+            let (got, body) = a.get_text(&q).await;
+            assert_eq!(got, status, "{q}: {body}");
+            assert!(body.contains(message), "{q}: {body:?} lacks {message:?}");
+            assert!(
+                !body.contains(&*data_dir),
+                "{q}: {body:?} shows the data dir"
+            );
+        }
+    }
+}
+
 // Nomad client option `gc_max_allocs`: past it, terminal allocations are
 // collected with their directories, oldest first; live ones stay.
 #[tokio::test]
