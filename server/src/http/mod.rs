@@ -20,6 +20,7 @@ mod jobs;
 pub mod leader_forward;
 mod list;
 mod metrics;
+mod node_pools;
 mod node_writes;
 mod nodes;
 mod operator;
@@ -84,6 +85,9 @@ pub fn router(app: App) -> Router {
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
         .route("/v1/nodes", get(nodes::list))
+        .route("/v1/node/pools", get(node_pools::list))
+        .route("/v1/node/pool/{name}", get(node_pools::get_one))
+        .route("/v1/node/pool/{name}/nodes", get(node_pools::nodes))
         .route("/v1/node/{id}", get(nodes::get_one))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))
         .route(
