@@ -198,3 +198,36 @@ async fn a_blocking_node_pool_list_answers_when_a_pool_appears() {
     assert_eq!(at, late);
     assert_eq!(names(&v, "Name"), ["all", "default", "gpu", "late"]);
 }
+
+#[tokio::test]
+async fn the_default_namespace_is_the_only_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(dir.path()).await;
+    let default = json!({"Name": "default", "Description": "Default shared namespace",
+        "Quota": "", "Capabilities": null, "NodePoolConfiguration": null, "Meta": null,
+        "CreateIndex": 1, "ModifyIndex": 1});
+
+    let (status, v, h) = a.get("/v1/namespaces").await;
+    assert_eq!((status, v), (StatusCode::OK, json!([default.clone()])));
+    assert_eq!(index(&h), 1);
+    let (_, v, _) = a.get("/v1/namespaces?prefix=def").await;
+    assert_eq!(names(&v, "Name"), ["default"]);
+    let (status, v, _) = a.get("/v1/namespaces?prefix=prod").await;
+    assert_eq!((status, v), (StatusCode::OK, json!([])));
+
+    let (status, v, h) = a.get("/v1/namespace/default").await;
+    assert_eq!((status, v), (StatusCode::OK, default));
+    assert_eq!(index(&h), 1);
+    let (status, text) = get_text(&a, "/v1/namespace/prod").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::NOT_FOUND, "Namespace not found")
+    );
+    let (status, text) = get_text(&a, "/v1/namespace/").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::BAD_REQUEST, "Missing Namespace Name")
+    );
+    let (status, text) = get_text(&a, "/v1/namespaces?stale=maybe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+}

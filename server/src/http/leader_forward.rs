@@ -88,7 +88,7 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 11] = [
+    const LEADER: [&str; 12] = [
         "/v1/jobs",
         "/v1/job/",
         "/v1/allocations",
@@ -99,6 +99,8 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/node/",
         "/v1/system/",
         "/v1/internal/",
+        // `/v1/namespaces` and `/v1/namespace/...`.
+        "/v1/namespace",
         // Nomad forwards every `Operator.*` RPC to the leader.
         "/v1/operator/",
     ];
@@ -404,6 +406,9 @@ mod tests {
         check(Method::PUT, "/v1/agent/join", false);
         check(Method::GET, "/v1/metrics", false);
         check(Method::GET, "/v1/nonsense", false);
+        check(Method::GET, "/v1/namespaces", true);
+        check(Method::GET, "/v1/namespace/default?stale", false);
+        check(Method::GET, "/v1/node/pools", true);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod jobs;
 pub mod leader_forward;
 mod list;
 mod metrics;
+mod namespaces;
 mod node_pools;
 mod node_writes;
 mod nodes;
@@ -98,6 +99,9 @@ pub fn router(app: App) -> Router {
             "/v1/node/{id}/drain",
             put(node_writes::drain).post(node_writes::drain),
         )
+        .route("/v1/namespaces", get(namespaces::list))
+        .route("/v1/namespace/", any(namespaces::missing_name))
+        .route("/v1/namespace/{name}", get(namespaces::get_one))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/internal/node/register", put(client_rpc::register))
         .route(
