@@ -20,6 +20,7 @@ mod node;
 mod node_pool;
 mod plan;
 mod requests;
+mod search;
 mod small_map;
 pub mod time;
 
@@ -35,6 +36,7 @@ pub use node::*;
 pub use node_pool::*;
 pub use plan::*;
 pub use requests::*;
+pub use search::*;
 pub use small_map::SmallMap;
 
 /// A duration in integer nanoseconds, as Nomad puts Go `time.Duration` on the wire.

@@ -26,6 +26,7 @@ mod node_writes;
 mod nodes;
 mod operator;
 pub mod query;
+mod search;
 pub mod serve;
 mod status;
 mod system;
@@ -99,6 +100,8 @@ pub fn router(app: App) -> Router {
             "/v1/node/{id}/drain",
             put(node_writes::drain).post(node_writes::drain),
         )
+        .route("/v1/search", put(search::prefix).post(search::prefix))
+        .route("/v1/search/fuzzy", put(search::fuzzy).post(search::fuzzy))
         .route("/v1/namespaces", get(namespaces::list))
         .route("/v1/namespace/", any(namespaces::missing_name))
         .route("/v1/namespace/{name}", get(namespaces::get_one))
