@@ -15,9 +15,12 @@ mod client_stream;
 mod eval;
 mod event;
 mod job;
+mod namespace;
 mod node;
+mod node_pool;
 mod plan;
 mod requests;
+mod search;
 mod small_map;
 pub mod time;
 
@@ -28,9 +31,12 @@ pub use client_stream::*;
 pub use eval::*;
 pub use event::*;
 pub use job::*;
+pub use namespace::*;
 pub use node::*;
+pub use node_pool::*;
 pub use plan::*;
 pub use requests::*;
+pub use search::*;
 pub use small_map::SmallMap;
 
 /// A duration in integer nanoseconds, as Nomad puts Go `time.Duration` on the wire.

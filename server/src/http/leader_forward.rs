@@ -88,7 +88,7 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 11] = [
+    const LEADER: [&str; 13] = [
         "/v1/jobs",
         "/v1/job/",
         "/v1/allocations",
@@ -99,6 +99,9 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/node/",
         "/v1/system/",
         "/v1/internal/",
+        // `/v1/namespaces` and `/v1/namespace/...`.
+        "/v1/namespace",
+        "/v1/search",
         // Nomad forwards every `Operator.*` RPC to the leader.
         "/v1/operator/",
     ];
@@ -106,7 +109,9 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
     if LOCAL.iter().any(|p| path.starts_with(p)) || !LEADER.iter().any(|p| path.starts_with(p)) {
         return false;
     }
-    let read = method == Method::GET || method == Method::HEAD;
+    // A search is a read sent with PUT or POST (Nomad's `Search` RPCs take
+    // `stale` like any read).
+    let read = method == Method::GET || method == Method::HEAD || path.starts_with("/v1/search");
     // A `stale` that does not parse goes on, and the leader answers 400.
     !(read && RawQuery::parse(uri.query()).flag("stale") == Ok(true))
 }
@@ -404,6 +409,11 @@ mod tests {
         check(Method::PUT, "/v1/agent/join", false);
         check(Method::GET, "/v1/metrics", false);
         check(Method::GET, "/v1/nonsense", false);
+        check(Method::GET, "/v1/namespaces", true);
+        check(Method::GET, "/v1/namespace/default?stale", false);
+        check(Method::GET, "/v1/node/pools", true);
+        check(Method::PUT, "/v1/search", true);
+        check(Method::POST, "/v1/search/fuzzy?stale=true", false);
     }
 
     #[test]

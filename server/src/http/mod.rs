@@ -20,10 +20,13 @@ mod jobs;
 pub mod leader_forward;
 mod list;
 mod metrics;
+mod namespaces;
+mod node_pools;
 mod node_writes;
 mod nodes;
 mod operator;
 pub mod query;
+mod search;
 pub mod serve;
 mod status;
 mod system;
@@ -85,6 +88,9 @@ pub fn router(app: App) -> Router {
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
         .route("/v1/nodes", get(nodes::list))
+        .route("/v1/node/pools", get(node_pools::list))
+        .route("/v1/node/pool/{name}", get(node_pools::get_one))
+        .route("/v1/node/pool/{name}/nodes", get(node_pools::nodes))
         .route("/v1/node/{id}", get(nodes::get_one))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))
         .route(
@@ -95,6 +101,11 @@ pub fn router(app: App) -> Router {
             "/v1/node/{id}/drain",
             put(node_writes::drain).post(node_writes::drain),
         )
+        .route("/v1/search", put(search::prefix).post(search::prefix))
+        .route("/v1/search/fuzzy", put(search::fuzzy).post(search::fuzzy))
+        .route("/v1/namespaces", get(namespaces::list))
+        .route("/v1/namespace/", any(namespaces::missing_name))
+        .route("/v1/namespace/{name}", get(namespaces::get_one))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/internal/node/register", put(client_rpc::register))
         .route(
