@@ -395,3 +395,82 @@ async fn close_frames_are_answered_and_oversized_messages_get_1009() {
     assert_task_untouched(&a, &alloc).await;
     common::kill_processes_under(client_dir.path());
 }
+
+/// A command that exits at once delivers all its output and its exit
+/// frame before the close, every time: 300 sessions, `echo hi` and
+/// `sh -c 'echo out; exit 3'`, with and without a tty, one after another.
+#[tokio::test]
+async fn quick_commands_always_deliver_output_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+    const RUNS: usize = 300;
+    let started = Instant::now();
+    let cases: [(&[&str], bool, &str, i64); 4] = [
+        (&["echo", "hi"], false, "hi\n", 0),
+        (&["/bin/sh", "-c", "echo out; exit 3"], false, "out\n", 3),
+        (&["echo", "hi"], true, "hi\r\n", 0),
+        (&["/bin/sh", "-c", "echo out; exit 3"], true, "out\r\n", 3),
+    ];
+    let mut failures = Vec::new();
+    for run in 0..RUNS {
+        let (command, tty, want_out, want_code) = cases[run % cases.len()];
+        let mut ws = open(&a, &alloc, "t", command, tty).await.unwrap();
+        let out = finish(&mut ws, DEADLINE).await;
+        let ok = out.stdout() == want_out
+            && out.exit_code() == Some(want_code)
+            && out.close.as_ref().map(|c| c.0) == Some(1000);
+        if !ok {
+            failures.push(format!("run {run} {command:?} tty={tty}: {out:?}"));
+        }
+    }
+    eprintln!("{RUNS} execs in {:?}", started.elapsed());
+    assert!(
+        failures.is_empty(),
+        "{} of {RUNS} runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Output that keeps coming after the command exited (here from a writer
+/// it left in the background, a line every 50 ms for 1.5 s) all arrives
+/// before the exit frame: the exit notification only bounds how long a
+/// read may wait, it does not start a clock for the output to be sent.
+#[tokio::test]
+async fn output_still_flowing_after_the_exit_is_delivered_before_the_exit_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+    let script =
+        "(i=1; while [ $i -le 30 ]; do echo line $i; i=$((i+1)); sleep 0.05; done) & exit 4";
+    let mut ws = open(&a, &alloc, "t", &["/bin/sh", "-c", script], false)
+        .await
+        .unwrap();
+    let out = finish(&mut ws, DEADLINE).await;
+    let want: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(out.stdout(), want, "{out:?}");
+    assert_eq!(out.exit_code(), Some(4), "{out:?}");
+    assert_eq!(out.close.as_ref().map(|c| c.0), Some(1000), "{out:?}");
+
+    // What stops writing is still cut: a background sleep holding the
+    // pipe ends the session a grace after the exit, not when it ends.
+    let started = Instant::now();
+    let mut ws = open(
+        &a,
+        &alloc,
+        "t",
+        &["/bin/sh", "-c", "echo out; sleep 30 & exit 2"],
+        false,
+    )
+    .await
+    .unwrap();
+    let out = finish(&mut ws, DEADLINE).await;
+    assert_eq!(out.stdout(), "out\n", "{out:?}");
+    assert_eq!(out.exit_code(), Some(2), "{out:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -94,11 +94,8 @@ pub struct ClientOptions {
     /// what is queued at once (updates that arrive during a send still
     /// share the next write).
     pub batch: Duration,
-    /// Nomad's dev mode (`agent -dev`): shutting down destroys every
-    /// allocation (its tasks stopped, its containers and directory
-    /// removed), as Nomad's `Client.Shutdown` does in `DevMode`
-    /// (client/client.go). Otherwise tasks keep running for the next start
-    /// to re-attach to.
+    /// `agent -dev`: shutting down destroys every allocation, as Nomad's
+    /// `Client.Shutdown` does in `DevMode` (client/client.go).
     pub dev_mode: bool,
 }
 
@@ -145,16 +142,15 @@ impl RunningClient {
         self.shared.registry.get(alloc_id)
     }
 
-    /// Stop the loops. Tasks keep running, for a client restart to
-    /// re-attach to, except in dev mode, where every allocation is
-    /// destroyed and waited for.
+    /// Stop the loops. Tasks keep running for a restart to re-attach to,
+    /// except in dev mode.
     pub async fn shutdown(self) {
         self.shutdown_tx.send_replace(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
         if self.shared.opts.dev_mode {
-            self.shared.destroy_all().await;
+            self.shared.registry.destroy_all(&self.shared.store).await;
         }
     }
 }
@@ -164,41 +160,8 @@ impl Shared {
         self.registry.lock()
     }
 
-    /// Dev mode's shutdown: every runner destroyed at once (each waits for
-    /// its tasks' kill timeouts), then forgotten, so a start on the same
-    /// data directory does not try to re-attach to tasks that are gone.
-    async fn destroy_all(&self) {
-        let runners = std::mem::take(&mut *self.runners());
-        tracing::info!(allocs = runners.len(), "dev mode: destroying allocations");
-        let mut destroying = tokio::task::JoinSet::new();
-        for (id, r) in runners {
-            destroying.spawn(async move {
-                r.destroy().await;
-                id
-            });
-        }
-        while let Some(done) = destroying.join_next().await {
-            match done {
-                Ok(id) => {
-                    if let Err(e) = self.store.remove(&id) {
-                        tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "destroying an allocation failed"),
-            }
-        }
-    }
-
     fn node(&self) -> Node {
         self.node.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn url(server: &str, path: &str) -> String {
-        if server.starts_with("http://") || server.starts_with("https://") {
-            format!("{}{path}", server.trim_end_matches('/'))
-        } else {
-            format!("http://{server}{path}")
-        }
     }
 
     /// One call, to the server in use or, when it does not answer or has
@@ -223,7 +186,7 @@ impl Shared {
         for server in self.opts.servers.candidates() {
             let mut req = self
                 .http
-                .request(method.clone(), Self::url(&server, path))
+                .request(method.clone(), crate::servers::url(&server, path))
                 .timeout(timeout);
             if let Some(b) = body {
                 req = req.json(b);

@@ -13,6 +13,7 @@ use drover_api::{AllocResourceUsage, CpuStats, MemoryStats, ResourceUsage, TaskR
 use crate::http::alloc::{BoxFuture, ClientControl, ControlError};
 use crate::http::ClientAllocs;
 use crate::runner::AllocRunner;
+use crate::store::Store;
 
 /// The allocations this client runs, shared with the `/v1/client` API
 /// (which may be served before the client has started).
@@ -27,6 +28,32 @@ pub struct Registry {
 impl Registry {
     pub fn new() -> Arc<Registry> {
         Arc::new(Registry::default())
+    }
+
+    /// Dev mode's shutdown: every runner destroyed at once (each waits for
+    /// its tasks' kill timeouts; containers and directories go too), then
+    /// forgotten in `store`, so a start on the same data directory does not
+    /// try to re-attach to tasks that are gone.
+    pub(crate) async fn destroy_all(&self, store: &Store) {
+        let runners = std::mem::take(&mut *self.lock());
+        tracing::info!(allocs = runners.len(), "dev mode: destroying allocations");
+        let mut destroying = tokio::task::JoinSet::new();
+        for (id, r) in runners {
+            destroying.spawn(async move {
+                r.destroy().await;
+                id
+            });
+        }
+        while let Some(done) = destroying.join_next().await {
+            match done {
+                Ok(id) => {
+                    if let Err(e) = store.remove(&id) {
+                        tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "destroying an allocation failed"),
+            }
+        }
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AllocRunner>> {

@@ -185,6 +185,16 @@ impl Servers {
     }
 }
 
+/// The URL of `path` on `server`: as given when it has a scheme, else
+/// over `http://`.
+pub(crate) fn url(server: &str, path: &str) -> String {
+    if server.starts_with("http://") || server.starts_with("https://") {
+        format!("{}{path}", server.trim_end_matches('/'))
+    } else {
+        format!("http://{server}{path}")
+    }
+}
+
 /// `host:port` for `http://host:port/` and for `host:port`; other URLs
 /// (https, a path) stay as they are.
 fn normalize(server: &str) -> String {

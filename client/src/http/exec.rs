@@ -34,7 +34,7 @@ use axum::Router;
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::alloc::{ClientControl, ControlError};
 use super::attach::AttachTarget;
@@ -45,8 +45,8 @@ use super::ws::{
 use super::HttpError;
 use crate::driver::{ExecControl, ExecRequest, ExecSession};
 
-/// How long output may still arrive after the command exited, from what it
-/// left running with the stream open.
+/// How long a read of the output may wait once the command has exited:
+/// longer means what it left running holds the stream open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 type Ctl = Arc<dyn ClientControl>;
@@ -197,54 +197,82 @@ async fn run(
     }
 }
 
-/// Pumps the output until the command exits and its streams are drained
-/// (or [`DRAIN_GRACE`] has passed); returns the exit code.
+/// Pumps the output until the command has exited and its streams are
+/// drained; returns the exit code.
+///
+/// The exit notification and the end of the output are independent
+/// events, and the exit often comes first: the command is gone while its
+/// last output still waits in the pipe (or the pty), behind a socket that
+/// takes a moment. So the exit only arms a per-read grace ([`DRAIN_GRACE`]
+/// from the later of the exit and the start of each read): output that
+/// keeps coming, however slowly the user reads it, is all sent before the
+/// exit frame, and only a stream held open by something the command left
+/// behind (`sleep 100 &`) is cut. A fixed grace counted from the exit
+/// instead dropped whatever the socket had not taken by then.
 async fn finish(
     stdout: Output,
     stderr: Option<Output>,
     control: &dyn ExecControl,
     frames: &mpsc::Sender<Message>,
 ) -> Result<i32, String> {
+    let (exited_tx, exited) = watch::channel(false);
+    let wait = async {
+        let code = control.wait().await;
+        exited_tx.send_replace(true);
+        code
+    };
     let pumps = async {
         let err = async {
             if let Some(stderr) = stderr {
-                pump(stderr, "stderr", frames).await;
+                pump(stderr, "stderr", frames, exited.clone()).await;
             }
         };
-        tokio::join!(pump(stdout, "stdout", frames), err);
+        tokio::join!(pump(stdout, "stdout", frames, exited.clone()), err);
     };
-    let mut pumps = pin!(pumps);
-    let mut drained = false;
-    let code = tokio::select! {
-        code = control.wait() => code,
-        () = &mut pumps => {
-            drained = true;
-            control.wait().await
-        }
-    };
-    if !drained {
-        let _ = tokio::time::timeout(DRAIN_GRACE, pumps).await;
-    }
+    let (code, ()) = tokio::join!(wait, pumps);
     code.map_err(|e| e.to_string())
 }
 
 /// Copies one stream into `{"<name>":{"data":"<base64>"}}` frames, then
-/// `{"<name>":{"close":true}}` at EOF.
-async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
+/// `{"<name>":{"close":true}}` at EOF, or once a read has waited
+/// [`DRAIN_GRACE`] past the command's exit.
+async fn pump(
+    mut from: Output,
+    name: &str,
+    frames: &mpsc::Sender<Message>,
+    exited: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         // A slot first, then the read: output stays in the pipe (and the
-        // command blocks) while the socket is behind.
+        // command blocks) while the socket is behind. Waiting for the slot
+        // is never cut short.
         let Ok(slot) = frames.reserve().await else {
             return;
         };
-        let n = match from.read(&mut buf).await {
+        let read = tokio::select! {
+            // Reads are cancel safe: a read cut short loses nothing.
+            biased;
+            read = from.read(&mut buf) => read,
+            () = idle_after_exit(exited.clone()) => break,
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         slot.send(data_frame(name, &buf[..n]));
     }
     let _ = frames.send(eof_frame(name)).await;
+}
+
+/// Resolves [`DRAIN_GRACE`] after the command has exited, counted from now
+/// when it already has.
+async fn idle_after_exit(mut exited: watch::Receiver<bool>) {
+    if exited.wait_for(|e| *e).await.is_err() {
+        // The sender lives as long as the pumps; never resolve without it.
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(DRAIN_GRACE).await;
 }
 
 /// Applies the client's frames until the session ends on its side.
