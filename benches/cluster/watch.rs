@@ -123,8 +123,8 @@ async fn write_all(s: &Settings, system: System, base: &str, round: u32) -> Writ
 }
 
 /// What one watcher saw: its key's index and when its answer (Drover) or
-/// event (etcd) arrived; `None` when it failed instead.
-type Wake = (usize, Option<Instant>);
+/// event (etcd) arrived, or why it failed.
+type Wake = (usize, Result<Instant, String>);
 
 /// Drover's blocking query on job `i` at `url`; reports when it answers.
 async fn drover_watcher(
@@ -136,11 +136,14 @@ async fn drover_watcher(
     let woke = match http.get(&url).send().await {
         Ok(r) => {
             let at = Instant::now();
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok.then_some(at)
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            match status.is_success() {
+                true => Ok(at),
+                false => Err(format!("{status}: {}", body.trim())),
+            }
         }
-        Err(_) => None,
+        Err(e) => Err(drover_server::raft::network::error_chain(&e)),
     };
     let _ = tx.send((i, woke));
 }
@@ -155,7 +158,7 @@ async fn etcd_watcher(
     tx: mpsc::UnboundedSender<Wake>,
 ) {
     let body = json!({"create_request": {"key": b64(key(i).as_bytes())}});
-    let mut woke = None;
+    let mut woke = Err("the watch stream ended without an event".to_string());
     if let Ok(mut r) = http
         .post(format!("{base}/v3/watch"))
         .json(&body)
@@ -172,7 +175,7 @@ async fn etcd_watcher(
                 created.fetch_add(1, Ordering::Relaxed);
             }
             if confirmed && seen.contains("\"events\"") {
-                woke = Some(at);
+                woke = Ok(at);
                 break;
             }
         }
@@ -201,11 +204,30 @@ where
     }
 }
 
+/// Watchers that did not wake by their key's write.
+#[derive(Default)]
+struct Missed {
+    /// Their key's write failed.
+    write_failed: usize,
+    /// The watcher failed (an error status, a broken connection).
+    failed: usize,
+    /// The first failure's reason.
+    why: Option<String>,
+    /// Still waiting when the bench stopped waiting.
+    asleep: usize,
+}
+
+impl Missed {
+    fn total(&self) -> usize {
+        self.write_failed + self.failed + self.asleep
+    }
+}
+
 /// The figures of one watcher run.
 struct Figures {
     /// Acknowledgement to wake, ms, sorted.
     lat: Vec<f64>,
-    missed: usize,
+    missed: Missed,
     /// Woke before their write was sent: not a wake by the write.
     early: usize,
     write_rate: f64,
@@ -214,22 +236,33 @@ struct Figures {
 impl Figures {
     fn line(&self, label: &str, n: usize) -> String {
         let p = |q| crate::support::percentile(&self.lat, q);
-        format!(
+        let mut line = format!(
             "  {label:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  woke {}/{n} (early {}, missed {})  writes {:.0}/s",
             p(0.5),
             p(0.99),
             self.lat.last().copied().unwrap_or(0.0),
             self.lat.len(),
             self.early,
-            self.missed,
+            self.missed.total(),
             self.write_rate
-        )
+        );
+        let m = &self.missed;
+        if m.total() > 0 {
+            line.push_str(&format!(
+                "\n    missed: {} writes failed, {} watchers failed (first: {}), {} still waiting after {WAKE_DEADLINE:?}",
+                m.write_failed,
+                m.failed,
+                m.why.as_deref().unwrap_or("-"),
+                m.asleep
+            ));
+        }
+        line
     }
 
     fn json(&self) -> Value {
         let p = |q| crate::support::percentile(&self.lat, q);
         json!({"p50_ms": p(0.5), "p99_ms": p(0.99), "max_ms": self.lat.last(),
-               "woke": self.lat.len(), "early": self.early, "missed": self.missed,
+               "woke": self.lat.len(), "early": self.early, "missed": self.missed.total(),
                "write_rate": self.write_rate})
     }
 }
@@ -237,13 +270,13 @@ impl Figures {
 /// Match the wakes with the writes: signed milliseconds from each
 /// acknowledgement to its watcher's wake.
 async fn collect(n: usize, writes: Writes, rx: &mut mpsc::UnboundedReceiver<Wake>) -> Figures {
-    let mut wakes: Vec<Option<Instant>> = vec![None; n];
+    let mut wakes: Vec<Option<Result<Instant, String>>> = vec![None; n];
     let mut heard = 0;
     let deadline = tokio::time::Instant::now() + WAKE_DEADLINE;
     while heard < n {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((i, at))) => {
-                wakes[i] = at;
+            Ok(Some((i, woke))) => {
+                wakes[i] = Some(woke);
                 heard += 1;
             }
             _ => break,
@@ -251,22 +284,25 @@ async fn collect(n: usize, writes: Writes, rx: &mut mpsc::UnboundedReceiver<Wake
     }
     let mut figures = Figures {
         lat: Vec::new(),
-        missed: 0,
+        missed: Missed::default(),
         early: 0,
         write_rate: writes.rate,
     };
-    for (w, t) in wakes.iter().zip(&writes.times) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (w, t) in wakes.into_iter().zip(&writes.times) {
         match (w, t) {
-            (Some(w), Some((sent, _))) if w < sent => figures.early += 1,
-            (Some(w), Some((_, acked))) => {
-                let ms = |d: Duration| d.as_secs_f64() * 1e3;
-                figures.lat.push(if w >= acked {
-                    ms(*w - *acked)
-                } else {
-                    -ms(*acked - *w)
-                });
+            (_, None) => figures.missed.write_failed += 1,
+            (None, _) => figures.missed.asleep += 1,
+            (Some(Err(why)), _) => {
+                figures.missed.failed += 1;
+                figures.missed.why.get_or_insert(why);
             }
-            _ => figures.missed += 1,
+            (Some(Ok(w)), Some((sent, _))) if w < *sent => figures.early += 1,
+            (Some(Ok(w)), Some((_, acked))) => figures.lat.push(if w >= *acked {
+                ms(w - *acked)
+            } else {
+                -ms(*acked - w)
+            }),
         }
     }
     figures.lat.sort_by(f64::total_cmp);
