@@ -27,275 +27,53 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::{free_port, Agent};
+use common::Agent;
 use serde_json::json;
+use support::writes::{self, Load, Run, Target};
 
-struct Etcd {
-    child: Child,
-    base: String,
-}
+/// What writepath's etcd puts store under each key.
+const ETCD_VALUE: &[u8] = b"some value of a few bytes";
 
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_etcd(dir: &Path) -> Option<Etcd> {
-    let (client, peer) = (free_port(), free_port());
-    let curl = |p: u16| format!("http://127.0.0.1:{p}");
-    let child = Command::new("etcd")
-        .args(["--name", "bench", "--data-dir"])
-        .arg(dir)
-        .args(["--listen-client-urls", &curl(client)])
-        .args(["--advertise-client-urls", &curl(client)])
-        .args(["--listen-peer-urls", &curl(peer)])
-        .args(["--initial-advertise-peer-urls", &curl(peer)])
-        .args(["--initial-cluster", &format!("bench={}", curl(peer))])
-        .args(["--log-level", "error"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let etcd = Etcd {
-        child,
-        base: curl(client),
-    };
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(r) = http.get(format!("{}/health", etcd.base)).send().await {
-            if r.status().is_success() {
-                return Some(etcd);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
-/// Counts fsync-class system calls of a process until stopped.
-struct SyncCounter {
-    child: Option<Child>,
-    out: std::path::PathBuf,
-}
-
-impl SyncCounter {
-    fn start(pid: u32, out: &Path) -> SyncCounter {
-        let child = Command::new("perf")
-            .args([
-                "stat",
-                "-x,",
-                "-e",
-                "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync",
-                "-p",
-                &pid.to_string(),
-                "-o",
-            ])
-            .arg(out)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok();
-        // perf needs a moment to attach to every thread.
-        std::thread::sleep(Duration::from_millis(300));
-        SyncCounter {
-            child,
-            out: out.to_path_buf(),
-        }
-    }
-
-    /// Stop counting; the total, or `None` when perf could not count.
-    fn stop(mut self) -> Option<u64> {
-        let mut child = self.child.take()?;
-        // SAFETY: signalling a child we spawned and have not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        child.wait().ok()?;
-        let text = std::fs::read_to_string(&self.out).ok()?;
-        let mut total = 0;
-        let mut any = false;
-        for line in text.lines() {
-            let mut fields = line.split(',');
-            if let Some(Ok(n)) = fields.next().map(|f| f.trim().parse::<u64>()) {
-                total += n;
-                any = true;
-            }
-        }
-        any.then_some(total)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Target {
-    Drover,
-    Etcd,
-}
-
-impl Target {
-    fn name(self) -> &'static str {
-        match self {
-            Target::Drover => "drover job register",
-            Target::Etcd => "etcd put",
-        }
-    }
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-async fn one_write(http: &reqwest::Client, target: Target, base: &str, key: &str) -> bool {
-    let r = match target {
-        Target::Drover => {
-            let job = common::blocked_job(key);
-            http.put(format!("{base}/v1/jobs")).json(&job).send().await
-        }
-        Target::Etcd => {
-            let body = json!({"key": b64(key), "value": b64("some value of a few bytes")});
-            http.post(format!("{base}/v3/kv/put"))
-                .json(&body)
-                .send()
-                .await
-        }
-    };
-    match r {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
-}
-
-struct Run {
-    rate: f64,
-    p50: f64,
-    p99: f64,
-    max: f64,
-    writes: u64,
-    syncs_per_write: Option<f64>,
-    /// The longest stretch without an acknowledgement, in seconds.
-    longest_gap: f64,
-}
-
-/// `clients` writers, each on its own connection, for `secs`.
-async fn load(target: Target, base: &str, clients: usize, secs: u64, pid: u32, tmp: &Path) -> Run {
-    let counter = SyncCounter::start(pid, &tmp.join("perf.txt"));
-    let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs);
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..clients {
-        let (next, failed, base) = (next.clone(), failed.clone(), base.to_string());
-        tasks.spawn(async move {
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
-            let mut samples = Vec::new();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let sent = Instant::now();
-                if one_write(&http, target, &base, &format!("k{c}-{i}")).await {
-                    let at = Instant::now();
-                    samples.push((at, at - sent));
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            samples
-        });
-    }
-    let mut all: Vec<(Instant, Duration)> = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        all.extend(r.expect("writer"));
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let syncs = counter.stop();
-    let f = failed.load(Ordering::Relaxed);
-    if f > 0 {
-        println!("  ({f} writes failed)");
-    }
-    all.sort_by_key(|(at, _)| *at);
-    let mut gap = all
-        .first()
-        .map_or(0.0, |(at, _)| (*at - started).as_secs_f64());
-    for w in all.windows(2) {
-        gap = gap.max((w[1].0 - w[0].0).as_secs_f64());
-    }
-    let mut lat: Vec<f64> = all.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
-    let (p50, p99) = support::p50_p99(&mut lat);
-    let writes = all.len() as u64;
-    Run {
-        rate: writes as f64 / elapsed,
-        p50,
-        p99,
-        max: lat.last().copied().unwrap_or(0.0),
-        writes,
-        syncs_per_write: syncs.map(|s| s as f64 / writes.max(1) as f64),
-        longest_gap: gap,
-    }
+/// `clients` writers on one server (`base`, process `pid`) for `secs`.
+async fn load(target: Target, base: &str, pid: u32, clients: usize, secs: u64, dir: &Path) -> Run {
+    writes::run(&Load {
+        target,
+        bases: &[base.to_string()],
+        clients,
+        secs,
+        pids: &[pid],
+        scratch: dir,
+        prefix: "k",
+        etcd_value: &support::etcd::b64(ETCD_VALUE),
+    })
+    .await
 }
 
 async fn run_once(target: Target, clients: usize, secs: u64, root: &Path) -> Option<Run> {
     let dir = tempfile::tempdir_in(root).expect("temp dir");
+    let dir = dir.path();
     match target {
         Target::Drover => {
             // No per-client connection cap: 64 writers share one address.
             let config =
                 "client {\n  enabled = false\n}\nlimits {\n  http_max_conns_per_client = 0\n}";
-            let agent = Agent::start_with(dir.path(), config).await;
-            Some(
-                load(
-                    target,
-                    &agent.base,
-                    clients,
-                    secs,
-                    agent.child.id(),
-                    dir.path(),
-                )
-                .await,
-            )
+            let agent = Agent::start_with(dir, config).await;
+            Some(load(target, &agent.base, agent.child.id(), clients, secs, dir).await)
         }
         Target::Etcd => {
-            let etcd = start_etcd(&dir.path().join("etcd")).await?;
-            Some(
-                load(
-                    target,
-                    &etcd.base,
-                    clients,
-                    secs,
-                    etcd.child.id(),
-                    dir.path(),
-                )
-                .await,
-            )
+            let etcd = support::etcd::start_cluster(dir, &["127.0.0.1"]).await?;
+            let member = etcd.first()?;
+            Some(load(target, &member.base, member.child.id(), clients, secs, dir).await)
         }
     }
 }
 
 fn show(target: Target, clients: usize, r: &Run) {
-    let syncs = r
-        .syncs_per_write
-        .map_or("n/a (perf)".to_string(), |s| format!("{s:.3}"));
-    println!(
-        "{:<22} {clients:>3} clients {:>9.0}/s  p50 {:>6.2} ms  p99 {:>7.2} ms  syncs/write {syncs}",
-        target.name(),
-        r.rate,
-        r.p50,
-        r.p99
-    );
+    if r.failed > 0 {
+        println!("  ({} writes failed)", r.failed);
+    }
+    println!("{:<22} {clients:>3} clients {}", target.name(), r.figures());
 }
 
 fn main() {
@@ -306,11 +84,7 @@ fn main() {
         let root = std::env::var("DROVER_BENCH_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|_| std::env::temp_dir());
-        let have_etcd = Command::new("etcd")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let have_etcd = support::etcd::installed();
         if !have_etcd {
             println!("etcd not found (Debian: apt-get install etcd-server): Drover alone");
         }
@@ -343,11 +117,7 @@ fn main() {
             }
             for (name, r) in ["drover", "etcd"].iter().zip(&best) {
                 if let Some(r) = r {
-                    summary.insert(
-                        format!("{name}_{clients}"),
-                        json!({"rate": r.rate, "p50_ms": r.p50, "p99_ms": r.p99,
-                               "syncs_per_write": r.syncs_per_write, "writes": r.writes}),
-                    );
+                    summary.insert(format!("{name}_{clients}"), r.json());
                 }
             }
         }

@@ -311,6 +311,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 fingerprint_period: cfg.client.fingerprint_period()?,
                 gc_disk_usage_threshold: cfg.client.gc_disk_usage_threshold,
                 gc_inode_usage_threshold: cfg.client.gc_inode_usage_threshold,
+                dev_mode: cfg.dev_mode,
             };
             let client = drover_client::agent::start(client_opts, registry)
                 .await

@@ -17,7 +17,10 @@ use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use ws_client::{assert_closed, connect, finish, read_until, stdin, Outcome, Socket};
+use ws_client::{
+    assert_closed, close_and_read_answer, connect, finish, read_until, send_oversized, stdin,
+    Outcome, Socket,
+};
 
 const ECHO_LOOP: &str = "while read l; do [ \"$l\" = quit ] && exit 7; echo got:$l; done";
 
@@ -402,4 +405,32 @@ async fn a_server_relays_attach_to_the_client_agent() {
         1008,
         "stdin already attached",
     );
+}
+
+/// The attach WebSocket answers a client's close frame with its own, and a
+/// message over the 1 MiB limit with 1009, locally and relayed; the task
+/// never notices.
+#[tokio::test]
+async fn attach_answers_close_frames_and_oversized_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let local = running(&a, "echo", sh(ECHO_LOOP, true)).await;
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let (server, _client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
+    let far = running(&server, "far", sh(ECHO_LOOP, true)).await;
+
+    for (agent, alloc, hop) in [(&a, &local, "local"), (&server, &far, "relayed")] {
+        let id = alloc["ID"].as_str().unwrap();
+        let mut ws = attach(agent, id, "t").await;
+        let answer = close_and_read_answer(&mut ws, DEADLINE).await;
+        assert_eq!(answer, Some(1000), "{hop}: the close is answered");
+
+        let mut ws = attach(agent, id, "t").await;
+        let out = send_oversized(&mut ws, 1 << 20, DEADLINE).await;
+        assert_closed(&out, 1009, "message too big");
+        untouched_then_quit(agent, id).await;
+    }
+    common::kill_processes_under(client_dir.path());
 }

@@ -219,6 +219,70 @@ async fn a_client_killed_9_reattaches_to_its_running_task() {
     .await;
 }
 
+/// Waits, with the deadline, until process `pid` is gone.
+async fn until_gone(pid: u32, what: &str) {
+    let started = Instant::now();
+    while pid_alive(pid) {
+        assert!(started.elapsed() < DEADLINE, "{what}: {pid} still running");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A raw_exec service whose task writes its pid to `local/pid` and sleeps.
+fn pid_job(id: &str) -> Value {
+    json!({"ID": id, "TaskGroups": [{"Name": "g",
+        "Tasks": [{"Name": "t", "Driver": "raw_exec",
+            "Config": {"command": "/bin/sh",
+                "args": ["-c", "echo $$ > $NOMAD_TASK_DIR/pid; exec sleep 1000"]}}]}]})
+}
+
+/// SIGTERM to a `-dev` agent stops its tasks and removes its allocation
+/// directories, as Nomad's dev mode does (client/client.go `Shutdown`
+/// destroys every allocation in DevMode); a client-only agent stopped the
+/// same way leaves its task running and re-attaches to it on its next start.
+#[tokio::test]
+async fn sigterm_stops_a_dev_agents_tasks_but_not_a_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start(dir.path()).await;
+    submit(&a, pid_job("dev")).await;
+    let alloc = alloc_when(&a, "dev", "the dev task running", |x| {
+        x["ClientStatus"] == "running"
+    })
+    .await;
+    let alloc_path = alloc_dir(dir.path(), &alloc);
+    let pid = read_pid(&alloc_path.join("t/local/pid")).await;
+    let status = a.terminate().await;
+    assert!(status.success(), "dev agent exit: {status}");
+    until_gone(pid, "the dev agent's task after its shutdown").await;
+    assert!(!alloc_path.exists(), "the allocation directory is removed");
+
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let (server, mut client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
+    submit(&server, pid_job("kept")).await;
+    let alloc = alloc_when(&server, "kept", "the client's task running", |x| {
+        x["ClientStatus"] == "running"
+    })
+    .await;
+    let pid_file = alloc_dir(client_dir.path(), &alloc).join("t/local/pid");
+    let pid = read_pid(&pid_file).await;
+    let status = client.terminate().await;
+    assert!(status.success(), "client agent exit: {status}");
+    assert!(pid_alive(pid), "a client's task outlives its agent");
+    client.reap_tasks = false;
+    drop(client);
+
+    let _client = Agent::start_client(client_dir.path(), &server).await;
+    let alloc = alloc_when(&server, "kept", "the task re-attached", |x| {
+        x["ClientStatus"] == "running" && x["TaskStates"]["t"]["State"] == "running"
+    })
+    .await;
+    assert!(pid_alive(pid), "the task was not restarted");
+    assert_eq!(read_pid(&pid_file).await, pid);
+    assert_eq!(alloc["TaskStates"]["t"]["Restarts"], 0, "{alloc}");
+}
+
 async fn put(a: &Agent, path: &str, body: Value) -> (StatusCode, String) {
     let r = a.http.put(a.url(path)).json(&body).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
@@ -452,6 +516,54 @@ async fn a_client_only_agent_runs_work_for_a_separate_server() {
         .get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000?task=t&type=stdout")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// `/v1/client/fs/*` on the real agent: a NUL byte in a path is a 400, a
+/// missing file a 404 naming the path as given, and no answer shows the
+/// agent's data directory.
+#[tokio::test]
+async fn fs_errors_name_the_users_path_never_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "files", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/echo", "args": ["hi"]}}]}]}),
+    )
+    .await;
+    let alloc = alloc_when(&a, "files", "the batch alloc complete", |x| {
+        x["ClientStatus"] == "complete"
+    })
+    .await;
+    let id = alloc["ID"].as_str().unwrap();
+    let data_dir = dir.path().canonicalize().unwrap();
+    let data_dir = data_dir.to_string_lossy();
+    for op in ["ls", "stat", "cat", "readat", "stream"] {
+        for (path, status, message) in [
+            ("%00", StatusCode::BAD_REQUEST, "contains a NUL byte"),
+            (
+                "alloc/logs%00",
+                StatusCode::BAD_REQUEST,
+                "contains a NUL byte",
+            ),
+            ("/nope", StatusCode::NOT_FOUND, r#""/nope" not found"#),
+            (
+                "/alloc/logs/t.stdout.0/x",
+                StatusCode::BAD_REQUEST,
+                r#""/alloc/logs/t.stdout.0/x": Not a directory"#,
+            ),
+        ] {
+            let q = format!("/v1/client/fs/{op}/{id}?path={path}");
+            let (got, body) = a.get_text(&q).await;
+            assert_eq!(got, status, "{q}: {body}");
+            assert!(body.contains(message), "{q}: {body:?} lacks {message:?}");
+            assert!(
+                !body.contains(&*data_dir),
+                "{q}: {body:?} shows the data dir"
+            );
+        }
+    }
 }
 
 // Nomad client option `gc_max_allocs`: past it, terminal allocations are

@@ -423,3 +423,33 @@ async fn a_daemon_that_comes_up_later_makes_the_driver_healthy() {
         .await;
     assert_eq!(node["Attributes"]["driver.docker"], "1", "{node}");
 }
+
+/// SIGTERM to a `-dev` agent stops its containers and removes them, as
+/// Nomad's dev mode destroys its allocations on shutdown.
+#[tokio::test]
+async fn a_dev_agent_removes_its_containers_when_it_shuts_down() {
+    let script = "trap 'exit 0' TERM; while true; do sleep 1; done";
+    let Some((docker, job, _guard, _dir, mut a)) = with_job(
+        "a_dev_agent_removes_its_containers_when_it_shuts_down",
+        "devstop",
+        "service",
+        json!({"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]}),
+        json!({}),
+    )
+    .await
+    else {
+        return;
+    };
+    let alloc = alloc_when(&a, &job, "running", |x| x["ClientStatus"] == "running").await;
+    let alloc_id = alloc["ID"].as_str().unwrap().to_string();
+    let id = container_of(&docker, &alloc_id).await;
+    assert!(!id.is_empty());
+    let status = a.terminate().await;
+    assert!(status.success(), "dev agent exit: {status}");
+    let label = format!("com.hashicorp.nomad.alloc_id={alloc_id}");
+    assert_eq!(
+        containers_with_label(&docker, &label).await,
+        Vec::<String>::new(),
+        "the allocation's container is removed by the time the agent exits"
+    );
+}

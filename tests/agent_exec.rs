@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use ws_client::{
-    assert_closed, check_tty_resize, connect, finish, read_until, send, stdin, Outcome, Socket,
+    assert_closed, check_tty_resize, close_and_read_answer, connect, finish, read_until, send,
+    send_oversized, stdin, Outcome, Socket,
 };
 
 /// A service job whose task `t` sleeps; returns its alloc ID once running.
@@ -268,5 +269,129 @@ async fn a_server_relays_exec_to_the_client_agent_and_reports_its_loss() {
     client.crash();
     read_until(&mut ws, &mut out, DEADLINE, |_| false).await;
     assert_closed(&out, 1011, "lost connection to client node");
+    common::kill_processes_under(client_dir.path());
+}
+
+/// Every error about a task names it; none says `task ""`. Signal and
+/// restart of every task, when none runs, name the allocation instead.
+#[tokio::test]
+async fn errors_name_the_task_they_concern() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(
+        &a,
+        json!({"ID": "done", "Type": "batch", "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/true"}}]}]}),
+    )
+    .await;
+    let allocs = a
+        .until(
+            "/v1/job/done/allocations",
+            "the batch alloc complete",
+            |v| {
+                v.as_array()
+                    .is_some_and(|l| l.len() == 1 && l[0]["ClientStatus"] == "complete")
+            },
+        )
+        .await;
+    let alloc = allocs[0]["ID"].as_str().unwrap().to_string();
+
+    let cases = [
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1"}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": ""}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": "t"}),
+            r#"task "t" not running"#.to_string(),
+        ),
+        (
+            "signal",
+            json!({"Signal": "SIGUSR1", "Task": "nope"}),
+            r#"unknown task name "nope""#.to_string(),
+        ),
+        (
+            "restart",
+            json!({}),
+            format!("no task of allocation {alloc} is running"),
+        ),
+        (
+            "restart",
+            json!({"TaskName": "t"}),
+            r#"task "t" not running"#.to_string(),
+        ),
+    ];
+    for (op, body, want) in cases {
+        let r = a
+            .http
+            .put(a.url(&format!("/v1/client/allocation/{alloc}/{op}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op} {body}: {text}");
+        assert!(text.contains(&want), "{op} {body}: {text:?} lacks {want:?}");
+        assert!(!text.contains(r#"task """#), "{op} {body}: {text:?}");
+    }
+
+    // Exec into the dead task: the close reason names it.
+    let opened = open(&a, &alloc, "t", &["true"], false).await;
+    assert_refused(opened, CloseCode::Policy, r#"task "t" not running"#, true).await;
+    // No task at all is refused before the upgrade.
+    let url = ws_client::url(&a.base, &alloc, "exec", &[("command", "[\"true\"]")]);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// A client's close frame is answered with the agent's own (not a dropped
+/// connection, 1006), and a message over the 1 MiB limit with 1009: on the
+/// client agent itself and through a server that relays the session.
+#[tokio::test]
+async fn close_frames_are_answered_and_oversized_messages_get_1009() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = sleeping_task(&a, "svc").await;
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    let (server, _client) =
+        Agent::start_server_and_client(server_dir.path(), client_dir.path()).await;
+    let far = sleeping_task(&server, "far").await;
+
+    for (agent, alloc, hop) in [(&a, &alloc, "local"), (&server, &far, "relayed")] {
+        for tty in [false, true] {
+            let mut ws = open(agent, alloc, "t", &["cat"], tty).await.unwrap();
+            let answer = close_and_read_answer(&mut ws, DEADLINE).await;
+            assert_eq!(answer, Some(1000), "{hop} tty={tty}: the close is answered");
+
+            let mut ws = open(agent, alloc, "t", &["cat"], tty).await.unwrap();
+            let out = send_oversized(&mut ws, 1 << 20, DEADLINE).await;
+            assert_closed(&out, 1009, "message too big");
+            assert!(out.stdout.is_empty(), "{hop}: nothing of it reached cat");
+        }
+        // Just under the limit is fine: 700 KiB of stdin, base64 in JSON.
+        let mut ws = open(agent, alloc, "t", &["wc", "-c"], false).await.unwrap();
+        stdin(&mut ws, &vec![b'x'; 700 << 10]).await;
+        send(&mut ws, json!({"stdin": {"close": true}})).await;
+        let out = finish(&mut ws, DEADLINE).await;
+        assert_eq!(
+            out.stdout().trim(),
+            (700 << 10).to_string(),
+            "{hop}: {out:?}"
+        );
+        assert_eq!(out.exit_code(), Some(0), "{hop}");
+    }
+    assert_task_untouched(&a, &alloc).await;
     common::kill_processes_under(client_dir.path());
 }

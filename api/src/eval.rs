@@ -1,7 +1,5 @@
 //! Evaluations: the unit of scheduling work (nomad/structs/eval.go).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{AllocMetric, Nanos};
@@ -92,7 +90,7 @@ pub struct Evaluation {
     #[serde(rename = "FailedTGAllocs", deserialize_with = "crate::null_default")]
     pub failed_tg_allocs: crate::SmallMap<AllocMetric>,
     #[serde(rename = "ClassEligibility", deserialize_with = "crate::null_default")]
-    pub class_eligibility: BTreeMap<String, bool>,
+    pub class_eligibility: crate::SmallMap<bool>,
     #[serde(rename = "QuotaLimitReached")]
     pub quota_limit_reached: String,
     #[serde(rename = "EscapedComputedClass")]
@@ -100,7 +98,7 @@ pub struct Evaluation {
     #[serde(rename = "AnnotatePlan")]
     pub annotate_plan: bool,
     #[serde(rename = "QueuedAllocations", deserialize_with = "crate::null_default")]
-    pub queued_allocations: BTreeMap<String, i64>,
+    pub queued_allocations: crate::SmallMap<i64>,
     #[serde(rename = "LeaderACL")]
     pub leader_acl: String,
     #[serde(rename = "SnapshotIndex")]

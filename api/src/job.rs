@@ -168,7 +168,7 @@ pub struct Task {
     pub user: String,
     /// Driver-specific configuration, free-form as in Nomad.
     #[serde(rename = "Config", deserialize_with = "crate::null_default")]
-    pub config: BTreeMap<String, serde_json::Value>,
+    pub config: crate::SmallMap<serde_json::Value>,
     #[serde(rename = "Env", deserialize_with = "crate::null_default")]
     pub env: BTreeMap<String, String>,
     #[serde(rename = "Constraints", deserialize_with = "crate::null_default")]
@@ -493,7 +493,7 @@ pub struct JobSummary {
     #[serde(rename = "Namespace")]
     pub namespace: String,
     #[serde(rename = "Summary", deserialize_with = "crate::null_default")]
-    pub summary: BTreeMap<String, TaskGroupSummary>,
+    pub summary: crate::SmallMap<TaskGroupSummary>,
     #[serde(rename = "Children")]
     pub children: Option<JobChildrenSummary>,
     #[serde(rename = "CreateIndex")]

@@ -63,6 +63,24 @@ pub struct WriteMeta {
     pub index: u64,
 }
 
+/// `PUT /v1/validate/job`'s answer (Nomad's `JobValidateResponse`): an
+/// invalid job is listed here, with a 200, not refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobValidateResponse {
+    #[serde(rename = "DriverConfigValidated")]
+    pub driver_config_validated: bool,
+    /// One line per problem, each naming its field.
+    #[serde(rename = "ValidationErrors", deserialize_with = "crate::null_default")]
+    pub validation_errors: Vec<String>,
+    /// All of them in one message, as a register would answer them; empty
+    /// when the job is valid.
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Warnings")]
+    pub warnings: String,
+}
+
 /// `PUT /v1/jobs/parse`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

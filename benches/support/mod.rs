@@ -1,6 +1,10 @@
 //! What the agent benchmarks share: settings from the environment, HTTP
-//! helpers over a running [`Agent`], and percentiles.
+//! helpers over a running [`Agent`], and percentiles; etcd members and the
+//! timed write load for the benches that compare Drover with etcd.
 #![allow(dead_code)]
+
+pub mod etcd;
+pub mod writes;
 
 use std::time::{Duration, Instant};
 

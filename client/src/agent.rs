@@ -94,6 +94,12 @@ pub struct ClientOptions {
     /// what is queued at once (updates that arrive during a send still
     /// share the next write).
     pub batch: Duration,
+    /// Nomad's dev mode (`agent -dev`): shutting down destroys every
+    /// allocation (its tasks stopped, its containers and directory
+    /// removed), as Nomad's `Client.Shutdown` does in `DevMode`
+    /// (client/client.go). Otherwise tasks keep running for the next start
+    /// to re-attach to.
+    pub dev_mode: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,11 +145,16 @@ impl RunningClient {
         self.shared.registry.get(alloc_id)
     }
 
-    /// Stop the loops. Tasks keep running: a client restart re-attaches.
+    /// Stop the loops. Tasks keep running, for a client restart to
+    /// re-attach to, except in dev mode, where every allocation is
+    /// destroyed and waited for.
     pub async fn shutdown(self) {
         self.shutdown_tx.send_replace(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if self.shared.opts.dev_mode {
+            self.shared.destroy_all().await;
         }
     }
 }
@@ -151,6 +162,31 @@ impl RunningClient {
 impl Shared {
     fn runners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AllocRunner>> {
         self.registry.lock()
+    }
+
+    /// Dev mode's shutdown: every runner destroyed at once (each waits for
+    /// its tasks' kill timeouts), then forgotten, so a start on the same
+    /// data directory does not try to re-attach to tasks that are gone.
+    async fn destroy_all(&self) {
+        let runners = std::mem::take(&mut *self.runners());
+        tracing::info!(allocs = runners.len(), "dev mode: destroying allocations");
+        let mut destroying = tokio::task::JoinSet::new();
+        for (id, r) in runners {
+            destroying.spawn(async move {
+                r.destroy().await;
+                id
+            });
+        }
+        while let Some(done) = destroying.join_next().await {
+            match done {
+                Ok(id) => {
+                    if let Err(e) = self.store.remove(&id) {
+                        tracing::warn!(alloc = %id, error = %e, "could not forget allocation");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "destroying an allocation failed"),
+            }
+        }
     }
 
     fn node(&self) -> Node {

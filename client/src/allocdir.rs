@@ -49,13 +49,32 @@ pub enum AllocDirError {
     /// A task or allocation name that cannot be a single directory name.
     #[error("invalid directory name {name:?}")]
     InvalidName { name: String },
+    /// A user path no file can have: the kernel ends a path at its first
+    /// NUL byte, so the path cannot mean what was written.
+    #[error("path {path:?} contains a NUL byte")]
+    NulByte { path: String },
+    /// Building or removing the tree failed; names the host path, so it is
+    /// for the agent's logs, not for API answers.
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// Reading a path a user asked for failed. Named as the user wrote it:
+    /// these errors reach API clients, who must not learn where the agent
+    /// keeps its data.
+    #[error("{path:?}: {source}")]
+    Access { path: String, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AllocDirError + '_ {
     move |source| AllocDirError::Io {
         path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An I/O error on the user path `rel`.
+fn access_err(rel: &str) -> impl FnOnce(io::Error) -> AllocDirError + '_ {
+    move |source| AllocDirError::Access {
+        path: rel.to_string(),
         source,
     }
 }
@@ -167,6 +186,11 @@ impl AllocDir {
         let escapes = || AllocDirError::Escapes {
             path: rel.to_string(),
         };
+        if rel.contains('\0') {
+            return Err(AllocDirError::NulByte {
+                path: rel.to_string(),
+            });
+        }
         let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
         for comp in Path::new(rel).components() {
             match comp {
@@ -182,7 +206,7 @@ impl AllocDir {
             io::ErrorKind::NotFound => AllocDirError::NotFound {
                 path: rel.to_string(),
             },
-            _ => io_err(&self.dir)(e),
+            _ => access_err(rel)(e),
         })?;
         let joined: PathBuf = parts.iter().fold(root.clone(), |p, c| p.join(c));
 
@@ -202,7 +226,7 @@ impl AllocDir {
                     rest.push(name);
                     existing = parent;
                 }
-                Err(e) => return Err(io_err(existing)(e)),
+                Err(e) => return Err(access_err(rel)(e)),
             }
         };
         if !canonical.starts_with(&root) {
@@ -216,9 +240,9 @@ impl AllocDir {
     pub fn list(&self, rel: &str) -> Result<Vec<AllocFileInfo>, AllocDirError> {
         let path = self.existing(rel)?;
         let mut out = Vec::new();
-        for entry in fs::read_dir(&path).map_err(io_err(&path))? {
-            let entry = entry.map_err(io_err(&path))?;
-            let meta = entry.metadata().map_err(io_err(&entry.path()))?;
+        for entry in fs::read_dir(&path).map_err(access_err(rel))? {
+            let entry = entry.map_err(access_err(rel))?;
+            let meta = entry.metadata().map_err(access_err(rel))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             out.push(file_info(name, &meta, String::new()));
         }
@@ -230,7 +254,7 @@ impl AllocDir {
     /// content type.
     pub fn stat(&self, rel: &str) -> Result<AllocFileInfo, AllocDirError> {
         let path = self.existing(rel)?;
-        let meta = fs::metadata(&path).map_err(io_err(&path))?;
+        let meta = fs::metadata(&path).map_err(access_err(rel))?;
         let name = Path::new(rel)
             .file_name()
             .or_else(|| path.file_name())
@@ -244,7 +268,7 @@ impl AllocDir {
     /// none past it.
     pub fn read_at(&self, rel: &str, offset: u64, limit: usize) -> Result<Vec<u8>, AllocDirError> {
         let path = self.existing(rel)?;
-        let mut file = File::open(&path).map_err(io_err(&path))?;
+        let mut file = File::open(&path).map_err(access_err(rel))?;
         // The check above and the open are two steps; a task could swap a
         // path component for a symlink in between. Re-check what was opened.
         let fd_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
@@ -255,11 +279,12 @@ impl AllocDir {
                 });
             }
         }
-        file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(access_err(rel))?;
         let mut buf = Vec::with_capacity(limit.min(1 << 20));
         file.take(limit as u64)
             .read_to_end(&mut buf)
-            .map_err(io_err(&path))?;
+            .map_err(access_err(rel))?;
         Ok(buf)
     }
 
@@ -271,7 +296,7 @@ impl AllocDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(AllocDirError::NotFound {
                 path: rel.to_string(),
             }),
-            Err(e) => Err(io_err(&path)(e)),
+            Err(e) => Err(access_err(rel)(e)),
         }
     }
 }

@@ -42,7 +42,7 @@ impl Registry {
 fn control_error(e: crate::runner::RunnerError) -> ControlError {
     use crate::runner::RunnerError as E;
     match e {
-        E::UnknownTask(_) | E::UnknownSignal(_) | E::TaskNotRunning(_) => {
+        E::UnknownTask(_) | E::UnknownSignal(_) | E::TaskNotRunning(_) | E::NoTaskRunning(_) => {
             ControlError::BadRequest(e.to_string())
         }
         E::Driver(d @ crate::driver::DriverError::TaskNotRunning) => {

@@ -259,6 +259,43 @@ async fn fs_errors() {
     .await;
 }
 
+/// A NUL byte in a path is a 400, and no error of these endpoints shows
+/// where the agent keeps its data: paths are named as the user gave them.
+#[tokio::test]
+async fn fs_errors_never_show_the_host_path() {
+    let fx = Fixture::new().await;
+    let host = fx._tmp.path().to_string_lossy().into_owned();
+    std::fs::write(fx.allocs.dir.shared_dir().join("file"), b"x").unwrap();
+    let check = |q: String, status: u16, message: &'static str| {
+        let fx = &fx;
+        let host = host.clone();
+        async move {
+            let (got, body) = fx.get(&q).await;
+            let body = String::from_utf8_lossy(&body);
+            assert_eq!(got, status, "{q}: {body}");
+            assert!(body.contains(message), "{q}: {body:?} lacks {message:?}");
+            assert!(!body.contains(&host), "{q}: {body:?} shows the host path");
+        }
+    };
+    for op in ["ls", "stat", "cat", "readat", "stream"] {
+        for path in ["%00", "alloc%00", "/alloc/%00/x"] {
+            let q = format!("/v1/client/fs/{op}/{ALLOC}?path={path}");
+            check(q, 400, "contains a NUL byte").await;
+        }
+        let q = format!("/v1/client/fs/{op}/{ALLOC}?path=/alloc/missing");
+        check(q, 404, r#""/alloc/missing" not found"#).await;
+        // A file where a directory is expected.
+        let q = format!("/v1/client/fs/{op}/{ALLOC}?path=/alloc/file/below");
+        check(q, 400, r#""/alloc/file/below": Not a directory"#).await;
+    }
+    check(
+        format!("/v1/client/fs/ls/{ALLOC}?path=/alloc/file"),
+        400,
+        r#""/alloc/file": Not a directory"#,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn logs_errors() {
     let fx = Fixture::new().await;

@@ -2,7 +2,9 @@
 //! through the real eval broker, scheduler workers and plan applier, in
 //! process (no HTTP), on a single-server Raft whose data dir sits in
 //! /dev/shm when there is one (so the figure is the scheduler's, not the
-//! disk's).
+//! disk's). It lives in drover-server, not drover-scheduler, because it
+//! drives Raft and the leader duties; the scheduler's own tests
+//! (`cargo test -p drover-scheduler`) need no runtime.
 //!
 //! Per scenario (1,000 and 10,000 ready nodes): register the nodes, start the
 //! leader duties, then submit `jobs` service jobs of `count` allocations each
@@ -24,18 +26,18 @@
 //! `10000` to run one scenario, for a profiler); `DROVER_BENCH_WORKERS`
 //! (default: available cores) sets the scheduler workers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_api::*;
+use drover_scheduler::generic::live_usage;
+use drover_scheduler::rank::Capacity;
 use drover_server::clock::unix_nanos;
 use drover_server::leader::{self, SchedulerStats};
 use drover_server::raft::node::{start, RaftHandle, RaftSettings};
-use drover_server::scheduler::generic::live_usage;
-use drover_server::scheduler::rank::Capacity;
 use drover_state::command::*;
 use drover_state::{AllocRow, Command, WatchSet};
 use futures_util::stream::{self, StreamExt};
@@ -102,7 +104,10 @@ fn job(i: usize, now: i64) -> Job {
             tasks: vec![Task {
                 name: "server".into(),
                 driver: "raw_exec".into(),
-                config: BTreeMap::from([("command".to_string(), serde_json::json!("/bin/true"))]),
+                config: drover_api::SmallMap::from([(
+                    "command".to_string(),
+                    serde_json::json!("/bin/true"),
+                )]),
                 resources: Resources {
                     cpu: TASK_CPU,
                     memory_mb: TASK_MEM,
@@ -370,7 +375,7 @@ async fn scenario(nodes: usize, jobs: usize, workers: usize) -> Outcome {
         let mut plan = None;
         for _ in 0..9 {
             let t = Instant::now();
-            let p = drover_server::scheduler::compute(
+            let p = drover_scheduler::compute(
                 &st,
                 &eval,
                 &mut || uuid::Uuid::new_v4().to_string(),

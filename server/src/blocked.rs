@@ -22,12 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::{AllocMetric, EvalStatus, Evaluation, Node, NodeStatus, SchedulingEligibility};
-use drover_state::usage::NodeUsage;
-use drover_state::{State, WatchKey, WatchSet};
-
-use crate::scheduler::feasible::{
+use drover_scheduler::feasible::{
     datacenter_matches, node_is_feasible, pool_matches, NODE_POOL_ALL, NODE_POOL_DEFAULT,
 };
+use drover_state::usage::NodeUsage;
+use drover_state::{State, WatchKey, WatchSet};
 
 /// What one look found.
 #[derive(Debug, Default)]

@@ -36,14 +36,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use drover_api::{EvalStatus, Evaluation};
+use drover_scheduler::broker::{BrokerConfig, EvalBroker};
+use drover_scheduler::generic::Plan;
 use drover_state::WatchSet;
 use tokio::sync::Notify;
 
 use crate::blocked::BlockedEvals;
 use crate::clock::unix_nanos;
 use crate::raft::node::RaftHandle;
-use crate::scheduler::broker::{BrokerConfig, EvalBroker};
-use crate::scheduler::generic::Plan;
 
 const SCHEDULERS: &[&str] = &["service", "batch", "system", "sysbatch"];
 const MAX_ATTEMPTS: usize = 3;
@@ -274,7 +274,7 @@ impl Leader {
                 let index = applied.last_applied.map_or(0, |l| l.index);
                 (applied.state.clone(), index)
             };
-            let mut plan = crate::scheduler::compute(
+            let mut plan = drover_scheduler::compute(
                 &state,
                 &eval,
                 &mut || uuid::Uuid::new_v4().to_string(),
@@ -322,7 +322,7 @@ impl Leader {
         // is taken while `inflight` is held: each in-Raft placement is seen
         // in one or the other.
         let state = self.raft.shared.read().state.clone();
-        let rejected = crate::scheduler::plan_check::check(&state, plan, &pending);
+        let rejected = drover_scheduler::plan_check::check(&state, plan, &pending);
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
         inflight.insert(ticket, plan.placed.clone());
         (rejected, ticket)
@@ -502,7 +502,7 @@ fn reap(failed: Vec<Evaluation>, canceled: Vec<Evaluation>, now: i64) -> drover_
         let spread = i64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 5 * MINUTE / 255;
         let followup = Evaluation {
             wait_until: Some(now + MINUTE + spread),
-            ..crate::scheduler::generic::chained_eval(
+            ..drover_scheduler::generic::chained_eval(
                 &e,
                 uuid::Uuid::new_v4().to_string(),
                 drover_api::trigger::FAILED_FOLLOW_UP,
@@ -513,7 +513,7 @@ fn reap(failed: Vec<Evaluation>, canceled: Vec<Evaluation>, now: i64) -> drover_
         e.status = EvalStatus::Failed;
         e.status_description = format!(
             "evaluation reached delivery limit ({})",
-            crate::scheduler::broker::BrokerConfig::default().delivery_limit
+            drover_scheduler::broker::BrokerConfig::default().delivery_limit
         );
         e.next_eval = followup.id.clone();
         e.modify_time = now;

@@ -16,4 +16,3 @@ pub mod jobs;
 pub mod jobspec;
 pub mod leader;
 pub mod raft;
-pub mod scheduler;

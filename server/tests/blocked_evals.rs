@@ -1,5 +1,6 @@
 //! Which blocked evals a node change retries (server/src/blocked.rs).
 
+#[path = "../scheduler/tests/sched/mod.rs"]
 mod sched;
 
 use drover_api::*;
@@ -83,7 +84,7 @@ fn the_capacity_watch_reports_new_changed_and_emptier_nodes_only() {
 /// against the current index.
 fn schedule(h: &mut H, eval: &Evaluation) {
     let mut n = h.ids;
-    let mut plan = drover_server::scheduler::compute(
+    let mut plan = drover_scheduler::compute(
         &h.st,
         eval,
         &mut || {

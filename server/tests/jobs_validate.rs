@@ -6,7 +6,8 @@
 
 use drover_api::{Job, JobRegisterRequest, JobType};
 use drover_server::jobs::{
-    canonicalize, decode_job_request, validate, validate_register, ValidationErrors,
+    canonicalize, decode_job_request, validate, validate_register, ValidationErrors, MAX_CPU_MHZ,
+    MAX_SIZE_MB,
 };
 
 const DRIVERS: &[&str] = &["docker", "raw_exec"];
@@ -317,6 +318,80 @@ fn task_resources() {
     );
     check(res(|r| r.memory_max_mb = -1), &[]);
     check(res(|r| r.memory_max_mb = 1024), &[]);
+}
+
+/// Values no node could offer: Nomad's minima (nomad/structs/structs.go
+/// `MinResources`), and maxima so that nothing downstream overflows.
+#[test]
+fn task_resources_out_of_range() {
+    let res =
+        |f: fn(&mut drover_api::Resources)| valid(|j| f(&mut j.task_groups[0].tasks[0].resources));
+    let p = "TaskGroups[0].Tasks[0].Resources";
+    check(
+        res(|r| r.memory_mb = i64::MAX),
+        &[(
+            &format!("{p}.MemoryMB"),
+            "maximum MemoryMB value is 8796093022207; got 9223372036854775807",
+        )],
+    );
+    check(res(|r| r.memory_mb = MAX_SIZE_MB), &[]);
+    check(
+        res(|r| r.memory_max_mb = i64::MAX),
+        &[(
+            &format!("{p}.MemoryMaxMB"),
+            "maximum MemoryMaxMB value is 8796093022207; got 9223372036854775807",
+        )],
+    );
+    check(
+        res(|r| r.memory_mb = i64::MIN),
+        &[(
+            &format!("{p}.MemoryMB"),
+            "minimum MemoryMB value is 10; got -9223372036854775808",
+        )],
+    );
+    check(
+        res(|r| r.cpu = i64::MAX),
+        &[(
+            &format!("{p}.CPU"),
+            "maximum CPU value is 4294836225; got 9223372036854775807",
+        )],
+    );
+    check(res(|r| r.cpu = MAX_CPU_MHZ), &[]);
+    check(
+        res(|r| r.cpu = i64::MIN),
+        &[(
+            &format!("{p}.CPU"),
+            "minimum CPU value is 1; got -9223372036854775808",
+        )],
+    );
+    // With cores asked for, Nomad would let a negative CPU through.
+    check(
+        res(|r| {
+            r.cores = 2;
+            r.cpu = -5;
+        }),
+        &[(&format!("{p}.CPU"), "CPU value (-5) cannot be negative")],
+    );
+    check(
+        res(|r| {
+            r.cores = i64::MAX;
+            r.cpu = 0;
+        }),
+        &[(
+            &format!("{p}.Cores"),
+            "maximum cores value is 65535; got 9223372036854775807",
+        )],
+    );
+    check(
+        valid(|j| {
+            let disk = j.task_groups[0].ephemeral_disk.as_mut().expect("canonical");
+            disk.size_mb = i64::MAX;
+        }),
+        &[(
+            "TaskGroups[0].EphemeralDisk.SizeMB",
+            "maximum DiskMB value is 8796093022207; got 9223372036854775807",
+        )],
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn check_with(src: &str, vars: &str, want: Result<&[(&str, Value)], &str>) {
     let got = parse_hcl_with_variables(src, vars);
     match (got, want) {
         (Ok(parsed), Ok(fields)) => {
-            let job = serde_json::to_value(&parsed.job).expect("a Job always serializes");
+            let job = parsed.to_json().expect("a Job always serializes");
             for (pointer, want) in fields {
                 let got = job.pointer(pointer).unwrap_or(&Value::Null);
                 assert_eq!(got, want, "at {pointer} in\n{src}");
@@ -393,14 +393,27 @@ fn group_attributes() {
             ("/TaskGroups/0/ShutdownDelay", json!(5_000_000_000i64)),
         ]),
     );
-    // Count not written stays 0 (canonicalization makes it 1).
-    check(
-        &group(""),
-        Ok(&[
-            ("/TaskGroups/0/Count", json!(0)),
-            ("/TaskGroups/0/ShutdownDelay", Value::Null),
-        ]),
+    // Count not written is null, as in Nomad's parser output
+    // (canonicalization makes it 1); a written 0 stays 0.
+    let unset = parsed(&group(""));
+    assert_eq!(
+        unset.to_json().unwrap()["TaskGroups"][0]["Count"],
+        Value::Null
     );
+    assert_eq!(unset.job.task_groups[0].count, 0);
+    check(
+        &group("count = 0"),
+        Ok(&[("/TaskGroups/0/Count", json!(0))]),
+    );
+    // A task written in the job is a group of its own without a count,
+    // placed before the written groups.
+    let lone = parsed(&job(
+        "task \"lone\" {\ndriver = \"raw_exec\"\n}\ngroup \"g\" {\ncount = 2\n}",
+    ));
+    let value = lone.to_json().unwrap();
+    assert_eq!(value["TaskGroups"][0]["Name"], "lone");
+    assert_eq!(value["TaskGroups"][0]["Count"], Value::Null);
+    assert_eq!(value["TaskGroups"][1]["Count"], 2);
 }
 
 #[test]

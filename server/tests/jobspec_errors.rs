@@ -49,6 +49,35 @@ fn syntax_errors_name_line_and_column() {
     assert_eq!(err.path, "");
 }
 
+/// An unquoted word where a string belongs is an error with its position
+/// (Nomad: `web.nomad.hcl:5,16-24: Variables not allowed`), never the
+/// string `"${raw_exec}"`; dotted runtime references stay references.
+#[test]
+fn bare_words_are_errors_with_their_position() {
+    check(
+        "job \"web\" {\n  group \"g\" {\n    task \"t\" {\n      driver = raw_exec\n    }\n  }\n}\n",
+        Err(r#"job.group["g"].task["t"].driver: line 4, column 16: variables not allowed: `raw_exec` is not a string; quote it as "raw_exec""#),
+    );
+    check(
+        &task("driver = \"raw_exec\"\nconfig {\n  command = sleep\n}"),
+        Err(
+            r#"job.group["cache"].task["redis"].config.command: line 6, column 13: variables not allowed: `sleep` is not a string; quote it as "sleep""#,
+        ),
+    );
+    check(
+        &task("driver = \"raw_exec\"\nconfig {\n  args = [\"-c\", bash]\n}"),
+        Err(
+            r#"job.group["cache"].task["redis"].config.args[1]: line 6, column 17: variables not allowed: `bash` is not a string; quote it as "bash""#,
+        ),
+    );
+    let err = parse_hcl(&group("count = three")).expect_err("a bare word");
+    assert!(
+        matches!(&err.kind, JobspecErrorKind::BareWord { word, at: Some((3, 9)) } if word == "three"),
+        "{err:?}"
+    );
+    check(&task("driver = \"raw_exec\"\nuser = meta.user"), Ok(&[]));
+}
+
 #[test]
 fn exactly_one_job_block() {
     check(

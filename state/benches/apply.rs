@@ -4,7 +4,6 @@
 //! noisy, so the target (≥ 200,000 alloc client updates/s) is read off the
 //! output, not enforced by a timed test.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,7 @@ fn job(i: usize) -> Job {
             tasks: vec![Task {
                 name: "server".into(),
                 driver: "docker".into(),
-                config: BTreeMap::from([(
+                config: drover_api::SmallMap::from([(
                     "image".to_string(),
                     serde_json::json!("drover-test/busybox:1"),
                 )]),

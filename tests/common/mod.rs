@@ -248,6 +248,25 @@ impl Agent {
         list.as_array().map(|_| job_id_set(&list))
     }
 
+    /// SIGTERM the agent and wait, with the deadline, for it to exit; its
+    /// exit status. What it does with its tasks is the test's to check.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "agent {pid} still running {DEADLINE:?} after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill -9` the agent and leave its tasks running, as a crash would.
     pub fn crash(mut self) {
         self.reap_tasks = false;

@@ -146,3 +146,38 @@ pub fn assert_closed(out: &Outcome, code: u16, reason: &str) {
     assert_eq!(got, code, "{out:?}");
     assert!(why.contains(reason), "{why:?} lacks {reason:?}");
 }
+
+/// Sends a normal close and reads until the server answers it: the code of
+/// the server's close frame, or `None` when the connection ended without
+/// one (what a browser reports as 1006).
+pub async fn close_and_read_answer(ws: &mut Socket, deadline: Duration) -> Option<u16> {
+    use tungstenite::protocol::frame::coding::CloseCode;
+    use tungstenite::protocol::CloseFrame;
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    ws.close(Some(frame)).await.unwrap();
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let next = tokio::time::timeout_at(until, ws.next())
+            .await
+            .expect("the server answers the close within the deadline");
+        match next {
+            Some(Ok(Message::Close(frame))) => {
+                return Some(frame.map_or(1005, |f| u16::from(f.code)))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// Sends one stdin frame of `bytes` bytes of data (over the agent's 1 MiB
+/// message limit when large) and reads the session to its end.
+pub async fn send_oversized(ws: &mut Socket, bytes: usize, deadline: Duration) -> Outcome {
+    let data = B64.encode(vec![b'x'; bytes]);
+    let frame = json!({"stdin": {"data": data}}).to_string();
+    ws.send(Message::Text(frame.into())).await.unwrap();
+    finish(ws, deadline).await
+}

@@ -50,8 +50,8 @@ use tokio::sync::{mpsc, watch};
 use super::alloc::{ClientControl, ControlError};
 use super::stream::{open_logs, ReadPlan, Step, Tail};
 use super::ws::{
-    close, data_frame, drain, exited_frame, receive, refuse, write_frames, Received, CHUNK,
-    CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
+    close, data_frame, drain, exited_frame, limits, receive, refuse, write_frames, Ending,
+    Received, CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
 };
 use super::HttpError;
 use crate::driver::{Driver, DriverError, ExitResult, TaskConfig, TaskHandle};
@@ -132,7 +132,7 @@ async fn attach(
         }
         Err(e) => Err(e),
     };
-    ws.on_upgrade(move |socket| async move {
+    limits(ws).on_upgrade(move |socket| async move {
         match target {
             Ok((target, tails)) => {
                 let lock = WriterLock {
@@ -183,7 +183,9 @@ async fn run(socket: WebSocket, target: AttachTarget, tails: [Option<Tail>; 2], 
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
 
-    let closed_by_us = {
+    // Whether to finish the closing handshake: after our close, or to
+    // answer the user's.
+    let handshake = {
         let mut writer = pin!(write_frames(sink, queued, aborted));
         let input = read_frames(&mut stream, &target, &lock);
         let output = async {
@@ -194,19 +196,21 @@ async fn run(socket: WebSocket, target: AttachTarget, tails: [Option<Tail>; 2], 
         };
         tokio::select! {
             () = &mut writer => true,
-            failed = input => match failed {
-                Some((code, reason)) => {
+            ended = input => match ended {
+                Ending::Refused(code, reason) => {
                     tracing::debug!(code, %reason, "attach session ended by a frame");
                     let _ = abort.try_send(close(code, &reason));
                     let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
                     true
                 }
-                None => false,
+                // The user closed: the drain sends our close in answer.
+                Ending::Closed => true,
+                Ending::Gone => false,
             },
             () = output => false,
         }
     };
-    if closed_by_us {
+    if handshake {
         drain(&mut stream).await;
     }
 }
@@ -310,13 +314,12 @@ async fn follow(
     }
 }
 
-/// Applies the user's frames until it goes away (`None`) or a frame ends
-/// the session (`Some((code, reason))`).
+/// Applies the user's frames until the session ends on the user's side.
 async fn read_frames(
     stream: &mut SplitStream<WebSocket>,
     target: &AttachTarget,
     lock: &WriterLock,
-) -> Option<(u16, String)> {
+) -> Ending {
     let interactive = crate::driver::interactive(&target.config.driver_config);
     // The writer first: tuple fields drop in order, so the claim is
     // released only after the writer is closed.
@@ -325,24 +328,26 @@ async fn read_frames(
         let frame = match receive(stream).await {
             Received::Frame(frame) => frame,
             Received::Skip => continue,
-            Received::Gone => return None,
-            Received::Bad(reason) => return Some((CLOSE_POLICY, reason)),
+            Received::End(ending) => return ending,
         };
         let Some(input) = frame.stdin else { continue };
         let bytes = match input.bytes() {
             Ok(bytes) => bytes,
-            Err(reason) => return Some((CLOSE_POLICY, reason)),
+            Err(reason) => return Ending::Refused(CLOSE_POLICY, reason),
         };
         if !bytes.is_empty() {
             if !interactive {
-                return Some((
+                return Ending::Refused(
                     CLOSE_POLICY,
-                    "task is not interactive: stdin needs config { interactive = true }".into(),
-                ));
+                    format!(
+                        "task {:?} is not interactive: stdin needs config {{ interactive = true }}",
+                        target.config.task_name
+                    ),
+                );
             }
             if stdin.is_none() {
                 let Some(claim) = lock.claim() else {
-                    return Some((CLOSE_POLICY, "stdin already attached".into()));
+                    return Ending::Refused(CLOSE_POLICY, "stdin already attached".into());
                 };
                 match target
                     .driver
@@ -350,10 +355,14 @@ async fn read_frames(
                     .await
                 {
                     Ok(w) => stdin = Some((w, claim)),
-                    Err(e @ (DriverError::TaskNotRunning | DriverError::NotSupported(_))) => {
-                        return Some((CLOSE_POLICY, e.to_string()))
+                    Err(DriverError::TaskNotRunning) => {
+                        let task = &target.config.task_name;
+                        return Ending::Refused(CLOSE_POLICY, format!("task {task:?} not running"));
                     }
-                    Err(e) => return Some((CLOSE_INTERNAL, e.to_string())),
+                    Err(e @ DriverError::NotSupported(_)) => {
+                        return Ending::Refused(CLOSE_POLICY, e.to_string())
+                    }
+                    Err(e) => return Ending::Refused(CLOSE_INTERNAL, e.to_string()),
                 }
             }
             if let Some((w, _)) = stdin.as_mut() {

@@ -39,8 +39,8 @@ use tokio::sync::mpsc;
 use super::alloc::{ClientControl, ControlError};
 use super::attach::AttachTarget;
 use super::ws::{
-    close, data_frame, drain, eof_frame, exited_frame, receive, refuse, write_frames, Received,
-    CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
+    close, data_frame, drain, eof_frame, exited_frame, limits, receive, refuse, write_frames,
+    Ending, Received, CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
 };
 use super::HttpError;
 use crate::driver::{ExecControl, ExecRequest, ExecSession};
@@ -89,7 +89,7 @@ async fn exec(
         Ok(_) => ctl.attach(&alloc_id, &task).await.ok(),
         Err(_) => None,
     };
-    ws.on_upgrade(move |socket| async move {
+    limits(ws).on_upgrade(move |socket| async move {
         match started {
             Ok(session) => run(socket, session, task, task_watch).await,
             Err((code, reason)) => refuse(socket, code, &reason).await,
@@ -149,7 +149,9 @@ async fn run(
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
 
-    let closed_by_us = {
+    // Whether to finish the closing handshake: after our close, or to
+    // answer the user's.
+    let handshake = {
         let mut writer = pin!(write_frames(sink, queued, aborted));
         let input = read_frames(&mut stream, stdin, &*control);
         let output = async {
@@ -167,15 +169,17 @@ async fn run(
         tokio::select! {
             // The writer ended: it sent the last close, or the socket failed.
             () = &mut writer => true,
-            failed = input => match failed {
-                Some((code, reason)) => {
-                    tracing::debug!(code, %reason, "exec session ended by a bad frame");
+            ended = input => match ended {
+                Ending::Refused(code, reason) => {
+                    tracing::debug!(code, %reason, "exec session ended by a frame");
                     let _ = abort.try_send(close(code, &reason));
                     let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
                     true
                 }
-                // The user went away.
-                None => false,
+                // The user closed: the drain sends our close in answer.
+                Ending::Closed => true,
+                // The connection is gone.
+                Ending::Gone => false,
             },
             () = output => false,
             () = task_stopped(task_watch.as_ref()) => {
@@ -188,7 +192,7 @@ async fn run(
     };
     // What is left of the command is killed now, not after the handshake.
     drop(control);
-    if closed_by_us {
+    if handshake {
         drain(&mut stream).await;
     }
 }
@@ -243,25 +247,23 @@ async fn pump(mut from: Output, name: &str, frames: &mpsc::Sender<Message>) {
     let _ = frames.send(eof_frame(name)).await;
 }
 
-/// Applies the client's frames until it goes away (`None`) or sends one
-/// that ends the session (`Some((code, reason))`).
+/// Applies the client's frames until the session ends on its side.
 async fn read_frames(
     stream: &mut SplitStream<WebSocket>,
     stdin: Pin<Box<dyn AsyncWrite + Send>>,
     control: &dyn ExecControl,
-) -> Option<(u16, String)> {
+) -> Ending {
     let mut stdin = Some(stdin);
     loop {
         let frame = match receive(stream).await {
             Received::Frame(frame) => frame,
             Received::Skip => continue,
-            Received::Gone => return None,
-            Received::Bad(reason) => return Some((CLOSE_POLICY, reason)),
+            Received::End(ending) => return ending,
         };
         if let Some(input) = frame.stdin {
             let bytes = match input.bytes() {
                 Ok(bytes) => bytes,
-                Err(reason) => return Some((CLOSE_POLICY, reason)),
+                Err(reason) => return Ending::Refused(CLOSE_POLICY, reason),
             };
             if let (false, Some(w)) = (bytes.is_empty(), stdin.as_mut()) {
                 // The command closed its stdin or exited: what the user

@@ -85,18 +85,27 @@ impl HttpError {
     }
 }
 
+/// Answers name paths as the user gave them, never the agent's data
+/// directory: an [`AllocDirError::Io`], which names a host path, is logged
+/// here and answered without it.
 impl From<AllocDirError> for HttpError {
     fn from(e: AllocDirError) -> HttpError {
         match &e {
-            AllocDirError::Escapes { .. } | AllocDirError::InvalidName { .. } => {
-                HttpError::bad_request(e.to_string())
-            }
+            AllocDirError::Escapes { .. }
+            | AllocDirError::InvalidName { .. }
+            | AllocDirError::NulByte { .. } => HttpError::bad_request(e.to_string()),
             AllocDirError::NotFound { .. } => HttpError::not_found(e.to_string()),
-            AllocDirError::Io { source, .. } => match source.kind() {
+            AllocDirError::Access { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => HttpError::not_found(e.to_string()),
-                std::io::ErrorKind::NotADirectory => HttpError::bad_request(e.to_string()),
+                std::io::ErrorKind::NotADirectory | std::io::ErrorKind::InvalidInput => {
+                    HttpError::bad_request(e.to_string())
+                }
                 _ => HttpError::internal(e.to_string()),
             },
+            AllocDirError::Io { source, .. } => {
+                tracing::warn!(error = %e, "alloc directory I/O failed");
+                HttpError::internal(format!("alloc directory I/O failed: {source}"))
+            }
         }
     }
 }

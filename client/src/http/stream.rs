@@ -485,24 +485,21 @@ pub(super) fn open_logs(
             skip -= f.size;
         }
         let Some((f, at)) = chosen else { continue };
+        // Errors name the file inside the allocation, never the host path.
+        let rel = log_rel(&name, f.index);
         let mut file = match File::open(&f.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(HttpError::internal(format!(
-                    "opening {}: {e}",
-                    f.path.display()
-                )))
-            }
+            Err(e) => return Err(HttpError::internal(format!("opening {rel}: {e}"))),
         };
         file.seek(SeekFrom::Start(at))
-            .map_err(|e| HttpError::internal(format!("seeking {}: {e}", f.path.display())))?;
+            .map_err(|e| HttpError::internal(format!("seeking {rel}: {e}")))?;
         let source = Source::Logs {
             dir: logs_dir.clone(),
             name: name.clone(),
             index: f.index,
         };
-        return Ok(Tail::new(source, file, log_rel(&name, f.index), at, plan));
+        return Ok(Tail::new(source, file, rel, at, plan));
     }
     Err(HttpError::internal(format!(
         "log files of task {task:?} kept rotating away while opening them"

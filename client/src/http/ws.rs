@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use base64::Engine;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -24,7 +24,20 @@ pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Close codes (RFC 6455).
 pub(super) const CLOSE_NORMAL: u16 = 1000;
 pub(super) const CLOSE_POLICY: u16 = 1008;
+pub(super) const CLOSE_TOO_BIG: u16 = 1009;
 pub(super) const CLOSE_INTERNAL: u16 = 1011;
+/// The largest message a user may send. Input comes in small frames
+/// (Nomad's CLI sends stdin 2 KiB at a time), so 1 MiB is ample while it
+/// bounds what one session makes the agent buffer. A larger message is
+/// read whole, then answered with 1009, so the closing handshake can still
+/// complete; frames over tungstenite's 16 MiB frame limit end the
+/// connection at once.
+pub(super) const MAX_MESSAGE: usize = 1 << 20;
+
+/// Applies the session's limits to an upgrade.
+pub(super) fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_MESSAGE)
+}
 
 /// A client → server frame. `{}` is a heartbeat; the handshake frame
 /// `{"version":1,"auth_token":..}` has none of these fields and is ignored
@@ -68,26 +81,54 @@ pub(super) enum Received {
     Frame(InputFrame),
     /// Ping, pong: nothing to do.
     Skip,
-    /// The user closed the socket (or it failed).
+    /// How the session ends.
+    End(Ending),
+}
+
+/// Why the user's side of a session ended.
+pub(super) enum Ending {
+    /// The connection failed; there is nobody to answer.
     Gone,
-    /// A frame that ends the session with 1008 and this reason.
-    Bad(String),
+    /// The user sent its close frame. tungstenite has queued the answer (an
+    /// echo of the user's code, as RFC 6455 asks); [`drain`] sends it.
+    Closed,
+    /// A frame that ends the session with this close code and reason: 1008
+    /// for one that is no exec frame, 1009 for one over [`MAX_MESSAGE`].
+    Refused(u16, String),
 }
 
 /// Reads the next message of the user.
 pub(super) async fn receive(stream: &mut SplitStream<WebSocket>) -> Received {
-    let Some(Ok(msg)) = stream.next().await else {
-        return Received::Gone;
+    let msg = match stream.next().await {
+        Some(Ok(msg)) => msg,
+        Some(Err(e)) => return Received::End(read_error(e)),
+        None => return Received::End(Ending::Gone),
     };
     let decoded: Result<InputFrame, _> = match &msg {
         Message::Text(t) => serde_json::from_str(t.as_str()),
         Message::Binary(b) => serde_json::from_slice(b),
-        Message::Close(_) => return Received::Gone,
+        Message::Close(_) => return Received::End(Ending::Closed),
         Message::Ping(_) | Message::Pong(_) => return Received::Skip,
     };
     match decoded {
         Ok(frame) => Received::Frame(frame),
-        Err(e) => Received::Bad(format!("invalid exec frame: {e}")),
+        Err(e) => Received::End(Ending::Refused(
+            CLOSE_POLICY,
+            format!("invalid exec frame: {e}"),
+        )),
+    }
+}
+
+/// A failed read: a message over the size limit is answered with 1009;
+/// anything else means the connection is gone.
+fn read_error(e: axum::Error) -> Ending {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match e.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(CapacityError::MessageTooLong { size, max_size })) => Ending::Refused(
+            CLOSE_TOO_BIG,
+            format!("message too big: {size} bytes, the limit is {max_size}"),
+        ),
+        _ => Ending::Gone,
     }
 }
 
@@ -116,10 +157,11 @@ pub(super) fn exited_frame(code: Option<i32>) -> Message {
     Message::Text(text.into())
 }
 
-/// Completes the closing handshake we started: reads (and drops) what the
-/// user still sends until its close arrives, for at most [`CLOSE_GRACE`].
-/// Closing the TCP connection with unread input in it would reset it, and
-/// a reset can destroy the exit frame before the user reads it.
+/// Completes the closing handshake: reads (and drops) what the user still
+/// sends until its close arrives, for at most [`CLOSE_GRACE`]. Closing the
+/// TCP connection with unread input in it would reset it, and a reset can
+/// destroy the exit frame before the user reads it. When the user closed
+/// first, the read sends tungstenite's queued answer and ends at once.
 pub(super) async fn drain(stream: &mut SplitStream<WebSocket>) {
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(msg)) = stream.next().await {

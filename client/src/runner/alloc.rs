@@ -361,7 +361,9 @@ impl AllocRunner {
                     .cloned()
                     .collect();
                 if running.is_empty() {
-                    return Err(RunnerError::TaskNotRunning(String::new()));
+                    return Err(RunnerError::NoTaskRunning(
+                        self.inner.alloc_dir.alloc_id().to_string(),
+                    ));
                 }
                 Ok(running)
             }

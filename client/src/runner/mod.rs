@@ -54,9 +54,11 @@ pub enum RunnerError {
     UnknownTask(String),
     #[error("unknown signal {0:?}")]
     UnknownSignal(String),
-    /// The task (or, for `""`, every task) is not running.
     #[error("task {0:?} not running")]
     TaskNotRunning(String),
+    /// A signal or restart for every task found none running.
+    #[error("no task of allocation {0} is running")]
+    NoTaskRunning(String),
     #[error(transparent)]
     Driver(DriverError),
 }

@@ -194,8 +194,10 @@ impl TaskRunner {
         let sig = Signal::parse(signal)?;
         let (driver, handle) = self.running()?;
         self.inner.emit(events::signaling(sig.name, ""));
-        driver.signal(&handle, sig.name).await?;
-        Ok(())
+        driver
+            .signal(&handle, sig.name)
+            .await
+            .map_err(|e| self.named(e))
     }
 
     /// Restarts the running task in place (`Restart Signaled`, then the
@@ -212,14 +214,17 @@ impl TaskRunner {
 
     pub async fn stats(&self) -> Result<crate::driver::TaskStats, RunnerError> {
         let (driver, handle) = self.running()?;
-        Ok(driver.stats(&handle).await?)
+        driver.stats(&handle).await.map_err(|e| self.named(e))
     }
 
     /// Runs a command inside the running task, with the config
     /// the task was started with.
     pub async fn exec(&self, req: ExecRequest) -> Result<ExecSession, RunnerError> {
         let (driver, handle) = self.running()?;
-        Ok(driver.exec(&handle, &self.inner.config, req).await?)
+        driver
+            .exec(&handle, &self.inner.config, req)
+            .await
+            .map_err(|e| self.named(e))
     }
 
     /// What an attach (Drover extension) needs of the running task: its
@@ -227,6 +232,16 @@ impl TaskRunner {
     pub fn attach_parts(&self) -> Result<(Arc<dyn Driver>, TaskHandle, TaskConfig), RunnerError> {
         let (driver, handle) = self.running()?;
         Ok((driver, handle, self.inner.config.clone()))
+    }
+
+    /// A driver error as the runner reports it: the driver's "not
+    /// running" (the process or container went away under a live handle)
+    /// names this task, as every error about a task must.
+    fn named(&self, e: DriverError) -> RunnerError {
+        match e {
+            DriverError::TaskNotRunning => RunnerError::TaskNotRunning(self.inner.name.clone()),
+            other => other.into(),
+        }
     }
 
     fn running(&self) -> Result<(Arc<dyn Driver>, TaskHandle), RunnerError> {

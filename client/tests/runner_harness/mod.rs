@@ -83,9 +83,10 @@ impl Harness {
 }
 
 pub fn task(name: &str, command: &str, args: &[&str]) -> Task {
-    let mut config = BTreeMap::new();
-    config.insert("command".to_string(), json!(command));
-    config.insert("args".to_string(), json!(args));
+    let config = drover_api::SmallMap::from([
+        ("command".to_string(), json!(command)),
+        ("args".to_string(), json!(args)),
+    ]);
     Task {
         name: name.to_string(),
         driver: "raw_exec".to_string(),

@@ -303,19 +303,22 @@ async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
     };
 
     let mut down = std::pin::pin!(down);
-    let closed_by_us = tokio::select! {
+    // Whether the closing handshake with the user is still to finish.
+    let handshake = tokio::select! {
         () = &mut down => true,
         closed = up => {
             if closed {
                 let _ = tokio::time::timeout(CLOSE_GRACE, down).await;
             }
-            false
+            closed
         }
     };
-    if closed_by_us {
+    if handshake {
         // Finish the closing handshake with the user: closing the TCP
         // connection with unread input would reset it, and a reset can
-        // destroy the last frames before the user reads them.
+        // destroy the last frames before the user reads them. When the
+        // user closed first, this read sends tungstenite's queued answer
+        // (the node's own close cannot be relayed after the user's).
         let _ = tokio::time::timeout(CLOSE_GRACE, async {
             while let Some(Ok(msg)) = user_rx.next().await {
                 if matches!(msg, ws::Message::Close(_)) {

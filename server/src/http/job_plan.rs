@@ -20,6 +20,7 @@ use drover_api::{
     trigger, DesiredUpdates, EvalStatus, JobPlanRequest, JobPlanResponse, JobRegisterRequest,
     PlanAnnotations,
 };
+use drover_scheduler::generic::Plan;
 use drover_state::{Command, State, WatchSet};
 
 use super::blocking::write_response;
@@ -28,7 +29,6 @@ use super::job_writes::{new_id, now, pending_eval, spec_changed};
 use super::query::RawQuery;
 use super::App;
 use crate::jobs;
-use crate::scheduler::{self, generic::Plan};
 
 pub async fn plan(app: &App, _q: &RawQuery, id: &str, body: &Bytes) -> HttpResult<Response> {
     let req: JobRegisterRequest =
@@ -64,7 +64,7 @@ pub async fn plan(app: &App, _q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
     let plan = if job.is_parent() {
         Plan::default()
     } else {
-        scheduler::compute_job(st, &eval, Some(&job), &mut new_id, now)
+        drover_scheduler::compute_job(st, &eval, Some(&job), &mut new_id, now)
     };
     let updates = desired_updates(st, &plan);
     let diff = flags

@@ -9,8 +9,8 @@
 use axum::body::Bytes;
 use axum::response::Response;
 use drover_api::{
-    trigger, Job, JobDeregisterResponse, JobRegisterRequest, JobRegisterResponse, JobsParseRequest,
-    WriteMeta,
+    trigger, Job, JobDeregisterResponse, JobRegisterRequest, JobRegisterResponse,
+    JobValidateResponse, JobsParseRequest, WriteMeta,
 };
 use drover_state::command::{EvalUpdate, JobDeregister, JobRegister};
 use drover_state::{Command, WatchSet};
@@ -208,6 +208,32 @@ pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Respons
     Ok(write_response(&resp, index))
 }
 
+/// `PUT /v1/validate/job` (Nomad command/agent/job_endpoint.go
+/// `ValidateJobRequest`, nomad/job_endpoint.go `Job.Validate`): the job is
+/// decoded, defaulted and validated as register does it, and its problems
+/// are listed in a 200 answer, as Nomad lists them. Only a body that does
+/// not decode, or holds no job, is a 400. Nothing is written, so any server
+/// answers it.
+pub async fn validate(app: &App, body: &Bytes) -> HttpResult<Response> {
+    let req: JobRegisterRequest =
+        jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let Some(job) = &req.job else {
+        return Err(HttpError::bad_request("Job must be specified"));
+    };
+    let mut job = job.clone();
+    jobs::canonicalize(&mut job);
+    let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
+    let mut resp = JobValidateResponse {
+        driver_config_validated: true,
+        ..JobValidateResponse::default()
+    };
+    if let Err(errs) = jobs::validate(&job, &drivers) {
+        resp.validation_errors = errs.0.iter().map(ToString::to_string).collect();
+        resp.error = errs.to_string();
+    }
+    Ok(json(&resp, &QueryMeta::latest(app)))
+}
+
 /// `PUT /v1/jobs/parse`: an HCL job file to the JSON job.
 pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
     let req: JobsParseRequest =
@@ -220,17 +246,19 @@ pub async fn parse(app: &App, body: &Bytes) -> HttpResult<Response> {
     } else {
         jobspec::parse_hcl_with_variables(&req.job_hcl, &req.variables)
     };
-    let mut job = parsed
-        .map_err(|e| HttpError::bad_request(e.to_string()))?
-        .job;
-    if req.canonicalize {
-        // Absent fields get Nomad's API defaults exactly as a JSON submission would.
-        let mut value =
-            serde_json::to_value(&job).map_err(|e| HttpError::internal(e.to_string()))?;
-        jobs::strip_nulls(&mut value);
-        jobs::canonicalize_value(&mut value);
-        job = serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
-        jobs::canonicalize(&mut job);
+    let parsed = parsed.map_err(|e| HttpError::bad_request(e.to_string()))?;
+    // Nomad's parser output: a group without `count` has `"Count": null`.
+    let mut value = parsed
+        .to_json()
+        .map_err(|e| HttpError::internal(e.to_string()))?;
+    if !req.canonicalize {
+        return Ok(json(&value, &QueryMeta::latest(app)));
     }
+    // Absent fields get Nomad's API defaults exactly as a JSON submission would.
+    jobs::strip_nulls(&mut value);
+    jobs::canonicalize_value(&mut value);
+    let mut job: Job =
+        serde_json::from_value(value).map_err(|e| HttpError::internal(e.to_string()))?;
+    jobs::canonicalize(&mut job);
     Ok(json(&job, &QueryMeta::latest(app)))
 }

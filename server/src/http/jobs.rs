@@ -20,6 +20,11 @@ pub async fn register(State(app): State<App>, body: Bytes) -> HttpResult<Respons
     job_writes::register(&app, None, &body).await
 }
 
+/// `PUT /v1/validate/job`.
+pub async fn validate(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
+    job_writes::validate(&app, &body).await
+}
+
 /// `PUT /v1/jobs/parse`.
 pub async fn parse(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
     job_writes::parse(&app, &body).await

@@ -77,6 +77,7 @@ pub fn router(app: App) -> Router {
             get(jobs::list).put(jobs::register).post(jobs::register),
         )
         .route("/v1/jobs/parse", put(jobs::parse).post(jobs::parse))
+        .route("/v1/validate/job", put(jobs::validate).post(jobs::validate))
         .route("/v1/job/{*rest}", any(jobs::dispatch))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::get_one))

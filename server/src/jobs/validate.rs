@@ -36,6 +36,18 @@ pub const JOB_MAX_COUNT: i64 = 50_000;
 pub const MIN_CPU_MHZ: i64 = 1;
 /// `structs.MinResources().MemoryMB`.
 pub const MIN_MEMORY_MB: i64 = 10;
+/// The most CPU a task may ask for, in MHz. Nomad sets no maximum; this
+/// one is out of any node's reach (a node counts its cores in a u16,
+/// `TotalCpuCores`, and no core runs at 65,535 MHz), and a job's largest
+/// total, [`JOB_MAX_COUNT`] times it, still fits an i64.
+pub const MAX_CPU_MHZ: i64 = u16::MAX as i64 * u16::MAX as i64;
+/// The most reserved cores: a node counts its cores in a u16.
+pub const MAX_CORES: i64 = u16::MAX as i64;
+/// The most memory (`MemoryMB`, `MemoryMaxMB`) or disk (`EphemeralDisk.
+/// SizeMB`) a job may ask for: the largest number of MB whose size in bytes,
+/// the unit of Docker's limits and of cgroups, still fits an i64 (8 EiB).
+/// Nomad sets no maximum; no node offers this much.
+pub const MAX_SIZE_MB: i64 = i64::MAX / (1024 * 1024);
 
 /// One problem with a submitted job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +351,13 @@ fn validate_group(
             field(path, "EphemeralDisk.SizeMB"),
             format!("minimum DiskMB value is 10; got {}", disk.size_mb),
         ),
+        Some(disk) if disk.size_mb > MAX_SIZE_MB => errs.add(
+            field(path, "EphemeralDisk.SizeMB"),
+            format!(
+                "maximum DiskMB value is {MAX_SIZE_MB}; got {}",
+                disk.size_mb
+            ),
+        ),
         Some(_) => {}
         None => errs.add(
             field(path, "EphemeralDisk"),
@@ -517,7 +536,9 @@ fn validate_task(
     validate_affinities(job_type, &task.affinities, path, errs);
 }
 
-/// `structs.Resources.Validate` and `MeetsMinResources`.
+/// `structs.Resources.Validate` and `MeetsMinResources`, plus maxima
+/// Nomad does not have: a value no node could ever offer is refused here,
+/// naming its field, rather than registered and left blocked forever.
 fn validate_resources(res: &Resources, path: &str, errs: &mut Errors) {
     if res.cores > 0 && res.cpu > 0 {
         errs.add(
@@ -531,10 +552,29 @@ fn validate_resources(res: &Resources, path: &str, errs: &mut Errors) {
             format!("cores value ({}) cannot be negative", res.cores),
         );
     }
+    if res.cores > MAX_CORES {
+        errs.add(
+            field(path, "Cores"),
+            format!("maximum cores value is {MAX_CORES}; got {}", res.cores),
+        );
+    }
     if res.cpu < MIN_CPU_MHZ && res.cores == 0 {
         errs.add(
             field(path, "CPU"),
             format!("minimum CPU value is {MIN_CPU_MHZ}; got {}", res.cpu),
+        );
+    } else if res.cpu < 0 {
+        // With cores asked for, Nomad lets any CPU through; a negative one
+        // still means nothing.
+        errs.add(
+            field(path, "CPU"),
+            format!("CPU value ({}) cannot be negative", res.cpu),
+        );
+    }
+    if res.cpu > MAX_CPU_MHZ {
+        errs.add(
+            field(path, "CPU"),
+            format!("maximum CPU value is {MAX_CPU_MHZ}; got {}", res.cpu),
         );
     }
     if res.memory_mb < MIN_MEMORY_MB {
@@ -543,6 +583,24 @@ fn validate_resources(res: &Resources, path: &str, errs: &mut Errors) {
             format!(
                 "minimum MemoryMB value is {MIN_MEMORY_MB}; got {}",
                 res.memory_mb
+            ),
+        );
+    }
+    if res.memory_mb > MAX_SIZE_MB {
+        errs.add(
+            field(path, "MemoryMB"),
+            format!(
+                "maximum MemoryMB value is {MAX_SIZE_MB}; got {}",
+                res.memory_mb
+            ),
+        );
+    }
+    if res.memory_max_mb > MAX_SIZE_MB {
+        errs.add(
+            field(path, "MemoryMaxMB"),
+            format!(
+                "maximum MemoryMaxMB value is {MAX_SIZE_MB}; got {}",
+                res.memory_max_mb
             ),
         );
     }

@@ -133,6 +133,10 @@ struct GroupContext<'a> {
 }
 
 fn canonicalize_group(group: &mut Map<String, Value>, job: &GroupContext<'_>) {
+    // api.TaskGroup.Canonicalize (api/tasks.go): a nil Count becomes
+    // Scaling.Min, else 1. An explicit `"Count": 0` is kept: the server's
+    // TaskGroup.Validate (nomad/structs/structs.go) refuses only a negative
+    // count, and 0 is how a group is scaled down to no allocations.
     if is_absent(group, "Count") {
         let count = object(group.get("Scaling"))
             .and_then(|s| s.get("Min"))

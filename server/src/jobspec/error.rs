@@ -73,6 +73,16 @@ pub enum JobspecErrorKind {
     /// A variable is unset, undeclared or unknown.
     #[error("{0}")]
     Variable(String),
+    /// A lone unquoted word where a value belongs (`driver = raw_exec`).
+    /// HCL reads it as a variable, and the only variables here are `var.*`,
+    /// `local.*` and dotted runtime references such as `meta.rack`; the
+    /// writer almost always meant a string. `at` is where the word stands
+    /// (line and column, one-based), when the source could be searched.
+    #[error("{}variables not allowed: `{word}` is not a string; quote it as \"{word}\"", AtPrefix(.at))]
+    BareWord {
+        word: String,
+        at: Option<(usize, usize)>,
+    },
     /// Any other invalid value, described in the message.
     #[error("{0}")]
     Invalid(String),
@@ -91,6 +101,17 @@ impl JobspecError {
         JobspecError {
             path: String::new(),
             kind,
+        }
+    }
+}
+
+struct AtPrefix<'a>(&'a Option<(usize, usize)>);
+
+impl fmt::Display for AtPrefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((line, column)) => write!(f, "line {line}, column {column}: "),
+            None => Ok(()),
         }
     }
 }

@@ -11,7 +11,9 @@
 //! `${meta.rack}`, `${env["HOME"]}`) is interpolated by the client when the
 //! task starts, so the parser must hand it on as literal text. Nomad does the
 //! same with its "undefined variable" hook; a bare `meta.rack` outside quotes
-//! becomes `"${meta.rack}"` there too.
+//! becomes `"${meta.rack}"` there too. A lone unquoted word (`driver =
+//! raw_exec`) is an error instead: it is a string someone forgot to quote
+//! far more often than a reference to a runtime variable.
 
 use std::collections::BTreeMap;
 
@@ -72,7 +74,12 @@ impl Scope {
                     root.as_str(),
                     root.as_str()
                 )))),
-                name => Ok(Value::String(format!("${{{name}}}"))),
+                // Nomad's parser reports a lone word with its position
+                // ("Variables not allowed"); the caller adds the position.
+                word => Err(path.err(Kind::BareWord {
+                    word: word.to_owned(),
+                    at: None,
+                })),
             },
             Expression::Traversal(traversal) => self.eval_traversal(path, traversal),
             Expression::Parenthesis(inner) => self.eval(path, inner),

@@ -30,23 +30,25 @@ const GROUP_IGNORED_BLOCKS: &[&str] = &[
     "secret",
 ];
 
-/// Decodes the body of `group "<name>" { .. }`.
+/// Decodes the body of `group "<name>" { .. }`, and says whether it wrote
+/// `count`.
 ///
-/// `count` not written stays 0 here; Nomad's parser leaves it unset too and
-/// canonicalization makes it 1, so a written `count = 0` and a missing one
-/// are only told apart by the spec text (as in Nomad's API, where the
-/// pointer is nil until canonicalized).
+/// `count` not written stays 0 in the `TaskGroup`, and the `false` returned
+/// with it keeps that apart from a written `count = 0`: Nomad's parser
+/// leaves the count nil (api.TaskGroup.Count is a pointer) and
+/// canonicalization makes it 1, while a written 0 stays 0.
 pub(super) fn decode_group(
     d: &mut Decoder<'_>,
     path: &Path,
     name: &str,
     body: &Body,
-) -> Result<TaskGroup> {
+) -> Result<(TaskGroup, bool)> {
     let mut group = TaskGroup {
         name: name.to_owned(),
         ..TaskGroup::default()
     };
     let mut meta_seen = false;
+    let mut count_written = false;
     for structure in body.iter() {
         match structure {
             Structure::Attribute(attr) => {
@@ -54,7 +56,10 @@ pub(super) fn decode_group(
                 let at = path.attr(name);
                 let expr = &attr.expr;
                 match name {
-                    "count" => group.count = d.int(&at, expr)?,
+                    "count" => {
+                        group.count = d.int(&at, expr)?;
+                        count_written = true;
+                    }
                     "shutdown_delay" => group.shutdown_delay = Some(d.duration(&at, expr)?),
                     "meta" => d.string_map_attr(&at, expr, &mut meta_seen, &mut group.meta)?,
                     _ => d.other_attr(path, name, GROUP_IGNORED_ATTRS)?,
@@ -107,7 +112,7 @@ pub(super) fn decode_group(
             }
         }
     }
-    Ok(group)
+    Ok((group, count_written))
 }
 
 /// `network { mode, port "label" { static, to, host_network } }`, at group

@@ -24,13 +24,18 @@ const JOB_IGNORED_BLOCKS: &[&str] = &[
     "consul",
 ];
 
-/// Decodes the body of `job "<label>" { .. }`.
+/// Decodes the body of `job "<label>" { .. }`; returns the job and the
+/// indices of its groups that set no `count` (see [`decode_group`]).
 ///
 /// `ID` and `Name` default to the label, as in Nomad (an `id` or `name`
 /// attribute overrides them). Nothing else is defaulted: that is
 /// canonicalization's job, so a missing `type` stays `service` only because
 /// that is `JobType::default()`, and a missing `priority` stays 0.
-pub(super) fn decode_job(d: &mut Decoder<'_>, label: &str, body: &Body) -> Result<Job> {
+pub(super) fn decode_job(
+    d: &mut Decoder<'_>,
+    label: &str,
+    body: &Body,
+) -> Result<(Job, Vec<usize>)> {
     let path = Path::root("job");
     let mut job = Job {
         id: label.to_owned(),
@@ -41,6 +46,8 @@ pub(super) fn decode_job(d: &mut Decoder<'_>, label: &str, body: &Body) -> Resul
     // Nomad turns tasks written directly in the job into groups of one
     // task each, named after the task, placed before the written groups.
     let mut lone_task_groups = Vec::new();
+    // Whether each of `job.task_groups` wrote `count`, in the same order.
+    let mut count_written = Vec::new();
 
     for structure in body.iter() {
         match structure {
@@ -67,8 +74,10 @@ pub(super) fn decode_job(d: &mut Decoder<'_>, label: &str, body: &Body) -> Resul
                 match kind {
                     "group" => {
                         let name = one_label(&path, block)?;
-                        let group = decode_group(d, &path.labelled(kind, name), name, &block.body)?;
+                        let (group, written) =
+                            decode_group(d, &path.labelled(kind, name), name, &block.body)?;
                         job.task_groups.push(group);
+                        count_written.push(written);
                     }
                     "task" => {
                         let name = one_label(&path, block)?;
@@ -116,11 +125,19 @@ pub(super) fn decode_job(d: &mut Decoder<'_>, label: &str, body: &Body) -> Resul
         }
     }
 
+    // A lone task's group has no `count` of its own.
+    let mut count_written_all = vec![false; lone_task_groups.len()];
+    count_written_all.append(&mut count_written);
     if !lone_task_groups.is_empty() {
         lone_task_groups.append(&mut job.task_groups);
         job.task_groups = lone_task_groups;
     }
-    Ok(job)
+    let count_unset = count_written_all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, written)| (!written).then_some(i))
+        .collect();
+    Ok((job, count_unset))
 }
 
 fn job_type(path: &Path, value: &str) -> Result<JobType> {

@@ -10,9 +10,12 @@
 //! path (`job.group["cache"].restart.interval: invalid duration "3x"`).
 //!
 //! What the parser produces is Nomad's *parsed, not canonicalized* job: no
-//! defaults are applied (a missing `count` is 0, a missing `priority` 0;
-//! canonicalization sets 1 and 50). `ID` and `Name` default to the job
-//! block's label, as in Nomad's parser.
+//! defaults are applied (a missing `priority` is 0, which canonicalization
+//! makes 50). A missing `count` is 0 in [`Parsed::job`] but `null` in
+//! [`Parsed::to_json`], as in Nomad's parser output, so canonicalizing or
+//! registering that JSON gives the group Nomad's default of 1 while a written
+//! `count = 0` stays 0. `ID` and `Name` default to the job block's label, as
+//! in Nomad's parser.
 //!
 //! Unknown names: every block decoder knows the full attribute and block set
 //! Nomad accepts there. Names Drover models are decoded; names Nomad has but
@@ -46,6 +49,7 @@ mod error;
 mod eval;
 mod group;
 mod job;
+mod position;
 mod task;
 
 use drover_api::Job;
@@ -67,6 +71,29 @@ pub struct Parsed {
     /// `service` blocks yet`. Returned rather than logged so `job run` and
     /// `job plan` can show them to the person who wrote the spec.
     pub warnings: Vec<String>,
+    /// Indices of `job.task_groups` whose spec sets no `count`.
+    count_unset: Vec<usize>,
+}
+
+impl Parsed {
+    /// The job as Nomad's parser hands it on (`PUT /v1/jobs/parse` without
+    /// `Canonicalize`): a group that sets no `count` has `"Count": null`,
+    /// because api.TaskGroup.Count stays a nil pointer until
+    /// api.TaskGroup.Canonicalize (api/tasks.go) makes it 1.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut value = serde_json::to_value(&self.job)?;
+        if let Some(groups) = value
+            .get_mut("TaskGroups")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for &i in &self.count_unset {
+                if let Some(group) = groups.get_mut(i).and_then(serde_json::Value::as_object_mut) {
+                    group.insert("Count".to_owned(), serde_json::Value::Null);
+                }
+            }
+        }
+        Ok(value)
+    }
 }
 
 /// Parses a job spec that needs no variable values from outside (every
@@ -81,6 +108,19 @@ pub fn parse_hcl(src: &str) -> Result<Parsed, JobspecError> {
 /// overrides the variable's default; setting an undeclared variable is an
 /// error, as in Nomad.
 pub fn parse_hcl_with_variables(src: &str, variables: &str) -> Result<Parsed, JobspecError> {
+    parse(src, variables).map_err(|mut err| {
+        if let Kind::BareWord {
+            word,
+            at: at @ None,
+        } = &mut err.kind
+        {
+            *at = position::bare_word(src, word).or_else(|| position::bare_word(variables, word));
+        }
+        err
+    })
+}
+
+fn parse(src: &str, variables: &str) -> Result<Parsed, JobspecError> {
     let body = parse_body(src, &Path::root(""))?;
     let file = TopLevel::split(&body)?;
     let scope = file.scope(variables)?;
@@ -88,10 +128,14 @@ pub fn parse_hcl_with_variables(src: &str, variables: &str) -> Result<Parsed, Jo
     let Some((label, job_body)) = file.job else {
         return Err(JobspecError::file(Kind::MissingJob));
     };
-    let job = job::decode_job(&mut decoder, label, job_body)?;
+    let (job, count_unset) = job::decode_job(&mut decoder, label, job_body)?;
     let mut warnings = file.warnings;
     warnings.append(&mut decoder.warnings);
-    Ok(Parsed { job, warnings })
+    Ok(Parsed {
+        job,
+        warnings,
+        count_unset,
+    })
 }
 
 fn parse_body(src: &str, path: &Path) -> Result<Body, JobspecError> {

@@ -4,9 +4,7 @@
 //! another never over-commit a node.
 
 use drover_api::*;
-use drover_server::scheduler::generic::{
-    candidate_limit, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB,
-};
+use drover_scheduler::generic::{candidate_limit, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
 use drover_state::command::{JobDeregister, NodeUpdateStatus};
 use drover_state::{Command, WatchSet};
 use proptest::prelude::*;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use drover_api::*;
-use drover_server::scheduler::compute;
-use drover_server::scheduler::generic::Plan;
+use drover_scheduler::compute;
+use drover_scheduler::generic::Plan;
 use drover_state::command::{AllocClientState, AllocClientUpdate, JobRegister, NodeRegister};
 use drover_state::{Command, State, WatchSet};
 

@@ -187,7 +187,7 @@ pub fn constraint_string(c: &Constraint) -> String {
 
 /// An empty list matches everything: Nomad ≥ 1.5 canonicalizes a job
 /// without datacenters to `["*"]`.
-pub(crate) fn datacenter_matches(patterns: &[String], dc: &str) -> bool {
+pub fn datacenter_matches(patterns: &[String], dc: &str) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| glob_match(p, dc))
 }
 
@@ -218,7 +218,7 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 /// A job pool of "" or `all` takes any node; a node without a pool is in
 /// `default`. (Nomad canonicalizes "" to `default` at registration; here
 /// the job side is taken as already canonical and "" stays permissive.)
-pub(crate) fn pool_matches(job_pool: &str, node_pool: &str) -> bool {
+pub fn pool_matches(job_pool: &str, node_pool: &str) -> bool {
     if job_pool.is_empty() || job_pool == NODE_POOL_ALL {
         return true;
     }

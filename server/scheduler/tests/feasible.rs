@@ -8,7 +8,7 @@ use drover_api::{
     AllocMetric, Allocation, Constraint, DriverInfo, Job, Node, NodeStatus, SchedulingEligibility,
     Task, TaskGroup,
 };
-use drover_server::scheduler::feasible::{check_constraint, distinct_ok, node_is_feasible};
+use drover_scheduler::feasible::{check_constraint, distinct_ok, node_is_feasible};
 use proptest::prelude::*;
 
 fn node() -> Node {

@@ -6,7 +6,7 @@
 mod sched;
 
 use drover_api::*;
-use drover_server::scheduler::reconcile::{DESC_MIGRATING, DESC_RESCHEDULED, DESC_UPDATING};
+use drover_scheduler::reconcile::{DESC_MIGRATING, DESC_RESCHEDULED, DESC_UPDATING};
 use drover_state::command::NodeUpdateDrain;
 use drover_state::{Command, WatchSet};
 use sched::{H, T0};

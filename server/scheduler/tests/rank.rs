@@ -1,4 +1,4 @@
-//! Resource fit and scoring (`drover_server::scheduler::rank`), table-driven
+//! Resource fit and scoring (`drover_scheduler::rank`), table-driven
 //! through small helpers so the API can change without touching every case.
 
 use std::collections::BTreeSet;
@@ -7,7 +7,7 @@ use drover_api::{
     AllocMetric, AllocatedResources, Allocation, EphemeralDisk, NetworkResource, Node, Port,
     Resources, Task, TaskGroup,
 };
-use drover_server::scheduler::rank::{
+use drover_scheduler::rank::{
     self, binpack_score, exhausted, fit, job_anti_affinity, normalize, record_score, Capacity,
     Usage,
 };

@@ -93,7 +93,7 @@ impl Plan {
         eval.status = drover_api::EvalStatus::Complete;
         eval.snapshot_index = eval.snapshot_index.max(self.snapshot_index);
         eval.failed_tg_allocs = self.failed_tg_allocs.into_iter().collect();
-        eval.queued_allocations = self.queued;
+        eval.queued_allocations = self.queued.into_iter().collect();
         eval.modify_time = now;
         evals.insert(0, eval);
         evals.extend(self.followup_evals);

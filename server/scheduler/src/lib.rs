@@ -1,8 +1,19 @@
-//! The scheduler's pure parts, each tested without any runtime: which nodes
-//! can take a task group ([`feasible`]), how well it fits each of them
-//! ([`rank`]), the service/batch scheduler that turns an evaluation into a
-//! plan ([`generic`]), and the eval broker that hands evaluations to workers
-//! ([`broker`]). The leader loop, workers and plan applier drive them.
+//! drover-scheduler: turns an evaluation into a plan. Which nodes can take
+//! a task group ([`feasible`]), how well it fits each of them ([`rank`],
+//! [`affinity`]), what to keep, stop and replace ([`reconcile`],
+//! [`reschedule`]), the service/batch and system/sysbatch schedulers that
+//! produce the plan ([`generic`], [`system`]), the applier's re-check of a
+//! plan ([`plan_check`]) and the eval broker that hands evaluations to
+//! workers ([`broker`]). The server's leader loop, workers and plan applier
+//! drive them.
+//!
+//! Architecture Invariant: no I/O, no async, no clock, no randomness of its
+//! own. Every function reads only its arguments and a `drover_state::State`;
+//! the caller passes the time (`now`) and the source of new IDs (`new_id`),
+//! and node order is a rotation seeded by the eval ID, so the same state,
+//! evaluation, time and IDs always give the same plan. The crate depends on `drover-api`
+//! and `drover-state` only; tokio, axum, openraft, sled, reqwest and bollard
+//! never appear in its dependency tree (`tests/architecture.rs`).
 
 pub mod affinity;
 pub mod broker;

@@ -10,11 +10,11 @@ mod sched;
 use std::collections::BTreeSet;
 
 use drover_api::*;
-use drover_server::scheduler::feasible::node_is_feasible;
-use drover_server::scheduler::generic::Plan;
-use drover_server::scheduler::plan_check::check;
-use drover_server::scheduler::rank::Capacity;
-use drover_server::scheduler::{compute, compute_job};
+use drover_scheduler::feasible::node_is_feasible;
+use drover_scheduler::generic::Plan;
+use drover_scheduler::plan_check::check;
+use drover_scheduler::rank::Capacity;
+use drover_scheduler::{compute, compute_job};
 use drover_state::usage::Reserved;
 use drover_state::{State, WatchSet};
 use proptest::prelude::*;

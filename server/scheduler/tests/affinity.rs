@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use drover_api::{
     Affinity, AllocDesiredStatus, Allocation, Job, Node, Spread, SpreadTarget, Task, TaskGroup,
 };
-use drover_server::scheduler::affinity::{
-    affinity_score, SpreadScorer, ALLOCATION_SPREAD, NODE_AFFINITY,
-};
+use drover_scheduler::affinity::{affinity_score, SpreadScorer, ALLOCATION_SPREAD, NODE_AFFINITY};
 
 const EPS: f64 = 1e-9;
 

@@ -1,10 +1,10 @@
-//! The eval broker (`drover_server::scheduler::broker`): a clock-free data
+//! The eval broker (`drover_scheduler::broker`): a clock-free data
 //! structure, so every case drives time by hand and checks exact results.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::Evaluation;
-use drover_server::scheduler::broker::{
+use drover_scheduler::broker::{
     BrokerConfig, BrokerError, BrokerStats, EvalBroker, SchedulerStats, FAILED_QUEUE,
 };
 use proptest::prelude::*;

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::*;
-use drover_server::scheduler::compute_job;
-use drover_server::scheduler::generic::{Plan, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
+use drover_scheduler::compute_job;
+use drover_scheduler::generic::{Plan, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
 use drover_state::command::{
     AllocClientState, AllocClientUpdate, JobDeregister, NodeDeregister, NodeRegister,
     NodeUpdateDrain, NodeUpdateEligibility, NodeUpdateStatus,
@@ -649,10 +649,10 @@ proptest! {
         for a in &plan.placed {
             let node = h.st.node(&mut WatchSet::new(), &a.node_id).expect("node exists");
             for cons in &constraints {
-                let l = drover_server::scheduler::feasible::resolve_target(&cons.l_target, node);
-                let r = drover_server::scheduler::feasible::resolve_target(&cons.r_target, node);
+                let l = drover_scheduler::feasible::resolve_target(&cons.l_target, node);
+                let r = drover_scheduler::feasible::resolve_target(&cons.r_target, node);
                 prop_assert!(
-                    drover_server::scheduler::feasible::check_constraint(&cons.operand, l.as_deref(), r.as_deref()),
+                    drover_scheduler::feasible::check_constraint(&cons.operand, l.as_deref(), r.as_deref()),
                     "{} violates {:?}", a.node_id, cons
                 );
             }
