@@ -495,3 +495,253 @@ async fn fuzzy_search_matches_names_inside_jobs_and_out() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// `GET /v1/operator/scheduler/configuration` once the leader's first
+/// write is applied.
+async fn scheduler_config(a: &Agent) -> (Value, u64) {
+    let path = "/v1/operator/scheduler/configuration";
+    a.until(path, "the leader's scheduler configuration", |v| {
+        v["SchedulerConfig"].is_object()
+    })
+    .await;
+    let (status, v, h) = a.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    (v, index(&h))
+}
+
+async fn set_scheduler_config(a: &Agent, query: &str, body: Value) -> (StatusCode, Value) {
+    let path = format!("/v1/operator/scheduler/configuration{query}");
+    let (status, _, v) = send(a, reqwest::Method::PUT, &path, &body).await;
+    (status, v)
+}
+
+#[tokio::test]
+async fn the_scheduler_configuration_is_nomads_default_then_what_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(dir.path()).await;
+    let (v, at) = scheduler_config(&a).await;
+    assert_eq!(
+        v,
+        json!({"SchedulerConfig": {"SchedulerAlgorithm": "binpack",
+            "PreemptionConfig": {"SystemSchedulerEnabled": true, "SysBatchSchedulerEnabled": false,
+                "BatchSchedulerEnabled": false, "ServiceSchedulerEnabled": false},
+            "MemoryOversubscriptionEnabled": false, "RejectJobRegistration": false,
+            "PauseEvalBroker": false, "CreateIndex": at, "ModifyIndex": at},
+          "Index": at, "LastContact": 0, "KnownLeader": true, "NextToken": ""})
+    );
+
+    // The body is the configuration; what it leaves out is zero.
+    let (status, v) = set_scheduler_config(
+        &a,
+        "",
+        json!({"SchedulerAlgorithm": "spread", "MemoryOversubscriptionEnabled": true,
+               "PreemptionConfig": {"BatchSchedulerEnabled": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["Updated"], true);
+    let written = v["Index"].as_u64().unwrap();
+    let (v, index_now) = scheduler_config(&a).await;
+    let c = &v["SchedulerConfig"];
+    assert_eq!(c["SchedulerAlgorithm"], "spread");
+    assert_eq!(
+        c["PreemptionConfig"],
+        json!({"SystemSchedulerEnabled": false, "SysBatchSchedulerEnabled": false,
+               "BatchSchedulerEnabled": true, "ServiceSchedulerEnabled": false})
+    );
+    assert_eq!(c["MemoryOversubscriptionEnabled"], true);
+    assert_eq!(
+        (c["CreateIndex"].as_u64(), c["ModifyIndex"].as_u64()),
+        (Some(at), Some(written))
+    );
+    assert_eq!(index_now, written);
+
+    // Check-and-set: a stale index changes nothing, the current one writes.
+    let (status, v) = set_scheduler_config(
+        &a,
+        &format!("?cas={at}"),
+        json!({"SchedulerAlgorithm": "binpack"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["Updated"], false);
+    assert!(v["Index"].as_u64().unwrap() > written);
+    let (v, _) = scheduler_config(&a).await;
+    assert_eq!(v["SchedulerConfig"]["SchedulerAlgorithm"], "spread");
+    let (_, v) = set_scheduler_config(
+        &a,
+        &format!("?cas={written}"),
+        json!({"SchedulerAlgorithm": "binpack"}),
+    )
+    .await;
+    assert_eq!(v["Updated"], true);
+    let (v, _) = scheduler_config(&a).await;
+    assert_eq!(v["SchedulerConfig"]["SchedulerAlgorithm"], "binpack");
+
+    for (query, body, want) in [
+        (
+            "",
+            json!({"SchedulerAlgorithm": "fastest"}),
+            "invalid scheduler algorithm: fastest",
+        ),
+        ("?cas=x", json!({}), "Error parsing cas value: \"x\""),
+        ("", json!([1]), "Error parsing scheduler config"),
+        (
+            "",
+            json!({"PauseEvalBroker": "yes"}),
+            "Error parsing scheduler config",
+        ),
+    ] {
+        let (status, v) = set_scheduler_config(&a, query, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert!(v.as_str().unwrap().starts_with(want), "{v}");
+    }
+    let r = a
+        .http
+        .post(a.url("/v1/operator/scheduler/configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "Error parsing scheduler config: Request body is empty"
+    );
+}
+
+#[tokio::test]
+async fn reject_job_registration_refuses_registrations_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(dir.path()).await;
+    scheduler_config(&a).await;
+    let (status, _) = set_scheduler_config(&a, "", json!({"RejectJobRegistration": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, v) = send(
+        &a,
+        reqwest::Method::PUT,
+        "/v1/jobs",
+        &common::blocked_job("web"),
+    )
+    .await;
+    assert_eq!(
+        (status, v),
+        (
+            StatusCode::FORBIDDEN,
+            json!(
+                "Job registration, dispatch, and scale are disabled by the scheduler configuration"
+            )
+        )
+    );
+    let (status, _, _) = send(
+        &a,
+        reqwest::Method::PUT,
+        "/v1/job/web",
+        &common::blocked_job("web"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = a.get("/v1/job/web").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was written");
+
+    let (status, _) = set_scheduler_config(&a, "", json!({"RejectJobRegistration": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, v) = send(
+        &a,
+        reqwest::Method::PUT,
+        "/v1/jobs",
+        &common::blocked_job("web"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+/// The evaluations of `job`, once it has one.
+async fn evals_of(a: &Agent, job: &str) -> Vec<Value> {
+    let v = a
+        .until(
+            &format!("/v1/job/{job}/evaluations"),
+            "an evaluation",
+            |v| v.as_array().is_some_and(|l| !l.is_empty()),
+        )
+        .await;
+    v.as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn pause_eval_broker_holds_evaluations_pending_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(dir.path()).await;
+    scheduler_config(&a).await;
+    // The workers run: an evaluation of a job no node can run is planned
+    // (complete, with a blocked follow-up).
+    submit_blocked(&a, "before").await;
+    a.wait_scheduled(&["before"]).await;
+
+    let (status, _) = set_scheduler_config(&a, "", json!({"PauseEvalBroker": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    submit_blocked(&a, "paused").await;
+    // Nothing can be awaited for an evaluation nobody takes: watch it for
+    // three times the 500 ms in which an idle worker looks again.
+    let watched = std::time::Instant::now();
+    while watched.elapsed() < Duration::from_millis(1500) {
+        let evals = evals_of(&a, "paused").await;
+        assert_eq!(evals.len(), 1, "{evals:?}");
+        assert_eq!(evals[0]["Status"], "pending", "planned while paused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status, _) = set_scheduler_config(&a, "", json!({"PauseEvalBroker": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    a.wait_scheduled(&["paused"]).await;
+}
+
+async fn submit_blocked(a: &Agent, id: &str) {
+    let (status, _, v) = send(
+        a,
+        reqwest::Method::PUT,
+        "/v1/jobs",
+        &common::blocked_job(id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn the_scheduler_configuration_is_replicated_to_every_server() {
+    use common::cluster::{assert_same_state, form_three};
+    let dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = (0..3).map(|i| dir.path().join(format!("s{i}"))).collect();
+    let (servers, _, leader) = form_three(&dirs, &["127.0.0.1"; 3], "").await;
+    let follower = &servers[(leader + 1) % 3];
+    let path = "/v1/operator/scheduler/configuration";
+    follower
+        .until(path, "the leader's scheduler configuration", |s, v| {
+            s == StatusCode::OK && v["SchedulerConfig"].is_object()
+        })
+        .await;
+    // Written through a follower, which forwards it to the leader.
+    let body = json!({"SchedulerAlgorithm": "spread", "PauseEvalBroker": false});
+    let (status, _, v) = follower.call(reqwest::Method::PUT, path, Some(&body)).await;
+    assert_eq!(
+        (status, &v["Updated"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
+    let written = v["Index"].as_u64().unwrap();
+    for s in &servers {
+        s.until(
+            &format!("{path}?stale=true"),
+            "the write applied here",
+            |s, v| {
+                s == StatusCode::OK && v["SchedulerConfig"]["ModifyIndex"].as_u64() == Some(written)
+            },
+        )
+        .await;
+        let (_, _, v) = s
+            .call(reqwest::Method::GET, &format!("{path}?stale=true"), None)
+            .await;
+        assert_eq!(v["SchedulerConfig"]["SchedulerAlgorithm"], "spread");
+    }
+    let refs: Vec<&common::cluster::Server> = servers.iter().collect();
+    assert_same_state(&refs).await;
+}

@@ -20,6 +20,7 @@ mod node;
 mod node_pool;
 mod plan;
 mod requests;
+mod scheduler_config;
 mod search;
 mod small_map;
 pub mod time;
@@ -36,6 +37,7 @@ pub use node::*;
 pub use node_pool::*;
 pub use plan::*;
 pub use requests::*;
+pub use scheduler_config::*;
 pub use search::*;
 pub use small_map::SmallMap;
 

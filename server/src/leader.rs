@@ -25,7 +25,8 @@
 //! awaited, commits in flight included, before anything of a later term
 //! starts. A plan is committed only while the term that planned it still
 //! leads (Nomad nomad/leader.go `establishLeadership`/`revokeLeadership`).
-//! The first leader of a cluster also writes the cluster's ID.
+//! The first leader of a cluster also writes the cluster's ID and the
+//! default scheduler configuration.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,7 +217,22 @@ impl Leader {
         let mut commits = JoinSet::new();
         while !*stop.borrow() {
             while commits.try_join_next().is_some() {}
-            let next = self.broker().dequeue(SCHEDULERS, self.now_ms());
+            // `PauseEvalBroker` (Nomad's `handleEvalBrokerStateChange`,
+            // nomad/leader.go, disables its broker): evals stay queued and
+            // pending until it is cleared; workers look again at least
+            // every 500 ms.
+            let paused = self
+                .raft
+                .shared
+                .read()
+                .state
+                .scheduler_config()
+                .is_some_and(|c| c.pause_eval_broker);
+            let next = if paused {
+                None
+            } else {
+                self.broker().dequeue(SCHEDULERS, self.now_ms())
+            };
             let Some((eval, token)) = next else {
                 tokio::select! {
                     _ = self.work.notified() => continue,
@@ -319,38 +335,78 @@ impl Leader {
             .remove(&ticket);
     }
 
-    /// Nomad's `generateClusterID` (nomad/leader.go): a leader whose state
-    /// has no cluster ID yet writes a fresh one. A write that fails (the
-    /// term ended, a full disk) is tried again each second while the term
-    /// lasts; an ID another leader wrote first stays. Then it waits for the
-    /// term to end, as every duty does.
-    async fn cluster_id(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        while self.raft.shared.read().state.cluster().is_none() {
-            let meta = drover_state::command::ClusterMetadata {
-                cluster_id: uuid::Uuid::new_v4().to_string(),
-                create_time: unix_nanos(),
-            };
-            let id = meta.cluster_id.clone();
-            let cmd = drover_state::Command::ClusterMetadata(meta);
+    /// What a leader writes once when its state lacks it: the cluster's ID
+    /// (Nomad's `generateClusterID`, nomad/leader.go), then the default
+    /// scheduler configuration (`getOrCreateSchedulerConfig`), written
+    /// only if none is stored by then, so it never overwrites an
+    /// operator's. Then it waits for the term to end, as every duty does.
+    async fn first_writes(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let cluster_id = self.write_missing(
+            "the cluster ID",
+            |st| st.cluster().is_none(),
+            || {
+                let meta = drover_state::command::ClusterMetadata {
+                    cluster_id: uuid::Uuid::new_v4().to_string(),
+                    create_time: unix_nanos(),
+                };
+                tracing::info!(cluster_id = %meta.cluster_id, "generating the cluster ID");
+                drover_state::Command::ClusterMetadata(meta)
+            },
+            &mut stop,
+        );
+        if !cluster_id.await {
+            return;
+        }
+        let scheduler_config = self.write_missing(
+            "the scheduler configuration",
+            |st| st.scheduler_config().is_none(),
+            || {
+                drover_state::Command::SchedulerConfigSet(
+                    drover_state::command::SchedulerConfigSet {
+                        config: drover_api::SchedulerConfiguration::cluster_default(),
+                        condition: drover_state::command::SetCondition::Absent,
+                        now: unix_nanos(),
+                    },
+                )
+            },
+            &mut stop,
+        );
+        if !scheduler_config.await {
+            return;
+        }
+        let _ = stop.wait_for(|s| *s).await;
+    }
+
+    /// Write `make()` until `missing` no longer holds for the applied
+    /// state (another leader's write counts). A write that fails (the term
+    /// ended, a full disk) is tried again each second while the term
+    /// lasts. `false` when told to stop first.
+    async fn write_missing(
+        &self,
+        what: &str,
+        missing: impl Fn(&drover_state::State) -> bool,
+        make: impl Fn() -> drover_state::Command,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        while missing(&self.raft.shared.read().state) {
             let written = tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                written = self.raft.write(cmd) => written,
+                _ = stop.wait_for(|s| *s) => return false,
+                written = self.raft.write(make()) => written,
             };
-            match written {
-                Ok(out) if out.result.is_ok() => {
-                    tracing::info!(cluster_id = %id, "generated the cluster ID");
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "writing the cluster ID failed; trying again");
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
+            let failed = match written {
+                Ok(out) => out.result.err().map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            // A refusal because another write got there first is success.
+            if let Some(e) = failed.filter(|_| missing(&self.raft.shared.read().state)) {
+                tracing::warn!(error = %e, "writing {what} failed; trying again");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return false,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         }
-        let _ = stop.wait_for(|s| *s).await;
+        true
     }
 
     /// A plan that was not applied: worth a warning while this term leads;
@@ -534,7 +590,7 @@ async fn supervise(
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(leader.clone().feed_loop(stop_rx.clone()));
-        tasks.spawn(leader.clone().cluster_id(stop_rx.clone()));
+        tasks.spawn(leader.clone().first_writes(stop_rx.clone()));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }

@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use drover_api::{Allocation, Evaluation, Job, JobSummary, Node};
+use drover_api::{Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration};
 
 use crate::pagination::SortKey;
 use crate::tables::{AllocRow, Map, Set};
@@ -458,6 +458,14 @@ impl State {
     ) -> Iter<'a, &'a Node> {
         ws.add(WatchKey::Table(Table::Nodes));
         id_prefix_scan(&self.tables.nodes, prefix, start, reverse)
+    }
+
+    // ----- configuration ----------------------------------------------------
+
+    /// The cluster's scheduler configuration, once its first leader wrote
+    /// it. Never blocked on, so it takes no watch set.
+    pub fn scheduler_config(&self) -> Option<&SchedulerConfiguration> {
+        self.tables.scheduler_config.as_deref()
     }
 }
 

@@ -92,6 +92,7 @@ impl State {
             ("nodes", a.nodes == b.nodes),
             ("indexes", a.indexes == b.indexes),
             ("key_indexes", a.key_indexes == b.key_indexes),
+            ("scheduler_config", a.scheduler_config == b.scheduler_config),
             ("derived indexes", a.ix == b.ix),
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),
@@ -413,6 +414,54 @@ mod tests {
             restored.events.read_from(1),
             Err(crate::EventLogError::Compacted { requested: 1, .. })
         ));
+    }
+
+    /// Format 3's tables before the scheduler configuration was added.
+    #[derive(Serialize)]
+    struct TablesBeforeSchedulerConfig<'a> {
+        jobs: &'a crate::tables::Map<crate::tables::NsKey, std::sync::Arc<Job>>,
+        job_versions: &'a crate::tables::Map<crate::tables::VersionKey, std::sync::Arc<Job>>,
+        job_summaries: &'a crate::tables::Map<crate::tables::NsKey, std::sync::Arc<JobSummary>>,
+        evals: &'a crate::tables::Map<String, std::sync::Arc<Evaluation>>,
+        allocs: &'a crate::tables::Map<String, std::sync::Arc<crate::AllocRow>>,
+        nodes: &'a crate::tables::Map<String, std::sync::Arc<Node>>,
+        indexes: &'a std::collections::BTreeMap<crate::Table, u64>,
+        key_indexes: &'a crate::collections::CollectionIndexes,
+    }
+
+    #[test]
+    fn format_3_snapshots_without_a_scheduler_configuration_restore() {
+        let st = busy_state(EventRetention::default());
+        assert!(st.scheduler_config().is_none());
+        let t = &st.tables;
+        #[derive(Serialize)]
+        struct Old<'a> {
+            format: u32,
+            last_index: u64,
+            restored_at: u64,
+            tables: TablesBeforeSchedulerConfig<'a>,
+            events: &'a EventLog,
+        }
+        let old = rmp_serde::to_vec_named(&Old {
+            format: 3,
+            last_index: st.last_index,
+            restored_at: st.restored_at,
+            tables: TablesBeforeSchedulerConfig {
+                jobs: &t.jobs,
+                job_versions: &t.job_versions,
+                job_summaries: &t.job_summaries,
+                evals: &t.evals,
+                allocs: &t.allocs,
+                nodes: &t.nodes,
+                indexes: &t.indexes,
+                key_indexes: &t.key_indexes,
+            },
+            events: &st.events,
+        })
+        .unwrap();
+        let restored = State::restore(&old, EventRetention::default()).unwrap();
+        assert_eq!(restored, st);
+        assert!(restored.scheduler_config().is_none());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
     AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
+    SchedulerConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,10 @@ pub(crate) struct Tables {
     /// Last change to each collection (a node's allocations, a job's evals, …),
     /// which is what a blocking read of that collection reports.
     pub key_indexes: CollectionIndexes,
+    /// The cluster's scheduler configuration, once its first leader wrote
+    /// it. Added within snapshot format 3: older snapshots have none.
+    #[serde(default)]
+    pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -128,7 +133,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 8)?;
+        let mut st = s.serialize_struct("Tables", 9)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -137,6 +142,7 @@ impl Serialize for Tables {
         st.serialize_field("nodes", &self.nodes)?;
         st.serialize_field("indexes", &self.indexes)?;
         st.serialize_field("key_indexes", &self.key_indexes)?;
+        st.serialize_field("scheduler_config", &self.scheduler_config)?;
         st.end()
     }
 }

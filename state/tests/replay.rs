@@ -223,6 +223,22 @@ fn command() -> impl Strategy<Value = Command> {
                 now,
             })
         }),
+        (any::<bool>(), 0u8..3, 0u64..30, now.clone()).prop_map(|(spread, cond, at, now)| {
+            let condition = match cond {
+                0 => SetCondition::Always,
+                1 => SetCondition::ModifyIndex(at),
+                _ => SetCondition::Absent,
+            };
+            let mut config = SchedulerConfiguration::cluster_default();
+            if spread {
+                config.scheduler_algorithm = "spread".into();
+            }
+            Command::SchedulerConfigSet(SchedulerConfigSet {
+                config,
+                condition,
+                now,
+            })
+        }),
         (pick(NODES), now).prop_map(|(n, now)| Command::NodeDeregister(NodeDeregister {
             node_ids: vec![n.into()],
             now

@@ -43,6 +43,18 @@ impl QueryMeta {
         }
     }
 
+    /// The same inside a body, where Nomad embeds `QueryMeta` in the
+    /// response (`LastContact` in nanoseconds there).
+    pub fn body(&self) -> drover_api::QueryMetaBody {
+        drover_api::QueryMetaBody {
+            index: self.index,
+            last_contact: i64::try_from(self.last_contact_ms.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+            known_leader: self.known_leader,
+            next_token: self.next_token.clone().unwrap_or_default(),
+        }
+    }
+
     /// A read of no particular table: at the state's latest index.
     pub fn latest(app: &AppState) -> QueryMeta {
         let index = app.raft.shared.read().state.latest_index();

@@ -71,8 +71,28 @@ pub(super) fn spec_changed(old: &Job, new: &Job) -> bool {
     strip(old) != strip(new)
 }
 
-/// `PUT /v1/jobs` and `PUT /v1/job/{id}`.
+/// Nomad's `ErrJobRegistrationDisabled`, answered with a 403.
+const JOB_REGISTRATION_DISABLED: &str =
+    "Job registration, dispatch, and scale are disabled by the scheduler configuration";
+
+/// `PUT /v1/jobs` and `PUT /v1/job/{id}`. Refused first while the scheduler
+/// configuration's `RejectJobRegistration` is set (Nomad's
+/// `registrationsAreAllowed`, nomad/job_endpoint.go; with no ACL tokens
+/// there is no management token to let through).
 pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpResult<Response> {
+    let rejecting = app
+        .raft
+        .shared
+        .read()
+        .state
+        .scheduler_config()
+        .is_some_and(|c| c.reject_job_registration);
+    if rejecting {
+        return Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            JOB_REGISTRATION_DISABLED,
+        ));
+    }
     let req: JobRegisterRequest =
         jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let mut job = jobs::validate_register(&req, path_id)

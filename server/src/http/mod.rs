@@ -26,6 +26,7 @@ mod node_writes;
 mod nodes;
 mod operator;
 pub mod query;
+mod scheduler_config;
 mod search;
 pub mod serve;
 mod status;
@@ -132,6 +133,12 @@ pub fn router(app: App) -> Router {
         .route(
             "/v1/operator/raft/transfer-leadership",
             put(operator::transfer_leadership).post(operator::transfer_leadership),
+        )
+        .route(
+            "/v1/operator/scheduler/configuration",
+            get(scheduler_config::get)
+                .put(scheduler_config::set)
+                .post(scheduler_config::set),
         )
         .route(
             "/v1/operator/autopilot/health",

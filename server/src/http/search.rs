@@ -19,12 +19,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{
-    FuzzyMatch, FuzzySearchRequest, FuzzySearchResponse, Job, QueryMetaBody, SearchRequest,
-    SearchResponse,
+    FuzzyMatch, FuzzySearchRequest, FuzzySearchResponse, Job, SearchRequest, SearchResponse,
 };
 use drover_state::{NamespaceSel, State as St, Table, WatchSet};
 
-use super::blocking::{blocking, json, QueryMeta};
+use super::blocking::{blocking, json};
 use super::error::{HttpError, HttpResult};
 use super::query::{QueryOptions, RawQuery};
 use super::{namespaces, node_pools, App};
@@ -223,16 +222,6 @@ fn options(q: &RawQuery) -> HttpResult<QueryOptions> {
     Ok(opts)
 }
 
-fn meta_body(meta: &QueryMeta) -> QueryMetaBody {
-    QueryMetaBody {
-        index: meta.index,
-        last_contact: i64::try_from(meta.last_contact_ms.saturating_mul(1_000_000))
-            .unwrap_or(i64::MAX),
-        known_leader: meta.known_leader,
-        next_token: String::new(),
-    }
-}
-
 fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> HttpResult<T> {
     if body.is_empty() {
         return Err(HttpError::bad_request("Request body is empty"));
@@ -270,7 +259,7 @@ pub async fn prefix(
         Ok((resp, index))
     })
     .await?;
-    resp.meta = meta_body(&meta);
+    resp.meta = meta.body();
     Ok(json(&resp, &meta))
 }
 
@@ -481,7 +470,7 @@ pub async fn fuzzy(
         Ok((resp, index))
     })
     .await?;
-    resp.meta = meta_body(&meta);
+    resp.meta = meta.body();
     Ok(json(&resp, &meta))
 }
 

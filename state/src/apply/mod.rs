@@ -8,6 +8,7 @@
 mod alloc;
 mod job;
 mod node;
+mod scheduler;
 
 use std::sync::Arc;
 
@@ -40,6 +41,13 @@ pub enum ApplyError {
     EligibleWhileDraining(String),
     #[error("invalid command: {0}")]
     Invalid(String),
+    /// A [`crate::command::SchedulerConfigSet`] whose condition did not
+    /// hold: `stored` is the stored configuration's `ModifyIndex`, if any.
+    #[error("scheduler configuration: the write's condition {condition:?} does not hold (stored ModifyIndex {stored:?})")]
+    SchedulerConfigCondition {
+        condition: crate::command::SetCondition,
+        stored: Option<u64>,
+    },
 }
 
 /// What one `apply` did.
@@ -147,6 +155,7 @@ impl State {
             Command::NodeUpdateStatus(c) => node::update_status(t, &mut ctx, c),
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
+            Command::SchedulerConfigSet(c) => scheduler::set(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

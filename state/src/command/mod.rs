@@ -13,6 +13,7 @@ mod job;
 mod node;
 mod plan;
 mod restore;
+mod scheduler;
 
 pub use alloc::*;
 pub use cluster::*;
@@ -21,6 +22,7 @@ pub use job::*;
 pub use node::*;
 pub use plan::*;
 pub use restore::*;
+pub use scheduler::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +50,7 @@ pub enum Command {
     Batch(Vec<Command>),
     StateRestore(StateRestore),
     ClusterMetadata(ClusterMetadata),
+    SchedulerConfigSet(SchedulerConfigSet),
 }
 
 impl Command {
@@ -69,6 +72,7 @@ impl Command {
             Command::NodeUpdateDrain(c) => c.now,
             Command::StateRestore(c) => c.now,
             Command::ClusterMetadata(c) => c.create_time,
+            Command::SchedulerConfigSet(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -95,6 +99,8 @@ impl Command {
             Command::StateRestore(_) => "SnapshotRestored",
             // Emits no events.
             Command::ClusterMetadata(_) => "ClusterMetadata",
+            // Emits no events.
+            Command::SchedulerConfigSet(_) => "SchedulerConfigSet",
         }
     }
 }
