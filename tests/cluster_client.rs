@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cluster::{converged, form_three, Server};
-use common::{free_port, kill_processes_under, DEADLINE};
+use common::{assert_never_restarted, free_port, kill_processes_under, DEADLINE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -201,27 +201,6 @@ async fn running_alloc(server: &Server, job: &str, node: &str) -> Value {
         .call(reqwest::Method::GET, &format!("/v1/allocation/{id}"), None)
         .await;
     alloc
-}
-
-/// The task ran once and never restarted.
-fn assert_never_restarted(alloc: &Value) {
-    let task = &alloc["TaskStates"]["t"];
-    assert_eq!(task["State"], "running", "{alloc}");
-    assert_eq!(task["Restarts"], 0, "{alloc}");
-    let types: Vec<&str> = task["Events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["Type"].as_str())
-        .collect();
-    assert_eq!(
-        types.iter().filter(|t| **t == "Started").count(),
-        1,
-        "{types:?}"
-    );
-    for t in ["Restarting", "Terminated", "Killing", "Killed"] {
-        assert!(!types.contains(&t), "{t} in {types:?}");
-    }
 }
 
 async fn node_ready_on(server: &Server, node: &str) {

@@ -23,7 +23,7 @@ mod netsplit;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{blocked_job, job_id_set, DEADLINE};
+use common::{assert_never_restarted, blocked_job, job_id_set, DEADLINE};
 use netsplit::{processes_in, report, Lab, Node};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -167,27 +167,6 @@ async fn running_alloc(lab: &Lab, server: &Node, node: &str) -> Value {
         .get(&format!("/v1/allocation/{id}"))
         .await
         .unwrap_or_else(|| panic!("allocation {id} on {}", server.name))
-}
-
-/// The task started once and never restarted, was never killed.
-fn assert_never_restarted(alloc: &Value) {
-    let task = &alloc["TaskStates"]["t"];
-    assert_eq!(task["State"], "running", "{alloc}");
-    assert_eq!(task["Restarts"], 0, "{alloc}");
-    let types: Vec<&str> = task["Events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["Type"].as_str())
-        .collect();
-    assert_eq!(
-        types.iter().filter(|t| **t == "Started").count(),
-        1,
-        "{types:?}"
-    );
-    for t in ["Restarting", "Terminated", "Killing", "Killed"] {
-        assert!(!types.contains(&t), "{t} in {types:?}");
-    }
 }
 
 /// Go's `time.Duration` text (`1m2.5s`, `850ms`, `12µs`) as a duration.

@@ -366,3 +366,25 @@ pub async fn read_events(
 pub fn alloc_dir(data: &Path, alloc: &Value) -> PathBuf {
     data.join("data/alloc").join(alloc["ID"].as_str().unwrap())
 }
+
+/// Task `t` of `alloc` started once, is running, and was never restarted,
+/// terminated or killed.
+pub fn assert_never_restarted(alloc: &Value) {
+    let task = &alloc["TaskStates"]["t"];
+    assert_eq!(task["State"], "running", "{alloc}");
+    assert_eq!(task["Restarts"], 0, "{alloc}");
+    let types: Vec<&str> = task["Events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["Type"].as_str())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "Started").count(),
+        1,
+        "{types:?}"
+    );
+    for t in ["Restarting", "Terminated", "Killing", "Killed"] {
+        assert!(!types.contains(&t), "{t} in {types:?}");
+    }
+}
