@@ -182,12 +182,12 @@ async fn deployment_health_after_min_healthy_time() {
         vec![task("web", "/bin/sh", &["-c", SERVICE])],
         None,
     );
-    if let Some(job) = alloc.job.as_mut() {
-        job.task_groups[0].update = Some(drover_api::UpdateStrategy {
-            min_healthy_time: SEC / 2,
-            ..Default::default()
-        });
-    }
+    alloc.deployment_id = "d1".into();
+    alloc.deployment_status = Some(drover_api::AllocDeploymentStatus {
+        canary: true,
+        ..Default::default()
+    });
+    with_update(&mut alloc, SEC / 2, 60 * SEC);
     let ar = AllocRunner::start(h.cfg.clone(), alloc);
     let running = h.wait_status(AllocClientStatus::Running).await;
     assert_eq!(running.deployment_status, None);
@@ -196,8 +196,72 @@ async fn deployment_health_after_min_healthy_time() {
         .await;
     let ds = healthy.deployment_status.expect("status");
     assert_eq!(ds.healthy, Some(true));
+    assert!(ds.canary, "the canary flag the scheduler set is kept");
     assert!(ds.timestamp.is_some());
     ar.destroy().await;
+}
+
+fn with_update(alloc: &mut Allocation, min_healthy_time: i64, healthy_deadline: i64) {
+    if let Some(job) = alloc.job.as_mut() {
+        job.task_groups[0].update = Some(drover_api::UpdateStrategy {
+            min_healthy_time,
+            healthy_deadline,
+            ..Default::default()
+        });
+    }
+}
+
+#[tokio::test]
+async fn deployment_unhealthy_when_not_running_by_the_deadline() {
+    let mut h = harness();
+    // Running, but the deadline comes before min_healthy_time is served.
+    let mut alloc = alloc_of(
+        JobType::Service,
+        vec![task("web", "/bin/sh", &["-c", SERVICE])],
+        None,
+    );
+    alloc.deployment_id = "d1".into();
+    with_update(&mut alloc, 30 * SEC, SEC);
+    let ar = AllocRunner::start(h.cfg.clone(), alloc);
+    let u = h
+        .wait_for("a verdict", |u| u.deployment_status.is_some())
+        .await;
+    assert_eq!(u.deployment_status.and_then(|d| d.healthy), Some(false));
+    assert_eq!(u.client_status, AllocClientStatus::Running);
+    ar.destroy().await;
+}
+
+#[tokio::test]
+async fn no_deployment_health_outside_a_deployment_or_when_manual() {
+    for (deployment, check) in [("", "task_states"), ("d1", "manual")] {
+        let mut h = harness();
+        let mut alloc = alloc_of(
+            JobType::Service,
+            vec![task("web", "/bin/sh", &["-c", SERVICE])],
+            None,
+        );
+        alloc.deployment_id = deployment.into();
+        with_update(&mut alloc, 0, SEC / 10);
+        if let Some(u) = alloc
+            .job
+            .as_mut()
+            .and_then(|j| j.task_groups[0].update.as_mut())
+        {
+            u.health_check = check.into();
+        }
+        let ar = AllocRunner::start(h.cfg.clone(), alloc);
+        h.wait_status(AllocClientStatus::Running).await;
+        // Past both min_healthy_time and healthy_deadline: a watched
+        // allocation would have a verdict by the next report.
+        ar.restart(None, false).await.expect("restart");
+        let u = h
+            .wait_for("running again", |u| {
+                count(&u.task_states["web"], "Started") == 2
+            })
+            .await;
+        assert_eq!(u.deployment_status, None, "{deployment:?} {check}");
+        ar.destroy().await;
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! `failed`; else any running → `running`; else any pending → `pending`;
 //! else `complete`), kills the other tasks when one fails (`Sibling Task
 //! Failed`, `Killing`, `Killed`) or a leader task finishes (`Leader Task
-//! Dead`), tracks deployment health, and sends the new
+//! Dead`), tracks deployment health ([`super::health`]), and sends the new
 //! [`AllocClientUpdateEntry`] when it differs from the last one sent.
 //!
 //! Dropping every clone of an [`AllocRunner`] detaches: the supervisor and
@@ -19,12 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use drover_api::{
-    AllocClientStatus, AllocClientUpdateEntry, AllocDeploymentStatus, AllocDesiredStatus,
-    Allocation, TaskEvent, TaskState, TaskStateValue,
+    AllocClientStatus, AllocClientUpdateEntry, AllocDesiredStatus, Allocation, TaskEvent,
+    TaskState, TaskStateValue,
 };
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::events;
+use super::health::{Health, Observed};
 use super::lifecycle::{Coordinator, Stage};
 use super::restarts::effective_policy;
 use super::task::{host_env, kill_timeout, Initial, TaskRunner, TaskSpec, Tuning};
@@ -66,9 +67,9 @@ struct AllocState {
     alloc: Allocation,
     /// Kill already sent to every task (stop, sibling failure, leader).
     killing: bool,
-    deployment: Option<AllocDeploymentStatus>,
-    /// When all tasks will have been running for `min_healthy_time`.
-    health_deadline: Option<Instant>,
+    /// The deployment-health watch, while the allocation is in a
+    /// deployment.
+    health: Option<Health>,
     last_sent: Option<AllocClientUpdateEntry>,
 }
 
@@ -190,13 +191,9 @@ impl AllocRunner {
             lifecycle: Mutex::new(lifecycle),
             setup_error,
             state: Mutex::new(AllocState {
-                deployment: alloc
-                    .deployment_status
-                    .clone()
-                    .filter(|d| d.healthy.is_some()),
+                health: Health::watch(&alloc, Instant::now()),
                 alloc,
                 killing: false,
-                health_deadline: None,
                 last_sent: None,
             }),
             updated: Notify::new(),
@@ -226,7 +223,15 @@ impl AllocRunner {
                 }
             }
         }
-        self.inner.lock().alloc = alloc;
+        {
+            let mut st = self.inner.lock();
+            // Moved to a new deployment (an in-place update): judge again.
+            let moved = alloc.deployment_id != st.alloc.deployment_id;
+            if moved {
+                st.health = Health::watch(&alloc, Instant::now());
+            }
+            st.alloc = alloc;
+        }
         if stop {
             self.inner.kill_all(None);
         }
@@ -378,7 +383,7 @@ async fn supervise(
 ) {
     inner.reconcile();
     loop {
-        let deadline = inner.lock().health_deadline;
+        let deadline = inner.lock().health.as_ref().and_then(Health::wake_at);
         let health = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -425,7 +430,7 @@ impl Inner {
             client_status: status,
             client_description: description,
             task_states: states.into_iter().collect(),
-            deployment_status: st.deployment.clone(),
+            deployment_status: st.health.as_ref().and_then(|h| h.verdict().cloned()),
         }
     }
 
@@ -535,51 +540,25 @@ impl Inner {
         }
     }
 
-    /// Deployment health for groups with an `update` block: healthy once
-    /// every task has been running for `min_healthy_time`, unhealthy if a
-    /// task fails first. Decided once.
+    /// Feeds the task states to the deployment-health watch
+    /// ([`Health`]): ephemeral lifecycle tasks count only if they fail;
+    /// the main tasks and sidecars must all be running.
     fn track_health(&self, states: &BTreeMap<String, TaskState>) {
         let mut st = self.lock();
-        if st.deployment.as_ref().is_some_and(|d| d.healthy.is_some()) {
-            return;
-        }
-        let Some(update) = st
-            .alloc
-            .job
-            .as_deref()
-            .and_then(|j| j.task_group(&st.alloc.task_group))
-            .and_then(|tg| tg.update.clone())
-        else {
+        let Some(health) = st.health.as_mut() else {
             return;
         };
-        let decide = |healthy: bool| AllocDeploymentStatus {
-            healthy: Some(healthy),
-            timestamp: Some(now_nanos()),
-            ..AllocDeploymentStatus::default()
-        };
-        // Ephemeral lifecycle tasks count only if they fail; the main tasks
-        // and sidecars must all be running.
         let watched: Vec<&TaskState> = states
             .iter()
             .filter(|(n, _)| !self.stage(n).is_ephemeral())
             .map(|(_, s)| s)
             .collect();
-        if states.values().any(|s| s.failed) {
-            st.deployment = Some(decide(false));
-            st.health_deadline = None;
-        } else if !watched.is_empty() && watched.iter().all(|s| s.state == TaskStateValue::Running)
-        {
-            let now = Instant::now();
-            let deadline = *st
-                .health_deadline
-                .get_or_insert(now + nanos_to_duration(update.min_healthy_time));
-            if now >= deadline {
-                st.deployment = Some(decide(true));
-                st.health_deadline = None;
-            }
-        } else {
-            st.health_deadline = None;
-        }
+        let seen = Observed {
+            any_failed: states.values().any(|s| s.failed),
+            all_running: !watched.is_empty()
+                && watched.iter().all(|s| s.state == TaskStateValue::Running),
+        };
+        health.observe(seen, Instant::now(), now_nanos());
     }
 }
 

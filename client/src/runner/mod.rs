@@ -20,6 +20,7 @@
 
 pub mod alloc;
 pub mod events;
+pub mod health;
 pub mod lifecycle;
 pub mod restarts;
 pub mod task;

@@ -169,6 +169,9 @@ pub(super) fn client_update(
             a.task_states.clone_from(&u.task_states);
             if let Some(ds) = &u.deployment_status {
                 let mut ds = ds.clone();
+                // Whether it is a canary is the scheduler's to say, not the
+                // client's (Nomad's client reports only health and time).
+                ds.canary = a.deployment_status.as_ref().is_some_and(|d| d.canary);
                 ds.modify_index = index;
                 a.deployment_status = Some(ds);
             }
