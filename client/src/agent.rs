@@ -537,6 +537,7 @@ pub async fn start(
     let tasks = vec![
         tokio::spawn(gc_loop(shared.clone(), shutdown_rx.clone())),
         tokio::spawn(fingerprint_loop(shared.clone(), shutdown_rx.clone())),
+        tokio::spawn(rebalance_loop(shared.clone(), shutdown_rx.clone())),
         tokio::spawn(heartbeat_loop(
             shared.clone(),
             node_id.clone(),
@@ -615,6 +616,46 @@ async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::R
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Every 5 to 7.5 minutes (Nomad's `clientRPCMinReuseDuration` plus up
+/// to half of it as jitter), shuffles the server list so that clients
+/// spread over the servers, as Nomad's `RebalanceServers` does. The new
+/// order is kept only if its first server answers with a known leader;
+/// else the old order is put back.
+async fn rebalance_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(5 * 60);
+    loop {
+        let jitter = (uuid::Uuid::new_v4().as_u128() % 150_000) as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY + Duration::from_millis(jitter)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let servers = &shared.opts.servers;
+        if servers.list().len() < 2 {
+            continue;
+        }
+        let before = servers.rebalance();
+        let Some(first) = servers.list().first().cloned() else {
+            continue;
+        };
+        let answer = shared
+            .http
+            .get(crate::servers::url(&first, "/v1/status/leader"))
+            .timeout(crate::servers::CONNECT_TIMEOUT)
+            .send()
+            .await;
+        let leader = match answer {
+            Ok(resp) if resp.status().is_success() => resp.text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        if leader.trim().trim_matches('"').is_empty() {
+            tracing::debug!(server = %first, "rebalance: keeping the old order");
+            servers.restore(before);
+        } else {
+            tracing::debug!(server = %first, "rebalanced");
         }
     }
 }

@@ -11,9 +11,11 @@
 //! server that has not heard from every other one answers a partial list,
 //! and a client must never be left with fewer servers than it was given.
 //!
-//! Nomad also shuffles the list now and then to spread clients over the
-//! servers (`RebalanceServers`); Drover keeps the order until a server
-//! fails.
+//! Clients spread over the servers as Nomad's do: the configured list
+//! starts shuffled, a new list learned from the servers is shuffled behind
+//! the one in use, and every few minutes [`Servers::rebalance`] shuffles
+//! the whole list (`RebalanceServers`), after which the agent keeps the
+//! new first server only if it answers.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -77,6 +79,13 @@ struct Inner {
 impl Servers {
     /// `configured`: `host:port` or URLs, as given to `-servers`.
     pub fn new(configured: Vec<String>) -> Servers {
+        let servers = Servers::ordered(configured);
+        shuffle(&mut servers.lock().list);
+        servers
+    }
+
+    /// As given, unshuffled.
+    fn ordered(configured: Vec<String>) -> Servers {
         let list = dedup(configured.iter().map(|s| normalize(s)).collect());
         Servers {
             configured: list.clone(),
@@ -164,6 +173,7 @@ impl Servers {
         if old == new {
             return;
         }
+        shuffle(&mut learned);
         if let Some(current) = inner.list.first() {
             if let Some(pos) = learned.iter().position(|s| s == current) {
                 learned[..=pos].rotate_right(1);
@@ -171,6 +181,29 @@ impl Servers {
         }
         tracing::info!(servers = ?learned, "server list updated");
         inner.list = learned;
+    }
+
+    /// Shuffles the list to move this client to another server now and
+    /// then (Nomad's `RebalanceServers`), and returns the order it was in,
+    /// for [`Servers::restore`] when none of the new leading servers
+    /// answers.
+    pub fn rebalance(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        let before = inner.list.clone();
+        shuffle(&mut inner.list);
+        before
+    }
+
+    /// Puts back the order [`Servers::rebalance`] returned, unless the
+    /// list was replaced in between.
+    pub fn restore(&self, before: Vec<String>) {
+        let mut inner = self.lock();
+        let (mut now, mut was) = (inner.list.clone(), before.clone());
+        now.sort();
+        was.sort();
+        if now == was {
+            inner.list = before;
+        }
     }
 
     /// A heartbeat or register succeeded with this TTL.
@@ -202,6 +235,16 @@ fn normalize(server: &str) -> String {
     s.strip_prefix("http://").unwrap_or(s).to_string()
 }
 
+/// A Fisher–Yates shuffle; the randomness comes from v4 UUIDs, which
+/// the client already draws from the OS.
+fn shuffle(list: &mut [String]) {
+    for i in (1..list.len()).rev() {
+        let r = uuid::Uuid::new_v4().as_u128();
+        let j = (r % (i as u128 + 1)) as usize;
+        list.swap(i, j);
+    }
+}
+
 fn dedup(list: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for s in list {
@@ -224,9 +267,46 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn servers(list: &[&str]) -> Servers {
-        Servers::new(list.iter().map(|s| s.to_string()).collect())
+        Servers::ordered(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn many() -> Vec<String> {
+        (0..8).map(|i| format!("s{i}:1")).collect()
+    }
+
+    #[test]
+    fn clients_start_on_shuffled_lists() {
+        let orders: BTreeSet<Vec<String>> = (0..20).map(|_| Servers::new(many()).list()).collect();
+        // 20 draws of 8! orders: all alike only by a broken shuffle.
+        assert!(orders.len() > 1, "{orders:?}");
+        for o in &orders {
+            let mut sorted = o.clone();
+            sorted.sort();
+            assert_eq!(sorted, many());
+        }
+    }
+
+    #[test]
+    fn rebalance_shuffles_and_can_be_undone() {
+        let s = Servers::ordered(many());
+        let seen: BTreeSet<Vec<String>> = (0..20)
+            .map(|_| {
+                let before = s.rebalance();
+                let after = s.list();
+                s.restore(before);
+                assert_eq!(s.list(), many());
+                after
+            })
+            .collect();
+        assert!(seen.len() > 1);
+        // A list replaced after the shuffle is not put back.
+        let before = s.rebalance();
+        s.learned(vec!["x:1".into()], true);
+        s.restore(before);
+        assert_eq!(s.list(), ["x:1"]);
     }
 
     #[test]
@@ -244,18 +324,32 @@ mod tests {
     fn a_learned_list_keeps_the_server_in_use_first() {
         let s = servers(&["a:1"]);
         s.learned(vec!["c:1".into(), "b:1".into(), "a:1".into()], true);
-        assert_eq!(s.list(), ["a:1", "c:1", "b:1"]);
+        let list = s.list();
+        assert_eq!(list[0], "a:1");
+        assert_eq!(sorted(&list), ["a:1", "b:1", "c:1"]);
         // The same set in another order changes nothing.
         s.failed("a:1");
+        let after_failure = s.list();
+        assert_eq!(after_failure[2], "a:1");
         s.learned(vec!["a:1".into(), "b:1".into(), "c:1".into()], true);
-        assert_eq!(s.list(), ["c:1", "b:1", "a:1"]);
+        assert_eq!(s.list(), after_failure);
         // An empty answer is no answer.
         s.learned(Vec::new(), true);
         // A partial answer adds what it names and drops nothing.
         s.learned(vec!["d:1".into(), "a:1".into()], false);
-        assert_eq!(s.list(), ["c:1", "b:1", "a:1", "d:1"]);
+        let mut with_d = after_failure.clone();
+        with_d.push("d:1".into());
+        assert_eq!(s.list(), with_d);
+        // A complete list without d: d goes, the one in use stays first.
         s.learned(vec!["c:1".into(), "b:1".into(), "a:1".into()], true);
-        assert_eq!(s.list(), ["c:1", "b:1", "a:1"]);
+        assert_eq!(s.list()[0], after_failure[0]);
+        assert_eq!(sorted(&s.list()), ["a:1", "b:1", "c:1"]);
+    }
+
+    fn sorted(list: &[String]) -> Vec<String> {
+        let mut l = list.to_vec();
+        l.sort();
+        l
     }
 
     #[test]
