@@ -88,9 +88,12 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 13] = [
+    const LEADER: [&str; 15] = [
         "/v1/jobs",
         "/v1/job/",
+        // `/v1/deployments` and `/v1/deployment/...`.
+        "/v1/deployment",
+        "/v1/scaling/",
         "/v1/allocations",
         "/v1/allocation/",
         "/v1/evaluations",
@@ -414,6 +417,10 @@ mod tests {
         check(Method::GET, "/v1/node/pools", true);
         check(Method::PUT, "/v1/search", true);
         check(Method::POST, "/v1/search/fuzzy?stale=true", false);
+        check(Method::GET, "/v1/deployments?prefix=ab", true);
+        check(Method::POST, "/v1/deployment/promote/ab", true);
+        check(Method::GET, "/v1/deployment/ab?stale", false);
+        check(Method::GET, "/v1/scaling/policies", true);
     }
 
     #[test]
