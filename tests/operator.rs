@@ -133,11 +133,11 @@ async fn members_configuration_health_and_removing_a_failed_server() {
     let leader_line = lines.iter().find(|l| l.contains(" leader ")).unwrap();
     assert!(leader_line.contains(&servers[leader].rpc_addr()), "{out}");
 
-    // Transfer is refused honestly.
+    // A transfer names its target (tests/cluster_transfer.rs moves it).
     let (st, _, body) = servers[leader]
         .call(Method::PUT, "/v1/operator/raft/transfer-leadership", None)
         .await;
-    assert_eq!(st, StatusCode::NOT_IMPLEMENTED, "{body}");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
 
     // Kill one follower: every live server reports it failed.
     servers[victim].kill();

@@ -41,6 +41,7 @@
 
 mod discover;
 mod promote;
+pub mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

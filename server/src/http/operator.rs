@@ -292,16 +292,101 @@ pub async fn remove_peer(State(app): State<App>, uri: Uri) -> HttpResult<Respons
     }
 }
 
-/// `PUT /v1/operator/raft/transfer-leadership`: not implemented. Nomad
-/// calls hashicorp/raft's `LeadershipTransfer`, which sends the target a
-/// `TimeoutNow`; openraft 0.9 has no such message, and its `trigger()`
-/// can only make *this* server campaign, which the others refuse while
-/// the current leader's lease holds. Answered 501 rather than pretending.
-pub async fn transfer_leadership() -> HttpError {
-    HttpError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "leadership transfer is not supported: Drover's Raft (openraft 0.9) cannot hand leadership to another server; stop the leader's agent to have the others elect a new leader",
-    )
+/// `PUT|POST /v1/operator/raft/transfer-leadership?id=N` or
+/// `?address=IP:port`: hand leadership to that voter
+/// ([`crate::cluster::transfer`]). Runs on the leader (forwarded there).
+/// Answers Nomad's `LeadershipTransferResponse`; naming the leader itself
+/// is a no-op (`Noop: true`), an unknown server a 400 as in Nomad
+/// (nomad/operator_endpoint.go `TransferLeadershipToPeer`), a non-voter a
+/// 400, and a hand-over that did not complete a 500 saying which step
+/// failed (this server then still leads, or another was elected).
+pub async fn transfer_leadership(State(app): State<App>, uri: Uri) -> HttpResult<Response> {
+    let wanted = peer_ref(&uri)?;
+    let MembershipView {
+        nodes,
+        voters,
+        leader,
+        ..
+    } = app.raft.membership();
+    let Some(leader) = leader else {
+        return Err(HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No cluster leader",
+        ));
+    };
+    let from = nodes
+        .iter()
+        .find(|(id, _)| *id == leader)
+        .map(|(id, addr)| RaftIdAddress::of(*id, addr))
+        .unwrap_or_default();
+    let found = nodes.into_iter().find(|(id, addr)| match &wanted {
+        PeerRef::Id(want) => id.to_string() == *want,
+        PeerRef::Address(want) => addr == want,
+    });
+    let Some((id, addr)) = found else {
+        return Err(HttpError::bad_request(match wanted {
+            PeerRef::Id(v) => format!("id {v:?} was not found in the Raft configuration"),
+            PeerRef::Address(v) => format!("address {v:?} was not found in the Raft configuration"),
+        }));
+    };
+    let to = RaftIdAddress::of(id, &addr);
+    if id == leader {
+        let out = TransferResponse {
+            from,
+            to,
+            noop: true,
+            err: None,
+        };
+        return Ok(json(&out, &QueryMeta::latest(&app)));
+    }
+    if !voters.contains(&id) {
+        return Err(HttpError::bad_request(format!(
+            "server {id} ({addr}) is not a voter and cannot lead"
+        )));
+    }
+    crate::cluster::transfer::hand_over(&app.raft, id, &addr)
+        .await
+        .map_err(|e| {
+            HttpError::internal(format!(
+                "leadership transfer to server {id} ({addr}) failed: {e}"
+            ))
+        })?;
+    tracing::info!(to = id, rpc = %addr, "leadership transferred");
+    let out = TransferResponse {
+        from,
+        to,
+        noop: false,
+        err: None,
+    };
+    Ok(json(&out, &QueryMeta::latest(&app)))
+}
+
+/// Nomad's `RaftIDAddress`.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RaftIdAddress {
+    address: String,
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+impl RaftIdAddress {
+    fn of(id: NodeId, addr: &str) -> RaftIdAddress {
+        RaftIdAddress {
+            address: addr.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
+/// Nomad's `LeadershipTransferResponse`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransferResponse {
+    from: RaftIdAddress,
+    to: RaftIdAddress,
+    noop: bool,
+    err: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -37,6 +37,19 @@ pub const SNAPSHOT_PATH: &str = "/rpc/v1/raft/install-snapshot";
 /// openraft's request as it serializes, for servers that predate this one.
 pub const SNAPSHOT_CHUNK_PATH: &str = "/rpc/v1/raft/install-snapshot-chunk";
 
+/// A leader handing its leadership to this server ([`TimeoutNow`]).
+pub const TIMEOUT_NOW_PATH: &str = "/rpc/v1/raft/timeout-now";
+
+/// hashicorp/raft's `TimeoutNow`: the leader that sends it has stopped
+/// its heartbeats and asks the receiver to stand for election at once.
+/// The receiver acts only while `leader` of `term` is the leader it
+/// follows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    pub leader: NodeId,
+    pub term: u64,
+}
+
 /// The content type of every RPC body.
 pub const MSGPACK: &str = "application/msgpack";
 

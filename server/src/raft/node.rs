@@ -163,6 +163,10 @@ pub struct RaftHandle {
     /// same one, so each peer has one connection.
     pub rpc: RpcClient,
     proposer: Proposer,
+    /// Set while this server hands its leadership to another
+    /// ([`crate::cluster::transfer`]): writes wait, so that the log the
+    /// target must hold stops growing.
+    pub handing_over: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl RaftHandle {
@@ -185,6 +189,16 @@ impl RaftHandle {
     async fn propose(&self, cmd: Command, background: bool) -> Result<WriteOutcome, WriteError> {
         if let Some(e) = self.log.wal().health().error() {
             return Err(WriteError::Unavailable(e));
+        }
+        // During a leadership transfer, writes wait for its end (at most
+        // a few seconds) and then go to whichever server leads.
+        let mut handing_over = self.handing_over.subscribe();
+        if *handing_over.borrow() {
+            let _ = tokio::time::timeout(
+                crate::cluster::transfer::TIMEOUT,
+                handing_over.wait_for(|h| !*h),
+            )
+            .await;
         }
         // A leader cut off from its quorum would wait for it forever: give
         // up once the lease has run out, as hashicorp/raft fails the
@@ -362,6 +376,7 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     }
     Ok(RaftHandle {
         proposer: Proposer::start(raft.clone()),
+        handing_over: Arc::new(tokio::sync::watch::channel(false).0),
         raft,
         shared,
         log,

@@ -25,7 +25,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::network::{
-    SnapshotChunk, APPEND_PATH, MSGPACK, SNAPSHOT_CHUNK_PATH, SNAPSHOT_PATH, VOTE_PATH,
+    SnapshotChunk, TimeoutNow, APPEND_PATH, MSGPACK, SNAPSHOT_CHUNK_PATH, SNAPSHOT_PATH,
+    TIMEOUT_NOW_PATH, VOTE_PATH,
 };
 use super::{NodeId, Raft, TypeConfig};
 
@@ -86,6 +87,7 @@ pub fn router(raft: Raft, contact: Arc<LeaderContact>) -> Router {
         .route(VOTE_PATH, post(vote))
         .route(SNAPSHOT_PATH, post(install_snapshot))
         .route(SNAPSHOT_CHUNK_PATH, post(install_snapshot_chunk))
+        .route(TIMEOUT_NOW_PATH, post(timeout_now))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(RpcState { raft, contact })
 }
@@ -162,6 +164,49 @@ async fn stand_instead(st: &RpcState, candidate_term: u64) {
         term = candidate_term + 1,
         "a candidate behind on the log was refused; standing for election"
     );
+}
+
+/// The leader is handing its leadership to this server: it has stopped
+/// its heartbeats and made sure this server holds its whole log
+/// ([`crate::cluster::transfer`]). Once this server's lease on that
+/// leader has run out (the other followers heard the last heartbeat at
+/// about the same moment, so theirs has too), it stands for election. It
+/// stands three terms up, above any follower whose own timer fired in the
+/// silence and stood first, so that this server, holding the longest
+/// log, is the one elected. Answers `true` once it has stood, `false`
+/// when the sender is not the leader it follows.
+async fn timeout_now(State(st): State<RpcState>, body: Bytes) -> Response {
+    let req = match decode::<TimeoutNow>(&body, "timeout-now") {
+        Ok(req) => req,
+        Err(bad) => return bad,
+    };
+    let follows = |st: &RpcState| {
+        let m = st.raft.metrics();
+        let m = m.borrow();
+        m.current_leader == Some(req.leader) && m.current_term == req.term
+    };
+    if !follows(&st) {
+        return msgpack(&false);
+    }
+    let deadline = Instant::now() + 4 * super::node::FOLLOWER_LEASE;
+    while st.contact.since() <= super::node::FOLLOWER_LEASE + Duration::from_millis(20) {
+        if Instant::now() > deadline || !follows(&st) {
+            return msgpack(&false);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        if let Err(e) = st.raft.trigger().elect().await {
+            tracing::warn!(error = %e, "cannot stand for election");
+            return msgpack(&false);
+        }
+    }
+    tracing::info!(
+        from = req.leader,
+        term = req.term,
+        "leadership handed over: standing for election"
+    );
+    msgpack(&true)
 }
 
 async fn install_snapshot(State(st): State<RpcState>, body: Bytes) -> Response {
