@@ -680,15 +680,18 @@ async fn pause_eval_broker_holds_evaluations_pending_until_cleared() {
     let (status, _) = set_scheduler_config(&a, "", json!({"PauseEvalBroker": true})).await;
     assert_eq!(status, StatusCode::OK);
     submit_blocked(&a, "paused").await;
-    // Nothing can be awaited for an evaluation nobody takes: watch it for
-    // three times the 500 ms in which an idle worker looks again.
-    let watched = std::time::Instant::now();
-    while watched.elapsed() < Duration::from_millis(1500) {
-        let evals = evals_of(&a, "paused").await;
-        assert_eq!(evals.len(), 1, "{evals:?}");
-        assert_eq!(evals[0]["Status"], "pending", "planned while paused");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The workers look for work when the eval is enqueued and every
+    // 500 ms; wait until they have looked and found the broker paused a
+    // few times since, then check that nobody planned it.
+    let looks = a.metric("drover_scheduler_paused_looks").await;
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while a.metric("drover_scheduler_paused_looks").await < looks + 4.0 {
+        assert!(std::time::Instant::now() < deadline, "workers never looked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let evals = evals_of(&a, "paused").await;
+    assert_eq!(evals.len(), 1, "{evals:?}");
+    assert_eq!(evals[0]["Status"], "pending", "planned while paused");
 
     let (status, _) = set_scheduler_config(&a, "", json!({"PauseEvalBroker": false})).await;
     assert_eq!(status, StatusCode::OK);

@@ -257,6 +257,7 @@ pub async fn start_with_client(
         },
         shutdown_rx.clone(),
     );
+    let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let app = Arc::new(AppState {
         raft: raft.clone(),
         info,
@@ -264,8 +265,8 @@ pub async fn start_with_client(
         heartbeats,
         local_client,
         cluster: cluster.clone(),
+        scheduler: duties.stats.clone(),
     });
-    let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;
     let routes = router(app);

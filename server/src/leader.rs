@@ -67,6 +67,9 @@ pub struct SchedulerStats {
     pub blocked_examined: AtomicU64,
     /// Blocked evals the leader holds (a gauge, set by each feed).
     pub blocked: AtomicU64,
+    /// Times a worker looked for work and found the broker paused
+    /// (`PauseEvalBroker`).
+    pub paused_looks: AtomicU64,
 }
 
 impl SchedulerStats {
@@ -229,6 +232,7 @@ impl Leader {
                 .scheduler_config()
                 .is_some_and(|c| c.pause_eval_broker);
             let next = if paused {
+                SchedulerStats::bump(&self.stats.paused_looks, 1);
                 None
             } else {
                 self.broker().dequeue(SCHEDULERS, self.now_ms())

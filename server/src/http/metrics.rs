@@ -80,7 +80,27 @@ fn gauges(app: &App) -> Vec<(&'static str, f64)> {
             "drover_blocking_queries_parked",
             count(app.raft.shared.watches().len()),
         ),
+        (
+            "drover_scheduler_evals_completed",
+            load(&app.scheduler.evals_completed),
+        ),
+        (
+            "drover_scheduler_placements",
+            load(&app.scheduler.placements),
+        ),
+        (
+            "drover_scheduler_blocked_evals",
+            load(&app.scheduler.blocked),
+        ),
+        (
+            "drover_scheduler_paused_looks",
+            load(&app.scheduler.paused_looks),
+        ),
     ]
+}
+
+fn load(counter: &std::sync::atomic::AtomicU64) -> f64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed) as f64
 }
 
 pub async fn metrics(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {

@@ -66,6 +66,8 @@ pub struct AppState {
     pub local_client: Option<forward::LocalClient>,
     /// Cluster membership: `PUT /v1/agent/join`.
     pub cluster: Arc<crate::cluster::Cluster>,
+    /// The leader duties' counters, for `/v1/metrics`.
+    pub scheduler: Arc<crate::leader::SchedulerStats>,
 }
 
 pub type App = Arc<AppState>;
