@@ -98,6 +98,8 @@ impl Plan {
         evals.insert(0, eval);
         evals.extend(self.followup_evals);
         Command::ApplyPlanResults(ApplyPlanResults {
+            deployment: None,
+            deployment_updates: Vec::new(),
             namespace: self.namespace,
             job_id: self.job_id,
             job_version: self.job_version,
