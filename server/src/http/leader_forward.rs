@@ -88,8 +88,10 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 13] = [
+    const LEADER: [&str; 15] = [
         "/v1/jobs",
+        "/v1/deployments",
+        "/v1/deployment/",
         "/v1/job/",
         "/v1/allocations",
         "/v1/allocation/",
