@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Allocation, Evaluation, Job, Node};
+use crate::{Allocation, Deployment, Evaluation, Job, Node};
 
 /// Event topics Drover emits. `*` subscribes to all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -53,6 +53,7 @@ pub enum EventPayload {
     Allocation(Box<Allocation>),
     /// Sent with `SecretID` blanked.
     Node(Box<Node>),
+    Deployment(Box<Deployment>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -202,6 +202,10 @@ fn event_stream_fixture_decodes_line_by_line() {
                     assert_eq!(n.secret_id, "");
                     Topic::Node
                 }
+                EventPayload::Deployment(d) => {
+                    assert_eq!(ev.key, d.id);
+                    Topic::Deployment
+                }
             };
             assert_eq!(ev.topic, topic);
         }
@@ -257,10 +261,19 @@ fn event_payload_is_tagged_with_the_object_kind() {
     // The payload's kind is the map key; an unknown kind is an error, not
     // silently some other variant.
     let deployment = r#"{"Topic":"Deployment","Type":"DeploymentStatusUpdate","Key":"d",
-        "Index":3,"Payload":{"Deployment":{"ID":"d"}}}"#;
-    let err = serde_json::from_str::<Event>(deployment).unwrap_err();
+        "Index":3,"Payload":{"Deployment":{"ID":"d","TaskGroups":{"web":
+        {"RequireProgressBy":"0001-01-01T00:00:00Z","PlacedCanaries":null}}}}}"#;
+    let event: Event = serde_json::from_str(deployment).unwrap();
+    let EventPayload::Deployment(d) = &event.payload else {
+        panic!("not a deployment: {event:?}")
+    };
+    assert_eq!(d.id, "d");
+    assert_eq!(d.task_groups["web"].require_progress_by, None);
+    let unknown = r#"{"Topic":"Deployment","Type":"X","Key":"d",
+        "Index":3,"Payload":{"Volume":{"ID":"d"}}}"#;
+    let err = serde_json::from_str::<Event>(unknown).unwrap_err();
     assert!(
-        err.to_string().contains("unknown variant `Deployment`"),
+        err.to_string().contains("unknown variant `Volume`"),
         "{err}"
     );
 }

@@ -114,6 +114,8 @@ fn job(id: &str) -> Job {
 
 fn place(id: &str, alloc: &str, node: &str) -> Command {
     Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: "default".into(),
         job_id: id.into(),
         job_version: 0,

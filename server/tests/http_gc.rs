@@ -56,6 +56,8 @@ async fn place(srv: &Srv, job: &str, alloc: &str, node: &str, eval_id: &str, s: 
         ..Default::default()
     };
     srv.write(Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: "default".into(),
         job_id: job.into(),
         job_version: 0,

@@ -126,6 +126,8 @@ async fn scale_down_shows_stop() {
         })
         .collect();
     srv.write(Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: "default".into(),
         job_id: "web".into(),
         job_version: 0,

@@ -26,6 +26,8 @@ async fn with_job_on_node(srv: &Srv) {
         ..Default::default()
     };
     srv.write(Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: "default".into(),
         job_id: "web".into(),
         job_version: 0,

@@ -71,6 +71,8 @@ fn placed(j: &Job, ji: usize, n: usize) -> Vec<Allocation> {
 
 fn plan(j: &Job, ji: usize, n: usize) -> Command {
     Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: j.namespace.clone(),
         job_id: j.id.clone(),
         job_version: 0,

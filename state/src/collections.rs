@@ -28,6 +28,9 @@ pub(crate) struct CollectionIndexes {
     eval_allocs: Map<String, u64>,
     #[serde(deserialize_with = "crate::maps::deserialize")]
     deployment_allocs: Map<String, u64>,
+    /// Added after snapshot format 3 was fixed: older snapshots have none.
+    #[serde(default, deserialize_with = "crate::maps::deserialize_nested")]
+    job_deployments: ByJob,
 }
 
 fn set(map: &mut Map<String, u64>, key: &str, index: u64) {
@@ -72,7 +75,11 @@ impl CollectionIndexes {
             WatchKey::NodeAllocs(id) => set(&mut self.node_allocs, id, index),
             WatchKey::EvalAllocs(id) => set(&mut self.eval_allocs, id, index),
             WatchKey::DeploymentAllocs(id) => set(&mut self.deployment_allocs, id, index),
+            WatchKey::JobDeployments { namespace, id } => {
+                set_job(&mut self.job_deployments, namespace, id, index)
+            }
             WatchKey::Table(_)
+            | WatchKey::Deployment(_)
             | WatchKey::Job { .. }
             | WatchKey::JobSummary { .. }
             | WatchKey::Eval(_)
@@ -90,6 +97,9 @@ impl CollectionIndexes {
             WatchKey::NodeAllocs(id) => self.node_allocs.get(id).copied().unwrap_or(0),
             WatchKey::EvalAllocs(id) => self.eval_allocs.get(id).copied().unwrap_or(0),
             WatchKey::DeploymentAllocs(id) => self.deployment_allocs.get(id).copied().unwrap_or(0),
+            WatchKey::JobDeployments { namespace, id } => {
+                get_job(&self.job_deployments, namespace, id)
+            }
             _ => 0,
         }
     }

@@ -90,6 +90,7 @@ impl LoggedEvent {
             EventPayload::Evaluation(_) => Topic::Evaluation,
             EventPayload::Allocation(_) => Topic::Allocation,
             EventPayload::Node(_) => Topic::Node,
+            EventPayload::Deployment(_) => Topic::Deployment,
         }
     }
 
@@ -100,6 +101,7 @@ impl LoggedEvent {
             EventPayload::Evaluation(e) => &e.id,
             EventPayload::Allocation(a) => &a.id,
             EventPayload::Node(n) => &n.id,
+            EventPayload::Deployment(d) => &d.id,
         }
     }
 
@@ -110,15 +112,18 @@ impl LoggedEvent {
             EventPayload::Evaluation(e) => &e.namespace,
             EventPayload::Allocation(a) => &a.namespace,
             EventPayload::Node(_) => "",
+            EventPayload::Deployment(d) => &d.namespace,
         }
     }
 
     /// Other keys a `Topic:key` subscription matches: an evaluation's or
-    /// allocation's job and deployment (nomad/state/events.go).
+    /// allocation's job and deployment, a deployment's job
+    /// (nomad/state/events.go).
     pub fn filter_keys(&self) -> Vec<&str> {
         match &self.payload {
             EventPayload::Evaluation(e) => vec![&e.job_id, &e.deployment_id],
             EventPayload::Allocation(a) => vec![&a.job_id, &a.deployment_id],
+            EventPayload::Deployment(d) => vec![&d.job_id],
             EventPayload::Job(_) | EventPayload::Node(_) => Vec::new(),
         }
     }

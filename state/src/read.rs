@@ -5,7 +5,9 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use drover_api::{Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration};
+use drover_api::{
+    Allocation, Deployment, Evaluation, Job, JobSummary, Node, SchedulerConfiguration,
+};
 
 use crate::pagination::SortKey;
 use crate::tables::{AllocRow, Map, Set};
@@ -170,6 +172,10 @@ impl State {
                 .nodes
                 .get(id)
                 .map_or(table(Table::Nodes), |n| n.modify_index),
+            WatchKey::Deployment(id) => t
+                .deployments
+                .get(id)
+                .map_or(table(Table::Deployment), |d| d.modify_index),
             other => t.key_indexes.get(other),
         }
     }
@@ -458,6 +464,79 @@ impl State {
     ) -> Iter<'a, &'a Node> {
         ws.add(WatchKey::Table(Table::Nodes));
         id_prefix_scan(&self.tables.nodes, prefix, start, reverse)
+    }
+
+    // ----- deployments ------------------------------------------------------
+
+    pub fn deployment(&self, ws: &mut WatchSet, id: &str) -> Option<&Deployment> {
+        ws.add(WatchKey::Deployment(id.to_string()));
+        self.tables.deployments.get(id).map(|d| &**d)
+    }
+
+    /// Deployments in (CreateIndex, ID) order from the token `start`.
+    pub fn deployments<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Deployment> {
+        ws.add(WatchKey::Table(Table::Deployment));
+        let ds = &self.tables.deployments;
+        Box::new(
+            walk(
+                &self.tables.ix.deployments_by_create,
+                create_start(start),
+                reverse,
+            )
+            .filter_map(move |(_, id)| ds.get(id).map(|d| &**d)),
+        )
+    }
+
+    /// Deployments whose ID starts with `prefix`, in ID order.
+    pub fn deployments_by_prefix<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        prefix: &'a str,
+        start: Option<&SortKey>,
+        reverse: bool,
+    ) -> Iter<'a, &'a Deployment> {
+        ws.add(WatchKey::Table(Table::Deployment));
+        id_prefix_scan(&self.tables.deployments, prefix, start, reverse)
+    }
+
+    /// A job's deployments, every incarnation of the job included, in ID
+    /// order (Nomad `DeploymentsByJobID` with `all`; callers that want only
+    /// the live job's compare `JobCreateIndex`).
+    pub fn deployments_by_job<'a>(
+        &'a self,
+        ws: &mut WatchSet,
+        namespace: &str,
+        job_id: &str,
+    ) -> Iter<'a, &'a Deployment> {
+        ws.add(WatchKey::job_deployments(namespace, job_id));
+        let (ns, job) = (namespace.to_string(), job_id.to_string());
+        let lo = (ns.clone(), job.clone(), String::new());
+        let ds = &self.tables.deployments;
+        Box::new(
+            self.tables
+                .ix
+                .deployments_by_job
+                .range(lo..)
+                .take_while(move |(n, j, _)| *n == ns && *j == job)
+                .filter_map(move |(_, _, id)| ds.get(id).map(|d| &**d)),
+        )
+    }
+
+    /// The job's deployment with the highest `CreateIndex` (Nomad
+    /// `LatestDeploymentByJobID`).
+    pub fn latest_deployment_by_job(
+        &self,
+        ws: &mut WatchSet,
+        namespace: &str,
+        job_id: &str,
+    ) -> Option<&Deployment> {
+        self.deployments_by_job(ws, namespace, job_id)
+            .max_by_key(|d| (d.create_index, d.id.clone()))
     }
 
     // ----- configuration ----------------------------------------------------

@@ -258,6 +258,8 @@ mod tests {
                 now: T0 + 1,
             }),
             Command::ApplyPlanResults(ApplyPlanResults {
+                deployment: None,
+                deployment_updates: Vec::new(),
                 namespace: "default".into(),
                 job_id: "web".into(),
                 job_version: 0,

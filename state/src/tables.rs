@@ -20,8 +20,8 @@ use std::sync::Arc;
 pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
-    AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
-    SchedulerConfiguration,
+    AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, EventPayload, Job,
+    JobSummary, Node, SchedulerConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +81,10 @@ pub(crate) struct Tables {
     /// it. Added within snapshot format 3: older snapshots have none.
     #[serde(default)]
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    /// Deployments by ID. Added after snapshot format 3: older snapshots
+    /// have none.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub deployments: Map<String, Arc<Deployment>>,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -133,7 +137,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 9)?;
+        let mut st = s.serialize_struct("Tables", 10)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -143,6 +147,7 @@ impl Serialize for Tables {
         st.serialize_field("indexes", &self.indexes)?;
         st.serialize_field("key_indexes", &self.key_indexes)?;
         st.serialize_field("scheduler_config", &self.scheduler_config)?;
+        st.serialize_field("deployments", &self.deployments)?;
         st.end()
     }
 }
@@ -173,6 +178,9 @@ pub(crate) struct Secondary {
     /// reverse of the node entries of [`CollectionIndexes`], so the nodes
     /// whose allocations changed since an index are a range read.
     pub node_allocs_by_index: Set<(u64, String)>,
+    pub deployments_by_create: Set<(u64, String)>,
+    /// (namespace, job ID, deployment ID)
+    pub deployments_by_job: Set<(String, String, String)>,
 }
 
 impl Secondary {
@@ -678,6 +686,59 @@ impl Tables {
         ctx.event(EventPayload::Node(Box::new(node)));
     }
 
+    // ----- deployments ------------------------------------------------------
+
+    /// Insert or replace a deployment (indexes already stamped).
+    pub fn put_deployment(&mut self, ctx: &mut Ctx, d: Deployment) {
+        if let Some(old) = self.deployments.get(&d.id) {
+            self.ix
+                .deployments_by_create
+                .remove(&(old.create_index, old.id.clone()));
+            self.ix.deployments_by_job.remove(&(
+                old.namespace.clone(),
+                old.job_id.clone(),
+                old.id.clone(),
+            ));
+        }
+        self.ix
+            .deployments_by_create
+            .insert((d.create_index, d.id.clone()));
+        self.ix
+            .deployments_by_job
+            .insert((d.namespace.clone(), d.job_id.clone(), d.id.clone()));
+        self.touch_table(ctx, Table::Deployment);
+        ctx.touched.push(WatchKey::Deployment(d.id.clone()));
+        self.touch_collection(ctx, WatchKey::job_deployments(&d.namespace, &d.job_id));
+        ctx.event(EventPayload::Deployment(Box::new(d.clone())));
+        self.deployments.insert(d.id.clone(), Arc::new(d));
+    }
+
+    pub fn delete_deployment(&mut self, ctx: &mut Ctx, id: &str) {
+        let Some(d) = self.deployments.remove(id) else {
+            return;
+        };
+        self.ix
+            .deployments_by_create
+            .remove(&(d.create_index, d.id.clone()));
+        self.ix
+            .deployments_by_job
+            .remove(&(d.namespace.clone(), d.job_id.clone(), d.id.clone()));
+        self.touch_table(ctx, Table::Deployment);
+        ctx.touched.push(WatchKey::Deployment(d.id.clone()));
+        self.touch_collection(ctx, WatchKey::job_deployments(&d.namespace, &d.job_id));
+    }
+
+    /// The IDs of a job's deployments (every incarnation), in ID order.
+    pub fn deployments_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
+        let lo = (ns.to_string(), job_id.to_string(), String::new());
+        self.ix
+            .deployments_by_job
+            .range(lo..)
+            .take_while(|(n, j, _)| n == ns && j == job_id)
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    }
+
     // ----- restore ----------------------------------------------------------
 
     /// Make each job and its current version one `Arc` again, as they were
@@ -759,6 +820,12 @@ impl Tables {
         }
         for (node, index) in self.key_indexes.node_allocs_iter() {
             ix.node_allocs_by_index.insert((index, node.to_string()));
+        }
+        for d in self.deployments.values() {
+            ix.deployments_by_create
+                .insert((d.create_index, d.id.clone()));
+            ix.deployments_by_job
+                .insert((d.namespace.clone(), d.job_id.clone(), d.id.clone()));
         }
         self.ix = ix;
     }

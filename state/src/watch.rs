@@ -31,6 +31,7 @@ pub enum Table {
     Evals,
     Allocs,
     Nodes,
+    Deployment,
 }
 
 impl Table {
@@ -43,6 +44,7 @@ impl Table {
             Table::Evals => "evals",
             Table::Allocs => "allocs",
             Table::Nodes => "nodes",
+            Table::Deployment => "deployment",
         }
     }
 }
@@ -63,6 +65,8 @@ pub enum WatchKey {
     Node(String),
     NodeAllocs(String),
     DeploymentAllocs(String),
+    Deployment(String),
+    JobDeployments { namespace: String, id: String },
 }
 
 impl WatchKey {
@@ -86,6 +90,12 @@ impl WatchKey {
     }
     pub fn job_allocs(namespace: &str, id: &str) -> Self {
         WatchKey::JobAllocs {
+            namespace: namespace.to_string(),
+            id: id.to_string(),
+        }
+    }
+    pub fn job_deployments(namespace: &str, id: &str) -> Self {
+        WatchKey::JobDeployments {
             namespace: namespace.to_string(),
             id: id.to_string(),
         }

@@ -29,6 +29,8 @@ fn plan_results_stop_preempt_place_and_link_previous_allocation() {
     let mut replacement = alloc("a3", &j, "g", "n2", "e2");
     replacement.previous_allocation = "a1".into();
     let cmd = Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: "default".into(),
         job_id: "web".into(),
         job_version: 0,

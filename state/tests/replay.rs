@@ -18,6 +18,27 @@ const JOBS: &[&str] = &["j0", "j1", "j2"];
 const NODES: &[&str] = &["n0", "n1", "n2"];
 const ALLOCS: &[&str] = &["a0", "a1", "a2", "a3", "a4", "a5"];
 const EVALS: &[&str] = &["e0", "e1", "e2", "e3"];
+const DEPLOYMENTS: &[&str] = &["d0", "d1"];
+
+fn a_deployment(id: &str, job: &str, now: i64) -> Deployment {
+    Deployment {
+        id: id.into(),
+        namespace: "default".into(),
+        job_id: job.into(),
+        status: deployment_status::RUNNING.into(),
+        task_groups: BTreeMap::from([(
+            "g".to_string(),
+            DeploymentState {
+                desired_total: 2,
+                desired_canaries: 1,
+                progress_deadline: 600_000_000_000,
+                ..Default::default()
+            },
+        )]),
+        create_time: now,
+        ..Default::default()
+    }
+}
 
 fn pick(names: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
     prop::sample::select(names)
@@ -92,17 +113,30 @@ fn command() -> impl Strategy<Value = Command> {
             pick(JOBS),
             prop::collection::vec((pick(ALLOCS), pick(NODES), pick(EVALS)), 0..4),
             prop::collection::vec(pick(ALLOCS), 0..2),
+            prop::option::of((pick(DEPLOYMENTS), any::<bool>())),
             now.clone()
         )
-            .prop_map(|(id, placed, stopped, now)| {
+            .prop_map(|(id, placed, stopped, dep, now)| {
                 let j = a_job(id, 0, 1);
                 Command::ApplyPlanResults(ApplyPlanResults {
+                    deployment: dep.map(|(d, _)| a_deployment(d, id, now)),
+                    deployment_updates: Vec::new(),
                     namespace: "default".into(),
                     job_id: id.into(),
                     job_version: 0,
                     placed: placed
                         .iter()
-                        .map(|(a, n, e)| with_resources(alloc(a, &j, "g", n, e)))
+                        .map(|(a, n, e)| {
+                            let mut a = with_resources(alloc(a, &j, "g", n, e));
+                            if let Some((d, canary)) = dep {
+                                a.deployment_id = d.into();
+                                a.deployment_status = Some(AllocDeploymentStatus {
+                                    canary,
+                                    ..Default::default()
+                                });
+                            }
+                            a
+                        })
                         .collect(),
                     stopped: stopped
                         .iter()
@@ -174,6 +208,52 @@ fn command() -> impl Strategy<Value = Command> {
                     allocs: a.into_iter().map(String::from).collect(),
                     now,
                 })
+            }),
+        (
+            pick(DEPLOYMENTS),
+            prop::collection::vec((pick(ALLOCS), any::<bool>()), 0..3),
+            0u8..4,
+            now.clone()
+        )
+            .prop_map(|(d, allocs, kind, now)| match kind {
+                0 => Command::DeploymentAllocHealth(DeploymentAllocHealth {
+                    deployment_id: d.into(),
+                    healthy: allocs
+                        .iter()
+                        .filter(|(_, h)| *h)
+                        .map(|(a, _)| a.to_string())
+                        .collect(),
+                    unhealthy: allocs
+                        .iter()
+                        .filter(|(_, h)| !*h)
+                        .map(|(a, _)| a.to_string())
+                        .collect(),
+                    update: None,
+                    job: None,
+                    eval: None,
+                    now,
+                }),
+                1 => Command::DeploymentPromote(DeploymentPromote {
+                    deployment_id: d.into(),
+                    all: true,
+                    groups: vec![],
+                    eval: None,
+                    now,
+                }),
+                2 => Command::DeploymentStatusSet(DeploymentStatusSet {
+                    update: DeploymentStatusUpdate {
+                        deployment_id: d.into(),
+                        status: deployment_status::SUCCESSFUL.into(),
+                        status_description: deployment_description::SUCCESSFUL.into(),
+                    },
+                    job: None,
+                    eval: None,
+                    now,
+                }),
+                _ => Command::DeploymentDelete(DeploymentDelete {
+                    ids: vec![d.into()],
+                    now,
+                }),
             }),
         (pick(NODES), now.clone()).prop_map(|(n, now)| Command::NodeRegister(NodeRegister {
             node: node(n),

@@ -12,14 +12,20 @@
 //! recorded in the placement's `AllocMetric`; a group that cannot be placed
 //! gets `FailedTGAllocs` and a queued count.
 //!
-//! Rolling updates and rescheduling are decided in [`super::reconcile`] and
-//! [`super::reschedule`]; deployments and preemption are not built yet.
+//! Rolling updates, canaries and rescheduling are decided in
+//! [`super::reconcile`] and [`super::reschedule`]. Service jobs deploy each
+//! version (Nomad reconcile_cluster.go): the plan creates the version's
+//! deployment when a group needs one, places allocations into the active
+//! deployment, cancels a deployment of an older version (or of a stopped
+//! job) and marks the current one successful once every group is
+//! complete. Preemption is not built yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_api::{
-    AllocClientStatus, AllocDesiredStatus, AllocMetric, Allocation, Evaluation, Job, JobType, Node,
-    TaskGroup,
+    deployment_description, deployment_status, AllocClientStatus, AllocDeploymentStatus,
+    AllocDesiredStatus, AllocMetric, Allocation, Deployment, DeploymentStatusUpdate, Evaluation,
+    Job, JobType, Node, TaskGroup,
 };
 use drover_state::command::{AllocFollowup, AllocStopped, ApplyPlanResults};
 use drover_state::usage::Reserved;
@@ -31,7 +37,7 @@ use super::rank::{
     binpack_score, exhausted, fit, job_anti_affinity, normalize, record_score, Capacity, Usage,
     BINPACK, JOB_ANTI_AFFINITY,
 };
-use super::reconcile::{reconcile_group, Context, GroupPlan, Placement};
+use super::reconcile::{reconcile_group, Context, DeployContext, GroupPlan, Placement};
 use super::reschedule;
 
 pub use super::reconcile::{stop, DESC_LOST, DESC_SCALED_DOWN, DESC_STOPPED_JOB};
@@ -57,10 +63,18 @@ pub struct Plan {
     /// The Raft index of the state the plan was computed against (set by
     /// the worker); a blocked eval waits for changes after it.
     pub snapshot_index: u64,
+    /// A deployment this plan creates (Nomad `Plan.Deployment`).
+    pub deployment: Option<Deployment>,
+    /// Status changes of the job's deployments: an older version's
+    /// cancelled, the current one successful (`Plan.DeploymentUpdates`).
+    pub deployment_updates: Vec<DeploymentStatusUpdate>,
+    /// The active deployment the plan's placements belong to (empty: none).
+    pub deployment_id: String,
 }
 
 impl Plan {
-    /// Whether the plan changes anything.
+    /// Whether the plan changes no allocation. (A plan may still create
+    /// or update a deployment: see `deployment` and `deployment_updates`.)
     pub fn is_noop(&self) -> bool {
         self.placed.is_empty() && self.stopped.is_empty() && self.followups.is_empty()
     }
@@ -91,6 +105,9 @@ impl Plan {
             evals.push(blocked);
         }
         eval.status = drover_api::EvalStatus::Complete;
+        if !self.deployment_id.is_empty() {
+            eval.deployment_id.clone_from(&self.deployment_id);
+        }
         eval.snapshot_index = eval.snapshot_index.max(self.snapshot_index);
         eval.failed_tg_allocs = self.failed_tg_allocs.into_iter().collect();
         eval.queued_allocations = self.queued.into_iter().collect();
@@ -98,6 +115,8 @@ impl Plan {
         evals.insert(0, eval);
         evals.extend(self.followup_evals);
         Command::ApplyPlanResults(ApplyPlanResults {
+            deployment: self.deployment,
+            deployment_updates: self.deployment_updates,
             namespace: self.namespace,
             job_id: self.job_id,
             job_version: self.job_version,
@@ -219,13 +238,22 @@ pub fn compute_job(
     let rows: Vec<&AllocRow> = st
         .allocs_by_job(&mut ws, &eval.namespace, &eval.job_id)
         .collect();
+    let latest = st.latest_deployment_by_job(&mut ws, &eval.namespace, &eval.job_id);
     let Some(job) = job.filter(|j| !j.stop) else {
         for r in rows.iter().filter(|r| !r.alloc.is_terminal()) {
             plan.stopped.push(stop(&r.alloc, DESC_STOPPED_JOB, None));
         }
+        if let Some(d) = latest.filter(|d| d.active()) {
+            plan.deployment_updates.push(status_update(
+                d,
+                deployment_status::CANCELLED,
+                deployment_description::STOPPED_JOB,
+            ));
+        }
         return plan;
     };
     plan.job_version = job.version;
+    let deploy = deploy_context(job, latest, &mut plan.deployment_updates);
     let nodes: Vec<&Node> = st.nodes_unwatched().collect();
     let lookup = |id: &str| st.node_unwatched(id);
     let cx = Context {
@@ -234,6 +262,7 @@ pub fn compute_job(
         eval_id: &eval.id,
         now,
         node: &lookup,
+        deploy,
     };
     let mut by_group: BTreeMap<&str, Vec<&AllocRow>> = BTreeMap::new();
     for r in rows {
@@ -265,6 +294,7 @@ pub fn compute_job(
                 .filter_map(|p| p.prev.map(|a| a.id.clone())),
         );
     }
+    deployment_for_plan(&mut plan, job, eval, &deploy, &groups, new_id, now);
     let mut placer = Placer::new(st, job, &nodes, eval, &freed);
     let mut later: Vec<(&Allocation, i64)> = Vec::new();
     for (tg, g) in groups {
@@ -274,12 +304,25 @@ pub fn compute_job(
             let mut a = r.alloc.clone();
             a.eval_id.clone_from(&eval.id);
             a.job = None;
+            // An allocation updated in place joins the deployment and is
+            // judged healthy again (Nomad generic_sched.go).
+            if a.deployment_id != plan.deployment_id {
+                a.deployment_id.clone_from(&plan.deployment_id);
+                a.deployment_status = None;
+            }
             plan.placed.push(a);
         }
         later.extend(g.later);
         for p in &g.place {
             match placer.place(tg, p, new_id, now) {
-                Ok(a) => {
+                Ok(mut a) => {
+                    a.deployment_id.clone_from(&plan.deployment_id);
+                    if p.canary && !plan.deployment_id.is_empty() {
+                        a.deployment_status = Some(AllocDeploymentStatus {
+                            canary: true,
+                            ..Default::default()
+                        });
+                    }
                     if let (Some(prev), Some(why)) = (p.prev, p.stop_prev) {
                         plan.stopped.push(stop(prev, why, None));
                     }
@@ -297,6 +340,126 @@ pub fn compute_job(
     }
     followup_evals(&mut plan, eval, later, new_id, now);
     plan
+}
+
+fn status_update(d: &Deployment, status: &str, description: &str) -> DeploymentStatusUpdate {
+    DeploymentStatusUpdate {
+        deployment_id: d.id.clone(),
+        status: status.to_string(),
+        status_description: description.to_string(),
+    }
+}
+
+/// Nomad `cancelUnneededServiceDeployments`: the job's latest deployment is
+/// the current one if it is of this version and not yet successful; an
+/// active one of another version (or incarnation) is cancelled and only
+/// its unpromoted canaries still matter.
+fn deploy_context<'a>(
+    job: &Job,
+    latest: Option<&'a Deployment>,
+    updates: &mut Vec<DeploymentStatusUpdate>,
+) -> DeployContext<'a> {
+    let Some(d) = latest else {
+        return DeployContext::default();
+    };
+    if d.job_create_index != job.create_index || d.job_version != job.version {
+        if d.active() {
+            updates.push(status_update(
+                d,
+                deployment_status::CANCELLED,
+                deployment_description::NEWER_JOB,
+            ));
+        }
+        return DeployContext {
+            old: Some(d),
+            ..Default::default()
+        };
+    }
+    if d.status == deployment_status::SUCCESSFUL {
+        return DeployContext {
+            old: Some(d),
+            ..Default::default()
+        };
+    }
+    DeployContext {
+        current: Some(d),
+        old: None,
+        paused: matches!(
+            d.status.as_str(),
+            deployment_status::PAUSED
+                | deployment_status::PENDING
+                | deployment_status::INITIALIZING
+        ),
+        failed: d.status == deployment_status::FAILED,
+    }
+}
+
+/// The deployment side of the plan: a new deployment when a group needs
+/// one and the version has none (Nomad `createDeployment` and
+/// `NewDeployment`), the deployment placements join (the active one), and
+/// success once every group is complete (`setDeploymentStatusAndUpdates`).
+fn deployment_for_plan(
+    plan: &mut Plan,
+    job: &Job,
+    eval: &Evaluation,
+    deploy: &DeployContext<'_>,
+    groups: &[(&TaskGroup, GroupPlan<'_>)],
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) {
+    if let Some(d) = deploy.current {
+        if d.active() {
+            plan.deployment_id.clone_from(&d.id);
+        }
+        if groups.iter().all(|(_, g)| g.complete) {
+            plan.deployment_updates.push(status_update(
+                d,
+                deployment_status::SUCCESSFUL,
+                deployment_description::SUCCESSFUL,
+            ));
+        }
+        return;
+    }
+    let wanted: Vec<(&str, &drover_api::DeploymentState)> = groups
+        .iter()
+        .filter_map(|(tg, g)| g.new_deployment.as_ref().map(|s| (tg.name.as_str(), s)))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let mut d = Deployment {
+        id: new_id(),
+        namespace: job.namespace.clone(),
+        job_id: job.id.clone(),
+        job_version: job.version,
+        job_modify_index: job.modify_index,
+        job_spec_modify_index: job.job_modify_index,
+        job_create_index: job.create_index,
+        status: deployment_status::RUNNING.to_string(),
+        status_description: deployment_description::RUNNING.to_string(),
+        task_groups: wanted
+            .into_iter()
+            .map(|(name, s)| (name.to_string(), s.clone()))
+            .collect(),
+        eval_priority: eval.priority,
+        create_time: now,
+        modify_time: now,
+        ..Default::default()
+    };
+    if d.requires_promotion() {
+        let auto = d
+            .task_groups
+            .values()
+            .all(|s| s.desired_canaries == 0 || s.auto_promote);
+        d.status_description = if auto {
+            deployment_description::RUNNING_AUTO_PROMOTION
+        } else {
+            deployment_description::RUNNING_NEEDS_PROMOTION
+        }
+        .to_string();
+    }
+    plan.deployment_id.clone_from(&d.id);
+    plan.deployment = Some(d);
 }
 
 /// Follow-up evals for failed allocations due later, one per batch of

@@ -81,6 +81,8 @@ const SUFFIXES: &[&str] = &[
     "versions",
     "evaluate",
     "plan",
+    "deployments",
+    "deployment",
 ];
 
 fn split_job_path(rest: &str) -> (&str, Option<&str>) {
@@ -124,6 +126,12 @@ pub async fn dispatch(
         (Some("evaluations"), Method::GET) => Box::pin(evaluations(&app, &q, id)).await,
         (Some("summary"), Method::GET) => Box::pin(summary(&app, &q, id)).await,
         (Some("versions"), Method::GET) => Box::pin(versions(&app, &q, id)).await,
+        (Some("deployments"), Method::GET) => {
+            Box::pin(super::deployments::of_job(&app, &q, id)).await
+        }
+        (Some("deployment"), Method::GET) => {
+            Box::pin(super::deployments::latest_of_job(&app, &q, id)).await
+        }
         (Some("evaluate"), Method::PUT | Method::POST) => {
             Box::pin(super::node_writes::evaluate(&app, &q, id)).await
         }

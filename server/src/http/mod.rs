@@ -10,6 +10,7 @@
 mod allocs;
 pub mod blocking;
 mod client_rpc;
+mod deployments;
 pub mod error;
 mod evals;
 mod events;
@@ -90,6 +91,12 @@ pub fn router(app: App) -> Router {
         .route("/v1/evaluations", get(evals::list))
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
+        .route("/v1/deployments", get(deployments::list))
+        .route("/v1/deployment/{id}", get(deployments::get_one))
+        .route(
+            "/v1/deployment/allocations/{id}",
+            get(deployments::allocations),
+        )
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/node/pools", get(node_pools::list))
         .route("/v1/node/pool/{name}", get(node_pools::get_one))

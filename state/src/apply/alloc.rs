@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use drover_api::{AllocClientStatus, AllocDesiredStatus, Allocation};
 
-use crate::apply::{upsert_evals, ApplyError};
+use crate::apply::{deployment, upsert_evals, ApplyError};
 use crate::command::{AllocClientUpdate, AllocUpdateDesiredTransition, ApplyPlanResults};
 use crate::summary;
 use crate::tables::{AllocRow, Ctx, Tables};
@@ -27,7 +27,7 @@ fn count_in_summary(
 }
 
 /// Change an existing allocation in place and keep its summary in step.
-fn update(t: &mut Tables, ctx: &mut Ctx, id: &str, f: impl FnOnce(&mut Allocation)) {
+pub(super) fn update(t: &mut Tables, ctx: &mut Ctx, id: &str, f: impl FnOnce(&mut Allocation)) {
     let Some(change) = t.update_alloc(ctx, id, f) else {
         return;
     };
@@ -55,7 +55,21 @@ pub(super) fn plan_results(
             "placed allocation without an ID".into(),
         ));
     }
+    if let Some(d) = &c.deployment {
+        if d.namespace != c.namespace || d.job_id != c.job_id {
+            return Err(ApplyError::Invalid(format!(
+                "deployment {:?} is not of job {:?}",
+                d.id, c.job_id
+            )));
+        }
+        deployment::check_plan_deployment(t, d)?;
+    }
     let index = ctx.index;
+    // The deployment first, so the placements below count into it.
+    if let Some(d) = &c.deployment {
+        deployment::upsert_from_plan(t, ctx, d, c.now);
+    }
+    deployment::plan_status_updates(t, ctx, &c.deployment_updates, c.now);
     // Placements run the live incarnation of the job (0: it is gone).
     let job_create_index = t
         .jobs
@@ -141,6 +155,8 @@ pub(super) fn plan_results(
         }
         let job = (a.namespace.clone(), a.job_id.clone());
         count_in_summary(t, ctx, &job, &a.task_group, old_status, a.client_status);
+        let old = t.allocs.get(&a.id).map(|r| r.alloc.clone());
+        deployment::update_with_alloc(t, ctx, &a, old.as_ref());
         t.put_alloc(
             ctx,
             AllocRow {
@@ -163,6 +179,11 @@ pub(super) fn client_update(
 ) -> Result<(), ApplyError> {
     let index = ctx.index;
     for u in &c.updates {
+        let old = t
+            .allocs
+            .get(&u.id)
+            .filter(|r| !r.alloc.deployment_id.is_empty())
+            .map(|r| r.alloc.clone());
         update(t, ctx, &u.id, |a| {
             a.client_status = u.client_status;
             a.client_description.clone_from(&u.client_description);
@@ -178,6 +199,11 @@ pub(super) fn client_update(
             a.modify_index = index;
             a.modify_time = c.now;
         });
+        if let Some(old) = old {
+            if let Some(new) = t.allocs.get(&u.id).map(|r| r.alloc.clone()) {
+                deployment::update_with_alloc(t, ctx, &new, Some(&old));
+            }
+        }
     }
     upsert_evals(t, ctx, &c.evals);
     Ok(())

@@ -9,7 +9,7 @@ use crate::tables::{Ctx, Tables};
 
 /// Nomad `upsertJobImpl`: a new job starts at version 0; every register of an
 /// existing job is a new version (the handler only sends changed specs).
-pub(super) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result<(), ApplyError> {
+pub(crate) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result<(), ApplyError> {
     if c.job.id.is_empty() || c.job.namespace.is_empty() {
         return Err(ApplyError::Invalid(
             "job ID and Namespace must be set".into(),
@@ -96,6 +96,10 @@ pub(super) fn deregister(
     }
     if c.purge {
         t.delete_job(ctx, &c.namespace, &c.job_id);
+        // A purged job's deployments go with it (Nomad `DeleteJobTxn`).
+        for id in t.deployments_of_job(&c.namespace, &c.job_id) {
+            t.delete_deployment(ctx, &id);
+        }
         return Ok(());
     }
     let mut job = existing;

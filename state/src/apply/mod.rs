@@ -6,6 +6,7 @@
 //! only its arguments and the tables; IDs and times come inside the command.
 
 mod alloc;
+mod deployment;
 mod job;
 mod node;
 mod scheduler;
@@ -48,6 +49,10 @@ pub enum ApplyError {
         condition: crate::command::SetCondition,
         stored: Option<u64>,
     },
+    /// A deployment write that does not hold, with Nomad's message
+    /// (nomad/state/state_store.go).
+    #[error("{0}")]
+    Deployment(String),
 }
 
 /// What one `apply` did.
@@ -156,6 +161,10 @@ impl State {
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
             Command::SchedulerConfigSet(c) => scheduler::set(t, &mut ctx, c),
+            Command::DeploymentStatusSet(c) => deployment::set_status(t, &mut ctx, c),
+            Command::DeploymentPromote(c) => deployment::promote(t, &mut ctx, c),
+            Command::DeploymentAllocHealth(c) => deployment::alloc_health(t, &mut ctx, c),
+            Command::DeploymentDelete(c) => deployment::delete(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

@@ -8,6 +8,7 @@
 
 mod alloc;
 mod cluster;
+mod deployment;
 mod eval;
 mod job;
 mod node;
@@ -17,6 +18,7 @@ mod scheduler;
 
 pub use alloc::*;
 pub use cluster::*;
+pub use deployment::*;
 pub use eval::*;
 pub use job::*;
 pub use node::*;
@@ -51,6 +53,10 @@ pub enum Command {
     StateRestore(StateRestore),
     ClusterMetadata(ClusterMetadata),
     SchedulerConfigSet(SchedulerConfigSet),
+    DeploymentStatusSet(DeploymentStatusSet),
+    DeploymentPromote(DeploymentPromote),
+    DeploymentAllocHealth(DeploymentAllocHealth),
+    DeploymentDelete(DeploymentDelete),
 }
 
 impl Command {
@@ -73,6 +79,10 @@ impl Command {
             Command::StateRestore(c) => c.now,
             Command::ClusterMetadata(c) => c.create_time,
             Command::SchedulerConfigSet(c) => c.now,
+            Command::DeploymentStatusSet(c) => c.now,
+            Command::DeploymentPromote(c) => c.now,
+            Command::DeploymentAllocHealth(c) => c.now,
+            Command::DeploymentDelete(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -101,6 +111,11 @@ impl Command {
             Command::ClusterMetadata(_) => "ClusterMetadata",
             // Emits no events.
             Command::SchedulerConfigSet(_) => "SchedulerConfigSet",
+            Command::DeploymentStatusSet(_) => "DeploymentStatusUpdate",
+            Command::DeploymentPromote(_) => "DeploymentPromotion",
+            Command::DeploymentAllocHealth(_) => "DeploymentAllocHealth",
+            // Emits no events (Nomad's deletes of collected objects do not).
+            Command::DeploymentDelete(_) => "DeploymentDelete",
         }
     }
 }

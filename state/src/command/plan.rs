@@ -1,4 +1,4 @@
-use drover_api::{AllocClientStatus, Allocation, Evaluation};
+use drover_api::{AllocClientStatus, Allocation, Deployment, DeploymentStatusUpdate, Evaluation};
 use serde::{Deserialize, Serialize};
 
 /// A committed scheduler plan (Nomad's `ApplyPlanResultsRequest`): what the
@@ -23,6 +23,15 @@ pub struct ApplyPlanResults {
     pub followups: Vec<AllocFollowup>,
     #[serde(default)]
     pub now: i64,
+    /// The deployment the plan creates or changes (Nomad's
+    /// `ApplyPlanResultsRequest.Deployment`); the counters the allocations
+    /// own (placed, healthy, unhealthy, progress deadline) stay as stored.
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
+    /// Status changes of other deployments of the job, such as cancelling
+    /// an older version's (`DeploymentUpdates`).
+    #[serde(default)]
+    pub deployment_updates: Vec<DeploymentStatusUpdate>,
 }
 
 /// A diff-only stop, as Nomad normalizes plan stops to keep entries small.

@@ -106,6 +106,8 @@ pub fn register(job: &Job, eval: Option<Evaluation>) -> Command {
 
 pub fn plan(job: &Job, placed: Vec<Allocation>, evals: Vec<Evaluation>) -> Command {
     Command::ApplyPlanResults(ApplyPlanResults {
+        deployment: None,
+        deployment_updates: Vec::new(),
         namespace: job.namespace.clone(),
         job_id: job.id.clone(),
         job_version: job.version,
