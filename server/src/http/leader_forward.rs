@@ -90,8 +90,6 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
     ];
     const LEADER: [&str; 15] = [
         "/v1/jobs",
-        "/v1/deployments",
-        "/v1/deployment/",
         "/v1/job/",
         // `/v1/deployments` and `/v1/deployment/...`.
         "/v1/deployment",
