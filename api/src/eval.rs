@@ -38,6 +38,7 @@ pub mod trigger {
     pub const FAILED_FOLLOW_UP: &str = "failed-follow-up";
     pub const PERIODIC_JOB: &str = "periodic-job";
     pub const JOB_SCALING: &str = "job-scaling";
+    pub const DEPLOYMENT_WATCHER: &str = "deployment-watcher";
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -26,7 +26,8 @@
 //! starts. A plan is committed only while the term that planned it still
 //! leads (Nomad nomad/leader.go `establishLeadership`/`revokeLeadership`).
 //! The first leader of a cluster also writes the cluster's ID and the
-//! default scheduler configuration.
+//! default scheduler configuration. The deployment watcher
+//! ([`crate::deployment_watch`]) is one more duty of the term.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -203,6 +204,56 @@ impl Leader {
             }
         }
         while reaps.join_next().await.is_some() {}
+    }
+
+    /// The deployment watcher ([`crate::deployment_watch`]): after every
+    /// apply and at the next progress deadline, look at the deployments
+    /// that changed or came due, and write what each needs, one write at
+    /// a time, while this term leads.
+    async fn watch_deployments(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut applied = self.raft.shared.subscribe_applied();
+        let mut watcher = crate::deployment_watch::Watcher::default();
+        loop {
+            let now = unix_nanos();
+            let writes: Vec<drover_state::Command> = {
+                let guard = self.raft.shared.read();
+                let st = &guard.state;
+                watcher
+                    .look(st, now)
+                    .into_iter()
+                    .filter_map(|(d, decision)| {
+                        tracing::info!(deployment = %d.id, job = %d.job_id, ?decision, "deployment watcher");
+                        crate::deployment_watch::command(st, &d, decision, now)
+                    })
+                    .collect()
+            };
+            for cmd in writes {
+                if *stop.borrow() || !self.leads() {
+                    break;
+                }
+                match self.raft.write_background(cmd).await {
+                    Ok(out) => {
+                        if let Err(e) = out.result {
+                            tracing::info!(error = %e, "deployment watcher: write refused");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "deployment watcher: write failed"),
+                }
+            }
+            let sleep = watcher
+                .next_deadline()
+                .map_or(Duration::from_secs(1), |at| {
+                    let ns = at
+                        .saturating_sub(unix_nanos())
+                        .clamp(1_000_000, 1_000_000_000);
+                    Duration::from_nanos(ns as u64)
+                });
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep(sleep) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
     }
 
     /// How long the feed loop may sleep: until the broker's next timed
@@ -595,6 +646,7 @@ async fn supervise(
         let mut tasks = JoinSet::new();
         tasks.spawn(leader.clone().feed_loop(stop_rx.clone()));
         tasks.spawn(leader.clone().first_writes(stop_rx.clone()));
+        tasks.spawn(leader.clone().watch_deployments(stop_rx.clone()));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod blocked;
 pub mod clock;
 pub mod cluster;
+pub mod deployment_watch;
 pub mod evals;
 pub mod gc;
 pub mod heartbeat;

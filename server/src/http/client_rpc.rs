@@ -34,10 +34,6 @@ use crate::jobs;
 
 /// The node event when a down node heartbeats again (Nomad's wording).
 const REREGISTERED_BY_HEARTBEAT: &str = "Node reregistered by heartbeat";
-/// `TriggeredBy` of evals that let a deployment move on once an allocation
-/// reports its health (Nomad's deployment watcher writes these).
-const DEPLOYMENT_WATCHER: &str = "deployment-watcher";
-
 fn bad(e: impl std::fmt::Display) -> HttpError {
     HttpError::bad_request(e.to_string())
 }
@@ -244,7 +240,9 @@ fn alloc_updates(
         let trigger = if newly_failed {
             Some(trigger::ALLOC_FAILURE)
         } else if newly_healthy {
-            Some(DEPLOYMENT_WATCHER)
+            // Lets a deployment move on once an allocation reports its
+            // health (Nomad's deployment watcher writes these).
+            Some(trigger::DEPLOYMENT_WATCHER)
         } else {
             None
         };

@@ -55,7 +55,7 @@ pub(crate) use crate::evals::pending as pending_eval;
 
 /// Whether `new` differs from `old` in anything the user wrote (Nomad
 /// `Job.SpecChanged`): server-kept fields are ignored.
-pub(super) fn spec_changed(old: &Job, new: &Job) -> bool {
+pub(crate) fn spec_changed(old: &Job, new: &Job) -> bool {
     let strip = |j: &Job| {
         let mut j = j.clone();
         j.status = Default::default();

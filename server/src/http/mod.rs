@@ -16,7 +16,7 @@ mod evals;
 mod events;
 pub mod forward;
 mod job_plan;
-mod job_writes;
+pub(crate) mod job_writes;
 mod jobs;
 pub mod leader_forward;
 mod list;
