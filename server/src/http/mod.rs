@@ -97,6 +97,22 @@ pub fn router(app: App) -> Router {
             "/v1/deployment/allocations/{id}",
             get(deployments::allocations),
         )
+        .route(
+            "/v1/deployment/promote/{id}",
+            put(deployments::promote).post(deployments::promote),
+        )
+        .route(
+            "/v1/deployment/fail/{id}",
+            put(deployments::fail).post(deployments::fail),
+        )
+        .route(
+            "/v1/deployment/pause/{id}",
+            put(deployments::pause).post(deployments::pause),
+        )
+        .route(
+            "/v1/deployment/allocation-health/{id}",
+            put(deployments::allocation_health).post(deployments::allocation_health),
+        )
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/node/pools", get(node_pools::list))
         .route("/v1/node/pool/{name}", get(node_pools::get_one))
