@@ -283,6 +283,15 @@ async fn a_rolling_update_moves_as_allocations_turn_healthy() {
     })
     .await;
     assert!(seen.contains("PlanResult"), "{seen:?}");
+
+    // A forced GC collects the finished deployment nothing runs in any
+    // more, and keeps the one whose allocations run.
+    let r = a.http.put(a.url("/v1/system/gc")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _, _) = a.get(&format!("/v1/deployment/{id0}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = a.get(&format!("/v1/deployment/{id1}")).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

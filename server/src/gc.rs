@@ -13,13 +13,15 @@
 //!   `allocGCEligible` is deleted with them; a batch job that is still around
 //!   and not dead keeps its current allocations and evaluations, and loses
 //!   only terminal allocations of older versions.
+//! - `deploymentGC`: a deployment that is no longer active and that no
+//!   non-terminal allocation references is deleted.
 //! - `nodeGC`: a down node without non-terminal allocations is deregistered.
 //!
 //! Drover extension: a terminal allocation whose job or whose evaluation no
 //! longer exists is collected too (Nomad walks evaluations only, so such an
 //! allocation would wait for its node to be collected).
 //!
-//! Not modelled: deployments, CSI, ACL tokens, keys (Drover has none), and
+//! Not modelled: CSI, ACL tokens, keys (Drover has none), and
 //! Nomad's `VersionTag` (tagged versions keep a job; Drover has no tags).
 
 use std::collections::BTreeSet;
@@ -28,7 +30,7 @@ use drover_api::{
     AllocClientStatus, AllocDesiredStatus, Allocation, Evaluation, Job, JobStatus, JobType,
     NodeStatus,
 };
-use drover_state::command::{EvalDelete, JobDeregister, NodeDeregister};
+use drover_state::command::{DeploymentDelete, EvalDelete, JobDeregister, NodeDeregister};
 use drover_state::{Command, NamespaceSel, State, WatchSet};
 
 /// What a forced GC removes. Sorted, without duplicates.
@@ -38,6 +40,7 @@ pub struct Collect {
     pub allocs: BTreeSet<String>,
     /// `(namespace, job ID)` of jobs to purge.
     pub jobs: BTreeSet<(String, String)>,
+    pub deployments: BTreeSet<String>,
     pub nodes: BTreeSet<String>,
 }
 
@@ -46,12 +49,13 @@ impl Collect {
         self.evals.is_empty()
             && self.allocs.is_empty()
             && self.jobs.is_empty()
+            && self.deployments.is_empty()
             && self.nodes.is_empty()
     }
 
     /// The Raft commands, in Nomad's order: evaluations and allocations
-    /// first (`evalReap`), then jobs one by one (`jobReap`), then nodes
-    /// (`nodeReap`). Jobs go one per command so that one job purged in the
+    /// first (`evalReap`), then jobs one by one (`jobReap`), then
+    /// deployments (`deploymentReap`), then nodes (`nodeReap`). Jobs go one per command so that one job purged in the
     /// meantime does not hold the others back.
     pub fn commands(&self, now: i64) -> Vec<Command> {
         let mut out = Vec::new();
@@ -68,6 +72,12 @@ impl Collect {
                 job_id: job_id.clone(),
                 purge: true,
                 eval: None,
+                now,
+            }));
+        }
+        if !self.deployments.is_empty() {
+            out.push(Command::DeploymentDelete(DeploymentDelete {
+                ids: self.deployments.iter().cloned().collect(),
                 now,
             }));
         }
@@ -137,6 +147,21 @@ pub fn select(st: &State) -> Collect {
         let orphan = job.is_none() || st.eval(&mut ws, &a.eval_id).is_none();
         if orphan && alloc_gc_eligible(a, job) {
             out.allocs.insert(a.id.clone());
+        }
+    }
+
+    // deploymentGC (core_sched.go): inactive deployments no live
+    // allocation references. A purged job's go with the job.
+    for d in st.deployments(&mut ws, None, false) {
+        let purged = out.jobs.contains(&(d.namespace.clone(), d.job_id.clone()));
+        if d.active() || purged {
+            continue;
+        }
+        let referenced = st
+            .allocs_by_deployment(&mut ws, &d.id)
+            .any(|r| !r.alloc.is_terminal());
+        if !referenced {
+            out.deployments.insert(d.id.clone());
         }
     }
 
@@ -327,12 +352,18 @@ mod tests {
             evals: ["e".to_string()].into(),
             allocs: ["a".to_string()].into(),
             jobs: [("default".to_string(), "j".to_string())].into(),
+            deployments: ["d".to_string()].into(),
             nodes: ["n".to_string()].into(),
         };
         let names: Vec<&str> = c.commands(1).iter().map(|c| c.event_type()).collect();
         assert_eq!(
             names,
-            ["EvaluationDeleted", "JobDeregistered", "NodeDeregistration"]
+            [
+                "EvaluationDeleted",
+                "JobDeregistered",
+                "DeploymentDelete",
+                "NodeDeregistration"
+            ]
         );
         assert!(Collect::default().commands(1).is_empty());
         assert!(Collect::default().is_empty());

@@ -31,6 +31,7 @@ fn cmd_name(cmd: &Command) -> &'static str {
     match cmd {
         Command::EvalDelete(_) => "EvalDelete",
         Command::JobDeregister(_) => "JobDeregister",
+        Command::DeploymentDelete(_) => "DeploymentDelete",
         Command::NodeDeregister(_) => "NodeDeregister",
         _ => "other",
     }
