@@ -143,6 +143,14 @@ async fn a_rolling_update_moves_as_allocations_turn_healthy() {
     assert_eq!(list, json!([]));
     let (status, _, _) = a.get("/v1/deployment/no-such-id").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, found) = post(
+        &a,
+        "/v1/search",
+        &json!({"Prefix": &id0[..8], "Context": "deployment"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["Matches"]["deployment"], json!([id0]), "{found}");
 
     // Healthy by hand: the deployment succeeds and version 0 is stable.
     let refs: Vec<&Value> = allocs.iter().collect();

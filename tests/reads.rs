@@ -363,7 +363,7 @@ async fn prefix_search_per_context_and_in_all() {
     let (v, _) = search(
         &a,
         "/v1/search",
-        json!({"Prefix": "ab", "Context": "deployment"}),
+        json!({"Prefix": "abcdef01", "Context": "deployment"}),
     )
     .await;
     assert_eq!(v["Matches"], json!({"deployment": null}));

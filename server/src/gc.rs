@@ -352,12 +352,18 @@ mod tests {
             evals: ["e".to_string()].into(),
             allocs: ["a".to_string()].into(),
             jobs: [("default".to_string(), "j".to_string())].into(),
+            deployments: ["d".to_string()].into(),
             nodes: ["n".to_string()].into(),
         };
         let names: Vec<&str> = c.commands(1).iter().map(|c| c.event_type()).collect();
         assert_eq!(
             names,
-            ["EvaluationDeleted", "JobDeregistered", "NodeDeregistration"]
+            [
+                "EvaluationDeleted",
+                "JobDeregistered",
+                "DeploymentDelete",
+                "NodeDeregistration"
+            ]
         );
         assert!(Collect::default().commands(1).is_empty());
         assert!(Collect::default().is_empty());

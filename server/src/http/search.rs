@@ -7,7 +7,7 @@
 //! namespace is the `namespace` parameter, else the body's `Namespace`,
 //! else `default`; `*` searches every namespace.
 //!
-//! Contexts Drover has no objects for (`deployment`, `plugins`, `volumes`,
+//! Contexts Drover has no objects for (`plugins`, `volumes`,
 //! `scaling_policy`, `vars`, `host_volumes`) are searched like the rest and
 //! match nothing. The search settings are Nomad's defaults and not
 //! configurable: [`FUZZY_LIMIT_QUERY`], [`FUZZY_LIMIT_RESULTS`],
@@ -185,6 +185,11 @@ fn walk<'a>(
                 .map(|r| r.alloc.id.clone()),
         ),
         "nodes" => Box::new(st.nodes(ws, lower, None, false).map(|n| n.id.clone())),
+        "deployment" => Box::new(
+            st.deployments_by_prefix(ws, lower, None, false)
+                .filter(move |d| ns.matches(&d.namespace))
+                .map(|d| d.id.clone()),
+        ),
         "node_pools" => Box::new(
             node_pools::pools(st, ws)
                 .0
@@ -209,6 +214,7 @@ fn context_index(st: &St, context: &str) -> u64 {
         "evals" => st.table_index(Table::Evals),
         "allocs" => st.table_index(Table::Allocs),
         "nodes" => st.table_index(Table::Nodes),
+        "deployment" => st.table_index(Table::Deployment),
         "node_pools" => node_pools::pools(st, &mut WatchSet::new()).1,
         "namespaces" => namespaces::namespaces(st, "").1,
         _ => 0,
