@@ -471,6 +471,58 @@ fn tasks_written_in_the_job_become_groups() {
     );
 }
 
+/// A partly written block keeps Nomad's defaults for what it leaves out
+/// (api/tasks.go merges it onto them), by the job's type, wherever the
+/// `type` and the job-level `update` are written.
+#[test]
+fn partly_written_blocks_take_nomads_defaults() {
+    let src = r#"job "example" {
+        group "cache" {
+            restart {
+                attempts = 0
+            }
+            reschedule {
+                attempts = 0
+                unlimited = false
+            }
+            update {
+                canary = 1
+            }
+        }
+        update {
+            max_parallel = 3
+        }
+        type = "batch"
+    }"#;
+    check(
+        src,
+        Ok(&[
+            (
+                "/TaskGroups/0/RestartPolicy",
+                json!({"Attempts": 0, "Interval": 86_400_000_000_000i64,
+                    "Delay": 15_000_000_000i64, "Mode": "fail", "RenderTemplates": false}),
+            ),
+            ("/TaskGroups/0/ReschedulePolicy/Attempts", json!(0)),
+            ("/TaskGroups/0/ReschedulePolicy/Unlimited", json!(false)),
+            (
+                "/TaskGroups/0/ReschedulePolicy/Interval",
+                json!(86_400_000_000_000i64),
+            ),
+            ("/TaskGroups/0/Update/Canary", json!(1)),
+            ("/TaskGroups/0/Update/MaxParallel", json!(3)),
+            (
+                "/TaskGroups/0/Update/MinHealthyTime",
+                json!(10_000_000_000i64),
+            ),
+            ("/Update/MaxParallel", json!(3)),
+        ]),
+    );
+    check(
+        &group("update {\n canary = 1\n}"),
+        Ok(&[("/TaskGroups/0/Update/MaxParallel", json!(1))]),
+    );
+}
+
 #[test]
 fn restart_block_at_group_and_task() {
     let restart = r#"restart {

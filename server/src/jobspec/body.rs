@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_api::Nanos;
+use drover_api::{JobType, Nanos, UpdateStrategy};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::Value;
 
@@ -20,10 +20,21 @@ use super::JobspecError;
 
 pub(super) type Result<T> = std::result::Result<T, JobspecError>;
 
-/// Decoding state: the evaluated variables and the warnings so far.
+/// Decoding state: the evaluated variables, the warnings so far, and what
+/// a partly written `restart`, `reschedule` or group `update` block starts
+/// from.
 pub(super) struct Decoder<'s> {
     scope: &'s Scope,
     pub(super) warnings: Vec<String>,
+    /// The job's `type`, read before its groups: the unwritten fields of
+    /// a `restart` or `reschedule` block take that type's defaults, as
+    /// Nomad merges such a block onto them (api/tasks.go
+    /// `TaskGroup.Canonicalize`, `RestartPolicy.Merge`).
+    pub(super) job_type: JobType,
+    /// The job-level `update` block over Nomad's defaults: a group's
+    /// `update` block starts from it (api/jobs.go merges the job's update
+    /// into each group's, then the defaults).
+    pub(super) update_base: UpdateStrategy,
 }
 
 impl<'s> Decoder<'s> {
@@ -31,6 +42,8 @@ impl<'s> Decoder<'s> {
         Decoder {
             scope,
             warnings: Vec::new(),
+            job_type: JobType::default(),
+            update_base: crate::jobs::default_update_strategy(),
         }
     }
 

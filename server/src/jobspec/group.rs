@@ -186,7 +186,7 @@ pub(super) fn decode_restart(
     block: &Block,
 ) -> Result<RestartPolicy> {
     no_labels(path, block)?;
-    let mut policy = RestartPolicy::default();
+    let mut policy = crate::jobs::default_restart_policy(d.job_type);
     leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
         match name {
             "attempts" => policy.attempts = d.int(at, expr)?,
@@ -203,7 +203,7 @@ pub(super) fn decode_restart(
 
 fn decode_reschedule(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<ReschedulePolicy> {
     no_labels(path, block)?;
-    let mut policy = ReschedulePolicy::default();
+    let mut policy = crate::jobs::default_reschedule_policy(d.job_type).unwrap_or_default();
     leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
         match name {
             "attempts" => policy.attempts = d.int(at, expr)?,

@@ -48,6 +48,7 @@ pub(super) fn decode_job(
     let mut lone_task_groups = Vec::new();
     // Whether each of `job.task_groups` wrote `count`, in the same order.
     let mut count_written = Vec::new();
+    read_bases(d, &path, body);
 
     for structure in body.iter() {
         match structure {
@@ -305,6 +306,32 @@ fn apply_shorthands(operand: &mut String, r_target: &mut String, written: Vec<(&
     }
 }
 
+/// Reads the job's `type` and job-level `update` block ahead of its
+/// groups, whatever the order they are written in, as the bases of the
+/// groups' partly written blocks ([`Decoder::job_type`],
+/// [`Decoder::update_base`]). Errors are left for the main pass to report
+/// with their position, and so are warnings.
+fn read_bases(d: &mut Decoder<'_>, path: &Path, body: &Body) {
+    let warnings = d.warnings.len();
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attr) if attr.key.as_str() == "type" => {
+                let at = path.attr("type");
+                if let Ok(t) = d.string(&at, &attr.expr).and_then(|s| job_type(&at, &s)) {
+                    d.job_type = t;
+                }
+            }
+            Structure::Block(block) if block.identifier.as_str() == "update" => {
+                if let Ok(u) = decode_update(d, &path.attr("update"), block) {
+                    d.update_base = u;
+                }
+            }
+            _ => {}
+        }
+    }
+    d.warnings.truncate(warnings);
+}
+
 /// `update { .. }` at job or group level.
 pub(super) fn decode_update(
     d: &mut Decoder<'_>,
@@ -312,7 +339,7 @@ pub(super) fn decode_update(
     block: &Block,
 ) -> Result<UpdateStrategy> {
     no_labels(path, block)?;
-    let mut u = UpdateStrategy::default();
+    let mut u = d.update_base.clone();
     leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
         match name {
             "stagger" => u.stagger = d.duration(at, expr)?,
