@@ -219,10 +219,12 @@ pub fn reconcile_group<'a>(
             }
             _ => continue,
         }
-        if unneeded.contains(a.id.as_str()) {
-            if !a.is_terminal() {
-                out.stop.push(stop(a, DESC_SCALED_DOWN, None));
-            }
+        // So do canaries of any deployment but the current one (a canary
+        // flag still set means it was never promoted): a failed canary of
+        // a failed deployment would otherwise keep its slot.
+        let stale_canary = is_canary(a) && !current_canaries.contains(a.id.as_str());
+        if unneeded.contains(a.id.as_str()) || stale_canary {
+            out.stop.push(stop(a, DESC_SCALED_DOWN, None));
             continue;
         }
         match a.client_status {

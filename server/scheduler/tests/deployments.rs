@@ -288,6 +288,41 @@ fn a_newer_version_stops_unpromoted_canaries() {
     assert_eq!(h.live_allocs("web").len(), 4);
 }
 
+/// A canary that failed in a deployment that failed keeps no slot once
+/// the job moves on (here to a version with the old spec again, as an
+/// auto-revert registers): the group is brought back to its count.
+#[test]
+fn a_failed_canary_of_a_failed_deployment_keeps_no_slot() {
+    let (mut h, _) = web(Some(update(1, 1)));
+    let eval = bump(&mut h, "2");
+    let plan = h.schedule(&eval);
+    let canary = plan.placed[0].id.clone();
+    let d = plan.deployment.clone().unwrap();
+    h.report(&canary, AllocClientStatus::Failed, Some(false), T0 + S);
+    h.apply(Command::DeploymentStatusSet(DeploymentStatusSet {
+        update: DeploymentStatusUpdate {
+            deployment_id: d.id.clone(),
+            status: deployment_status::FAILED.into(),
+            status_description: deployment_description::FAILED_ALLOCATIONS.into(),
+        },
+        job: None,
+        eval: None,
+        now: T0 + 2 * S,
+    }));
+    // A newer version whose first plan makes a deployment of its own.
+    let eval = bump(&mut h, "3");
+    let plan = h.schedule(&eval);
+    assert!(
+        plan.stopped.iter().any(|s| s.id == canary),
+        "the failed canary is stopped: {:?}",
+        plan.stopped
+    );
+    let plan = again(&mut h);
+    assert!(plan.stopped.iter().all(|s| s.id != canary), "once");
+    let live = h.live_allocs("web");
+    assert!(live.iter().all(|a| a.id != canary));
+}
+
 #[test]
 fn stopping_the_job_cancels_its_deployment() {
     let (mut h, first) = web(Some(update(1, 0)));
