@@ -282,6 +282,20 @@ fn canaries_run_beside_the_old_version_until_promoted() {
 }
 
 #[test]
+fn more_canaries_than_allocations_get_distinct_names() {
+    let (mut h, _) = web_sized(1, update(1, 2));
+    let eval = bump(&mut h, "2");
+    let plan = h.schedule(&eval);
+    let mut names: Vec<&str> = plan.placed.iter().map(|a| a.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["web.g[0]", "web.g[1]"]);
+    assert!(plan
+        .placed
+        .iter()
+        .all(|a| a.deployment_status.as_ref().is_some_and(|s| s.canary)));
+}
+
+#[test]
 fn a_newer_version_stops_unpromoted_canaries() {
     let (mut h, _) = web(Some(update(1, 1)));
     let eval = bump(&mut h, "2");
