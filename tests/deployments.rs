@@ -473,3 +473,29 @@ async fn canaries_wait_for_promotion_and_a_failure_reverts() {
         "{job}"
     );
 }
+
+/// With the client deciding health (`task_states`, half a second running),
+/// an update rolls through on its own and ends successful and stable.
+#[tokio::test]
+async fn client_reported_health_carries_a_rollout_to_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let update = json!({"HealthCheck": "task_states", "MinHealthyTime": 500_000_000i64,
+        "HealthyDeadline": 60_000_000_000i64});
+    submit(&a, web(2, "1", update.clone())).await;
+    deployment_when(&a, 0, "version 0 successful", |d| {
+        d["Status"] == "successful"
+    })
+    .await;
+    submit(&a, web(2, "2", update)).await;
+    let d = deployment_when(&a, 1, "version 1 successful", |d| {
+        d["Status"] == "successful"
+    })
+    .await;
+    assert_eq!(d["TaskGroups"]["g"]["HealthyAllocs"], 2, "{d}");
+    assert_eq!(live_versions(&a).await, [1, 1]);
+    let job = a
+        .until("/v1/job/web", "version 1 stable", |j| j["Stable"] == true)
+        .await;
+    assert_eq!(job["Version"], 1);
+}
