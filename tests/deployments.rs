@@ -247,6 +247,17 @@ async fn a_rolling_update_moves_as_allocations_turn_healthy() {
     assert_eq!(d["Status"], "paused");
     assert_eq!(d["TaskGroups"]["g"]["HealthyAllocs"], 1, "{d}");
 
+    // A blocking read of the paused deployment wakes when it resumes.
+    let (_, _, headers) = a.get(&format!("/v1/deployment/{id1}")).await;
+    let at: u64 = headers["x-nomad-index"].to_str().unwrap().parse().unwrap();
+    let parked = a.metric("drover_blocking_queries_parked").await as u64;
+    let blocked = {
+        let http = a.http.clone();
+        let url = a.url(&format!("/v1/deployment/{id1}?index={at}&wait=30s"));
+        tokio::spawn(async move { http.get(url).send().await.unwrap() })
+    };
+    a.wait_parked(parked + 1).await;
+
     // Resumed: the next one rolls; healthy, the deployment succeeds.
     let (status, body) = post(
         &a,
@@ -254,6 +265,15 @@ async fn a_rolling_update_moves_as_allocations_turn_healthy() {
         &json!({"Pause": false}),
     )
     .await;
+    let woke = blocked.await.unwrap();
+    let woke_at: u64 = woke.headers()["x-nomad-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(woke_at > at, "{woke_at} > {at}");
+    let woke: Value = woke.json().await.unwrap();
+    assert_ne!(woke["Status"], "paused", "{woke}");
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body["EvalID"].as_str().unwrap().is_empty(), "{body}");
     let both = running_in(&a, &id1, 2).await;
@@ -274,6 +294,30 @@ async fn a_rolling_update_moves_as_allocations_turn_healthy() {
         .map(|d| d["ID"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [id1.as_str(), id0.as_str()]);
+    // Pages of one, oldest first, with the next page's token.
+    let r = a
+        .http
+        .get(a.url("/v1/deployments?per_page=1"))
+        .send()
+        .await
+        .unwrap();
+    let token = r.headers()["x-nomad-nexttoken"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["ID"], id0.as_str());
+    let r = a
+        .http
+        .get(a.url(&format!("/v1/deployments?per_page=1&next_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-nomad-nexttoken").is_none());
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["ID"], id1.as_str());
 
     // Events: topic Deployment, keyed by the job.
     let mut stream = a
@@ -428,4 +472,30 @@ async fn canaries_wait_for_promotion_and_a_failure_reverts() {
         job["TaskGroups"][0]["Tasks"][0]["Env"]["VERSION"], "2",
         "{job}"
     );
+}
+
+/// With the client deciding health (`task_states`, half a second running),
+/// an update rolls through on its own and ends successful and stable.
+#[tokio::test]
+async fn client_reported_health_carries_a_rollout_to_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let update = json!({"HealthCheck": "task_states", "MinHealthyTime": 500_000_000i64,
+        "HealthyDeadline": 60_000_000_000i64});
+    submit(&a, web(2, "1", update.clone())).await;
+    deployment_when(&a, 0, "version 0 successful", |d| {
+        d["Status"] == "successful"
+    })
+    .await;
+    submit(&a, web(2, "2", update)).await;
+    let d = deployment_when(&a, 1, "version 1 successful", |d| {
+        d["Status"] == "successful"
+    })
+    .await;
+    assert_eq!(d["TaskGroups"]["g"]["HealthyAllocs"], 2, "{d}");
+    assert_eq!(live_versions(&a).await, [1, 1]);
+    let job = a
+        .until("/v1/job/web", "version 1 stable", |j| j["Stable"] == true)
+        .await;
+    assert_eq!(job["Version"], 1);
 }

@@ -121,8 +121,13 @@ pub struct DeploymentState {
     pub require_progress_by: Option<i64>,
     #[serde(rename = "Promoted")]
     pub promoted: bool,
-    /// The IDs of the canaries placed.
-    #[serde(rename = "PlacedCanaries", deserialize_with = "crate::null_default")]
+    /// The IDs of the canaries placed; `null` when none, as Nomad's nil
+    /// slice.
+    #[serde(
+        rename = "PlacedCanaries",
+        deserialize_with = "crate::null_default",
+        serialize_with = "crate::empty_as_null"
+    )]
     pub placed_canaries: Vec<String>,
     #[serde(rename = "DesiredCanaries")]
     pub desired_canaries: i32,

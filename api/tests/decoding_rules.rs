@@ -66,6 +66,13 @@ fn empty_object_decodes_to_default_for_every_type() {
         DrainStrategy,
         DrainMetadata,
         NodeEvent,
+        Deployment,
+        DeploymentState,
+        DeploymentStatusUpdate,
+        DeploymentPromoteRequest,
+        DeploymentPauseRequest,
+        DeploymentAllocHealthRequest,
+        DeploymentUpdateResponse,
     );
 }
 
@@ -403,4 +410,24 @@ fn topic_values_include_the_wildcard() {
         serde_json::from_str(r#"{"*":["*"],"Job":["example"]}"#).unwrap();
     assert_eq!(keyed[&Topic::All], ["*"]);
     assert_eq!(keyed[&Topic::Job], ["example"]);
+}
+
+/// Nomad's deployment as `GET /v1/deployment/:id` sends it: times of the
+/// group as RFC 3339 (Go's zero time for none), durations in nanoseconds,
+/// `PlacedCanaries` null when none; it reads back the same.
+#[test]
+fn deployment_wire_shape() {
+    let text = r#"{"ID":"d","Namespace":"default","JobID":"web","JobVersion":1,
+        "JobModifyIndex":7,"JobSpecModifyIndex":7,"JobCreateIndex":5,"IsMultiregion":false,
+        "TaskGroups":{"g":{"AutoRevert":true,"AutoPromote":false,"ProgressDeadline":600000000000,
+        "RequireProgressBy":"0001-01-01T00:00:00Z","Promoted":false,"PlacedCanaries":null,
+        "DesiredCanaries":0,"DesiredTotal":2,"PlacedAllocs":0,"HealthyAllocs":0,
+        "UnhealthyAllocs":0}},"Status":"running","StatusDescription":"Deployment is running",
+        "EvalPriority":50,"CreateIndex":8,"ModifyIndex":8,"CreateTime":1,"ModifyTime":1}"#;
+    let d: Deployment = serde_json::from_str(text).unwrap();
+    assert!(d.active() && !d.requires_promotion() && !d.has_placed_canaries());
+    assert_eq!(d.task_groups["g"].require_progress_by, None);
+    let back: Value = serde_json::to_value(&d).unwrap();
+    let want: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(back, want);
 }

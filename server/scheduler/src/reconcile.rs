@@ -360,11 +360,16 @@ pub fn reconcile_group<'a>(
                 .filter_map(|r| name_index(&r.alloc.name))
                 .collect();
             let n = wanted_canaries - canaries.len();
-            let from_destructive = destructive
+            // The destructive allocations' indexes first, then any index
+            // not taken yet (Nomad `NextCanaries`).
+            let mut chosen = BTreeSet::new();
+            let indexes: Vec<u64> = destructive
                 .iter()
                 .filter_map(|r| name_index(&r.alloc.name))
-                .filter(|i| !taken.contains(i));
-            let indexes: Vec<u64> = from_destructive.chain(0u64..).take(n).collect();
+                .chain(0u64..)
+                .filter(|i| !taken.contains(i) && chosen.insert(*i))
+                .take(n)
+                .collect();
             out.desired.canary += indexes.len() as u64;
             for index in indexes {
                 new_canaries.push(Placement {

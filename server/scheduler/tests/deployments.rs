@@ -27,11 +27,19 @@ fn update(max_parallel: i32, canary: i32) -> UpdateStrategy {
 /// Three nodes and job `web` (count 3) with the given update block,
 /// placed; every allocation reported running and healthy.
 fn web(u: Option<UpdateStrategy>) -> (H, Plan) {
+    web_with(3, u)
+}
+
+fn web_sized(count: i32, u: UpdateStrategy) -> (H, Plan) {
+    web_with(count, Some(u))
+}
+
+fn web_with(count: i32, u: Option<UpdateStrategy>) -> (H, Plan) {
     let mut h = H::new();
     for i in 0..3 {
         h.node(&format!("n{i}"), 4000, 4096, &[]);
     }
-    let mut job = H::job_spec("web", JobType::Service, 3, 100, 64, vec![]);
+    let mut job = H::job_spec("web", JobType::Service, count, 100, 64, vec![]);
     job.task_groups[0].update = u;
     let eval = h.register(job);
     let plan = h.schedule(&eval);
@@ -274,6 +282,20 @@ fn canaries_run_beside_the_old_version_until_promoted() {
 }
 
 #[test]
+fn more_canaries_than_allocations_get_distinct_names() {
+    let (mut h, _) = web_sized(1, update(1, 2));
+    let eval = bump(&mut h, "2");
+    let plan = h.schedule(&eval);
+    let mut names: Vec<&str> = plan.placed.iter().map(|a| a.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["web.g[0]", "web.g[1]"]);
+    assert!(plan
+        .placed
+        .iter()
+        .all(|a| a.deployment_status.as_ref().is_some_and(|s| s.canary)));
+}
+
+#[test]
 fn a_newer_version_stops_unpromoted_canaries() {
     let (mut h, _) = web(Some(update(1, 1)));
     let eval = bump(&mut h, "2");
@@ -335,4 +357,87 @@ fn stopping_the_job_cancels_its_deployment() {
     let d = deployment(&h, &id);
     assert_eq!(d.status, deployment_status::CANCELLED);
     assert_eq!(d.status_description, "Cancelled because job is stopped");
+}
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Allocations of the job the servers want running.
+    fn wanted(h: &H) -> Vec<Allocation> {
+        h.st.allocs_by_job(&mut WatchSet::new(), "default", "web")
+            .filter(|r| r.alloc.desired_status == AllocDesiredStatus::Run)
+            .filter(|r| !r.alloc.client_status.is_terminal())
+            .map(|r| r.alloc.clone())
+            .collect()
+    }
+
+    fn healthy_of(a: &Allocation) -> Option<bool> {
+        a.deployment_status.as_ref().and_then(|s| s.healthy)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever order health arrives in, a rollout never has more
+        /// unhealthy-yet allocations of the new version than `max_parallel`
+        /// (or the canaries it wants), never runs more than `count` plus
+        /// its canaries, keeps the old version until promotion when it
+        /// canaries, and ends with `count` allocations of the new version
+        /// and a successful deployment.
+        #[test]
+        fn a_rollout_stays_within_its_limits_and_finishes(
+            count in 1i32..6,
+            max_parallel in 1i32..4,
+            canary in 0i32..3,
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+        ) {
+            let (mut h, _) = web_sized(count, update(max_parallel, canary));
+            let eval = bump(&mut h, "2");
+            h.schedule(&eval);
+            let new_version = h.stored_job("web").version;
+            let limit = max_parallel.max(canary) as usize;
+            let mut promoted = canary == 0;
+            let mut picks = picks.into_iter();
+            for round in 0..200 {
+                let live = wanted(&h);
+                let new: Vec<&Allocation> = live
+                    .iter()
+                    .filter(|a| h.st.alloc(&mut WatchSet::new(), &a.id).unwrap().job_version == new_version)
+                    .collect();
+                let waiting: Vec<&Allocation> =
+                    new.iter().copied().filter(|a| healthy_of(a).is_none()).collect();
+                prop_assert!(waiting.len() <= limit, "round {round}: {} waiting > {limit}", waiting.len());
+                prop_assert!(live.len() <= (count + canary) as usize, "round {round}: {} live", live.len());
+                if !promoted {
+                    prop_assert!(live.len() - new.len() == count as usize, "old kept until promotion");
+                }
+                let d = latest(&h);
+                if d.status == deployment_status::SUCCESSFUL {
+                    prop_assert_eq!(new.len(), count as usize);
+                    prop_assert_eq!(live.len(), count as usize);
+                    return Ok(());
+                }
+                // Report one waiting allocation healthy (which one, the
+                // picks decide), promote once the canaries are healthy,
+                // then evaluate.
+                if let Some(a) = picks.next().filter(|_| !waiting.is_empty()).map(|i| waiting[i.index(waiting.len())]) {
+                    h.report(&a.id, AllocClientStatus::Running, Some(true), T0 + round * S);
+                } else if let Some(a) = waiting.first() {
+                    h.report(&a.id, AllocClientStatus::Running, Some(true), T0 + round * S);
+                } else if !promoted {
+                    h.apply(Command::DeploymentPromote(DeploymentPromote {
+                        deployment_id: d.id.clone(),
+                        all: true,
+                        groups: vec![],
+                        eval: None,
+                        now: T0 + round * S,
+                    }));
+                    promoted = true;
+                }
+                again(&mut h);
+            }
+            prop_assert!(false, "the rollout did not finish: {:?}", latest(&h));
+        }
+    }
 }

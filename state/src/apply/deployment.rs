@@ -185,7 +185,7 @@ pub(super) fn promote(
         .values()
         .flat_map(|s| s.placed_canaries.iter())
         .collect();
-    let mut healthy: BTreeMap<&str, i32> = BTreeMap::new();
+    let mut healthy: BTreeMap<String, i32> = BTreeMap::new();
     let mut promotable: Vec<String> = Vec::new();
     for id in canaries {
         let Some(row) = t.allocs.get(id) else {
@@ -198,7 +198,7 @@ pub(super) fn promote(
         if a.deployment_status.as_ref().and_then(|s| s.healthy) != Some(true) {
             continue;
         }
-        *healthy.entry(t_name(&d, &a.task_group)).or_default() += 1;
+        *healthy.entry(a.task_group.clone()).or_default() += 1;
         promotable.push(a.id.clone());
     }
     let short: Vec<String> = d
@@ -247,13 +247,6 @@ pub(super) fn promote(
         });
     }
     Ok(())
-}
-
-/// The group name as stored in the deployment (borrowed from it).
-fn t_name<'d>(d: &'d Deployment, tg: &str) -> &'d str {
-    d.task_groups
-        .get_key_value(tg)
-        .map_or("", |(k, _)| k.as_str())
 }
 
 /// go-multierror's text for several errors.
