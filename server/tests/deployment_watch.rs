@@ -4,8 +4,6 @@
 //! promote canaries automatically, and look only at what changed
 //! (nomad/deploymentwatcher/deployment_watcher.go).
 
-use std::collections::BTreeMap;
-
 use drover_api::*;
 use drover_server::deployment_watch::{decide, Decision, Watcher};
 use drover_state::command::*;
@@ -180,7 +178,7 @@ fn deployment(id: &str, job: &Job, canaries: i32) -> Deployment {
         job_create_index: job.create_index,
         status: deployment_status::RUNNING.into(),
         status_description: deployment_description::RUNNING.into(),
-        task_groups: BTreeMap::from([(
+        task_groups: SmallMap::from([(
             "web".to_string(),
             DeploymentState {
                 desired_total: 2,

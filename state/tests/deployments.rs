@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
 use drover_api::*;
 use drover_state::command::*;
@@ -23,7 +21,7 @@ fn deployment(id: &str, job: &Job, canaries: i32) -> Deployment {
         job_create_index: job.create_index,
         status: deployment_status::RUNNING.into(),
         status_description: deployment_description::RUNNING.into(),
-        task_groups: BTreeMap::from([(
+        task_groups: SmallMap::from([(
             "web".to_string(),
             DeploymentState {
                 desired_total: 2,

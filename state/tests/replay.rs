@@ -26,7 +26,7 @@ fn a_deployment(id: &str, job: &str, now: i64) -> Deployment {
         namespace: "default".into(),
         job_id: job.into(),
         status: deployment_status::RUNNING.into(),
-        task_groups: BTreeMap::from([(
+        task_groups: SmallMap::from([(
             "g".to_string(),
             DeploymentState {
                 desired_total: 2,
