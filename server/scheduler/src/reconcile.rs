@@ -233,6 +233,18 @@ pub fn reconcile_group<'a>(
                 continue;
             }
             AllocClientStatus::Complete | AllocClientStatus::Lost => continue,
+            // In a deployment still under way, a failed allocation waits
+            // until the deployment watcher lets it be replaced (Nomad
+            // reconcile_util.go `updateByReschedulable`).
+            AllocClientStatus::Failed
+                if deploy
+                    .current
+                    .is_some_and(|d| d.id == a.deployment_id && d.active())
+                    && a.desired_transition.reschedule != Some(true) =>
+            {
+                held.push(r);
+                continue;
+            }
             AllocClientStatus::Failed => {
                 match reschedule::decide(a, policy, cx.eval_id, cx.now) {
                     Decision::Now => {

@@ -24,8 +24,8 @@ fn update(max_parallel: i32, canary: i32) -> UpdateStrategy {
     }
 }
 
-/// Three nodes and job `web` (count 3) with the given update block,
-/// placed; every allocation reported running and healthy.
+/// Three nodes and job `web` (count 3, rescheduled without limit) with
+/// the given update block, placed; every allocation reported running and healthy.
 fn web(u: Option<UpdateStrategy>) -> (H, Plan) {
     web_with(3, u)
 }
@@ -41,6 +41,13 @@ fn web_with(count: i32, u: Option<UpdateStrategy>) -> (H, Plan) {
     }
     let mut job = H::job_spec("web", JobType::Service, count, 100, 64, vec![]);
     job.task_groups[0].update = u;
+    // Nomad's service default: failures are replaced without limit.
+    job.task_groups[0].reschedule_policy = Some(ReschedulePolicy {
+        unlimited: true,
+        delay: 5 * S,
+        delay_function: "constant".into(),
+        ..Default::default()
+    });
     let eval = h.register(job);
     let plan = h.schedule(&eval);
     for a in &plan.placed {
@@ -343,6 +350,46 @@ fn a_failed_canary_of_a_failed_deployment_keeps_no_slot() {
     assert!(plan.stopped.iter().all(|s| s.id != canary), "once");
     let live = h.live_allocs("web");
     assert!(live.iter().all(|a| a.id != canary));
+}
+
+/// In a deployment under way, a failed allocation is replaced only once
+/// the deployment watcher marks it (`DesiredTransition.Reschedule`), as
+/// Nomad's `updateByReschedulable` holds it.
+#[test]
+fn a_failure_inside_an_active_deployment_waits_for_the_watcher() {
+    let (mut h, _) = web(Some(update(1, 0)));
+    let eval = bump(&mut h, "2");
+    let plan = h.schedule(&eval);
+    let new = plan.placed[0].clone();
+    h.report(&new.id, AllocClientStatus::Failed, Some(false), T0 + S);
+    // Long past the policy's delay: only the deployment holds it back.
+    let eval = h.eval_for("web", JobType::Service);
+    let held = h.schedule_at(&eval, T0 + 3600 * S);
+    assert!(
+        held.placed.iter().all(|a| a.previous_allocation != new.id)
+            && held.followup_evals.is_empty(),
+        "not replaced before the watcher allows it: {held:?}"
+    );
+    h.apply(Command::AllocUpdateDesiredTransition(
+        drover_state::command::AllocUpdateDesiredTransition {
+            transitions: [(
+                new.id.clone(),
+                DesiredTransition {
+                    reschedule: Some(true),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            evals: vec![],
+            now: T0 + 2 * S,
+        },
+    ));
+    let eval = h.eval_for("web", JobType::Service);
+    let plan = h.schedule_at(&eval, T0 + 3600 * S);
+    assert!(
+        plan.placed.iter().any(|a| a.previous_allocation == new.id),
+        "replaced once allowed: {plan:?}"
+    );
 }
 
 #[test]
