@@ -16,3 +16,4 @@ pub mod jobs;
 pub mod jobspec;
 pub mod leader;
 pub mod raft;
+pub mod revert;

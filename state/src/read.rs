@@ -170,6 +170,11 @@ impl State {
                 .nodes
                 .get(id)
                 .map_or(table(Table::Nodes), |n| n.modify_index),
+            // No table index of its own: 0 until the job has events.
+            WatchKey::JobScalingEvents { namespace, id } => t
+                .scaling_events
+                .get(&(namespace.clone(), id.clone()))
+                .map_or(0, |e| e.modify_index),
             other => t.key_indexes.get(other),
         }
     }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
-    AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
-    SchedulerConfiguration,
+    AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSubmission,
+    JobSummary, Node, ScalingEvent, SchedulerConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +81,27 @@ pub(crate) struct Tables {
     /// it. Added within snapshot format 3: older snapshots have none.
     #[serde(default)]
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    /// Each job's scaling events per task group, newest first (Nomad's
+    /// `scaling_event` table). Added within snapshot format 3.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub scaling_events: Map<NsKey, Arc<JobScalingEvents>>,
+    /// The source submitted for a stored job version (Nomad's
+    /// `job_submission` table): kept while the version is, deleted with it.
+    /// Added within snapshot format 3.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub job_submissions: Map<VersionKey, Arc<JobSubmission>>,
     #[serde(skip)]
     pub ix: Secondary,
+}
+
+/// A job's scaling events (Nomad structs.JobScalingEvents): per task group,
+/// newest first, at most [`drover_api::JOB_TRACKED_SCALING_EVENTS`] each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobScalingEvents {
+    pub namespace: String,
+    pub job_id: String,
+    pub events: BTreeMap<String, Vec<ScalingEvent>>,
+    pub modify_index: u64,
 }
 
 /// The placeholder a restored version written as `nil` holds until
@@ -133,7 +152,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 9)?;
+        let mut st = s.serialize_struct("Tables", 11)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -143,6 +162,8 @@ impl Serialize for Tables {
         st.serialize_field("indexes", &self.indexes)?;
         st.serialize_field("key_indexes", &self.key_indexes)?;
         st.serialize_field("scheduler_config", &self.scheduler_config)?;
+        st.serialize_field("scaling_events", &self.scaling_events)?;
+        st.serialize_field("job_submissions", &self.job_submissions)?;
         st.end()
     }
 }
@@ -337,6 +358,7 @@ impl Tables {
             };
             if !tracked && self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
                 self.job_versions.remove(&k);
+                self.job_submissions.remove(&k);
             }
         }
     }
@@ -368,6 +390,21 @@ impl Tables {
             ctx.touched.push(WatchKey::job_summary(ns, id));
         }
         self.prune_versions(ns, id, None);
+        // A purged job's sources and scaling events go with it, even those
+        // of versions an allocation still runs (Nomad `DeleteJobTxn`).
+        let lo = (ns.to_string(), id.to_string(), 0, 0);
+        let hi = (ns.to_string(), id.to_string(), u64::MAX, u64::MAX);
+        let sources: Vec<VersionKey> = self
+            .job_submissions
+            .range(lo..=hi)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in sources {
+            self.job_submissions.remove(&k);
+        }
+        if self.scaling_events.remove(&ns_key(ns, id)).is_some() {
+            ctx.touched.push(WatchKey::job_scaling_events(ns, id));
+        }
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(ns, id));
     }

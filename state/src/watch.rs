@@ -52,17 +52,37 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatchKey {
     Table(Table),
-    Job { namespace: String, id: String },
-    JobSummary { namespace: String, id: String },
-    JobVersions { namespace: String, id: String },
-    JobAllocs { namespace: String, id: String },
-    JobEvals { namespace: String, id: String },
+    Job {
+        namespace: String,
+        id: String,
+    },
+    JobSummary {
+        namespace: String,
+        id: String,
+    },
+    JobVersions {
+        namespace: String,
+        id: String,
+    },
+    JobAllocs {
+        namespace: String,
+        id: String,
+    },
+    JobEvals {
+        namespace: String,
+        id: String,
+    },
     Eval(String),
     EvalAllocs(String),
     Alloc(String),
     Node(String),
     NodeAllocs(String),
     DeploymentAllocs(String),
+    /// A job's scaling events (`GET /v1/job/:id/scale`).
+    JobScalingEvents {
+        namespace: String,
+        id: String,
+    },
 }
 
 impl WatchKey {
@@ -86,6 +106,12 @@ impl WatchKey {
     }
     pub fn job_allocs(namespace: &str, id: &str) -> Self {
         WatchKey::JobAllocs {
+            namespace: namespace.to_string(),
+            id: id.to_string(),
+        }
+    }
+    pub fn job_scaling_events(namespace: &str, id: &str) -> Self {
+        WatchKey::JobScalingEvents {
             namespace: namespace.to_string(),
             id: id.to_string(),
         }

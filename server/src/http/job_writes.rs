@@ -12,7 +12,7 @@ use drover_api::{
     trigger, Job, JobDeregisterResponse, JobRegisterRequest, JobRegisterResponse,
     JobValidateResponse, JobsParseRequest, WriteMeta,
 };
-use drover_state::command::{EvalUpdate, JobDeregister, JobRegister};
+use drover_state::command::{EvalUpdate, JobDeregister, JobRegister, JobSubmit};
 use drover_state::{Command, WatchSet};
 
 use super::blocking::{json, write_response, QueryMeta};
@@ -149,21 +149,26 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
     let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
     let has_eval = eval.is_some();
     let enforce_index = req.enforce_index.then_some(req.job_modify_index);
-    let index = write(
-        app,
-        Command::JobRegister(JobRegister {
-            job,
-            eval,
-            enforce_index,
-            now,
+    let register = JobRegister {
+        job,
+        eval,
+        enforce_index,
+        now,
+    };
+    let (submission, warnings) = super::submission::accept(req.submission);
+    let cmd = match submission {
+        Some(submission) => Command::JobSubmit(JobSubmit {
+            register,
+            submission,
         }),
-    )
-    .await?;
+        None => Command::JobRegister(register),
+    };
+    let index = write(app, cmd).await?;
     let resp = JobRegisterResponse {
         eval_id,
         eval_create_index: if has_eval { index } else { 0 },
         job_modify_index: index,
-        warnings: String::new(),
+        warnings,
         meta: WriteMeta { index },
     };
     Ok(write_response(&resp, index))

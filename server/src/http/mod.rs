@@ -14,6 +14,7 @@ pub mod error;
 mod evals;
 mod events;
 pub mod forward;
+mod job_lifecycle;
 mod job_plan;
 mod job_writes;
 mod jobs;
@@ -30,6 +31,7 @@ mod scheduler_config;
 mod search;
 pub mod serve;
 mod status;
+mod submission;
 mod system;
 
 use std::sync::Arc;

@@ -34,6 +34,7 @@ pub mod diff;
 mod duration;
 mod network;
 mod policy;
+mod scaling;
 mod validate;
 mod value;
 

@@ -7,6 +7,7 @@
 
 mod alloc;
 mod job;
+mod lifecycle;
 mod node;
 mod scheduler;
 
@@ -156,6 +157,9 @@ impl State {
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
             Command::SchedulerConfigSet(c) => scheduler::set(t, &mut ctx, c),
+            Command::JobStability(c) => lifecycle::stability(t, &mut ctx, c),
+            Command::ScalingEventRegister(c) => lifecycle::scaling_event(t, &mut ctx, c),
+            Command::JobSubmit(c) => lifecycle::submit(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

@@ -10,6 +10,7 @@ mod alloc;
 mod cluster;
 mod eval;
 mod job;
+mod lifecycle;
 mod node;
 mod plan;
 mod restore;
@@ -19,6 +20,7 @@ pub use alloc::*;
 pub use cluster::*;
 pub use eval::*;
 pub use job::*;
+pub use lifecycle::*;
 pub use node::*;
 pub use plan::*;
 pub use restore::*;
@@ -51,6 +53,9 @@ pub enum Command {
     StateRestore(StateRestore),
     ClusterMetadata(ClusterMetadata),
     SchedulerConfigSet(SchedulerConfigSet),
+    JobStability(JobStability),
+    ScalingEventRegister(ScalingEventRegister),
+    JobSubmit(JobSubmit),
 }
 
 impl Command {
@@ -73,6 +78,9 @@ impl Command {
             Command::StateRestore(c) => c.now,
             Command::ClusterMetadata(c) => c.create_time,
             Command::SchedulerConfigSet(c) => c.now,
+            Command::JobStability(c) => c.now,
+            Command::ScalingEventRegister(c) => c.now,
+            Command::JobSubmit(c) => c.register.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -101,6 +109,12 @@ impl Command {
             Command::ClusterMetadata(_) => "ClusterMetadata",
             // Emits no events.
             Command::SchedulerConfigSet(_) => "SchedulerConfigSet",
+            // Nomad's job stability writes emit the job as registered again.
+            Command::JobStability(_) => "JobRegistered",
+            // A count change is a job register; an event alone changes no
+            // object that has a topic.
+            Command::ScalingEventRegister(_) => "JobRegistered",
+            Command::JobSubmit(_) => "JobRegistered",
         }
     }
 }
