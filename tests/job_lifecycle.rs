@@ -356,6 +356,62 @@ async fn scale_changes_the_count_within_the_policy_and_keeps_events() {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
+/// The groups' `scaling` blocks as Nomad's scaling policies: an ID that
+/// stays across versions, listed and read by ID.
+#[tokio::test]
+async fn scaling_policies_keep_their_id_across_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let mut job = sleep_job("web", json!({"Scaling": {"Max": 4}}), json!({}));
+    job["Datacenters"] = json!(["nowhere"]);
+    let first = register(&a, job, json!({})).await;
+    let (_, stored, _) = a.get("/v1/job/web").await;
+    let policy = stored["TaskGroups"][0]["Scaling"].clone();
+    let id = policy["ID"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {policy}");
+    assert_eq!(policy["Min"], 1, "Min defaults to the count: {policy}");
+    assert_eq!(policy["CreateIndex"], first["JobModifyIndex"]);
+
+    let (code, list, _) = a.get("/v1/scaling/policies").await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    assert_eq!(
+        list,
+        json!([{"ID": id, "Enabled": true, "Type": "horizontal",
+            "Target": {"Namespace": "default", "Job": "web", "Group": "g"},
+            "CreateIndex": policy["CreateIndex"], "ModifyIndex": policy["ModifyIndex"]}])
+    );
+    let (_, none, _) = a.get("/v1/scaling/policies?job=db").await;
+    assert_eq!(none, json!([]));
+
+    // A new version keeps the ID and its CreateIndex.
+    let scaled = post(
+        &a,
+        "/v1/job/web/scale",
+        &json!({"Count": 3, "Target": {"Group": "g"}}),
+    )
+    .await;
+    assert_eq!(scaled.0, StatusCode::OK, "{}", scaled.1);
+    let (code, again, _) = a.get(&format!("/v1/scaling/policy/{id}")).await;
+    assert_eq!(code, StatusCode::OK, "{again}");
+    assert_eq!(again["ID"], id.as_str());
+    assert_eq!(again["Max"], 4);
+    assert_eq!(again["CreateIndex"], policy["CreateIndex"]);
+    assert_eq!(again["ModifyIndex"], scaled.1["JobModifyIndex"]);
+    // Registering the stored spec again (its policy's ID and indexes
+    // included, or without them) is not a change: no new version.
+    let (_, current, _) = a.get("/v1/job/web").await;
+    register(&a, current.clone(), json!({})).await;
+    let mut bare = current;
+    bare["TaskGroups"][0]["Scaling"] = json!({"Min": 1, "Max": 4});
+    register(&a, bare, json!({})).await;
+    assert_eq!(position(&a, "web").await.0, 1);
+    let (_, kept, _) = a.get(&format!("/v1/scaling/policy/{id}")).await;
+    assert_eq!(kept["ModifyIndex"], again["ModifyIndex"], "{kept}");
+
+    let (code, _, _) = a.get("/v1/scaling/policy/nope").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
 const HCL: &str = r#"
 variable "n" {
   default = 1

@@ -199,3 +199,21 @@ pub struct TaskGroupScaleStatus {
     #[serde(rename = "Events", deserialize_with = "crate::null_default")]
     pub events: Vec<ScalingEvent>,
 }
+
+/// One entry of `GET /v1/scaling/policies` (structs.ScalingPolicyListStub).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScalingPolicyListStub {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "Type")]
+    pub policy_type: String,
+    #[serde(rename = "Target", deserialize_with = "crate::null_default")]
+    pub target: BTreeMap<String, String>,
+    #[serde(rename = "CreateIndex")]
+    pub create_index: u64,
+    #[serde(rename = "ModifyIndex")]
+    pub modify_index: u64,
+}

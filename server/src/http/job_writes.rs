@@ -66,6 +66,14 @@ pub(super) fn spec_changed(old: &Job, new: &Job) -> bool {
         j.create_index = 0;
         j.modify_index = 0;
         j.job_modify_index = 0;
+        for p in j
+            .task_groups
+            .iter_mut()
+            .filter_map(|tg| tg.scaling.as_mut())
+        {
+            p.create_index = 0;
+            p.modify_index = 0;
+        }
         j
     };
     strip(old) != strip(new)
@@ -110,6 +118,7 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
         .state
         .job(&mut WatchSet::new(), &job.namespace, &job.id)
         .cloned();
+    jobs::propagate_scaling_policy_ids(existing.as_ref(), &mut job, new_id);
     // Periodic and parameterized jobs are templates: no evaluation of their own.
     let eval = (!job.is_parent()).then(|| pending_eval(&job, trigger::JOB_REGISTER, now));
     let unchanged = existing

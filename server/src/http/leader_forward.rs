@@ -88,7 +88,7 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 13] = [
+    const LEADER: [&str; 14] = [
         "/v1/jobs",
         "/v1/job/",
         "/v1/allocations",
@@ -104,6 +104,8 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/search",
         // Nomad forwards every `Operator.*` RPC to the leader.
         "/v1/operator/",
+        // `/v1/scaling/policies` and `/v1/scaling/policy/:id`.
+        "/v1/scaling/",
     ];
     let path = uri.path();
     if LOCAL.iter().any(|p| path.starts_with(p)) || !LEADER.iter().any(|p| path.starts_with(p)) {

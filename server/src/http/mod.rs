@@ -27,6 +27,7 @@ mod node_writes;
 mod nodes;
 mod operator;
 pub mod query;
+mod scaling;
 mod scheduler_config;
 mod search;
 pub mod serve;
@@ -106,6 +107,8 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/search", put(search::prefix).post(search::prefix))
         .route("/v1/search/fuzzy", put(search::fuzzy).post(search::fuzzy))
+        .route("/v1/scaling/policies", get(scaling::list))
+        .route("/v1/scaling/policy/{id}", get(scaling::get_one))
         .route("/v1/namespaces", get(namespaces::list))
         .route("/v1/namespace/", any(namespaces::missing_name))
         .route("/v1/namespace/{name}", get(namespaces::get_one))

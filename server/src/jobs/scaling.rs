@@ -2,7 +2,7 @@
 //! (nomad/structs/structs.go `ScalingPolicy.Canonicalize`, `Validate`,
 //! `TaskGroup.validateScalingPolicy`; api/scaling.go `Canonicalize`).
 
-use drover_api::{TaskGroup, SCALING_POLICY_TYPE_HORIZONTAL};
+use drover_api::{Job, TaskGroup, SCALING_POLICY_TYPE_HORIZONTAL};
 
 use super::validate::{field, Errors};
 
@@ -78,5 +78,38 @@ pub(super) fn validate_scaling(tg: &TaskGroup, path: &str, errs: &mut Errors) {
             field(path, "Count"),
             "Scaling policy invalid: task group count must not be less than minimum count in scaling policy",
         );
+    }
+}
+
+/// Give each scaling policy of `new` the ID its group's policy has in
+/// `old`, or a fresh one from `new_id` (Nomad nomad/job_endpoint.go
+/// `propagateScalingPolicyIDs`), so a policy keeps its ID across versions.
+/// An ID the submitter wrote is ignored, as in Nomad.
+pub fn propagate_scaling_policy_ids(
+    old: Option<&Job>,
+    new: &mut Job,
+    mut new_id: impl FnMut() -> String,
+) {
+    let key =
+        |p: &drover_api::ScalingPolicy, group: &str| (p.policy_type.clone(), group.to_owned());
+    let old_ids: Vec<((String, String), String)> = old
+        .into_iter()
+        .flat_map(|j| &j.task_groups)
+        .filter_map(|tg| {
+            tg.scaling
+                .as_ref()
+                .map(|p| (key(p, &tg.name), p.id.clone()))
+        })
+        .collect();
+    for tg in &mut new.task_groups {
+        let name = tg.name.clone();
+        if let Some(p) = tg.scaling.as_mut() {
+            let k = key(p, &name);
+            p.id = old_ids
+                .iter()
+                .find(|(ok, _)| *ok == k)
+                .map(|(_, id)| id.clone())
+                .unwrap_or_else(&mut new_id);
+        }
     }
 }

@@ -123,3 +123,23 @@ pub(super) fn submit(t: &mut Tables, ctx: &mut Ctx, c: &JobSubmit) -> Result<(),
     t.job_submissions.insert(vkey, Arc::new(sub));
     Ok(())
 }
+
+/// Stamp the indexes of a registered job's scaling policies: created when
+/// its ID first appeared, modified by every register (Nomad
+/// `UpsertScalingPoliciesTxn`).
+pub(super) fn stamp_scaling_policies(old: Option<&Job>, job: &mut Job, index: u64) {
+    for p in job
+        .task_groups
+        .iter_mut()
+        .filter_map(|tg| tg.scaling.as_mut())
+    {
+        let created = old
+            .into_iter()
+            .flat_map(|j| &j.task_groups)
+            .filter_map(|tg| tg.scaling.as_ref())
+            .find(|o| !o.id.is_empty() && o.id == p.id)
+            .map(|o| o.create_index);
+        p.create_index = created.unwrap_or(index);
+        p.modify_index = index;
+    }
+}

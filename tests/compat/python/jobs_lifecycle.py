@@ -81,6 +81,12 @@ refused(
 )
 check(job()["Version"] == 1, "a refused scale leaves the version", job())
 
+step("scaling policies")
+policies = n.scaling.get_scaling_policies(job=JOB_ID)
+check(len(policies) == 1 and policies[0]["Target"]["Group"] == "g", "one policy for group g", policies)
+policy = n.scaling.get_scaling_policy(policies[0]["ID"])
+check((policy["Min"], policy["Max"]) == (1, 3), "the policy's bounds", policy)
+
 step("versions")
 versions = [v["Version"] for v in n.job.get_versions(JOB_ID)["Versions"]]
 check(versions == [1, 0], "versions newest first", versions)
