@@ -502,3 +502,42 @@ async fn a_version_keeps_the_source_it_was_submitted_in() {
     let (code, _, _) = a.get("/v1/job/src/submission?version=0").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
+
+/// A blocking read of `/v1/job/:id/scale` wakes on a scaling event that
+/// changes no job, and reports that event's index.
+#[tokio::test]
+async fn a_blocking_scale_read_wakes_on_a_scaling_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let mut job = sleep_job("web", json!({}), json!({}));
+    job["Datacenters"] = json!(["nowhere"]);
+    register(&a, job, json!({})).await;
+    let (_, _, headers) = a.get("/v1/job/web/scale").await;
+    let index: u64 = headers["x-nomad-index"].to_str().unwrap().parse().unwrap();
+
+    let url = a.url(&format!("/v1/job/web/scale?index={index}&wait=30s"));
+    let parked = tokio::spawn(a.http.get(url).send());
+    a.wait_parked(1).await;
+    let (code, resp) = post(
+        &a,
+        "/v1/job/web/scale",
+        &json!({"Target": {"Group": "g"}, "Message": "hello"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{resp}");
+    let woke = tokio::time::timeout(common::DEADLINE, parked)
+        .await
+        .expect("the parked read woke")
+        .unwrap()
+        .unwrap();
+    let woke_index = woke.headers()["x-nomad-index"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = woke.json().await.unwrap();
+    assert_eq!(woke_index, resp["Index"].as_u64().unwrap().to_string());
+    assert_eq!(
+        body["TaskGroups"]["g"]["Events"][0]["Message"], "hello",
+        "{body}"
+    );
+}
