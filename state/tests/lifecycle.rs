@@ -83,7 +83,9 @@ fn stability_marks_the_version_and_the_current_job_without_a_new_version() {
         .contains(&WatchKey::job_versions("default", "web")));
 
     // The current version: the job too, same version and JobModifyIndex.
+    // No event, as in Nomad.
     let applied = h.ok(stability(1, true));
+    assert_eq!(applied.events, 0);
     let job = h
         .state
         .job(&mut WatchSet::new(), "default", "web")

@@ -12,8 +12,14 @@ use crate::command::{JobStability, JobSubmit, ScalingEventRegister};
 use crate::tables::{Ctx, JobScalingEvents, Tables};
 use crate::watch::WatchKey;
 
+/// `POST /v1/job/:id/stable`. Emits no events: Nomad's event stream has
+/// none for a stability write (nomad/state/events.go `MsgTypeEvents` has no
+/// entry for `JobStabilityRequestType`).
 pub(super) fn stability(t: &mut Tables, ctx: &mut Ctx, c: &JobStability) -> Result<(), ApplyError> {
-    set_job_stability(t, ctx, &c.namespace, &c.job_id, c.version, c.stable)
+    let before = ctx.events.len();
+    let result = set_job_stability(t, ctx, &c.namespace, &c.job_id, c.version, c.stable);
+    ctx.events.truncate(before);
+    result
 }
 
 /// Set the `Stable` flag of `version` of the live job: the version's row

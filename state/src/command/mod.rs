@@ -109,8 +109,8 @@ impl Command {
             Command::ClusterMetadata(_) => "ClusterMetadata",
             // Emits no events.
             Command::SchedulerConfigSet(_) => "SchedulerConfigSet",
-            // Nomad's job stability writes emit the job as registered again.
-            Command::JobStability(_) => "JobRegistered",
+            // Emits no events, as in Nomad.
+            Command::JobStability(_) => "JobStability",
             // A count change is a job register; an event alone changes no
             // object that has a topic.
             Command::ScalingEventRegister(_) => "JobRegistered",
