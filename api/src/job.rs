@@ -155,6 +155,10 @@ pub struct TaskGroup {
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "ShutdownDelay")]
     pub shutdown_delay: Option<Nanos>,
+    /// The `scaling` block: the bounds `POST /v1/job/:id/scale` keeps the
+    /// count within.
+    #[serde(rename = "Scaling")]
+    pub scaling: Option<crate::ScalingPolicy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

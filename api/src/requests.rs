@@ -23,6 +23,10 @@ pub struct JobRegisterRequest {
     pub policy_override: bool,
     #[serde(rename = "PreserveCounts")]
     pub preserve_counts: bool,
+    /// The source the job was written in, kept with the version it makes
+    /// (Nomad 1.6+ `JobRegisterRequest.Submission`).
+    #[serde(rename = "Submission")]
+    pub submission: Option<crate::JobSubmission>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -79,7 +79,7 @@ fn empty_object_decodes_to_default_for_every_type() {
 #[test]
 fn unknown_fields_are_ignored() {
     let tg: TaskGroup = serde_json::from_str(
-        r#"{"Name":"cache","Count":2,"Scaling":{"Min":1,"Max":5},
+        r#"{"Name":"cache","Count":2,"Sidecar":{"Min":1,"Max":5},
             "FutureField":{"nested":[1,{"deep":null}]},"PreventRescheduleOnLost":true}"#,
     )
     .unwrap();

@@ -17,3 +17,4 @@ pub mod jobs;
 pub mod jobspec;
 pub mod leader;
 pub mod raft;
+pub mod revert;

@@ -243,7 +243,6 @@ fn nomad_features_drover_skips_are_warnings() {
             r#"job.group["cache"].max_client_disconnect: ignored; Drover does not support `max_client_disconnect` yet"#,
             r#"job.group["cache"].volume["data"]: ignored; Drover does not support `volume` blocks yet"#,
             r#"job.group["cache"].service: ignored; Drover does not support `service` blocks yet"#,
-            r#"job.group["cache"].scaling: ignored; Drover does not support `scaling` blocks yet"#,
             r#"job.group["cache"].task["redis"].kind: ignored; Drover does not support `kind` yet"#,
             r#"job.group["cache"].task["redis"].template: ignored; Drover does not support `template` blocks yet"#,
             r#"job.group["cache"].task["redis"].artifact: ignored; Drover does not support `artifact` blocks yet"#,

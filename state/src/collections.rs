@@ -84,7 +84,8 @@ impl CollectionIndexes {
             | WatchKey::JobSummary { .. }
             | WatchKey::Eval(_)
             | WatchKey::Alloc(_)
-            | WatchKey::Node(_) => {}
+            | WatchKey::Node(_)
+            | WatchKey::JobScalingEvents { .. } => {}
         }
     }
 

@@ -15,6 +15,7 @@ pub mod filter;
 mod maps;
 pub mod pagination;
 mod read;
+mod read_lifecycle;
 mod snapshot;
 mod summary;
 mod tables;

@@ -176,6 +176,11 @@ impl State {
                 .deployments
                 .get(id)
                 .map_or(table(Table::Deployment), |d| d.modify_index),
+            // No table index of its own: 0 until the job has events.
+            WatchKey::JobScalingEvents { namespace, id } => t
+                .scaling_events
+                .get(&(namespace.clone(), id.clone()))
+                .map_or(0, |e| e.modify_index),
             other => t.key_indexes.get(other),
         }
     }

@@ -21,7 +21,7 @@ pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
     AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, EventPayload, Job,
-    JobSummary, Node, SchedulerConfiguration,
+    JobSubmission, JobSummary, Node, ScalingEvent, SchedulerConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,8 +85,27 @@ pub(crate) struct Tables {
     /// have none.
     #[serde(default, deserialize_with = "crate::maps::deserialize")]
     pub deployments: Map<String, Arc<Deployment>>,
+    /// Each job's scaling events per task group, newest first (Nomad's
+    /// `scaling_event` table). Added within snapshot format 3.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub scaling_events: Map<NsKey, Arc<JobScalingEvents>>,
+    /// The source submitted for a stored job version (Nomad's
+    /// `job_submission` table): kept while the version is, deleted with it.
+    /// Added within snapshot format 3.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub job_submissions: Map<VersionKey, Arc<JobSubmission>>,
     #[serde(skip)]
     pub ix: Secondary,
+}
+
+/// A job's scaling events (Nomad structs.JobScalingEvents): per task group,
+/// newest first, at most [`drover_api::JOB_TRACKED_SCALING_EVENTS`] each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobScalingEvents {
+    pub namespace: String,
+    pub job_id: String,
+    pub events: BTreeMap<String, Vec<ScalingEvent>>,
+    pub modify_index: u64,
 }
 
 /// The placeholder a restored version written as `nil` holds until
@@ -137,7 +156,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 10)?;
+        let mut st = s.serialize_struct("Tables", 12)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -148,6 +167,8 @@ impl Serialize for Tables {
         st.serialize_field("key_indexes", &self.key_indexes)?;
         st.serialize_field("scheduler_config", &self.scheduler_config)?;
         st.serialize_field("deployments", &self.deployments)?;
+        st.serialize_field("scaling_events", &self.scaling_events)?;
+        st.serialize_field("job_submissions", &self.job_submissions)?;
         st.end()
     }
 }
@@ -345,6 +366,7 @@ impl Tables {
             };
             if !tracked && self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
                 self.job_versions.remove(&k);
+                self.job_submissions.remove(&k);
             }
         }
     }
@@ -376,6 +398,21 @@ impl Tables {
             ctx.touched.push(WatchKey::job_summary(ns, id));
         }
         self.prune_versions(ns, id, None);
+        // A purged job's sources and scaling events go with it, even those
+        // of versions an allocation still runs (Nomad `DeleteJobTxn`).
+        let lo = (ns.to_string(), id.to_string(), 0, 0);
+        let hi = (ns.to_string(), id.to_string(), u64::MAX, u64::MAX);
+        let sources: Vec<VersionKey> = self
+            .job_submissions
+            .range(lo..=hi)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in sources {
+            self.job_submissions.remove(&k);
+        }
+        if self.scaling_events.remove(&ns_key(ns, id)).is_some() {
+            ctx.touched.push(WatchKey::job_scaling_events(ns, id));
+        }
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(ns, id));
     }

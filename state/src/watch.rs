@@ -54,11 +54,26 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatchKey {
     Table(Table),
-    Job { namespace: String, id: String },
-    JobSummary { namespace: String, id: String },
-    JobVersions { namespace: String, id: String },
-    JobAllocs { namespace: String, id: String },
-    JobEvals { namespace: String, id: String },
+    Job {
+        namespace: String,
+        id: String,
+    },
+    JobSummary {
+        namespace: String,
+        id: String,
+    },
+    JobVersions {
+        namespace: String,
+        id: String,
+    },
+    JobAllocs {
+        namespace: String,
+        id: String,
+    },
+    JobEvals {
+        namespace: String,
+        id: String,
+    },
     Eval(String),
     EvalAllocs(String),
     Alloc(String),
@@ -67,6 +82,11 @@ pub enum WatchKey {
     DeploymentAllocs(String),
     Deployment(String),
     JobDeployments { namespace: String, id: String },
+    /// A job's scaling events (`GET /v1/job/:id/scale`).
+    JobScalingEvents {
+        namespace: String,
+        id: String,
+    },
 }
 
 impl WatchKey {
@@ -96,6 +116,12 @@ impl WatchKey {
     }
     pub fn job_deployments(namespace: &str, id: &str) -> Self {
         WatchKey::JobDeployments {
+            namespace: namespace.to_string(),
+            id: id.to_string(),
+        }
+    }
+    pub fn job_scaling_events(namespace: &str, id: &str) -> Self {
+        WatchKey::JobScalingEvents {
             namespace: namespace.to_string(),
             id: id.to_string(),
         }

@@ -319,10 +319,72 @@ fn command() -> impl Strategy<Value = Command> {
                 now,
             })
         }),
-        (pick(NODES), now).prop_map(|(n, now)| Command::NodeDeregister(NodeDeregister {
+        (pick(NODES), now.clone()).prop_map(|(n, now)| Command::NodeDeregister(NodeDeregister {
             node_ids: vec![n.into()],
             now
         })),
+        (pick(JOBS), 0u64..4, any::<bool>(), now.clone()).prop_map(|(id, version, stable, now)| {
+            Command::JobStability(JobStability {
+                namespace: "default".into(),
+                job_id: id.into(),
+                version,
+                stable,
+                now,
+            })
+        }),
+        (
+            pick(JOBS),
+            prop::sample::select(vec!["g", "h", "x"]),
+            prop::option::of(0i32..4),
+            now.clone()
+        )
+            .prop_map(|(id, group, count, now)| {
+                let register = count.map(|c| {
+                    let mut j = a_job(id, 0, c);
+                    j.task_groups[0].scaling = Some(ScalingPolicy {
+                        id: format!("{id}-g"),
+                        min: Some(0),
+                        max: Some(5),
+                        policy: Some(serde_json::json!({"cooldown": "1m", "n": 2})),
+                        ..Default::default()
+                    });
+                    JobRegister {
+                        job: j,
+                        eval: None,
+                        enforce_index: None,
+                        now,
+                    }
+                });
+                Command::ScalingEventRegister(ScalingEventRegister {
+                    namespace: "default".into(),
+                    job_id: id.into(),
+                    task_group: group.into(),
+                    event: ScalingEvent {
+                        time: now,
+                        count: count.map(i64::from),
+                        meta: Some([("by".to_string(), serde_json::json!(1))].into()),
+                        ..Default::default()
+                    },
+                    register,
+                    now,
+                })
+            }),
+        (pick(JOBS), 0i32..4, now).prop_map(|(id, count, now)| {
+            Command::JobSubmit(JobSubmit {
+                register: JobRegister {
+                    job: a_job(id, 1, count),
+                    eval: None,
+                    enforce_index: None,
+                    now,
+                },
+                submission: JobSubmission {
+                    source: format!("job {id:?} {{ count = {count} }}"),
+                    format: "hcl2".into(),
+                    variable_flags: [("v".to_string(), count.to_string())].into(),
+                    ..Default::default()
+                },
+            })
+        }),
     ]
 }
 

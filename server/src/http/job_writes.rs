@@ -12,7 +12,7 @@ use drover_api::{
     trigger, Job, JobDeregisterResponse, JobRegisterRequest, JobRegisterResponse,
     JobValidateResponse, JobsParseRequest, WriteMeta,
 };
-use drover_state::command::{EvalUpdate, JobDeregister, JobRegister};
+use drover_state::command::{EvalUpdate, JobDeregister, JobRegister, JobSubmit};
 use drover_state::{Command, WatchSet};
 
 use super::blocking::{json, write_response, QueryMeta};
@@ -66,6 +66,14 @@ pub(crate) fn spec_changed(old: &Job, new: &Job) -> bool {
         j.create_index = 0;
         j.modify_index = 0;
         j.job_modify_index = 0;
+        for p in j
+            .task_groups
+            .iter_mut()
+            .filter_map(|tg| tg.scaling.as_mut())
+        {
+            p.create_index = 0;
+            p.modify_index = 0;
+        }
         j
     };
     strip(old) != strip(new)
@@ -110,6 +118,7 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
         .state
         .job(&mut WatchSet::new(), &job.namespace, &job.id)
         .cloned();
+    jobs::propagate_scaling_policy_ids(existing.as_ref(), &mut job, new_id);
     // Periodic and parameterized jobs are templates: no evaluation of their own.
     let eval = (!job.is_parent()).then(|| pending_eval(&job, trigger::JOB_REGISTER, now));
     let unchanged = existing
@@ -149,21 +158,26 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
     let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
     let has_eval = eval.is_some();
     let enforce_index = req.enforce_index.then_some(req.job_modify_index);
-    let index = write(
-        app,
-        Command::JobRegister(JobRegister {
-            job,
-            eval,
-            enforce_index,
-            now,
+    let register = JobRegister {
+        job,
+        eval,
+        enforce_index,
+        now,
+    };
+    let (submission, warnings) = super::submission::accept(req.submission);
+    let cmd = match submission {
+        Some(submission) => Command::JobSubmit(JobSubmit {
+            register,
+            submission,
         }),
-    )
-    .await?;
+        None => Command::JobRegister(register),
+    };
+    let index = write(app, cmd).await?;
     let resp = JobRegisterResponse {
         eval_id,
         eval_create_index: if has_eval { index } else { 0 },
         job_modify_index: index,
-        warnings: String::new(),
+        warnings,
         meta: WriteMeta { index },
     };
     Ok(write_response(&resp, index))

@@ -10,10 +10,10 @@ use drover_state::{Table, WatchKey};
 
 use super::blocking::{blocking, json, read_one};
 use super::error::{HttpError, HttpResult};
-use super::job_writes;
 use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
+use super::{job_lifecycle, job_writes};
 
 /// `PUT /v1/jobs`: register a job.
 pub async fn register(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
@@ -83,6 +83,10 @@ const SUFFIXES: &[&str] = &[
     "plan",
     "deployments",
     "deployment",
+    "revert",
+    "stable",
+    "scale",
+    "submission",
 ];
 
 fn split_job_path(rest: &str) -> (&str, Option<&str>) {
@@ -137,6 +141,19 @@ pub async fn dispatch(
         }
         (Some("plan"), Method::PUT | Method::POST) => {
             Box::pin(super::job_plan::plan(&app, &q, id, &body)).await
+        }
+        (Some("revert"), Method::PUT | Method::POST) => {
+            Box::pin(job_lifecycle::revert(&app, &q, id, &body)).await
+        }
+        (Some("stable"), Method::PUT | Method::POST) => {
+            Box::pin(job_lifecycle::stable(&app, &q, id, &body)).await
+        }
+        (Some("scale"), Method::GET) => Box::pin(job_lifecycle::scale_status(&app, &q, id)).await,
+        (Some("scale"), Method::PUT | Method::POST) => {
+            Box::pin(job_lifecycle::scale(&app, &q, id, &body)).await
+        }
+        (Some("submission"), Method::GET) => {
+            Box::pin(job_lifecycle::submission(&app, &q, id)).await
         }
         _ => Err(method_not_allowed()),
     }

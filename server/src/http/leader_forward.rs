@@ -93,6 +93,7 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/job/",
         // `/v1/deployments` and `/v1/deployment/...`.
         "/v1/deployment",
+        // `/v1/scaling/policies` and `/v1/scaling/policy/:id`.
         "/v1/scaling/",
         "/v1/allocations",
         "/v1/allocation/",

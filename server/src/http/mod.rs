@@ -15,6 +15,7 @@ pub mod error;
 mod evals;
 mod events;
 pub mod forward;
+mod job_lifecycle;
 mod job_plan;
 pub(crate) mod job_writes;
 mod jobs;
@@ -27,10 +28,12 @@ mod node_writes;
 mod nodes;
 mod operator;
 pub mod query;
+mod scaling;
 mod scheduler_config;
 mod search;
 pub mod serve;
 mod status;
+mod submission;
 mod system;
 
 use std::sync::Arc;
@@ -129,6 +132,8 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/search", put(search::prefix).post(search::prefix))
         .route("/v1/search/fuzzy", put(search::fuzzy).post(search::fuzzy))
+        .route("/v1/scaling/policies", get(scaling::list))
+        .route("/v1/scaling/policy/{id}", get(scaling::get_one))
         .route("/v1/namespaces", get(namespaces::list))
         .route("/v1/namespace/", any(namespaces::missing_name))
         .route("/v1/namespace/{name}", get(namespaces::get_one))

@@ -151,6 +151,7 @@ pub fn canonicalize(job: &mut Job) {
     let job_type = job.job_type;
     for tg in &mut job.task_groups {
         canonicalize_group(tg, job_type, job.update.as_ref());
+        super::scaling::canonicalize_scaling(&job.namespace, &job.id, tg);
     }
     job.update = job_level_update(job.update.take());
 }

@@ -34,6 +34,7 @@ pub mod diff;
 mod duration;
 mod network;
 mod policy;
+mod scaling;
 mod validate;
 mod value;
 
@@ -44,6 +45,7 @@ pub use canonicalize::{
 };
 pub use decode::{decode_job_request, decode_json, strip_nulls, DecodeError};
 pub use duration::go_duration;
+pub use scaling::propagate_scaling_policy_ids;
 pub use validate::{
     validate, validate_register, FieldError, ValidationErrors, JOB_MAX_COUNT, JOB_MAX_PRIORITY,
     JOB_MIN_PRIORITY, MAX_CORES, MAX_CPU_MHZ, MAX_SIZE_MB, MIN_CPU_MHZ, MIN_MEMORY_MB,

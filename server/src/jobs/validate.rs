@@ -323,6 +323,7 @@ fn validate_group(
     }
     validate_affinities(job.job_type, &tg.affinities, path, errs);
     validate_spreads(job.job_type, &tg.spreads, path, errs);
+    super::scaling::validate_scaling(tg, path, errs);
 
     match &tg.restart_policy {
         Some(rp) => validate_restart(rp, &field(path, "RestartPolicy"), errs),

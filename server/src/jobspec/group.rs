@@ -1,16 +1,16 @@
 //! The `group` block and the blocks only groups (or networks) have:
 //! `network` and its `port`s, `restart` (shared with tasks), `reschedule`,
-//! `ephemeral_disk`.
+//! `ephemeral_disk`, `scaling`.
 
 use drover_api::{
-    EphemeralDisk, NetworkResource, Port, ReschedulePolicy, RestartPolicy, TaskGroup,
+    EphemeralDisk, NetworkResource, Port, ReschedulePolicy, RestartPolicy, ScalingPolicy, TaskGroup,
 };
 use hcl::{Block, Body, Structure};
 
 use super::body::{leaf_block, no_labels, one_label, set_once, Decoder, Result};
 use super::error::Path;
 use super::job::{decode_affinity, decode_constraint, decode_spread, decode_update};
-use super::task::decode_task;
+use super::task::{decode_config, decode_task};
 
 const GROUP_IGNORED_ATTRS: &[&str] = &[
     "max_run_duration",
@@ -24,7 +24,6 @@ const GROUP_IGNORED_BLOCKS: &[&str] = &[
     "disconnect",
     "migrate",
     "service",
-    "scaling",
     "consul",
     "vault",
     "secret",
@@ -106,6 +105,10 @@ pub(super) fn decode_group(
                         let update = decode_update(d, &at, block)?;
                         set_once(&mut group.update, &at, update)?;
                     }
+                    "scaling" => {
+                        let scaling = decode_scaling(d, &at, block)?;
+                        set_once(&mut group.scaling, &at, scaling)?;
+                    }
                     "meta" => d.string_map_block(&at, block, &mut meta_seen, &mut group.meta)?,
                     _ => d.other_block(path, block, GROUP_IGNORED_BLOCKS)?,
                 }
@@ -176,6 +179,39 @@ fn decode_port(d: &mut Decoder<'_>, path: &Path, label: &str, body: &Body) -> Re
         Ok(true)
     })?;
     Ok(port)
+}
+
+/// A group's `scaling { enabled, min, max, policy { .. } }` (Nomad
+/// jobspec2 `ScalingPolicy`). What is not written stays absent, for
+/// canonicalization (`Min` becomes the group's count); `policy` is free-form
+/// and kept in the shape driver `config` blocks take.
+fn decode_scaling(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<ScalingPolicy> {
+    no_labels(path, block)?;
+    let mut policy = ScalingPolicy::default();
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let name = attr.key.as_str();
+                let at = path.attr(name);
+                let expr = &attr.expr;
+                match name {
+                    "enabled" => policy.enabled = Some(d.bool(&at, expr)?),
+                    "min" => policy.min = Some(d.int(&at, expr)?),
+                    "max" => policy.max = Some(d.int(&at, expr)?),
+                    "type" => policy.policy_type = d.string(&at, expr)?,
+                    _ => d.other_attr(path, name, &[])?,
+                }
+            }
+            Structure::Block(inner) if inner.identifier.as_str() == "policy" => {
+                let at = path.attr("policy");
+                no_labels(&at, inner)?;
+                let value = serde_json::Value::Object(decode_config(d, &at, &inner.body)?);
+                set_once(&mut policy.policy, &at, value)?;
+            }
+            Structure::Block(other) => d.other_block(path, other, &[])?,
+        }
+    }
+    Ok(policy)
 }
 
 /// `restart { attempts, interval, delay, mode, render_templates }`, at group

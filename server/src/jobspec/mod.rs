@@ -20,7 +20,7 @@
 //! Unknown names: every block decoder knows the full attribute and block set
 //! Nomad accepts there. Names Drover models are decoded; names Nomad has but
 //! Drover does not model (`service`, `template`, `artifact`, `vault`,
-//! `volume`, `lifecycle`, `scaling`, `migrate`, `consul`,
+//! `volume`, `lifecycle`, a task's `scaling`, `migrate`, `consul`,
 //! `identity`, `max_client_disconnect`, ...) are skipped with a warning in
 //! [`Parsed::warnings`]; anything else is an error, as in Nomad, so a typo
 //! such as `cout = 3` is caught. Driver `config` blocks are free-form and

@@ -187,7 +187,11 @@ fn decode_lifecycle(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<T
 ///   list (`port_map "http" { .. }` → `"port_map": [{"http": [{..}]}]`).
 ///
 /// `${...}` runtime references inside values are kept as text.
-fn decode_config(d: &mut Decoder<'_>, path: &Path, body: &Body) -> Result<Map<String, Value>> {
+pub(super) fn decode_config(
+    d: &mut Decoder<'_>,
+    path: &Path,
+    body: &Body,
+) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     let mut blocks: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for structure in body.iter() {

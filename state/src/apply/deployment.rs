@@ -5,7 +5,6 @@
 //! anything is written, so a refused one changes nothing.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use drover_api::{
     deployment_description, deployment_status, AllocDeploymentStatus, Allocation, Deployment,
@@ -97,7 +96,9 @@ fn put(t: &mut Tables, ctx: &mut Ctx, d: Deployment) {
         .then(|| (d.namespace.clone(), d.job_id.clone(), d.job_version));
     t.put_deployment(ctx, d);
     if let Some((ns, id, version)) = stable {
-        set_job_stability(t, ctx, &ns, &id, version, true);
+        // Nomad `updateJobStabilityImpl`; a version no longer stored (or
+        // a job purged meanwhile) is left alone.
+        let _ = super::lifecycle::set_job_stability(t, ctx, &ns, &id, version, true);
     }
 }
 
@@ -404,42 +405,4 @@ pub(crate) fn update_with_alloc(
     d.modify_index = ctx.index;
     d.modify_time = alloc.modify_time;
     put(t, ctx, d);
-}
-
-/// Nomad `updateJobStabilityImpl`: mark one stored version of the live job
-/// stable (or not). The current version is the jobs table's row, so both
-/// change together; a version no longer stored is left alone. The job's
-/// `ModifyIndex` moves, its `Version` and `JobModifyIndex` do not.
-pub(crate) fn set_job_stability(
-    t: &mut Tables,
-    ctx: &mut Ctx,
-    ns: &str,
-    id: &str,
-    version: u64,
-    stable: bool,
-) {
-    let key = (ns.to_string(), id.to_string());
-    let Some(current) = t.jobs.get(&key).cloned() else {
-        return;
-    };
-    let vkey = (
-        ns.to_string(),
-        id.to_string(),
-        current.create_index,
-        version,
-    );
-    let Some(stored) = t.job_versions.get(&vkey).cloned() else {
-        return;
-    };
-    if stored.stable == stable {
-        return;
-    }
-    let mut job = Job::clone(&stored);
-    job.stable = stable;
-    job.modify_index = ctx.index;
-    let job = Arc::new(job);
-    t.put_job_version(ctx, &job);
-    if current.version == version {
-        t.put_job(ctx, job);
-    }
 }

@@ -42,6 +42,7 @@ pub(crate) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
     job.modify_index = ctx.index;
     job.job_modify_index = ctx.index;
     job.stable = false;
+    super::lifecycle::stamp_scaling_policies(existing.map(|e| &**e), &mut job, ctx.index);
 
     let mut s = match t.job_summaries.get(&key) {
         Some(s) => {

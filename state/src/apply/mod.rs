@@ -8,6 +8,7 @@
 mod alloc;
 mod deployment;
 mod job;
+mod lifecycle;
 mod node;
 mod scheduler;
 
@@ -165,6 +166,9 @@ impl State {
             Command::DeploymentPromote(c) => deployment::promote(t, &mut ctx, c),
             Command::DeploymentAllocHealth(c) => deployment::alloc_health(t, &mut ctx, c),
             Command::DeploymentDelete(c) => deployment::delete(t, &mut ctx, c),
+            Command::JobStability(c) => lifecycle::stability(t, &mut ctx, c),
+            Command::ScalingEventRegister(c) => lifecycle::scaling_event(t, &mut ctx, c),
+            Command::JobSubmit(c) => lifecycle::submit(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

@@ -11,6 +11,7 @@ mod cluster;
 mod deployment;
 mod eval;
 mod job;
+mod lifecycle;
 mod node;
 mod plan;
 mod restore;
@@ -21,6 +22,7 @@ pub use cluster::*;
 pub use deployment::*;
 pub use eval::*;
 pub use job::*;
+pub use lifecycle::*;
 pub use node::*;
 pub use plan::*;
 pub use restore::*;
@@ -57,6 +59,9 @@ pub enum Command {
     DeploymentPromote(DeploymentPromote),
     DeploymentAllocHealth(DeploymentAllocHealth),
     DeploymentDelete(DeploymentDelete),
+    JobStability(JobStability),
+    ScalingEventRegister(ScalingEventRegister),
+    JobSubmit(JobSubmit),
 }
 
 impl Command {
@@ -83,6 +88,9 @@ impl Command {
             Command::DeploymentPromote(c) => c.now,
             Command::DeploymentAllocHealth(c) => c.now,
             Command::DeploymentDelete(c) => c.now,
+            Command::JobStability(c) => c.now,
+            Command::ScalingEventRegister(c) => c.now,
+            Command::JobSubmit(c) => c.register.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -116,6 +124,12 @@ impl Command {
             Command::DeploymentAllocHealth(_) => "DeploymentAllocHealth",
             // Emits no events (Nomad's deletes of collected objects do not).
             Command::DeploymentDelete(_) => "DeploymentDelete",
+            // Emits no events, as in Nomad.
+            Command::JobStability(_) => "JobStability",
+            // A count change is a job register; an event alone changes no
+            // object that has a topic.
+            Command::ScalingEventRegister(_) => "JobRegistered",
+            Command::JobSubmit(_) => "JobRegistered",
         }
     }
 }

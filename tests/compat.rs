@@ -1,0 +1,21 @@
+//! The compatibility suite: Nomad's own client libraries against the real
+//! `drover agent -dev`. Each test starts an agent and runs one script from
+//! `tests/compat/python/` (python-nomad); the script asserts, and its exit
+//! status is the test's. Runner and rules in `tests/compat/runner.rs`.
+//!
+//! To add a capability (dispatch, deployments, ...), add a script beside
+//! `jobs_lifecycle.py` and a test here that starts the agent it needs.
+
+mod common;
+#[path = "compat/runner.rs"]
+mod runner;
+
+use common::Agent;
+
+/// Register, read, versions, scale, stable, revert, submission, purge.
+#[tokio::test]
+async fn python_nomad_jobs_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(dir.path()).await;
+    runner::run_script(&agent, "jobs_lifecycle.py").await;
+}
