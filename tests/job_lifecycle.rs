@@ -541,3 +541,54 @@ async fn a_blocking_scale_read_wakes_on_a_scaling_event() {
         "{body}"
     );
 }
+
+/// Revert and scale are registrations: refused with Nomad's 403 while the
+/// scheduler configuration rejects job registration; stable is not.
+#[tokio::test]
+async fn revert_and_scale_are_refused_while_registration_is_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let mut job = sleep_job("web", json!({}), json!({"n": "1"}));
+    job["Datacenters"] = json!(["nowhere"]);
+    register(&a, job.clone(), json!({})).await;
+    job["Meta"]["n"] = json!("2");
+    register(&a, job, json!({})).await;
+    let r = a
+        .http
+        .put(a.url("/v1/operator/scheduler/configuration"))
+        .json(&json!({"RejectJobRegistration": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = position(&a, "web").await;
+
+    let disabled =
+        "Job registration, dispatch, and scale are disabled by the scheduler configuration";
+    for (path, body) in [
+        (
+            "/v1/job/web/revert",
+            json!({"JobID": "web", "JobVersion": 0}),
+        ),
+        (
+            "/v1/job/web/scale",
+            json!({"Count": 3, "Target": {"Group": "g"}}),
+        ),
+        (
+            "/v1/job/web/scale",
+            json!({"Message": "m", "Target": {"Group": "g"}}),
+        ),
+    ] {
+        let (code, resp) = post(&a, path, &body).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{path}: {resp}");
+        assert_eq!(resp, disabled, "{path}");
+    }
+    assert_eq!(position(&a, "web").await, before);
+    let (code, resp) = post(
+        &a,
+        "/v1/job/web/stable",
+        &json!({"JobID": "web", "JobVersion": 1, "Stable": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{resp}");
+}
