@@ -106,6 +106,17 @@ async fn revert_registers_an_old_version_as_a_new_one() {
     );
     let (status, _) = post(&a, "/v1/job/db/revert", &json!({"JobID": "db"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A scale the job could not be registered with is refused as well.
+    assert_400(
+        &post(
+            &a,
+            "/v1/job/web/scale",
+            &json!({"Count": 50_001, "Target": {"Group": "g"}}),
+        )
+        .await,
+        "TaskGroups: total count was greater than configured job_max_count: 50001 > 50000",
+    );
+    assert_eq!(position(&a, "web").await, before);
 
     let (status, resp) = post(
         &a,

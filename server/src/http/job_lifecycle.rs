@@ -331,6 +331,10 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
             }
         }
         scaled.submit_time = now;
+        // The scaled job must still be a valid job (the sum of the counts
+        // within `job_max_count`, as Nomad checks in `Job.Scale`).
+        let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
+        jobs::validate(&scaled, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
         let eval = (!scaled.is_parent()).then(|| pending_eval(&scaled, trigger::JOB_SCALING, now));
         event.eval_id = eval.as_ref().map(|e| e.id.clone());
         register = Some(JobRegister {
