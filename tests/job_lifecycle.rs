@@ -144,6 +144,20 @@ async fn revert_registers_an_old_version_as_a_new_one() {
         .map(|v| v["Version"].as_u64().unwrap())
         .collect();
     assert_eq!(listed, [2, 1, 0]);
+
+    // Reverting to a version whose spec the job already runs again (0 and
+    // 2 are the same) is an unchanged register: an evaluation, no version.
+    let before = position(&a, "web").await;
+    let (status, resp) = post(
+        &a,
+        "/v1/job/web/revert",
+        &json!({"JobID": "web", "JobVersion": 0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert!(!resp["EvalID"].as_str().unwrap().is_empty(), "{resp}");
+    assert_eq!(resp["JobModifyIndex"], before.1, "{resp}");
+    assert_eq!(position(&a, "web").await, before);
 }
 
 /// Nomad's `Job.Stable`: the flag of one version, in the versions and on
