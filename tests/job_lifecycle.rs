@@ -106,6 +106,17 @@ async fn revert_registers_an_old_version_as_a_new_one() {
     );
     let (status, _) = post(&a, "/v1/job/db/revert", &json!({"JobID": "db"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A scale the job could not be registered with is refused as well.
+    assert_400(
+        &post(
+            &a,
+            "/v1/job/web/scale",
+            &json!({"Count": 50_001, "Target": {"Group": "g"}}),
+        )
+        .await,
+        "TaskGroups: total count was greater than configured job_max_count: 50001 > 50000",
+    );
+    assert_eq!(position(&a, "web").await, before);
 
     let (status, resp) = post(
         &a,
@@ -133,6 +144,20 @@ async fn revert_registers_an_old_version_as_a_new_one() {
         .map(|v| v["Version"].as_u64().unwrap())
         .collect();
     assert_eq!(listed, [2, 1, 0]);
+
+    // Reverting to a version whose spec the job already runs again (0 and
+    // 2 are the same) is an unchanged register: an evaluation, no version.
+    let before = position(&a, "web").await;
+    let (status, resp) = post(
+        &a,
+        "/v1/job/web/revert",
+        &json!({"JobID": "web", "JobVersion": 0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert!(!resp["EvalID"].as_str().unwrap().is_empty(), "{resp}");
+    assert_eq!(resp["JobModifyIndex"], before.1, "{resp}");
+    assert_eq!(position(&a, "web").await, before);
 }
 
 /// Nomad's `Job.Stable`: the flag of one version, in the versions and on
@@ -540,4 +565,55 @@ async fn a_blocking_scale_read_wakes_on_a_scaling_event() {
         body["TaskGroups"]["g"]["Events"][0]["Message"], "hello",
         "{body}"
     );
+}
+
+/// Revert and scale are registrations: refused with Nomad's 403 while the
+/// scheduler configuration rejects job registration; stable is not.
+#[tokio::test]
+async fn revert_and_scale_are_refused_while_registration_is_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_with(dir.path(), "client { enabled = false }").await;
+    let mut job = sleep_job("web", json!({}), json!({"n": "1"}));
+    job["Datacenters"] = json!(["nowhere"]);
+    register(&a, job.clone(), json!({})).await;
+    job["Meta"]["n"] = json!("2");
+    register(&a, job, json!({})).await;
+    let r = a
+        .http
+        .put(a.url("/v1/operator/scheduler/configuration"))
+        .json(&json!({"RejectJobRegistration": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = position(&a, "web").await;
+
+    let disabled =
+        "Job registration, dispatch, and scale are disabled by the scheduler configuration";
+    for (path, body) in [
+        (
+            "/v1/job/web/revert",
+            json!({"JobID": "web", "JobVersion": 0}),
+        ),
+        (
+            "/v1/job/web/scale",
+            json!({"Count": 3, "Target": {"Group": "g"}}),
+        ),
+        (
+            "/v1/job/web/scale",
+            json!({"Message": "m", "Target": {"Group": "g"}}),
+        ),
+    ] {
+        let (code, resp) = post(&a, path, &body).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{path}: {resp}");
+        assert_eq!(resp, disabled, "{path}");
+    }
+    assert_eq!(position(&a, "web").await, before);
+    let (code, resp) = post(
+        &a,
+        "/v1/job/web/stable",
+        &json!({"JobID": "web", "JobVersion": 1, "Stable": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{resp}");
 }

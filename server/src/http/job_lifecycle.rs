@@ -20,7 +20,7 @@ use drover_state::{Command, WatchSet};
 
 use super::blocking::{blocking, json, write_response};
 use super::error::{HttpError, HttpResult};
-use super::job_writes::{now, pending_eval, spec_changed, write};
+use super::job_writes::{now, pending_eval, spec_changed, write, JOB_REGISTRATION_DISABLED};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
 use crate::jobs;
@@ -45,6 +45,26 @@ fn check_job_id(body_id: &str, url_id: &str) -> HttpResult<()> {
     }
     if body_id != url_id {
         return Err(HttpError::bad_request("Job ID does not match"));
+    }
+    Ok(())
+}
+
+/// Revert and scale are registers too: refused with a 403 while the
+/// scheduler configuration's `RejectJobRegistration` is set (Nomad's
+/// `registrationsAreAllowed` in `Job.Scale` and `doRegister`).
+fn registrations_allowed(app: &App) -> HttpResult<()> {
+    let rejecting = app
+        .raft
+        .shared
+        .read()
+        .state
+        .scheduler_config()
+        .is_some_and(|c| c.reject_job_registration);
+    if rejecting {
+        return Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            JOB_REGISTRATION_DISABLED,
+        ));
     }
     Ok(())
 }
@@ -76,6 +96,7 @@ pub async fn revert(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResu
         RevertError::UnknownJob(_) => HttpError::not_found(e.to_string()),
         _ => HttpError::bad_request(e.to_string()),
     })?;
+    registrations_allowed(app)?;
     let current = current.ok_or_else(|| HttpError::not_found("job not found"))?;
     register_or_evaluate(app, &current, cmd).await
 }
@@ -263,6 +284,7 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
             )));
         }
     }
+    registrations_allowed(app)?;
     let job = current_job(app, &ns, id)
         .ok_or_else(|| HttpError::not_found(format!("job {id:?} not found")))?;
     let Some(tg) = job.task_group(&group) else {
@@ -309,6 +331,10 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
             }
         }
         scaled.submit_time = now;
+        // The scaled job must still be a valid job (the sum of the counts
+        // within `job_max_count`, as Nomad checks in `Job.Scale`).
+        let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
+        jobs::validate(&scaled, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
         let eval = (!scaled.is_parent()).then(|| pending_eval(&scaled, trigger::JOB_SCALING, now));
         event.eval_id = eval.as_ref().map(|e| e.id.clone());
         register = Some(JobRegister {

@@ -80,7 +80,7 @@ pub(crate) fn spec_changed(old: &Job, new: &Job) -> bool {
 }
 
 /// Nomad's `ErrJobRegistrationDisabled`, answered with a 403.
-const JOB_REGISTRATION_DISABLED: &str =
+pub(super) const JOB_REGISTRATION_DISABLED: &str =
     "Job registration, dispatch, and scale are disabled by the scheduler configuration";
 
 /// `PUT /v1/jobs` and `PUT /v1/job/{id}`. Refused first while the scheduler
