@@ -15,4 +15,6 @@ pub mod http;
 pub mod jobs;
 pub mod jobspec;
 pub mod leader;
+pub mod periodic;
+pub mod periodic_cron;
 pub mod raft;

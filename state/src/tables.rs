@@ -81,6 +81,10 @@ pub(crate) struct Tables {
     /// it. Added within snapshot format 3: older snapshots have none.
     #[serde(default)]
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    /// Each periodic job's last launch ([`crate::periodic`]). Snapshots
+    /// written before it have none.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub periodic_launches: Map<NsKey, crate::periodic::PeriodicLaunch>,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -133,7 +137,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 9)?;
+        let mut st = s.serialize_struct("Tables", 10)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -143,6 +147,7 @@ impl Serialize for Tables {
         st.serialize_field("indexes", &self.indexes)?;
         st.serialize_field("key_indexes", &self.key_indexes)?;
         st.serialize_field("scheduler_config", &self.scheduler_config)?;
+        st.serialize_field("periodic_launches", &self.periodic_launches)?;
         st.end()
     }
 }
@@ -360,6 +365,7 @@ impl Tables {
         let Some(job) = self.jobs.remove(&ns_key(ns, id)) else {
             return;
         };
+        self.periodic_launches.remove(&ns_key(ns, id));
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
         ctx.event(EventPayload::Job(Box::new(Arc::unwrap_or_clone(job))));
