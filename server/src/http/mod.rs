@@ -14,6 +14,7 @@ pub mod error;
 mod evals;
 mod events;
 pub mod forward;
+mod job_dispatch;
 mod job_plan;
 mod job_writes;
 mod jobs;
