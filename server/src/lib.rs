@@ -17,4 +17,5 @@ pub mod jobspec;
 pub mod leader;
 pub mod periodic;
 pub mod periodic_cron;
+pub mod periodic_dispatch;
 pub mod raft;

@@ -1,0 +1,182 @@
+//! The periodic dispatcher, a leader duty (Nomad's nomad/periodic.go
+//! `PeriodicDispatch` and nomad/leader.go `restorePeriodicDispatcher`):
+//! it launches each enabled periodic job at the times of its cron specs,
+//! as a child `<parent>/periodic-<unix seconds>` registered with its
+//! evaluation in one Raft entry.
+//!
+//! On gaining leadership it resumes from the launch table
+//! ([`drover_state::periodic`]): a job whose next launch after its
+//! recorded last one has already passed (no server led at that time, or
+//! the old leader died first) is launched once, now, and then follows its
+//! schedule from now. Since a launch registers its child only if no job of
+//! that ID exists, a period launched by an earlier leader is never
+//! launched again.
+//!
+//! `prohibit_overlap` skips a launch while a child of the job is pending
+//! or running. Nomad looks at the children's allocations; looking at the
+//! children's status also counts a child whose allocation is not placed
+//! yet.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use drover_api::{Job, JobStatus, PERIODIC_LAUNCH_SUFFIX};
+use drover_state::{NamespaceSel, State, Table, WatchSet};
+use tokio::sync::watch;
+
+use crate::clock::unix_nanos;
+use crate::periodic::{launch_command, next_launch};
+use crate::raft::node::RaftHandle;
+
+/// What the dispatcher tracks of one periodic job.
+struct Tracked {
+    /// The job version this schedule was computed for.
+    job_modify_index: u64,
+    /// Unix nanoseconds; `None` when its specs never match again.
+    next: Option<i64>,
+}
+
+type Key = (String, String);
+
+/// Run until `stop`: launch what is due, sleep until the next launch or
+/// the next change to the jobs table.
+pub async fn run(raft: RaftHandle, mut stop: watch::Receiver<bool>) {
+    let mut applied = raft.shared.subscribe_applied();
+    let mut tracked: BTreeMap<Key, Tracked> = BTreeMap::new();
+    let mut jobs_index = None;
+    let mut restored = false;
+    loop {
+        let now = unix_nanos();
+        // Catch up on what changed, and launch what is due, from one
+        // copy of the state.
+        let due: Vec<(Job, i64)> = {
+            let applied = raft.shared.read();
+            let st = &applied.state;
+            let index = st.table_index(Table::Jobs);
+            if jobs_index != Some(index) {
+                jobs_index = Some(index);
+                let catch_up = !std::mem::replace(&mut restored, true);
+                let mut missed = track(st, &mut tracked, now, catch_up);
+                missed.retain(|(job, _)| !overlaps(st, job));
+                missed
+            } else {
+                Vec::new()
+            }
+        };
+        for (job, launch) in due {
+            launch_one(&raft, &job, launch, "missed").await;
+        }
+        let due: Vec<(Job, i64)> = {
+            let applied = raft.shared.read();
+            let st = &applied.state;
+            let mut due = Vec::new();
+            for ((ns, id), t) in tracked.iter_mut() {
+                let Some(at) = t.next.filter(|at| *at <= now) else {
+                    continue;
+                };
+                let Some(job) = st.job(&mut WatchSet::new(), ns, id) else {
+                    continue;
+                };
+                let p = job
+                    .periodic
+                    .as_ref()
+                    .map_or_else(Default::default, Clone::clone);
+                t.next = next_launch(&p, at.max(now));
+                if overlaps(st, job) {
+                    tracing::info!(job = %id, "periodic launch skipped: a child is still live (prohibit_overlap)");
+                    continue;
+                }
+                due.push((job.clone(), at));
+            }
+            due
+        };
+        for (job, launch) in due {
+            launch_one(&raft, &job, launch, "scheduled").await;
+        }
+        let next = tracked.values().filter_map(|t| t.next).min();
+        let wait = next.map_or(Duration::from_secs(3600), |at| {
+            Duration::from_nanos(u64::try_from(at - unix_nanos()).unwrap_or(0))
+        });
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Bring `tracked` up to date with the active periodic jobs. With
+/// `catch_up` (the first look of a term), also the jobs whose next launch
+/// after their recorded last one has passed: launched once, now.
+fn track(
+    st: &State,
+    tracked: &mut BTreeMap<Key, Tracked>,
+    now: i64,
+    catch_up: bool,
+) -> Vec<(Job, i64)> {
+    let mut missed = Vec::new();
+    let mut live = BTreeMap::new();
+    for job in st.periodic_jobs() {
+        let key = (job.namespace.clone(), job.id.clone());
+        let Some(p) = job.periodic.as_ref() else {
+            continue;
+        };
+        let last = st
+            .periodic_launch(&job.namespace, &job.id)
+            .map(|l| l.launch);
+        let entry = match tracked.remove(&key) {
+            Some(t) if t.job_modify_index == job.job_modify_index => t,
+            _ => {
+                if catch_up {
+                    if let Some(last) = last {
+                        if next_launch(p, last).is_some_and(|n| n <= now) {
+                            missed.push((job.clone(), now));
+                        }
+                    }
+                }
+                let from = last.map_or(now, |l| l.max(now));
+                Tracked {
+                    job_modify_index: job.job_modify_index,
+                    next: next_launch(p, from),
+                }
+            }
+        };
+        live.insert(key, entry);
+    }
+    *tracked = live;
+    missed
+}
+
+/// Whether `job` forbids overlap and a child of it is still pending or
+/// running.
+fn overlaps(st: &State, job: &Job) -> bool {
+    if !job.periodic.as_ref().is_some_and(|p| p.prohibit_overlap) {
+        return false;
+    }
+    let prefix = format!("{}{PERIODIC_LAUNCH_SUFFIX}", job.id);
+    let live = st
+        .jobs(
+            &mut WatchSet::new(),
+            NamespaceSel::One(&job.namespace),
+            &prefix,
+            None,
+            false,
+        )
+        .any(|c| c.parent_id == job.id && !c.stop && c.status != JobStatus::Dead);
+    live
+}
+
+async fn launch_one(raft: &RaftHandle, job: &Job, launch: i64, why: &str) {
+    let cmd = launch_command(job, launch, unix_nanos(), false);
+    let child = crate::periodic::periodic_child_id(&job.id, launch);
+    match raft.write(cmd).await {
+        Ok(out) => match out.result {
+            Ok(()) => tracing::debug!(job = %job.id, %child, why, "periodic job launched"),
+            // The child exists: this period was launched already.
+            Err(e) => {
+                tracing::debug!(job = %job.id, %child, error = %e, "periodic launch not written")
+            }
+        },
+        Err(e) => tracing::warn!(job = %job.id, %child, error = %e, "periodic launch failed"),
+    }
+}
