@@ -81,10 +81,20 @@ async fn a_seconds_cron_launches_children_that_run() {
     for w in secs.windows(2) {
         assert!(w[1] > w[0] && (w[1] - w[0]) % 2 == 0, "{secs:?}");
     }
+    let mut late_ms = Vec::new();
     for k in &kids {
         assert_eq!(k["Type"], "batch", "{k}");
         assert_eq!(k["Periodic"], false, "{k}");
+        // How long after its scheduled second each child was registered.
+        let (_, job, _) = a
+            .get(&format!("/v1/job/{}", k["ID"].as_str().unwrap()))
+            .await;
+        let submit = job["SubmitTime"].as_i64().unwrap();
+        let scheduled = i64::try_from(launch_secs(k)).unwrap() * 1_000_000_000;
+        assert!(submit >= scheduled, "{job}");
+        late_ms.push((submit - scheduled) / 1_000_000);
     }
+    eprintln!("periodic launches registered {late_ms:?} ms after their second");
     // They run to completion, and the parent counts them.
     let first = kids[0]["ID"].as_str().unwrap().to_string();
     common::alloc_when(&a, &first, "the first child completed", |al| {
