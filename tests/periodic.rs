@@ -131,6 +131,34 @@ async fn a_seconds_cron_launches_children_that_run() {
             .starts_with("tick/periodic-"),
         "{eval}"
     );
+
+    // Stopped, it launches no more: no child is scheduled after the stop.
+    // Measured against a second periodic job: once that one has launched
+    // twice after the stop, the stopped one has had two periods to launch
+    // in. (A launch already on its way at the stop is for a second before
+    // it.)
+    let r = a.http.delete(a.url("/v1/job/tick")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let stopped_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    submit(
+        &a,
+        periodic_job("tock", json!({"Spec": "*/2 * * * * * *"}), "true"),
+    )
+    .await;
+    a.until("/v1/jobs?prefix=tock/", "two launches of tock", |l| {
+        children(l, "tock").len() >= 2
+    })
+    .await;
+    let (_, list, _) = a.get("/v1/jobs?prefix=tick/").await;
+    let after: Vec<u64> = children(&list, "tick")
+        .iter()
+        .map(launch_secs)
+        .filter(|s| *s > stopped_at)
+        .collect();
+    assert!(after.is_empty(), "launched after the stop: {after:?}");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@
 //! yet.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use drover_api::{Job, JobStatus, PERIODIC_LAUNCH_SUFFIX};
 use drover_state::{NamespaceSel, State, Table, WatchSet};
@@ -38,6 +38,11 @@ struct Tracked {
 
 type Key = (String, String);
 
+/// How often at most the dispatcher re-reads the periodic jobs while the
+/// jobs table keeps changing: a scan reads every job, and a busy cluster
+/// registers many jobs a second; launches are whole seconds apart.
+const RESCAN_EVERY: Duration = Duration::from_millis(100);
+
 /// Run until `stop`: launch what is due, sleep until the next launch or
 /// the next change to the jobs table.
 pub async fn run(raft: RaftHandle, mut stop: watch::Receiver<bool>) {
@@ -45,22 +50,30 @@ pub async fn run(raft: RaftHandle, mut stop: watch::Receiver<bool>) {
     let mut tracked: BTreeMap<Key, Tracked> = BTreeMap::new();
     let mut jobs_index = None;
     let mut restored = false;
+    let mut last_scan: Option<Instant> = None;
     loop {
         let now = unix_nanos();
+        // A rescan the rate limit put off: when it may run.
+        let mut rescan_after = None;
         // Catch up on what changed, and launch what is due, from one
         // copy of the state.
         let due: Vec<(Job, i64)> = {
             let applied = raft.shared.read();
             let st = &applied.state;
             let index = st.table_index(Table::Jobs);
-            if jobs_index != Some(index) {
+            let allowed = last_scan.map(|t| t + RESCAN_EVERY);
+            if jobs_index == Some(index) {
+                Vec::new()
+            } else if let Some(at) = allowed.filter(|at| *at > Instant::now()) {
+                rescan_after = Some(at);
+                Vec::new()
+            } else {
                 jobs_index = Some(index);
+                last_scan = Some(Instant::now());
                 let catch_up = !std::mem::replace(&mut restored, true);
                 let mut missed = track(st, &mut tracked, now, catch_up);
                 missed.retain(|(job, _)| !overlaps(st, job));
                 missed
-            } else {
-                Vec::new()
             }
         };
         for (job, launch) in due {
@@ -74,7 +87,13 @@ pub async fn run(raft: RaftHandle, mut stop: watch::Receiver<bool>) {
                 let Some(at) = t.next.filter(|at| *at <= now) else {
                     continue;
                 };
-                let Some(job) = st.job(&mut WatchSet::new(), ns, id) else {
+                // Stopped, disabled or gone since the last scan: not
+                // launched, and not looked at again before the next scan.
+                let Some(job) = st
+                    .job(&mut WatchSet::new(), ns, id)
+                    .filter(|j| j.is_periodic_active())
+                else {
+                    t.next = None;
                     continue;
                 };
                 let p = job
@@ -94,9 +113,12 @@ pub async fn run(raft: RaftHandle, mut stop: watch::Receiver<bool>) {
             launch_one(&raft, &job, launch, "scheduled").await;
         }
         let next = tracked.values().filter_map(|t| t.next).min();
-        let wait = next.map_or(Duration::from_secs(3600), |at| {
+        let mut wait = next.map_or(Duration::from_secs(3600), |at| {
             Duration::from_nanos(u64::try_from(at - unix_nanos()).unwrap_or(0))
         });
+        if let Some(at) = rescan_after {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
         tokio::select! {
             changed = applied.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(wait) => {}
