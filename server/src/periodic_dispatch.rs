@@ -202,3 +202,100 @@ async fn launch_one(raft: &RaftHandle, job: &Job, launch: i64, why: &str) {
         Err(e) => tracing::warn!(job = %job.id, %child, error = %e, "periodic launch failed"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use drover_api::{JobType, PeriodicConfig, Task, TaskGroup};
+    use drover_state::command::JobRegister;
+    use drover_state::Command;
+
+    use super::*;
+
+    const SEC: i64 = 1_000_000_000;
+    /// 2026-01-01T00:00:00Z.
+    const T0: i64 = 1_767_225_600 * SEC;
+
+    fn parent(id: &str, spec: &str) -> Job {
+        Job {
+            id: id.into(),
+            namespace: "default".into(),
+            job_type: JobType::Batch,
+            periodic: Some(PeriodicConfig {
+                spec: spec.into(),
+                ..Default::default()
+            }),
+            task_groups: vec![TaskGroup {
+                name: "g".into(),
+                count: 1,
+                tasks: vec![Task {
+                    name: "t".into(),
+                    driver: "raw_exec".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn register(st: &mut State, index: u64, job: Job, now: i64) {
+        let cmd = Command::JobRegister(JobRegister {
+            job,
+            eval: None,
+            enforce_index: None,
+            now,
+        });
+        assert!(st.apply(index, &cmd).result.is_ok());
+    }
+
+    /// A new term launches once what it missed, and schedules the rest
+    /// from now; a later look of the same term launches nothing missed.
+    #[test]
+    fn a_new_term_launches_missed_periods_once() {
+        let mut st = State::default();
+        // Every minute, registered at T0: its first launch was due at
+        // T0 + 60 s. Hourly, registered at T0: not due before T0 + 1 h.
+        register(&mut st, 1, parent("minutely", "* * * * *"), T0);
+        register(&mut st, 2, parent("hourly", "0 * * * *"), T0);
+        let now = T0 + 90 * SEC;
+        let mut tracked = BTreeMap::new();
+        let missed = track(&st, &mut tracked, now, true);
+        let missed: Vec<(&str, i64)> = missed.iter().map(|(j, t)| (j.id.as_str(), *t)).collect();
+        assert_eq!(missed, [("minutely", now)]);
+        let next =
+            |t: &BTreeMap<Key, Tracked>, id: &str| t[&("default".to_string(), id.to_string())].next;
+        assert_eq!(next(&tracked, "minutely"), Some(T0 + 120 * SEC));
+        assert_eq!(next(&tracked, "hourly"), Some(T0 + 3600 * SEC));
+
+        // The minutely job's child of T0 + 120 s is recorded: the next
+        // term resumes after it and has nothing to catch up.
+        let child = crate::periodic::derive_periodic_child(
+            &parent("minutely", "* * * * *"),
+            T0 + 120 * SEC,
+        );
+        register(&mut st, 3, child, T0 + 120 * SEC);
+        let mut tracked = BTreeMap::new();
+        assert!(track(&st, &mut tracked, T0 + 150 * SEC, true).is_empty());
+        assert_eq!(next(&tracked, "minutely"), Some(T0 + 180 * SEC));
+        // Without catch-up (a later look of a term), nothing is missed.
+        let mut tracked = BTreeMap::new();
+        assert!(track(&st, &mut tracked, T0 + 600 * SEC, false).is_empty());
+    }
+
+    #[test]
+    fn overlap_counts_live_children_only() {
+        let mut st = State::default();
+        let mut p = parent("slow", "* * * * * * *");
+        if let Some(c) = p.periodic.as_mut() {
+            c.prohibit_overlap = true;
+        }
+        register(&mut st, 1, p.clone(), T0);
+        assert!(!overlaps(&st, &p));
+        let child = crate::periodic::derive_periodic_child(&p, T0 + SEC);
+        register(&mut st, 2, child, T0 + SEC);
+        // The child has no allocation yet: pending, so live.
+        assert!(overlaps(&st, &p));
+        let free = parent("free", "* * * * * * *");
+        assert!(!overlaps(&st, &free));
+    }
+}
