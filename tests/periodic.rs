@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 mod common;
-use common::cluster::Server;
+use common::cluster::{converged, form_three, Server};
 use common::{free_port, submit, Agent};
 
 /// A batch job launched by `periodic`, its task running `sh -c script`.
@@ -250,17 +250,68 @@ async fn a_restarted_server_launches_no_period_twice() {
     )
     .await;
 
-    // Every child was registered once (version 0, created and modified by
-    // the same write): no period was launched a second time, by the new
-    // term or by the catch-up launch.
-    let list = jobs(&s).await;
-    let kids = children(&list, "cron");
+    // No period was launched a second time, by the new term or by the
+    // catch-up launch.
+    assert_each_launched_once(&s).await;
+}
+
+/// Every child of `cron` as `s` serves it (stale: any server answers) was
+/// registered once: version 0, created and last changed by the same
+/// write, and no two for the same second.
+async fn assert_each_launched_once(s: &Server) {
+    let list = jobs(s).await;
     let mut seen = BTreeSet::new();
-    for k in &kids {
+    for k in children(&list, "cron") {
         let id = k["ID"].as_str().unwrap();
-        let (_, job) = s.get(&format!("/v1/job/{id}")).await.unwrap();
+        let (_, job) = s.get(&format!("/v1/job/{id}?stale=true")).await.unwrap();
         assert_eq!(job["Version"], 0, "{job}");
         assert_eq!(job["CreateIndex"], job["JobModifyIndex"], "{job}");
-        assert!(seen.insert(launch_secs(k)), "{id} twice");
+        assert!(seen.insert(launch_secs(&k)), "{id} twice");
     }
+}
+
+#[tokio::test]
+async fn a_new_leader_resumes_without_launching_a_period_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = (0..3).map(|i| root.path().join(format!("s{i}"))).collect();
+    let ips = ["127.0.0.172", "127.0.0.173", "127.0.0.174"];
+    let (mut servers, voters, leader) = form_three(&dirs, &ips, "").await;
+    let job = json!({"Job": periodic_job("cron", json!({"Spec": "*/2 * * * * * *"}), "true")});
+    let (status, _, body) = servers[leader]
+        .call(reqwest::Method::PUT, "/v1/jobs", Some(&job))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    servers[leader]
+        .until("/v1/jobs?prefix=cron/", "two children", |_, l| {
+            children(l, "cron").len() >= 2
+        })
+        .await;
+
+    // The leader dies; another takes over its duties.
+    servers[leader].kill();
+    let rest: Vec<&Server> = servers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+        .map(|(_, s)| s)
+        .collect();
+    let new = rest[converged(&rest, &voters).await];
+    let latest = children(&jobs(new).await, "cron")
+        .iter()
+        .map(launch_secs)
+        .max()
+        .unwrap();
+    new.until(
+        "/v1/jobs?prefix=cron/",
+        "two launches by the new leader",
+        |_, l| {
+            children(l, "cron")
+                .iter()
+                .filter(|c| launch_secs(c) > latest)
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    assert_each_launched_once(new).await;
 }
