@@ -1,7 +1,9 @@
 //! Periodic jobs against the real binary: a seconds cron launches a child
 //! each period and the children run; `prohibit_overlap` holds a launch back
-//! while a child runs; a forced launch answers as Nomad's; and a server
-//! killed and restarted on its data directory launches no period twice.
+//! while a child runs; a forced launch answers as Nomad's; a stopped job
+//! launches no more; and neither a server killed and restarted on its data
+//! directory nor a new leader after the old one died launches a period
+//! twice.
 
 use std::collections::BTreeSet;
 
