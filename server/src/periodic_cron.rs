@@ -173,7 +173,11 @@ impl CronExpr {
             if year > YEAR_MAX {
                 return None;
             }
-            if !self.years[(year - YEAR_MIN).max(0) as usize] {
+            if year < YEAR_MIN {
+                t = midnight(NaiveDate::from_ymd_opt(YEAR_MIN, 1, 1)?);
+                continue;
+            }
+            if !self.years[(year - YEAR_MIN) as usize] {
                 t = midnight(NaiveDate::from_ymd_opt(year + 1, 1, 1)?);
                 continue;
             }
@@ -273,7 +277,11 @@ fn parse_field(field: &str, spec: &FieldSpec, day: bool) -> Result<Vec<bool>, Cr
         let mut v = lo;
         while v <= hi {
             set[v as usize] = true;
-            v += step;
+            // A step past the range ends it (and may not overflow).
+            let Some(next) = v.checked_add(step) else {
+                break;
+            };
+            v = next;
         }
     }
     Ok(set)
@@ -463,6 +471,14 @@ mod tests {
         bad("* * * foo *", "invalid month field");
         bad("* * * * 8", "invalid day of week field");
         bad("*/0 * * * *", "step must be at least 1");
+        bad("*/99999999999 * * * *", "is not a number");
+        // A step as large as a u32 takes the first value only.
+        check(
+            "0 0 1 1 * */4294967295",
+            "UTC",
+            "1969-06-01T00:00:00Z",
+            &["1970-01-01T00:00:00+00:00"],
+        );
         bad("5-2 * * * *", "backwards");
         bad("* * * * 5L", "not supported");
         bad("* * 15W * *", "not supported");
