@@ -81,11 +81,21 @@ pub struct Job {
     #[serde(rename = "Update")]
     pub update: Option<UpdateStrategy>,
     #[serde(rename = "Periodic")]
-    pub periodic: Option<serde_json::Value>,
+    pub periodic: Option<crate::PeriodicConfig>,
     #[serde(rename = "ParameterizedJob")]
-    pub parameterized_job: Option<serde_json::Value>,
+    pub parameterized_job: Option<crate::ParameterizedJobConfig>,
+    /// A dispatched job's payload: base64 (Go's `[]byte` on the wire) of
+    /// the Snappy-compressed bytes, as Nomad stores it and as allocations
+    /// carry it; the client decompresses it into the task's
+    /// `dispatch_payload` file, and `GET /v1/job/:id` shows it
+    /// decompressed.
+    #[serde(rename = "Payload")]
+    pub payload: Option<String>,
     #[serde(rename = "Dispatched")]
     pub dispatched: bool,
+    /// The dispatch request's idempotency token, on a dispatched child.
+    #[serde(rename = "DispatchIdempotencyToken")]
+    pub dispatch_idempotency_token: String,
     #[serde(rename = "Meta", deserialize_with = "crate::null_default")]
     pub meta: BTreeMap<String, String>,
     #[serde(rename = "Stop")]
@@ -113,12 +123,25 @@ pub struct Job {
 impl Job {
     /// Periodic and parameterized jobs are templates: they never get
     /// allocations of their own, only children.
+    /// A dispatched child keeps its parent's `ParameterizedJob` but is
+    /// not a template (Nomad's `IsPeriodic() || IsParameterized()`).
     pub fn is_parent(&self) -> bool {
-        self.periodic.as_ref().is_some_and(|p| !p.is_null())
-            || self
-                .parameterized_job
-                .as_ref()
-                .is_some_and(|p| !p.is_null())
+        self.is_periodic() || self.is_parameterized()
+    }
+
+    pub fn is_periodic(&self) -> bool {
+        self.periodic.is_some()
+    }
+
+    /// A parameterized template, not one of its dispatched children.
+    pub fn is_parameterized(&self) -> bool {
+        self.parameterized_job.is_some() && !self.dispatched
+    }
+
+    /// Whether the periodic dispatcher launches this job (Nomad's
+    /// `IsPeriodicActive`).
+    pub fn is_periodic_active(&self) -> bool {
+        self.periodic.as_ref().is_some_and(|p| p.enabled) && !self.stop && !self.is_parameterized()
     }
 
     pub fn task_group(&self, name: &str) -> Option<&TaskGroup> {
@@ -199,6 +222,9 @@ pub struct Task {
     /// it a main task (Nomad's `lifecycle` block).
     #[serde(rename = "Lifecycle")]
     pub lifecycle: Option<TaskLifecycle>,
+    /// Where a dispatched job's payload is written (`dispatch_payload`).
+    #[serde(rename = "DispatchPayload")]
+    pub dispatch_payload: Option<crate::DispatchPayloadConfig>,
 }
 
 /// Nomad's `TaskLifecycleConfig`.
@@ -473,8 +499,8 @@ impl JobListStub {
             node_pool: job.node_pool.clone(),
             job_type: job.job_type,
             priority: job.priority,
-            periodic: job.periodic.as_ref().is_some_and(|p| !p.is_null()),
-            parameterized_job: job.parameterized_job.as_ref().is_some_and(|p| !p.is_null()),
+            periodic: job.is_periodic(),
+            parameterized_job: job.is_parameterized(),
             stop: job.stop,
             status: job.status,
             status_description: job.status_description.clone(),

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod allocdir;
+pub mod dispatch_payload;
 pub mod driver;
 pub mod fingerprint;
 pub mod hoststats;

@@ -318,7 +318,7 @@ mod tests {
         assert!(job_is_gcable(&job(Sysbatch, Dead, false)));
         assert!(!job_is_gcable(&job(Batch, Running, false)));
         let mut periodic = job(Batch, Running, false);
-        periodic.periodic = Some(serde_json::json!({"Enabled": true}));
+        periodic.periodic = Some(Default::default());
         assert!(!job_is_gcable(&periodic));
         periodic.stop = true;
         assert!(job_is_gcable(&periodic));

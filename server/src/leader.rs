@@ -647,6 +647,7 @@ async fn supervise(
         tasks.spawn(leader.clone().feed_loop(stop_rx.clone()));
         tasks.spawn(leader.clone().first_writes(stop_rx.clone()));
         tasks.spawn(leader.clone().watch_deployments(stop_rx.clone()));
+        tasks.spawn(crate::periodic_dispatch::run(raft.clone(), stop_rx.clone()));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }

@@ -16,5 +16,8 @@ pub mod http;
 pub mod jobs;
 pub mod jobspec;
 pub mod leader;
+pub mod periodic;
+pub mod periodic_cron;
+pub mod periodic_dispatch;
 pub mod raft;
 pub mod revert;

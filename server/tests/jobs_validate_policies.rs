@@ -647,7 +647,10 @@ fn network_ports() {
 
 #[test]
 fn periodic_and_parameterized_need_batch() {
-    let periodic = serde_json::json!({"Enabled": true, "Spec": "*/5 * * * *"});
+    let periodic = drover_api::PeriodicConfig {
+        spec: "*/5 * * * *".into(),
+        ..Default::default()
+    };
     let p = periodic.clone();
     check(
         valid(move |j| j.periodic = Some(p)),
@@ -657,11 +660,21 @@ fn periodic_and_parameterized_need_batch() {
         )],
     );
     check(
-        valid(|j| j.periodic = Some(serde_json::json!({"Enabled": false}))),
+        valid(|j| {
+            j.periodic = Some(drover_api::PeriodicConfig {
+                enabled: false,
+                ..Default::default()
+            })
+        }),
         &[],
     );
     check(
-        valid(|j| j.parameterized_job = Some(serde_json::json!({"Payload": "optional"}))),
+        valid(|j| {
+            j.parameterized_job = Some(drover_api::ParameterizedJobConfig {
+                payload: "optional".into(),
+                ..Default::default()
+            })
+        }),
         &[(
             "ParameterizedJob",
             "Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler",

@@ -354,7 +354,8 @@ fn periodic_and_parameterized_blocks() {
         "#),
         Ok(&[(
             "/Periodic",
-            json!({"Spec": "*/5 * * * *", "SpecType": "cron", "ProhibitOverlap": true, "TimeZone": "UTC"}),
+            json!({"Enabled": true, "Spec": "*/5 * * * *", "Specs": [], "SpecType": "cron",
+                   "ProhibitOverlap": true, "TimeZone": "UTC"}),
         )]),
     );
     check(
@@ -364,7 +365,8 @@ fn periodic_and_parameterized_blocks() {
                 }"#),
         Ok(&[(
             "/Periodic",
-            json!({"Specs": ["0 * * * *", "30 * * * *"], "SpecType": "cron", "Enabled": false}),
+            json!({"Specs": ["0 * * * *", "30 * * * *"], "Spec": "", "SpecType": "cron",
+                   "Enabled": false, "ProhibitOverlap": false, "TimeZone": "UTC"}),
         )]),
     );
     check(
@@ -376,6 +378,20 @@ fn periodic_and_parameterized_blocks() {
         Ok(&[(
             "/ParameterizedJob",
             json!({"Payload": "required", "MetaRequired": ["input"], "MetaOptional": ["mode"]}),
+        )]),
+    );
+    check(
+        &job("parameterized {}"),
+        Ok(&[(
+            "/ParameterizedJob",
+            json!({"Payload": "optional", "MetaRequired": [], "MetaOptional": []}),
+        )]),
+    );
+    check(
+        &task("dispatch_payload {\n file = \"config/input.json\"\n}"),
+        Ok(&[(
+            "/TaskGroups/0/Tasks/0/DispatchPayload",
+            json!({"File": "config/input.json"}),
         )]),
     );
     check(

@@ -14,6 +14,7 @@ pub mod events;
 pub mod filter;
 mod maps;
 pub mod pagination;
+pub mod periodic;
 mod read;
 mod read_lifecycle;
 mod snapshot;

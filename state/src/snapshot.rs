@@ -93,6 +93,10 @@ impl State {
             ("indexes", a.indexes == b.indexes),
             ("key_indexes", a.key_indexes == b.key_indexes),
             ("scheduler_config", a.scheduler_config == b.scheduler_config),
+            (
+                "periodic_launches",
+                a.periodic_launches == b.periodic_launches,
+            ),
             ("derived indexes", a.ix == b.ix),
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),

@@ -94,6 +94,10 @@ pub(crate) struct Tables {
     /// Added within snapshot format 3.
     #[serde(default, deserialize_with = "crate::maps::deserialize")]
     pub job_submissions: Map<VersionKey, Arc<JobSubmission>>,
+    /// Each periodic job's last launch ([`crate::periodic`]). Snapshots
+    /// written before it have none.
+    #[serde(default, deserialize_with = "crate::maps::deserialize")]
+    pub periodic_launches: Map<NsKey, crate::periodic::PeriodicLaunch>,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -156,7 +160,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 12)?;
+        let mut st = s.serialize_struct("Tables", 13)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -169,6 +173,7 @@ impl Serialize for Tables {
         st.serialize_field("deployments", &self.deployments)?;
         st.serialize_field("scaling_events", &self.scaling_events)?;
         st.serialize_field("job_submissions", &self.job_submissions)?;
+        st.serialize_field("periodic_launches", &self.periodic_launches)?;
         st.end()
     }
 }
@@ -390,6 +395,7 @@ impl Tables {
         let Some(job) = self.jobs.remove(&ns_key(ns, id)) else {
             return;
         };
+        self.periodic_launches.remove(&ns_key(ns, id));
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
         ctx.event(EventPayload::Job(Box::new(Arc::unwrap_or_clone(job))));

@@ -361,7 +361,10 @@ fn a_successful_eval_cancels_the_jobs_blocked_evals() {
 fn child_jobs_count_in_their_parents_summary() {
     let mut h = Harness::new();
     let mut parent = job("default", "cron", &[("g", 1)]);
-    parent.periodic = Some(serde_json::json!({"Enabled": true, "Spec": "*/5 * * * *"}));
+    parent.periodic = Some(PeriodicConfig {
+        spec: "*/5 * * * *".into(),
+        ..Default::default()
+    });
     h.ok(register(&parent, None));
     assert_eq!(
         h.state.job(&mut ws(), "default", "cron").unwrap().status,

@@ -168,7 +168,9 @@ impl AllocRunner {
                             Some(_) => prior.unwrap_or_default(),
                             None => TaskState::default(),
                         },
-                        setup_error: dir_error.clone(),
+                        setup_error: dir_error.clone().or_else(|| {
+                            crate::dispatch_payload::write(&alloc_dir, job, task).err()
+                        }),
                         gate: lifecycle.gate(&task.name),
                     };
                     let runner =

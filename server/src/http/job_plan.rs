@@ -7,9 +7,10 @@
 //! is written: the placements, the eval and the blocked eval exist only in
 //! the answer.
 //!
-//! Differs from Nomad: periodic and parameterized jobs are not scheduled
-//! (their plan is empty) and `NextPeriodicLaunch` is always the zero time;
-//! when the scheduler leaves `desired_updates` empty the per-group counts
+//! Periodic and parameterized jobs are not scheduled (their plan is
+//! empty); an enabled periodic job's `NextPeriodicLaunch` is its next
+//! launch after now, as Nomad computes it. Differs from Nomad: when the
+//! scheduler leaves `desired_updates` empty the per-group counts
 //! are derived from the plan's placements and stops.
 
 use std::collections::BTreeMap;
@@ -83,7 +84,11 @@ pub async fn plan(app: &App, _q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
         job_modify_index: stored_index,
         created_evals,
         diff,
-        next_periodic_launch: None,
+        next_periodic_launch: job
+            .periodic
+            .as_ref()
+            .filter(|_| job.is_periodic_active())
+            .and_then(|p| crate::periodic::next_launch(p, now)),
         warnings: String::new(),
         index,
     };

@@ -87,6 +87,8 @@ const SUFFIXES: &[&str] = &[
     "stable",
     "scale",
     "submission",
+    "dispatch",
+    "periodic/force",
 ];
 
 fn split_job_path(rest: &str) -> (&str, Option<&str>) {
@@ -139,6 +141,12 @@ pub async fn dispatch(
         (Some("evaluate"), Method::PUT | Method::POST) => {
             Box::pin(super::node_writes::evaluate(&app, &q, id)).await
         }
+        (Some("dispatch"), Method::PUT | Method::POST) => {
+            Box::pin(super::job_dispatch::dispatch(&app, &q, id, &body)).await
+        }
+        (Some("periodic/force"), Method::PUT | Method::POST) => {
+            Box::pin(super::job_dispatch::periodic_force(&app, &q, id)).await
+        }
         (Some("plan"), Method::PUT | Method::POST) => {
             Box::pin(super::job_plan::plan(&app, &q, id, &body)).await
         }
@@ -163,7 +171,10 @@ async fn get_job(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(q)?;
     let ns = opts.namespace.one().to_string();
     read_one(app, &opts, "job not found", |st, ws| {
-        let job = st.job(ws, &ns, id).cloned();
+        let job = st
+            .job(ws, &ns, id)
+            .cloned()
+            .map(crate::periodic::decode_payload);
         (job, st.index_of_set(ws))
     })
     .await

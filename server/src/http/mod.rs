@@ -16,6 +16,7 @@ mod evals;
 mod events;
 pub mod forward;
 mod job_lifecycle;
+mod job_dispatch;
 mod job_plan;
 pub(crate) mod job_writes;
 mod jobs;

@@ -147,6 +147,14 @@ pub fn canonicalize(job: &mut Job) {
     if job.node_pool.is_empty() {
         job.node_pool = DEFAULT_NODE_POOL.to_owned();
     }
+    // ParameterizedJobConfig.Canonicalize.
+    if let Some(p) = job
+        .parameterized_job
+        .as_mut()
+        .filter(|p| p.payload.is_empty())
+    {
+        p.payload = drover_api::DISPATCH_PAYLOAD_OPTIONAL.to_owned();
+    }
 
     let job_type = job.job_type;
     for tg in &mut job.task_groups {

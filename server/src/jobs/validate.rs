@@ -239,24 +239,27 @@ fn validate_job(job: &Job, known_drivers: &[&str], errs: &mut Errors) {
     }
 
     let batch_like = matches!(job.job_type, JobType::Batch | JobType::Sysbatch);
-    let periodic_enabled = job
-        .periodic
-        .as_ref()
-        .and_then(|p| p.get("Enabled"))
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    if periodic_enabled && !batch_like {
-        errs.add(
-            "Periodic",
-            "Periodic can only be used with \"batch\" or \"sysbatch\" scheduler",
-        );
+    if let Some(p) = &job.periodic {
+        if p.enabled && !batch_like {
+            errs.add(
+                "Periodic",
+                "Periodic can only be used with \"batch\" or \"sysbatch\" scheduler",
+            );
+        }
+        for (path, message) in crate::periodic::validate_periodic(p) {
+            errs.add(path, message);
+        }
     }
-    let parameterized = job.parameterized_job.as_ref().is_some_and(|p| !p.is_null());
-    if parameterized && !job.dispatched && !batch_like {
-        errs.add(
-            "ParameterizedJob",
-            "Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler",
-        );
+    if let Some(p) = &job.parameterized_job {
+        if !job.dispatched && !batch_like {
+            errs.add(
+                "ParameterizedJob",
+                "Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler",
+            );
+        }
+        for (path, message) in crate::periodic::validate_parameterized(p) {
+            errs.add(path, message);
+        }
     }
 }
 
@@ -442,6 +445,12 @@ fn validate_task(
         errs.add(&name_path, "Task name cannot include slashes");
     } else if task.name.contains('\0') {
         errs.add(&name_path, "Task name cannot include null characters");
+    }
+
+    if let Some(file) = task.dispatch_payload.as_ref().map(|d| d.file.as_str()) {
+        if let Some(why) = crate::periodic::dispatch_file_error(file) {
+            errs.add(field(path, "DispatchPayload.File"), why);
+        }
     }
 
     let driver_path = field(path, "Driver");

@@ -1,12 +1,12 @@
 //! The `job` block and the blocks shared by job, group and task:
-//! `constraint`, `affinity`, `spread`, `update`; plus `periodic` and `parameterized`,
-//! which Drover keeps as JSON in Nomad's API shape.
+//! `constraint`, `affinity`, `spread`, `update`; plus `periodic` and
+//! `parameterized` as Nomad's `PeriodicConfig` and `ParameterizedJobConfig`.
 
 use drover_api::{
-    Affinity, Constraint, Job, JobType, Spread, SpreadTarget, TaskGroup, UpdateStrategy,
+    Affinity, Constraint, Job, JobType, ParameterizedJobConfig, PeriodicConfig, Spread,
+    SpreadTarget, TaskGroup, UpdateStrategy,
 };
 use hcl::{Block, Body, Structure};
-use serde_json::{Map, Value};
 
 use super::body::{leaf_block, no_labels, one_label, set_once, Decoder, Result};
 use super::error::{JobspecErrorKind as Kind, Path};
@@ -358,48 +358,45 @@ pub(super) fn decode_update(
     Ok(u)
 }
 
-/// `periodic { cron = "*/5 * * * *" }` as Nomad's API `PeriodicConfig`:
-/// only the written fields, plus `SpecType: "cron"` when a spec is given
-/// (Nomad's parser sets that; canonicalization fills the rest).
-fn decode_periodic(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<Value> {
+/// `periodic { cron = "*/5 * * * *" }` as Nomad's `PeriodicConfig`; what
+/// is not written keeps the API's defaults (enabled, cron, UTC).
+fn decode_periodic(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<PeriodicConfig> {
     no_labels(path, block)?;
-    let mut out = Map::new();
+    let mut out = PeriodicConfig::default();
     leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
-        let (key, value) = match name {
-            "enabled" => ("Enabled", Value::Bool(d.bool(at, expr)?)),
-            "cron" => ("Spec", Value::String(d.string(at, expr)?)),
-            "crons" => ("Specs", string_array(d.string_list(at, expr)?)),
-            "prohibit_overlap" => ("ProhibitOverlap", Value::Bool(d.bool(at, expr)?)),
-            "time_zone" => ("TimeZone", Value::String(d.string(at, expr)?)),
+        match name {
+            "enabled" => out.enabled = d.bool(at, expr)?,
+            "cron" => out.spec = d.string(at, expr)?,
+            "crons" => out.specs = d.string_list(at, expr)?,
+            "prohibit_overlap" => out.prohibit_overlap = d.bool(at, expr)?,
+            "time_zone" => out.time_zone = d.string(at, expr)?,
             _ => return Ok(false),
-        };
-        out.insert(key.to_owned(), value);
+        }
         Ok(true)
     })?;
-    if out.contains_key("Spec") || out.contains_key("Specs") {
-        out.insert("SpecType".to_owned(), Value::String("cron".to_owned()));
-    }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
-/// `parameterized { payload, meta_required, meta_optional }` as Nomad's API
-/// `ParameterizedJobConfig`, written fields only.
-fn decode_parameterized(d: &mut Decoder<'_>, path: &Path, block: &Block) -> Result<Value> {
+/// `parameterized { payload, meta_required, meta_optional }` as Nomad's
+/// `ParameterizedJobConfig` (an unwritten `payload` is `optional`).
+fn decode_parameterized(
+    d: &mut Decoder<'_>,
+    path: &Path,
+    block: &Block,
+) -> Result<ParameterizedJobConfig> {
     no_labels(path, block)?;
-    let mut out = Map::new();
+    let mut out = ParameterizedJobConfig {
+        payload: drover_api::DISPATCH_PAYLOAD_OPTIONAL.to_owned(),
+        ..Default::default()
+    };
     leaf_block(d, path, &block.body, &[], |d, at, name, expr| {
-        let (key, value) = match name {
-            "payload" => ("Payload", Value::String(d.string(at, expr)?)),
-            "meta_required" => ("MetaRequired", string_array(d.string_list(at, expr)?)),
-            "meta_optional" => ("MetaOptional", string_array(d.string_list(at, expr)?)),
+        match name {
+            "payload" => out.payload = d.string(at, expr)?,
+            "meta_required" => out.meta_required = d.string_list(at, expr)?,
+            "meta_optional" => out.meta_optional = d.string_list(at, expr)?,
             _ => return Ok(false),
-        };
-        out.insert(key.to_owned(), value);
+        }
         Ok(true)
     })?;
-    Ok(Value::Object(out))
-}
-
-fn string_array(items: Vec<String>) -> Value {
-    Value::Array(items.into_iter().map(Value::String).collect())
+    Ok(out)
 }

@@ -20,7 +20,6 @@ const TASK_IGNORED_BLOCKS: &[&str] = &[
     "vault",
     "consul",
     "template",
-    "dispatch_payload",
     "volume_mount",
     "csi_plugin",
     "scaling",
@@ -94,6 +93,19 @@ pub(super) fn decode_task(
                     "logs" => {
                         let value = decode_logs(d, &at, block)?;
                         set_once(&mut logs, &at, value)?;
+                    }
+                    "dispatch_payload" => {
+                        no_labels(&at, block)?;
+                        let mut file = String::new();
+                        leaf_block(d, &at, &block.body, &[], |d, at, name, expr| {
+                            if name != "file" {
+                                return Ok(false);
+                            }
+                            file = d.string(at, expr)?;
+                            Ok(true)
+                        })?;
+                        let value = drover_api::DispatchPayloadConfig { file };
+                        set_once(&mut task.dispatch_payload, &at, value)?;
                     }
                     "lifecycle" => {
                         let value = decode_lifecycle(d, &at, block)?;

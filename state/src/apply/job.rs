@@ -70,6 +70,7 @@ pub(crate) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
     let stats = t.ix.job_stats.get(&key).copied().unwrap_or_default();
     job.status = summary::job_status(&job, stats, false);
     let (status, parent_id) = (job.status, job.parent_id.clone());
+    crate::periodic::on_register(t, ctx, &job, c.now);
     let job = Arc::new(job);
     t.put_job_version(ctx, &job);
     t.put_job(ctx, job);
