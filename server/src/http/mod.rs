@@ -89,6 +89,7 @@ pub fn router(app: App) -> Router {
             put(node_writes::stop_alloc).post(node_writes::stop_alloc),
         )
         .route("/v1/evaluations", get(evals::list))
+        .route("/v1/evaluations/count", get(evals::count))
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
         .route("/v1/deployments", get(deployments::list))

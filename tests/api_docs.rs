@@ -1,0 +1,205 @@
+//! Nomad's HTTP API documentation, page by page, against the real agent:
+//! the query parameters, headers and response fields each page documents
+//! (Nomad website/content/api-docs/*.mdx). Each test runs its own
+//! `drover agent -dev` on 127.0.0.1 with free ports.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+mod common;
+use common::{blocked_job, Agent};
+
+/// A dev server without a client node: nothing runs, every job blocks.
+async fn server(dir: &tempfile::TempDir) -> Agent {
+    Agent::start_with(dir.path(), "client { enabled = false }").await
+}
+
+/// Register jobs no node can run and wait until each has its blocked
+/// evaluation: two evaluations per job.
+async fn blocked_jobs(a: &Agent, ids: &[&str]) {
+    for id in ids {
+        let r = a
+            .http
+            .put(a.url("/v1/jobs"))
+            .json(&blocked_job(id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "register {id}");
+        a.until(
+            &format!("/v1/job/{id}/evaluations"),
+            "the job's blocked evaluation",
+            |v| {
+                v.as_array()
+                    .is_some_and(|e| e.iter().any(|e| e["Status"] == "blocked"))
+            },
+        )
+        .await;
+    }
+}
+
+fn index(h: &reqwest::header::HeaderMap) -> u64 {
+    h["X-Nomad-Index"].to_str().unwrap().parse().unwrap()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// api-docs/evaluations.mdx, "Read Evaluation": `related=true` fills
+/// `RelatedEvals` with the stubs of every evaluation reachable through
+/// `NextEval`, `PreviousEval` and `BlockedEval`; without it the field is
+/// null.
+#[tokio::test]
+async fn evaluations_read_with_related() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    blocked_jobs(&a, &["web"]).await;
+    let (_, evals, _) = a.get("/v1/job/web/evaluations").await;
+    let evals = evals.as_array().unwrap();
+    let first = evals.iter().find(|e| e["BlockedEval"] != "").unwrap();
+    let blocked = evals.iter().find(|e| e["Status"] == "blocked").unwrap();
+    assert_eq!(first["BlockedEval"], blocked["ID"]);
+
+    let (status, plain, _) = a
+        .get(&format!("/v1/evaluation/{}", first["ID"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plain["RelatedEvals"], Value::Null, "only with related=true");
+
+    let (status, with, h) = a
+        .get(&format!(
+            "/v1/evaluation/{}?related=true",
+            first["ID"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        index(&h),
+        first["ModifyIndex"].as_u64().unwrap(),
+        "the eval's own index"
+    );
+    let related = with["RelatedEvals"].as_array().unwrap();
+    assert_eq!(related.len(), 1, "{related:?}");
+    let stub = &related[0];
+    assert_eq!(stub["ID"], blocked["ID"]);
+    assert_eq!(stub["Status"], "blocked");
+    assert_eq!(stub["PreviousEval"], first["ID"]);
+    // Nomad's EvaluationStub (nomad/structs/eval.go): no metrics, no
+    // queued counts.
+    let want: BTreeSet<String> = [
+        "ID",
+        "Namespace",
+        "Priority",
+        "Type",
+        "TriggeredBy",
+        "JobID",
+        "NodeID",
+        "DeploymentID",
+        "Status",
+        "StatusDescription",
+        "WaitUntil",
+        "NextEval",
+        "PreviousEval",
+        "BlockedEval",
+        "CreateIndex",
+        "ModifyIndex",
+        "CreateTime",
+        "ModifyTime",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(keys(stub), want);
+
+    // The trail is followed backwards too, and never lists the eval itself.
+    let (_, back, _) = a
+        .get(&format!(
+            "/v1/evaluation/{}?related=true",
+            blocked["ID"].as_str().unwrap()
+        ))
+        .await;
+    let ids: Vec<&Value> = back["RelatedEvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["ID"])
+        .collect();
+    assert_eq!(ids, [&first["ID"]]);
+}
+
+/// api-docs/evaluations.mdx, "Count Evaluations": `GET
+/// /v1/evaluations/count` with `prefix`, `filter` and `namespace`; the
+/// body embeds the query meta, the index is the evaluations table's.
+#[tokio::test]
+async fn evaluations_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    blocked_jobs(&a, &["web", "db"]).await;
+    let (_, list, lh) = a.get("/v1/evaluations").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+
+    let (status, c, h) = a.get("/v1/evaluations/count").await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["Count"], 4);
+    assert_eq!(index(&h), index(&lh));
+    assert_eq!(c["Index"].as_u64(), Some(index(&h)));
+    assert_eq!(c["KnownLeader"], true);
+    assert!(
+        c.get("LastContact").is_some() && c.get("NextToken").is_some(),
+        "{c}"
+    );
+
+    let (_, c, _) = a
+        .get("/v1/evaluations/count?filter=JobID%20%3D%3D%20%22web%22")
+        .await;
+    assert_eq!(c["Count"], 2);
+    let id = list[0]["ID"].as_str().unwrap();
+    let (_, c, _) = a
+        .get(&format!("/v1/evaluations/count?prefix={}", &id[..8]))
+        .await;
+    assert_eq!(c["Count"], 1);
+    let (_, c, _) = a.get("/v1/evaluations/count?namespace=other").await;
+    assert_eq!(c["Count"], 0);
+    let (_, c, _) = a.get("/v1/evaluations/count?namespace=*").await;
+    assert_eq!(c["Count"], 4);
+
+    let (status, body) = a
+        .get_text("/v1/evaluations/count?filter=JobID%20%3D%3D")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("filter"), "{body}");
+
+    // A blocking count wakes when an evaluation is written.
+    let i = index(&h);
+    let waiter = {
+        let (http, url) = (
+            a.http.clone(),
+            a.url(&format!("/v1/evaluations/count?index={i}")),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    a.wait_parked(1).await;
+    blocked_jobs(&a, &["cache"]).await;
+    let c = tokio::time::timeout(common::DEADLINE, waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c["Count"].as_u64().unwrap() > 4, "{c}");
+    assert!(c["Index"].as_u64().unwrap() > i);
+}
