@@ -203,3 +203,77 @@ async fn evaluations_count() {
     assert!(c["Count"].as_u64().unwrap() > 4, "{c}");
     assert!(c["Index"].as_u64().unwrap() > i);
 }
+
+/// api-docs/index.mdx, "Formatted JSON Output": `?pretty` indents a JSON
+/// answer (fields in the same order, a final newline); `pretty=0` does not,
+/// and errors stay plain text.
+#[tokio::test]
+async fn index_pretty_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    blocked_jobs(&a, &["web"]).await;
+    let (_, compact) = a.get_text("/v1/job/web").await;
+    let (status, pretty) = a.get_text("/v1/job/web?pretty").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!compact.contains('\n'), "compact by default");
+    assert!(pretty.starts_with("{\n    \""), "{pretty}");
+    assert!(pretty.ends_with("}\n"));
+    let first_field = |s: &str| s.split('"').nth(1).map(str::to_string);
+    assert_eq!(
+        first_field(&compact),
+        first_field(&pretty),
+        "field order kept"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&compact).unwrap(),
+        serde_json::from_str::<Value>(&pretty).unwrap()
+    );
+    let (_, listed) = a.get_text("/v1/evaluations?pretty=true").await;
+    assert!(listed.starts_with("[\n    {\n        \"ID\": "), "{listed}");
+    let (_, zero) = a.get_text("/v1/job/web?pretty=0").await;
+    assert_eq!(zero, compact);
+    let (status, err) = a.get_text("/v1/job/nope?pretty").await;
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::NOT_FOUND, "job not found")
+    );
+}
+
+/// api-docs/index.mdx, "Cross-Region Requests": `?region=` names the region
+/// that serves a request. Drover's agent serves its own (`global` for a dev
+/// agent); any other has no path, as in Nomad without federation. The
+/// agent's own endpoints do not look at it.
+#[tokio::test]
+async fn index_region_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    for path in [
+        "/v1/jobs?region=global",
+        "/v1/nodes?region=",
+        "/v1/status/leader?region=global",
+    ] {
+        let (status, body) = a.get_text(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    for path in [
+        "/v1/jobs?region=mars",
+        "/v1/evaluations?region=mars",
+        "/v1/status/leader?region=mars",
+        "/v1/event/stream?region=mars",
+    ] {
+        let (status, body) = a.get_text(path).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert_eq!(body, "No path to region \"mars\"", "{path}");
+    }
+    let r = a
+        .http
+        .put(a.url("/v1/jobs?region=mars"))
+        .json(&blocked_job("web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(a.job_ids().await.unwrap().is_empty(), "nothing written");
+    let (status, _) = a.get_text("/v1/agent/self?region=mars").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -26,7 +26,9 @@ mod node_pools;
 mod node_writes;
 mod nodes;
 mod operator;
+mod pretty;
 pub mod query;
+mod region;
 mod scheduler_config;
 mod search;
 pub mod serve;
@@ -193,6 +195,12 @@ pub fn router(app: App) -> Router {
             app.clone(),
             leader_forward::layer,
         ))
+        // Before forwarding: no server of this cluster serves another region.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            region::layer,
+        ))
+        .layer(axum::middleware::from_fn(pretty::layer))
         .with_state(app)
 }
 
