@@ -277,3 +277,46 @@ async fn index_region_parameter() {
     let (status, _) = a.get_text("/v1/agent/self?region=mars").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// api-docs/agent.mdx, "Health": an agent that is a server and a client
+/// reports both; `type=` asks for one, and a kind the agent does not run is
+/// reported as not enabled, which makes the answer a 500.
+#[tokio::test]
+async fn agent_health_sections_and_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Agent::start(dir.path()).await;
+    let both = dev
+        .until("/v1/agent/health", "the client section healthy", |v| {
+            v["client"]["ok"] == true
+        })
+        .await;
+    assert_eq!(
+        both,
+        serde_json::json!({"client": {"ok": true, "message": "ok"},
+                           "server": {"ok": true, "message": "ok"}})
+    );
+    let (status, v, _) = dev.get("/v1/agent/health?type=server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        v,
+        serde_json::json!({"server": {"ok": true, "message": "ok"}})
+    );
+    let (status, v, _) = dev.get("/v1/agent/health?type=client&type=server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&v).len(), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let only_server = server(&dir).await;
+    let (status, v, _) = only_server.get("/v1/agent/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        v,
+        serde_json::json!({"server": {"ok": true, "message": "ok"}})
+    );
+    let (status, text) = only_server.get_text("/v1/agent/health?type=client").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        serde_json::json!({"client": {"ok": false, "message": "client not enabled"}})
+    );
+}
