@@ -4,8 +4,8 @@
 //! api-docs/index.mdx, "Cross-Region Requests"; command/agent/http.go
 //! `parseRegion`, nomad/rpc.go `forwardRegion`). Drover has no federation,
 //! so every other region has no path; an empty `region` means the agent's.
-//! Agent-local endpoints that Nomad answers without an RPC, and so without
-//! looking at `region`, are left alone.
+//! The endpoints an agent answers itself or relays to a client node are
+//! left alone: no server's state is read for them.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::HttpError;
 use super::App;
 
-/// Paths Nomad answers on the agent itself, whatever `region` says.
+/// Paths this agent answers itself or relays, whatever `region` says.
 const LOCAL: [&str; 6] = [
     "/v1/agent/",
     "/v1/regions",
