@@ -320,3 +320,72 @@ async fn agent_health_sections_and_type() {
         serde_json::json!({"client": {"ok": false, "message": "client not enabled"}})
     );
 }
+
+/// api-docs/agent.mdx, "Health", on a client-only agent: `type=server`
+/// reports the server as not enabled (a 500), `type=client` only the
+/// client.
+#[tokio::test]
+async fn agent_health_type_on_a_client_only_agent() {
+    let (sdir, cdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_server, client) = Agent::start_server_and_client(sdir.path(), cdir.path()).await;
+    let v = client
+        .until("/v1/agent/health", "the client healthy", |v| {
+            v["client"]["ok"] == true
+        })
+        .await;
+    assert_eq!(
+        v,
+        serde_json::json!({"client": {"ok": true, "message": "ok"}})
+    );
+    let (status, v, _) = client.get("/v1/agent/health?type=client").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        v,
+        serde_json::json!({"client": {"ok": true, "message": "ok"}})
+    );
+    let (status, v, _) = client.get("/v1/agent/health?type=server").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        v,
+        serde_json::json!({"server": {"ok": false, "message": "server not enabled"}})
+    );
+}
+
+/// api-docs/allocations.mdx and api-docs/jobs.mdx, list stubs:
+/// `AllocatedResources` only with `resources=true`, and `Meta` only with
+/// `meta=true` for a job that has some; otherwise the fields are left
+/// out, as Nomad's `omitempty` does.
+#[tokio::test]
+async fn list_stubs_leave_out_empty_optional_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let r = a.register("web", "blue").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    blocked_jobs(&a, &["plain"]).await;
+    let allocs = a
+        .until("/v1/allocations", "web's allocation", |v| {
+            v.as_array().is_some_and(|l| !l.is_empty())
+        })
+        .await;
+    assert!(
+        allocs[0].get("AllocatedResources").is_none(),
+        "{}",
+        allocs[0]
+    );
+    let (_, with, _) = a.get("/v1/allocations?resources=true").await;
+    assert!(with[0]["AllocatedResources"].is_object(), "{}", with[0]);
+
+    let (_, jobs, _) = a.get("/v1/jobs?meta=true").await;
+    let by_id = |id: &str| {
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["ID"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("web")["Meta"], serde_json::json!({"team": "blue"}));
+    assert!(by_id("plain").get("Meta").is_none(), "{}", by_id("plain"));
+    let (_, jobs, _) = a.get("/v1/jobs").await;
+    assert!(jobs[0].get("Meta").is_none());
+}
