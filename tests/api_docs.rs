@@ -389,3 +389,62 @@ async fn list_stubs_leave_out_empty_optional_fields() {
     let (_, jobs, _) = a.get("/v1/jobs").await;
     assert!(jobs[0].get("Meta").is_none());
 }
+
+/// api-docs/node-pools.mdx, "List Node Pool Jobs": the stubs of the jobs
+/// that name the pool, paged by namespace and ID, with `filter` and
+/// `meta`; none for a pool that does not exist.
+#[tokio::test]
+async fn node_pool_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    blocked_jobs(&a, &["web", "db"]).await;
+    let mut everywhere = blocked_job("everywhere");
+    everywhere["Job"]["NodePool"] = "all".into();
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(&everywhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|j| j["ID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, v, h) = a.get("/v1/node/pool/default/jobs").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), ["db", "web"]);
+    assert_eq!(v[0]["JobSummary"]["JobID"], "db", "stubs carry summaries");
+    let (_, _, jh) = a.get("/v1/jobs").await;
+    assert_eq!(index(&h), index(&jh), "the jobs list's index");
+
+    let (_, v, h) = a.get("/v1/node/pool/default/jobs?per_page=1").await;
+    assert_eq!(ids(&v), ["db"]);
+    let next = h["X-Nomad-NextToken"].to_str().unwrap().to_string();
+    assert_eq!(next, "default.web");
+    let (_, v, h) = a
+        .get(&format!(
+            "/v1/node/pool/default/jobs?per_page=1&next_token={next}"
+        ))
+        .await;
+    assert_eq!(ids(&v), ["web"]);
+    assert!(h.get("X-Nomad-NextToken").is_none());
+
+    let (_, v, _) = a
+        .get("/v1/node/pool/default/jobs?filter=ID%20%3D%3D%20%22web%22")
+        .await;
+    assert_eq!(ids(&v), ["web"]);
+    let (_, v, _) = a.get("/v1/node/pool/all/jobs").await;
+    assert_eq!(ids(&v), ["everywhere"]);
+    let (_, v, _) = a.get("/v1/node/pool/default/jobs?namespace=other").await;
+    assert_eq!(ids(&v), Vec::<String>::new());
+    let (status, v, _) = a.get("/v1/node/pool/nope/jobs").await;
+    assert_eq!((status, ids(&v)), (StatusCode::OK, vec![]));
+    let (status, body) = a.get_text("/v1/node/pool/default/jobs?per_page=x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

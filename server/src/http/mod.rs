@@ -120,6 +120,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/node/pools", get(node_pools::list))
         .route("/v1/node/pool/{name}", get(node_pools::get_one))
         .route("/v1/node/pool/{name}/nodes", get(node_pools::nodes))
+        .route("/v1/node/pool/{name}/jobs", get(node_pools::jobs))
         .route("/v1/node/{id}", get(nodes::get_one))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))
         .route(
