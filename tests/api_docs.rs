@@ -448,3 +448,62 @@ async fn node_pool_jobs() {
     let (status, body) = a.get_text("/v1/node/pool/default/jobs?per_page=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// api-docs/nodes.mdx, "Create Node Evaluation": one `node-update`
+/// evaluation per job with allocations on the node; `NodeModifyIndex` is 0,
+/// since the node is not written; an unknown node is a 404.
+#[tokio::test]
+async fn node_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let nodes = a
+        .until("/v1/nodes", "the dev node", |v| {
+            v.as_array().is_some_and(|l| !l.is_empty())
+        })
+        .await;
+    let node = nodes[0]["ID"].as_str().unwrap().to_string();
+    let r = a.register("web", "blue").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    a.until(
+        &format!("/v1/node/{node}/allocations"),
+        "web placed on the node",
+        |v| v.as_array().is_some_and(|l| !l.is_empty()),
+    )
+    .await;
+
+    let r = a
+        .http
+        .post(a.url(&format!("/v1/node/{node}/evaluate")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    let body: Value = r.json().await.unwrap();
+    let ids = body["EvalIDs"].as_array().unwrap();
+    assert_eq!(ids.len(), 1, "{body}");
+    assert_eq!(body["NodeModifyIndex"], 0);
+    assert_eq!(body["EvalCreateIndex"].as_u64(), Some(index(&h)));
+    let (status, eval, _) = a
+        .get(&format!("/v1/evaluation/{}", ids[0].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&eval["JobID"], &eval["NodeID"], &eval["TriggeredBy"]),
+        (
+            &Value::from("web"),
+            &Value::from(node.clone()),
+            &Value::from("node-update")
+        )
+    );
+
+    let r = a
+        .http
+        .put(a.url("/v1/node/00000000-0000-0000-0000-000000000000/evaluate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (status, _) = a.get_text(&format!("/v1/node/{node}/evaluate")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -128,6 +128,10 @@ pub fn router(app: App) -> Router {
             put(node_writes::eligibility).post(node_writes::eligibility),
         )
         .route(
+            "/v1/node/{id}/evaluate",
+            put(node_writes::evaluate_node).post(node_writes::evaluate_node),
+        )
+        .route(
             "/v1/node/{id}/drain",
             put(node_writes::drain).post(node_writes::drain),
         )
