@@ -507,3 +507,39 @@ async fn node_evaluate() {
     let (status, _) = a.get_text(&format!("/v1/node/{node}/evaluate")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// api-docs/allocations.mdx, "Allocation Services": an allocation's
+/// service registrations, an empty list since Drover registers none; an
+/// allocation that does not exist, or not in the namespace asked, is a
+/// 404.
+#[tokio::test]
+async fn allocation_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let r = a.register("web", "blue").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let allocs = a
+        .until("/v1/allocations", "web's allocation", |v| {
+            v.as_array().is_some_and(|l| !l.is_empty())
+        })
+        .await;
+    let id = allocs[0]["ID"].as_str().unwrap();
+    let (status, v, h) = a.get(&format!("/v1/allocation/{id}/services")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v, serde_json::json!([]));
+    assert!(index(&h) >= 1);
+    let (status, body) = a
+        .get_text(&format!("/v1/allocation/{id}/services?namespace=other"))
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "alloc not found")
+    );
+    let (status, body) = a
+        .get_text("/v1/allocation/00000000-0000-0000-0000-000000000000/services")
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "alloc not found")
+    );
+}

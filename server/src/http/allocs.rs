@@ -1,4 +1,5 @@
-//! `/v1/allocations` and `/v1/allocation/{id}` (Nomad alloc_endpoint.go).
+//! `/v1/allocations`, `/v1/allocation/{id}` and its `services` (Nomad
+//! alloc_endpoint.go).
 
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
@@ -95,6 +96,28 @@ pub async fn get_one(
     read_one(&app, &opts, "alloc not found", |st, ws| {
         let a = st.alloc(ws, &id).map(|r| st.alloc_with_job(r));
         (a, st.index_of(&WatchKey::Alloc(id.clone())))
+    })
+    .await
+}
+
+/// `GET /v1/allocation/{id}/services` (Nomad api-docs/allocations.mdx,
+/// "Allocation Services"; nomad/alloc_endpoint.go
+/// `GetServiceRegistrations`): the allocation's service registrations.
+/// Drover registers no services (a job's `service` blocks are not kept), so
+/// the list is empty for every allocation of the request's namespace;
+/// one that does not exist there is a 404 `alloc not found`, as in Nomad.
+/// A blocking query at the allocation's index.
+pub async fn services(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
+    let ns = opts.namespace.one().to_string();
+    read_one(&app, &opts, "alloc not found", |st, ws| {
+        let found = st.alloc(ws, &id).is_some_and(|r| r.alloc.namespace == ns);
+        let services: Option<Vec<serde_json::Value>> = found.then(Vec::new);
+        (services, st.index_of(&WatchKey::Alloc(id.clone())))
     })
     .await
 }
