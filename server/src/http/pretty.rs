@@ -8,7 +8,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// The most a reformatted answer may be; larger ones pass as they are.
 const MAX_BODY: usize = 64 << 20;
@@ -23,12 +23,19 @@ pub async fn layer(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     // A body whose size is known is a whole answer, not a stream.
-    if !pretty || !is_json || resp.body().size_hint().exact().is_none() {
+    let size = resp.body().size_hint().exact();
+    if !pretty || !is_json || size.is_none_or(|n| n > MAX_BODY as u64) {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return Response::from_parts(parts, Body::empty());
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        // Only a body that fails mid-read gets here; its error is all
+        // there is to say.
+        Err(e) => {
+            return super::error::HttpError::internal(format!("failed to read response: {e}"))
+                .into_response()
+        }
     };
     let out = indent(&bytes);
     parts.headers.remove(header::CONTENT_LENGTH);
