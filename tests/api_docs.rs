@@ -508,12 +508,13 @@ async fn node_evaluate() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
-/// api-docs/allocations.mdx, "Allocation Services": an allocation's
-/// service registrations, an empty list since Drover registers none; an
-/// allocation that does not exist, or not in the namespace asked, is a
-/// 404.
+/// api-docs/allocations.mdx, "Allocation Services" and "Allocation
+/// Checks": an allocation's service registrations, an empty list since
+/// Drover registers none, and its check results, an empty map; an
+/// allocation that does not exist (or, for services, not in the namespace
+/// asked) is a 404.
 #[tokio::test]
-async fn allocation_services() {
+async fn allocation_services_and_checks() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(dir.path()).await;
     let r = a.register("web", "blue").await.unwrap();
@@ -541,5 +542,17 @@ async fn allocation_services() {
     assert_eq!(
         (status, body.as_str()),
         (StatusCode::NOT_FOUND, "alloc not found")
+    );
+
+    // "Allocation Checks": no service checks, so no results.
+    let (status, v, _) = a.get(&format!("/v1/allocation/{id}/checks")).await;
+    assert_eq!((status, v), (StatusCode::OK, serde_json::json!({})));
+    let (status, body) = a
+        .get_text("/v1/allocation/00000000-0000-0000-0000-000000000000/checks")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        "Unknown allocation \"00000000-0000-0000-0000-000000000000\""
     );
 }

@@ -1,5 +1,5 @@
-//! `/v1/allocations`, `/v1/allocation/{id}` and its `services` (Nomad
-//! alloc_endpoint.go).
+//! `/v1/allocations`, `/v1/allocation/{id}` and its `services` and
+//! `checks` (Nomad alloc_endpoint.go).
 
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
@@ -120,4 +120,27 @@ pub async fn services(
         (services, st.index_of(&WatchKey::Alloc(id.clone())))
     })
     .await
+}
+
+/// `GET /v1/allocation/{id}/checks` (Nomad api-docs/allocations.mdx,
+/// "Allocation Checks"): the latest result of each of the allocation's
+/// Nomad service checks, by check ID. Drover runs no service checks, so
+/// the map is empty for every allocation; the servers answer without
+/// asking the node (Nomad asks it, and answers 404 when the node cannot be
+/// reached). An unknown allocation is a 404, with Nomad's message.
+pub async fn checks(State(app): State<App>, Path(id): Path<String>) -> HttpResult<Response> {
+    let exists = app
+        .raft
+        .shared
+        .read()
+        .state
+        .alloc(&mut drover_state::WatchSet::new(), &id)
+        .is_some();
+    if !exists {
+        return Err(super::error::HttpError::not_found(format!(
+            "Unknown allocation {id:?}"
+        )));
+    }
+    let results = serde_json::Map::new();
+    Ok(json(&results, &super::blocking::QueryMeta::latest(&app)))
 }

@@ -87,6 +87,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::get_one))
         .route("/v1/allocation/{id}/services", get(allocs::services))
+        .route("/v1/allocation/{id}/checks", get(allocs::checks))
         .route(
             "/v1/allocation/{id}/stop",
             put(node_writes::stop_alloc).post(node_writes::stop_alloc),
