@@ -556,3 +556,78 @@ async fn allocation_services_and_checks() {
         "Unknown allocation \"00000000-0000-0000-0000-000000000000\""
     );
 }
+
+/// api-docs/jobs.mdx, "List Jobs": `prefix`, `namespace` (`*` for all),
+/// `filter`, `per_page` and `next_token` (`<namespace>.<ID>`), `meta`;
+/// and "Stop a Job": `purge=true` removes the job, which a stop does not.
+#[tokio::test]
+async fn jobs_list_parameters_and_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir).await;
+    blocked_jobs(&a, &["api", "app", "db"]).await;
+    let mut other = blocked_job("api");
+    other["Job"]["Namespace"] = "team".into();
+    let r = a
+        .http
+        .put(a.url("/v1/jobs"))
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|j| {
+                format!(
+                    "{}.{}",
+                    j["Namespace"].as_str().unwrap(),
+                    j["ID"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    let (_, v, _) = a.get("/v1/jobs").await;
+    assert_eq!(ids(&v), ["default.api", "default.app", "default.db"]);
+    let (_, v, _) = a.get("/v1/jobs?prefix=a").await;
+    assert_eq!(ids(&v), ["default.api", "default.app"]);
+    let (_, v, _) = a.get("/v1/jobs?namespace=team").await;
+    assert_eq!(ids(&v), ["team.api"]);
+    let (_, v, _) = a.get("/v1/jobs?namespace=*&prefix=api").await;
+    assert_eq!(ids(&v), ["default.api", "team.api"]);
+    let (_, v, _) = a.get("/v1/jobs?filter=ID%20%3D%3D%20%22db%22").await;
+    assert_eq!(ids(&v), ["default.db"]);
+
+    let (_, v, h) = a.get("/v1/jobs?namespace=*&per_page=2").await;
+    assert_eq!(ids(&v), ["default.api", "default.app"]);
+    let next = h["X-Nomad-NextToken"].to_str().unwrap().to_string();
+    assert_eq!(next, "default.db");
+    let (_, v, h) = a
+        .get(&format!(
+            "/v1/jobs?namespace=*&per_page=2&next_token={next}"
+        ))
+        .await;
+    assert_eq!(ids(&v), ["default.db", "team.api"]);
+    assert!(h.get("X-Nomad-NextToken").is_none());
+
+    let (status, body) = a.get_text("/v1/jobs?per_page=two").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("per_page"), "{body}");
+
+    // Stop keeps the job (stopped); purge removes it.
+    let r = a.http.delete(a.url("/v1/job/app")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, job, _) = a.get("/v1/job/app").await;
+    assert_eq!((status, &job["Stop"]), (StatusCode::OK, &Value::Bool(true)));
+    let r = a
+        .http
+        .delete(a.url("/v1/job/app?purge=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _, _) = a.get("/v1/job/app").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
