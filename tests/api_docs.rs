@@ -349,6 +349,13 @@ async fn agent_health_type_on_a_client_only_agent() {
         v,
         serde_json::json!({"server": {"ok": false, "message": "server not enabled"}})
     );
+    // `?pretty` (api-docs/index.mdx) on a client-only agent too.
+    let (status, text) = client.get_text("/v1/agent/self?pretty").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.starts_with("{\n    \"") && text.ends_with("}\n"),
+        "{text}"
+    );
 }
 
 /// api-docs/allocations.mdx and api-docs/jobs.mdx, list stubs:

@@ -26,7 +26,7 @@ mod node_pools;
 mod node_writes;
 mod nodes;
 mod operator;
-mod pretty;
+pub mod pretty;
 pub mod query;
 mod region;
 mod scheduler_config;
