@@ -268,7 +268,12 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 node_id: local_node.clone(),
                 http: reqwest::Client::new(),
             });
-            let routes = client_api.merge(agent::client_api::router(agent));
+            // `?pretty` as on a server (Nomad api-docs/index.mdx).
+            let routes = client_api
+                .merge(agent::client_api::router(agent))
+                .layer(axum::middleware::from_fn(
+                    drover_server::http::pretty::layer,
+                ));
             (None, ClientHttp::serve(cfg.http_addr(), routes, cfg.limits).await?)
         };
         let http_addr = client_http.addr();

@@ -190,7 +190,9 @@ pub struct AllocListStub {
     pub job_version: u64,
     #[serde(rename = "TaskGroup")]
     pub task_group: String,
-    #[serde(rename = "AllocatedResources")]
+    /// Only with `?resources=true`; left out otherwise, as Nomad's
+    /// `json:",omitempty"` does.
+    #[serde(rename = "AllocatedResources", skip_serializing_if = "Option::is_none")]
     pub allocated_resources: Option<AllocatedResources>,
     #[serde(rename = "DesiredStatus")]
     pub desired_status: AllocDesiredStatus,

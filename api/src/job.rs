@@ -483,9 +483,14 @@ pub struct JobListStub {
     pub job_modify_index: u64,
     #[serde(rename = "SubmitTime")]
     pub submit_time: i64,
-    /// Only with `?meta=true`.
-    #[serde(rename = "Meta", skip_serializing_if = "Option::is_none")]
+    /// Only with `?meta=true`, and only when the job has some: Nomad's
+    /// `json:",omitempty"` leaves an empty map out.
+    #[serde(rename = "Meta", skip_serializing_if = "no_meta")]
     pub meta: Option<BTreeMap<String, String>>,
+}
+
+fn no_meta(meta: &Option<BTreeMap<String, String>>) -> bool {
+    meta.as_ref().is_none_or(BTreeMap::is_empty)
 }
 
 impl JobListStub {

@@ -93,19 +93,48 @@ async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
 }
 
 /// `{"client":{"ok":true,"message":"ok"}}` once the client has registered
-/// its node; 500 before.
-async fn health(State(a): State<Arc<ClientAgent>>) -> Response {
-    if a.node_id.get().is_some() {
-        json_response(
-            StatusCode::OK,
-            &json!({ "client": { "ok": true, "message": "ok" } }),
-        )
-    } else {
-        json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({ "client": { "ok": false, "message": "client not started" } }),
-        )
+/// its node; 500 before. With `type=` (Nomad api-docs/agent.mdx, "Health";
+/// command/agent/agent_endpoint.go `HealthRequest`) only the kinds named
+/// are reported, and `server`, which this agent does not run, is not
+/// enabled, which makes the answer a 500.
+async fn health(
+    State(a): State<Arc<ClientAgent>>,
+    axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
+    let types: Vec<String> = query
+        .into_iter()
+        .filter(|(k, _)| k == "type")
+        .map(|(_, v)| v)
+        .collect();
+    let want = |kind: &str| types.is_empty() || types.iter().any(|t| t == kind);
+    let mut body = serde_json::Map::new();
+    let mut ok = true;
+    if want("client") {
+        let registered = a.node_id.get().is_some();
+        ok &= registered;
+        let message = if registered {
+            "ok"
+        } else {
+            "client not started"
+        };
+        body.insert(
+            "client".into(),
+            json!({ "ok": registered, "message": message }),
+        );
     }
+    if want("server") && !types.is_empty() {
+        ok = false;
+        body.insert(
+            "server".into(),
+            json!({ "ok": false, "message": "server not enabled" }),
+        );
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    json_response(status, &body.into())
 }
 
 /// The HTTP addresses of the servers the client knows, the one in use

@@ -1,4 +1,5 @@
-//! `/v1/allocations` and `/v1/allocation/{id}` (Nomad alloc_endpoint.go).
+//! `/v1/allocations`, `/v1/allocation/{id}` and its `services` and
+//! `checks` (Nomad alloc_endpoint.go).
 
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
@@ -97,4 +98,49 @@ pub async fn get_one(
         (a, st.index_of(&WatchKey::Alloc(id.clone())))
     })
     .await
+}
+
+/// `GET /v1/allocation/{id}/services` (Nomad api-docs/allocations.mdx,
+/// "Allocation Services"; nomad/alloc_endpoint.go
+/// `GetServiceRegistrations`): the allocation's service registrations.
+/// Drover registers no services (a job's `service` blocks are not kept), so
+/// the list is empty for every allocation of the request's namespace;
+/// one that does not exist there is a 404 `alloc not found`, as in Nomad.
+/// A blocking query at the allocation's index.
+pub async fn services(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
+    let ns = opts.namespace.one().to_string();
+    read_one(&app, &opts, "alloc not found", |st, ws| {
+        let found = st.alloc(ws, &id).is_some_and(|r| r.alloc.namespace == ns);
+        let services: Option<Vec<serde_json::Value>> = found.then(Vec::new);
+        (services, st.index_of(&WatchKey::Alloc(id.clone())))
+    })
+    .await
+}
+
+/// `GET /v1/allocation/{id}/checks` (Nomad api-docs/allocations.mdx,
+/// "Allocation Checks"): the latest result of each of the allocation's
+/// Nomad service checks, by check ID. Drover runs no service checks, so
+/// the map is empty for every allocation; the servers answer without
+/// asking the node (Nomad asks it, and answers 404 when the node cannot be
+/// reached). An unknown allocation is a 404, with Nomad's message.
+pub async fn checks(State(app): State<App>, Path(id): Path<String>) -> HttpResult<Response> {
+    let exists = app
+        .raft
+        .shared
+        .read()
+        .state
+        .alloc(&mut drover_state::WatchSet::new(), &id)
+        .is_some();
+    if !exists {
+        return Err(super::error::HttpError::not_found(format!(
+            "Unknown allocation {id:?}"
+        )));
+    }
+    let results = serde_json::Map::new();
+    Ok(json(&results, &super::blocking::QueryMeta::latest(&app)))
 }

@@ -28,8 +28,10 @@ mod node_pools;
 mod node_writes;
 mod nodes;
 mod operator;
+pub mod pretty;
 pub mod query;
 mod scaling;
+mod region;
 mod scheduler_config;
 mod search;
 pub mod serve;
@@ -88,11 +90,14 @@ pub fn router(app: App) -> Router {
         .route("/v1/job/{*rest}", any(jobs::dispatch))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::get_one))
+        .route("/v1/allocation/{id}/services", get(allocs::services))
+        .route("/v1/allocation/{id}/checks", get(allocs::checks))
         .route(
             "/v1/allocation/{id}/stop",
             put(node_writes::stop_alloc).post(node_writes::stop_alloc),
         )
         .route("/v1/evaluations", get(evals::list))
+        .route("/v1/evaluations/count", get(evals::count))
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
         .route("/v1/deployments", get(deployments::list))
@@ -121,11 +126,16 @@ pub fn router(app: App) -> Router {
         .route("/v1/node/pools", get(node_pools::list))
         .route("/v1/node/pool/{name}", get(node_pools::get_one))
         .route("/v1/node/pool/{name}/nodes", get(node_pools::nodes))
+        .route("/v1/node/pool/{name}/jobs", get(node_pools::jobs))
         .route("/v1/node/{id}", get(nodes::get_one))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))
         .route(
             "/v1/node/{id}/eligibility",
             put(node_writes::eligibility).post(node_writes::eligibility),
+        )
+        .route(
+            "/v1/node/{id}/evaluate",
+            put(node_writes::evaluate_node).post(node_writes::evaluate_node),
         )
         .route(
             "/v1/node/{id}/drain",
@@ -198,6 +208,12 @@ pub fn router(app: App) -> Router {
             app.clone(),
             leader_forward::layer,
         ))
+        // Before forwarding: no server of this cluster serves another region.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            region::layer,
+        ))
+        .layer(axum::middleware::from_fn(pretty::layer))
         .with_state(app)
 }
 

@@ -1,5 +1,5 @@
-//! `/v1/node/pools`, `/v1/node/pool/{name}` and `/v1/node/pool/{name}/nodes`
-//! (Nomad command/agent/node_pool_endpoint.go, nomad/node_pool_endpoint.go).
+//! `/v1/node/pools`, `/v1/node/pool/{name}`, `/v1/node/pool/{name}/nodes`
+//! and `/v1/node/pool/{name}/jobs` (Nomad command/agent/node_pool_endpoint.go, nomad/node_pool_endpoint.go).
 //!
 //! Drover has no node pool table: nodes carry their pool's name, and the
 //! pools are read off the nodes. `all` and `default` always exist, created
@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{
-    Node, NodeListStub, NodePool, NODE_POOL_ALL, NODE_POOL_ALL_DESCRIPTION, NODE_POOL_DEFAULT,
-    NODE_POOL_DEFAULT_DESCRIPTION,
+    Job, JobListStub, Node, NodeListStub, NodePool, NODE_POOL_ALL, NODE_POOL_ALL_DESCRIPTION,
+    NODE_POOL_DEFAULT, NODE_POOL_DEFAULT_DESCRIPTION,
 };
 use drover_state::pagination::{SortKey, TokenKind};
-use drover_state::{State as St, Table, WatchSet};
+use drover_state::{State as St, Table, WatchKey, WatchSet};
 
 use super::blocking::{blocking, json, read_one};
 use super::error::{HttpError, HttpResult};
@@ -141,6 +141,61 @@ pub async fn nodes(
         )?;
         let stubs: Vec<NodeListStub> = l.items.iter().map(|n| n.stub(resources, os)).collect();
         Ok(((stubs, l.next_token), st.table_index(Table::Nodes)))
+    })
+    .await?;
+    meta.next_token = next;
+    Ok(json(&stubs, &meta))
+}
+
+/// `GET /v1/node/pool/{name}/jobs`: the list stubs of the jobs that name
+/// the pool, ordered and paged by namespace and ID as `/v1/jobs`, with
+/// `namespace`, `filter` (over the whole job), `meta=true`, `per_page`,
+/// `next_token` and `reverse` (Nomad api-docs/node-pools.mdx, "List Node
+/// Pool Jobs"; nomad/node_pool_endpoint.go `ListJobs`). Only jobs whose
+/// `NodePool` is the name itself are listed, `all` included, as in Nomad;
+/// a pool that does not exist has none. The index is that of the jobs or
+/// the summaries, whichever is later.
+pub async fn jobs(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let opts = QueryOptions::from_raw(&q)?;
+    let with_meta = q.flag("meta")?;
+    let start = start_key(&opts, TokenKind::NamespaceId)?;
+    let ((stubs, next), mut meta) = blocking(&app, &opts, |st, ws| {
+        let exists = pools(st, ws).0.iter().any(|p| p.name == name);
+        let it = st
+            .jobs(
+                ws,
+                opts.namespace.sel(),
+                "",
+                start.as_ref(),
+                opts.page.reverse,
+            )
+            .filter(|j| exists && j.node_pool == name);
+        let l = page(
+            it,
+            TokenKind::NamespaceId,
+            &opts,
+            |j: &Job| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
+            |j| j,
+        )?;
+        // Stubs embed summaries, so the list also wakes when one changes.
+        ws.add(WatchKey::Table(Table::JobSummary));
+        let stubs: Vec<JobListStub> = l
+            .items
+            .iter()
+            .map(|j| {
+                let summary = st.job_summary(&mut WatchSet::new(), &j.namespace, &j.id);
+                JobListStub::from_job(j, summary, with_meta)
+            })
+            .collect();
+        let index = st
+            .table_index(Table::Jobs)
+            .max(st.table_index(Table::JobSummary));
+        Ok(((stubs, l.next_token), index))
     })
     .await?;
     meta.next_token = next;

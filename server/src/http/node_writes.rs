@@ -1,5 +1,5 @@
 //! Writes to nodes and allocations, and forced evaluations (Nomad
-//! node_endpoint.go `UpdateEligibility`, `UpdateDrain`; alloc_endpoint.go
+//! node_endpoint.go `UpdateEligibility`, `UpdateDrain`, `Evaluate`; alloc_endpoint.go
 //! `Stop`; job_endpoint.go `Evaluate`). Each writes its change and the
 //! evaluations that act on it in one Raft entry; the scheduler
 //! processes them.
@@ -92,6 +92,43 @@ pub async fn eligibility(
     });
     let index = write(&app, cmd).await?;
     Ok(node_response(index, &evals))
+}
+
+/// `POST /v1/node/{id}/evaluate` (Nomad api-docs/nodes.mdx, "Create Node
+/// Evaluation"; nomad/node_endpoint.go `Node.Evaluate`): an evaluation,
+/// triggered by `node-update`, for each job with allocations on the node and
+/// each system and sysbatch job. The node itself is not written, so
+/// `NodeModifyIndex` is 0 as in Nomad; with no job to evaluate nothing is
+/// written and `EvalCreateIndex` is 0 too.
+pub async fn evaluate_node(State(app): State<App>, Path(id): Path<String>) -> HttpResult<Response> {
+    existing_node(&app, &id)?;
+    let now = now();
+    let (evals, latest) = {
+        let shared = app.raft.shared.read();
+        (
+            node_evals(&shared.state, &id, now),
+            shared.state.latest_index(),
+        )
+    };
+    let index = if evals.is_empty() {
+        latest
+    } else {
+        write(
+            &app,
+            Command::EvalUpdate(EvalUpdate {
+                evals: evals.clone(),
+                now,
+            }),
+        )
+        .await?
+    };
+    let body = NodeUpdateResponse {
+        eval_ids: evals.iter().map(|e| e.id.clone()).collect(),
+        eval_create_index: if evals.is_empty() { 0 } else { index },
+        meta: WriteMeta { index },
+        ..Default::default()
+    };
+    Ok(write_response(&body, index))
 }
 
 /// `POST /v1/node/{id}/drain`: a `DrainSpec` starts a drain (the node turns

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::extract::{RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{AgentHealth, AgentHealthResponse, AgentMember};
 use serde_json::json as j;
 
 use super::blocking::{json, QueryMeta};
 use super::error::{HttpError, HttpResult};
+use super::query::RawQuery;
 use super::App;
 use crate::cluster::Leadership;
 
@@ -96,27 +97,57 @@ fn member(app: &App) -> AgentMember {
     }
 }
 
-/// `{"server":{"ok":true,"message":"ok"}}`; 500 while no leader is known
-/// (a leader without its quorum knows none), or while the Raft log cannot
-/// make writes durable (a full disk): reads still work then, writes do not.
-pub async fn health(State(app): State<App>) -> HttpResult<Response> {
-    if known_leader(&app).is_empty() {
-        return Err(HttpError::internal(
-            "{\"server\":{\"ok\":false,\"message\":\"No cluster leader\"}}",
-        ));
-    }
-    if let Some(e) = app.raft.log.wal().health().error() {
-        let message = format!("the Raft log cannot be written: {e}");
-        let body = serde_json::json!({ "server": { "ok": false, "message": message } });
-        return Err(HttpError::internal(body.to_string()));
-    }
-    let body = AgentHealthResponse {
-        client: None,
-        server: Some(AgentHealth {
-            ok: true,
-            message: "ok".into(),
-        }),
+/// `GET /v1/agent/health` (Nomad api-docs/agent.mdx, "Health";
+/// command/agent/agent_endpoint.go `HealthRequest`): a `server` section, and
+/// a `client` section on an agent that runs a client too (a dev agent),
+/// healthy once its node is registered. `type=client` or `type=server`
+/// (repeatable) asks for those sections only, and one this agent does not
+/// run is reported as not enabled. The server is unhealthy while no
+/// leader is known (a leader without its quorum knows none), or while the
+/// Raft log cannot make writes durable (a full disk): reads still work
+/// then, writes do not. Any unhealthy section makes the answer a 500 with
+/// the same body.
+pub async fn health(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    let types = q.all("type");
+    let (want_client, want_server) = if q.has("type") {
+        (
+            types.iter().any(|t| t == "client"),
+            types.iter().any(|t| t == "server"),
+        )
+    } else {
+        (true, true)
     };
+    let section = |ok: bool, message: &str| AgentHealth {
+        ok,
+        message: message.to_string(),
+    };
+    let client = match (&app.local_client, want_client) {
+        (_, false) => None,
+        (None, true) if q.has("type") => Some(section(false, "client not enabled")),
+        (None, true) => None,
+        (Some(c), true) if c.node_id.get().is_some() => Some(section(true, "ok")),
+        (Some(_), true) => Some(section(false, "client not started")),
+    };
+    let server = want_server.then(|| {
+        if known_leader(&app).is_empty() {
+            section(false, "No cluster leader")
+        } else if let Some(e) = app.raft.log.wal().health().error() {
+            section(false, &format!("the Raft log cannot be written: {e}"))
+        } else {
+            section(true, "ok")
+        }
+    });
+    let body = AgentHealthResponse { client, server };
+    let healthy = [&body.client, &body.server]
+        .into_iter()
+        .flatten()
+        .all(|h| h.ok);
+    if !healthy {
+        let text = serde_json::to_string(&body)
+            .map_err(|e| HttpError::internal(format!("failed to encode response: {e}")))?;
+        return Err(HttpError::internal(text));
+    }
     Ok(json(&body, &QueryMeta::latest(&app)))
 }
 
