@@ -81,7 +81,10 @@ pub enum WatchKey {
     NodeAllocs(String),
     DeploymentAllocs(String),
     Deployment(String),
-    JobDeployments { namespace: String, id: String },
+    JobDeployments {
+        namespace: String,
+        id: String,
+    },
     /// A job's scaling events (`GET /v1/job/:id/scale`).
     JobScalingEvents {
         namespace: String,
