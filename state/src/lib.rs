@@ -10,6 +10,7 @@ mod apply;
 mod changes;
 mod collections;
 pub mod command;
+mod eval_ix;
 pub mod events;
 pub mod filter;
 mod maps;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use drover_api::{Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration};
 
+use crate::eval_ix::{ByCreate, ByJob};
 use crate::pagination::SortKey;
 use crate::tables::{AllocRow, Map, Set};
 use crate::watch::{Table, WatchKey, WatchSet};
@@ -277,15 +278,8 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Evaluation> {
         ws.add(WatchKey::Table(Table::Evals));
-        let evals = &self.tables.evals;
-        Box::new(
-            walk(
-                &self.tables.ix.evals_by_create,
-                create_start(start),
-                reverse,
-            )
-            .filter_map(move |(_, id)| evals.get(id).map(|e| &**e)),
-        )
+        let start = create_start(start).map(|(i, id)| ByCreate::probe(i, &id));
+        Box::new(walk(&self.tables.ix.evals_by_create, start, reverse).map(|e| &*e.0))
     }
 
     /// Evaluations whose ID starts with `prefix`, in ID order.
@@ -308,15 +302,13 @@ impl State {
     ) -> Iter<'a, &'a Evaluation> {
         ws.add(WatchKey::job_evals(namespace, job_id));
         let (ns, job) = (namespace.to_string(), job_id.to_string());
-        let lo = (ns.clone(), job.clone(), String::new());
-        let evals = &self.tables.evals;
         Box::new(
             self.tables
                 .ix
                 .evals_by_job
-                .range(lo..)
-                .take_while(move |(n, j, _)| *n == ns && *j == job)
-                .filter_map(move |(_, _, id)| evals.get(id).map(|e| &**e)),
+                .range(ByJob::probe(namespace, job_id)..)
+                .take_while(move |e| e.is_of(&ns, &job))
+                .map(|e| &*e.0),
         )
     }
 

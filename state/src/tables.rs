@@ -26,6 +26,7 @@ use drover_api::{
 use serde::{Deserialize, Serialize};
 
 use crate::collections::CollectionIndexes;
+use crate::eval_ix::{ByCreate, ByJob, ByModify};
 use crate::events::LoggedEvent;
 use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
@@ -150,11 +151,12 @@ impl Serialize for Tables {
 /// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
-    pub evals_by_create: Set<(u64, String)>,
+    /// The eval indexes hold the rows themselves (`eval_ix`).
+    pub evals_by_create: Set<ByCreate>,
     /// Evaluations by `ModifyIndex`, so the leader reads only the evals
     /// written since its last look instead of every eval.
-    pub evals_by_modify: Set<(u64, String)>,
-    pub evals_by_job: Set<(String, String, String)>,
+    pub evals_by_modify: Set<ByModify>,
+    pub evals_by_job: Set<ByJob>,
     pub allocs_by_create: Set<(u64, String)>,
     pub allocs_by_job: Set<(String, String, String)>,
     pub allocs_by_node: Set<(String, String)>,
@@ -420,16 +422,10 @@ impl Tables {
         }
     }
 
-    fn index_eval(&mut self, e: &Evaluation) {
-        self.ix
-            .evals_by_create
-            .insert((e.create_index, e.id.clone()));
-        self.ix
-            .evals_by_modify
-            .insert((e.modify_index, e.id.clone()));
-        self.ix
-            .evals_by_job
-            .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+    fn index_eval(&mut self, e: &Arc<Evaluation>) {
+        self.ix.evals_by_create.insert(ByCreate(Arc::clone(e)));
+        self.ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
+        self.ix.evals_by_job.insert(ByJob(Arc::clone(e)));
         let st = self
             .ix
             .job_stats
@@ -439,16 +435,11 @@ impl Tables {
         st.evals_live += u64::from(!e.status.is_terminal());
     }
 
-    fn unindex_eval(&mut self, e: &Evaluation) {
-        self.ix
-            .evals_by_create
-            .remove(&(e.create_index, e.id.clone()));
-        self.ix
-            .evals_by_modify
-            .remove(&(e.modify_index, e.id.clone()));
-        self.ix
-            .evals_by_job
-            .remove(&(e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+    /// `e` is the row as stored, so each index finds its entry by key.
+    fn unindex_eval(&mut self, e: &Arc<Evaluation>) {
+        self.ix.evals_by_create.remove(&ByCreate(Arc::clone(e)));
+        self.ix.evals_by_modify.remove(&ByModify(Arc::clone(e)));
+        self.ix.evals_by_job.remove(&ByJob(Arc::clone(e)));
         let key = ns_key(&e.namespace, &e.job_id);
         if let Some(st) = self.ix.job_stats.get_mut(&key) {
             st.evals = st.evals.saturating_sub(1);
@@ -463,17 +454,12 @@ impl Tables {
 
     /// Blocked evals of a job, for cancellation when a later eval succeeds.
     pub fn blocked_evals_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
-        let lo = (ns.to_string(), job_id.to_string(), String::new());
         self.ix
             .evals_by_job
-            .range(lo..)
-            .take_while(|(n, j, _)| n == ns && j == job_id)
-            .filter(|(_, _, id)| {
-                self.evals
-                    .get(id)
-                    .is_some_and(|e| e.status == EvalStatus::Blocked)
-            })
-            .map(|(_, _, id)| id.clone())
+            .range(ByJob::probe(ns, job_id)..)
+            .take_while(|e| e.is_of(ns, job_id))
+            .filter(|e| e.0.status == EvalStatus::Blocked)
+            .map(|e| e.0.id.clone())
             .collect()
     }
 
@@ -723,10 +709,9 @@ impl Tables {
         self.share_current_versions();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
-            ix.evals_by_create.insert((e.create_index, e.id.clone()));
-            ix.evals_by_modify.insert((e.modify_index, e.id.clone()));
-            ix.evals_by_job
-                .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+            ix.evals_by_create.insert(ByCreate(Arc::clone(e)));
+            ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
+            ix.evals_by_job.insert(ByJob(Arc::clone(e)));
             let st = ix
                 .job_stats
                 .entry(ns_key(&e.namespace, &e.job_id))
