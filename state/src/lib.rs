@@ -24,7 +24,7 @@ pub mod watch;
 
 pub use apply::{Applied, ApplyError};
 pub use command::Command;
-pub use events::{EventBatch, EventLog, EventLogError, EventRetention, LoggedEvent};
+pub use events::{EventBatch, EventLog, EventLogError, EventRetention, LoggedEvent, Object};
 pub use read::NamespaceSel;
 pub use snapshot::SnapshotError;
 pub use tables::{AllocRow, TRACKED_JOB_VERSIONS};
@@ -83,6 +83,8 @@ impl State {
         let restored = State::restore(snapshot, self.events.retention())
             .map_err(|e| ApplyError::Invalid(format!("the snapshot does not restore: {e}")))?;
         self.tables = restored.tables;
+        let tables = &self.tables;
+        self.events.release_all(|row| tables.holds(row));
         self.restored_at = index;
         Ok(())
     }

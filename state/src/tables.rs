@@ -20,14 +20,14 @@ use std::sync::Arc;
 pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
-    AllocClientStatus, Allocation, EvalStatus, Evaluation, EventPayload, Job, JobSummary, Node,
-    SchedulerConfiguration,
+    AllocClientStatus, Allocation, EvalStatus, Evaluation, Job, JobSummary, Node,
+    SchedulerConfiguration, Topic,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::collections::CollectionIndexes;
 use crate::eval_ix::{ByCreate, ByJob, ByModify};
-use crate::events::LoggedEvent;
+use crate::events::{LoggedEvent, Object};
 use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
 
@@ -229,6 +229,10 @@ pub(crate) struct Ctx {
     /// Pushed as touched; sorted and deduplicated once, when apply returns.
     pub touched: Vec<WatchKey>,
     pub events: Vec<LoggedEvent>,
+    /// Job and eval rows the tables let go of (replaced or deleted), whose
+    /// events [`crate::EventLog::release`] encodes unless a table still
+    /// holds them.
+    pub released: Vec<Object>,
     pub dirty_jobs: BTreeSet<NsKey>,
     pub eval_deleted_jobs: BTreeSet<NsKey>,
     /// The whole state was replaced: every reader must look again.
@@ -242,16 +246,17 @@ impl Ctx {
             event_type,
             touched: Vec::new(),
             events: Vec::new(),
+            released: Vec::new(),
             dirty_jobs: BTreeSet::new(),
             eval_deleted_jobs: BTreeSet::new(),
             everything: false,
         }
     }
 
-    fn event(&mut self, payload: EventPayload) {
+    fn event(&mut self, object: Object) {
         self.events.push(LoggedEvent {
             event_type: Cow::Borrowed(self.event_type),
-            payload,
+            object,
         });
     }
 }
@@ -299,8 +304,10 @@ impl Tables {
         let key = ns_key(&job.namespace, &job.id);
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(&job.namespace, &job.id));
-        ctx.event(EventPayload::Job(Box::new(Job::clone(&job))));
-        self.jobs.insert(key, job);
+        ctx.event(Object::Job(Arc::clone(&job)));
+        if let Some(old) = self.jobs.insert(key, job) {
+            ctx.released.push(Object::Job(old));
+        }
     }
 
     /// Record a new tracked version and forget versions that are neither
@@ -312,7 +319,8 @@ impl Tables {
         self.job_versions.insert(key, Arc::clone(job));
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(&ns, &id));
-        self.prune_versions(&ns, &id, Some(job.create_index));
+        let dropped = self.prune_versions(&ns, &id, Some(job.create_index));
+        ctx.released.extend(dropped);
     }
 
     fn version_range(
@@ -328,7 +336,8 @@ impl Tables {
     /// Keep the newest [`TRACKED_JOB_VERSIONS`] of the `current` incarnation
     /// (the live job's `CreateIndex`, `None` once it is gone) and every
     /// version an allocation runs; drop the rest.
-    fn prune_versions(&mut self, ns: &str, id: &str, current: Option<u64>) {
+    fn prune_versions(&mut self, ns: &str, id: &str, current: Option<u64>) -> Vec<Object> {
+        let mut dropped = Vec::new();
         let keys: Vec<VersionKey> = self.version_range(ns, id).map(|(k, _)| k.clone()).collect();
         let live = keys.iter().filter(|k| Some(k.2) == current).count();
         let mut skipped_live = 0;
@@ -338,9 +347,10 @@ impl Tables {
                 skipped_live > live.saturating_sub(TRACKED_JOB_VERSIONS)
             };
             if !tracked && self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
-                self.job_versions.remove(&k);
+                dropped.extend(self.job_versions.remove(&k).map(Object::Job));
             }
         }
+        dropped
     }
 
     /// The versions `/v1/job/:id/versions` lists: the newest tracked ones of
@@ -364,12 +374,14 @@ impl Tables {
         };
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
-        ctx.event(EventPayload::Job(Box::new(Arc::unwrap_or_clone(job))));
+        ctx.event(Object::Job(Arc::clone(&job)));
+        ctx.released.push(Object::Job(job));
         if self.job_summaries.remove(&ns_key(ns, id)).is_some() {
             self.touch_table(ctx, Table::JobSummary);
             ctx.touched.push(WatchKey::job_summary(ns, id));
         }
-        self.prune_versions(ns, id, None);
+        let dropped = self.prune_versions(ns, id, None);
+        ctx.released.extend(dropped);
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(ns, id));
     }
@@ -389,6 +401,7 @@ impl Tables {
     pub fn put_eval(&mut self, ctx: &mut Ctx, eval: Evaluation) {
         if let Some(old) = self.evals.get(&eval.id).cloned() {
             self.unindex_eval(&old);
+            ctx.released.push(Object::Evaluation(old));
         }
         let eval = Arc::new(eval);
         self.index_eval(&eval);
@@ -396,7 +409,7 @@ impl Tables {
         ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
         ctx.dirty_jobs.insert(ns_key(&eval.namespace, &eval.job_id));
-        ctx.event(EventPayload::Evaluation(Box::new(Evaluation::clone(&eval))));
+        ctx.event(Object::Evaluation(Arc::clone(&eval)));
         self.evals.insert(eval.id.clone(), eval);
     }
 
@@ -405,6 +418,7 @@ impl Tables {
             return;
         };
         self.unindex_eval(&eval);
+        ctx.released.push(Object::Evaluation(Arc::clone(&eval)));
         self.touch_table(ctx, Table::Evals);
         ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
@@ -476,7 +490,7 @@ impl Tables {
         self.touch_table(ctx, Table::Allocs);
         ctx.touched.push(WatchKey::Alloc(a.id.clone()));
         ctx.dirty_jobs.insert(ns_key(&a.namespace, &a.job_id));
-        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
+        ctx.event(Object::Allocation(Box::new(a.clone())));
         self.allocs.insert(a.id.clone(), Arc::new(row));
     }
 
@@ -497,7 +511,7 @@ impl Tables {
         f(&mut row.alloc);
         let a = &row.alloc;
         let is_live = !a.is_terminal();
-        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
+        ctx.event(Object::Allocation(Box::new(a.clone())));
         let change = AllocChange {
             job: ns_key(&a.namespace, &a.job_id),
             task_group: a.task_group.clone(),
@@ -638,7 +652,7 @@ impl Tables {
         ctx.touched.push(WatchKey::Node(node.id.clone()));
         let mut public = node.clone();
         public.secret_id.clear();
-        ctx.event(EventPayload::Node(Box::new(public)));
+        ctx.event(Object::Node(Box::new(public)));
         if let Some(old) = self.nodes.get(&node.id) {
             self.ix
                 .nodes_by_modify
@@ -661,7 +675,43 @@ impl Tables {
         ctx.touched.push(WatchKey::Node(id.to_string()));
         let mut node = Arc::unwrap_or_clone(node);
         node.secret_id.clear();
-        ctx.event(EventPayload::Node(Box::new(node)));
+        ctx.event(Object::Node(Box::new(node)));
+    }
+
+    /// Whether `row` is still a stored job, job version or evaluation (the
+    /// same `Arc`), for [`crate::EventLog::release`].
+    pub fn holds(&self, row: &Object) -> bool {
+        match row {
+            Object::Job(j) => {
+                let key = ns_key(&j.namespace, &j.id);
+                let vkey = (key.0.clone(), key.1.clone(), j.create_index, j.version);
+                self.jobs.get(&key).is_some_and(|c| Arc::ptr_eq(c, j))
+                    || self
+                        .job_versions
+                        .get(&vkey)
+                        .is_some_and(|v| Arc::ptr_eq(v, j))
+            }
+            Object::Evaluation(e) => self.evals.get(&e.id).is_some_and(|c| Arc::ptr_eq(c, e)),
+            Object::Allocation(_) | Object::Node(_) => false,
+        }
+    }
+
+    /// The stored job or evaluation an event at `index` may share: the row
+    /// of that key, when it was written at `index`.
+    pub fn row_written_at(&self, topic: Topic, ns: &str, key: &str, index: u64) -> Option<Object> {
+        match topic {
+            Topic::Job => self
+                .jobs
+                .get(&ns_key(ns, key))
+                .filter(|j| j.modify_index == index)
+                .map(|j| Object::Job(Arc::clone(j))),
+            Topic::Evaluation => self
+                .evals
+                .get(key)
+                .filter(|e| e.modify_index == index && e.namespace == ns)
+                .map(|e| Object::Evaluation(Arc::clone(e))),
+            _ => None,
+        }
     }
 
     // ----- restore ----------------------------------------------------------
