@@ -346,12 +346,12 @@ impl RetainedEvent {
     /// What the event counts against [`EventRetention::max_bytes`]: the
     /// header and the object's encoding, whether it is stored or shared.
     pub fn encoded_len(&self) -> usize {
+        if self.shared.is_none() {
+            return self.block.len();
+        }
         let payload = self.unpack().payload;
         let header = self.block.len() - payload.len();
-        match self.shared {
-            None => self.block.len(),
-            Some(_) => header + read_varint(&mut { payload }),
-        }
+        header + read_varint(&mut { payload })
     }
 
     /// Whether the event keeps a stored row rather than its encoding.
