@@ -86,19 +86,31 @@ async fn register(base: &str, from: usize, to: usize) -> f64 {
 
 /// Wait until no evaluation is pending: the leader has planned every
 /// register (each leaves a blocked eval), so what is measured next is the
-/// stored state, not the scheduler catching up.
+/// stored state, not the scheduler catching up. On a loaded machine that
+/// can take minutes, so there is no fixed deadline: it fails only when the
+/// evaluations stop moving (the evals table's index, `X-Nomad-Index`,
+/// unchanged for [`STALL`]) while some are still pending.
 async fn settled(agent: &Agent) {
+    const STALL: Duration = Duration::from_secs(120);
     let path = "/v1/evaluations?per_page=1&filter=Status%20%3D%3D%20%22pending%22";
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut seen, mut moved) = (None, Instant::now());
     loop {
         let r = agent.http.get(agent.url(path)).send().await.expect("get");
+        let index: Option<u64> = r
+            .headers()
+            .get("X-Nomad-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let pending: serde_json::Value = r.json().await.expect("json");
         if pending.as_array().is_some_and(|a| a.is_empty()) {
             return;
         }
+        if index != seen {
+            (seen, moved) = (index, Instant::now());
+        }
         assert!(
-            Instant::now() < deadline,
-            "evaluations still pending after 120 s"
+            moved.elapsed() < STALL,
+            "evaluations still pending and none written for {STALL:?} (index {seen:?})"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

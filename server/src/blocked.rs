@@ -20,6 +20,7 @@
 //! changes after the state the eval was planned against.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use drover_api::{AllocMetric, EvalStatus, Evaluation, Node, NodeStatus, SchedulingEligibility};
 use drover_scheduler::feasible::{
@@ -50,6 +51,11 @@ type Bucket = (Option<String>, Option<String>);
 /// What one blocked eval waits for: the job's datacenter patterns and pool,
 /// as they were when the eval was seen blocked. A job changed since comes
 /// with an eval of its own, which supersedes this one.
+///
+/// Blocked evals of jobs of one shape (the same datacenters and pool) share
+/// one `Waiting` ([`BlockedEvals::shapes`]): a set of 50,000 blocked jobs
+/// usually holds a handful of shapes, not 50,000 copies of the same
+/// datacenter and pool strings.
 #[derive(Debug, Clone)]
 struct Waiting {
     datacenters: Vec<String>,
@@ -58,16 +64,20 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// Read the job of `eval`. A gone or stopped job waits for nothing in
-    /// particular: any node change retries the eval, which then completes.
-    fn of(st: &State, eval: &Evaluation) -> Waiting {
+    /// The shape of `eval`'s job: its datacenters and pool. A gone or
+    /// stopped job waits for nothing in particular (no datacenters, no
+    /// pool): any node change retries the eval, which then completes.
+    fn shape<'s>(st: &'s State, eval: &Evaluation) -> (&'s [String], &'s str) {
         let job = st
             .job(&mut WatchSet::new(), &eval.namespace, &eval.job_id)
             .filter(|j| !j.stop);
-        let (datacenters, node_pool) = match job {
-            Some(j) => (j.datacenters.clone(), j.node_pool.clone()),
-            None => (Vec::new(), String::new()),
-        };
+        match job {
+            Some(j) => (&j.datacenters, &j.node_pool),
+            None => (&[], ""),
+        }
+    }
+
+    fn new(datacenters: Vec<String>, node_pool: String) -> Waiting {
         let pool = (!node_pool.is_empty() && node_pool != NODE_POOL_ALL).then(|| node_pool.clone());
         let mut buckets: Vec<Bucket> =
             if datacenters.is_empty() || datacenters.iter().any(|d| d.contains('*')) {
@@ -101,8 +111,11 @@ impl Waiting {
 pub struct BlockedEvals {
     /// The state index of the last look; `None` before the first.
     last: Option<u64>,
-    evals: BTreeMap<String, Waiting>,
-    buckets: BTreeMap<Bucket, BTreeSet<String>>,
+    /// Each ID is one `Arc<str>`, shared by the buckets it sits in.
+    evals: BTreeMap<Arc<str>, Arc<Waiting>>,
+    buckets: BTreeMap<Bucket, BTreeSet<Arc<str>>>,
+    /// One `Waiting` per job shape in use, by pool, then datacenters.
+    shapes: BTreeMap<String, BTreeMap<Vec<String>, Arc<Waiting>>>,
     capacity: CapacityWatch,
 }
 
@@ -114,6 +127,11 @@ impl BlockedEvals {
 
     pub fn is_empty(&self) -> bool {
         self.evals.is_empty()
+    }
+
+    /// How many job shapes (datacenters and pool) the blocked evals share.
+    pub fn shapes(&self) -> usize {
+        self.shapes.values().map(BTreeMap::len).sum()
     }
 
     /// Forget everything (leadership lost): the next look reads every eval
@@ -150,7 +168,7 @@ impl BlockedEvals {
         }
         for e in fresh {
             look.examined += 1;
-            let waiting = Waiting::of(st, e);
+            let waiting = self.waiting(st, e);
             let nodes = if first {
                 changed.for_eval(&waiting)
             } else {
@@ -161,9 +179,22 @@ impl BlockedEvals {
             }
             // Kept while the broker retries it: the retry's outcome writes
             // the eval again, which takes it out.
-            self.add(e.id.clone(), waiting);
+            self.add(Arc::from(e.id.as_str()), waiting);
         }
         look
+    }
+
+    /// The shared `Waiting` of `eval`'s job shape.
+    fn waiting(&mut self, st: &State, eval: &Evaluation) -> Arc<Waiting> {
+        let (datacenters, node_pool) = Waiting::shape(st, eval);
+        // Looked up by the job's own strings; copied only for a new shape.
+        let by_dc = self.shapes.entry(node_pool.to_string()).or_default();
+        if let Some(w) = by_dc.get(datacenters) {
+            return Arc::clone(w);
+        }
+        let w = Arc::new(Waiting::new(datacenters.to_vec(), node_pool.to_string()));
+        by_dc.insert(datacenters.to_vec(), Arc::clone(&w));
+        w
     }
 
     /// Test the known blocked evals in the buckets of the changed nodes.
@@ -171,7 +202,7 @@ impl BlockedEvals {
         let mut ids: BTreeSet<&str> = BTreeSet::new();
         for bucket in changed.nodes.keys() {
             if let Some(set) = self.buckets.get(bucket) {
-                ids.extend(set.iter().map(String::as_str));
+                ids.extend(set.iter().map(|id| &**id));
             }
         }
         let mut stale = Vec::new();
@@ -198,12 +229,17 @@ impl BlockedEvals {
         }
     }
 
-    fn add(&mut self, id: String, waiting: Waiting) {
+    fn add(&mut self, id: Arc<str>, waiting: Arc<Waiting>) {
         for b in &waiting.buckets {
-            self.buckets
-                .entry(b.clone())
-                .or_default()
-                .insert(id.clone());
+            match self.buckets.get_mut(b) {
+                Some(set) => {
+                    set.insert(Arc::clone(&id));
+                }
+                None => {
+                    self.buckets
+                        .insert(b.clone(), BTreeSet::from([Arc::clone(&id)]));
+                }
+            }
         }
         self.evals.insert(id, waiting);
     }
@@ -212,11 +248,20 @@ impl BlockedEvals {
         let Some(waiting) = self.evals.remove(id) else {
             return;
         };
-        for b in waiting.buckets {
-            if let Some(set) = self.buckets.get_mut(&b) {
+        for b in &waiting.buckets {
+            if let Some(set) = self.buckets.get_mut(b) {
                 set.remove(id);
                 if set.is_empty() {
-                    self.buckets.remove(&b);
+                    self.buckets.remove(b);
+                }
+            }
+        }
+        // The last eval of its shape: only `shapes` and `waiting` hold it.
+        if Arc::strong_count(&waiting) == 2 {
+            if let Some(by_dc) = self.shapes.get_mut(&waiting.node_pool) {
+                by_dc.remove(waiting.datacenters.as_slice());
+                if by_dc.is_empty() {
+                    self.shapes.remove(&waiting.node_pool);
                 }
             }
         }

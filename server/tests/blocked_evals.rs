@@ -216,3 +216,48 @@ fn a_new_leader_reads_every_blocked_eval_once_then_only_changes() {
     let look = blocked.look(&h.st);
     assert_eq!(look.examined, 0, "then only what changed");
 }
+
+#[test]
+fn blocked_evals_of_jobs_of_one_shape_share_what_they_wait_for() {
+    let mut h = H::new();
+    h.node("a", 1000, 4096, &[]);
+    let mut blocked = BlockedEvals::default();
+    let nowhere: Vec<Evaluation> = (0..10)
+        .map(|i| job_in(&mut h, &format!("n{i}"), "nowhere", 100))
+        .collect();
+    let elsewhere: Vec<Evaluation> = (0..5)
+        .map(|i| job_in(&mut h, &format!("e{i}"), "elsewhere", 100))
+        .collect();
+    for e in nowhere.iter().chain(&elsewhere) {
+        schedule(&mut h, e);
+    }
+    blocked.look(&h.st);
+    assert_eq!((blocked.len(), blocked.shapes()), (15, 2));
+
+    // The "elsewhere" jobs stop: their blocked evals are written again
+    // (complete), which takes them out, and their shape goes with them.
+    let done: Vec<Evaluation> = elsewhere
+        .iter()
+        .map(|e| {
+            let mut b =
+                h.st.eval(&mut WatchSet::new(), &format!("blocked-{}", e.id))
+                    .cloned()
+                    .unwrap();
+            b.status = EvalStatus::Complete;
+            b
+        })
+        .collect();
+    h.apply(drover_state::Command::EvalUpdate(
+        drover_state::command::EvalUpdate {
+            evals: done,
+            now: sched::T0,
+        },
+    ));
+    blocked.look(&h.st);
+    assert_eq!((blocked.len(), blocked.shapes()), (10, 1));
+
+    // And a node in "nowhere" still wakes every one of the rest.
+    node_in(&mut h, "x", "nowhere", 8000);
+    let look = blocked.look(&h.st);
+    assert_eq!(look.unblocked.len(), 10);
+}

@@ -11,6 +11,7 @@
 
 use drover_api::{Evaluation, Node};
 
+use crate::eval_ix::ByModify;
 use crate::State;
 
 /// `(index, id)` entries of `set` above `after`, in index order.
@@ -28,9 +29,15 @@ impl State {
     /// Evaluations created or updated after `index`, oldest change first.
     /// Deleted evaluations are not reported.
     pub fn evals_modified_after(&self, index: u64) -> impl Iterator<Item = &Evaluation> {
-        let evals = &self.tables.evals;
-        after(&self.tables.ix.evals_by_modify, index)
-            .filter_map(move |(_, id)| evals.get(id).map(|e| &**e))
+        // `None` only at `u64::MAX`, above which nothing can be.
+        let from = index.checked_add(1);
+        from.into_iter().flat_map(move |from| {
+            self.tables
+                .ix
+                .evals_by_modify
+                .range(ByModify::probe(from)..)
+                .map(|e| &*e.0)
+        })
     }
 
     /// Nodes registered or updated (status, eligibility, drain) after

@@ -11,25 +11,38 @@
 //! Age is measured against the newest batch's time, which comes inside the
 //! command (stamped by the handler), so pruning stays deterministic.
 //!
-//! Apply produces [`LoggedEvent`]s: the type and a deep copy of the object.
-//! The log does not keep them: it keeps each as a [`RetainedEvent`], one
-//! allocation holding what a subscription filters on (topic, type, key,
-//! namespace, filter keys) followed by the object's MessagePack encoding
+//! Apply produces [`LoggedEvent`]s: the type and the object ([`Object`]:
+//! a job or an evaluation is the stored row itself, an allocation or a node
+//! a copy). The log keeps each as a [`RetainedEvent`], one allocation
+//! holding what a subscription filters on (topic, type, key, namespace,
+//! filter keys) followed by the object's MessagePack encoding
 //! (`rmp_serde::to_vec_named`, as snapshots use), decoded only when a reader
 //! sends it ([`RetainedEvent::to_event`]). Measured on a job as the agent
 //! stores it: its deep copy takes 2.2 KB of heap, its encoding 1.3 KB; a
 //! blocked job's evaluation takes 4.6 KB (a `BTreeMap` leaf holds eleven
 //! `AllocMetric` slots for its one task group), its encoding 0.8 KB. One
-//! block is also one free when the event is dropped. Snapshots write the
-//! encoding as a binary field, so a restart copies bytes instead of
-//! rebuilding objects; snapshots of format 1, whose events hold the objects
-//! themselves, still restore (they are encoded once, on restore).
+//! block is also one free when the event is dropped.
+//!
+//! A job or an evaluation the tables still store costs less than its
+//! encoding: the event keeps the row (the same `Arc`) and only the length
+//! its encoding would have, which is what retention counts either way.
+//! When the tables let go of the row (a newer version of it, a delete),
+//! apply has the log encode it ([`EventLog::release`]); a restore shares
+//! the rows again wherever a stored row encodes to the event's bytes.
+//! Nothing that reads the log can tell the two forms apart.
+//!
+//! Snapshots write the encoding as a binary field, so a restart copies
+//! bytes instead of rebuilding objects; snapshots of format 1, whose events
+//! hold the objects themselves, still restore (they are encoded once, on
+//! restore).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use drover_api::{Event, EventPayload, Nanos, Topic};
+use drover_api::{
+    Allocation, Deployment, Evaluation, Event, EventPayload, Job, Nanos, Node, Topic,
+};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
@@ -80,39 +93,85 @@ fn default_max_bytes() -> usize {
 pub struct LoggedEvent {
     /// Nomad's event `Type` (`PlanResult`, `AllocationUpdated`, …).
     pub event_type: Cow<'static, str>,
-    pub payload: EventPayload,
+    pub object: Object,
+}
+
+/// The object an event carries. A job or an evaluation is the row the
+/// tables store (the same `Arc`), so logging it copies nothing; an
+/// allocation is stored inside its row and a node's event blanks its
+/// secret, so those are copies of their own.
+///
+/// Encodes exactly as [`EventPayload`] does (`{"Job": {…}}`, …).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Object {
+    Job(Arc<Job>),
+    Evaluation(Arc<Evaluation>),
+    Allocation(Box<Allocation>),
+    Node(Box<Node>),
+    Deployment(Arc<Deployment>),
+}
+
+impl Object {
+    /// The wire payload: a copy of the object.
+    pub fn to_payload(&self) -> EventPayload {
+        match self {
+            Object::Job(j) => EventPayload::Job(Box::new(Job::clone(j))),
+            Object::Evaluation(e) => EventPayload::Evaluation(Box::new(Evaluation::clone(e))),
+            Object::Allocation(a) => EventPayload::Allocation(a.clone()),
+            Object::Node(n) => EventPayload::Node(n.clone()),
+            Object::Deployment(d) => EventPayload::Deployment(Box::new(Deployment::clone(d))),
+        }
+    }
+
+    /// Whether `self` and `other` are the same stored row.
+    fn same_row(&self, other: &Object) -> bool {
+        match (self, other) {
+            (Object::Job(a), Object::Job(b)) => Arc::ptr_eq(a, b),
+            (Object::Evaluation(a), Object::Evaluation(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The Raft index the row was written at (0 for copies).
+    fn modify_index(&self) -> u64 {
+        match self {
+            Object::Job(j) => j.modify_index,
+            Object::Evaluation(e) => e.modify_index,
+            Object::Allocation(_) | Object::Node(_) | Object::Deployment(_) => 0,
+        }
+    }
 }
 
 impl LoggedEvent {
     pub fn topic(&self) -> Topic {
-        match &self.payload {
-            EventPayload::Job(_) => Topic::Job,
-            EventPayload::Evaluation(_) => Topic::Evaluation,
-            EventPayload::Allocation(_) => Topic::Allocation,
-            EventPayload::Node(_) => Topic::Node,
-            EventPayload::Deployment(_) => Topic::Deployment,
+        match &self.object {
+            Object::Job(_) => Topic::Job,
+            Object::Evaluation(_) => Topic::Evaluation,
+            Object::Allocation(_) => Topic::Allocation,
+            Object::Node(_) => Topic::Node,
+            Object::Deployment(_) => Topic::Deployment,
         }
     }
 
     /// The object's ID.
     pub fn key(&self) -> &str {
-        match &self.payload {
-            EventPayload::Job(j) => &j.id,
-            EventPayload::Evaluation(e) => &e.id,
-            EventPayload::Allocation(a) => &a.id,
-            EventPayload::Node(n) => &n.id,
-            EventPayload::Deployment(d) => &d.id,
+        match &self.object {
+            Object::Job(j) => &j.id,
+            Object::Evaluation(e) => &e.id,
+            Object::Allocation(a) => &a.id,
+            Object::Node(n) => &n.id,
+            Object::Deployment(d) => &d.id,
         }
     }
 
     /// Nodes belong to no namespace.
     pub fn namespace(&self) -> &str {
-        match &self.payload {
-            EventPayload::Job(j) => &j.namespace,
-            EventPayload::Evaluation(e) => &e.namespace,
-            EventPayload::Allocation(a) => &a.namespace,
-            EventPayload::Node(_) => "",
-            EventPayload::Deployment(d) => &d.namespace,
+        match &self.object {
+            Object::Job(j) => &j.namespace,
+            Object::Evaluation(e) => &e.namespace,
+            Object::Allocation(a) => &a.namespace,
+            Object::Node(_) => "",
+            Object::Deployment(d) => &d.namespace,
         }
     }
 
@@ -120,11 +179,11 @@ impl LoggedEvent {
     /// allocation's job and deployment, a deployment's job
     /// (nomad/state/events.go).
     pub fn filter_keys(&self) -> Vec<&str> {
-        match &self.payload {
-            EventPayload::Evaluation(e) => vec![&e.job_id, &e.deployment_id],
-            EventPayload::Allocation(a) => vec![&a.job_id, &a.deployment_id],
-            EventPayload::Deployment(d) => vec![&d.job_id],
-            EventPayload::Job(_) | EventPayload::Node(_) => Vec::new(),
+        match &self.object {
+            Object::Evaluation(e) => vec![&e.job_id, &e.deployment_id],
+            Object::Allocation(a) => vec![&a.job_id, &a.deployment_id],
+            Object::Deployment(d) => vec![&d.job_id],
+            Object::Job(_) | Object::Node(_) => Vec::new(),
         }
     }
 
@@ -137,7 +196,7 @@ impl LoggedEvent {
             namespace: self.namespace().to_string(),
             filter_keys: self.filter_keys().into_iter().map(str::to_string).collect(),
             index,
-            payload: self.payload.clone(),
+            payload: self.object.to_payload(),
         }
     }
 }
@@ -153,19 +212,44 @@ impl LoggedEvent {
 /// reads the strings in place; only [`RetainedEvent::to_event`] decodes.
 /// A `Box`, not an `Arc`: batches are shared whole (`EventBatch::events` is
 /// an `Arc`), so a per-event count would be 16 bytes for nothing.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RetainedEvent(Box<[u8]>);
+///
+/// A job or an evaluation that is still a stored row is kept as that row
+/// instead (`shared`): the block then ends with the encoding's length as a
+/// varint in place of the encoding, so the event counts the same bytes
+/// against [`EventRetention::max_bytes`] either way and costs a header.
+/// Encoded, a blocked job's evaluation takes 0.8 KB and the job 1.3 KB;
+/// shared, about 100 bytes each. When the tables let go of the row (a
+/// newer version, a delete), [`EventLog::release`] encodes it, so an event
+/// never keeps a replaced object alive whole. Which form an event is in
+/// never shows: reads, equality and snapshots see the same encoding.
+#[derive(Clone)]
+pub struct RetainedEvent {
+    block: Box<[u8]>,
+    /// Only ever a job or an evaluation.
+    shared: Option<Object>,
+}
 
 impl RetainedEvent {
     /// Pack `e`, encoding into `buf` (reused across a batch) and copying the
-    /// result into a block of exactly its size.
+    /// result into a block of exactly its size; a job or an evaluation
+    /// keeps its row and only the header and the encoding's length.
     fn pack(e: &LoggedEvent, buf: &mut Vec<u8>) -> Result<RetainedEvent, rmp_serde::encode::Error> {
         buf.clear();
         let mut strings = vec![&*e.event_type, e.key(), e.namespace()];
         strings.extend(e.filter_keys());
         write_header(buf, e.topic(), &strings);
-        rmp_serde::encode::write_named(buf, &e.payload)?;
-        Ok(RetainedEvent(buf.as_slice().into()))
+        let header = buf.len();
+        rmp_serde::encode::write_named(buf, &e.object)?;
+        let shared = matches!(e.object, Object::Job(_) | Object::Evaluation(_));
+        if shared {
+            let encoded = buf.len() - header;
+            buf.truncate(header);
+            write_varint(buf, encoded);
+        }
+        Ok(RetainedEvent {
+            block: buf.as_slice().into(),
+            shared: shared.then(|| e.object.clone()),
+        })
     }
 
     /// Pack already-encoded parts (a snapshot's).
@@ -174,11 +258,44 @@ impl RetainedEvent {
         let mut buf = Vec::with_capacity(1 + 5 * (strings.len() + 1) + strings_len + payload.len());
         write_header(&mut buf, topic, strings);
         buf.extend_from_slice(payload);
-        RetainedEvent(buf.into_boxed_slice())
+        RetainedEvent {
+            block: buf.into_boxed_slice(),
+            shared: None,
+        }
+    }
+
+    /// Replace a shared row by its encoding (the tables let go of it).
+    fn unshare(&mut self) {
+        let Some(object) = self.shared.take() else {
+            return;
+        };
+        let header = self.block.len() - self.unpack().payload.len();
+        let mut buf = self.block.get(..header).unwrap_or_default().to_vec();
+        // Encoded once already, when it was logged, so this cannot fail;
+        // were it to, the row stays shared, which only costs memory.
+        if rmp_serde::encode::write_named(&mut buf, &object).is_err() {
+            self.shared = Some(object);
+            return;
+        }
+        self.block = buf.into_boxed_slice();
+    }
+
+    /// The object's encoding: the stored bytes, or the shared row encoded
+    /// now (the same bytes it had when it was logged).
+    fn payload_bytes(&self) -> Cow<'_, [u8]> {
+        match &self.shared {
+            None => Cow::Borrowed(self.unpack().payload),
+            Some(object) => Cow::Owned(rmp_serde::to_vec_named(object).unwrap_or_default()),
+        }
+    }
+
+    /// Whether this event holds `row` itself.
+    fn shares(&self, row: &Object) -> bool {
+        self.shared.as_ref().is_some_and(|o| o.same_row(row))
     }
 
     pub fn topic(&self) -> Topic {
-        topic_of(self.0.first().copied().unwrap_or(u8::MAX))
+        topic_of(self.block.first().copied().unwrap_or(u8::MAX))
     }
 
     /// Nomad's event `Type` (`PlanResult`, `AllocationUpdated`, …).
@@ -208,9 +325,12 @@ impl RetainedEvent {
         key == "*" || self.key() == key || self.filter_keys().any(|k| k == key)
     }
 
-    /// The object, decoded.
+    /// The object, decoded (a shared row is copied).
     pub fn payload(&self) -> Result<EventPayload, rmp_serde::decode::Error> {
-        rmp_serde::from_slice(self.unpack().payload)
+        match &self.shared {
+            Some(object) => Ok(object.to_payload()),
+            None => rmp_serde::from_slice(self.unpack().payload),
+        }
     }
 
     /// The wire form, stamped with the batch's index. Errs only if the
@@ -232,13 +352,24 @@ impl RetainedEvent {
         })
     }
 
-    /// What the event counts against [`EventRetention::max_bytes`].
+    /// What the event counts against [`EventRetention::max_bytes`]: the
+    /// header and the object's encoding, whether it is stored or shared.
     pub fn encoded_len(&self) -> usize {
-        self.0.len()
+        if self.shared.is_none() {
+            return self.block.len();
+        }
+        let payload = self.unpack().payload;
+        let header = self.block.len() - payload.len();
+        header + read_varint(&mut { payload })
+    }
+
+    /// Whether the event keeps a stored row rather than its encoding.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     fn unpack(&self) -> Packed<'_> {
-        let mut rest = self.0.get(1..).unwrap_or_default();
+        let mut rest = self.block.get(1..).unwrap_or_default();
         let count = read_varint(&mut rest);
         let lens = rest;
         let mut strings_len = 0usize;
@@ -265,10 +396,32 @@ impl fmt::Debug for RetainedEvent {
             .field("key", &self.key())
             .field("namespace", &self.namespace())
             .field("filter_keys", &self.filter_keys().collect::<Vec<_>>())
-            .field("payload_bytes", &self.unpack().payload.len())
+            .field("encoded_len", &self.encoded_len())
+            .field("shared", &self.is_shared())
             .finish()
     }
 }
+
+/// Equal when the keys and the object's encoding are: a shared row and
+/// its encoding are the same event.
+impl PartialEq for RetainedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        let header = |e: &RetainedEvent| {
+            let payload = e.unpack().payload.len();
+            e.block.len() - payload
+        };
+        let (a, b) = (header(self), header(other));
+        if self.block.get(..a) != other.block.get(..b) {
+            return false;
+        }
+        match (&self.shared, &other.shared) {
+            (Some(x), Some(y)) if x.same_row(y) => true,
+            _ => self.payload_bytes() == other.payload_bytes(),
+        }
+    }
+}
+
+impl Eq for RetainedEvent {}
 
 /// A [`RetainedEvent`] split into its parts.
 #[derive(Clone, Copy)]
@@ -377,7 +530,7 @@ impl Serialize for RetainedEvent {
         st.serialize_field("key", self.key())?;
         st.serialize_field("namespace", self.namespace())?;
         st.serialize_field("filter_keys", &Keys(self))?;
-        st.serialize_field("payload", &Bin(self.unpack().payload))?;
+        st.serialize_field("payload", &Bin(&self.payload_bytes()))?;
         st.end()
     }
 }
@@ -404,11 +557,21 @@ impl<'de> Deserialize<'de> for RetainedEvent {
         let shape = Shape::deserialize(d)?;
         match shape.payload {
             PayloadShape::Object(payload) => {
+                let mut buf = Vec::new();
+                rmp_serde::encode::write_named(&mut buf, &payload).map_err(de::Error::custom)?;
                 let e = LoggedEvent {
                     event_type: Cow::Owned(shape.event_type.0.into_owned()),
-                    payload,
+                    object: match payload {
+                        EventPayload::Job(j) => Object::Job(Arc::new(*j)),
+                        EventPayload::Evaluation(e) => Object::Evaluation(Arc::new(*e)),
+                        EventPayload::Allocation(a) => Object::Allocation(a),
+                        EventPayload::Node(n) => Object::Node(n),
+                        EventPayload::Deployment(d) => Object::Deployment(Arc::new(*d)),
+                    },
                 };
-                RetainedEvent::pack(&e, &mut Vec::new()).map_err(de::Error::custom)
+                let mut strings = vec![&*e.event_type, e.key(), e.namespace()];
+                strings.extend(e.filter_keys());
+                Ok(RetainedEvent::from_parts(e.topic(), &strings, &buf))
             }
             PayloadShape::Encoded(bytes) => {
                 let topic = shape
@@ -569,6 +732,101 @@ impl EventLog {
         self.prune();
     }
 
+    /// The tables let go of `rows` at `index` (replaced or deleted): encode
+    /// the events that still share one the tables do not hold elsewhere
+    /// (`held`), so the log keeps 1 KB of encoding rather than a whole
+    /// object. A row's events were logged at its `ModifyIndex` (the write
+    /// that stored it) or at `index` (the delete that logged it last).
+    pub(crate) fn release(&mut self, index: u64, rows: &[Object], held: impl Fn(&Object) -> bool) {
+        for row in rows {
+            if held(row) {
+                continue;
+            }
+            for at in [row.modify_index(), index] {
+                let Some(i) = self.position(at) else {
+                    continue;
+                };
+                let Some(batch) = self.batches.get_mut(i) else {
+                    continue;
+                };
+                if !batch.events.iter().any(|e| e.shares(row)) {
+                    continue;
+                }
+                // In place unless a copy of the state shares the batch.
+                if Arc::get_mut(&mut batch.events).is_none() {
+                    batch.events = batch.events.iter().cloned().collect();
+                }
+                if let Some(events) = Arc::get_mut(&mut batch.events) {
+                    for e in events.iter_mut().filter(|e| e.shares(row)) {
+                        e.unshare();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encode every shared event whose row the tables do not hold (after
+    /// the tables were replaced wholesale).
+    pub(crate) fn release_all(&mut self, held: impl Fn(&Object) -> bool) {
+        let rows: Vec<(u64, Object)> = self
+            .batches
+            .iter()
+            .flat_map(|b| b.events.iter().map(move |e| (b.index, e)))
+            .filter_map(|(i, e)| e.shared.clone().map(|o| (i, o)))
+            .collect();
+        for (index, row) in rows {
+            self.release(index, std::slice::from_ref(&row), &held);
+        }
+    }
+
+    /// Share the rows the tables store again after a restore: an event of a
+    /// job or an evaluation whose stored row was written at the event's
+    /// index (`row` finds it by topic, namespace, key and index) and
+    /// encodes to the event's bytes keeps that row instead of the bytes,
+    /// as it did before the snapshot was taken.
+    pub(crate) fn share_rows(&mut self, row: impl Fn(Topic, &str, &str, u64) -> Option<Object>) {
+        let mut buf = Vec::new();
+        for i in 0..self.batches.len() {
+            let Some(batch) = self.batches.get_mut(i) else {
+                continue;
+            };
+            let index = batch.index;
+            let Some(events) = Arc::get_mut(&mut batch.events) else {
+                continue;
+            };
+            for e in events.iter_mut() {
+                if e.shared.is_some() {
+                    continue;
+                }
+                let Some(object) = row(e.topic(), e.namespace(), e.key(), index) else {
+                    continue;
+                };
+                buf.clear();
+                if rmp_serde::encode::write_named(&mut buf, &object).is_err()
+                    || buf != e.unpack().payload
+                {
+                    continue;
+                }
+                let header = e.block.len() - buf.len();
+                let mut block = e.block.get(..header).unwrap_or_default().to_vec();
+                write_varint(&mut block, buf.len());
+                *e = RetainedEvent {
+                    block: block.into_boxed_slice(),
+                    shared: Some(object),
+                };
+            }
+        }
+    }
+
+    /// The position of the batch at `index`, if retained.
+    fn position(&self, index: u64) -> Option<usize> {
+        let i = self
+            .batches
+            .binary_search_by(|b| b.index.cmp(&index))
+            .ok()?;
+        Some(i)
+    }
+
     fn prune(&mut self) {
         let newest = self.batches.back().map_or(i64::MIN, |b| b.time);
         while let Some(front) = self.batches.front() {
@@ -637,14 +895,14 @@ mod tests {
     use super::*;
 
     fn logged() -> Vec<LoggedEvent> {
-        let ev = |t: &'static str, payload| LoggedEvent {
+        let ev = |t: &'static str, object| LoggedEvent {
             event_type: Cow::Borrowed(t),
-            payload,
+            object,
         };
         vec![
             ev(
                 "JobRegistered",
-                EventPayload::Job(Box::new(Job {
+                Object::Job(Arc::new(Job {
                     namespace: "prod".into(),
                     id: "web".into(),
                     task_groups: vec![TaskGroup {
@@ -658,7 +916,7 @@ mod tests {
             ),
             ev(
                 "JobRegistered",
-                EventPayload::Evaluation(Box::new(Evaluation {
+                Object::Evaluation(Arc::new(Evaluation {
                     id: "e1".into(),
                     namespace: "prod".into(),
                     job_id: "web".into(),
@@ -667,7 +925,7 @@ mod tests {
             ),
             ev(
                 "PlanResult",
-                EventPayload::Allocation(Box::new(Allocation {
+                Object::Allocation(Box::new(Allocation {
                     id: "a1".into(),
                     namespace: "prod".into(),
                     job_id: "web".into(),
@@ -677,7 +935,7 @@ mod tests {
             ),
             ev(
                 "NodeRegistration",
-                EventPayload::Node(Box::new(Node {
+                Object::Node(Box::new(Node {
                     id: "n1".into(),
                     // Longer than one varint byte.
                     name: "n".repeat(300),
@@ -687,7 +945,7 @@ mod tests {
             // Strings past one varint byte in the packed keys too.
             ev(
                 "JobRegistered",
-                EventPayload::Job(Box::new(Job {
+                Object::Job(Arc::new(Job {
                     id: "j".repeat(200),
                     namespace: "é".repeat(100),
                     ..Default::default()
@@ -724,18 +982,53 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_row_counts_encodes_and_unshares_as_its_encoding() {
+        for e in logged() {
+            let r = RetainedEvent::pack(&e, &mut Vec::new()).unwrap();
+            let want_shared = matches!(e.object, Object::Job(_) | Object::Evaluation(_));
+            assert_eq!(r.is_shared(), want_shared, "{r:?}");
+            // The object encodes as the wire payload does.
+            let payload = rmp_serde::to_vec_named(&e.object.to_payload()).unwrap();
+            assert_eq!(rmp_serde::to_vec_named(&e.object).unwrap(), payload);
+            let mut strings = vec![&*e.event_type, e.key(), e.namespace()];
+            strings.extend(e.filter_keys());
+            let stored = RetainedEvent::from_parts(e.topic(), &strings, &payload);
+            assert_eq!(r.encoded_len(), stored.encoded_len());
+            assert_eq!(r, stored);
+            assert_eq!(
+                rmp_serde::to_vec_named(&r).unwrap(),
+                rmp_serde::to_vec_named(&stored).unwrap()
+            );
+            let mut unshared = r.clone();
+            unshared.unshare();
+            assert!(!unshared.is_shared());
+            assert_eq!(unshared.block, stored.block);
+        }
+    }
+
+    #[test]
     fn a_damaged_block_reads_as_garbage_never_a_panic() {
         let r = RetainedEvent::pack(&logged()[2], &mut Vec::new()).unwrap();
-        for len in 0..r.0.len() {
-            let cut = RetainedEvent(r.0[..len].into());
+        for len in 0..r.block.len() {
+            let cut = RetainedEvent {
+                block: r.block[..len].into(),
+                shared: None,
+            };
             let _ = (cut.topic(), cut.event_type(), cut.key(), cut.namespace());
             let _ = cut.filter_keys().count();
             let _ = cut.matches_key("web");
-            assert!(cut.to_event(1).is_err(), "cut at {len} of {}", r.0.len());
+            assert!(
+                cut.to_event(1).is_err(),
+                "cut at {len} of {}",
+                r.block.len()
+            );
         }
-        let mut flipped = r.0.to_vec();
+        let mut flipped = r.block.to_vec();
         flipped[1] = 0xff; // an unterminated varint count
-        let flipped = RetainedEvent(flipped.into());
+        let flipped = RetainedEvent {
+            block: flipped.into(),
+            shared: None,
+        };
         let _ = (
             flipped.key(),
             flipped.filter_keys().count(),

@@ -10,6 +10,7 @@ mod apply;
 mod changes;
 mod collections;
 pub mod command;
+mod eval_ix;
 pub mod events;
 pub mod filter;
 mod maps;
@@ -25,7 +26,7 @@ pub mod watch;
 
 pub use apply::{Applied, ApplyError};
 pub use command::Command;
-pub use events::{EventBatch, EventLog, EventLogError, EventRetention, LoggedEvent};
+pub use events::{EventBatch, EventLog, EventLogError, EventRetention, LoggedEvent, Object};
 pub use read::NamespaceSel;
 pub use snapshot::SnapshotError;
 pub use tables::{AllocRow, TRACKED_JOB_VERSIONS};
@@ -84,6 +85,8 @@ impl State {
         let restored = State::restore(snapshot, self.events.retention())
             .map_err(|e| ApplyError::Invalid(format!("the snapshot does not restore: {e}")))?;
         self.tables = restored.tables;
+        let tables = &self.tables;
+        self.events.release_all(|row| tables.holds(row));
         self.restored_at = index;
         Ok(())
     }

@@ -9,6 +9,7 @@ use drover_api::{
     Allocation, Deployment, Evaluation, Job, JobSummary, Node, SchedulerConfiguration,
 };
 
+use crate::eval_ix::{ByCreate, ByJob};
 use crate::pagination::SortKey;
 use crate::tables::{AllocRow, Map, Set};
 use crate::watch::{Table, WatchKey, WatchSet};
@@ -288,15 +289,8 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Evaluation> {
         ws.add(WatchKey::Table(Table::Evals));
-        let evals = &self.tables.evals;
-        Box::new(
-            walk(
-                &self.tables.ix.evals_by_create,
-                create_start(start),
-                reverse,
-            )
-            .filter_map(move |(_, id)| evals.get(id).map(|e| &**e)),
-        )
+        let start = create_start(start).map(|(i, id)| ByCreate::probe(i, &id));
+        Box::new(walk(&self.tables.ix.evals_by_create, start, reverse).map(|e| &*e.0))
     }
 
     /// Evaluations whose ID starts with `prefix`, in ID order.
@@ -319,15 +313,13 @@ impl State {
     ) -> Iter<'a, &'a Evaluation> {
         ws.add(WatchKey::job_evals(namespace, job_id));
         let (ns, job) = (namespace.to_string(), job_id.to_string());
-        let lo = (ns.clone(), job.clone(), String::new());
-        let evals = &self.tables.evals;
         Box::new(
             self.tables
                 .ix
                 .evals_by_job
-                .range(lo..)
-                .take_while(move |(n, j, _)| *n == ns && *j == job)
-                .filter_map(move |(_, _, id)| evals.get(id).map(|e| &**e)),
+                .range(ByJob::probe(namespace, job_id)..)
+                .take_while(move |e| e.is_of(&ns, &job))
+                .map(|e| &*e.0),
         )
     }
 

@@ -120,6 +120,7 @@ impl State {
         tables.rebuild();
         let mut events = snap.events;
         events.set_retention(retention);
+        events.share_rows(|topic, ns, key, index| tables.row_written_at(topic, ns, key, index));
         Ok(State {
             tables,
             events,

@@ -20,13 +20,14 @@ use std::sync::Arc;
 pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
-    AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, EventPayload, Job,
-    JobSubmission, JobSummary, Node, ScalingEvent, SchedulerConfiguration,
+    AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, Job,
+    JobSubmission, JobSummary, Node, ScalingEvent, SchedulerConfiguration, Topic,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::collections::CollectionIndexes;
-use crate::events::LoggedEvent;
+use crate::eval_ix::{ByCreate, ByJob, ByModify};
+use crate::events::{LoggedEvent, Object};
 use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
 
@@ -181,11 +182,12 @@ impl Serialize for Tables {
 /// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
-    pub evals_by_create: Set<(u64, String)>,
+    /// The eval indexes hold the rows themselves (`eval_ix`).
+    pub evals_by_create: Set<ByCreate>,
     /// Evaluations by `ModifyIndex`, so the leader reads only the evals
     /// written since its last look instead of every eval.
-    pub evals_by_modify: Set<(u64, String)>,
-    pub evals_by_job: Set<(String, String, String)>,
+    pub evals_by_modify: Set<ByModify>,
+    pub evals_by_job: Set<ByJob>,
     pub allocs_by_create: Set<(u64, String)>,
     pub allocs_by_job: Set<(String, String, String)>,
     pub allocs_by_node: Set<(String, String)>,
@@ -261,6 +263,10 @@ pub(crate) struct Ctx {
     /// Pushed as touched; sorted and deduplicated once, when apply returns.
     pub touched: Vec<WatchKey>,
     pub events: Vec<LoggedEvent>,
+    /// Job and eval rows the tables let go of (replaced or deleted), whose
+    /// events [`crate::EventLog::release`] encodes unless a table still
+    /// holds them.
+    pub released: Vec<Object>,
     pub dirty_jobs: BTreeSet<NsKey>,
     pub eval_deleted_jobs: BTreeSet<NsKey>,
     /// The whole state was replaced: every reader must look again.
@@ -274,16 +280,17 @@ impl Ctx {
             event_type,
             touched: Vec::new(),
             events: Vec::new(),
+            released: Vec::new(),
             dirty_jobs: BTreeSet::new(),
             eval_deleted_jobs: BTreeSet::new(),
             everything: false,
         }
     }
 
-    fn event(&mut self, payload: EventPayload) {
+    fn event(&mut self, object: Object) {
         self.events.push(LoggedEvent {
             event_type: Cow::Borrowed(self.event_type),
-            payload,
+            object,
         });
     }
 }
@@ -331,8 +338,10 @@ impl Tables {
         let key = ns_key(&job.namespace, &job.id);
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(&job.namespace, &job.id));
-        ctx.event(EventPayload::Job(Box::new(Job::clone(&job))));
-        self.jobs.insert(key, job);
+        ctx.event(Object::Job(Arc::clone(&job)));
+        if let Some(old) = self.jobs.insert(key, job) {
+            ctx.released.push(Object::Job(old));
+        }
     }
 
     /// Record a new tracked version and forget versions that are neither
@@ -344,7 +353,8 @@ impl Tables {
         self.job_versions.insert(key, Arc::clone(job));
         self.touch_table(ctx, Table::JobVersion);
         self.touch_collection(ctx, WatchKey::job_versions(&ns, &id));
-        self.prune_versions(&ns, &id, Some(job.create_index));
+        let dropped = self.prune_versions(&ns, &id, Some(job.create_index));
+        ctx.released.extend(dropped);
     }
 
     fn version_range(
@@ -360,7 +370,8 @@ impl Tables {
     /// Keep the newest [`TRACKED_JOB_VERSIONS`] of the `current` incarnation
     /// (the live job's `CreateIndex`, `None` once it is gone) and every
     /// version an allocation runs; drop the rest.
-    fn prune_versions(&mut self, ns: &str, id: &str, current: Option<u64>) {
+    fn prune_versions(&mut self, ns: &str, id: &str, current: Option<u64>) -> Vec<Object> {
+        let mut dropped = Vec::new();
         let keys: Vec<VersionKey> = self.version_range(ns, id).map(|(k, _)| k.clone()).collect();
         let live = keys.iter().filter(|k| Some(k.2) == current).count();
         let mut skipped_live = 0;
@@ -370,10 +381,11 @@ impl Tables {
                 skipped_live > live.saturating_sub(TRACKED_JOB_VERSIONS)
             };
             if !tracked && self.ix.version_refs.get(&k).copied().unwrap_or(0) == 0 {
-                self.job_versions.remove(&k);
+                dropped.extend(self.job_versions.remove(&k).map(Object::Job));
                 self.job_submissions.remove(&k);
             }
         }
+        dropped
     }
 
     /// The versions `/v1/job/:id/versions` lists: the newest tracked ones of
@@ -398,12 +410,14 @@ impl Tables {
         self.periodic_launches.remove(&ns_key(ns, id));
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
-        ctx.event(EventPayload::Job(Box::new(Arc::unwrap_or_clone(job))));
+        ctx.event(Object::Job(Arc::clone(&job)));
+        ctx.released.push(Object::Job(job));
         if self.job_summaries.remove(&ns_key(ns, id)).is_some() {
             self.touch_table(ctx, Table::JobSummary);
             ctx.touched.push(WatchKey::job_summary(ns, id));
         }
-        self.prune_versions(ns, id, None);
+        let dropped = self.prune_versions(ns, id, None);
+        ctx.released.extend(dropped);
         // A purged job's sources and scaling events go with it, even those
         // of versions an allocation still runs (Nomad `DeleteJobTxn`).
         let lo = (ns.to_string(), id.to_string(), 0, 0);
@@ -438,6 +452,7 @@ impl Tables {
     pub fn put_eval(&mut self, ctx: &mut Ctx, eval: Evaluation) {
         if let Some(old) = self.evals.get(&eval.id).cloned() {
             self.unindex_eval(&old);
+            ctx.released.push(Object::Evaluation(old));
         }
         let eval = Arc::new(eval);
         self.index_eval(&eval);
@@ -445,7 +460,7 @@ impl Tables {
         ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
         ctx.dirty_jobs.insert(ns_key(&eval.namespace, &eval.job_id));
-        ctx.event(EventPayload::Evaluation(Box::new(Evaluation::clone(&eval))));
+        ctx.event(Object::Evaluation(Arc::clone(&eval)));
         self.evals.insert(eval.id.clone(), eval);
     }
 
@@ -454,6 +469,7 @@ impl Tables {
             return;
         };
         self.unindex_eval(&eval);
+        ctx.released.push(Object::Evaluation(Arc::clone(&eval)));
         self.touch_table(ctx, Table::Evals);
         ctx.touched.push(WatchKey::Eval(eval.id.clone()));
         self.touch_collection(ctx, WatchKey::job_evals(&eval.namespace, &eval.job_id));
@@ -471,16 +487,10 @@ impl Tables {
         }
     }
 
-    fn index_eval(&mut self, e: &Evaluation) {
-        self.ix
-            .evals_by_create
-            .insert((e.create_index, e.id.clone()));
-        self.ix
-            .evals_by_modify
-            .insert((e.modify_index, e.id.clone()));
-        self.ix
-            .evals_by_job
-            .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+    fn index_eval(&mut self, e: &Arc<Evaluation>) {
+        self.ix.evals_by_create.insert(ByCreate(Arc::clone(e)));
+        self.ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
+        self.ix.evals_by_job.insert(ByJob(Arc::clone(e)));
         let st = self
             .ix
             .job_stats
@@ -490,16 +500,11 @@ impl Tables {
         st.evals_live += u64::from(!e.status.is_terminal());
     }
 
-    fn unindex_eval(&mut self, e: &Evaluation) {
-        self.ix
-            .evals_by_create
-            .remove(&(e.create_index, e.id.clone()));
-        self.ix
-            .evals_by_modify
-            .remove(&(e.modify_index, e.id.clone()));
-        self.ix
-            .evals_by_job
-            .remove(&(e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+    /// `e` is the row as stored, so each index finds its entry by key.
+    fn unindex_eval(&mut self, e: &Arc<Evaluation>) {
+        self.ix.evals_by_create.remove(&ByCreate(Arc::clone(e)));
+        self.ix.evals_by_modify.remove(&ByModify(Arc::clone(e)));
+        self.ix.evals_by_job.remove(&ByJob(Arc::clone(e)));
         let key = ns_key(&e.namespace, &e.job_id);
         if let Some(st) = self.ix.job_stats.get_mut(&key) {
             st.evals = st.evals.saturating_sub(1);
@@ -514,17 +519,12 @@ impl Tables {
 
     /// Blocked evals of a job, for cancellation when a later eval succeeds.
     pub fn blocked_evals_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
-        let lo = (ns.to_string(), job_id.to_string(), String::new());
         self.ix
             .evals_by_job
-            .range(lo..)
-            .take_while(|(n, j, _)| n == ns && j == job_id)
-            .filter(|(_, _, id)| {
-                self.evals
-                    .get(id)
-                    .is_some_and(|e| e.status == EvalStatus::Blocked)
-            })
-            .map(|(_, _, id)| id.clone())
+            .range(ByJob::probe(ns, job_id)..)
+            .take_while(|e| e.is_of(ns, job_id))
+            .filter(|e| e.0.status == EvalStatus::Blocked)
+            .map(|e| e.0.id.clone())
             .collect()
     }
 
@@ -541,7 +541,7 @@ impl Tables {
         self.touch_table(ctx, Table::Allocs);
         ctx.touched.push(WatchKey::Alloc(a.id.clone()));
         ctx.dirty_jobs.insert(ns_key(&a.namespace, &a.job_id));
-        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
+        ctx.event(Object::Allocation(Box::new(a.clone())));
         self.allocs.insert(a.id.clone(), Arc::new(row));
     }
 
@@ -562,7 +562,7 @@ impl Tables {
         f(&mut row.alloc);
         let a = &row.alloc;
         let is_live = !a.is_terminal();
-        ctx.event(EventPayload::Allocation(Box::new(a.clone())));
+        ctx.event(Object::Allocation(Box::new(a.clone())));
         let change = AllocChange {
             job: ns_key(&a.namespace, &a.job_id),
             task_group: a.task_group.clone(),
@@ -703,7 +703,7 @@ impl Tables {
         ctx.touched.push(WatchKey::Node(node.id.clone()));
         let mut public = node.clone();
         public.secret_id.clear();
-        ctx.event(EventPayload::Node(Box::new(public)));
+        ctx.event(Object::Node(Box::new(public)));
         if let Some(old) = self.nodes.get(&node.id) {
             self.ix
                 .nodes_by_modify
@@ -726,7 +726,43 @@ impl Tables {
         ctx.touched.push(WatchKey::Node(id.to_string()));
         let mut node = Arc::unwrap_or_clone(node);
         node.secret_id.clear();
-        ctx.event(EventPayload::Node(Box::new(node)));
+        ctx.event(Object::Node(Box::new(node)));
+    }
+
+    /// Whether `row` is still a stored job, job version or evaluation (the
+    /// same `Arc`), for [`crate::EventLog::release`].
+    pub fn holds(&self, row: &Object) -> bool {
+        match row {
+            Object::Job(j) => {
+                let key = ns_key(&j.namespace, &j.id);
+                let vkey = (key.0.clone(), key.1.clone(), j.create_index, j.version);
+                self.jobs.get(&key).is_some_and(|c| Arc::ptr_eq(c, j))
+                    || self
+                        .job_versions
+                        .get(&vkey)
+                        .is_some_and(|v| Arc::ptr_eq(v, j))
+            }
+            Object::Evaluation(e) => self.evals.get(&e.id).is_some_and(|c| Arc::ptr_eq(c, e)),
+            Object::Allocation(_) | Object::Node(_) | Object::Deployment(_) => false,
+        }
+    }
+
+    /// The stored job or evaluation an event at `index` may share: the row
+    /// of that key, when it was written at `index`.
+    pub fn row_written_at(&self, topic: Topic, ns: &str, key: &str, index: u64) -> Option<Object> {
+        match topic {
+            Topic::Job => self
+                .jobs
+                .get(&ns_key(ns, key))
+                .filter(|j| j.modify_index == index)
+                .map(|j| Object::Job(Arc::clone(j))),
+            Topic::Evaluation => self
+                .evals
+                .get(key)
+                .filter(|e| e.modify_index == index && e.namespace == ns)
+                .map(|e| Object::Evaluation(Arc::clone(e))),
+            _ => None,
+        }
     }
 
     // ----- deployments ------------------------------------------------------
@@ -752,8 +788,10 @@ impl Tables {
         self.touch_table(ctx, Table::Deployment);
         ctx.touched.push(WatchKey::Deployment(d.id.clone()));
         self.touch_collection(ctx, WatchKey::job_deployments(&d.namespace, &d.job_id));
-        ctx.event(EventPayload::Deployment(Box::new(d.clone())));
-        self.deployments.insert(d.id.clone(), Arc::new(d));
+        // The event shares the stored row rather than holding a copy.
+        let d = Arc::new(d);
+        ctx.event(Object::Deployment(Arc::clone(&d)));
+        self.deployments.insert(d.id.clone(), d);
     }
 
     pub fn delete_deployment(&mut self, ctx: &mut Ctx, id: &str) {
@@ -827,10 +865,9 @@ impl Tables {
         self.share_current_versions();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
-            ix.evals_by_create.insert((e.create_index, e.id.clone()));
-            ix.evals_by_modify.insert((e.modify_index, e.id.clone()));
-            ix.evals_by_job
-                .insert((e.namespace.clone(), e.job_id.clone(), e.id.clone()));
+            ix.evals_by_create.insert(ByCreate(Arc::clone(e)));
+            ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
+            ix.evals_by_job.insert(ByJob(Arc::clone(e)));
             let st = ix
                 .job_stats
                 .entry(ns_key(&e.namespace, &e.job_id))

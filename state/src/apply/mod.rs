@@ -92,27 +92,31 @@ impl State {
         }
         self.last_index = index;
         let mut everything = false;
-        let (result, batch, mut touched, events) = match cmd {
+        let (result, batch, mut touched, events, released) = match cmd {
             Command::Batch(cmds) => {
                 let mut results = Vec::with_capacity(cmds.len());
-                let (mut touched, mut events) = (Vec::new(), Vec::new());
+                let (mut touched, mut events, mut released) = (Vec::new(), Vec::new(), Vec::new());
                 for c in cmds {
                     let (r, ctx) = self.apply_one(index, c);
                     results.push(r);
                     touched.extend(ctx.touched);
                     events.extend(ctx.events);
+                    released.extend(ctx.released);
                     everything |= ctx.everything;
                 }
-                (Ok(()), results, touched, events)
+                (Ok(()), results, touched, events, released)
             }
             _ => {
                 let (r, ctx) = self.apply_one(index, cmd);
                 everything = ctx.everything;
-                (r, Vec::new(), ctx.touched, ctx.events)
+                (r, Vec::new(), ctx.touched, ctx.events, ctx.released)
             }
         };
         let count = events.len();
         self.events.append(index, cmd.time(), events);
+        let tables = &self.tables;
+        self.events
+            .release(index, &released, |row| tables.holds(row));
         touched.sort_unstable();
         touched.dedup();
         Applied {
