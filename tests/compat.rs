@@ -19,3 +19,12 @@ async fn python_nomad_jobs_lifecycle() {
     let agent = Agent::start(dir.path()).await;
     runner::run_script(&agent, "jobs_lifecycle.py").await;
 }
+
+/// Deployments (manual health, canary, pause, promote, a failure that
+/// reverts), dispatch with payload and meta, and periodic force.
+#[tokio::test]
+async fn python_nomad_deployments_dispatch_and_periodic() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(dir.path()).await;
+    runner::run_script(&agent, "deployments_dispatch.py").await;
+}

@@ -188,8 +188,11 @@ pub struct DeploymentAllocHealthRequest {
         deserialize_with = "crate::null_default"
     )]
     pub healthy_allocation_ids: Vec<String>,
+    /// Also read as `UnHealthyAllocationIDs`, as python-nomad spells it:
+    /// Nomad's Go decoder matches field names case-insensitively.
     #[serde(
         rename = "UnhealthyAllocationIDs",
+        alias = "UnHealthyAllocationIDs",
         deserialize_with = "crate::null_default"
     )]
     pub unhealthy_allocation_ids: Vec<String>,

@@ -20,8 +20,8 @@ use std::sync::Arc;
 pub(crate) use crate::maps::{Map, Set};
 
 use drover_api::{
-    AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, Job,
-    JobSubmission, JobSummary, Node, ScalingEvent, SchedulerConfiguration, Topic,
+    AllocClientStatus, Allocation, Deployment, EvalStatus, Evaluation, Job, JobSubmission,
+    JobSummary, Node, ScalingEvent, SchedulerConfiguration, Topic,
 };
 use serde::{Deserialize, Serialize};
 

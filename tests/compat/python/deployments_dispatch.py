@@ -28,8 +28,6 @@ job "{WEB}" {{
       max_parallel     = 1
       canary           = 1
       health_check     = "manual"
-      min_healthy_time = "1h"
-      healthy_deadline = "2h"
       auto_revert      = true
     }}
     task "t" {{
