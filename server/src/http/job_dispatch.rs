@@ -9,7 +9,6 @@
 //! Every refusal is a 400 that names the field and writes nothing.
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use drover_api::{
@@ -45,19 +44,7 @@ fn current_job(app: &App, ns: &str, id: &str) -> Option<Job> {
 
 /// `POST /v1/job/:id/dispatch`.
 pub async fn dispatch(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResult<Response> {
-    let rejecting = app
-        .raft
-        .shared
-        .read()
-        .state
-        .scheduler_config()
-        .is_some_and(|c| c.reject_job_registration);
-    if rejecting {
-        return Err(HttpError::new(
-            StatusCode::FORBIDDEN,
-            "Job registration, dispatch, and scale are disabled by the scheduler configuration",
-        ));
-    }
+    super::job_writes::registrations_allowed(app)?;
     let req: JobDispatchRequest = if body.is_empty() {
         JobDispatchRequest::default()
     } else {

@@ -20,7 +20,7 @@ use drover_state::{Command, WatchSet};
 
 use super::blocking::{blocking, json, write_response};
 use super::error::{HttpError, HttpResult};
-use super::job_writes::{now, pending_eval, spec_changed, write, JOB_REGISTRATION_DISABLED};
+use super::job_writes::{now, pending_eval, registrations_allowed, spec_changed, write};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
 use crate::jobs;
@@ -45,26 +45,6 @@ fn check_job_id(body_id: &str, url_id: &str) -> HttpResult<()> {
     }
     if body_id != url_id {
         return Err(HttpError::bad_request("Job ID does not match"));
-    }
-    Ok(())
-}
-
-/// Revert and scale are registers too: refused with a 403 while the
-/// scheduler configuration's `RejectJobRegistration` is set (Nomad's
-/// `registrationsAreAllowed` in `Job.Scale` and `doRegister`).
-fn registrations_allowed(app: &App) -> HttpResult<()> {
-    let rejecting = app
-        .raft
-        .shared
-        .read()
-        .state
-        .scheduler_config()
-        .is_some_and(|c| c.reject_job_registration);
-    if rejecting {
-        return Err(HttpError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            JOB_REGISTRATION_DISABLED,
-        ));
     }
     Ok(())
 }

@@ -83,11 +83,11 @@ pub(crate) fn spec_changed(old: &Job, new: &Job) -> bool {
 pub(super) const JOB_REGISTRATION_DISABLED: &str =
     "Job registration, dispatch, and scale are disabled by the scheduler configuration";
 
-/// `PUT /v1/jobs` and `PUT /v1/job/{id}`. Refused first while the scheduler
-/// configuration's `RejectJobRegistration` is set (Nomad's
-/// `registrationsAreAllowed`, nomad/job_endpoint.go; with no ACL tokens
-/// there is no management token to let through).
-pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpResult<Response> {
+/// Registers of every kind (register, revert, scale, dispatch) are refused
+/// with a 403 while the scheduler configuration's `RejectJobRegistration`
+/// is set (Nomad's `registrationsAreAllowed`, nomad/job_endpoint.go; with
+/// no ACL tokens there is no management token to let through).
+pub(super) fn registrations_allowed(app: &App) -> HttpResult<()> {
     let rejecting = app
         .raft
         .shared
@@ -101,6 +101,13 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
             JOB_REGISTRATION_DISABLED,
         ));
     }
+    Ok(())
+}
+
+/// `PUT /v1/jobs` and `PUT /v1/job/{id}`; refused first while
+/// registrations are disabled ([`registrations_allowed`]).
+pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpResult<Response> {
+    registrations_allowed(app)?;
     let req: JobRegisterRequest =
         jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let mut job = jobs::validate_register(&req, path_id)
