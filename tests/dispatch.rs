@@ -173,6 +173,10 @@ async fn bad_dispatches_are_refused_and_write_nothing() {
         "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
         "Config": {"command": "/bin/true"}}]}]});
     submit(&a, quiet).await;
+    // `plain` runs on the dev agent's client, and its status changes move
+    // the jobs' index: wait until it is done before taking the index.
+    a.until("/v1/job/plain", "plain finished", |j| j["Status"] == "dead")
+        .await;
     let (_, _, headers) = a.get("/v1/jobs").await;
     let before = headers["x-nomad-index"].to_str().unwrap().to_string();
 
