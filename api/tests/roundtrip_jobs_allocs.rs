@@ -149,7 +149,6 @@ fn unmodelled_nomad_fields_are_ignored_and_not_re_emitted() {
             "/Multiregion",
             "/ConsulToken",
             "/VaultToken",
-            "/Payload",
             "/TaskGroups/0/Services",
             "/TaskGroups/0/Migrate",
             "/TaskGroups/0/Consul",
