@@ -44,32 +44,47 @@ pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResu
             start.as_ref(),
             opts.page.reverse,
         );
-        let listed = page(
-            it,
-            TokenKind::NamespaceId,
-            &opts,
-            |j: &Job| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
-            |j| j,
-        )?;
-        // Stubs embed summaries, so the list also wakes when one changes.
-        ws.add(WatchKey::Table(Table::JobSummary));
-        let stubs: Vec<JobListStub> = listed
-            .items
-            .iter()
-            .map(|j| {
-                let summary =
-                    st.job_summary(&mut drover_state::WatchSet::new(), &j.namespace, &j.id);
-                JobListStub::from_job(j, summary, with_meta)
-            })
-            .collect();
-        let index = st
-            .table_index(Table::Jobs)
-            .max(st.table_index(Table::JobSummary));
-        Ok(((stubs, listed.next_token), index))
+        job_stubs(st, ws, it, &opts, with_meta)
     })
     .await?;
     meta.next_token = next;
     Ok(json(&stubs, &meta))
+}
+
+/// A page of job stubs and the token of the next page.
+type StubPage = (Vec<JobListStub>, Option<String>);
+
+/// One page of `jobs` as list stubs with their summaries, and the index to
+/// report: the jobs' or the summaries', whichever is later. The list also
+/// wakes when a summary changes, since stubs embed them. Shared by
+/// `/v1/jobs` and `/v1/node/pool/:name/jobs`.
+pub(super) fn job_stubs<'a>(
+    st: &'a drover_state::State,
+    ws: &mut drover_state::WatchSet,
+    jobs: impl Iterator<Item = &'a Job>,
+    opts: &QueryOptions,
+    with_meta: bool,
+) -> HttpResult<(StubPage, u64)> {
+    let listed = page(
+        jobs,
+        TokenKind::NamespaceId,
+        opts,
+        |j: &Job| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
+        |j| j,
+    )?;
+    ws.add(WatchKey::Table(Table::JobSummary));
+    let stubs: Vec<JobListStub> = listed
+        .items
+        .iter()
+        .map(|j| {
+            let summary = st.job_summary(&mut drover_state::WatchSet::new(), &j.namespace, &j.id);
+            JobListStub::from_job(j, summary, with_meta)
+        })
+        .collect();
+    let index = st
+        .table_index(Table::Jobs)
+        .max(st.table_index(Table::JobSummary));
+    Ok(((stubs, listed.next_token), index))
 }
 
 /// The sub-resources of a job, matched by suffix because job IDs may contain

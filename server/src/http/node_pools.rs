@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery as AxumQuery, State};
 use axum::response::Response;
 use drover_api::{
-    Job, JobListStub, Node, NodeListStub, NodePool, NODE_POOL_ALL, NODE_POOL_ALL_DESCRIPTION,
-    NODE_POOL_DEFAULT, NODE_POOL_DEFAULT_DESCRIPTION,
+    Node, NodeListStub, NodePool, NODE_POOL_ALL, NODE_POOL_ALL_DESCRIPTION, NODE_POOL_DEFAULT,
+    NODE_POOL_DEFAULT_DESCRIPTION,
 };
 use drover_state::pagination::{SortKey, TokenKind};
-use drover_state::{State as St, Table, WatchKey, WatchSet};
+use drover_state::{State as St, Table, WatchSet};
 
 use super::blocking::{blocking, json, read_one};
 use super::error::{HttpError, HttpResult};
@@ -175,27 +175,7 @@ pub async fn jobs(
                 opts.page.reverse,
             )
             .filter(|j| exists && j.node_pool == name);
-        let l = page(
-            it,
-            TokenKind::NamespaceId,
-            &opts,
-            |j: &Job| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
-            |j| j,
-        )?;
-        // Stubs embed summaries, so the list also wakes when one changes.
-        ws.add(WatchKey::Table(Table::JobSummary));
-        let stubs: Vec<JobListStub> = l
-            .items
-            .iter()
-            .map(|j| {
-                let summary = st.job_summary(&mut WatchSet::new(), &j.namespace, &j.id);
-                JobListStub::from_job(j, summary, with_meta)
-            })
-            .collect();
-        let index = st
-            .table_index(Table::Jobs)
-            .max(st.table_index(Table::JobSummary));
-        Ok(((stubs, l.next_token), index))
+        super::jobs::job_stubs(st, ws, it, &opts, with_meta)
     })
     .await?;
     meta.next_token = next;
