@@ -9,6 +9,8 @@ mod help;
 mod logs;
 mod monitor;
 pub mod operator;
+pub mod output;
 pub mod server;
 mod session;
+mod template;
 mod term;
