@@ -20,6 +20,8 @@ pub enum Kind {
 #[derive(Debug, Default)]
 pub struct Parsed {
     set: BTreeMap<&'static str, String>,
+    /// Every value of each flag, in order, for flags that may repeat.
+    every: BTreeMap<&'static str, Vec<String>>,
     pub args: Vec<String>,
 }
 
@@ -49,6 +51,12 @@ impl Parsed {
             .get(name)
             .cloned()
             .unwrap_or_else(|| default.to_string())
+    }
+
+    /// Every value a repeatable value flag was given, in order
+    /// (`-group a -group b`).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.every.get(name).cloned().unwrap_or_default()
     }
 
     /// The value of an integer flag; `None` when absent.
@@ -111,11 +119,52 @@ pub fn parse(words: &[String], spec: &[(&'static str, Kind)]) -> Result<Parsed, 
                 }
             }
         };
+        out.every.entry(name).or_default().push(value.clone());
         out.set.insert(name, value);
         i += 1;
     }
     out.args = words[i..].to_vec();
     Ok(out)
+}
+
+/// A Go duration (`time.ParseDuration`): `1h30m`, `10s`, `1.5h`, `250ms`,
+/// `0`; in nanoseconds.
+pub fn go_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("time: invalid duration {s:?}");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("time: missing unit in duration {s:?}"))?;
+        let num: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
+        };
+        total += num * scale;
+        rest = &rest[unit_end..];
+    }
+    let n = total.round() as i64;
+    Ok(if neg { -n } else { n })
 }
 
 #[cfg(test)]
@@ -159,5 +208,21 @@ mod tests {
         check("---i", Err(FlagError::Bad("bad flag syntax: ---i".into())));
         check("-help", Err(FlagError::Help));
         check("--h", Err(FlagError::Help));
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(go_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(go_duration("250ms"), Ok(250_000_000));
+        assert_eq!(go_duration("0"), Ok(0));
+        assert_eq!(
+            go_duration("5"),
+            Err("time: missing unit in duration \"5\"".into())
+        );
+        assert_eq!(
+            go_duration("3d"),
+            Err("time: unknown unit \"d\" in duration \"3d\"".into())
+        );
     }
 }

@@ -67,11 +67,6 @@ impl Format {
         })
     }
 
-    /// Whether `-json` or `-t` replaces the human output.
-    pub fn is_data(&self) -> bool {
-        self.json || self.template.is_some()
-    }
-
     /// `value` as JSON (four-space indent, as Nomad's codec writes it) or
     /// through the template; `None` when neither was asked for.
     pub fn data(&self, value: &Value) -> anyhow::Result<Option<String>> {
@@ -100,6 +95,14 @@ impl Format {
     }
 }
 
+/// Prints `text` and a newline on stdout. A reader that went away
+/// (`drover ... | head`) is not an error: the rest is dropped quietly.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
 /// The first eight characters of an ID (Nomad's short ID).
 pub fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
@@ -121,6 +124,12 @@ pub fn pretty_json(value: &Value) -> String {
 /// to the widest cell plus two spaces, the last column unpadded.
 pub fn list<S: AsRef<str>>(lines: &[S]) -> String {
     columnize(lines, "  ", "<none>")
+}
+
+/// A table like [`list`] whose empty cells stay empty (Nomad's
+/// `formatListWithSpaces`), for continuation rows.
+pub fn list_with_spaces<S: AsRef<str>>(lines: &[S]) -> String {
+    columnize(lines, "  ", "")
 }
 
 /// A key/value block from `Key|Value` lines (Nomad's `formatKV`): keys
@@ -235,17 +244,14 @@ impl Style {
         self.paint("1", s)
     }
 
-    /// Green text (Nomad colours a successful end `[green]`).
-    pub fn green(&self, s: &str) -> String {
-        self.paint("32", s)
-    }
-
     /// Red text, for failures.
     pub fn red(&self, s: &str) -> String {
         self.paint("31", s)
     }
 
-    fn paint(&self, code: &str, s: &str) -> String {
+    /// `s` in the SGR colour `code` (`"32"` green, `"33"` yellow) on a
+    /// terminal, plain otherwise.
+    pub fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {
