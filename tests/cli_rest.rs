@@ -17,20 +17,36 @@ use serde_json::{json, Value};
 /// `drover agent -dev` on `ip` (HTTP 4646, RPC 4647), ready once its node
 /// is registered (or at once with `client { enabled = false }` in `extra`).
 async fn agent_on(ip: &str, dir: &Path, extra: &str) -> Agent {
+    agent_logging_to(ip, dir, extra, None).await
+}
+
+/// [`agent_on`]; with `log`, at the agent's own log level with stderr
+/// written to that file.
+async fn agent_logging_to(ip: &str, dir: &Path, extra: &str, log: Option<&Path>) -> Agent {
     let config = dir.join("agent.hcl");
     std::fs::write(
         &config,
         format!("bind_addr = \"{ip}\"\nports {{\n  http = 4646\n  rpc = 4647\n}}\n{extra}\n"),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+    cmd.args(["agent", "-dev"]);
+    match log {
+        Some(file) => {
+            cmd.stderr(std::fs::File::create(file).unwrap())
+                .env_remove("RUST_LOG");
+        }
+        None => {
+            cmd.arg("-log-level=warn").stderr(Stdio::inherit());
+        }
+    }
+    let child = cmd
+        .arg("-data-dir")
         .arg(dir.join("data"))
         .arg("-config")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("drover starts");
     let a = Agent {
@@ -598,4 +614,31 @@ fn help_version_and_completion() {
         &drover_at(base, &["completion", "tcsh"]),
         "unknown shell \"tcsh\"",
     );
+}
+
+/// The agent's own log on a pipe: plain text (no ANSI colour codes), and
+/// at a dev agent's DEBUG level only Drover's crates speak: openraft,
+/// sled and the HTTP stack stay at warn.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_log_is_plain_text_without_dependency_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("agent.log");
+    let a = agent_logging_to("127.0.1.106", dir.path(), "", Some(&log)).await;
+    // Some traffic for the HTTP stack to (not) log about.
+    ok(drover(&a, &["node", "status"]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(" INFO drover"), "{text}");
+    assert!(
+        text.contains(" DEBUG drover"),
+        "a dev agent logs at debug: {text}"
+    );
+    assert!(!text.contains('\x1b'), "ANSI codes in a piped log: {text}");
+    for dep in [
+        "openraft", "sled", "hyper", "h2", "reqwest", "tower", "axum",
+    ] {
+        let noisy = text.lines().find(|l| {
+            (l.contains(" DEBUG ") || l.contains(" TRACE ")) && l.contains(&format!(" {dep}"))
+        });
+        assert!(noisy.is_none(), "{dep} logs at debug: {noisy:?}");
+    }
 }

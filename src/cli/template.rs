@@ -106,16 +106,26 @@ enum Tok {
     Comma,
 }
 
+/// An action's tokens, each with its byte offset in the source.
+type Tokens = Vec<(usize, Tok)>;
+
+/// A list of nodes and the keyword that ended it (`end` or `else`, with
+/// its offset), or `None` at the end of the source.
+type List = (Vec<Node>, Option<(usize, String)>);
+
+/// The split source, consumed by the tree builder.
+type Pieces = std::iter::Peekable<std::vec::IntoIter<Piece>>;
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
     /// The actions' token lists, consumed in order by the tree builder.
-    actions: Vec<(usize, Vec<(usize, Tok)>)>,
+    actions: Vec<(usize, Tokens)>,
 }
 
 enum Piece {
     Text(String),
-    Action(usize, Vec<(usize, Tok)>),
+    Action(usize, Tokens),
 }
 
 impl<'a> Parser<'a> {
@@ -209,7 +219,7 @@ impl<'a> Parser<'a> {
         &self,
         start: usize,
         inner: usize,
-    ) -> Result<(Vec<(usize, Tok)>, usize, bool), TemplateError> {
+    ) -> Result<(Tokens, usize, bool), TemplateError> {
         let src = self.src;
         let b = src.as_bytes();
         let mut i = inner;
@@ -347,11 +357,7 @@ impl<'a> Parser<'a> {
 
     /// Nodes until `{{end}}` or `{{else ...}}`, which is returned with the
     /// rest of its tokens stashed for the caller.
-    #[allow(clippy::type_complexity)]
-    fn list(
-        &mut self,
-        it: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
-    ) -> Result<(Vec<Node>, Option<(usize, String)>), TemplateError> {
+    fn list(&mut self, it: &mut Pieces) -> Result<List, TemplateError> {
         let mut nodes = Vec::new();
         while let Some(piece) = it.next() {
             let (at, toks) = match piece {
@@ -395,7 +401,7 @@ impl<'a> Parser<'a> {
         keyword: &str,
         at: usize,
         toks: &[(usize, Tok)],
-        it: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
+        it: &mut Pieces,
     ) -> Result<Node, TemplateError> {
         if toks.is_empty() {
             return Err(self.err(at, format!("missing value for {keyword}")));
