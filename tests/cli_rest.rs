@@ -276,6 +276,9 @@ async fn reads_show_nomads_shapes() {
     assert_eq!(kv(&out, "Status"), "ready");
     assert!(out.contains("\n\nAllocated Resources\nCPU "), "{out}");
     assert!(out.contains("\n\nAllocations\nID "), "{out}");
+    let out = ok(drover(&a, &["node", "status", "-verbose", &node_id]));
+    assert!(out.contains("\n\nAttributes\n"), "{out}");
+    assert!(kv(&out, "driver.raw_exec").starts_with('1'), "{out}");
     let nodes = json_of(drover(&a, &["node", "status", "-json"]));
     assert_eq!(nodes[0]["ID"], node_id.as_str());
     let out = ok(drover(&a, &["node", "pool", "list"]));
@@ -436,6 +439,24 @@ async fn errors_are_one_line() {
     for id in ids.iter().filter(|i| i.starts_with(shared)) {
         assert!(run.stderr.contains(&id[..8]), "{run:?}");
     }
+
+    // A page of the list ends with how to get the next one.
+    let out = ok(drover(&a, &["eval", "list", "-per-page", "5"]));
+    assert_eq!(out.lines().count(), 6 + 4, "{out}");
+    assert!(
+        out.contains("\n\nResults have been paginated. To get the next page run:\n\n"),
+        "{out}"
+    );
+    let token = out.trim_end().rsplit(' ').next().unwrap().to_string();
+    let next = ok(drover(
+        &a,
+        &["eval", "list", "-per-page", "5", "-page-token", &token],
+    ));
+    assert_ne!(
+        next.lines().nth(1),
+        out.lines().nth(1),
+        "the next page: {next}"
+    );
 
     fails(
         &drover(&a, &["eval", "status", "zz99"]),
