@@ -308,6 +308,36 @@ async fn reads_show_nomads_shapes() {
     let out = ok(drover(&a, &["status", "we"]));
     assert_eq!(kv(&out, "ID"), "web");
 
+    // Colour: titles bold on a terminal (a pty from script(1)), never
+    // with NO_COLOR, never on a pipe (every run above).
+    let on_tty = |no_color: bool| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{} node status {node_id}", env!("CARGO_BIN_EXE_drover")),
+            "/dev/null",
+        ])
+        .env("DROVER_ADDR", &a.base)
+        .stdin(Stdio::null());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().expect("script(1) runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        on_tty(false).contains("\x1b[1mAllocations\x1b[0m"),
+        "bold title on a tty"
+    );
+    let plain = on_tty(true);
+    assert!(
+        plain.contains("Allocations") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+
     // `system gc`, `ui`.
     assert_eq!(ok(drover(&a, &["system", "gc"])), "");
     assert_eq!(ok(drover(&a, &["ui"])).trim(), format!("{}/ui/", a.base));
