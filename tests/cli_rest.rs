@@ -665,6 +665,12 @@ fn help_version_and_completion() {
         &drover_at(base, &["completion", "tcsh"]),
         "unknown shell \"tcsh\"",
     );
+    let run = drover_at(base, &["frobnicate"]);
+    fails(
+        &run,
+        "unrecognized subcommand 'frobnicate' (see 'drover -help')",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
 }
 
 /// The agent's own log on a pipe: plain text (no ANSI colour codes), and
