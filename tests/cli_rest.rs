@@ -470,6 +470,30 @@ async fn errors_are_one_line() {
         assert!(run.stderr.contains(&id[..8]), "{run:?}");
     }
 
+    // A job that cannot be placed: why, and the evaluation that waits.
+    let e = evals
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["JobID"] == "b0" && e["TriggeredBy"] == "job-register")
+        .unwrap();
+    let out = ok(drover(&a, &["eval", "status", e["ID"].as_str().unwrap()]));
+    assert_eq!(kv(&out, "Placement Failures"), "true");
+    let blocked = kv(&out, "Blocked Eval").to_string();
+    assert!(
+        out.contains(
+            "\n\nFailed Placements\nTask Group \"g\" (failed to place 1 allocation):\n  * No nodes were eligible for evaluation\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\n\nRelated Evaluations\nID "), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Evaluation {blocked:?} waiting for additional capacity to place remainder\n"
+        )),
+        "{out}"
+    );
+
     // A page of the list ends with how to get the next one.
     let out = ok(drover(&a, &["eval", "list", "-per-page", "5"]));
     assert_eq!(out.lines().count(), 6 + 4, "{out}");
