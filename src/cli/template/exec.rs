@@ -68,6 +68,9 @@ impl Exec<'_> {
                                 .collect()
                         }
                         Value::Null => Vec::new(),
+                        Value::Number(n) if n.as_u64().is_some_and(|n| n > 1_000_000) => {
+                            return Err(self.err(pipe.pos, format!("range over {n}: too many")))
+                        }
                         Value::Number(n) if n.as_u64().is_some() => (0..n.as_u64().unwrap_or(0))
                             .map(|i| (Value::from(i), Value::from(i)))
                             .collect(),
