@@ -723,3 +723,75 @@ async fn agent_log_is_plain_text_without_dependency_debug() {
         assert!(noisy.is_none(), "{dep} logs at debug: {noisy:?}");
     }
 }
+
+/// A canary deployment: `deployment status` grows Nomad's canary and
+/// auto-revert columns, and `deployment promote` lets the rollout finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn deployment_promote_finishes_a_canary_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent_on("127.0.1.109", dir.path(), "").await;
+    let job = |secs: u32| {
+        json!({"ID": "web", "TaskGroups": [{"Name": "g", "Count": 2,
+            "Update": {"Canary": 1, "MaxParallel": 1, "MinHealthyTime": 1_000_000_000u64,
+                       "HealthyDeadline": 60_000_000_000u64, "AutoRevert": true},
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": [secs.to_string()]}}]}]})
+    };
+    submit(&a, job(600)).await;
+    a.until("/v1/job/web/deployment", "version 0 deployed", |d| {
+        d["JobVersion"] == 0 && d["Status"] == "successful"
+    })
+    .await;
+    submit(&a, job(601)).await;
+    let d = a
+        .until("/v1/job/web/deployment", "the canary healthy", |d| {
+            d["JobVersion"] == 1 && d["TaskGroups"]["g"]["HealthyAllocs"] == 1
+        })
+        .await;
+    let id = d["ID"].as_str().unwrap().to_string();
+
+    let out = ok(drover(&a, &["deployment", "status", &id[..6]]));
+    let table = out
+        .split("\n\nDeployed\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    let mut rows = table.lines();
+    assert_eq!(
+        columns(rows.next().unwrap()),
+        [
+            "Task Group",
+            "Auto Revert",
+            "Promoted",
+            "Desired",
+            "Canaries",
+            "Placed",
+            "Healthy",
+            "Unhealthy",
+            "Progress Deadline"
+        ]
+    );
+    let row = columns(rows.next().unwrap());
+    assert_eq!(
+        row[..8],
+        ["g", "true", "false", "2", "1", "1", "1", "0"],
+        "{out}"
+    );
+
+    let out = ok(drover(&a, &["deployment", "promote", &id[..6]]));
+    assert!(out.starts_with("Evaluation ID: "), "{out}");
+    a.until("/v1/job/web/deployment", "version 1 deployed", |d| {
+        d["JobVersion"] == 1 && d["Status"] == "successful"
+    })
+    .await;
+    let t = ok(drover(
+        &a,
+        &[
+            "deployment",
+            "status",
+            "-t",
+            "{{.Status}} {{.TaskGroups.g.Promoted}}",
+            &id,
+        ],
+    ));
+    assert_eq!(t.trim(), "successful true");
+}
