@@ -70,6 +70,18 @@ enum Command {
     },
 }
 
+/// `drover agent`'s long flags, from its clap definition, for completion.
+fn agent_flags() -> Vec<String> {
+    use clap::Args;
+    let cmd = agent::AgentArgs::augment_args(clap::Command::new("agent"));
+    let mut out: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    out.sort();
+    out
+}
+
 fn version() -> String {
     format!("Drover v{}", env!("CARGO_PKG_VERSION"))
 }
@@ -104,7 +116,7 @@ fn main() -> ExitCode {
         Some("system") => return cli::misc::system(rest),
         Some("ui") => return cli::misc::ui(rest),
         Some("event") => return cli::misc::event(rest),
-        Some("completion") => return cli::completion::run(rest),
+        Some("completion") => return cli::completion::run(rest, &agent_flags()),
         _ => {}
     }
     let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();

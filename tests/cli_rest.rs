@@ -648,6 +648,7 @@ fn help_version_and_completion() {
         "-deadline",
         "\"node pool\") opts=\"list",
         "complete -F _drover drover",
+        "-bootstrap-expect",
     ] {
         assert!(bash.contains(want), "bash completion lacks {want:?}");
     }

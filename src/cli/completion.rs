@@ -9,26 +9,27 @@ use super::output::emit;
 use super::tree::{children, flags_of, help_of, paths};
 use super::usage;
 
-/// Runs `drover completion <shell>`.
-pub fn run(args: &[String]) -> ExitCode {
+/// Runs `drover completion <shell>`; `agent_flags` are `drover agent`'s
+/// flags (clap's, which no help text of ours lists).
+pub fn run(args: &[String], agent_flags: &[String]) -> ExitCode {
     match args.first().map(String::as_str) {
         Some("-h" | "-help" | "--help") => {
             emit(usage::COMPLETION);
             ExitCode::SUCCESS
         }
         Some("bash") => {
-            emit(bash().trim_end());
+            emit(bash(agent_flags).trim_end());
             ExitCode::SUCCESS
         }
         Some("zsh") => {
             emit(&format!(
                 "#compdef drover\nautoload -U +X bashcompinit && bashcompinit\n{}",
-                bash().trim_end()
+                bash(agent_flags).trim_end()
             ));
             ExitCode::SUCCESS
         }
         Some("fish") => {
-            emit(fish().trim_end());
+            emit(fish(agent_flags).trim_end());
             ExitCode::SUCCESS
         }
         Some(other) => {
@@ -42,19 +43,29 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// The words offered after `path`: its subcommands and its flags.
-fn offers(path: &str) -> Vec<String> {
-    let mut words = children(path);
-    if let Some(help) = help_of(path) {
-        words.extend(flags_of(help).into_iter().map(|f| format!("-{f}")));
+/// The flags of exactly `path`, without their dash.
+fn flags_for(path: &str, agent_flags: &[String]) -> Vec<String> {
+    if path == "agent" {
+        return agent_flags.to_vec();
     }
+    help_of(path).map(flags_of).unwrap_or_default()
+}
+
+/// The words offered after `path`: its subcommands and its flags.
+fn offers(path: &str, agent_flags: &[String]) -> Vec<String> {
+    let mut words = children(path);
+    words.extend(
+        flags_for(path, agent_flags)
+            .into_iter()
+            .map(|f| format!("-{f}")),
+    );
     words
 }
 
-fn bash() -> String {
+fn bash(agent_flags: &[String]) -> String {
     let mut cases = String::new();
     for path in paths() {
-        let words = offers(&path);
+        let words = offers(&path, agent_flags);
         if words.is_empty() {
             continue;
         }
@@ -86,7 +97,7 @@ complete -F _drover drover
     )
 }
 
-fn fish() -> String {
+fn fish(agent_flags: &[String]) -> String {
     let mut out = String::from(
         "# drover completion for fish: drover completion fish | source\ncomplete -c drover -f\n",
     );
@@ -103,10 +114,8 @@ fn fish() -> String {
         for child in children(&path) {
             out.push_str(&format!("complete -c drover -n '{cond}' -a {child}\n"));
         }
-        if let Some(help) = help_of(&path) {
-            for flag in flags_of(help) {
-                out.push_str(&format!("complete -c drover -n '{cond}' -o {flag}\n"));
-            }
+        for flag in flags_for(&path, agent_flags) {
+            out.push_str(&format!("complete -c drover -n '{cond}' -o {flag}\n"));
         }
     }
     out

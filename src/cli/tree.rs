@@ -39,10 +39,8 @@ const ADDRESS_ONLY: &str = "  -address=<addr>\n";
 
 /// Every command path and its help text, groups before their members.
 pub const TREE: &[(&str, &str)] = &[
-    (
-        "agent",
-        "  -dev\n  -config\n  -data-dir\n  -bind\n  -servers\n  -join\n  -log-level\n",
-    ),
+    // The agent's flags are clap's; `drover completion` is given them.
+    ("agent", ""),
     ("alloc attach", help::ATTACH),
     ("alloc exec", help::EXEC),
     ("alloc logs", help::LOGS),
