@@ -44,6 +44,19 @@ peers = n.status.peers.get_peers()
 check(isinstance(leader, str) and ":" in leader, "leader is host:port", leader)
 check(peers == [leader], "a dev agent's only peer is the leader", peers)
 
+step("agent, regions, operator, metrics (api-docs/agent, regions, operator/raft, metrics)")
+agent = n.agent.get_agent()
+check(agent["config"]["Region"] == "global" and agent["member"]["Name"].endswith(".global"), "agent self", agent["member"])
+members = n.agent.get_members()
+check([m["Status"] for m in members["Members"]] == ["alive"], "one alive member", members)
+check(n.agent.get_servers() == [leader], "the agent's servers are the leader", n.agent.get_servers())
+check(n.regions.get_regions() == ["global"], "one region")
+raft = n.operator.get_configuration()
+check([(s["Leader"], s["Voter"], s["Address"]) for s in raft["Servers"]] == [(True, True, leader)], "raft configuration", raft)
+gauges = {g["Name"] for g in n.metrics.get_metrics()["Gauges"]}
+check("drover_raft_is_leader" in gauges, "metrics gauges", sorted(gauges)[:5])
+check([ns["Name"] for ns in n.namespaces.get_namespaces()] == ["default"], "namespaces")
+
 step("nodes: list, read, prefix, filter (api-docs/nodes)")
 nodes = until("the dev node is ready", n.nodes.get_nodes, lambda l: len(l) == 1 and l[0]["Status"] == "ready")
 node_id = nodes[0]["ID"]
@@ -154,6 +167,19 @@ replacement = until(
     lambda l: any(a["ID"] != alloc_id and a["ClientStatus"] == "running" for a in l),
 )
 check(len(replacement) == 2, "the stopped allocation and its replacement", [a["ID"] for a in replacement])
+
+step("search and gc (api-docs/search, system)")
+found = n.search.search(JOB_ID[:6], "jobs")
+check(found["Matches"]["jobs"] == [JOB_ID], "prefix search finds the job", found)
+fuzzy = n.search.fuzzy_search("reads", "jobs")
+check([m["ID"] for m in fuzzy["Matches"]["jobs"]] == [JOB_ID], "fuzzy search finds the job", fuzzy)
+n.system.initiate_garbage_collection()
+# Nomad's core_sched.go evalGC: the stopped allocation's evaluation is
+# terminal and so is every allocation it placed, so both go; the
+# replacement runs on.
+left = until("the stopped allocation collected", allocs, lambda l: alloc_id not in [a["ID"] for a in l])
+check([a["ClientStatus"] for a in left] == ["running"], "the replacement is kept", left)
+refused(URLNotFoundNomadException, lambda: n.allocation.get_allocation(alloc_id), "alloc not found")
 
 step("purge")
 n.job.deregister_job(JOB_ID, purge=True)
