@@ -279,8 +279,24 @@ fn the_api_page_lists_every_route() {
     );
 }
 
+/// The tools the examples use, checked first so that a machine without
+/// one fails with one clear line rather than on some page.
+fn require_tools() {
+    for tool in ["bash", "curl", "jq", "script"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "the book's examples need `{tool}` (.ci/run installs curl, jq and bsdutils)"
+        );
+    }
+}
+
 #[test]
 fn every_example_in_the_book_and_the_readme_runs() {
+    require_tools();
     let mut tally = Tally::default();
     let mut host = FIRST_HOST;
     for name in book_pages() {
