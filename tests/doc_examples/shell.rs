@@ -209,6 +209,8 @@ impl Session {
             .current_dir(&self.dir)
             .env("PATH", path)
             .env("NOMAD_ADDR", format!("http://{}:4646", self.ip))
+            // It would win over NOMAD_ADDR in `drover`.
+            .env_remove("DROVER_ADDR")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
