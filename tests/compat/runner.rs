@@ -22,18 +22,19 @@ fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/python")
 }
 
-/// The interpreter to run scripts with, or why there is none.
-async fn python() -> Result<String, String> {
+/// The interpreter to run scripts with, or why there is none: one that
+/// can import `modules` (a Python import list, e.g. `nomad, requests`).
+async fn python(modules: &str) -> Result<String, String> {
     let python = std::env::var("DROVER_COMPAT_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = tokio::process::Command::new(&python)
-        .args(["-c", "import nomad, requests"])
+        .args(["-c", &format!("import {modules}")])
         .stdin(Stdio::null())
         .output()
         .await;
     match probe {
         Err(e) => Err(format!("{python} does not run: {e}")),
         Ok(out) if !out.status.success() => Err(format!(
-            "{python} cannot import python-nomad (pip install python-nomad): {}",
+            "{python} cannot import {modules} (pip install python-nomad 'nomadpy[exec]'): {}",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
@@ -43,10 +44,16 @@ async fn python() -> Result<String, String> {
     }
 }
 
-/// Run `script` against `agent`; panics with the script's output when it
-/// fails or overruns [`SCRIPT_DEADLINE`]. Returns `false` when skipped.
+/// Run `script` (python-nomad) against `agent`; panics with the script's
+/// output when it fails or overruns [`SCRIPT_DEADLINE`]. Returns `false`
+/// when skipped.
 pub async fn run_script(agent: &Agent, script: &str) -> bool {
-    let python = match python().await {
+    run_script_with(agent, script, "nomad, requests").await
+}
+
+/// [`run_script`] for a script that needs the Python modules `modules`.
+pub async fn run_script_with(agent: &Agent, script: &str, modules: &str) -> bool {
+    let python = match python(modules).await {
         Ok(p) => p,
         Err(why) => {
             assert!(
