@@ -20,6 +20,9 @@ pub enum Kind {
 #[derive(Debug, Default)]
 pub struct Parsed {
     set: BTreeMap<&'static str, String>,
+    /// Every value of each flag, in order: repeatable flags such as
+    /// `-var k=v -var k2=v2` (Go's `flag.Var` with a slice).
+    every: BTreeMap<&'static str, Vec<String>>,
     pub args: Vec<String>,
 }
 
@@ -49,6 +52,11 @@ impl Parsed {
             .get(name)
             .cloned()
             .unwrap_or_else(|| default.to_string())
+    }
+
+    /// Every value given for a repeatable flag, in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.every.get(name).cloned().unwrap_or_default()
     }
 
     /// The value of an integer flag; `None` when absent.
@@ -111,6 +119,7 @@ pub fn parse(words: &[String], spec: &[(&'static str, Kind)]) -> Result<Parsed, 
                 }
             }
         };
+        out.every.entry(name).or_default().push(value.clone());
         out.set.insert(name, value);
         i += 1;
     }
@@ -159,5 +168,14 @@ mod tests {
         check("---i", Err(FlagError::Bad("bad flag syntax: ---i".into())));
         check("-help", Err(FlagError::Help));
         check("--h", Err(FlagError::Help));
+    }
+
+    #[test]
+    fn repeated_flags_keep_every_value() {
+        let words: Vec<String> = ["-task", "a", "-task=b", "x"].map(String::from).to_vec();
+        let p = parse(&words, SPEC).unwrap();
+        assert_eq!(p.all("task"), ["a", "b"]);
+        assert_eq!(p.str("task", ""), "b");
+        assert!(p.all("n").is_empty());
     }
 }
