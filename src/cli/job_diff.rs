@@ -258,8 +258,8 @@ mod tests {
             format_job_diff(&diff, false),
             "+/- Job: \"example\"\n\
              +/- Task Group: \"app\" (1 create, 2 ignore)\n  \
-             +/- Count: \"2\" => \"3\" (forces create)\n    \
-             + Task: \"side\"\n        \
+             +/- Count: \"2\" => \"3\" (forces create)\n  \
+             +   Task: \"side\"\n      \
              Task: \"loop\"\n\n"
         );
     }
