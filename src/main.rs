@@ -96,6 +96,26 @@ fn main() -> ExitCode {
     if raw.get(1).map(String::as_str) == Some("operator") {
         return cli::operator::run(raw[2..].to_vec());
     }
+    // The agent-talking commands read Go-style flags themselves.
+    let rest = raw.get(2..).unwrap_or_default();
+    match raw.get(1).map(String::as_str) {
+        None | Some("-h" | "-help" | "--help" | "help") => {
+            cli::output::emit(cli::tree::TOP);
+            return ExitCode::SUCCESS;
+        }
+        Some("version" | "-version" | "--version" | "-v") => {
+            return cli::misc::version(rest, &version());
+        }
+        Some("eval") => return cli::eval::run(rest),
+        Some("deployment") => return cli::deployment::run(rest),
+        Some("node") => return cli::node::run(rest),
+        Some("status") => return cli::misc::status(rest),
+        Some("system") => return cli::misc::system(rest),
+        Some("ui") => return cli::misc::ui(rest),
+        Some("event") => return cli::misc::event(rest),
+        Some("completion") => return cli::completion::run(rest),
+        _ => {}
+    }
     let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -173,17 +193,37 @@ fn hostname() -> String {
 
 fn init_logging(level: &str, json: bool) {
     // RUST_LOG wins; otherwise the agent's level for Drover and quieter
-    // dependencies (openraft and sled log every heartbeat at debug).
-    let filter = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| format!("{level},openraft=warn,sled=warn,hyper=warn,h2=warn"));
+    // dependencies (openraft and sled log every heartbeat at debug; the
+    // HTTP stack every connection).
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| log_filter(level));
+    // Colour codes only for a person watching: a log file or journald
+    // gets plain text.
+    let ansi = cli_is_tty(libc::STDERR_FILENO);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// The agent's log filter: its level for Drover's own crates, and
+/// dependencies held to `warn` unless the agent logs at trace.
+fn log_filter(level: &str) -> String {
+    let deps = if level == "trace" { "trace" } else { "warn" };
+    format!(
+        "{level},openraft={deps},sled={deps},hyper={deps},hyper_util={deps},h2={deps},\
+         reqwest={deps},tower={deps},tower_http={deps},axum={deps},bollard={deps},\
+         tungstenite={deps},tokio_tungstenite={deps},mio={deps}"
+    )
+}
+
+fn cli_is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {

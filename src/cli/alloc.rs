@@ -26,6 +26,7 @@ Subcommands:
     logs       Stream the logs of a task
     restart    Restart a running allocation or task
     signal     Signal a running allocation or task
+    status     Display allocation status information and metadata
     stop       Stop and reschedule a running allocation
 
 Every subcommand accepts -address=<addr>: the agent's HTTP address.
@@ -44,6 +45,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
+        "status" => return super::alloc_status::status(rest),
         "exec" => &EXEC,
         "attach" => &ATTACH,
         "logs" => &LOGS,

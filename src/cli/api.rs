@@ -66,6 +66,21 @@ impl Api {
         decode(r).await
     }
 
+    /// The objects of the listing at `list` (e.g. `/v1/evaluations`) whose
+    /// ID starts with `prefix`; only the exact match when one is exact.
+    /// Nomad's CLI refuses one-character prefixes before asking.
+    pub async fn prefix_list(&self, list: &str, prefix: &str) -> anyhow::Result<Vec<Value>> {
+        let sep = if list.contains('?') { '&' } else { '?' };
+        let all = self
+            .get(&format!("{list}{sep}prefix={}", form_urlencoded(prefix)))
+            .await?;
+        let all = all.as_array().cloned().unwrap_or_default();
+        match all.iter().find(|s| s["ID"] == prefix) {
+            Some(exact) => Ok(vec![exact.clone()]),
+            None => Ok(all),
+        }
+    }
+
     /// The one allocation `prefix` names, in full (with its job).
     ///
     /// Errors, as Nomad words them: no match, or several matches listed so

@@ -20,8 +20,7 @@ pub enum Kind {
 #[derive(Debug, Default)]
 pub struct Parsed {
     set: BTreeMap<&'static str, String>,
-    /// Every value of each flag, in order: repeatable flags such as
-    /// `-var k=v -var k2=v2` (Go's `flag.Var` with a slice).
+    /// Every value of each flag, in order, for flags that may repeat.
     every: BTreeMap<&'static str, Vec<String>>,
     pub args: Vec<String>,
 }
@@ -54,7 +53,8 @@ impl Parsed {
             .unwrap_or_else(|| default.to_string())
     }
 
-    /// Every value given for a repeatable flag, in order.
+    /// Every value a repeatable value flag was given, in order
+    /// (`-group a -group b`).
     pub fn all(&self, name: &str) -> Vec<String> {
         self.every.get(name).cloned().unwrap_or_default()
     }
@@ -127,6 +127,46 @@ pub fn parse(words: &[String], spec: &[(&'static str, Kind)]) -> Result<Parsed, 
     Ok(out)
 }
 
+/// A Go duration (`time.ParseDuration`): `1h30m`, `10s`, `1.5h`, `250ms`,
+/// `0`; in nanoseconds.
+pub fn go_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("time: invalid duration {s:?}");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("time: missing unit in duration {s:?}"))?;
+        let num: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
+        };
+        total += num * scale;
+        rest = &rest[unit_end..];
+    }
+    let n = total.round() as i64;
+    Ok(if neg { -n } else { n })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +217,21 @@ mod tests {
         assert_eq!(p.all("task"), ["a", "b"]);
         assert_eq!(p.str("task", ""), "b");
         assert!(p.all("n").is_empty());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(go_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(go_duration("250ms"), Ok(250_000_000));
+        assert_eq!(go_duration("0"), Ok(0));
+        assert_eq!(
+            go_duration("5"),
+            Err("time: missing unit in duration \"5\"".into())
+        );
+        assert_eq!(
+            go_duration("3d"),
+            Err("time: unknown unit \"d\" in duration \"3d\"".into())
+        );
     }
 }

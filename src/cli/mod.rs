@@ -1,10 +1,22 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc ...`, `drover job ...`, `drover server join|members`,
-//! `drover operator ...`. Glue only: the agent does the work, these files turn
-//! words into requests and answers into text and exit codes.
+//! `drover alloc|deployment|eval|event|job|node|operator|server|status|system|ui ...`.
+//! Glue only: the agent does the work, these files turn words into
+//! requests and answers into text and exit codes.
+//!
+//! Shared pieces: `flags` (Go-style flags), `api` (which agent, prefix
+//! lookups), `command` (the frame a command runs in), `output` (Nomad's
+//! tables, KV blocks, `-json`/`-t`, times, colour), `template` (Go
+//! templates for `-t`), `views` (tables several commands print), `usage`
+//! and `tree` (help texts and the command tree, which `completion` and the
+//! website's CLI reference are generated from).
 
 pub mod alloc;
+mod alloc_status;
 mod api;
+pub mod command;
+pub mod completion;
+pub mod deployment;
+pub mod eval;
 mod flags;
 mod help;
 pub mod job;
@@ -15,8 +27,15 @@ mod job_monitor;
 mod job_run;
 mod job_status;
 mod logs;
+pub mod misc;
 mod monitor;
+pub mod node;
 pub mod operator;
+pub mod output;
 pub mod server;
 mod session;
+mod template;
 mod term;
+pub mod tree;
+mod usage;
+mod views;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::api::{self, connect_error, Api};
 use super::flags::{self, FlagError, Kind};
+use super::output;
 
 const OPERATOR_USAGE: &str = "\
 Usage: drover operator <subcommand> [options] [args]
@@ -72,7 +73,7 @@ pub fn members(words: &[String]) -> ExitCode {
                     tag("region"),
                 ]);
             }
-            Ok(columnize(&rows))
+            Ok(output::table(&rows))
         },
     )
 }
@@ -126,7 +127,7 @@ fn list_peers(words: &[String]) -> ExitCode {
                     s(&srv["RaftProtocol"]),
                 ]);
             }
-            Ok(columnize(&rows))
+            Ok(output::table(&rows))
         },
     )
 }
@@ -241,50 +242,5 @@ fn s(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
-    }
-}
-
-/// Rows as columns two spaces apart, the last column unpadded (Nomad's
-/// `columnize` with its default config).
-fn columnize(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|v| v.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|r| {
-            let mut line = String::new();
-            for (c, v) in r.iter().enumerate() {
-                if c + 1 == r.len() {
-                    line.push_str(v);
-                } else {
-                    let pad = widths[c].saturating_sub(v.chars().count()) + 2;
-                    line.push_str(v);
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            line
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::columnize;
-
-    #[test]
-    fn columns_line_up() {
-        let rows = vec![
-            vec!["Name".to_string(), "Port".to_string()],
-            vec!["a.global".to_string(), "4647".to_string()],
-        ];
-        assert_eq!(columnize(&rows), "Name      Port\na.global  4647");
     }
 }

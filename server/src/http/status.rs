@@ -170,7 +170,9 @@ fn raft_state(app: &App) -> &'static str {
 /// `GET /v1/agent/self`: the agent's (redacted) configuration, its member
 /// entry and a few stats, in Nomad's lower-case top-level shape. A Drover
 /// addition: `stats.nomad.cluster_id`, the ID the cluster's first leader
-/// wrote (`""` until this server has applied it).
+/// wrote (`""` until this server has applied it). With a client in the same
+/// agent, `stats.client.node_id` names its node, as Nomad's CLI reads it
+/// for `-self` (`command/helpers.go`, `getLocalNodeID`).
 pub async fn agent_self(State(app): State<App>) -> Response {
     let (index, applied) = {
         let a = app.raft.shared.read();
@@ -188,7 +190,7 @@ pub async fn agent_self(State(app): State<App>) -> Response {
             "NodeName": app.info.name,
             "Version": { "Version": app.info.version, "VersionPrerelease": "", "VersionMetadata": "" },
             "Server": { "Enabled": true },
-            "Client": { "Enabled": false },
+            "Client": { "Enabled": app.local_client.is_some() },
             "Addresses": { "HTTP": app.info.http_addr, "RPC": app.info.rpc_addr },
         },
         "member": {
@@ -205,5 +207,10 @@ pub async fn agent_self(State(app): State<App>) -> Response {
             "state": { "latest_index": index.to_string() },
         }
     });
+    let mut body = body;
+    if let Some(c) = &app.local_client {
+        let node_id = c.node_id.get().cloned().unwrap_or_default();
+        body["stats"]["client"] = j!({ "node_id": node_id });
+    }
     json(&body, &QueryMeta::latest(&app))
 }
