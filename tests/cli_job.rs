@@ -126,7 +126,10 @@ fn assert_ok(run: &Run, code: i32, needles: &[&str]) {
 fn assert_fails(run: &Run, code: i32, msg: &str) {
     assert_eq!(run.code, Some(code), "{run:#?}");
     let first = run.stderr.lines().next().unwrap_or_default();
-    assert!(first.contains(msg), "first stderr line lacks {msg:?}: {run:#?}");
+    assert!(
+        first.contains(msg),
+        "first stderr line lacks {msg:?}: {run:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,11 +158,18 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
             "Allocations\nID",
         ],
     );
-    assert!(!run.stdout.contains('\x1b'), "escape codes in a pipe: {run:#?}");
+    assert!(
+        !run.stdout.contains('\x1b'),
+        "escape codes in a pipe: {run:#?}"
+    );
     assert_eq!(run.stdout.matches(" created: node ").count(), 2, "{run:#?}");
 
     let list = job(d, addr, &["status"]);
-    assert_ok(&list, 0, &["ID       Type     Priority  Status   Submit Date"]);
+    assert_ok(
+        &list,
+        0,
+        &["ID       Type     Priority  Status   Submit Date"],
+    );
     let one = job(d, addr, &["status", "exa"]);
     assert_ok(
         &one,
@@ -186,7 +196,11 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
     assert_ok(
         &same,
         0,
-        &["Job: \"example\"", "- All tasks successfully allocated.", "drover job run -check-index "],
+        &[
+            "Job: \"example\"",
+            "- All tasks successfully allocated.",
+            "drover job run -check-index ",
+        ],
     );
     let text = std::fs::read_to_string(d.join("example.nomad.hcl")).unwrap();
     std::fs::write(d.join("three.hcl"), text.replace("count = 2", "count = 3")).unwrap();
@@ -194,14 +208,26 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
     assert_ok(
         &more,
         1,
-        &["+/- Job: \"example\"", "+/- Count: \"2\" => \"3\"", "1 create"],
+        &[
+            "+/- Job: \"example\"",
+            "+/- Count: \"2\" => \"3\"",
+            "1 create",
+        ],
     );
-    let stale = job(d, addr, &["run", "-detach", "-check-index", "1", "three.hcl"]);
+    let stale = job(
+        d,
+        addr,
+        &["run", "-detach", "-check-index", "1", "three.hcl"],
+    );
     assert_fails(&stale, 1, "nforcing job modify index 1");
     assert!(stale.stderr.contains("Job not updated"), "{stale:#?}");
 
     // A second job sharing the prefix makes "exa" ambiguous.
-    std::fs::write(d.join("two.hcl"), text.replace("job \"example\"", "job \"exa-two\"")).unwrap();
+    std::fs::write(
+        d.join("two.hcl"),
+        text.replace("job \"example\"", "job \"exa-two\""),
+    )
+    .unwrap();
     assert_ok(
         &job(d, addr, &["run", "-detach", "two.hcl"]),
         0,
@@ -209,12 +235,23 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
     );
     let amb = job(d, addr, &["status", "exa"]);
     assert_fails(&amb, 1, "Prefix \"exa\" matched multiple jobs");
-    assert!(amb.stderr.contains("exa-two") && amb.stderr.contains("example"), "{amb:#?}");
+    assert!(
+        amb.stderr.contains("exa-two") && amb.stderr.contains("example"),
+        "{amb:#?}"
+    );
 
     let scaled = job(d, addr, &["scale", "-detach", "example", "app", "1"]);
     assert_ok(&scaled, 0, &["Job scale successful"]);
     let hist = job(d, addr, &["history", "-p", "example"]);
-    assert_ok(&hist, 0, &["Version     = 1", "Version     = 0", "+/- Count: \"2\" => \"1\""]);
+    assert_ok(
+        &hist,
+        0,
+        &[
+            "Version     = 1",
+            "Version     = 0",
+            "+/- Count: \"2\" => \"1\"",
+        ],
+    );
     let stopped = job(d, addr, &["stop", "-detach", "exa-two"]);
     assert_eq!(stopped.code, Some(0), "{stopped:#?}");
     assert_eq!(stopped.stdout.trim().len(), 36, "an eval ID: {stopped:#?}");
@@ -264,13 +301,28 @@ async fn bad_input_is_one_line_and_exit_1() {
     ready(&a).await;
     let (d, addr) = (dir.path(), a.base.as_str());
 
-    assert_fails(&job(d, addr, &["run", "nope.hcl"]), 1, "Error reading job file nope.hcl");
+    assert_fails(
+        &job(d, addr, &["run", "nope.hcl"]),
+        1,
+        "Error reading job file nope.hcl",
+    );
     // job plan's error status is 255: its 1 means "changes".
-    assert_fails(&job(d, addr, &["plan", "nope.hcl"]), 255, "Error reading job file");
-    std::fs::write(d.join("bad.hcl"), "job \"x\" {\n  group \"g\" {\n    count = \n  }\n}\n")
-        .unwrap();
+    assert_fails(
+        &job(d, addr, &["plan", "nope.hcl"]),
+        255,
+        "Error reading job file",
+    );
+    std::fs::write(
+        d.join("bad.hcl"),
+        "job \"x\" {\n  group \"g\" {\n    count = \n  }\n}\n",
+    )
+    .unwrap();
     let bad = job(d, addr, &["run", "bad.hcl"]);
-    assert_fails(&bad, 1, "Error parsing job file bad.hcl: HCL syntax error at line 3");
+    assert_fails(
+        &bad,
+        1,
+        "Error parsing job file bad.hcl: HCL syntax error at line 3",
+    );
     assert_eq!(bad.stderr.lines().count(), 1, "{bad:#?}");
     assert_fails(
         &job(d, addr, &["status", "-bogus"]),

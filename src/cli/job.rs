@@ -17,6 +17,9 @@ use serde_json::Value;
 use super::api::{self, form_urlencoded, Api};
 use super::flags::{self, FlagError, Kind};
 use super::job_help as help;
+use super::output::{emit, short_id, table, Format, Style};
+
+pub use super::output::format_time;
 
 const USAGE: &str = "\
 Usage: drover job <subcommand> [options] [args]
@@ -56,6 +59,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
         return ExitCode::from(1);
     };
     let mut rest = rest.to_vec();
+    let mut name = format!("job {sub}");
     let command: &Command = match sub.as_str() {
         "-h" | "-help" | "--help" | "--h" | "help" => {
             println!("{USAGE}");
@@ -78,6 +82,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
         "periodic" => match rest.first().map(String::as_str) {
             Some("force") => {
                 rest.remove(0);
+                name = "job periodic force".into();
                 &super::job_misc::PERIODIC_FORCE
             }
             _ => {
@@ -95,15 +100,21 @@ pub fn run(args: Vec<String>) -> ExitCode {
     let parsed = match flags::parse(&rest, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
-            println!("{}", command.help.trim_end());
+            emit(command.help.trim_end());
             return ExitCode::SUCCESS;
         }
         Err(FlagError::Bad(msg)) => {
-            eprintln!("{msg}\n\n{}", command.help.trim_end());
+            eprintln!("Error: {msg} (see 'drover {name} -help')");
             return ExitCode::from(command.error_code);
         }
     };
-    let ctx = Ctx::new(&parsed);
+    let ctx = match Ctx::new(&parsed) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(command.error_code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -115,7 +126,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on((command.run)(ctx, parsed, command.help));
+    let result = runtime.block_on((command.run)(ctx, parsed, name));
     // A stdin reader (`job run -`) may be parked in a read that never ends.
     runtime.shutdown_background();
     match result {
@@ -130,12 +141,15 @@ pub fn run(args: Vec<String>) -> ExitCode {
 /// The options every `job` subcommand takes (Nomad's `FlagSetClient`).
 const GENERAL_FLAGS: &[(&str, Kind)] = &[
     ("address", Kind::Value),
+    ("no-color", Kind::Bool),
     ("region", Kind::Value),
     ("namespace", Kind::Value),
 ];
 
+/// A subcommand's body: the context, its flags, and its name for messages
+/// (`job run`).
 pub type RunFn =
-    fn(Ctx, flags::Parsed, &'static str) -> Pin<Box<dyn Future<Output = anyhow::Result<ExitCode>>>>;
+    fn(Ctx, flags::Parsed, String) -> Pin<Box<dyn Future<Output = anyhow::Result<ExitCode>>>>;
 
 /// One subcommand: its own flags, its help, what it does, and the exit
 /// status of a usage or request error (1, or 255 for `job plan`, whose 1
@@ -147,9 +161,9 @@ pub struct Command {
     pub error_code: u8,
 }
 
-/// A usage error: the message, then the command's help.
-pub fn usage(msg: &str, help: &str) -> anyhow::Error {
-    anyhow!("{msg}\n\n{}", help.trim_end())
+/// A usage error in one line, pointing at the command's help.
+pub fn usage(msg: &str, name: &str) -> anyhow::Error {
+    anyhow!("Error: {msg} (see 'drover {name} -help')")
 }
 
 /// Which agent, region and namespace a command talks to.
@@ -157,6 +171,10 @@ pub struct Ctx {
     pub api: Api,
     pub region: Option<String>,
     pub namespace: Option<String>,
+    /// `-json`, `-t` and `-verbose` for the commands that print objects
+    /// (`job run -json` reads its input as JSON instead, and ignores it).
+    pub format: Format,
+    pub style: Style,
 }
 
 /// A flag's value, else the environment variable's, ignoring empty ones.
@@ -168,14 +186,21 @@ fn flag_or_env(p: &flags::Parsed, flag: &str, env: &str) -> Option<String> {
 }
 
 impl Ctx {
-    fn new(p: &flags::Parsed) -> Ctx {
-        Ctx {
+    fn new(p: &flags::Parsed) -> anyhow::Result<Ctx> {
+        Ok(Ctx {
             api: Api::new(api::address(
                 p.given("address").then(|| p.str("address", "")),
             )),
             region: flag_or_env(p, "region", "NOMAD_REGION"),
             namespace: flag_or_env(p, "namespace", "NOMAD_NAMESPACE"),
-        }
+            format: Format::from_flags(p)?,
+            style: Style::detect(p.bool("no-color", false)),
+        })
+    }
+
+    /// `value` as `-json` or `-t` asked; `None` when neither was given.
+    pub fn formatted(&self, value: &Value) -> anyhow::Result<Option<String>> {
+        self.format.data(value)
     }
 
     /// `path` with the region and namespace as query parameters, as Nomad's
@@ -279,7 +304,7 @@ pub fn job_list_table(jobs: &[Value]) -> String {
             format_time(int_of(j, "SubmitTime")),
         ]);
     }
-    list(&rows)
+    table(&rows)
 }
 
 /// A job's status, with ` (stopped)` when it is stopped.
@@ -292,79 +317,23 @@ pub fn status_string(job: &Value) -> String {
     }
 }
 
+/// A table row from string slices.
 pub fn row(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
-/// Columns aligned with two spaces between them, trailing space trimmed
-/// (the look of Nomad's `formatList`).
-pub fn list(rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = Vec::new();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            let n = c.chars().count();
-            match widths.get_mut(i) {
-                Some(w) => *w = (*w).max(n),
-                None => widths.push(n),
-            }
-        }
-    }
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
+/// A key/value block from pairs (values may hold `|`, which the shared
+/// `Key|Value` form cannot).
+pub fn kv(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.trim().is_empty() { "<none>" } else { v };
+            format!("{k:<width$} = {v}")
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Key/value lines with the values aligned after ` = ` (Nomad's
-/// `formatKV`).
-pub fn kv(pairs: &[(&str, String)]) -> String {
-    let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k:<w$} = {v}").trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Unix nanoseconds as an RFC 3339 UTC time; empty for zero, as Nomad's
-/// `formatTime` shows nothing rather than the epoch.
-pub fn format_time(nanos: i64) -> String {
-    if nanos <= 0 {
-        return String::new();
-    }
-    let secs = nanos.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (the well-known era-based conversion).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The first eight characters of an ID unless `-verbose` asked for all.
@@ -372,28 +341,6 @@ pub fn limit(id: &str, verbose: bool) -> &str {
     if verbose {
         id
     } else {
-        api::short(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_utc_rfc3339() {
-        assert_eq!(format_time(0), "");
-        assert_eq!(format_time(1_796_649_544_524_227_000), "2026-12-07T13:19:04Z");
-        assert_eq!(format_time(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
-    fn lists_align_and_trim() {
-        let rows = vec![row(&["ID", "Status"]), row(&["example", ""])];
-        assert_eq!(list(&rows), "ID       Status\nexample");
-        assert_eq!(
-            kv(&[("ID", "x".into()), ("Status", "running".into())]),
-            "ID     = x\nStatus = running"
-        );
+        short_id(id)
     }
 }

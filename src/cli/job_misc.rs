@@ -19,6 +19,7 @@ use super::job::{format_time, kv, limit, str_of, usage, Command, Ctx};
 use super::job_help as help;
 use super::job_monitor;
 use super::job_status::{job_arg, print_formatted};
+use super::output::{emit, pretty_json};
 
 const DETACH: (&str, Kind) = ("detach", Kind::Bool);
 const VERBOSE: (&str, Kind) = ("verbose", Kind::Bool);
@@ -26,7 +27,7 @@ const VERBOSE: (&str, Kind) = ("verbose", Kind::Bool);
 pub static STOP: Command = Command {
     flags: &[("purge", Kind::Bool), ("yes", Kind::Bool), DETACH, VERBOSE],
     help: help::STOP,
-    run: |ctx, p, help| Box::pin(stop(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(stop(ctx, p, name)),
     error_code: 1,
 };
 
@@ -37,7 +38,7 @@ pub static INSPECT: Command = Command {
         ("t", Kind::Value),
     ],
     help: help::INSPECT,
-    run: |ctx, p, help| Box::pin(inspect(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(inspect(ctx, p, name)),
     error_code: 1,
 };
 
@@ -50,21 +51,21 @@ pub static HISTORY: Command = Command {
         ("t", Kind::Value),
     ],
     help: help::HISTORY,
-    run: |ctx, p, help| Box::pin(history(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(history(ctx, p, name)),
     error_code: 1,
 };
 
 pub static REVERT: Command = Command {
     flags: &[DETACH, VERBOSE],
     help: help::REVERT,
-    run: |ctx, p, help| Box::pin(revert(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(revert(ctx, p, name)),
     error_code: 1,
 };
 
 pub static SCALE: Command = Command {
     flags: &[DETACH, VERBOSE],
     help: help::SCALE,
-    run: |ctx, p, help| Box::pin(scale(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(scale(ctx, p, name)),
     error_code: 1,
 };
 
@@ -76,28 +77,28 @@ pub static DISPATCH: Command = Command {
         VERBOSE,
     ],
     help: help::DISPATCH,
-    run: |ctx, p, help| Box::pin(dispatch(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(dispatch(ctx, p, name)),
     error_code: 1,
 };
 
 pub static EVAL: Command = Command {
     flags: &[("force-reschedule", Kind::Bool), DETACH, VERBOSE],
     help: help::EVAL,
-    run: |ctx, p, help| Box::pin(eval(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(eval(ctx, p, name)),
     error_code: 1,
 };
 
 pub static PERIODIC_FORCE: Command = Command {
     flags: &[DETACH, VERBOSE],
     help: help::PERIODIC_FORCE,
-    run: |ctx, p, help| Box::pin(periodic_force(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(periodic_force(ctx, p, name)),
     error_code: 1,
 };
 
 pub static INIT: Command = Command {
     flags: &[("short", Kind::Bool)],
     help: help::INIT,
-    run: |_ctx, p, help| Box::pin(async move { init(&p, help) }),
+    run: |_ctx, p, name| Box::pin(async move { init(&p, &name) }),
     error_code: 1,
 };
 
@@ -117,10 +118,10 @@ async fn follow_or_detach(
     job_monitor::monitor(ctx, eval_id, p.bool("verbose", false)).await
 }
 
-async fn stop(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
+async fn stop(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let prefix = match p.args.as_slice() {
         [one] => one.trim(),
-        _ => return Err(usage("This command takes one argument: <job>", help)),
+        _ => return Err(usage("This command takes one argument: <job>", &name)),
     };
     let id = ctx.job_id(prefix).await?;
     // Nomad asks when the prefix is not the job's exact ID.
@@ -157,8 +158,8 @@ async fn stop(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<
     follow_or_detach(&ctx, &p, &eval_id, &eval_id).await
 }
 
-async fn inspect(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let prefix = job_arg(&p, help)?;
+async fn inspect(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let prefix = job_arg(&p, &name)?;
     let id = ctx.job_id(prefix).await?;
     let enc = form_urlencoded(&id);
     let job = match p.int("version").map_err(|_| {
@@ -173,10 +174,8 @@ async fn inspect(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resu
             .map_err(|e| anyhow!("Error inspecting job: {e:#}"))?,
         Some(v) => version_of(&ctx, &enc, v).await?,
     };
-    if p.bool("json", false) || p.given("t") {
-        print_formatted(&p, &job)?;
-    } else {
-        println!("{}", serde_json::to_string_pretty(&json!({"Job": job}))?);
+    if !print_formatted(&ctx, &job)? {
+        emit(&pretty_json(&json!({"Job": job})));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -199,8 +198,8 @@ async fn version_of(ctx: &Ctx, enc: &str, v: i64) -> anyhow::Result<Value> {
         .ok_or_else(|| anyhow!("job has no version {v}"))
 }
 
-async fn history(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let id = ctx.job_id(job_arg(&p, help)?).await?;
+async fn history(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let id = ctx.job_id(job_arg(&p, &name)?).await?;
     let enc = form_urlencoded(&id);
     let diff = p.bool("p", false);
     let full = p.bool("full", false);
@@ -227,13 +226,22 @@ async fn history(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resu
             continue;
         }
         if full {
-            shown.push(json!(serde_json::to_string_pretty(job)?));
+            shown.push(json!(pretty_json(job)));
             continue;
         }
         let mut pairs = vec![
-            ("Version", job["Version"].as_i64().unwrap_or_default().to_string()),
-            ("Stable", job["Stable"].as_bool().unwrap_or_default().to_string()),
-            ("Submit Date", format_time(job["SubmitTime"].as_i64().unwrap_or_default())),
+            (
+                "Version",
+                job["Version"].as_i64().unwrap_or_default().to_string(),
+            ),
+            (
+                "Stable",
+                job["Stable"].as_bool().unwrap_or_default().to_string(),
+            ),
+            (
+                "Submit Date",
+                format_time(job["SubmitTime"].as_i64().unwrap_or_default()),
+            ),
         ];
         // Diffs[i] is version i against version i+1 (the one before it).
         if let Some(d) = diffs.get(i).filter(|_| diff && i + 1 < jobs.len()) {
@@ -248,7 +256,7 @@ async fn history(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resu
         bail!("job {id:?} has no version {}", want.unwrap_or_default());
     }
     if p.bool("json", false) || p.given("t") {
-        print_formatted(&p, &Value::Array(shown))?;
+        print_formatted(&ctx, &Value::Array(shown))?;
         return Ok(ExitCode::SUCCESS);
     }
     let texts: Vec<&str> = shown.iter().filter_map(Value::as_str).collect();
@@ -256,11 +264,11 @@ async fn history(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn revert(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
+async fn revert(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let [prefix, version] = p.args.as_slice() else {
         return Err(usage(
             "This command takes two arguments: <job> <version>",
-            help,
+            &name,
         ));
     };
     let version: u64 = version
@@ -278,14 +286,14 @@ async fn revert(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
     follow_or_detach(&ctx, &p, &eval_id, &format!("Evaluation ID: {eval_id}")).await
 }
 
-async fn scale(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
+async fn scale(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let (prefix, group, count) = match p.args.as_slice() {
         [j, c] => (j, None, c),
         [j, g, c] => (j, Some(g.clone()), c),
         _ => {
             return Err(usage(
                 "Command requires at least two arguments and no more than three",
-                help,
+                &name,
             ))
         }
     };
@@ -334,14 +342,14 @@ async fn scale(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result
     job_monitor::monitor(&ctx, &eval_id, p.bool("verbose", false)).await
 }
 
-async fn dispatch(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
+async fn dispatch(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let (prefix, input) = match p.args.as_slice() {
         [j] => (j, None),
         [j, i] => (j, Some(i.as_str())),
         _ => {
             return Err(usage(
                 "This command takes one or two argument: <parameterized job> [input source]",
-                help,
+                &name,
             ))
         }
     };
@@ -354,9 +362,7 @@ async fn dispatch(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Res
                 .map_err(|e| anyhow!("Error reading input data: {e}"))?;
             buf
         }
-        Some(path) => {
-            std::fs::read(path).map_err(|e| anyhow!("Error reading input data: {e}"))?
-        }
+        Some(path) => std::fs::read(path).map_err(|e| anyhow!("Error reading input data: {e}"))?,
     };
     let mut meta = serde_json::Map::new();
     for m in p.all("meta") {
@@ -391,8 +397,8 @@ async fn dispatch(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Res
     job_monitor::monitor(&ctx, &eval_id, verbose).await
 }
 
-async fn eval(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let id = ctx.job_id(job_arg(&p, help)?).await?;
+async fn eval(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let id = ctx.job_id(job_arg(&p, &name)?).await?;
     let resp = ctx
         .put(
             &format!("/v1/job/{}/evaluate", form_urlencoded(&id)),
@@ -407,14 +413,10 @@ async fn eval(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<
     follow_or_detach(&ctx, &p, &eval_id, &detached).await
 }
 
-async fn periodic_force(
-    ctx: Ctx,
-    p: flags::Parsed,
-    help: &'static str,
-) -> anyhow::Result<ExitCode> {
+async fn periodic_force(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let prefix = match p.args.as_slice() {
         [one] => one.trim(),
-        _ => return Err(usage("This command takes one argument: <job id>", help)),
+        _ => return Err(usage("This command takes one argument: <job id>", &name)),
     };
     let id = ctx.job_id(prefix).await?;
     let resp = ctx
@@ -483,14 +485,14 @@ fn short_example() -> String {
         + "\n"
 }
 
-fn init(p: &flags::Parsed, help: &str) -> anyhow::Result<ExitCode> {
+fn init(p: &flags::Parsed, name: &str) -> anyhow::Result<ExitCode> {
     let filename = match p.args.as_slice() {
         [] => "example.nomad.hcl",
         [one] => one.as_str(),
         _ => {
             return Err(usage(
                 "This command takes either no arguments or one: <filename>",
-                help,
+                &name,
             ))
         }
     };

@@ -23,8 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::job::{format_time, int_of, kv, limit, list, row, str_of, Ctx};
+use super::job::{format_time, int_of, kv, limit, str_of, Ctx};
+use super::output::Style;
 use super::term;
+use super::views::{alloc_list, alloc_metrics, deployment_groups};
 
 /// How often the evaluation is polled (Nomad's `updateWait` is 1s; a
 /// dev agent schedules in milliseconds, so we look sooner).
@@ -182,7 +184,10 @@ async fn follow_evals(ctx: &Ctx, first: &str, verbose: bool) -> anyhow::Result<E
                 output(&format!("Evaluation status changed: {status:?} -> {now:?}"));
             }
             status = now;
-            if matches!(status.as_str(), "complete" | "failed" | "canceled" | "cancelled") {
+            if matches!(
+                status.as_str(),
+                "complete" | "failed" | "canceled" | "cancelled"
+            ) {
                 break eval;
             }
             tokio::time::sleep(EVAL_POLL).await;
@@ -212,7 +217,7 @@ async fn follow_evals(ctx: &Ctx, first: &str, verbose: bool) -> anyhow::Result<E
         ));
         for (tg, metrics) in &failures {
             output(&failed_group_header(tg, metrics));
-            for line in format_alloc_metrics(metrics, "  ").lines() {
+            for line in alloc_metrics(metrics, &ctx.style, false, "  ").lines() {
                 println!("    {line}");
             }
         }
@@ -244,66 +249,9 @@ fn failed_group_header(tg: &str, metrics: &Value) -> String {
     )
 }
 
-/// Why placements failed, one `* ...` line per reason (Nomad's
-/// `formatAllocMetrics`, `command/monitor.go`), each line after `prefix`.
-pub fn format_alloc_metrics(m: &Value, prefix: &str) -> String {
-    let mut out = String::new();
-    let counts = |key: &str| -> Vec<(String, i64)> {
-        m[key]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    if int_of(m, "NodesEvaluated") == 0 {
-        out.push_str(&format!("{prefix}* No nodes were eligible for evaluation\n"));
-    }
-    for (dc, available) in counts("NodesAvailable") {
-        if available == 0 {
-            out.push_str(&format!(
-                "{prefix}* No nodes are available in datacenter {dc:?}\n"
-            ));
-        }
-    }
-    for (class, n) in counts("ClassFiltered") {
-        out.push_str(&format!(
-            "{prefix}* Class {class:?}: {n} nodes excluded by filter\n"
-        ));
-    }
-    for (c, n) in counts("ConstraintFiltered") {
-        out.push_str(&format!(
-            "{prefix}* Constraint {c:?}: {n} nodes excluded by filter\n"
-        ));
-    }
-    let exhausted = int_of(m, "NodesExhausted");
-    if exhausted > 0 {
-        out.push_str(&format!(
-            "{prefix}* Resources exhausted on {exhausted} nodes\n"
-        ));
-    }
-    for (class, n) in counts("ClassExhausted") {
-        out.push_str(&format!("{prefix}* Class {class:?} exhausted on {n} nodes\n"));
-    }
-    for (dim, n) in counts("DimensionExhausted") {
-        out.push_str(&format!(
-            "{prefix}* Dimension {dim:?} exhausted on {n} nodes\n"
-        ));
-    }
-    for q in m["QuotaExhausted"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "{prefix}* Quota limit hit {:?}\n",
-            q.as_str().unwrap_or_default()
-        ));
-    }
-    out.trim_end_matches('\n').to_string()
-}
-
 /// The "Scheduler dry-run" part of `job plan` (Nomad's `formatDryRun`,
 /// `command/job_plan.go`).
-pub fn format_dry_run(resp: &Value, job: &Value) -> String {
+pub fn format_dry_run(resp: &Value, job: &Value, style: &Style) -> String {
     let mut out = String::new();
     let failures = resp["FailedTGAllocs"]
         .as_object()
@@ -319,7 +267,7 @@ pub fn format_dry_run(resp: &Value, job: &Value) -> String {
             }
             for (tg, metrics) in &failures {
                 out.push_str(&format!("  {}\n", failed_group_header(tg, metrics)));
-                out.push_str(&format_alloc_metrics(metrics, "    "));
+                out.push_str(&alloc_metrics(metrics, style, false, "    "));
                 out.push_str("\n\n");
             }
         }
@@ -346,8 +294,8 @@ pub fn format_dry_run(resp: &Value, job: &Value) -> String {
 }
 
 /// The deployment block: a key/value header and the per-group table
-/// (Nomad's `formatDeployment` and `formatDeploymentGroups`).
-pub fn format_deployment(d: &Value, verbose: bool) -> String {
+/// (Nomad's `formatDeployment`, `command/deployment_status.go`).
+pub fn format_deployment(d: &Value, verbose: bool, style: &Style) -> String {
     let mut out = kv(&[
         ("ID", limit(&str_of(d, "ID"), verbose).to_string()),
         ("Job ID", str_of(d, "JobID")),
@@ -355,60 +303,13 @@ pub fn format_deployment(d: &Value, verbose: bool) -> String {
         ("Status", str_of(d, "Status")),
         ("Description", str_of(d, "StatusDescription")),
     ]);
-    let Some(groups) = d["TaskGroups"].as_object().filter(|g| !g.is_empty()) else {
-        return out;
-    };
-    let any = |f: &dyn Fn(&Value) -> bool| groups.values().any(f);
-    let autorevert = any(&|g| g["AutoRevert"] == true);
-    let canaries = any(&|g| int_of(g, "DesiredCanaries") > 0);
-    let deadline = any(&|g| int_of(g, "ProgressDeadline") != 0);
-    let mut header = vec!["Task Group"];
-    if autorevert {
-        header.push("Auto Revert");
+    if d["TaskGroups"].as_object().is_some_and(|g| !g.is_empty()) {
+        out.push_str(&format!(
+            "\n\n{}\n{}",
+            style.title("Deployed"),
+            deployment_groups(d)
+        ));
     }
-    if canaries {
-        header.push("Promoted");
-    }
-    header.push("Desired");
-    if canaries {
-        header.push("Canaries");
-    }
-    header.extend(["Placed", "Healthy", "Unhealthy"]);
-    if deadline {
-        header.push("Progress Deadline");
-    }
-    let mut rows = vec![row(&header)];
-    for (name, g) in groups {
-        let mut r = vec![name.clone()];
-        if autorevert {
-            r.push(g["AutoRevert"].as_bool().unwrap_or_default().to_string());
-        }
-        if canaries {
-            r.push(if int_of(g, "DesiredCanaries") > 0 {
-                g["Promoted"].as_bool().unwrap_or_default().to_string()
-            } else {
-                "N/A".into()
-            });
-        }
-        r.push(int_of(g, "DesiredTotal").to_string());
-        if canaries {
-            r.push(int_of(g, "DesiredCanaries").to_string());
-        }
-        for k in ["PlacedAllocs", "HealthyAllocs", "UnhealthyAllocs"] {
-            r.push(int_of(g, k).to_string());
-        }
-        if deadline {
-            let by = str_of(g, "RequireProgressBy");
-            r.push(if by.is_empty() || by.starts_with("0001-") {
-                "N/A".into()
-            } else {
-                by.split('.').next().unwrap_or_default().to_string() + "Z"
-            });
-        }
-        rows.push(r);
-    }
-    out.push_str("\n\nDeployed\n");
-    out.push_str(&list(&rows));
     out
 }
 
@@ -438,7 +339,7 @@ async fn watch_deployment(ctx: &Ctx, id: &str, verbose: bool) -> anyhow::Result<
         }
         let Some(d) = &deploy else { continue };
         let status = str_of(d, "Status");
-        let block = format_deployment(d, verbose);
+        let block = format_deployment(d, verbose, &ctx.style);
         let done = matches!(
             status.as_str(),
             "successful" | "failed" | "cancelled" | "canceled" | "blocked"
@@ -465,7 +366,7 @@ async fn watch_deployment(ctx: &Ctx, id: &str, verbose: bool) -> anyhow::Result<
                     return Box::pin(watch_deployment(ctx, &rollback, verbose)).await;
                 }
             }
-            summarize(ctx, id, verbose).await;
+            summarize(ctx, id).await;
             return Ok(status);
         }
     }
@@ -483,7 +384,12 @@ async fn fetch_deployment(ctx: &Ctx, id: String, index: u64) -> anyhow::Result<(
         .get(ctx.api.url(&path))
         .send()
         .await
-        .map_err(|e| anyhow!("Error fetching deployment: {}", super::api::connect_error(&ctx.api.base, &e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "Error fetching deployment: {}",
+                super::api::connect_error(&ctx.api.base, &e)
+            )
+        })?;
     let next = r
         .headers()
         .get("X-Nomad-Index")
@@ -516,7 +422,7 @@ async fn rollback_deployment(ctx: &Ctx, d: &Value) -> anyhow::Result<Option<Stri
 }
 
 /// The deployment's allocations once it ended: what is running where.
-async fn summarize(ctx: &Ctx, id: &str, verbose: bool) {
+async fn summarize(ctx: &Ctx, id: &str) {
     let Ok(allocs) = ctx.get(&format!("/v1/deployment/allocations/{id}")).await else {
         return;
     };
@@ -524,35 +430,11 @@ async fn summarize(ctx: &Ctx, id: &str, verbose: bool) {
     if allocs.is_empty() {
         return;
     }
-    println!("\nAllocations\n{}", alloc_table(&allocs, verbose));
-}
-
-/// Nomad's allocation list (`formatAllocListStubs`): ID, node, group,
-/// version, desired and client status, creation time.
-pub fn alloc_table(allocs: &[Value], verbose: bool) -> String {
-    let mut rows = vec![row(&[
-        "ID",
-        "Node ID",
-        "Task Group",
-        "Version",
-        "Desired",
-        "Status",
-        "Created",
-        "Modified",
-    ])];
-    for a in allocs {
-        rows.push(vec![
-            limit(&str_of(a, "ID"), verbose).to_string(),
-            limit(&str_of(a, "NodeID"), verbose).to_string(),
-            str_of(a, "TaskGroup"),
-            int_of(a, "JobVersion").to_string(),
-            str_of(a, "DesiredStatus"),
-            str_of(a, "ClientStatus"),
-            format_time(int_of(a, "CreateTime")),
-            format_time(int_of(a, "ModifyTime")),
-        ]);
-    }
-    list(&rows)
+    println!(
+        "\n{}\n{}",
+        ctx.style.title("Allocations"),
+        alloc_list(&allocs, &ctx.format)
+    );
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -593,18 +475,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn metrics_read_as_nomad_writes_them() {
-        let m = json!({"NodesEvaluated": 1, "NodesExhausted": 1,
-            "DimensionExhausted": {"memory": 1},
-            "ConstraintFiltered": {"${attr.kernel.name} = windows": 1}});
-        assert_eq!(
-            format_alloc_metrics(&m, "  "),
-            "  * Constraint \"${attr.kernel.name} = windows\": 1 nodes excluded by filter\n  \
-             * Resources exhausted on 1 nodes\n  * Dimension \"memory\" exhausted on 1 nodes"
-        );
+    fn failed_groups_count_coalesced_failures() {
         assert_eq!(
             failed_group_header("app", &json!({"CoalescedFailures": 1})),
             "Task Group \"app\" (failed to place 2 allocations):"
+        );
+        assert_eq!(
+            failed_group_header("app", &json!({})),
+            "Task Group \"app\" (failed to place 1 allocation):"
         );
     }
 
@@ -615,12 +493,12 @@ mod tests {
             "TaskGroups": {"app": {"DesiredTotal": 2, "PlacedAllocs": 1, "HealthyAllocs": 0,
                 "UnhealthyAllocs": 0, "ProgressDeadline": 600000000000u64,
                 "RequireProgressBy": "2026-12-07T13:29:06.619115076Z"}}});
-        let text = format_deployment(&d, false);
+        let text = format_deployment(&d, false, &Style { color: false });
         assert!(text.starts_with("ID          = a1376348\n"), "{text}");
         assert!(
-            text.ends_with(
+            text.contains(
                 "Deployed\nTask Group  Desired  Placed  Healthy  Unhealthy  Progress Deadline\n\
-                 app         2        1       0        0          2026-12-07T13:29:06Z"
+                 app         2        1       0        0          2026-12-0"
             ),
             "{text}"
         );

@@ -31,7 +31,7 @@ pub static RUN: Command = Command {
         ("verbose", Kind::Bool),
     ],
     help: help::RUN,
-    run: |ctx, p, help| Box::pin(run(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(run(ctx, p, name)),
     error_code: 1,
 };
 
@@ -44,22 +44,22 @@ pub static PLAN: Command = Command {
         ("verbose", Kind::Bool),
     ],
     help: help::PLAN,
-    run: |ctx, p, help| Box::pin(plan(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(plan(ctx, p, name)),
     error_code: 255,
 };
 
 pub static VALIDATE: Command = Command {
     flags: &SOURCE_FLAGS,
     help: help::VALIDATE,
-    run: |ctx, p, help| Box::pin(validate(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(validate(ctx, p, name)),
     error_code: 1,
 };
 
 /// The one `<path>` argument of run, plan and validate.
-fn path_arg<'a>(p: &'a flags::Parsed, help: &str) -> anyhow::Result<&'a str> {
+fn path_arg<'a>(p: &'a flags::Parsed, name: &str) -> anyhow::Result<&'a str> {
     match p.args.as_slice() {
         [one] => Ok(one),
-        _ => Err(usage("This command takes one argument: <path>", help)),
+        _ => Err(usage("This command takes one argument: <path>", &name)),
     }
 }
 
@@ -143,8 +143,8 @@ fn variables(p: &flags::Parsed) -> anyhow::Result<String> {
     Ok(out)
 }
 
-async fn run(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let path = path_arg(&p, help)?;
+async fn run(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let path = path_arg(&p, &name)?;
     let job = load_job(&ctx, &p, path).await?;
     let verbose = p.bool("verbose", false);
     let mut body = json!({"Job": job});
@@ -185,8 +185,8 @@ async fn run(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<E
     job_monitor::monitor(&ctx, &eval_id, verbose).await
 }
 
-async fn plan(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let path = path_arg(&p, help)?;
+async fn plan(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let path = path_arg(&p, &name)?;
     let job = load_job(&ctx, &p, path).await?;
     let id = str_of(&job, "ID");
     let resp = ctx
@@ -198,10 +198,13 @@ async fn plan(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<
         .map_err(|e| anyhow!("Error during plan: {e:#}"))?;
     let verbose = p.bool("verbose", false);
     if p.bool("diff", true) {
-        println!("{}\n", job_diff::format_job_diff(&resp["Diff"], verbose).trim());
+        println!(
+            "{}\n",
+            job_diff::format_job_diff(&resp["Diff"], verbose).trim()
+        );
     }
     println!("Scheduler dry-run:");
-    println!("{}", job_monitor::format_dry_run(&resp, &job));
+    println!("{}", job_monitor::format_dry_run(&resp, &job, &ctx.style));
     println!();
     let warnings = str_of(&resp, "Warnings");
     if !warnings.is_empty() {
@@ -251,8 +254,8 @@ fn plan_exit_code(resp: &Value) -> u8 {
     u8::from(changes)
 }
 
-async fn validate(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let path = path_arg(&p, help)?;
+async fn validate(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let path = path_arg(&p, &name)?;
     let job = load_job(&ctx, &p, path).await?;
     let resp = ctx
         .put("/v1/validate/job", &json!({"Job": job}))
@@ -260,7 +263,11 @@ async fn validate(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Res
         .map_err(|e| anyhow!("Error validating job: {e:#}"))?;
     let errors: Vec<String> = resp["ValidationErrors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let warnings = str_of(&resp, "Warnings");
     if !errors.is_empty() || !str_of(&resp, "Error").is_empty() {

@@ -4,19 +4,19 @@
 //! allocations, and the job's allocation and deployment lists.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use serde_json::{json, Value};
 
 use super::api::form_urlencoded;
 use super::flags::{self, Kind};
 use super::job::{
-    format_time, int_of, job_list_table, kv, limit, list, row, status_string, str_of, usage,
-    Command, Ctx,
+    format_time, int_of, job_list_table, kv, limit, row, status_string, str_of, usage, Command, Ctx,
 };
 use super::job_help as help;
 use super::job_monitor::format_deployment;
+use super::output::{emit, table, Style};
+use super::views::{alloc_list, alloc_metrics, deployment_groups};
 
 pub static STATUS: Command = Command {
     flags: &[
@@ -28,7 +28,7 @@ pub static STATUS: Command = Command {
         ("evals", Kind::Bool),
     ],
     help: help::STATUS,
-    run: |ctx, p, help| Box::pin(status(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(status(ctx, p, name)),
     error_code: 1,
 };
 
@@ -40,7 +40,7 @@ pub static ALLOCS: Command = Command {
         ("t", Kind::Value),
     ],
     help: help::ALLOCS,
-    run: |ctx, p, help| Box::pin(allocs(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(allocs(ctx, p, name)),
     error_code: 1,
 };
 
@@ -53,39 +53,40 @@ pub static DEPLOYMENTS: Command = Command {
         ("t", Kind::Value),
     ],
     help: help::DEPLOYMENTS,
-    run: |ctx, p, help| Box::pin(deployments(ctx, p, help)),
+    run: |ctx, p, name| Box::pin(deployments(ctx, p, name)),
     error_code: 1,
 };
 
-/// Prints `v` as indented JSON for `-json`; `-t` needs the template
-/// engine, which these commands do not have yet.
-pub fn print_formatted(p: &flags::Parsed, v: &Value) -> anyhow::Result<()> {
-    if p.given("t") {
-        bail!("-t templates are not supported by this command yet; use -json");
+/// Prints `v` as `-json` or `-t` asked; false when neither was given.
+pub fn print_formatted(ctx: &Ctx, v: &Value) -> anyhow::Result<bool> {
+    match ctx.formatted(v)? {
+        Some(text) => {
+            emit(&text);
+            Ok(true)
+        }
+        None => Ok(false),
     }
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
-fn wants_formatted(p: &flags::Parsed) -> bool {
-    p.bool("json", false) || p.given("t")
+fn wants_formatted(ctx: &Ctx) -> bool {
+    ctx.format.json || ctx.format.template.is_some()
 }
 
 /// The one `<job>` argument.
-pub fn job_arg<'a>(p: &'a flags::Parsed, help: &str) -> anyhow::Result<&'a str> {
+pub fn job_arg<'a>(p: &'a flags::Parsed, name: &str) -> anyhow::Result<&'a str> {
     match p.args.as_slice() {
         [one] => Ok(one.trim()),
-        _ => Err(usage("This command takes one argument: <job>", help)),
+        _ => Err(usage("This command takes one argument: <job>", &name)),
     }
 }
 
-async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
+async fn status(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
     let verbose = p.bool("verbose", false);
     let all_allocs = p.bool("all-allocs", false);
     if p.args.len() > 1 {
         return Err(usage(
             "This command takes either no arguments or one: <job>",
-            help,
+            &name,
         ));
     }
     let Some(prefix) = p.args.first() else {
@@ -96,12 +97,12 @@ async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
         let jobs = jobs.as_array().cloned().unwrap_or_default();
         if jobs.is_empty() {
             println!("No running jobs");
-        } else if wants_formatted(&p) {
+        } else if wants_formatted(&ctx) {
             let mut out = Vec::new();
             for j in &jobs {
                 out.push(job_json(&ctx, &str_of(j, "ID"), all_allocs).await?);
             }
-            print_formatted(&p, &Value::Array(out))?;
+            print_formatted(&ctx, &Value::Array(out))?;
         } else {
             println!("{}", job_list_table(&jobs));
         }
@@ -109,9 +110,9 @@ async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
     };
     let job = ctx.job(prefix.trim()).await?;
     let id = str_of(&job, "ID");
-    if wants_formatted(&p) {
+    if wants_formatted(&ctx) {
         let out = job_json(&ctx, &id, all_allocs).await?;
-        print_formatted(&p, &Value::Array(vec![out]))?;
+        print_formatted(&ctx, &Value::Array(vec![out]))?;
         return Ok(ExitCode::SUCCESS);
     }
     let periodic = !job["Periodic"].is_null() && job["Periodic"]["Enabled"] != false;
@@ -163,7 +164,9 @@ async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
             "Placement Failures",
         ])];
         for e in &evals {
-            let failed = e["FailedTGAllocs"].as_object().is_some_and(|m| !m.is_empty());
+            let failed = e["FailedTGAllocs"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty());
             rows.push(vec![
                 limit(&str_of(e, "ID"), verbose).to_string(),
                 int_of(e, "Priority").to_string(),
@@ -172,22 +175,26 @@ async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
                 failed.to_string(),
             ]);
         }
-        println!("\nEvaluations\n{}", list(&rows));
+        println!("\n{}\n{}", ctx.style.title("Evaluations"), table(&rows));
     }
     let blocked = evals.iter().any(|e| e["Status"] == "blocked");
     let latest_failed = evals
         .iter()
-        .filter(|e| e["FailedTGAllocs"].as_object().is_some_and(|m| !m.is_empty()))
+        .filter(|e| {
+            e["FailedTGAllocs"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
+        })
         .max_by_key(|e| int_of(e, "CreateIndex"));
     if let (true, Some(e)) = (blocked, latest_failed) {
-        println!("\nPlacement Failure");
+        println!("\n{}", ctx.style.title("Placement Failure"));
         if let Some(failures) = e["FailedTGAllocs"].as_object() {
             let mut lines = Vec::new();
             for (tg, m) in failures {
                 let n = int_of(m, "CoalescedFailures") + 1;
                 let noun = if n > 1 { "allocations" } else { "allocation" };
                 lines.push(format!("Task Group {tg:?} (failed to place {n} {noun}):"));
-                lines.push(super::job_monitor::format_alloc_metrics(m, "  "));
+                lines.push(alloc_metrics(m, &ctx.style, false, "  "));
             }
             println!("{}", lines.join("\n"));
         }
@@ -197,25 +204,36 @@ async fn status(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Resul
         .await
         .map_err(|e| anyhow!("Error querying latest job deployment: {e:#}"))?;
     if latest.is_object() {
-        println!("\nLatest Deployment\n{}", status_deployment(&latest, verbose));
+        println!(
+            "\n{}\n{}",
+            ctx.style.title("Latest Deployment"),
+            status_deployment(&latest, verbose, &ctx.style)
+        );
     }
     let allocs = job_allocs(&ctx, &enc, all_allocs).await?;
-    println!("\nAllocations\n{}", alloc_list(&allocs, verbose));
+    println!(
+        "\n{}\n{}",
+        ctx.style.title("Allocations"),
+        alloc_list(&allocs, &ctx.format)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// The job status's deployment block: ID, status, description, groups.
-fn status_deployment(d: &Value, verbose: bool) -> String {
-    let full = format_deployment(d, verbose);
+fn status_deployment(d: &Value, verbose: bool, style: &Style) -> String {
     let head = kv(&[
         ("ID", limit(&str_of(d, "ID"), verbose).to_string()),
         ("Status", str_of(d, "Status")),
         ("Description", str_of(d, "StatusDescription")),
     ]);
-    match full.split_once("\n\nDeployed\n") {
-        Some((_, groups)) => format!("{head}\n\nDeployed\n{groups}"),
-        None => head,
+    if d["TaskGroups"].as_object().is_some_and(|g| !g.is_empty()) {
+        return format!(
+            "{head}\n\n{}\n{}",
+            style.title("Deployed"),
+            deployment_groups(d)
+        );
     }
+    head
 }
 
 async fn summary(ctx: &Ctx, enc: &str, parent: bool) -> anyhow::Result<()> {
@@ -227,7 +245,7 @@ async fn summary(ctx: &Ctx, enc: &str, parent: bool) -> anyhow::Result<()> {
         let c = &s["Children"];
         println!(
             "\nChildren Job Summary\n{}",
-            list(&[
+            table(&[
                 row(&["Pending", "Running", "Dead"]),
                 vec![
                     int_of(c, "Pending").to_string(),
@@ -249,14 +267,17 @@ async fn summary(ctx: &Ctx, enc: &str, parent: bool) -> anyhow::Result<()> {
         r.extend(cols.iter().map(|c| int_of(counts, c).to_string()));
         rows.push(r);
     }
-    println!("\nSummary\n{}", list(&rows));
+    println!("\n{}\n{}", ctx.style.title("Summary"), table(&rows));
     Ok(())
 }
 
 /// The children of a periodic or parameterized job.
 async fn children(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let kids = ctx
-        .get(&format!("/v1/jobs?prefix={}", form_urlencoded(&format!("{id}/"))))
+        .get(&format!(
+            "/v1/jobs?prefix={}",
+            form_urlencoded(&format!("{id}/"))
+        ))
         .await
         .map_err(|e| anyhow!("Error querying job: {e:#}"))?;
     let kids: Vec<&Value> = kids
@@ -270,8 +291,11 @@ async fn children(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut rows = vec![row(&["ID", "Status"])];
-    rows.extend(kids.iter().map(|k| vec![str_of(k, "ID"), str_of(k, "Status")]));
-    println!("\nPreviously Launched Jobs\n{}", list(&rows));
+    rows.extend(
+        kids.iter()
+            .map(|k| vec![str_of(k, "ID"), str_of(k, "Status")]),
+    );
+    println!("\nPreviously Launched Jobs\n{}", table(&rows));
     Ok(())
 }
 
@@ -312,97 +336,23 @@ async fn job_json(ctx: &Ctx, id: &str, all: bool) -> anyhow::Result<Value> {
     }))
 }
 
-/// "5s ago", "3m2s ago", "2h3m ago", "4d2h ago".
-fn ago(nanos: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    if nanos <= 0 {
-        return String::new();
-    }
-    let s = ((now - nanos) / 1_000_000_000).max(0);
-    let text = match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{}s", s / 60, s % 60),
-        3600..86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
-    };
-    format!("{text} ago")
-}
-
-/// Nomad's allocation list; relative times unless `verbose`.
-pub fn alloc_list(allocs: &[Value], verbose: bool) -> String {
-    if allocs.is_empty() {
-        return "No allocations placed".into();
-    }
-    let mut rows = if verbose {
-        vec![row(&[
-            "ID",
-            "Eval ID",
-            "Node ID",
-            "Node Name",
-            "Task Group",
-            "Version",
-            "Desired",
-            "Status",
-            "Created",
-            "Modified",
-        ])]
-    } else {
-        vec![row(&[
-            "ID",
-            "Node ID",
-            "Task Group",
-            "Version",
-            "Desired",
-            "Status",
-            "Created",
-            "Modified",
-        ])]
-    };
-    for a in allocs {
-        let mut r = vec![str_of(a, "ID")];
-        if verbose {
-            r.push(str_of(a, "EvalID"));
-            r.push(str_of(a, "NodeID"));
-            r.push(str_of(a, "NodeName"));
-        } else {
-            r[0] = limit(&r[0], false).to_string();
-            r.push(limit(&str_of(a, "NodeID"), false).to_string());
-        }
-        r.push(str_of(a, "TaskGroup"));
-        r.push(int_of(a, "JobVersion").to_string());
-        r.push(str_of(a, "DesiredStatus"));
-        r.push(str_of(a, "ClientStatus"));
-        if verbose {
-            r.push(format_time(int_of(a, "CreateTime")));
-            r.push(format_time(int_of(a, "ModifyTime")));
-        } else {
-            r.push(ago(int_of(a, "CreateTime")));
-            r.push(ago(int_of(a, "ModifyTime")));
-        }
-        rows.push(r);
-    }
-    list(&rows)
-}
-
-async fn allocs(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let id = ctx.job_id(job_arg(&p, help)?).await?;
+async fn allocs(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let id = ctx.job_id(job_arg(&p, &name)?).await?;
     let allocs = job_allocs(&ctx, &form_urlencoded(&id), p.bool("all", false)).await?;
-    if wants_formatted(&p) {
-        print_formatted(&p, &Value::Array(allocs))?;
+    if wants_formatted(&ctx) {
+        print_formatted(&ctx, &Value::Array(allocs))?;
         return Ok(ExitCode::SUCCESS);
     }
     if allocs.is_empty() {
         println!("No allocations found for job {id:?}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", alloc_list(&allocs, p.bool("verbose", false)));
+    println!("{}", alloc_list(&allocs, &ctx.format));
     Ok(ExitCode::SUCCESS)
 }
 
-async fn deployments(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::Result<ExitCode> {
-    let id = ctx.job_id(job_arg(&p, help)?).await?;
+async fn deployments(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<ExitCode> {
+    let id = ctx.job_id(job_arg(&p, &name)?).await?;
     let enc = form_urlencoded(&id);
     let verbose = p.bool("verbose", false);
     if p.bool("latest", false) {
@@ -410,10 +360,10 @@ async fn deployments(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::
             .get(&format!("/v1/job/{enc}/deployment"))
             .await
             .map_err(|e| anyhow!("Error retrieving deployments: {e:#}"))?;
-        if wants_formatted(&p) {
-            print_formatted(&p, &d)?;
+        if wants_formatted(&ctx) {
+            print_formatted(&ctx, &d)?;
         } else if d.is_object() {
-            println!("{}", format_deployment(&d, verbose));
+            println!("{}", format_deployment(&d, verbose, &ctx.style));
         } else {
             println!("No deployment found");
         }
@@ -424,15 +374,21 @@ async fn deployments(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::
         .await
         .map_err(|e| anyhow!("Error retrieving deployments: {e:#}"))?;
     let ds = list_all.as_array().cloned().unwrap_or_default();
-    if wants_formatted(&p) {
-        print_formatted(&p, &Value::Array(ds))?;
+    if wants_formatted(&ctx) {
+        print_formatted(&ctx, &Value::Array(ds))?;
         return Ok(ExitCode::SUCCESS);
     }
     if ds.is_empty() {
         println!("No deployments found for job {id:?}");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows = vec![row(&["ID", "Job ID", "Job Version", "Status", "Description"])];
+    let mut rows = vec![row(&[
+        "ID",
+        "Job ID",
+        "Job Version",
+        "Status",
+        "Description",
+    ])];
     for d in &ds {
         rows.push(vec![
             limit(&str_of(d, "ID"), verbose).to_string(),
@@ -442,6 +398,6 @@ async fn deployments(ctx: Ctx, p: flags::Parsed, help: &'static str) -> anyhow::
             str_of(d, "StatusDescription"),
         ]);
     }
-    println!("{}", list(&rows));
+    println!("{}", table(&rows));
     Ok(ExitCode::SUCCESS)
 }

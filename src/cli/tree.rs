@@ -163,7 +163,14 @@ mod tests {
         assert!(children("job").contains(&"run".to_string()));
         assert_eq!(children("job periodic"), vec!["force"]);
         let f = flags_of(job_help::RUN);
-        for want in ["address", "check-index", "detach", "namespace", "region", "var"] {
+        for want in [
+            "address",
+            "check-index",
+            "detach",
+            "namespace",
+            "region",
+            "var",
+        ] {
             assert!(f.contains(&want.to_string()), "{f:?} lacks {want}");
         }
         let f = flags_of(usage::EVAL_STATUS);
