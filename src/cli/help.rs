@@ -39,6 +39,10 @@ Exec options:
     The escape character, recognised at the start of a line when a
     terminal is in use: '~.' disconnects, '~~' sends one '~'. 'none'
     disables it. Defaults to '~'.
+
+Examples:
+
+  $ drover alloc exec -task web 5c4b7bbd /bin/sh
 "
 );
 
@@ -63,6 +67,10 @@ Attach options:
 
   -e <escape-char>
     The escape character, as for 'drover alloc exec'. Defaults to '~'.
+
+Examples:
+
+  $ drover alloc attach -t 5c4b7bbd web
 "
 );
 
@@ -95,6 +103,10 @@ Logs options:
 
   -c <bytes>
     With -tail, the number of bytes to show.
+
+Examples:
+
+  $ drover alloc logs -f -tail -n 20 5c4b7bbd web
 "
 );
 
@@ -110,6 +122,10 @@ Signal options:
 
   -task <task-name>
     The task to signal; may also be the second argument.
+
+Examples:
+
+  $ drover alloc signal -s SIGHUP 5c4b7bbd web
 "
 );
 
@@ -126,6 +142,10 @@ Restart options:
   -all-tasks
     Restart every task, including those that already finished. Not
     allowed together with a task.
+
+Examples:
+
+  $ drover alloc restart 5c4b7bbd web
 "
 );
 
@@ -142,5 +162,9 @@ Stop options:
 
   -no-shutdown-delay
     Skip the tasks' shutdown delay.
+
+Examples:
+
+  $ drover alloc stop -detach 5c4b7bbd
 "
 );

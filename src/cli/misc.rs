@@ -81,7 +81,7 @@ const CONTEXTS: &[(&str, &str)] = &[
     ("evals", "Evals"),
     ("allocs", "Allocs"),
     ("nodes", "Nodes"),
-    ("deployments", "Deployments"),
+    ("deployment", "Deployment"),
     ("namespaces", "Namespaces"),
     ("node_pools", "Node_pools"),
 ];
@@ -156,7 +156,7 @@ pub fn status(words: &[String]) -> ExitCode {
         "evals" => super::eval::run(&[vec!["status".to_string()], args].concat()),
         "allocs" => super::alloc_status::status(&args),
         "nodes" => super::node::run(&[vec!["status".to_string()], args].concat()),
-        "deployments" => super::deployment::run(&[vec!["status".to_string()], args].concat()),
+        "deployment" => super::deployment::run(&[vec!["status".to_string()], args].concat()),
         "jobs" => code,
         other => {
             eprintln!("Unable to resolve ID: {id:?} (a {other} match has no status view)");

@@ -32,7 +32,7 @@ General Options:
 /// `drover server members [-address=...]`.
 pub fn members(words: &[String]) -> ExitCode {
     let help = format!(
-        "Usage: drover server members [options]\n\n  Display a list of the known servers and their status: alive when a\n  server answers the agent on its RPC port, failed otherwise.\n{GENERAL}"
+        "Usage: drover server members [options]\n\n  Display a list of the known servers and their status: alive when a\n  server answers the agent on its RPC port, failed otherwise.\n{GENERAL}\n\nExamples:\n\n  $ drover server members"
     );
     command(
         words,
@@ -101,7 +101,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
 
 fn list_peers(words: &[String]) -> ExitCode {
     let help = format!(
-        "Usage: drover operator raft list-peers [options]\n\n  Displays the current Raft peer configuration, as the leader has it.\n{GENERAL}"
+        "Usage: drover operator raft list-peers [options]\n\n  Displays the current Raft peer configuration, as the leader has it.\n{GENERAL}\n\nExamples:\n\n  $ drover operator raft list-peers"
     );
     command(
         words,
@@ -134,7 +134,7 @@ fn list_peers(words: &[String]) -> ExitCode {
 
 fn snapshot_save(words: &[String]) -> ExitCode {
     let help = format!(
-        "Usage: drover operator snapshot save [options] <file>\n\n  Saves the state of the cluster, as the leader holds it, to <file>.\n{GENERAL}"
+        "Usage: drover operator snapshot save [options] <file>\n\n  Saves the state of the cluster, as the leader holds it, to <file>.\n{GENERAL}\n\nExamples:\n\n  $ drover operator snapshot save backup.snap"
     );
     command(
         words,
@@ -167,7 +167,7 @@ fn snapshot_save(words: &[String]) -> ExitCode {
 
 fn snapshot_restore(words: &[String]) -> ExitCode {
     let help = format!(
-        "Usage: drover operator snapshot restore [options] <file>\n\n  Restores a snapshot saved with 'drover operator snapshot save' into\n  the cluster.\n{GENERAL}"
+        "Usage: drover operator snapshot restore [options] <file>\n\n  Restores a snapshot saved with 'drover operator snapshot save' into\n  the cluster.\n{GENERAL}\n\nExamples:\n\n  $ drover operator snapshot restore backup.snap"
     );
     command(
         words,

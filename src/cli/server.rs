@@ -31,7 +31,11 @@ General Options:
 
   -address=<addr>
     The address of the local agent's HTTP API. Without it, DROVER_ADDR,
-    then NOMAD_ADDR, then http://127.0.0.1:4646.";
+    then NOMAD_ADDR, then http://127.0.0.1:4646.
+
+Examples:
+
+  $ drover server join 10.0.0.2:4647";
 
 /// Runs `drover server <args>`.
 pub fn run(args: Vec<String>) -> ExitCode {
