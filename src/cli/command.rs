@@ -111,14 +111,12 @@ where
     }
 }
 
+/// A subcommand's entry point: its words, its exit status.
+pub type Sub = fn(&[String]) -> ExitCode;
+
 /// Dispatches `drover <group> <sub> ...` to the subcommand named, printing
 /// `usage` for `-help` or no subcommand, and an error for an unknown one.
-pub fn dispatch(
-    group: &str,
-    args: &[String],
-    usage: &str,
-    subs: &[(&str, fn(&[String]) -> ExitCode)],
-) -> ExitCode {
+pub fn dispatch(group: &str, args: &[String], usage: &str, subs: &[(&str, Sub)]) -> ExitCode {
     let Some((sub, rest)) = args.split_first() else {
         eprintln!("{}", usage.trim_end());
         return ExitCode::from(1);

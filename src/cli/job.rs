@@ -34,7 +34,7 @@ Subcommands:
     history            Display all tracked versions of a job
     init               Create an example job file
     inspect            Inspect a submitted job
-    periodic force     Force the launch of a periodic job
+    periodic           Interact with periodic jobs
     plan               Dry-run a job update to determine its effects
     revert             Revert to a prior version of the job
     run                Run a new job or update an existing job
@@ -62,7 +62,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     let mut name = format!("job {sub}");
     let command: &Command = match sub.as_str() {
         "-h" | "-help" | "--help" | "--h" | "help" => {
-            println!("{USAGE}");
+            emit(USAGE);
             return ExitCode::SUCCESS;
         }
         "run" => &super::job_run::RUN,
@@ -84,6 +84,10 @@ pub fn run(args: Vec<String>) -> ExitCode {
                 rest.remove(0);
                 name = "job periodic force".into();
                 &super::job_misc::PERIODIC_FORCE
+            }
+            Some("-h" | "-help" | "--help" | "--h" | "help") => {
+                emit(help::PERIODIC.trim_end());
+                return ExitCode::SUCCESS;
             }
             _ => {
                 eprintln!("{}", help::PERIODIC.trim_end());

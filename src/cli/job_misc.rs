@@ -492,7 +492,7 @@ fn init(p: &flags::Parsed, name: &str) -> anyhow::Result<ExitCode> {
         _ => {
             return Err(usage(
                 "This command takes either no arguments or one: <filename>",
-                &name,
+                name,
             ))
         }
     };

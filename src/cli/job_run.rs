@@ -59,7 +59,7 @@ pub static VALIDATE: Command = Command {
 fn path_arg<'a>(p: &'a flags::Parsed, name: &str) -> anyhow::Result<&'a str> {
     match p.args.as_slice() {
         [one] => Ok(one),
-        _ => Err(usage("This command takes one argument: <path>", &name)),
+        _ => Err(usage("This command takes one argument: <path>", name)),
     }
 }
 

@@ -76,7 +76,7 @@ fn wants_formatted(ctx: &Ctx) -> bool {
 pub fn job_arg<'a>(p: &'a flags::Parsed, name: &str) -> anyhow::Result<&'a str> {
     match p.args.as_slice() {
         [one] => Ok(one.trim()),
-        _ => Err(usage("This command takes one argument: <job>", &name)),
+        _ => Err(usage("This command takes one argument: <job>", name)),
     }
 }
 

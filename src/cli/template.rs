@@ -30,6 +30,10 @@ pub struct TemplateError {
     pub msg: String,
 }
 
+/// An action's tokens (with their positions), the position after its
+/// `}}`, and whether it closed with `-}}`.
+type Lexed = (Vec<(usize, Tok)>, usize, bool);
+
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "template: :{}:{}: {}", self.line, self.col, self.msg)
@@ -205,11 +209,7 @@ impl<'a> Parser<'a> {
 
     /// Tokens of the action starting at `inner`; returns the position
     /// after `}}` and whether it closed with `-}}`.
-    fn lex_action(
-        &self,
-        start: usize,
-        inner: usize,
-    ) -> Result<(Vec<(usize, Tok)>, usize, bool), TemplateError> {
+    fn lex_action(&self, start: usize, inner: usize) -> Result<Lexed, TemplateError> {
         let src = self.src;
         let b = src.as_bytes();
         let mut i = inner;

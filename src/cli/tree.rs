@@ -103,7 +103,7 @@ pub fn flags_of(help: &str) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("  -"))
         .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
         .map(|l| {
-            l.split(|c: char| c == '=' || c == ' ' || c == ',')
+            l.split(['=', ' ', ','])
                 .next()
                 .unwrap_or_default()
                 .to_string()
