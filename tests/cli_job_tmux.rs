@@ -4,7 +4,9 @@
 //! running allocations; then `drover job status example` shows its tables
 //! and `drover alloc status <prefix>` the task's events.
 //!
-//! The agent listens on 127.0.1.140.
+//! Ctrl-C during the watching ends it and leaves the job alone.
+//!
+//! The agents listen on 127.0.1.140 and 127.0.1.141.
 
 mod common;
 
@@ -218,4 +220,100 @@ async fn job_run_in_a_terminal_redraws_then_summarises() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Recent Events:"), "{text}");
     assert!(text.contains("Task started by client"), "{text}");
+}
+
+/// Ctrl-C while `job run` follows a deployment stops the watching, says
+/// so, and leaves the job running.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_watching_not_the_job() {
+    if !Tmux::available("ctrl_c_stops_watching_not_the_job") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent_on(dir.path(), "127.0.1.141");
+    ready(&a).await;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    // A deployment that stays in progress for a minute.
+    std::fs::write(
+        work.join("slow.hcl"),
+        r#"job "slow" {
+  group "g" {
+    update {
+      min_healthy_time = "1m"
+      healthy_deadline = "2m"
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "sleep 1000"]
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let script = work.join("script.sh");
+    // The shell traps SIGINT (so it outlives the key) while the command
+    // gets the default disposition, as from an interactive shell.
+    std::fs::write(
+        &script,
+        format!(
+            "cd {work}\ntrap 'true' INT\nunset NOMAD_ADDR\nexport DROVER_ADDR={addr}\n\
+             {bin} job run slow.hcl\necho RUN-EXIT=$?\nsleep 600\n",
+            work = work.display(),
+            addr = a.base,
+        ),
+    )
+    .unwrap();
+    let tmux = Tmux::start("ctrlc", &script);
+    let started = Instant::now();
+    while !tmux.screen().contains("in progress...") {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the deployment never showed:\n{}",
+            tmux.screen()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = tmux
+        .cmd(&["send-keys", "-t", &tmux.session, "C-c"])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let screen = loop {
+        let s = tmux.screen();
+        if s.contains("RUN-EXIT=") {
+            break s;
+        }
+        assert!(started.elapsed() < DEADLINE, "run did not stop:\n{s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(screen.contains("RUN-EXIT=130"), "{screen}");
+    assert!(
+        screen.contains("Stopped watching; the job is not affected"),
+        "{screen}"
+    );
+    let job: Value = reqwest::get(a.url("/v1/job/slow"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["Stop"], false, "{job}");
+    let allocs: Value = reqwest::get(a.url("/v1/job/slow/allocations"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        allocs
+            .as_array()
+            .is_some_and(|l| l.iter().all(|x| x["DesiredStatus"] == "run")),
+        "{allocs}"
+    );
 }
