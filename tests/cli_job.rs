@@ -8,70 +8,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Agent, DEADLINE};
+use common::dev_agent::{agent_on, ready};
+use common::DEADLINE;
 use serde_json::Value;
-
-/// A dev agent whose listeners bind `ip` (one of ours), on free ports.
-pub fn agent_on(dir: &Path, ip: &str) -> Agent {
-    let port = || {
-        TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (http, rpc) = (port(), port());
-    let config = dir.join("agent.hcl");
-    std::fs::write(
-        &config,
-        format!("bind_addr = \"{ip}\"\nports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
-        .arg(dir.join("data"))
-        .arg("-config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("drover starts");
-    Agent {
-        child,
-        base: format!("http://{ip}:{http}"),
-        http: reqwest::Client::new(),
-        data_dir: dir.to_path_buf(),
-        reap_tasks: true,
-    }
-}
-
-/// Waits until the agent answers and its own node is ready.
-pub async fn ready(a: &Agent) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = a.http.get(a.url("/v1/nodes")).send().await {
-            let nodes: Value = r.json().await.unwrap_or(Value::Null);
-            let up = nodes
-                .as_array()
-                .is_some_and(|n| n.iter().any(|n| n["Status"] == "ready"));
-            if up {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the dev agent at {} has no ready node after {DEADLINE:?}",
-            a.base
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[derive(Debug)]
 struct Run {
@@ -190,6 +133,22 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
     let inspect = job(d, addr, &["inspect", "example"]);
     let v: Value = serde_json::from_str(&inspect.stdout).expect("inspect parses");
     assert_eq!(v["Job"]["ID"], "example");
+    // What inspect prints runs again as JSON; unchanged, it is no new version.
+    std::fs::write(d.join("example.json"), &inspect.stdout).unwrap();
+    assert_ok(
+        &job(d, addr, &["run", "-json", "-detach", "example.json"]),
+        0,
+        &["Job registration successful"],
+    );
+    let v: Value = serde_json::from_str(&job(d, addr, &["inspect", "-json", "example"]).stdout)
+        .expect("inspect -json parses");
+    assert_eq!(v["Version"], 0, "{v}");
+    // -namespace travels as a query parameter: another namespace is empty.
+    assert_ok(
+        &job(d, addr, &["status", "-namespace", "other"]),
+        0,
+        &["No running jobs"],
+    );
 
     // Nomad's job_plan.go: 0 when nothing would change, 1 when it would.
     let same = job(d, addr, &["plan", "example.nomad.hcl"]);

@@ -11,12 +11,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Agent, DEADLINE};
+use common::dev_agent::{agent_on, ready};
+use common::DEADLINE;
 use serde_json::Value;
 
 /// A tmux server of our own (`-L`), killed with its pane when dropped.
@@ -81,58 +81,6 @@ impl Tmux {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-/// A dev agent whose listeners bind `ip`, on free ports.
-fn agent_on(dir: &Path, ip: &str) -> Agent {
-    let port = || {
-        TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (http, rpc) = (port(), port());
-    let config = dir.join("agent.hcl");
-    std::fs::write(
-        &config,
-        format!("bind_addr = \"{ip}\"\nports {{\n  http = {http}\n  rpc = {rpc}\n}}\n"),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
-        .arg(dir.join("data"))
-        .arg("-config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("drover starts");
-    Agent {
-        child,
-        base: format!("http://{ip}:{http}"),
-        http: reqwest::Client::new(),
-        data_dir: dir.to_path_buf(),
-        reap_tasks: true,
-    }
-}
-
-async fn ready(a: &Agent) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = a.http.get(a.url("/v1/nodes")).send().await {
-            let nodes: Value = r.json().await.unwrap_or(Value::Null);
-            if nodes
-                .as_array()
-                .is_some_and(|n| n.iter().any(|n| n["Status"] == "ready"))
-            {
-                return;
-            }
-        }
-        assert!(started.elapsed() < DEADLINE, "no ready node at {}", a.base);
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
