@@ -130,6 +130,17 @@ async fn init_run_status_plan_and_json_on_a_dev_agent() {
     let v: Value = serde_json::from_str(&status_json.stdout).expect("status -json parses");
     assert_eq!(v[0]["Summary"]["JobID"], "example", "{v}");
     assert_eq!(v[0]["Allocations"].as_array().map(Vec::len), Some(2), "{v}");
+    let templated = job(
+        d,
+        addr,
+        &[
+            "status",
+            "-t",
+            "{{range .}}{{.Summary.JobID}}{{end}}",
+            "example",
+        ],
+    );
+    assert_eq!(templated.stdout.trim(), "example", "{templated:#?}");
     let inspect = job(d, addr, &["inspect", "example"]);
     let v: Value = serde_json::from_str(&inspect.stdout).expect("inspect parses");
     assert_eq!(v["Job"]["ID"], "example");
