@@ -117,8 +117,13 @@ fn main() -> ExitCode {
         _ => {}
     }
     let args: Vec<String> = raw.into_iter().map(agent::normalize_go_flag).collect();
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let word = args.get(1).cloned().unwrap_or_default();
+            eprintln!("Error: unrecognized subcommand '{word}' (see 'drover -help')");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {

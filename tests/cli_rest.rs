@@ -17,20 +17,36 @@ use serde_json::{json, Value};
 /// `drover agent -dev` on `ip` (HTTP 4646, RPC 4647), ready once its node
 /// is registered (or at once with `client { enabled = false }` in `extra`).
 async fn agent_on(ip: &str, dir: &Path, extra: &str) -> Agent {
+    agent_logging_to(ip, dir, extra, None).await
+}
+
+/// [`agent_on`]; with `log`, at the agent's own log level with stderr
+/// written to that file.
+async fn agent_logging_to(ip: &str, dir: &Path, extra: &str, log: Option<&Path>) -> Agent {
     let config = dir.join("agent.hcl");
     std::fs::write(
         &config,
         format!("bind_addr = \"{ip}\"\nports {{\n  http = 4646\n  rpc = 4647\n}}\n{extra}\n"),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["agent", "-dev", "-log-level=warn", "-data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+    cmd.args(["agent", "-dev"]);
+    match log {
+        Some(file) => {
+            cmd.stderr(std::fs::File::create(file).unwrap())
+                .env_remove("RUST_LOG");
+        }
+        None => {
+            cmd.arg("-log-level=warn").stderr(Stdio::inherit());
+        }
+    }
+    let child = cmd
+        .arg("-data-dir")
         .arg(dir.join("data"))
         .arg("-config")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("drover starts");
     let a = Agent {
@@ -260,6 +276,9 @@ async fn reads_show_nomads_shapes() {
     assert_eq!(kv(&out, "Status"), "ready");
     assert!(out.contains("\n\nAllocated Resources\nCPU "), "{out}");
     assert!(out.contains("\n\nAllocations\nID "), "{out}");
+    let out = ok(drover(&a, &["node", "status", "-verbose", &node_id]));
+    assert!(out.contains("\n\nAttributes\n"), "{out}");
+    assert!(kv(&out, "driver.raw_exec").starts_with('1'), "{out}");
     let nodes = json_of(drover(&a, &["node", "status", "-json"]));
     assert_eq!(nodes[0]["ID"], node_id.as_str());
     let out = ok(drover(&a, &["node", "pool", "list"]));
@@ -288,6 +307,36 @@ async fn reads_show_nomads_shapes() {
     assert!(out.contains("Deployed"), "{out}");
     let out = ok(drover(&a, &["status", "we"]));
     assert_eq!(kv(&out, "ID"), "web");
+
+    // Colour: titles bold on a terminal (a pty from script(1)), never
+    // with NO_COLOR, never on a pipe (every run above).
+    let on_tty = |no_color: bool| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{} node status {node_id}", env!("CARGO_BIN_EXE_drover")),
+            "/dev/null",
+        ])
+        .env("DROVER_ADDR", &a.base)
+        .stdin(Stdio::null());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().expect("script(1) runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        on_tty(false).contains("\x1b[1mAllocations\x1b[0m"),
+        "bold title on a tty"
+    );
+    let plain = on_tty(true);
+    assert!(
+        plain.contains("Allocations") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
 
     // `system gc`, `ui`.
     assert_eq!(ok(drover(&a, &["system", "gc"])), "");
@@ -420,6 +469,48 @@ async fn errors_are_one_line() {
     for id in ids.iter().filter(|i| i.starts_with(shared)) {
         assert!(run.stderr.contains(&id[..8]), "{run:?}");
     }
+
+    // A job that cannot be placed: why, and the evaluation that waits.
+    let e = evals
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["JobID"] == "b0" && e["TriggeredBy"] == "job-register")
+        .unwrap();
+    let out = ok(drover(&a, &["eval", "status", e["ID"].as_str().unwrap()]));
+    assert_eq!(kv(&out, "Placement Failures"), "true");
+    let blocked = kv(&out, "Blocked Eval").to_string();
+    assert!(
+        out.contains(
+            "\n\nFailed Placements\nTask Group \"g\" (failed to place 1 allocation):\n  * No nodes were eligible for evaluation\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\n\nRelated Evaluations\nID "), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Evaluation {blocked:?} waiting for additional capacity to place remainder\n"
+        )),
+        "{out}"
+    );
+
+    // A page of the list ends with how to get the next one.
+    let out = ok(drover(&a, &["eval", "list", "-per-page", "5"]));
+    assert_eq!(out.lines().count(), 6 + 4, "{out}");
+    assert!(
+        out.contains("\n\nResults have been paginated. To get the next page run:\n\n"),
+        "{out}"
+    );
+    let token = out.trim_end().rsplit(' ').next().unwrap().to_string();
+    let next = ok(drover(
+        &a,
+        &["eval", "list", "-per-page", "5", "-page-token", &token],
+    ));
+    assert_ne!(
+        next.lines().nth(1),
+        out.lines().nth(1),
+        "the next page: {next}"
+    );
 
     fails(
         &drover(&a, &["eval", "status", "zz99"]),
@@ -598,4 +689,109 @@ fn help_version_and_completion() {
         &drover_at(base, &["completion", "tcsh"]),
         "unknown shell \"tcsh\"",
     );
+    let run = drover_at(base, &["frobnicate"]);
+    fails(
+        &run,
+        "unrecognized subcommand 'frobnicate' (see 'drover -help')",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+}
+
+/// The agent's own log on a pipe: plain text (no ANSI colour codes), and
+/// at a dev agent's DEBUG level only Drover's crates speak: openraft,
+/// sled and the HTTP stack stay at warn.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_log_is_plain_text_without_dependency_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("agent.log");
+    let a = agent_logging_to("127.0.1.106", dir.path(), "", Some(&log)).await;
+    // Some traffic for the HTTP stack to (not) log about.
+    ok(drover(&a, &["node", "status"]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(" INFO drover"), "{text}");
+    assert!(
+        text.contains(" DEBUG drover"),
+        "a dev agent logs at debug: {text}"
+    );
+    assert!(!text.contains('\x1b'), "ANSI codes in a piped log: {text}");
+    for dep in [
+        "openraft", "sled", "hyper", "h2", "reqwest", "tower", "axum",
+    ] {
+        let noisy = text.lines().find(|l| {
+            (l.contains(" DEBUG ") || l.contains(" TRACE ")) && l.contains(&format!(" {dep}"))
+        });
+        assert!(noisy.is_none(), "{dep} logs at debug: {noisy:?}");
+    }
+}
+
+/// A canary deployment: `deployment status` grows Nomad's canary and
+/// auto-revert columns, and `deployment promote` lets the rollout finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn deployment_promote_finishes_a_canary_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent_on("127.0.1.109", dir.path(), "").await;
+    let job = |secs: u32| {
+        json!({"ID": "web", "TaskGroups": [{"Name": "g", "Count": 2,
+            "Update": {"Canary": 1, "MaxParallel": 1, "MinHealthyTime": 1_000_000_000u64,
+                       "HealthyDeadline": 60_000_000_000u64, "AutoRevert": true},
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": [secs.to_string()]}}]}]})
+    };
+    submit(&a, job(600)).await;
+    a.until("/v1/job/web/deployment", "version 0 deployed", |d| {
+        d["JobVersion"] == 0 && d["Status"] == "successful"
+    })
+    .await;
+    submit(&a, job(601)).await;
+    let d = a
+        .until("/v1/job/web/deployment", "the canary healthy", |d| {
+            d["JobVersion"] == 1 && d["TaskGroups"]["g"]["HealthyAllocs"] == 1
+        })
+        .await;
+    let id = d["ID"].as_str().unwrap().to_string();
+
+    let out = ok(drover(&a, &["deployment", "status", &id[..6]]));
+    let table = out
+        .split("\n\nDeployed\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    let mut rows = table.lines();
+    assert_eq!(
+        columns(rows.next().unwrap()),
+        [
+            "Task Group",
+            "Auto Revert",
+            "Promoted",
+            "Desired",
+            "Canaries",
+            "Placed",
+            "Healthy",
+            "Unhealthy",
+            "Progress Deadline"
+        ]
+    );
+    let row = columns(rows.next().unwrap());
+    assert_eq!(
+        row[..8],
+        ["g", "true", "false", "2", "1", "1", "1", "0"],
+        "{out}"
+    );
+
+    let out = ok(drover(&a, &["deployment", "promote", &id[..6]]));
+    assert!(out.starts_with("Evaluation ID: "), "{out}");
+    a.until("/v1/job/web/deployment", "version 1 deployed", |d| {
+        d["JobVersion"] == 1 && d["Status"] == "successful"
+    })
+    .await;
+    let t = ok(drover(
+        &a,
+        &[
+            "deployment",
+            "status",
+            "-t",
+            "{{.Status}} {{.TaskGroups.g.Promoted}}",
+            &id,
+        ],
+    ));
+    assert_eq!(t.trim(), "successful true");
 }

@@ -54,6 +54,24 @@ impl Api {
         decode(r).await
     }
 
+    /// GETs a page of a listing: the JSON and the token of the next page
+    /// (`X-Nomad-NextToken`), if there is one.
+    pub async fn get_page(&self, path: &str) -> anyhow::Result<(Value, Option<String>)> {
+        let r = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .map_err(|e| anyhow!("{}", connect_error(&self.base, &e)))?;
+        let next = r
+            .headers()
+            .get("X-Nomad-NextToken")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok((decode(r).await?, next))
+    }
+
     /// PUTs `body` to `path`; returns the JSON answer (`Null` when empty).
     pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let r = self

@@ -193,7 +193,11 @@ fn promote(words: &[String]) -> ExitCode {
                 )
                 .await
                 .map_err(|e| anyhow!("Error promoting deployment: {e:#}"))?;
-            Ok(format!("Deployment {id:?} promoted{}", eval_line(&resp)))
+            // Nomad's -detach output: the evaluation the promotion created.
+            match resp["EvalID"].as_str() {
+                Some(e) if !e.is_empty() => Ok(format!("Evaluation ID: {e}")),
+                _ => Ok(format!("Deployment {id:?} promoted")),
+            }
         },
     )
 }

@@ -213,9 +213,9 @@ async fn list_body(ctx: Ctx) -> anyhow::Result<String> {
     } else {
         format!("/v1/evaluations?{}", query.join("&"))
     };
-    let evals = ctx
+    let (evals, next) = ctx
         .api
-        .get(&path)
+        .get_page(&path)
         .await
         .map_err(|e| anyhow!("Error querying evaluations: {e:#}"))?;
     if let Some(out) = ctx.format.data(&evals)? {
@@ -225,5 +225,26 @@ async fn list_body(ctx: Ctx) -> anyhow::Result<String> {
     if evals.is_empty() {
         return Ok("No evals found".into());
     }
-    Ok(eval_list(&evals, &ctx.format))
+    let mut out = eval_list(&evals, &ctx.format);
+    if let Some(token) = next {
+        // Nomad repeats the command line without its old -page-token.
+        let mut words: Vec<String> = Vec::new();
+        let mut skip = false;
+        for w in std::env::args() {
+            if skip {
+                skip = false;
+                continue;
+            }
+            match w.trim_start_matches('-') {
+                "page-token" => skip = true,
+                t if t.starts_with("page-token=") => {}
+                _ => words.push(w),
+            }
+        }
+        out += &format!(
+            "\n\nResults have been paginated. To get the next page run:\n\n{} -page-token {token}",
+            words.join(" ")
+        );
+    }
+    Ok(out)
 }

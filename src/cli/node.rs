@@ -201,7 +201,6 @@ fn format_node(ctx: &Ctx, node: &Value, allocs: &[Value]) -> String {
         format!("Drain|{}", format_drain(node)),
         format!("Eligibility|{}", f("SchedulingEligibility")),
         format!("Status|{}", f("Status")),
-        format!("Address|{}", f("HTTPAddr")),
         format!("Drivers|{}", drivers.join(",")),
     ];
     let mut out = kv(&basic);
@@ -243,6 +242,18 @@ fn format_node(ctx: &Ctx, node: &Value, allocs: &[Value]) -> String {
         ctx.style.title("Allocations"),
         alloc_list(allocs, &ctx.format)
     );
+    if ctx.format.verbose {
+        for (title, key) in [("Attributes", "Attributes"), ("Meta", "Meta")] {
+            let mut pairs: Vec<String> = node[key]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k}|{}", text(v))).collect())
+                .unwrap_or_default();
+            pairs.sort();
+            if !pairs.is_empty() {
+                out += &format!("\n\n{}\n{}", ctx.style.title(title), kv(&pairs));
+            }
+        }
+    }
     out
 }
 

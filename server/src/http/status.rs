@@ -183,7 +183,7 @@ pub async fn agent_self(State(app): State<App>) -> Response {
     };
     let m = member(&app);
     let leads = app.cluster.leadership().is_this_server();
-    let body = j!({
+    let mut body = j!({
         "config": {
             "Region": app.info.region,
             "Datacenter": app.info.datacenter,
@@ -207,7 +207,6 @@ pub async fn agent_self(State(app): State<App>) -> Response {
             "state": { "latest_index": index.to_string() },
         }
     });
-    let mut body = body;
     if let Some(c) = &app.local_client {
         let node_id = c.node_id.get().cloned().unwrap_or_default();
         body["stats"]["client"] = j!({ "node_id": node_id });

@@ -145,3 +145,47 @@ fn errors_name_the_position() {
     check_err("{{\"abc}}", "template: :1:3: unterminated quoted string");
     check_err("{{}}", "template: :1:1: missing value for command");
 }
+
+#[test]
+fn odd_input_is_an_error_not_a_panic() {
+    let nasty = [
+        "{{",
+        "}}",
+        "{{-",
+        "{{- -}}",
+        "{{/*",
+        "{{/* x",
+        "{{ \"\\",
+        "{{(",
+        "{{)}}",
+        "{{.A.}}",
+        "{{$}}",
+        "{{else}}",
+        "{{range}}{{end}}",
+        "{{if .Name}}{{else if}}{{end}}",
+        "{{ é }}",
+        "é{{.Name}}é",
+        "{{printf}}",
+        "{{index}}",
+        "{{ 1.2.3 }}",
+        "{{-3}}",
+        "{{ - }}",
+        "{{|}}",
+        "{{.Name |}}",
+        "{{$x := }}",
+        "{{$x = 1}}",
+        "{{range $a, $b, $c := .Tags}}{{end}}",
+        "{{`raw",
+        "{{len}}",
+        "{{range 5000000}}{{end}}",
+        "{{with}}{{end}}",
+        "{{if 1}}{{else}}{{else}}{{end}}",
+        "{{(len .Tags}}",
+        "{{printf \"%",
+        "{{printf \"%-\" 1}}",
+        "{{printf \"%.\" 1}}",
+    ];
+    for src in nasty {
+        let _ = render(src, &data());
+    }
+}
