@@ -260,6 +260,15 @@ async fn an_unplaceable_job_exits_2_with_the_placement_failures() {
             "waiting for additional capacity to place remainder",
         ],
     );
+    let status = job(d, &a.base, &["status", "huge"]);
+    assert_ok(
+        &status,
+        0,
+        &[
+            "Placement Failure\nTask Group \"big\" (failed to place 1 allocation):",
+            "Allocations\nNo allocations placed",
+        ],
+    );
     let plan = job(d, &a.base, &["plan", "huge.hcl"]);
     assert_ok(&plan, 0, &["- WARNING: Failed to place all allocations."]);
 }
