@@ -50,6 +50,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Work with jobs: run, plan, status, stop, inspect, history, ...
+    #[command(disable_help_flag = true)]
+    Job {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Manage servers: join a server to a cluster, list the servers.
     #[command(disable_help_flag = true)]
     Server {
@@ -92,6 +98,9 @@ fn main() -> ExitCode {
     // to exec and its flags) must reach it untouched.
     if raw.get(1).map(String::as_str) == Some("alloc") {
         return cli::alloc::run(raw[2..].to_vec());
+    }
+    if raw.get(1).map(String::as_str) == Some("job") {
+        return cli::job::run(raw[2..].to_vec());
     }
     if raw.get(1).map(String::as_str) == Some("server") {
         return cli::server::run(raw[2..].to_vec());
@@ -158,6 +167,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!("drover alloc failed"))
+            }
+        }
+        Command::Job { args } => {
+            if cli::job::run(args) == ExitCode::SUCCESS {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("drover job failed"))
             }
         }
         Command::Server { args } => {

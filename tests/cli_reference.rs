@@ -53,11 +53,6 @@ fn walk(path: Vec<String>, pages: &mut Vec<(String, String)>) {
     words.push("-help");
     let (ok, help) = drover(&words);
     let name = path.join(" ");
-    if !ok && name == "job" {
-        // `job` is listed at the top; its reference is its subcommands'
-        // help, documented here once `drover job -help` answers.
-        return;
-    }
     assert!(ok, "drover {name} -help failed:\n{help}");
     let help = help.trim_end().to_string();
     let subs = listed(&help);

@@ -239,7 +239,8 @@ pub fn connect_error(base: &str, e: &reqwest::Error) -> String {
     format!("cannot reach the agent at {base}: {msg}")
 }
 
-async fn decode(r: reqwest::Response) -> anyhow::Result<Value> {
+/// A response's JSON, or its status and body as the error.
+pub async fn decode(r: reqwest::Response) -> anyhow::Result<Value> {
     let status = r.status();
     let text = r.text().await.context("reading the agent's answer")?;
     if !status.is_success() {

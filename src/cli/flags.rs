@@ -211,6 +211,15 @@ mod tests {
     }
 
     #[test]
+    fn repeated_flags_keep_every_value() {
+        let words: Vec<String> = ["-task", "a", "-task=b", "x"].map(String::from).to_vec();
+        let p = parse(&words, SPEC).unwrap();
+        assert_eq!(p.all("task"), ["a", "b"]);
+        assert_eq!(p.str("task", ""), "b");
+        assert!(p.all("n").is_empty());
+    }
+
+    #[test]
     fn go_durations() {
         assert_eq!(go_duration("1h30m"), Ok(5_400_000_000_000));
         assert_eq!(go_duration("1.5s"), Ok(1_500_000_000));

@@ -1,5 +1,5 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc|deployment|eval|event|node|operator|server|status|system|ui ...`.
+//! `drover alloc|deployment|eval|event|job|node|operator|server|status|system|ui ...`.
 //! Glue only: the agent does the work, these files turn words into
 //! requests and answers into text and exit codes.
 //!
@@ -19,6 +19,13 @@ pub mod deployment;
 pub mod eval;
 mod flags;
 mod help;
+pub mod job;
+mod job_diff;
+mod job_help;
+mod job_misc;
+mod job_monitor;
+mod job_run;
+mod job_status;
 mod logs;
 pub mod misc;
 mod monitor;

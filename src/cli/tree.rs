@@ -2,7 +2,7 @@
 //! text, from which `drover completion` takes the words and flags (a flag
 //! is an option line of the help, `  -name`), so the two cannot disagree.
 
-use super::{help, usage};
+use super::{help, job_help, usage};
 
 /// `drover`, `drover -h`, `drover --help`.
 pub const TOP: &str = r#"Usage: drover [-version] [-help] <command> [args]
@@ -61,7 +61,21 @@ pub const TREE: &[(&str, &str)] = &[
     ("eval status", usage::EVAL_STATUS),
     ("event", usage::EVENT),
     ("event stream", usage::EVENT_STREAM),
-    ("job", ""),
+    ("job allocs", job_help::ALLOCS),
+    ("job deployments", job_help::DEPLOYMENTS),
+    ("job dispatch", job_help::DISPATCH),
+    ("job eval", job_help::EVAL),
+    ("job history", job_help::HISTORY),
+    ("job init", job_help::INIT),
+    ("job inspect", job_help::INSPECT),
+    ("job periodic force", job_help::PERIODIC_FORCE),
+    ("job plan", job_help::PLAN),
+    ("job revert", job_help::REVERT),
+    ("job run", job_help::RUN),
+    ("job scale", job_help::SCALE),
+    ("job status", job_help::STATUS),
+    ("job stop", job_help::STOP),
+    ("job validate", job_help::VALIDATE),
     ("node", usage::NODE),
     ("node drain", usage::NODE_DRAIN),
     ("node eligibility", usage::NODE_ELIGIBILITY),
@@ -144,6 +158,19 @@ mod tests {
         assert!(children("").contains(&"eval".to_string()));
         assert_eq!(children("eval"), vec!["list", "status"]);
         assert_eq!(children("node pool"), vec!["list"]);
+        assert!(children("job").contains(&"run".to_string()));
+        assert_eq!(children("job periodic"), vec!["force"]);
+        let f = flags_of(job_help::RUN);
+        for want in [
+            "address",
+            "check-index",
+            "detach",
+            "namespace",
+            "region",
+            "var",
+        ] {
+            assert!(f.contains(&want.to_string()), "{f:?} lacks {want}");
+        }
         let f = flags_of(usage::EVAL_STATUS);
         for want in ["address", "json", "no-color", "t", "verbose"] {
             assert!(f.contains(&want.to_string()), "{f:?} lacks {want}");

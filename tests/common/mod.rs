@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod dev_agent;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;

@@ -244,8 +244,12 @@ async fn summary(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     .await
 }
 
+/// `GET /v1/job/:id/versions`, newest first; with `diffs=true`, also each
+/// version's diff against the one before it (Nomad's `Job.GetJobVersions`:
+/// one diff fewer than versions).
 async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(q)?;
+    let with_diffs = q.flag("diffs")?;
     let ns = opts.namespace.one().to_string();
     let (versions, meta) = blocking(app, &opts, |st, ws| {
         let v: Vec<Job> = st
@@ -259,9 +263,22 @@ async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     if versions.is_empty() {
         return Err(HttpError::not_found("job versions not found"));
     }
+    let diffs = with_diffs.then(|| {
+        versions
+            .windows(2)
+            .map(|pair| {
+                let diff = crate::jobs::diff::job_diff(
+                    Some(&pair[1]),
+                    Some(&pair[0]),
+                    &Default::default(),
+                );
+                serde_json::to_value(diff).unwrap_or_default()
+            })
+            .collect()
+    });
     let body = JobVersionsResponse {
         versions,
-        diffs: None,
+        diffs,
         meta: WriteMeta { index: meta.index },
     };
     Ok(json(&body, &meta))
