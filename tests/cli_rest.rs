@@ -305,8 +305,44 @@ async fn reads_show_nomads_shapes() {
     assert!(out.contains("Recent Events:"), "{out}");
     let out = ok(drover(&a, &["status", &dep[..6]]));
     assert!(out.contains("Deployed"), "{out}");
-    let out = ok(drover(&a, &["status", "we"]));
-    assert_eq!(kv(&out, "ID"), "web");
+    // A job is shown as `job status` shows it, as Nomad's
+    // `command/status.go` hands a job match to `JobStatusCommand`: the
+    // same header, summary, latest deployment and allocations. Ages ("5s
+    // ago") tick and the deployment may progress between two runs, so the
+    // pair is taken again until it agrees.
+    let without_ages = |out: &str| -> String {
+        let mut lines = Vec::new();
+        for l in out.lines() {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let kept: Vec<&str> = (0..words.len())
+                .filter(|&i| words[i] != "ago" && words.get(i + 1) != Some(&"ago"))
+                .map(|i| words[i])
+                .collect();
+            lines.push(kept.join(" "));
+        }
+        lines.join("\n")
+    };
+    let started = Instant::now();
+    let via_status = loop {
+        let via_status = ok(drover(&a, &["status", "we"]));
+        let via_job = ok(drover(&a, &["job", "status", "web"]));
+        if without_ages(&via_status) == without_ages(&via_job) {
+            break via_status;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "`status we` is not `job status web`:\n{via_status}\n---\n{via_job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(kv(&via_status, "ID"), "web");
+    for section in [
+        "\n\nSummary\nTask Group  Queued",
+        "\n\nLatest Deployment\n",
+        "\n\nAllocations\nID ",
+    ] {
+        assert!(via_status.contains(section), "{section:?} in {via_status}");
+    }
 
     // Colour: titles bold on a terminal (a pty from script(1)), never
     // with NO_COLOR, never on a pipe (every run above).

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use super::api::form_urlencoded;
 use super::command::{self, Ctx};
 use super::flags::Kind;
-use super::output::{emit, format_time, kv, list, text};
+use super::output::{emit, format_time, list, text};
 use super::usage;
-use super::views::{alloc_list, int};
+use super::views::int;
 
 /// `drover version`.
 pub fn version(words: &[String], version: &str) -> ExitCode {
@@ -140,9 +140,6 @@ pub fn status(words: &[String]) -> ExitCode {
                 bail!("{msg}");
             };
             *slot.borrow_mut() = Some((kind.to_string(), ids[0].clone()));
-            if *kind == "jobs" {
-                return job(&ctx, &ids[0]).await;
-            }
             Ok(String::new())
         },
     );
@@ -157,7 +154,8 @@ pub fn status(words: &[String]) -> ExitCode {
         "allocs" => super::alloc_status::status(&args),
         "nodes" => super::node::run(&[vec!["status".to_string()], args].concat()),
         "deployment" => super::deployment::run(&[vec!["status".to_string()], args].concat()),
-        "jobs" => code,
+        // As Nomad's `command/status.go`, a job is shown by `job status`.
+        "jobs" => super::job::run([vec!["status".to_string()], args].concat()),
         other => {
             eprintln!("Unable to resolve ID: {id:?} (a {other} match has no status view)");
             ExitCode::from(1)
@@ -229,40 +227,6 @@ fn job_status(j: &Value) -> String {
     } else {
         text(&j["Status"])
     }
-}
-
-/// A job found by `status <prefix>`: its header and allocations.
-async fn job(ctx: &Ctx, id: &str) -> anyhow::Result<String> {
-    let j = ctx
-        .api
-        .get(&format!("/v1/job/{}", form_urlencoded(id)))
-        .await
-        .map_err(|e| anyhow!("Error querying job: {e:#}"))?;
-    let allocs = ctx
-        .api
-        .get(&format!("/v1/job/{}/allocations", form_urlencoded(id)))
-        .await
-        .map_err(|e| anyhow!("Error querying job allocations: {e:#}"))?;
-    let dcs: Vec<String> = j["Datacenters"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
-    let head = kv(&[
-        format!("ID|{}", text(&j["ID"])),
-        format!("Name|{}", text(&j["Name"])),
-        format!("Submit Date|{}", format_time(int(&j["SubmitTime"]))),
-        format!("Type|{}", job_type(&j)),
-        format!("Priority|{}", int(&j["Priority"])),
-        format!("Datacenters|{}", dcs.join(",")),
-        format!("Namespace|{}", text(&j["Namespace"])),
-        format!("Node Pool|{}", text(&j["NodePool"])),
-        format!("Status|{}", job_status(&j)),
-    ]);
-    Ok(format!(
-        "{head}\n\n{}\n{}",
-        ctx.style.title("Allocations"),
-        alloc_list(allocs.as_array().map_or(&[], Vec::as_slice), &ctx.format)
-    ))
 }
 
 /// `drover event <args>`.
