@@ -271,6 +271,14 @@ fn is_read(command: &str) -> bool {
         " alloc stop",
         " alloc exec",
         " snapshot ",
+        " job init",
+        " job run ",
+        " job stop ",
+        " job revert ",
+        " job scale ",
+        " job dispatch ",
+        " job periodic force ",
+        " system gc",
     ];
     let get_with_data = command.contains(" -G ");
     !writes
