@@ -10,6 +10,10 @@
 //! A failure names the page and line.
 
 mod common;
+#[path = "doc_examples/compose.rs"]
+mod compose;
+#[path = "../client/tests/docker_support/mod.rs"]
+mod docker_support;
 #[path = "doc_examples/extract.rs"]
 mod extract;
 #[path = "doc_examples/shell.rs"]
@@ -24,7 +28,8 @@ use shell::{strip_comment, Session};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 /// The test's loopback addresses: 127.0.1.160 to .180 for pages with a
-/// dev agent, .181 to .189 for a page's own servers.
+/// dev agent, .181 to .189 for a page's own servers, .190 for the port a
+/// page's Docker Compose project publishes.
 const FIRST_HOST: u8 = 160;
 
 fn root() -> PathBuf {

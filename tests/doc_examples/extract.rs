@@ -1,7 +1,7 @@
 //! Reading the examples out of a Markdown page, and matching a command's
 //! output against what the page shows. Pure: no processes, no files.
 //!
-//! The conventions (also in `website/src/contributing-docs.md`):
+//! The conventions (also in `website/src/writing-docs.md`):
 //! - A fenced block whose info string is `console` is run. Each `$ ` line
 //!   is a command, `> ` lines continue it, and the lines up to the next
 //!   command are its expected output. No output lines: only the exit

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::compose::{Compose, Unavailable};
 use super::extract::output_matches;
 
 /// How long one command may run before it counts as hung.
@@ -18,6 +19,9 @@ const INTERRUPT_AFTER: Duration = Duration::from_secs(3);
 /// How long a read is re-run until it shows what the page shows: the
 /// reader's "wait a moment and look again", with a deadline.
 const SETTLE: Duration = Duration::from_secs(30);
+/// Where a page's Compose project publishes the port its file maps to the
+/// host's 4646 (that port is the test's agents').
+const COMPOSE_IP: &str = "127.0.1.190";
 /// What the test types into an interactive `alloc exec -i -t` shell; the
 /// shell's answer (`doc-exec-42`) differs from the echoed input.
 const EXEC_INPUT: &str = "echo doc-exec-$((40+2))\nexit\n";
@@ -31,6 +35,15 @@ pub struct Session {
     cluster: bool,
     bin_dir: PathBuf,
     background: Vec<Child>,
+    /// The page's Docker Compose project, once a `docker compose` command
+    /// asked for it.
+    compose: ComposeState,
+}
+
+enum ComposeState {
+    NotAsked,
+    Ready(Compose),
+    Skipped,
 }
 
 impl Drop for Session {
@@ -52,6 +65,7 @@ impl Session {
             cluster,
             bin_dir: drover.parent().map(Path::to_path_buf).unwrap_or_default(),
             background: Vec::new(),
+            compose: ComposeState::NotAsked,
         }
     }
 
@@ -60,7 +74,8 @@ impl Session {
     pub fn localize(&self, text: &str) -> String {
         let text = text
             .replace("cargo run --release -- ", "drover ")
-            .replace("localhost:4646", &format!("{}:4646", self.ip));
+            .replace("localhost:4646", &format!("{}:4646", self.ip))
+            .replace("\"4646:4646\"", &format!("\"{COMPOSE_IP}:4646:4646\""));
         match self.cluster {
             true => text.replace("127.0.0.", "127.0.1.18"),
             false => text.replace("127.0.0.1", &self.ip),
@@ -74,8 +89,17 @@ impl Session {
     /// Runs one command of the page and checks its output; the output, or
     /// what went wrong.
     pub fn run(&mut self, command: &str, expected: &[String]) -> Result<String, String> {
-        let command = self.localize(command);
+        let mut command = self.localize(command);
         let expected: Vec<String> = expected.iter().map(|e| self.localize(e)).collect();
+        let compose_args = strip_comment(&command)
+            .strip_prefix("docker compose ")
+            .map(str::to_string);
+        if let Some(args) = compose_args {
+            match self.compose()? {
+                Some(compose) => command = compose.command(&args),
+                None => return Ok(String::new()),
+            }
+        }
         let bare = strip_comment(&command);
         if let Some(bg) = bare.strip_suffix('&') {
             let child = self.spawn(bg, None, "background")?;
@@ -112,6 +136,28 @@ impl Session {
                 Err(why) if !is_read(bare) || started.elapsed() > SETTLE => return Err(why),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
+        }
+    }
+
+    /// The page's Compose project, prepared on first use; `None` when this
+    /// machine cannot run it (said once, loudly; a failure under `CI`).
+    fn compose(&mut self) -> Result<Option<&Compose>, String> {
+        if let ComposeState::NotAsked = self.compose {
+            self.compose = match Compose::prepare(&self.dir) {
+                Ok(Ok(compose)) => ComposeState::Ready(compose),
+                Ok(Err(why)) => return Err(why),
+                Err(Unavailable(why)) if std::env::var_os("CI").is_some() => {
+                    return Err(format!("Docker Compose is needed under CI: {why}"))
+                }
+                Err(Unavailable(why)) => {
+                    eprintln!("SKIPPED: the Docker Compose example: {why}");
+                    ComposeState::Skipped
+                }
+            };
+        }
+        match &self.compose {
+            ComposeState::Ready(compose) => Ok(Some(compose)),
+            _ => Ok(None),
         }
     }
 
@@ -279,6 +325,8 @@ fn is_read(command: &str) -> bool {
         " job dispatch ",
         " job periodic force ",
         " system gc",
+        "compose up",
+        "compose down",
     ];
     let get_with_data = command.contains(" -G ");
     !writes
