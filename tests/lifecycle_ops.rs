@@ -273,3 +273,98 @@ async fn terminal_deployments_are_collected_after_the_threshold() {
     let (_, list, _) = a.get("/v1/deployments").await;
     assert_eq!(list, json!([]));
 }
+
+/// api-docs/jobs.mdx "List Job Versions" with `diffs=true`: `Diffs` are
+/// Nomad's `JobDiff`s, the plan's (nomad/structs/diff.go), each version
+/// against the one before it, or against `diff_version`.
+#[tokio::test]
+async fn job_versions_answer_diffs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_on("127.0.1.54", dir.path(), "client { enabled = false }").await;
+    let mut v0 = blocked_job("web");
+    let put = |body: Value| a.http.put(a.url("/v1/jobs")).json(&body);
+    assert_eq!(send(put(v0.clone())).await.0, StatusCode::OK);
+    v0["Job"]["Meta"] = json!({"team": "infra"});
+    v0["Job"]["TaskGroups"][0]["Count"] = json!(3);
+    v0["Job"]["TaskGroups"][0]["Tasks"][0]["Config"]["command"] = json!("/bin/false");
+    assert_eq!(send(put(v0)).await.0, StatusCode::OK);
+
+    let (_, plain, _) = a.get("/v1/job/web/versions").await;
+    assert_eq!(plain["Diffs"], Value::Null, "{plain}");
+    let (status, with, _) = a.get("/v1/job/web/versions?diffs=true").await;
+    assert_eq!(status, StatusCode::OK, "{with}");
+    let diffs = with["Diffs"].as_array().unwrap();
+    assert_eq!(
+        diffs.len(),
+        1,
+        "the oldest version has nothing before it: {with}"
+    );
+    let d = &diffs[0];
+    assert_eq!(
+        (d["Type"].as_str(), d["ID"].as_str()),
+        (Some("Edited"), Some("web"))
+    );
+    let field = |list: &Value, name: &str| -> Value {
+        list.as_array()
+            .and_then(|l| l.iter().find(|f| f["Name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no field {name} in {list}"))
+    };
+    let meta = field(&d["Fields"], "Meta[team]");
+    assert_eq!(
+        (meta["Type"].as_str(), meta["New"].as_str()),
+        (Some("Added"), Some("infra"))
+    );
+    let g = &d["TaskGroups"][0];
+    assert_eq!(
+        (g["Type"].as_str(), g["Name"].as_str()),
+        (Some("Edited"), Some("g"))
+    );
+    let count = field(&g["Fields"], "Count");
+    assert_eq!(
+        (
+            count["Type"].as_str(),
+            count["Old"].as_str(),
+            count["New"].as_str()
+        ),
+        (Some("Edited"), Some("1"), Some("3"))
+    );
+    let t = &g["Tasks"][0];
+    assert_eq!(
+        (t["Type"].as_str(), t["Name"].as_str()),
+        (Some("Edited"), Some("t"))
+    );
+    let config = t["Objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["Name"] == "Config")
+        .unwrap();
+    assert_eq!(config["Type"], "Edited", "{config}");
+    let command = field(&config["Fields"], "command");
+    assert_eq!(command["New"], "/bin/false", "{command}");
+
+    // Against version 1 itself: no change there, version 0's reversed.
+    let (_, against, _) = a
+        .get("/v1/job/web/versions?diffs=true&diff_version=1")
+        .await;
+    let types: Vec<&str> = against["Diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["Type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["None", "Edited"], "{against}");
+
+    for (query, needle) in [
+        ("diffs=maybe", "diffs"),
+        (
+            "diffs=true&diff_version=7",
+            "diff_version: version 7 not found",
+        ),
+        ("diffs=true&diff_version=-1", "diff_version"),
+        ("diffs=true&diff_tag=prod", "diff_tag"),
+    ] {
+        let got = send(a.http.get(a.url(&format!("/v1/job/web/versions?{query}")))).await;
+        assert_400(&got, needle);
+    }
+}
