@@ -303,13 +303,6 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
                 )));
             }
         }
-        // nomad/job_endpoint.go `Scale`: a count change waits until the
-        // live job's latest deployment is no longer active.
-        if deployment_active(app, &job) {
-            return Err(HttpError::bad_request(
-                "job scaling blocked due to active deployment",
-            ));
-        }
         let mut scaled = job.clone();
         for g in &mut scaled.task_groups {
             if g.name == group {
@@ -322,6 +315,14 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
         // within `job_max_count`, as Nomad checks in `Job.Scale`).
         let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
         jobs::validate(&scaled, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
+        // nomad/job_endpoint.go `Scale`, after the count checks: a count
+        // change waits until the live job's latest deployment is no
+        // longer active.
+        if deployment_active(app, &job) {
+            return Err(HttpError::bad_request(
+                "job scaling blocked due to active deployment",
+            ));
+        }
         let eval = (!scaled.is_parent()).then(|| pending_eval(&scaled, trigger::JOB_SCALING, now));
         event.eval_id = eval.as_ref().map(|e| e.id.clone());
         register = Some(JobRegister {
