@@ -296,6 +296,19 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 .server_stabilization_time
                 .unwrap_or(drover_server::cluster::Autopilot::default().server_stabilization_time),
         },
+        gc: {
+            let default = drover_server::gc_timer::GcConfig::default();
+            drover_server::gc_timer::GcConfig {
+                deployment_gc_threshold: cfg
+                    .server
+                    .deployment_gc_threshold
+                    .unwrap_or(default.deployment_gc_threshold),
+                deployment_gc_interval: cfg
+                    .server
+                    .deployment_gc_interval
+                    .unwrap_or(default.deployment_gc_interval),
+            }
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -499,3 +499,60 @@ async fn client_reported_health_carries_a_rollout_to_success() {
         .await;
     assert_eq!(job["Version"], 1);
 }
+
+/// nomad/job_endpoint.go `Scale`: a count change while the job's latest
+/// deployment is active is a 400 ("job scaling blocked due to active
+/// deployment") that writes nothing, not even the scaling event; an
+/// event without a count still goes through, and once the deployment is
+/// over the count changes.
+#[tokio::test]
+async fn scaling_is_blocked_while_a_deployment_is_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    submit(&a, web(1, "1", json!({}))).await;
+    let d = deployment_when(&a, 0, "the deployment running", |d| {
+        d["Status"] == "running"
+    })
+    .await;
+    let id = d["ID"].as_str().unwrap().to_string();
+    let (_, before, _) = a.get("/v1/job/web").await;
+    let target = json!({"Namespace": "default", "Job": "web", "Group": "g"});
+
+    let (status, body) = post(
+        &a,
+        "/v1/job/web/scale",
+        &json!({"Target": target, "Count": 2, "Message": "more"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body, "job scaling blocked due to active deployment");
+    let (_, after, _) = a.get("/v1/job/web").await;
+    assert_eq!(after["ModifyIndex"], before["ModifyIndex"], "{after}");
+    assert_eq!(after["TaskGroups"][0]["Count"], 1);
+    let (_, scale, _) = a.get("/v1/job/web/scale").await;
+    let events = scale["TaskGroups"]["g"]["Events"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(events, 0, "a refused scale kept its event: {scale}");
+
+    // An event without a count is not a scaling of the job.
+    let (status, body) = post(
+        &a,
+        "/v1/job/web/scale",
+        &json!({"Target": target, "Message": "just saying"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = post(&a, &format!("/v1/deployment/fail/{id}"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(
+        &a,
+        "/v1/job/web/scale",
+        &json!({"Target": target, "Count": 2}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, job, _) = a.get("/v1/job/web").await;
+    assert_eq!(job["TaskGroups"][0]["Count"], 2, "{job}");
+}

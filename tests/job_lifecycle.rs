@@ -51,6 +51,19 @@ async fn register(a: &Agent, job: Value, extra: Value) -> Value {
     resp
 }
 
+/// Fail the job's deployment: Nomad refuses to change a count while the
+/// latest deployment is active (nomad/job_endpoint.go `Scale`).
+async fn end_deployment(a: &Agent, job: &str) {
+    let d = a
+        .until(&format!("/v1/job/{job}/deployment"), "a deployment", |d| {
+            d["ID"].is_string()
+        })
+        .await;
+    let id = d["ID"].as_str().unwrap();
+    let (status, body) = post(a, &format!("/v1/deployment/fail/{id}"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[track_caller]
 fn assert_400(got: &(StatusCode, Value), needle: &str) {
     assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
@@ -266,6 +279,7 @@ async fn scale_changes_the_count_within_the_policy_and_keeps_events() {
     assert_eq!(status["TaskGroups"]["g"]["Desired"], 1);
     assert_eq!(status["TaskGroups"]["g"]["Events"], json!([]));
 
+    end_deployment(&a, "web").await;
     let target = json!({"Job": "web", "Group": "g"});
     let (code, resp) = post(
         &a,
@@ -409,6 +423,7 @@ async fn scaling_policies_keep_their_id_across_versions() {
     assert_eq!(none, json!([]));
 
     // A new version keeps the ID and its CreateIndex.
+    end_deployment(&a, "web").await;
     let scaled = post(
         &a,
         "/v1/job/web/scale",

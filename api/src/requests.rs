@@ -323,3 +323,25 @@ pub struct AgentMember {
 /// Kill timeouts and similar durations default to these when a spec omits
 /// them (nomad/structs/structs.go defaults).
 pub const DEFAULT_KILL_TIMEOUT: Nanos = 5_000_000_000;
+
+/// `DELETE /v1/evaluations` body (Nomad's `EvalDeleteRequest`): either
+/// the IDs or a filter, never both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalDeleteRequest {
+    #[serde(rename = "EvalIDs", deserialize_with = "crate::null_default")]
+    pub eval_ids: Vec<String>,
+    #[serde(rename = "Filter")]
+    pub filter: String,
+}
+
+/// `DELETE /v1/evaluations` answer (Nomad's `EvalDeleteResponse`): how
+/// many evaluations were deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalDeleteResponse {
+    #[serde(rename = "Count")]
+    pub count: usize,
+    #[serde(flatten)]
+    pub meta: WriteMeta,
+}

@@ -242,7 +242,7 @@ async fn scenario(nodes: usize, jobs: usize, workers: usize) -> Outcome {
     println!("   registered {nodes} nodes in {:.2?}", t.elapsed());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let duties = leader::start(raft.clone(), workers, stop_rx);
+    let duties = leader::start(raft.clone(), workers, Default::default(), stop_rx);
     let stats: Arc<SchedulerStats> = duties.stats.clone();
     // Let the leader's first feed (nothing pending) pass.
     tokio::time::sleep(Duration::from_millis(50)).await;

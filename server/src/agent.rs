@@ -62,6 +62,9 @@ pub struct ServerOptions {
     /// Nomad's `autopilot` block: how long a joining server must be
     /// healthy before it becomes a voter.
     pub autopilot: crate::cluster::Autopilot,
+    /// When the leader collects terminal deployments (Nomad's
+    /// `deployment_gc_threshold`).
+    pub gc: crate::gc_timer::GcConfig,
 }
 
 impl ServerOptions {
@@ -87,6 +90,7 @@ impl ServerOptions {
             failover_heartbeat_ttl: Duration::from_secs(300),
             http_limits: Default::default(),
             autopilot: Default::default(),
+            gc: Default::default(),
         }
     }
 }
@@ -257,7 +261,12 @@ pub async fn start_with_client(
         },
         shutdown_rx.clone(),
     );
-    let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
+    let duties = crate::leader::start(
+        raft.clone(),
+        opts.num_schedulers,
+        opts.gc,
+        shutdown_rx.clone(),
+    );
     let app = Arc::new(AppState {
         raft: raft.clone(),
         info,

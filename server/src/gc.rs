@@ -1,5 +1,7 @@
 //! Forced garbage collection (`PUT /v1/system/gc`; Nomad nomad/core_sched.go
 //! `forceGC`): which evaluations, allocations, jobs and nodes can go.
+//! [`deployments`] also serves the leader's timed collection of
+//! deployments (`gc_timer.rs`), which does apply an age threshold.
 //!
 //! [`select`] is a pure function of the applied state; the HTTP handler turns
 //! its answer into Raft commands with [`Collect::commands`]. A forced GC
@@ -63,6 +65,7 @@ impl Collect {
             out.push(Command::EvalDelete(EvalDelete {
                 evals: self.evals.iter().cloned().collect(),
                 allocs: self.allocs.iter().cloned().collect(),
+                user_initiated: false,
                 now,
             }));
         }
@@ -71,6 +74,7 @@ impl Collect {
                 namespace: namespace.clone(),
                 job_id: job_id.clone(),
                 purge: true,
+                no_shutdown_delay: false,
                 eval: None,
                 now,
             }));
@@ -150,20 +154,15 @@ pub fn select(st: &State) -> Collect {
         }
     }
 
-    // deploymentGC (core_sched.go): inactive deployments no live
-    // allocation references. A purged job's go with the job.
-    for d in st.deployments(&mut ws, None, false) {
-        let purged = out.jobs.contains(&(d.namespace.clone(), d.job_id.clone()));
-        if d.active() || purged {
-            continue;
-        }
-        let referenced = st
-            .allocs_by_deployment(&mut ws, &d.id)
-            .any(|r| !r.alloc.is_terminal());
-        if !referenced {
-            out.deployments.insert(d.id.clone());
-        }
-    }
+    // deploymentGC (core_sched.go) without its age threshold. A purged
+    // job's deployments go with the job.
+    out.deployments = deployments(st, i64::MAX)
+        .into_iter()
+        .filter(|id| {
+            st.deployment(&mut ws, id)
+                .is_some_and(|d| !out.jobs.contains(&(d.namespace.clone(), d.job_id.clone())))
+        })
+        .collect();
 
     // nodeGC (core_sched.go): terminal (down) nodes whose allocations are
     // all terminal. Allocations being collected above are terminal anyway.
@@ -176,6 +175,28 @@ pub fn select(st: &State) -> Collect {
             .any(|r| !r.alloc.is_terminal());
         if !busy {
             out.nodes.insert(node.id.clone());
+        }
+    }
+    out
+}
+
+/// core_sched.go `deploymentGC`: the deployments that are no longer
+/// active, last modified at or before `cutoff` (unix nanoseconds), and
+/// that no non-terminal allocation references. The forced GC passes
+/// `i64::MAX`; the leader's timer (`gc_timer.rs`) now less the
+/// `deployment_gc_threshold`.
+pub fn deployments(st: &State, cutoff: i64) -> BTreeSet<String> {
+    let mut ws = WatchSet::new();
+    let mut out = BTreeSet::new();
+    for d in st.deployments(&mut ws, None, false) {
+        if d.active() || d.modify_time > cutoff {
+            continue;
+        }
+        let referenced = st
+            .allocs_by_deployment(&mut ws, &d.id)
+            .any(|r| !r.alloc.is_terminal());
+        if !referenced {
+            out.insert(d.id.clone());
         }
     }
     out

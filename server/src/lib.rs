@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod deployment_watch;
 pub mod evals;
 pub mod gc;
+pub mod gc_timer;
 pub mod heartbeat;
 pub mod http;
 pub mod jobs;

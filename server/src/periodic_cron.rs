@@ -12,10 +12,13 @@
 //! Each field takes `*` (and `?` for the two day fields), numbers, `a-b`
 //! ranges, `/step` on either, and comma lists; months and days of week take
 //! English names (`JAN`, `mon`); day of week is 0-7 with both 0 and 7 for
-//! Sunday; `L` alone in day of month is the month's last day. When both day
-//! fields are restricted, a day matching either is taken, as in cron.
-//! Not supported (refused with a message, never misread): `W`, `L` in day of
-//! week and `#`.
+//! Sunday. The day fields also take cronexpr's special items, alone or in
+//! a list: in day of month `L` (the month's last day), `LW` (its last
+//! weekday) and `15W` (the weekday nearest the 15th, never in another
+//! month); in day of week `5L` (the month's last Friday) and `5#3` (its
+//! third Friday). When both day fields are restricted, a day matching
+//! either is taken, as in cron (cronexpr_next.go
+//! `calculateActualDaysOfMonth`).
 //!
 //! Written here rather than taken from crates.io: the crates found read 6
 //! fields as seconds-first, which would launch jobs at other times than
@@ -40,10 +43,18 @@ pub struct CronExpr {
     /// Index 1-31.
     days_of_month: Vec<bool>,
     last_day_of_month: bool,
+    /// `LW`.
+    last_workday_of_month: bool,
+    /// `nW`, index 1-31.
+    workdays_of_month: Vec<bool>,
     /// Index 1-12.
     months: Vec<bool>,
     /// Index 0-6, Sunday 0.
     days_of_week: Vec<bool>,
+    /// `nL`: the month's last such day, index 0-6.
+    last_days_of_week: Vec<bool>,
+    /// `n#k`: the month's k-th such day, index `7 * (k - 1) + n`.
+    nth_days_of_week: Vec<bool>,
     /// Index `year - 1970`.
     years: Vec<bool>,
     dom_restricted: bool,
@@ -133,13 +144,16 @@ impl CronExpr {
         };
         let (min, hour, dom, month, dow) = (rest[0], rest[1], rest[2], rest[3], rest[4]);
         let any = |f: &str| f == "*" || f == "?";
-        let last_day_of_month = dom.eq_ignore_ascii_case("l");
-        let days_of_month = if last_day_of_month {
-            vec![false; 32]
-        } else {
-            parse_field(dom, &DOM, true)?
+        let dom_special = dom_specials(dom)?;
+        let dow_special = dow_specials(dow)?;
+        let days_of_month = match dom_special.rest.is_empty() {
+            true => vec![false; 32],
+            false => parse_field(&dom_special.rest.join(","), &DOM, true)?,
         };
-        let mut days_of_week = parse_field(dow, &DOW, true)?;
+        let mut days_of_week = match dow_special.rest.is_empty() {
+            true => vec![false; 8],
+            false => parse_field(&dow_special.rest.join(","), &DOW, true)?,
+        };
         // 7 is Sunday too.
         if days_of_week[7] {
             days_of_week[0] = true;
@@ -151,9 +165,13 @@ impl CronExpr {
             minutes: parse_field(min, &MINUTE, false)?,
             hours: parse_field(hour, &HOUR, false)?,
             days_of_month,
-            last_day_of_month,
+            last_day_of_month: dom_special.last,
+            last_workday_of_month: dom_special.last_workday,
+            workdays_of_month: dom_special.workdays,
             months: parse_field(month, &MONTH, false)?,
             days_of_week,
+            last_days_of_week: dow_special.last,
+            nth_days_of_week: dow_special.nth,
             years: years[YEAR_MIN as usize..].to_vec(),
             dom_restricted: !any(dom),
             dow_restricted: !any(dow),
@@ -215,12 +233,15 @@ impl CronExpr {
     }
 
     fn day_matches(&self, d: NaiveDate) -> bool {
-        let dom = if self.last_day_of_month {
-            d.succ_opt().is_none_or(|n| n.month() != d.month())
-        } else {
-            self.days_of_month[d.day() as usize]
-        };
-        let dow = self.days_of_week[d.weekday().num_days_from_sunday() as usize];
+        let (day, last) = (d.day(), last_day(d));
+        let dom = self.days_of_month[day as usize]
+            || (self.last_day_of_month && day == last)
+            || (self.last_workday_of_month && day == workday(d, last, last))
+            || (1..=last).any(|n| self.workdays_of_month[n as usize] && day == workday(d, n, last));
+        let wd = d.weekday().num_days_from_sunday() as usize;
+        let dow = self.days_of_week[wd]
+            || (self.last_days_of_week[wd] && day + 7 > last)
+            || self.nth_days_of_week[7 * ((day as usize - 1) / 7) + wd];
         match (self.dom_restricted, self.dow_restricted) {
             (true, true) => dom || dow,
             (true, false) => dom,
@@ -228,6 +249,98 @@ impl CronExpr {
             (false, false) => true,
         }
     }
+}
+
+/// The day of month of the last day of `d`'s month.
+fn last_day(d: NaiveDate) -> u32 {
+    first_of_next_month(d)
+        .and_then(|n| n.pred_opt())
+        .map_or(31, |l| l.day())
+}
+
+/// cronexpr's `workdayOfMonth`: the weekday nearest day `n` of `d`'s
+/// month (`last` days long), staying inside the month: a Saturday moves
+/// to the Friday before (the 3rd when it is the 1st), a Sunday to the
+/// Monday after (the Friday before when it is the last day).
+fn workday(d: NaiveDate, n: u32, last: u32) -> u32 {
+    let Some(target) = d.with_day(n) else {
+        return 0;
+    };
+    match target.weekday() {
+        chrono::Weekday::Sat if n > 1 => n - 1,
+        chrono::Weekday::Sat => n + 2,
+        chrono::Weekday::Sun if n < last => n + 1,
+        chrono::Weekday::Sun => n - 2,
+        _ => n,
+    }
+}
+
+/// A day-of-month field's special items and the plain rest.
+struct DomSpecials<'a> {
+    last: bool,
+    last_workday: bool,
+    workdays: Vec<bool>,
+    rest: Vec<&'a str>,
+}
+
+fn dom_specials(field: &str) -> Result<DomSpecials<'_>, CronError> {
+    let mut out = DomSpecials {
+        last: false,
+        last_workday: false,
+        workdays: vec![false; 32],
+        rest: Vec::new(),
+    };
+    for item in field.split(',') {
+        let lower = item.to_ascii_lowercase();
+        if lower == "l" {
+            out.last = true;
+        } else if lower == "lw" {
+            out.last_workday = true;
+        } else if let Some(n) = lower.strip_suffix('w') {
+            let n = value(n, &DOM)
+                .map_err(|why| CronError(format!("invalid day of month field {field:?}: {why}")))?;
+            out.workdays[n as usize] = true;
+        } else {
+            out.rest.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// A day-of-week field's special items and the plain rest.
+struct DowSpecials<'a> {
+    last: Vec<bool>,
+    nth: Vec<bool>,
+    rest: Vec<&'a str>,
+}
+
+fn dow_specials(field: &str) -> Result<DowSpecials<'_>, CronError> {
+    let mut out = DowSpecials {
+        last: vec![false; 7],
+        nth: vec![false; 35],
+        rest: Vec::new(),
+    };
+    let err = |why: String| CronError(format!("invalid day of week field {field:?}: {why}"));
+    for item in field.split(',') {
+        let lower = item.to_ascii_lowercase();
+        if let Some((d, k)) = lower.split_once('#') {
+            let d = value(d, &DOW).map_err(err)? % 7;
+            let k: u32 = match k.parse() {
+                Ok(k @ 1..=5) => k,
+                _ => {
+                    return Err(err(format!(
+                        "{k:?} after # is not a week of the month (1-5)"
+                    )))
+                }
+            };
+            out.nth[(7 * (k - 1) + d) as usize] = true;
+        } else if let Some(d) = lower.strip_suffix('l').filter(|d| !d.is_empty()) {
+            out.last[(value(d, &DOW).map_err(err)? % 7) as usize] = true;
+        } else {
+            out.rest.push(item);
+        }
+    }
+    Ok(out)
 }
 
 fn midnight(d: NaiveDate) -> NaiveDateTime {
@@ -438,6 +551,67 @@ mod tests {
         );
     }
 
+    /// cronexpr's special day items (its README's table and
+    /// cronexpr_next.go `calculateActualDaysOfMonth`).
+    #[test]
+    fn last_weekday_and_nth_days() {
+        // The weekday nearest the 15th: 2026-08-15 is a Saturday, so the
+        // Friday before; 2026-11-15 a Sunday, so the Monday after.
+        check(
+            "0 0 15W * *",
+            "UTC",
+            "2026-07-20T00:00:00Z",
+            &["2026-08-14T00:00:00+00:00", "2026-09-15T00:00:00+00:00"],
+        );
+        check(
+            "0 0 15W * *",
+            "UTC",
+            "2026-11-01T00:00:00Z",
+            &["2026-11-16T00:00:00+00:00"],
+        );
+        // 1W on a Saturday is Monday the 3rd; the month is never left.
+        check(
+            "0 0 1W * *",
+            "UTC",
+            "2026-07-31T00:00:00Z",
+            &["2026-08-03T00:00:00+00:00"],
+        );
+        // The last weekday: 2026-05-31 is a Sunday, so Friday the 29th.
+        check(
+            "0 0 LW * *",
+            "UTC",
+            "2026-05-01T00:00:00Z",
+            &["2026-05-29T00:00:00+00:00"],
+        );
+        // The last Friday, and the third Friday, in both spellings.
+        check(
+            "0 0 * * 5L",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            &["2026-01-30T00:00:00+00:00", "2026-02-27T00:00:00+00:00"],
+        );
+        check(
+            "0 0 * * FRI#3",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            &["2026-01-16T00:00:00+00:00", "2026-02-20T00:00:00+00:00"],
+        );
+        // Sunday as 7, the fifth one only in months that have it.
+        check(
+            "0 0 * * 7#5",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            &["2026-03-29T00:00:00+00:00"],
+        );
+        // Special items mix with plain ones in a list.
+        check(
+            "0 0 1,L * *",
+            "UTC",
+            "2026-02-02T00:00:00Z",
+            &["2026-02-28T00:00:00+00:00", "2026-03-01T00:00:00+00:00"],
+        );
+    }
+
     #[test]
     fn time_zone_is_the_wall_clock() {
         check(
@@ -480,8 +654,10 @@ mod tests {
             &["1970-01-01T00:00:00+00:00"],
         );
         bad("5-2 * * * *", "backwards");
-        bad("* * * * 5L", "not supported");
-        bad("* * 15W * *", "not supported");
+        bad("* * * * 5#6", "not a week of the month");
+        bad("* * 32W * *", "invalid day of month field");
+        bad("* * * * 9L", "invalid day of week field");
+        bad("* * 1-L * *", "invalid day of month field");
         bad("@reboot", "unknown cron macro");
         bad("* * * * * * 1960", "invalid year field");
         assert!(time_zone("Mars/Olympus").is_err());

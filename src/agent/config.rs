@@ -86,6 +86,12 @@ pub struct ServerConfig {
     /// promoted from learner to voter (Nomad's top-level `autopilot {
     /// server_stabilization_time }`); `None` keeps Nomad's 10s.
     pub server_stabilization_time: Option<std::time::Duration>,
+    /// How long a deployment stays after it ended before the leader
+    /// collects it (Nomad's `deployment_gc_threshold`); `None` keeps 1h.
+    pub deployment_gc_threshold: Option<std::time::Duration>,
+    /// How often the leader looks for such deployments (Drover's
+    /// `deployment_gc_interval`; Nomad fixes it at 5m); `None` keeps 5m.
+    pub deployment_gc_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +254,8 @@ pub struct ServerLayer {
     pub raft_snapshot_threshold: Option<u32>,
     pub raft_trailing_logs: Option<u32>,
     pub server_stabilization_time: Option<std::time::Duration>,
+    pub deployment_gc_threshold: Option<std::time::Duration>,
+    pub deployment_gc_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -352,6 +360,12 @@ impl AgentConfig {
         }
         if layer.server.server_stabilization_time.is_some() {
             self.server.server_stabilization_time = layer.server.server_stabilization_time;
+        }
+        if layer.server.deployment_gc_threshold.is_some() {
+            self.server.deployment_gc_threshold = layer.server.deployment_gc_threshold;
+        }
+        if layer.server.deployment_gc_interval.is_some() {
+            self.server.deployment_gc_interval = layer.server.deployment_gc_interval;
         }
         self.server
             .deprecated_retry_join

@@ -108,7 +108,6 @@ const NOMAD_SERVER: &[&str] = &[
     "data_dir",
     "default_scheduler_config",
     "deploy_query_rate_limit",
-    "deployment_gc_threshold",
     "enable_event_broker",
     "enabled_schedulers",
     "encrypt",
@@ -436,6 +435,12 @@ impl Walker<'_> {
                     server.raft_snapshot_threshold = Some(self.count(&path, item)?)
                 }
                 "raft_trailing_logs" => server.raft_trailing_logs = Some(self.count(&path, item)?),
+                "deployment_gc_threshold" => {
+                    server.deployment_gc_threshold = Some(self.duration(&path, item)?)
+                }
+                "deployment_gc_interval" => {
+                    server.deployment_gc_interval = Some(self.duration(&path, item)?)
+                }
                 "retry_join" => server
                     .deprecated_retry_join
                     .extend(self.string_list(&path, item)?),

@@ -151,6 +151,7 @@ fn a_purged_and_reregistered_job_does_not_mix_up_versions() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));
@@ -191,6 +192,7 @@ fn a_purged_and_reregistered_job_does_not_mix_up_versions() {
     h.ok(Command::EvalDelete(EvalDelete {
         evals: vec![],
         allocs: vec!["a-old".into()],
+        user_initiated: false,
         now: T0,
     }));
     let bytes = h.state.snapshot().unwrap();
@@ -207,6 +209,7 @@ fn job_stop_is_a_new_version_and_purge_deletes_job_summary_and_versions() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: false,
+        no_shutdown_delay: false,
         eval: None,
         now: T0 + 5,
     }));
@@ -217,6 +220,7 @@ fn job_stop_is_a_new_version_and_purge_deletes_job_summary_and_versions() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0 + 6,
     }));
@@ -227,6 +231,7 @@ fn job_stop_is_a_new_version_and_purge_deletes_job_summary_and_versions() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));
@@ -309,6 +314,7 @@ fn system_jobs_run_until_stopped() {
         namespace: "default".into(),
         job_id: "sys".into(),
         purge: false,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));
@@ -332,6 +338,7 @@ fn deleting_evals_of_a_job_without_allocs_makes_it_dead() {
     h.ok(Command::EvalDelete(EvalDelete {
         evals: vec!["e2".into()],
         allocs: vec![],
+        user_initiated: false,
         now: T0,
     }));
     assert_eq!(
@@ -414,4 +421,65 @@ fn child_jobs_count_in_their_parents_summary() {
             dead: 1
         }
     );
+}
+
+/// Nomad's `handleJobDeregister` with `NoShutdownDelay`: the job's
+/// allocations get the desired transition in the stop's own entry.
+#[test]
+fn a_stop_without_shutdown_delay_marks_the_jobs_allocations() {
+    let mut h = Harness::new();
+    let j = job("default", "web", &[("g", 2)]);
+    h.ok(register(&j, None));
+    h.ok(plan(
+        &j,
+        vec![
+            alloc("a1", &j, "g", "n1", "e1"),
+            alloc("a2", &j, "g", "n1", "e1"),
+        ],
+        vec![],
+    ));
+    let applied = h.ok(Command::JobDeregister(JobDeregister {
+        namespace: "default".into(),
+        job_id: "web".into(),
+        purge: false,
+        no_shutdown_delay: true,
+        eval: None,
+        now: T0,
+    }));
+    for id in ["a1", "a2"] {
+        let row = h.state.alloc(&mut ws(), id).unwrap();
+        assert_eq!(row.alloc.desired_transition.no_shutdown_delay, Some(true));
+        assert_eq!(row.alloc.modify_index, applied.index);
+    }
+    assert!(h.state.job(&mut ws(), "default", "web").unwrap().stop);
+}
+
+/// Nomad's `DeleteEval` with `userInitiated`: refused while the eval
+/// broker runs, applied once the scheduler configuration pauses it.
+#[test]
+fn an_operators_eval_delete_needs_the_broker_paused() {
+    let mut h = Harness::new();
+    let j = job("default", "web", &[("g", 1)]);
+    h.ok(register(&j, Some(eval("e1", &j, EvalStatus::Pending))));
+    let delete = || {
+        Command::EvalDelete(EvalDelete {
+            evals: vec!["e1".into()],
+            allocs: vec![],
+            user_initiated: true,
+            now: T0,
+        })
+    };
+    let refused = h.apply(delete());
+    assert_eq!(refused.result, Err(ApplyError::EvalBrokerEnabled));
+    assert!(h.state.eval(&mut ws(), "e1").is_some());
+    h.ok(Command::SchedulerConfigSet(SchedulerConfigSet {
+        config: SchedulerConfiguration {
+            pause_eval_broker: true,
+            ..SchedulerConfiguration::default()
+        },
+        condition: SetCondition::Always,
+        now: T0,
+    }));
+    h.ok(delete());
+    assert!(h.state.eval(&mut ws(), "e1").is_none());
 }

@@ -79,6 +79,7 @@ fn launches_are_recorded_from_child_ids() {
         namespace: "default".into(),
         job_id: "cron".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));

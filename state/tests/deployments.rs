@@ -345,6 +345,7 @@ fn snapshots_keep_deployments_and_a_purge_deletes_them() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0 + 9,
     }));

@@ -90,6 +90,7 @@ fn events_share_rows_until_the_tables_let_go() {
     h.ok(Command::EvalDelete(EvalDelete {
         evals: vec!["b1".into()],
         allocs: vec![],
+        user_initiated: false,
         now: T0 + 2,
     }));
     assert_eq!(shared(&h.state, 2, Topic::Evaluation, "b1"), [false]);
@@ -99,6 +100,7 @@ fn events_share_rows_until_the_tables_let_go() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: true,
+        no_shutdown_delay: false,
         eval: None,
         now: T0 + 3,
     }));

@@ -105,6 +105,7 @@ fn command() -> impl Strategy<Value = Command> {
                 namespace: "default".into(),
                 job_id: id.into(),
                 purge,
+                no_shutdown_delay: false,
                 eval: None,
                 now,
             })
@@ -206,6 +207,7 @@ fn command() -> impl Strategy<Value = Command> {
                 Command::EvalDelete(EvalDelete {
                     evals: e.into_iter().map(String::from).collect(),
                     allocs: a.into_iter().map(String::from).collect(),
+                    user_initiated: false,
                     now,
                 })
             }),

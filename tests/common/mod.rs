@@ -77,7 +77,12 @@ pub fn kill_processes_under(dir: &Path) {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A port free on loopback address `ip` (a test file's own range).
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -137,6 +142,30 @@ impl Agent {
         )
         .unwrap();
         let agent = Self::spawn(&["agent", "-dev"], data_dir, &config, http);
+        agent.wait_for_leader().await
+    }
+
+    /// [`Agent::start_with`] listening on loopback address `ip` rather
+    /// than 127.0.0.1 (`bind_addr`), for test files given an address
+    /// range of their own.
+    pub async fn start_on(ip: &str, data_dir: &Path, extra: &str) -> Agent {
+        let (http, rpc) = (free_port_on(ip), free_port_on(ip));
+        let config = data_dir.join("ports.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "bind_addr = \"{ip}\"\nports {{\n  http = {http}\n  rpc = {rpc}\n}}\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        let mut agent = Self::spawn(&["agent", "-dev"], data_dir, &config, http);
+        agent.base = format!("http://{ip}:{http}");
+        agent.wait_for_leader().await
+    }
+
+    /// Returns the agent once `/v1/status/leader` names a leader.
+    async fn wait_for_leader(self) -> Agent {
+        let agent = self;
         let started = Instant::now();
         loop {
             if let Ok(r) = agent.http.get(agent.url("/v1/status/leader")).send().await {

@@ -468,17 +468,29 @@ impl Inner {
             waves[wave].push(tr.clone());
         }
         // The group's shutdown_delay comes first (Nomad's group service
-        // hook waits it out in PreKill).
-        let group_delay = {
+        // hook waits it out in PreKill). A stop with `no_shutdown_delay`
+        // (the allocation's desired transition) waits out neither the
+        // group's nor the tasks' delay.
+        let (group_delay, no_delay) = {
             let st = self.lock();
-            st.alloc
+            let no_delay = st.alloc.desired_transition.no_shutdown_delay == Some(true);
+            let delay = st
+                .alloc
                 .job
                 .as_deref()
                 .and_then(|j| j.task_group(&st.alloc.task_group))
                 .and_then(|tg| tg.shutdown_delay)
+                .filter(|_| !no_delay)
                 .map(nanos_to_duration)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (delay, no_delay)
         };
+        if no_delay {
+            waves
+                .iter()
+                .flatten()
+                .for_each(TaskRunner::skip_shutdown_delay);
+        }
         tokio::spawn(async move {
             tokio::time::sleep(group_delay).await;
             for wave in waves {

@@ -184,6 +184,12 @@ impl TaskRunner {
         *self.inner.tuning() = tuning;
     }
 
+    /// Kill without this task's `shutdown_delay` from now on (a stop
+    /// with Nomad's `no_shutdown_delay`).
+    pub fn skip_shutdown_delay(&self) {
+        self.inner.tuning().shutdown_delay = Duration::ZERO;
+    }
+
     /// The `Killing` event for this task's kill timeout.
     pub fn killing_event(&self) -> TaskEvent {
         events::killing(self.inner.tuning().kill_timeout)
@@ -417,7 +423,6 @@ impl TaskRunner {
         let Tuning {
             kill_signal,
             kill_timeout: timeout,
-            shutdown_delay,
             ..
         } = inner.tuning().clone();
         let kill_signal = kill_signal.as_deref().unwrap_or("SIGINT");
@@ -430,7 +435,9 @@ impl TaskRunner {
                         tracker.set_killed();
                         // Nomad's handleKill: after `Killing`, the task's
                         // shutdown_delay, then the kill; an exit meanwhile
-                        // ends it.
+                        // ends it. Read now: a stop with `no_shutdown_delay`
+                        // clears it just before the kill.
+                        let shutdown_delay = inner.tuning().shutdown_delay;
                         if !shutdown_delay.is_zero() {
                             inner.emit(events::waiting_shutdown_delay(shutdown_delay));
                             tokio::select! {

@@ -170,6 +170,7 @@ fn a_stopped_job_stops_all_its_allocations() {
         namespace: "default".into(),
         job_id: "web".into(),
         purge: false,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));

@@ -454,6 +454,7 @@ fn a_stopped_or_missing_job_stops_everything() {
         namespace: "default".into(),
         job_id: "sys".into(),
         purge: false,
+        no_shutdown_delay: false,
         eval: None,
         now: T0,
     }));

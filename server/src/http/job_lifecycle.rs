@@ -315,6 +315,14 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
         // within `job_max_count`, as Nomad checks in `Job.Scale`).
         let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
         jobs::validate(&scaled, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
+        // nomad/job_endpoint.go `Scale`, after the count checks: a count
+        // change waits until the live job's latest deployment is no
+        // longer active.
+        if deployment_active(app, &job) {
+            return Err(HttpError::bad_request(
+                "job scaling blocked due to active deployment",
+            ));
+        }
         let eval = (!scaled.is_parent()).then(|| pending_eval(&scaled, trigger::JOB_SCALING, now));
         event.eval_id = eval.as_ref().map(|e| e.id.clone());
         register = Some(JobRegister {
@@ -347,6 +355,17 @@ pub async fn scale(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
         meta: WriteMeta { index },
     };
     Ok(write_response(&resp, index))
+}
+
+/// Whether the job's latest deployment is active and belongs to this
+/// incarnation of the job (not one purged before it was registered again).
+fn deployment_active(app: &App, job: &Job) -> bool {
+    let shared = app.raft.shared.read();
+    let latest =
+        shared
+            .state
+            .latest_deployment_by_job(&mut WatchSet::new(), &job.namespace, &job.id);
+    latest.is_some_and(|d| d.active() && d.job_create_index == job.create_index)
 }
 
 /// `GET /v1/job/:id/submission?version=N`: the source submitted for that

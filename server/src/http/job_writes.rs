@@ -190,9 +190,17 @@ pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpRes
     Ok(write_response(&resp, index))
 }
 
-/// `DELETE /v1/job/{id}` (`purge=true` deletes instead of stopping).
+/// `DELETE /v1/job/{id}` (`purge=true` deletes instead of stopping;
+/// command/agent/job_endpoint.go `jobDelete`). `eval_priority` overrides
+/// the priority of the stop's evaluation, `no_shutdown_delay` has the
+/// allocations stop without their `shutdown_delay`, and `global` (which
+/// only multiregion jobs use) is checked to be a boolean and has nothing
+/// more to do.
 pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let purge = q.flag("purge")?;
+    q.flag("global")?;
+    let no_shutdown_delay = q.flag("no_shutdown_delay")?;
+    let eval_priority = eval_priority(q)?;
     let ns = match q.get("namespace") {
         None | Some("") => "default".to_string(),
         Some(n) => n.to_string(),
@@ -206,7 +214,13 @@ pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Respons
         .cloned();
     let job = job.ok_or_else(|| HttpError::not_found("job not found"))?;
     let now = now();
-    let eval = (!job.is_parent()).then(|| pending_eval(&job, trigger::JOB_DEREGISTER, now));
+    let eval = (!job.is_parent()).then(|| {
+        let mut eval = pending_eval(&job, trigger::JOB_DEREGISTER, now);
+        if let Some(p) = eval_priority {
+            eval.priority = p;
+        }
+        eval
+    });
     let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
     let has_eval = eval.is_some();
     let index = write(
@@ -215,6 +229,7 @@ pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Respons
             namespace: ns,
             job_id: id.to_string(),
             purge,
+            no_shutdown_delay,
             eval,
             now,
         }),
@@ -227,6 +242,26 @@ pub async fn deregister(app: &App, q: &RawQuery, id: &str) -> HttpResult<Respons
         meta: WriteMeta { index },
     };
     Ok(write_response(&resp, index))
+}
+
+/// `eval_priority`: absent or 0 means the job's own; otherwise 1 to 100
+/// (command/agent/job_endpoint.go `validateEvalPriorityOpt`).
+fn eval_priority(q: &RawQuery) -> HttpResult<Option<i32>> {
+    let Some(v) = q.get("eval_priority") else {
+        return Ok(None);
+    };
+    let p: i64 = v.parse().map_err(|_| {
+        HttpError::bad_request(format!(
+            "eval_priority: failed to parse {v:?} as an integer"
+        ))
+    })?;
+    match p {
+        0 => Ok(None),
+        1..=100 => Ok(i32::try_from(p).ok()),
+        _ => Err(HttpError::bad_request(
+            "eval_priority: Eval priority must be between 1 and 100 inclusively",
+        )),
+    }
 }
 
 /// `PUT /v1/validate/job` (Nomad command/agent/job_endpoint.go

@@ -244,13 +244,18 @@ async fn summary(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     .await
 }
 
-/// `GET /v1/job/:id/versions`, newest first; with `diffs=true`, also each
-/// version's diff against the one before it (Nomad's `Job.GetJobVersions`:
-/// one diff fewer than versions).
+/// `GET /v1/job/{id}/versions`; with `diffs=true`, `Diffs` holds Nomad's
+/// job diffs (the plan's `Diff`, `jobs::diff`): each version against the
+/// one before it, or against version `diff_version` (command/agent/
+/// job_endpoint.go `jobVersions`, nomad/job_endpoint.go
+/// `GetJobVersions`). Drover has no version tags, so any `diff_tag` is
+/// not found.
 async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(q)?;
-    let with_diffs = q.flag("diffs")?;
     let ns = opts.namespace.one().to_string();
+    let diffs = q.flag("diffs")?;
+    let diff_version = q.u64("diff_version")?;
+    let diff_tag = q.get("diff_tag").filter(|t| !t.is_empty());
     let (versions, meta) = blocking(app, &opts, |st, ws| {
         let v: Vec<Job> = st
             .job_versions(ws, &ns, id)
@@ -263,19 +268,29 @@ async fn versions(app: &App, q: &RawQuery, id: &str) -> HttpResult<Response> {
     if versions.is_empty() {
         return Err(HttpError::not_found("job versions not found"));
     }
-    let diffs = with_diffs.then(|| {
-        versions
-            .windows(2)
-            .map(|pair| {
-                let diff = crate::jobs::diff::job_diff(
-                    Some(&pair[1]),
-                    Some(&pair[0]),
-                    &Default::default(),
-                );
-                serde_json::to_value(diff).unwrap_or_default()
-            })
-            .collect()
-    });
+    let diffs = if diffs {
+        if let Some(tag) = diff_tag {
+            return Err(HttpError::bad_request(format!(
+                "diff_tag: tag {tag:?} not found"
+            )));
+        }
+        let against = match diff_version {
+            None => None,
+            Some(v) => Some(versions.iter().find(|j| j.version == v).ok_or_else(|| {
+                HttpError::bad_request(format!("diff_version: version {v} not found"))
+            })?),
+        };
+        let list = crate::jobs::diff::version_diffs(&versions, against);
+        let list = list
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HttpError::internal(format!("encoding a job diff: {e}")))?;
+        // Nomad's nil slice: `null` when there is nothing to compare.
+        (!list.is_empty()).then_some(list)
+    } else {
+        None
+    };
     let body = JobVersionsResponse {
         versions,
         diffs,

@@ -12,6 +12,7 @@ pub mod blocking;
 mod client_rpc;
 mod deployments;
 pub mod error;
+mod eval_delete;
 mod evals;
 mod events;
 pub mod forward;
@@ -96,7 +97,10 @@ pub fn router(app: App) -> Router {
             "/v1/allocation/{id}/stop",
             put(node_writes::stop_alloc).post(node_writes::stop_alloc),
         )
-        .route("/v1/evaluations", get(evals::list))
+        .route(
+            "/v1/evaluations",
+            get(evals::list).delete(eval_delete::delete),
+        )
         .route("/v1/evaluations/count", get(evals::count))
         .route("/v1/evaluation/{id}", get(evals::get_one))
         .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
@@ -136,6 +140,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/v1/node/{id}/evaluate",
             put(node_writes::evaluate_node).post(node_writes::evaluate_node),
+        )
+        .route(
+            "/v1/node/{id}/purge",
+            put(node_writes::purge_node).post(node_writes::purge_node),
         )
         .route(
             "/v1/node/{id}/drain",

@@ -1,5 +1,6 @@
 //! Writes to nodes and allocations, and forced evaluations (Nomad
-//! node_endpoint.go `UpdateEligibility`, `UpdateDrain`, `Evaluate`; alloc_endpoint.go
+//! node_endpoint.go `UpdateEligibility`, `UpdateDrain`, `Evaluate`,
+//! `Deregister`; alloc_endpoint.go
 //! `Stop`; job_endpoint.go `Evaluate`). Each writes its change and the
 //! evaluations that act on it in one Raft entry; the scheduler
 //! processes them.
@@ -15,7 +16,8 @@ use drover_api::{
     NodeUpdateResponse, SchedulingEligibility, WriteMeta,
 };
 use drover_state::command::{
-    AllocUpdateDesiredTransition, EvalUpdate, NodeUpdateDrain, NodeUpdateEligibility,
+    AllocUpdateDesiredTransition, EvalUpdate, NodeDeregister, NodeUpdateDrain,
+    NodeUpdateEligibility,
 };
 use drover_state::{Command, WatchSet};
 
@@ -92,6 +94,46 @@ pub async fn eligibility(
     });
     let index = write(&app, cmd).await?;
     Ok(node_response(index, &evals))
+}
+
+/// `POST /v1/node/{id}/purge` (Nomad api-docs/nodes.mdx, "Purge Node";
+/// nomad/node_endpoint.go `Node.Deregister`): the node is removed, then,
+/// as Nomad does after its deregister, a `node-update` evaluation is
+/// written for each job with allocations on it and each system and
+/// sysbatch job. `NodeModifyIndex` and `Index` are the removal's index,
+/// `EvalCreateIndex` the evaluations'.
+pub async fn purge_node(State(app): State<App>, Path(id): Path<String>) -> HttpResult<Response> {
+    existing_node(&app, &id)?;
+    let now = now();
+    let evals = node_evals(&app.raft.shared.read().state, &id, now);
+    let index = write(
+        &app,
+        Command::NodeDeregister(NodeDeregister {
+            node_ids: vec![id],
+            now,
+        }),
+    )
+    .await?;
+    let eval_create_index = if evals.is_empty() {
+        0
+    } else {
+        write(
+            &app,
+            Command::EvalUpdate(EvalUpdate {
+                evals: evals.clone(),
+                now,
+            }),
+        )
+        .await?
+    };
+    let body = NodeUpdateResponse {
+        node_modify_index: index,
+        eval_ids: evals.iter().map(|e| e.id.clone()).collect(),
+        eval_create_index,
+        meta: WriteMeta { index },
+        ..Default::default()
+    };
+    Ok(write_response(&body, index))
 }
 
 /// `POST /v1/node/{id}/evaluate` (Nomad api-docs/nodes.mdx, "Create Node

@@ -88,6 +88,22 @@ pub fn job_diff(
     }
 }
 
+/// The `Diffs` of `GET /v1/job/:id/versions?diffs=true` (Nomad's
+/// `Job.GetJobVersions`): for `versions`, newest first, each version
+/// against the one before it (the oldest gets none), or, with `against`
+/// (`diff_version`), each version against that one.
+pub fn version_diffs(versions: &[Job], against: Option<&Job>) -> Vec<JobDiff> {
+    let none = BTreeMap::new();
+    versions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, new)| {
+            let old = against.or_else(|| versions.get(i + 1))?;
+            Some(job_diff(Some(old), Some(new), &none))
+        })
+        .collect()
+}
+
 fn group_diff(
     name: &str,
     old: Option<&Map<String, Value>>,

@@ -105,6 +105,14 @@ fn each_key_in_hcl_and_json() {
             },
         ),
         (
+            "server {\n  deployment_gc_threshold = \"2h\"\n  deployment_gc_interval = \"30s\"\n}",
+            r#"{"server": {"deployment_gc_threshold": "2h", "deployment_gc_interval": "30s"}}"#,
+            |l| {
+                l.server.deployment_gc_threshold == Some(std::time::Duration::from_secs(7200))
+                    && l.server.deployment_gc_interval == Some(std::time::Duration::from_secs(30))
+            },
+        ),
+        (
             "autopilot {\n  server_stabilization_time = \"3s\"\n  min_quorum = 3\n}",
             r#"{"autopilot": {"server_stabilization_time": "3s"}}"#,
             |l| l.server.server_stabilization_time == Some(std::time::Duration::from_secs(3)),
@@ -453,6 +461,7 @@ fn type_errors_name_file_and_key() {
         (Format::Hcl, "autopilot { server_stabilization_time = \"10 s\" }", "agent.hcl: autopilot.server_stabilization_time: \"10 s\": unknown unit \" s\" (use one of ns, us, µs, ms, s, m, h)"),
         (Format::Json, r#"{"autopilot": {"server_stabilization_time": 10}}"#, "agent.json: autopilot.server_stabilization_time: expected a string"),
         (Format::Hcl, "autopilot { server_stabilization_time = \"0s\" }", "agent.hcl: autopilot.server_stabilization_time: must be a positive duration"),
+        (Format::Hcl, "server { deployment_gc_threshold = \"soon\" }", "agent.hcl: server.deployment_gc_threshold: \"soon\": expected a number before the unit"),
         (Format::Hcl, "plugin \"docker\" {\n  config {\n    gc { container = \"no\" }\n  }\n}", "agent.hcl: plugin.docker.config.gc.container: expected a bool"),
         (Format::Hcl, "limits { http_max_conns_per_client = -1 }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got -1"),
         (Format::Hcl, "limits { http_max_conns_per_client = \"lots\" }", "agent.hcl: limits.http_max_conns_per_client: expected a whole number of connections, 0 for no limit; got \"lots\""),

@@ -96,6 +96,9 @@ pub(super) fn deregister(
     if let Some(eval) = &c.eval {
         upsert_evals(t, ctx, std::slice::from_ref(eval));
     }
+    if c.no_shutdown_delay {
+        skip_shutdown_delay(t, ctx, &existing, c.now);
+    }
     if c.purge {
         t.delete_job(ctx, &c.namespace, &c.job_id);
         // A purged job's deployments go with it (Nomad `DeleteJobTxn`).
@@ -122,4 +125,32 @@ pub(super) fn deregister(
         set_child_status(t, ctx, &key.0, &parent_id, Some(old_status), status);
     }
     Ok(())
+}
+
+/// Nomad's `handleJobDeregister` with `NoShutdownDelay`: every allocation
+/// of this incarnation of the job gets the desired transition, so its
+/// client stops it without waiting out `shutdown_delay`.
+fn skip_shutdown_delay(t: &mut Tables, ctx: &mut Ctx, job: &Job, now: i64) {
+    let ids: Vec<String> =
+        t.ix.allocs_by_job
+            .range((job.namespace.clone(), job.id.clone(), String::new())..)
+            .take_while(|(ns, j, _)| *ns == job.namespace && *j == job.id)
+            .map(|(_, _, id)| id.clone())
+            .collect();
+    let index = ctx.index;
+    for id in ids {
+        let current = t
+            .allocs
+            .get(&id)
+            .is_some_and(|r| r.job_create_index == job.create_index);
+        if !current {
+            continue;
+        }
+        super::alloc::update(t, ctx, &id, |a| {
+            a.desired_transition.no_shutdown_delay = Some(true);
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = now;
+        });
+    }
 }

@@ -54,6 +54,10 @@ pub enum ApplyError {
     /// (nomad/state/state_store.go).
     #[error("{0}")]
     Deployment(String),
+    /// An operator's evaluation delete while the broker runs (Nomad's
+    /// message, nomad/state/state_store.go `DeleteEval`).
+    #[error("eval broker is enabled; eval broker must be paused to delete evals")]
+    EvalBrokerEnabled,
 }
 
 /// What one `apply` did.
@@ -149,13 +153,21 @@ impl State {
                 Ok(())
             }
             Command::EvalDelete(c) => {
-                for id in &c.allocs {
-                    t.delete_alloc(&mut ctx, id);
+                let paused = t
+                    .scheduler_config
+                    .as_ref()
+                    .is_some_and(|s| s.pause_eval_broker);
+                if c.user_initiated && !paused {
+                    Err(ApplyError::EvalBrokerEnabled)
+                } else {
+                    for id in &c.allocs {
+                        t.delete_alloc(&mut ctx, id);
+                    }
+                    for id in &c.evals {
+                        t.delete_eval(&mut ctx, id);
+                    }
+                    Ok(())
                 }
-                for id in &c.evals {
-                    t.delete_eval(&mut ctx, id);
-                }
-                Ok(())
             }
             Command::ApplyPlanResults(c) => alloc::plan_results(t, &mut ctx, c),
             Command::AllocClientUpdate(c) => alloc::client_update(t, &mut ctx, c),

@@ -24,6 +24,11 @@ pub struct JobDeregister {
     pub namespace: String,
     pub job_id: String,
     pub purge: bool,
+    /// Mark the job's allocations to stop without their group's and tasks'
+    /// `shutdown_delay` (Nomad's `NoShutdownDelay` desired transition, set
+    /// by the FSM's `handleJobDeregister`).
+    #[serde(default)]
+    pub no_shutdown_delay: bool,
     pub eval: Option<Evaluation>,
     #[serde(default)]
     pub now: i64,

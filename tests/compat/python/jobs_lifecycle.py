@@ -15,6 +15,10 @@ job "compat-web" {
       min = 1
       max = 3
     }
+    update {
+      min_healthy_time = "200ms"
+      healthy_deadline = "1m"
+    }
     task "t" {
       driver = "raw_exec"
       config {
@@ -57,6 +61,13 @@ step("scale status: one running")
 until("one allocation running", group_status, lambda g: g["Running"] == 1)
 status = scale_status()
 check(status["JobID"] == JOB_ID and status["JobStopped"] is False, "scale status names the job", status)
+
+step("scale waits for the deployment (job scaling blocked due to active deployment)")
+until(
+    "the first deployment successful",
+    lambda: n.job.get_deployment(JOB_ID),
+    lambda d: d is not None and d["Status"] == "successful",
+)
 
 step("scale to 2")
 resp = n.job.request(
