@@ -257,7 +257,12 @@ pub async fn start_with_client(
         },
         shutdown_rx.clone(),
     );
-    let duties = crate::leader::start(raft.clone(), opts.num_schedulers, shutdown_rx.clone());
+    let duties = crate::leader::start(
+        raft.clone(),
+        cluster.clone(),
+        opts.num_schedulers,
+        shutdown_rx.clone(),
+    );
     let app = Arc::new(AppState {
         raft: raft.clone(),
         info,

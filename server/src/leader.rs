@@ -27,7 +27,8 @@
 //! leads (Nomad nomad/leader.go `establishLeadership`/`revokeLeadership`).
 //! The first leader of a cluster also writes the cluster's ID and the
 //! default scheduler configuration. The deployment watcher
-//! ([`crate::deployment_watch`]) is one more duty of the term.
+//! ([`crate::deployment_watch`]) is one more duty of the term, and so is
+//! autopilot's promotion of learners ([`crate::cluster::promote_learners`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -603,9 +604,14 @@ impl Duties {
 /// Start the leader duties: a supervisor that runs one [`Leader`] per term
 /// this server leads, and ends on `shutdown` once the current term's duties
 /// have stopped.
-pub fn start(raft: RaftHandle, workers: usize, shutdown: watch::Receiver<bool>) -> Duties {
+pub fn start(
+    raft: RaftHandle,
+    cluster: Arc<crate::cluster::Cluster>,
+    workers: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Duties {
     let stats = Arc::new(SchedulerStats::default());
-    let supervisor = tokio::spawn(supervise(raft, workers, stats.clone(), shutdown));
+    let supervisor = tokio::spawn(supervise(raft, cluster, workers, stats.clone(), shutdown));
     Duties { stats, supervisor }
 }
 
@@ -617,6 +623,7 @@ fn leading_term(raft: &RaftHandle, m: &watch::Receiver<crate::raft::ServerMetric
 
 async fn supervise(
     raft: RaftHandle,
+    cluster: Arc<crate::cluster::Cluster>,
     workers: usize,
     stats: Arc<SchedulerStats>,
     mut shutdown: watch::Receiver<bool>,
@@ -648,6 +655,11 @@ async fn supervise(
         tasks.spawn(leader.clone().first_writes(stop_rx.clone()));
         tasks.spawn(leader.clone().watch_deployments(stop_rx.clone()));
         tasks.spawn(crate::periodic_dispatch::run(raft.clone(), stop_rx.clone()));
+        tasks.spawn(crate::cluster::promote_learners(
+            cluster.clone(),
+            term,
+            stop_rx.clone(),
+        ));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }
