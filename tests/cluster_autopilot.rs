@@ -155,3 +155,76 @@ async fn a_joined_server_is_promoted_by_the_leader_even_across_a_leader_change()
         new.log()
     );
 }
+
+// Nomad's operator autopilot set-config reads the configuration, changes
+// it and writes it back with `cas` (api/operator_autopilot.go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autopilot_configuration_is_written_through_raft_with_cas() {
+    use reqwest::Method;
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "autopilot {\n  server_stabilization_time = \"3s\"\n}";
+    let s = Server::start(
+        &tmp.path().join("s0"),
+        "127.0.1.75",
+        common::free_port(),
+        &["-bootstrap-expect".to_string(), "1".to_string()],
+        extra,
+    );
+    // The leader stores its `autopilot` block as the configuration.
+    let path = "/v1/operator/autopilot/configuration";
+    s.until(path, "the leader's configuration stored", |st, v| {
+        st == StatusCode::OK && v["ModifyIndex"].as_u64().is_some_and(|i| i > 0)
+    })
+    .await;
+    let (_, mut config) = s.get(path).await.unwrap();
+    assert_eq!(config["ServerStabilizationTime"], "3s", "{config}");
+    assert_eq!(config["MaxTrailingLogs"], 250, "{config}");
+    assert_eq!(config["LastContactThreshold"], "200ms", "{config}");
+    let first = config["ModifyIndex"].as_u64().unwrap();
+
+    // A `cas` on another index writes nothing.
+    config["ServerStabilizationTime"] = "1m30s".into();
+    config["MaxTrailingLogs"] = 100.into();
+    let stale = format!("{path}?cas={}", first + 1000);
+    let (st, _, body) = s.call(Method::PUT, &stale, Some(&config)).await;
+    assert_eq!((st, &body), (StatusCode::OK, &Value::Bool(false)));
+    let (_, now) = s.get(path).await.unwrap();
+    assert_eq!(now["ServerStabilizationTime"], "3s", "{now}");
+
+    // A `cas` on the stored index writes.
+    let (st, _, body) = s
+        .call(Method::PUT, &format!("{path}?cas={first}"), Some(&config))
+        .await;
+    assert_eq!((st, &body), (StatusCode::OK, &Value::Bool(true)));
+    let (_, now) = s.get(path).await.unwrap();
+    assert_eq!(now["ServerStabilizationTime"], "1m30s", "{now}");
+    assert_eq!(now["MaxTrailingLogs"], 100, "{now}");
+    assert_eq!(now["CreateIndex"], config["CreateIndex"], "{now}");
+    assert!(now["ModifyIndex"].as_u64().unwrap() > first, "{now}");
+
+    // Bad input: a 400 naming the field, and nothing written.
+    for (body, want) in [
+        (
+            serde_json::json!({"ServerStabilizationTime": "10 parsecs"}),
+            "ServerStabilizationTime",
+        ),
+        (
+            serde_json::json!({"ServerStabilizationTime": "0s"}),
+            "ServerStabilizationTime: must be a positive duration",
+        ),
+        (
+            serde_json::json!({"ServerStabilizationTime": "1s", "LastContactThreshold": true}),
+            "LastContactThreshold",
+        ),
+    ] {
+        let (st, _, answer) = s.call(Method::PUT, path, Some(&body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer.to_string().contains(want), "{body}: {answer}");
+    }
+    let (st, _, answer) = s
+        .call(Method::PUT, &format!("{path}?cas=x"), Some(&config))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{answer}");
+    let (_, now) = s.get(path).await.unwrap();
+    assert_eq!(now["ServerStabilizationTime"], "1m30s", "{now}");
+}
