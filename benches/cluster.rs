@@ -5,7 +5,8 @@
 //! (`DROVER_BENCH_DIR`, default the system's). Drover servers are
 //! `drover agent -server` without a client on loopback (127.0.0.111 to
 //! .113, `-bootstrap-expect 3 -retry-join` each other; the single server
-//! on .117 with `-bootstrap-expect 1`), with no per-client connection cap
+//! on .117 with `-bootstrap-expect 1`; `DROVER_BENCH_IPS_FROM` moves all
+//! eight addresses, etcd's included), with no per-client connection cap
 //! (`limits { http_max_conns_per_client = 0 }`), since every request
 //! comes from one address. etcd is Debian's `etcd-server` with its
 //! defaults, members on .114 to .116 from a static `--initial-cluster`
@@ -72,11 +73,19 @@ use serde_json::{json, Value};
 use support::etcd;
 use support::writes::{self, Load, Run, Target};
 
-/// Where the servers listen; other benches and tests use other addresses.
-const DROVER_IPS: [&str; 3] = ["127.0.0.111", "127.0.0.112", "127.0.0.113"];
-const ETCD_IPS: [&str; 3] = ["127.0.0.114", "127.0.0.115", "127.0.0.116"];
-const SOLO_DROVER_IP: &str = "127.0.0.117";
-const SOLO_ETCD_IP: &str = "127.0.0.118";
+/// Where the servers listen: eight loopback addresses from
+/// `DROVER_BENCH_IPS_FROM` (default 127.0.0.111; other benches and tests
+/// use other addresses). Three Drover servers, three etcd members, then
+/// the single server and the single member.
+fn bench_ips() -> Vec<String> {
+    let from = std::env::var("DROVER_BENCH_IPS_FROM").unwrap_or_else(|_| "127.0.0.111".into());
+    let first: std::net::Ipv4Addr = from
+        .parse()
+        .unwrap_or_else(|_| panic!("DROVER_BENCH_IPS_FROM={from:?} is not an IPv4 address"));
+    (0..8)
+        .map(|i| std::net::Ipv4Addr::from(u32::from(first) + i).to_string())
+        .collect()
+}
 
 /// Every request comes from 127.0.0.1: no per-client connection cap.
 const CONFIG: &str = "limits {\n  http_max_conns_per_client = 0\n}";
@@ -244,7 +253,7 @@ async fn compare(
 async fn start_solo(dir: &Path) -> Server {
     let s = Server::start(
         dir,
-        SOLO_DROVER_IP,
+        &bench_ips()[6],
         free_port(),
         &["-bootstrap-expect".to_string(), "1".to_string()],
         CONFIG,
@@ -333,7 +342,7 @@ async fn one_against_one(s: &Settings, plan: &Plan, etcd_ok: bool, run: &mut usi
     let etcd_dir = s.scratch.join("solo-etcd");
     std::fs::create_dir_all(&etcd_dir).expect("etcd dir");
     let members = match etcd_ok {
-        true => etcd::start_cluster(&etcd_dir, &[SOLO_ETCD_IP]).await,
+        true => etcd::start_cluster(&etcd_dir, &[bench_ips()[7].as_str()]).await,
         false => None,
     };
     let etcd_side = members.as_ref().map(|m| Side {
@@ -366,11 +375,13 @@ async fn three_against_three(s: &Settings, plan: &Plan, etcd_ok: bool, run: &mut
     let dirs: Vec<_> = (0..3)
         .map(|i| s.scratch.join(format!("drover-{i}")))
         .collect();
-    let (servers, voters, _) = form_three(&dirs, &DROVER_IPS, CONFIG).await;
+    let ips = bench_ips();
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let (servers, voters, _) = form_three(&dirs, &ips[..3], CONFIG).await;
     let etcd_dir = s.scratch.join("etcd");
     std::fs::create_dir_all(&etcd_dir).expect("etcd dir");
     let members = match etcd_ok {
-        true => etcd::start_cluster(&etcd_dir, &ETCD_IPS).await,
+        true => etcd::start_cluster(&etcd_dir, &ips[3..6]).await,
         false => None,
     };
     let all: Vec<&Server> = servers.iter().collect();

@@ -124,3 +124,82 @@ async fn leadership_moves_to_the_named_server_and_back() {
     assert_eq!(converged(&all, &voters).await, leader);
     assert_same_state(&all).await;
 }
+
+/// `drover operator raft transfer-leadership` with `args` against `via`:
+/// exit code, stdout, stderr.
+async fn transfer_cli(via: &Server, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["operator", "raft", "transfer-leadership", "-address"])
+        .arg(via.base())
+        .args(args)
+        .output();
+    let out = tokio::time::timeout(common::DEADLINE, out)
+        .await
+        .expect("the command returns")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// Nomad's command/operator_raft_transfer.go: one of -peer-id or
+// -peer-address names the server that is to lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_hands_leadership_to_a_server_named_by_address_or_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.1.80", "127.0.1.81", "127.0.1.82"];
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (servers, voters, leader) = form_three(&dirs, &ips, "client { enabled = false }").await;
+    let all: Vec<&Server> = servers.iter().collect();
+    let target = (leader + 1) % 3;
+    let follower = (leader + 2) % 3;
+
+    // By address, asked of a follower (which forwards to the leader).
+    let addr = servers[target].rpc_addr();
+    let (code, out, err) = transfer_cli(&servers[follower], &["-peer-address", &addr]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let id = raft_id(&servers[target], &addr).await;
+    assert_eq!(
+        out.trim(),
+        format!("Transferred leadership to server {id} ({addr})")
+    );
+    assert_eq!(converged(&all, &voters).await, target);
+
+    // By ID, the server that leads now: nothing to do.
+    let (code, out, err) = transfer_cli(&servers[follower], &["-peer-id", &id]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        format!("Server {id} ({addr}) is already the leader")
+    );
+
+    // By ID, back to the first leader.
+    let back = servers[leader].rpc_addr();
+    let back_id = raft_id(&servers[target], &back).await;
+    let (code, out, err) = transfer_cli(&servers[target], &["-peer-id", &back_id]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(converged(&all, &voters).await, leader);
+
+    // Refusals: one line on stderr, exit 1.
+    for (args, want) in [
+        (&[][..], "One of -peer-id or -peer-address is required"),
+        (
+            &["-peer-id", "1", "-peer-address", "127.0.0.1:1"][..],
+            "Only one of -peer-id or -peer-address may be given",
+        ),
+        (
+            &["-peer-id", "12345"][..],
+            "id \"12345\" was not found in the Raft configuration",
+        ),
+    ] {
+        let (code, out, err) = transfer_cli(&servers[follower], args).await;
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("Error transferring leadership: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+}

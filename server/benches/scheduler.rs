@@ -242,7 +242,21 @@ async fn scenario(nodes: usize, jobs: usize, workers: usize) -> Outcome {
     println!("   registered {nodes} nodes in {:.2?}", t.elapsed());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let duties = leader::start(raft.clone(), workers, Default::default(), stop_rx);
+    let cluster = drover_server::cluster::Cluster::new(
+        drover_server::cluster::Identity {
+            node_id: raft.node_id,
+            name: "bench".into(),
+            region: "global".into(),
+            rpc_addr: "127.0.0.1:4647".into(),
+            http_addr: "127.0.0.1:4646".into(),
+            bootstrap_expect: 1,
+            datacenter: "dc1".into(),
+            version: String::new(),
+        },
+        raft.clone(),
+        Default::default(),
+    );
+    let duties = leader::start(raft.clone(), cluster, workers, Default::default(), stop_rx);
     let stats: Arc<SchedulerStats> = duties.stats.clone();
     // Let the leader's first feed (nothing pending) pass.
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -263,6 +263,7 @@ pub async fn start_with_client(
     );
     let duties = crate::leader::start(
         raft.clone(),
+        cluster.clone(),
         opts.num_schedulers,
         opts.gc,
         shutdown_rx.clone(),

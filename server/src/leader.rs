@@ -28,8 +28,9 @@
 //! The first leader of a cluster also writes the cluster's ID and the
 //! default scheduler configuration. The deployment watcher
 //! ([`crate::deployment_watch`]), the periodic dispatcher
-//! ([`crate::periodic_dispatch`]) and the timed collection of terminal
-//! deployments ([`crate::gc_timer`]) are duties of the term too.
+//! ([`crate::periodic_dispatch`]), the timed collection of terminal
+//! deployments ([`crate::gc_timer`]) and autopilot's promotion of learners
+//! ([`crate::cluster::promote_learners`]) are duties of the term too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -607,12 +608,20 @@ impl Duties {
 /// have stopped.
 pub fn start(
     raft: RaftHandle,
+    cluster: Arc<crate::cluster::Cluster>,
     workers: usize,
     gc: crate::gc_timer::GcConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Duties {
     let stats = Arc::new(SchedulerStats::default());
-    let supervisor = tokio::spawn(supervise(raft, workers, gc, stats.clone(), shutdown));
+    let supervisor = tokio::spawn(supervise(
+        raft,
+        cluster,
+        workers,
+        gc,
+        stats.clone(),
+        shutdown,
+    ));
     Duties { stats, supervisor }
 }
 
@@ -624,6 +633,7 @@ fn leading_term(raft: &RaftHandle, m: &watch::Receiver<crate::raft::ServerMetric
 
 async fn supervise(
     raft: RaftHandle,
+    cluster: Arc<crate::cluster::Cluster>,
     workers: usize,
     gc: crate::gc_timer::GcConfig,
     stats: Arc<SchedulerStats>,
@@ -657,6 +667,11 @@ async fn supervise(
         tasks.spawn(leader.clone().watch_deployments(stop_rx.clone()));
         tasks.spawn(crate::periodic_dispatch::run(raft.clone(), stop_rx.clone()));
         tasks.spawn(crate::gc_timer::run(raft.clone(), gc, stop_rx.clone()));
+        tasks.spawn(crate::cluster::promote_learners(
+            cluster.clone(),
+            term,
+            stop_rx.clone(),
+        ));
         for _ in 0..workers {
             tasks.spawn(leader.clone().worker(stop_rx.clone()));
         }

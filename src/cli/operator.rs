@@ -1,7 +1,9 @@
-//! `drover server members` and `drover operator raft list-peers|snapshot
-//! save|restore`, after Nomad's `command/server_members.go`,
-//! `command/operator_raft_list.go` and `command/operator_snapshot_*.go`:
-//! the same tables and messages, one line on failure.
+//! `drover server members` and `drover operator raft
+//! list-peers|transfer-leadership` and `snapshot save|restore`, after
+//! Nomad's `command/server_members.go`, `command/operator_raft_list.go`,
+//! `command/operator_raft_transfer.go` and
+//! `command/operator_snapshot_*.go`: the same tables and messages, one
+//! line on failure.
 
 use std::process::ExitCode;
 
@@ -19,6 +21,8 @@ Usage: drover operator <subcommand> [options] [args]
 
 Subcommands:
     raft list-peers     Display the current Raft peer configuration
+    raft transfer-leadership
+                        Hand leadership to another voter
     snapshot save       Save a snapshot of the state of the cluster
     snapshot restore    Restore a snapshot into the cluster";
 
@@ -83,6 +87,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["raft", "list-peers", ..] => list_peers(&args[2..]),
+        ["raft", "transfer-leadership", ..] => transfer_leadership(&args[2..]),
         ["snapshot", "save", ..] => snapshot_save(&args[2..]),
         ["snapshot", "restore", ..] => snapshot_restore(&args[2..]),
         [] | ["-h" | "-help" | "--help" | "help"] => {
@@ -128,6 +133,47 @@ fn list_peers(words: &[String]) -> ExitCode {
                 ]);
             }
             Ok(output::table(&rows))
+        },
+    )
+}
+
+/// `drover operator raft transfer-leadership -peer-id ID | -peer-address
+/// ADDR`: `PUT /v1/operator/raft/transfer-leadership` with `id` or
+/// `address`, one of the two and not both, as Nomad's command requires.
+fn transfer_leadership(words: &[String]) -> ExitCode {
+    let help = format!(
+        "Usage: drover operator raft transfer-leadership [options]\n\n  Hands the cluster's leadership to another voter, named by its Raft ID\n  or its RPC address, and returns once that server leads.\n\nTransfer Leadership Options:\n\n  -peer-id=<id>\n    The Raft ID of the server to lead, as 'drover operator raft list-peers'\n    shows it.\n\n  -peer-address=<ip:port>\n    The RPC address of the server to lead.\n{GENERAL}"
+    );
+    let spec = [("peer-id", Kind::Value), ("peer-address", Kind::Value)];
+    command_with(
+        words,
+        &spec,
+        &help,
+        "Error transferring leadership",
+        |api, parsed| async move {
+            if !parsed.args.is_empty() {
+                bail!("This command takes no arguments");
+            }
+            let query = match (parsed.given("peer-id"), parsed.given("peer-address")) {
+                (true, false) => format!("id={}", api::form_urlencoded(&parsed.str("peer-id", ""))),
+                (false, true) => format!(
+                    "address={}",
+                    api::form_urlencoded(&parsed.str("peer-address", ""))
+                ),
+                (true, true) => bail!("Only one of -peer-id or -peer-address may be given"),
+                (false, false) => bail!("One of -peer-id or -peer-address is required"),
+            };
+            let out = api
+                .put(
+                    &format!("/v1/operator/raft/transfer-leadership?{query}"),
+                    &Value::Null,
+                )
+                .await?;
+            let to = format!("{} ({})", s(&out["To"]["ID"]), s(&out["To"]["Address"]));
+            if out["Noop"] == true {
+                return Ok(format!("Server {to} is already the leader"));
+            }
+            Ok(format!("Transferred leadership to server {to}"))
         },
     )
 }
@@ -202,7 +248,28 @@ where
     F: FnOnce(Api, Vec<String>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
 {
-    let parsed = match flags::parse(words, &[("address", Kind::Value)]) {
+    command_with(words, &[], help, prefix, |api, parsed| {
+        body(api, parsed.args)
+    })
+}
+
+/// [`command`] with the command's own flags (`spec`) beside `-address`.
+fn command_with<F, Fut>(
+    words: &[String],
+    spec: &[(&'static str, Kind)],
+    help: &str,
+    prefix: &str,
+    body: F,
+) -> ExitCode
+where
+    F: FnOnce(Api, flags::Parsed) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let spec: Vec<(&'static str, Kind)> = [("address", Kind::Value)]
+        .into_iter()
+        .chain(spec.iter().copied())
+        .collect();
+    let parsed = match flags::parse(words, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
             println!("{help}");
@@ -224,7 +291,7 @@ where
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(body(Api::new(base), parsed.args)) {
+    match runtime.block_on(body(Api::new(base), parsed)) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS

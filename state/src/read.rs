@@ -543,6 +543,12 @@ impl State {
     pub fn scheduler_config(&self) -> Option<&SchedulerConfiguration> {
         self.tables.scheduler_config.as_deref()
     }
+
+    /// The cluster's autopilot configuration, once its first leader wrote
+    /// it. Never blocked on, so it takes no watch set.
+    pub fn autopilot_config(&self) -> Option<&crate::command::AutopilotConfig> {
+        self.tables.autopilot_config.as_deref()
+    }
 }
 
 fn pair_range<'a>(

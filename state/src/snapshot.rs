@@ -93,6 +93,7 @@ impl State {
             ("indexes", a.indexes == b.indexes),
             ("key_indexes", a.key_indexes == b.key_indexes),
             ("scheduler_config", a.scheduler_config == b.scheduler_config),
+            ("autopilot_config", a.autopilot_config == b.autopilot_config),
             (
                 "periodic_launches",
                 a.periodic_launches == b.periodic_launches,

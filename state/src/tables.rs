@@ -82,6 +82,10 @@ pub(crate) struct Tables {
     /// it. Added within snapshot format 3: older snapshots have none.
     #[serde(default)]
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    /// The cluster's autopilot configuration, once its first leader wrote
+    /// it. Added after snapshot format 3: older snapshots have none.
+    #[serde(default)]
+    pub autopilot_config: Option<Arc<crate::command::AutopilotConfig>>,
     /// Deployments by ID. Added after snapshot format 3: older snapshots
     /// have none.
     #[serde(default, deserialize_with = "crate::maps::deserialize")]
@@ -161,7 +165,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 13)?;
+        let mut st = s.serialize_struct("Tables", 14)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -175,6 +179,7 @@ impl Serialize for Tables {
         st.serialize_field("scaling_events", &self.scaling_events)?;
         st.serialize_field("job_submissions", &self.job_submissions)?;
         st.serialize_field("periodic_launches", &self.periodic_launches)?;
+        st.serialize_field("autopilot_config", &self.autopilot_config)?;
         st.end()
     }
 }

@@ -321,6 +321,29 @@ fn command() -> impl Strategy<Value = Command> {
                 now,
             })
         }),
+        (1u64..20, 0u8..3, 0u64..30, now.clone()).prop_map(|(secs, cond, at, now)| {
+            let condition = match cond {
+                0 => SetCondition::Always,
+                1 => SetCondition::ModifyIndex(at),
+                _ => SetCondition::Absent,
+            };
+            Command::AutopilotConfigSet(AutopilotConfigSet {
+                config: AutopilotConfig {
+                    cleanup_dead_servers: false,
+                    last_contact_threshold: 200_000_000,
+                    max_trailing_logs: 250,
+                    min_quorum: 0,
+                    server_stabilization_time: secs * 1_000_000_000,
+                    enable_redundancy_zones: false,
+                    disable_upgrade_migration: false,
+                    enable_custom_upgrades: false,
+                    create_index: 0,
+                    modify_index: 0,
+                },
+                condition,
+                now,
+            })
+        }),
         (pick(NODES), now.clone()).prop_map(|(n, now)| Command::NodeDeregister(NodeDeregister {
             node_ids: vec![n.into()],
             now

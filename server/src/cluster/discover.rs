@@ -64,6 +64,7 @@ impl Backoff {
 struct Said {
     waiting_for: Option<NodeId>,
     conflict: bool,
+    learner: bool,
 }
 
 /// Run until this server is a voter of a cluster, or shutdown.
@@ -267,6 +268,15 @@ async fn step(cluster: &Cluster, join: &mut Backoff, said: &mut Said) {
         }
         match cluster.join(&member.identity.rpc_addr).await {
             Ok(Joined::Voter) | Ok(Joined::Announced) => join.answered(),
+            // A member already; asked again each REFRESH while it waits to
+            // be promoted, which also rejoins it if it was removed.
+            Ok(Joined::Learner) => {
+                if !said.learner {
+                    tracing::info!(via = %member.identity.rpc_addr, "joined the cluster as a non-voter; the leader promotes this server once it has been stable");
+                    said.learner = true;
+                }
+                join.answered();
+            }
             Err(e @ super::JoinError::OtherCluster { .. }) => cluster.fail(e.to_string()),
             Err(e) => {
                 let wait = join.failed();

@@ -19,12 +19,12 @@
 //!   membership (a restart on its data directory) never bootstraps.
 //! - **Join.** A server that learns of a server in a cluster asks it to
 //!   join (`POST /rpc/v1/join`, redirected to the leader). The leader adds
-//!   it as a learner, waits until it has caught up (openraft's blocking
-//!   `add_learner`) and then been healthy for `server_stabilization_time`
-//!   ([`promote`]), then promotes it to voter (`change_membership`), the
-//!   order Nomad's autopilot keeps with non-voters (`nomad/autopilot.go`).
-//!   `-join`, `drover server join` (`PUT /v1/agent/join`) and `retry_join`
-//!   towards a running cluster all end here.
+//!   it as a learner and answers; a leader duty ([`promote`]) makes it a
+//!   voter (`change_membership`) once it has caught up and been healthy
+//!   for `server_stabilization_time`, the order Nomad's autopilot keeps
+//!   with non-voters (`nomad/autopilot.go`). `-join`, `drover server
+//!   join` (`PUT /v1/agent/join`) and `retry_join` towards a running
+//!   cluster all end here.
 //! - **Which cluster.** The first leader writes a random cluster ID
 //!   through Raft (Nomad's `ClusterMetadata`, nomad/leader.go), so every
 //!   server's state, and with it its data directory, holds it. Identity
@@ -52,8 +52,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{any, post};
 use axum::Router;
-use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
-use openraft::ChangeMembers;
+use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -63,7 +62,7 @@ use crate::raft::rpc::{decode, msgpack, LeaderContact};
 use crate::raft::{Node, NodeId};
 
 pub use discover::discover;
-pub use promote::{Autopilot, MAX_TRAILING_LOGS};
+pub use promote::{promote_learners, Autopilot, MAX_TRAILING_LOGS};
 
 pub const IDENTITY_PATH: &str = "/rpc/v1/identity";
 pub const JOIN_PATH: &str = "/rpc/v1/join";
@@ -73,11 +72,11 @@ pub const DEFAULT_RPC_PORT: u16 = 4647;
 
 /// How long an identity exchange may take.
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long the leader waits for a joining server to catch up and be
-/// promoted. A server far behind catches up by snapshot.
-const LEADER_JOIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the leader waits for the membership entry that adds a
+/// learner to commit.
+const LEADER_JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a joining server waits for the leader's answer.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(130);
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a leader may go without an acknowledgement from a quorum and
 /// still count as the leader ([`crate::raft::node::LEADER_LEASE`]): what a
@@ -150,6 +149,9 @@ pub struct PeerStatus {
     /// The voters of its membership.
     #[serde(default)]
     pub voters: Vec<NodeId>,
+    /// Every member of its membership, learners included.
+    #[serde(default)]
+    pub members: Vec<NodeId>,
     /// The servers it has heard from.
     #[serde(default)]
     pub known: Vec<Identity>,
@@ -171,6 +173,9 @@ pub struct JoinRequest {
 pub enum JoinReply {
     /// The server is a voter of the cluster.
     Voter,
+    /// The server is a member, a non-voter until the leader promotes it
+    /// ([`promote`]).
+    Learner,
     /// Ask the leader instead (`None`: no leader is known now).
     NotLeader { leader_rpc: Option<String> },
     /// The leader will not add it, and says why.
@@ -213,6 +218,10 @@ fn cluster_name(id: Option<&str>) -> String {
 pub enum Joined {
     /// This server is a voter of the cluster `addr` belongs to.
     Voter,
+    /// This server is a non-voting member of the cluster `addr` belongs
+    /// to; its leader promotes it once it has been healthy for the
+    /// stabilization time.
+    Learner,
     /// `addr` belongs to no cluster yet: the two servers know each other
     /// now, which counts towards `bootstrap_expect`.
     Announced,
@@ -264,8 +273,6 @@ pub struct Cluster {
     /// another cluster than the one it was told to join); the agent exits.
     failed: tokio::sync::watch::Sender<Option<String>>,
     autopilot: Autopilot,
-    /// Learners on their way to voter ([`promote`]).
-    stable: promote::Stability,
 }
 
 impl Cluster {
@@ -284,7 +291,6 @@ impl Cluster {
             foreign: Mutex::new(BTreeSet::new()),
             failed: tokio::sync::watch::channel(None).0,
             autopilot,
-            stable: Default::default(),
         })
     }
 
@@ -332,6 +338,7 @@ impl Cluster {
                 status.initialized
                     && self.raft.raft.is_initialized().await.unwrap_or(false)
                     && !status.voters.contains(&self.me.node_id)
+                    && !status.members.contains(&self.me.node_id)
                     && !self.raft.members().contains(&status.identity.node_id)
             }
         };
@@ -431,6 +438,7 @@ impl Cluster {
             initialized,
             leader_rpc: self.raft.leader().map(|(_, addr)| addr),
             voters: self.raft.voters().into_iter().map(|(id, _)| id).collect(),
+            members: self.raft.members(),
             known,
             cluster_id: self.cluster_id(),
         }
@@ -579,6 +587,7 @@ impl Cluster {
                     tracing::info!(via = %target, "joined the cluster as a voter");
                     return Ok(Joined::Voter);
                 }
+                JoinReply::Learner => return Ok(Joined::Learner),
                 JoinReply::NotLeader {
                     leader_rpc: Some(leader),
                 } if leader != target => target = leader,
@@ -589,8 +598,8 @@ impl Cluster {
         Err(JoinError::NoLeader(target))
     }
 
-    /// On the leader: add the server as a learner, wait for it to catch
-    /// up, promote it to voter.
+    /// On the leader: add the server as a learner; the promotion duty
+    /// makes it a voter later ([`promote`]).
     async fn add_server(&self, joiner: Identity, cluster_id: Option<String>) -> JoinReply {
         if !self.raft.is_leader() {
             return JoinReply::NotLeader {
@@ -631,51 +640,26 @@ impl Cluster {
                 ));
             }
             Some((_, true)) => return JoinReply::Voter,
-            _ => {}
+            Some((_, false)) => return JoinReply::Learner,
+            None => {}
         }
         let node = Node {
             addr: joiner.rpc_addr.clone(),
         };
         tracing::info!(node_id = id, rpc = %joiner.rpc_addr, "adding server as a learner");
-        let stabilization = self.autopilot.server_stabilization_time;
-        let deadline = tokio::time::Instant::now() + LEADER_JOIN_TIMEOUT + stabilization;
-        match tokio::time::timeout_at(deadline, self.raft.raft.add_learner(id, node, true)).await {
-            Err(_) => {
-                return JoinReply::Refused(format!(
-                    "server {id} did not catch up within {LEADER_JOIN_TIMEOUT:?}"
-                ))
-            }
-            Ok(Err(e)) => return write_refusal(&self.raft, e),
-            Ok(Ok(_)) => {}
-        }
-        tracing::info!(node_id = id, stabilization = ?stabilization, "server caught up; promoting it to voter once it has been healthy that long");
-        if let Err(reply) = self.stabilize(id, &joiner.rpc_addr, deadline).await {
-            return reply;
-        }
-        loop {
-            let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-            let result =
-                tokio::time::timeout_at(deadline, self.raft.raft.change_membership(change, false))
-                    .await;
-            match result {
-                Err(_) => {
-                    return JoinReply::Refused(format!(
-                        "server {id} was not promoted within {LEADER_JOIN_TIMEOUT:?}"
-                    ))
-                }
-                Ok(Ok(_)) => {
-                    tracing::info!(node_id = id, "server is a voter");
-                    return JoinReply::Voter;
-                }
-                // Another change (a concurrent join) is still in its joint
-                // phase: try again once it has settled.
-                Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
-                    ChangeMembershipError::InProgress(_),
-                )))) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(Err(e)) => return write_refusal(&self.raft, e),
-            }
+        // Not blocking on its catch-up: the promotion duty waits for that,
+        // and a server far behind may need a snapshot first.
+        let added = tokio::time::timeout(
+            LEADER_JOIN_TIMEOUT,
+            self.raft.raft.add_learner(id, node, false),
+        )
+        .await;
+        match added {
+            Err(_) => JoinReply::Refused(format!(
+                "adding server {id} was not committed within {LEADER_JOIN_TIMEOUT:?}"
+            )),
+            Ok(Err(e)) => write_refusal(&self.raft, e),
+            Ok(Ok(_)) => JoinReply::Learner,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! consistent reads on to the leader before any handler runs.
 
 mod allocs;
+mod autopilot;
 pub mod blocking;
 mod client_rpc;
 mod deployments;
@@ -195,7 +196,7 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/v1/operator/autopilot/configuration",
-            get(operator::autopilot_configuration),
+            get(autopilot::get).put(autopilot::set).post(autopilot::set),
         )
         .route(
             "/v1/operator/snapshot",

@@ -34,8 +34,6 @@ use crate::raft::NodeId;
 /// gets twice that.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-use crate::cluster::MAX_TRAILING_LOGS;
-
 /// How long a membership change may wait for an earlier one to settle.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -418,44 +416,6 @@ struct OperatorHealthReply {
     voters: Vec<String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AutopilotConfiguration {
-    cleanup_dead_servers: bool,
-    last_contact_threshold: String,
-    max_trailing_logs: u64,
-    min_quorum: u32,
-    server_stabilization_time: String,
-    enable_redundancy_zones: bool,
-    disable_upgrade_migration: bool,
-    enable_custom_upgrades: bool,
-    create_index: u64,
-    modify_index: u64,
-}
-
-/// `GET /v1/operator/autopilot/configuration`, in Nomad's shape (durations
-/// as Go duration strings). Drover applies `ServerStabilizationTime` (the
-/// agent's `autopilot` block, as the leader has it) and the trailing-log
-/// bound of its health checks; it does not remove dead servers, and the
-/// rest are Nomad Enterprise features, so they read as off. Setting it
-/// through the API is not supported.
-pub async fn autopilot_configuration(State(app): State<App>) -> Response {
-    let autopilot = app.cluster.autopilot();
-    let body = AutopilotConfiguration {
-        cleanup_dead_servers: false,
-        last_contact_threshold: "200ms".into(),
-        max_trailing_logs: MAX_TRAILING_LOGS,
-        min_quorum: 0,
-        server_stabilization_time: go_duration(autopilot.server_stabilization_time),
-        enable_redundancy_zones: false,
-        disable_upgrade_migration: false,
-        enable_custom_upgrades: false,
-        create_index: 0,
-        modify_index: 0,
-    };
-    json(&body, &QueryMeta::latest(&app))
-}
-
 /// Go's zero `time.Time`, what Nomad reports for a server never stable.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -463,7 +423,8 @@ const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// `LastIndex`/`LastTerm` is the log id the leader knows it holds
 /// (openraft's replication metrics; the leader's own last log for itself);
 /// it is healthy when it answers probes ([`Cluster::probe`]) and trails
-/// the leader's log by at most [`MAX_TRAILING_LOGS`]. `LastContact` is the
+/// the leader's log by at most the autopilot configuration's
+/// `MaxTrailingLogs`. `LastContact` is the
 /// time since it last answered this leader (`"-1ns"`: never), and
 /// `StableSince` when its current run of answered probes began.
 pub async fn autopilot_health(State(app): State<App>) -> HttpResult<Response> {
@@ -481,6 +442,7 @@ pub async fn autopilot_health(State(app): State<App>) -> HttpResult<Response> {
     let Some(replication) = replication.filter(|_| leader == Some(me)) else {
         return Err(HttpError::internal("No cluster leader"));
     };
+    let max_trailing = app.cluster.autopilot_config().max_trailing_logs;
     let survey = survey(&app).await;
     let now = std::time::Instant::now();
     let servers: Vec<ServerHealth> = survey
@@ -508,7 +470,7 @@ pub async fn autopilot_health(State(app): State<App>) -> HttpResult<Response> {
             };
             let caught_up = m.id == me
                 || (replication.contains_key(&m.id)
-                    && leader_last.saturating_sub(last_index) <= MAX_TRAILING_LOGS);
+                    && leader_last.saturating_sub(last_index) <= max_trailing);
             let healthy = m.alive && caught_up;
             ServerHealth {
                 id: m.id.to_string(),

@@ -50,6 +50,13 @@ pub enum ApplyError {
         condition: crate::command::SetCondition,
         stored: Option<u64>,
     },
+    /// A [`crate::command::AutopilotConfigSet`] whose condition did not
+    /// hold: `stored` is the stored configuration's `ModifyIndex`, if any.
+    #[error("autopilot configuration: the write's condition {condition:?} does not hold (stored ModifyIndex {stored:?})")]
+    AutopilotConfigCondition {
+        condition: crate::command::SetCondition,
+        stored: Option<u64>,
+    },
     /// A deployment write that does not hold, with Nomad's message
     /// (nomad/state/state_store.go).
     #[error("{0}")]
@@ -178,6 +185,7 @@ impl State {
             Command::NodeUpdateEligibility(c) => node::update_eligibility(t, &mut ctx, c),
             Command::NodeUpdateDrain(c) => node::update_drain(t, &mut ctx, c),
             Command::SchedulerConfigSet(c) => scheduler::set(t, &mut ctx, c),
+            Command::AutopilotConfigSet(c) => scheduler::set_autopilot(t, &mut ctx, c),
             Command::DeploymentStatusSet(c) => deployment::set_status(t, &mut ctx, c),
             Command::DeploymentPromote(c) => deployment::promote(t, &mut ctx, c),
             Command::DeploymentAllocHealth(c) => deployment::alloc_health(t, &mut ctx, c),

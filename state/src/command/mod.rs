@@ -7,6 +7,7 @@
 //! reused: old log entries must decode forever.
 
 mod alloc;
+mod autopilot;
 mod cluster;
 mod deployment;
 mod eval;
@@ -18,6 +19,7 @@ mod restore;
 mod scheduler;
 
 pub use alloc::*;
+pub use autopilot::*;
 pub use cluster::*;
 pub use deployment::*;
 pub use eval::*;
@@ -55,6 +57,7 @@ pub enum Command {
     StateRestore(StateRestore),
     ClusterMetadata(ClusterMetadata),
     SchedulerConfigSet(SchedulerConfigSet),
+    AutopilotConfigSet(AutopilotConfigSet),
     DeploymentStatusSet(DeploymentStatusSet),
     DeploymentPromote(DeploymentPromote),
     DeploymentAllocHealth(DeploymentAllocHealth),
@@ -84,6 +87,7 @@ impl Command {
             Command::StateRestore(c) => c.now,
             Command::ClusterMetadata(c) => c.create_time,
             Command::SchedulerConfigSet(c) => c.now,
+            Command::AutopilotConfigSet(c) => c.now,
             Command::DeploymentStatusSet(c) => c.now,
             Command::DeploymentPromote(c) => c.now,
             Command::DeploymentAllocHealth(c) => c.now,
@@ -119,6 +123,8 @@ impl Command {
             Command::ClusterMetadata(_) => "ClusterMetadata",
             // Emits no events.
             Command::SchedulerConfigSet(_) => "SchedulerConfigSet",
+            // Emits no events.
+            Command::AutopilotConfigSet(_) => "AutopilotConfigSet",
             Command::DeploymentStatusSet(_) => "DeploymentStatusUpdate",
             Command::DeploymentPromote(_) => "DeploymentPromotion",
             Command::DeploymentAllocHealth(_) => "DeploymentAllocHealth",
