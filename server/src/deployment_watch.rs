@@ -366,9 +366,12 @@ fn touched_since(st: &State, index: u64) -> Option<BTreeSet<String>> {
                 Topic::Deployment => {
                     ids.insert(e.key().to_string());
                 }
+                // An allocation's filter keys are its job and its
+                // deployment; one in no deployment (a batch or system
+                // job's, a group without `update`) names none.
                 Topic::Allocation => {
-                    for k in e.filter_keys() {
-                        if st.deployment(&mut ws, k).is_some() {
+                    if let Some(k) = e.filter_keys().nth(1).filter(|k| !k.is_empty()) {
+                        if !ids.contains(k) && st.deployment(&mut ws, k).is_some() {
                             ids.insert(k.to_string());
                         }
                     }

@@ -382,7 +382,19 @@ impl Leader {
         let state = self.raft.shared.read().state.clone();
         let rejected = drover_scheduler::plan_check::check(&state, plan, &pending);
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
-        inflight.insert(ticket, plan.placed.clone());
+        // The check reads only what a placement takes and where: not its
+        // metrics, which are most of its size.
+        let taken = plan
+            .placed
+            .iter()
+            .map(|a| drover_api::Allocation {
+                id: a.id.clone(),
+                node_id: a.node_id.clone(),
+                allocated_resources: a.allocated_resources.clone(),
+                ..Default::default()
+            })
+            .collect();
+        inflight.insert(ticket, taken);
         (rejected, ticket)
     }
 

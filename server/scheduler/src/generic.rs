@@ -20,7 +20,7 @@
 //! job) and marks the current one successful once every group is
 //! complete. Preemption is not built yet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use drover_api::{
     deployment_description, deployment_status, AllocClientStatus, AllocDeploymentStatus,
@@ -32,7 +32,9 @@ use drover_state::usage::Reserved;
 use drover_state::{AllocRow, Command, State, WatchSet};
 
 use super::affinity::{affinity_score, SpreadScorer, ALLOCATION_SPREAD, NODE_AFFINITY};
-use super::feasible::{distinct_ok, node_is_feasible};
+use super::feasible::{
+    distinct_ok, node_is_feasible, CONSTRAINT_DISTINCT_HOSTS, CONSTRAINT_DISTINCT_PROPERTY,
+};
 use super::rank::{
     binpack_score, exhausted, fit, job_anti_affinity, normalize, record_score, Capacity, Usage,
     BINPACK, JOB_ANTI_AFFINITY,
@@ -505,33 +507,44 @@ fn followup_evals(
 /// Placement state for one plan: usage per node includes what this plan
 /// already placed and leaves out what it stops, so two placements never
 /// share the same free capacity.
+///
+/// Per-node caches are keyed by the node's position in `nodes`, not by its
+/// ID: a placement looks at a few dozen nodes at most, and hashing a
+/// position costs a fraction of comparing IDs down a `BTreeMap`.
 struct Placer<'a> {
     st: &'a State,
     job: &'a Job,
     nodes: &'a [&'a Node],
-    /// Capacity per node, parsed once per plan.
-    capacity: BTreeMap<&'a str, Capacity>,
-    /// Allocations of the job per (node, group), for anti-affinity.
-    collisions: BTreeMap<(String, String), usize>,
+    /// Capacity and usage per node position, computed on first use. The
+    /// usage includes this plan's placements and leaves out what it frees.
+    seen: HashMap<usize, (Capacity, Usage)>,
+    /// Allocations of the job per node and group, for anti-affinity.
+    collisions: HashMap<&'a str, BTreeMap<String, usize>>,
     start: usize,
     eval_id: String,
-    usage: BTreeMap<String, Usage>,
     /// Allocations this plan stops: their room is free.
     freed: &'a BTreeSet<String>,
-    /// The job's allocations (stored and proposed), for distinct_* checks and anti-affinity.
+    /// The job's allocations (stored and proposed), for `distinct_*`
+    /// checks and spread; kept only when a constraint or spread reads them.
+    /// Proposed ones are copies of what those read, without metrics.
     job_allocs: Vec<Allocation>,
+    /// Whether any `distinct_*` constraint or spread reads `job_allocs`.
+    reads_job_allocs: bool,
 }
 
-/// A node's usage as this plan sees it, computed on first use.
-fn node_usage<'u>(
-    cache: &'u mut BTreeMap<String, Usage>,
-    st: &State,
-    freed: &BTreeSet<String>,
-    node: &Node,
-) -> &'u Usage {
-    cache
-        .entry(node.id.clone())
-        .or_insert_with(|| live_usage_excluding(st, &node.id, freed))
+/// What `distinct_*` checks and spread scoring read of a placement.
+fn placed_view(a: &Allocation) -> Allocation {
+    Allocation {
+        id: a.id.clone(),
+        namespace: a.namespace.clone(),
+        name: a.name.clone(),
+        node_id: a.node_id.clone(),
+        job_id: a.job_id.clone(),
+        task_group: a.task_group.clone(),
+        desired_status: a.desired_status,
+        client_status: a.client_status,
+        ..Default::default()
+    }
 }
 
 /// The score name Nomad gives the penalty on nodes a rescheduled
@@ -547,28 +560,44 @@ impl<'a> Placer<'a> {
         freed: &'a BTreeSet<String>,
     ) -> Self {
         let mut ws = WatchSet::new();
-        let job_allocs: Vec<Allocation> = st
+        let stored: Vec<&'a AllocRow> = st
             .allocs_by_job(&mut ws, &job.namespace, &job.id)
             .filter(|r| !r.alloc.is_terminal() && !freed.contains(&r.alloc.id))
-            .map(|r| r.alloc.clone())
             .collect();
-        let mut collisions = BTreeMap::new();
-        for a in &job_allocs {
+        let mut collisions: HashMap<&'a str, BTreeMap<String, usize>> = HashMap::new();
+        for r in &stored {
             *collisions
-                .entry((a.node_id.clone(), a.task_group.clone()))
+                .entry(r.alloc.node_id.as_str())
+                .or_default()
+                .entry(r.alloc.task_group.clone())
                 .or_insert(0) += 1;
         }
+        let reads_job_allocs = !job.spreads.is_empty()
+            || job.task_groups.iter().any(|tg| !tg.spreads.is_empty())
+            || job
+                .constraints
+                .iter()
+                .chain(job.task_groups.iter().flat_map(|tg| &tg.constraints))
+                .any(|c| {
+                    c.operand == CONSTRAINT_DISTINCT_HOSTS
+                        || c.operand == CONSTRAINT_DISTINCT_PROPERTY
+                });
+        let job_allocs = if reads_job_allocs {
+            stored.iter().map(|r| r.alloc.clone()).collect()
+        } else {
+            Vec::new()
+        };
         Placer {
             st,
             job,
             nodes,
-            capacity: BTreeMap::new(),
+            seen: HashMap::new(),
             collisions,
             start: rotation(&eval.id, nodes.len()),
             eval_id: eval.id.clone(),
-            usage: BTreeMap::new(),
             freed,
             job_allocs,
+            reads_job_allocs,
         }
     }
 
@@ -586,34 +615,33 @@ impl<'a> Placer<'a> {
             Some(prev) if p.reschedule => reschedule::penalty_nodes(prev),
             _ => Vec::new(),
         };
-        let spread = {
-            let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
-            let st = self.st;
-            SpreadScorer::new(self.job, tg, &existing, &|id: &str| st.node_unwatched(id))
-        };
-        let mut best: Option<(f64, &Node, drover_api::AllocatedResources)> = None;
-        let mut scored = 0;
-        let n = self.nodes.len();
-        let mut examined = 0;
         let st = self.st;
         let lookup = |id: &str| st.node_unwatched(id);
         let existing: Vec<&Allocation> = self.job_allocs.iter().collect();
+        let spread = SpreadScorer::new(self.job, tg, &existing, &lookup);
+        let mut best: Option<(f64, usize, drover_api::AllocatedResources)> = None;
+        let mut scored = 0;
+        let n = self.nodes.len();
+        let mut examined = 0;
+        let mut scores: Vec<(&str, f64)> = Vec::with_capacity(5);
         for k in 0..n {
             examined = k + 1;
-            let node = self.nodes[(self.start + k) % n];
+            let at = (self.start + k) % n;
+            let node = self.nodes[at];
             if !node_is_feasible(node, self.job, tg, &mut metric) {
                 continue;
             }
             if !distinct_ok(node, self.job, tg, &existing, &lookup, &mut metric) {
                 continue;
             }
-            let cap = self
-                .capacity
-                .entry(node.id.as_str())
-                .or_insert_with(|| Capacity::of(node))
-                .clone();
-            let used = node_usage(&mut self.usage, self.st, self.freed, node);
-            let resources = match fit(node, &cap, used, tg) {
+            let freed = self.freed;
+            let (cap, used) = self.seen.entry(at).or_insert_with(|| {
+                (
+                    Capacity::of(node),
+                    live_usage_excluding(st, &node.id, freed),
+                )
+            });
+            let resources = match fit(node, cap, used, tg) {
                 Ok(r) => r,
                 Err(dim) => {
                     exhausted(&mut metric, dim);
@@ -630,10 +658,12 @@ impl<'a> Placer<'a> {
             after.add(&resources);
             let collisions = self
                 .collisions
-                .get(&(node.id.clone(), tg.name.clone()))
+                .get(node.id.as_str())
+                .and_then(|m| m.get(tg.name.as_str()))
                 .copied()
                 .unwrap_or(0);
-            let mut scores = vec![(BINPACK, binpack_score(&cap, &after))];
+            scores.clear();
+            scores.push((BINPACK, binpack_score(cap, &after)));
             if let Some(s) = job_anti_affinity(collisions, desired) {
                 scores.push((JOB_ANTI_AFFINITY, s));
             }
@@ -653,11 +683,12 @@ impl<'a> Placer<'a> {
             }
             let norm = normalize(&scores);
             record_score(&mut metric, &node.id, &scores, norm);
+            let nodes = self.nodes;
             if best
                 .as_ref()
-                .is_none_or(|(b, bn, _)| norm > *b || (norm == *b && node.id < bn.id))
+                .is_none_or(|(b, bi, _)| norm > *b || (norm == *b && node.id < nodes[*bi].id))
             {
-                best = Some((norm, node, resources));
+                best = Some((norm, at, resources));
             }
             scored += 1;
             if scored >= limit {
@@ -669,13 +700,13 @@ impl<'a> Placer<'a> {
         if n > 0 {
             self.start = (self.start + examined) % n;
         }
-        let Some((_, node, resources)) = best else {
+        let Some((_, at, resources)) = best else {
             return Err(Box::new(metric));
         };
-        self.usage
-            .entry(node.id.clone())
-            .or_default()
-            .add(&resources);
+        let node = self.nodes[at];
+        if let Some((_, used)) = self.seen.get_mut(&at) {
+            used.add(&resources);
+        }
         let mut alloc = Allocation {
             id: new_id(),
             namespace: self.job.namespace.clone(),
@@ -705,9 +736,13 @@ impl<'a> Placer<'a> {
         }
         *self
             .collisions
-            .entry((alloc.node_id.clone(), alloc.task_group.clone()))
+            .entry(node.id.as_str())
+            .or_default()
+            .entry(alloc.task_group.clone())
             .or_insert(0) += 1;
-        self.job_allocs.push(alloc.clone());
+        if self.reads_job_allocs {
+            self.job_allocs.push(placed_view(&alloc));
+        }
         Ok(alloc)
     }
 }

@@ -59,17 +59,20 @@ pub fn check(st: &State, plan: &mut Plan, pending: &[&Allocation]) -> usize {
                 let used = usage.entry(node.id.clone()).or_insert_with(|| {
                     let mut u = live_usage_excluding(st, &node.id, &freed);
                     for p in pending.iter().filter(|p| p.node_id == node.id) {
-                        if st.alloc(&mut WatchSet::new(), &p.id).is_none() {
-                            u.add(&p.allocated_resources.clone().unwrap_or_default());
+                        if let Some(ar) = &p.allocated_resources {
+                            if st.alloc(&mut WatchSet::new(), &p.id).is_none() {
+                                u.add(ar);
+                            }
                         }
                     }
                     u
                 });
-                let ar = a.allocated_resources.clone().unwrap_or_default();
-                if !fits(&Capacity::of(node), used, &ar) {
+                let none = AllocatedResources::default();
+                let ar = a.allocated_resources.as_ref().unwrap_or(&none);
+                if !fits(&Capacity::of(node), used, ar) {
                     return false;
                 }
-                used.add(&ar);
+                used.add(ar);
                 true
             });
         if !ok {

@@ -370,23 +370,37 @@ pub fn normalize(scores: &[(&str, f64)]) -> f64 {
 /// metric is reproducible. Re-scoring a node replaces its entry.
 pub fn record_score(metric: &mut AllocMetric, node_id: &str, scores: &[(&str, f64)], norm: f64) {
     let meta = &mut metric.score_meta_data;
+    // NaN sorts last: it can't be "better" than a real score.
+    let key = |score: f64| {
+        if score.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            score
+        }
+    };
+    // A node that would sort after a full list's last entry is cut again
+    // at once: leave the list alone rather than build its entry.
+    let full = meta.len() >= MAX_RETAINED_NODE_SCORES;
+    if full && meta.iter().all(|m| m.node_id != node_id) {
+        if let Some(last) = meta.last() {
+            let after = key(norm)
+                .total_cmp(&key(last.norm_score))
+                .then_with(|| last.node_id.as_str().cmp(node_id))
+                .is_lt();
+            if after {
+                return;
+            }
+        }
+    }
     meta.retain(|m| m.node_id != node_id);
     meta.push(NodeScoreMeta {
         node_id: node_id.to_string(),
         scores: scores.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         norm_score: norm,
     });
-    // NaN sorts last: it can't be "better" than a real score.
-    let key = |m: &NodeScoreMeta| {
-        if m.norm_score.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            m.norm_score
-        }
-    };
     meta.sort_by(|a, b| {
-        key(b)
-            .total_cmp(&key(a))
+        key(b.norm_score)
+            .total_cmp(&key(a.norm_score))
             .then_with(|| a.node_id.cmp(&b.node_id))
     });
     meta.truncate(MAX_RETAINED_NODE_SCORES);

@@ -155,8 +155,13 @@ pub(super) fn plan_results(
         }
         let job = (a.namespace.clone(), a.job_id.clone());
         count_in_summary(t, ctx, &job, &a.task_group, old_status, a.client_status);
-        let old = t.allocs.get(&a.id).map(|r| r.alloc.clone());
-        deployment::update_with_alloc(t, ctx, &a, old.as_ref());
+        // Only an allocation in a deployment counts into it: the copy of
+        // the stored one is for that, so a plan outside any deployment
+        // (batch, system, no `update` block) makes none.
+        if !a.deployment_id.is_empty() {
+            let old = t.allocs.get(&a.id).map(|r| r.alloc.clone());
+            deployment::update_with_alloc(t, ctx, &a, old.as_ref());
+        }
         t.put_alloc(
             ctx,
             AllocRow {
