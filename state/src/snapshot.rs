@@ -93,6 +93,7 @@ impl State {
             ("indexes", a.indexes == b.indexes),
             ("key_indexes", a.key_indexes == b.key_indexes),
             ("scheduler_config", a.scheduler_config == b.scheduler_config),
+            ("deployments", a.deployments == b.deployments),
             (
                 "periodic_launches",
                 a.periodic_launches == b.periodic_launches,
