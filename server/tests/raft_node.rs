@@ -183,6 +183,37 @@ async fn snapshots_compact_the_log_and_restore_on_restart() {
     h.shutdown().await;
 }
 
+/// The threshold counts commands, not entries: one entry holding a batch
+/// of 25 registers is past a threshold of 20 (Nomad's
+/// `raft_snapshot_threshold` counts writes), though openraft's entry count
+/// is at 2 (the membership entry, then the batch).
+#[tokio::test]
+async fn a_batch_of_commands_in_one_entry_counts_toward_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&dir);
+    s.snapshot_every = 20;
+    let h = started(&s).await;
+    let batch = (0..25).map(|i| register(&format!("job-{i:02}"))).collect();
+    let out = h.write(Command::Batch(batch)).await.expect("write");
+    assert_eq!(out.batch.len(), 25);
+    assert!(out.batch.iter().all(Result::is_ok));
+    h.raft
+        .wait(Some(DEADLINE))
+        .metrics(
+            |m| m.snapshot.is_some_and(|id| id.index >= out.index),
+            "a snapshot covering the batch's entry",
+        )
+        .await
+        .expect("a snapshot after 25 commands in one entry");
+    h.shutdown().await;
+    drop(h);
+
+    // The restart restores it: every job is there before any replay.
+    let h = started(&s).await;
+    assert!((0..25).all(|i| has_job(&h, &format!("job-{i:02}"))));
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_write_wakes_the_reader_of_its_key_and_no_other() {
     let dir = tempfile::tempdir().unwrap();

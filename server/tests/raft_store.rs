@@ -14,7 +14,11 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for Builder 
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError> {
         let dir = tempfile::tempdir().map_err(|e| openraft::StorageIOError::write(&e))?;
         let log = LogStore::open(&dir.path().join("wal"), 1 << 20)?;
-        let sm = StateMachineStore::open(&dir.path().join("snapshots"), EventRetention::default())?;
+        let sm = StateMachineStore::open(
+            &dir.path().join("snapshots"),
+            EventRetention::default(),
+            10_000,
+        )?;
         Ok((dir, log, sm))
     }
 }

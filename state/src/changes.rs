@@ -11,7 +11,7 @@
 
 use drover_api::{Evaluation, Node};
 
-use crate::eval_ix::ByModify;
+use crate::row_ix::ByModify;
 use crate::State;
 
 /// `(index, id)` entries of `set` above `after`, in index order.

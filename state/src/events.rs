@@ -12,8 +12,8 @@
 //! command (stamped by the handler), so pruning stays deterministic.
 //!
 //! Apply produces [`LoggedEvent`]s: the type and the object ([`Object`]:
-//! a job or an evaluation is the stored row itself, an allocation or a node
-//! a copy). The log keeps each as a [`RetainedEvent`], one allocation
+//! a job, an evaluation or a deployment is the stored row itself, an
+//! allocation or a node a copy). The log keeps each as a [`RetainedEvent`], one allocation
 //! holding what a subscription filters on (topic, type, key, namespace,
 //! filter keys) followed by the object's MessagePack encoding
 //! (`rmp_serde::to_vec_named`, as snapshots use), decoded only when a reader
@@ -23,7 +23,7 @@
 //! `AllocMetric` slots for its one task group), its encoding 0.8 KB. One
 //! block is also one free when the event is dropped.
 //!
-//! A job or an evaluation the tables still store costs less than its
+//! A job, evaluation or deployment the tables still store costs less than its
 //! encoding: the event keeps the row (the same `Arc`) and only the length
 //! its encoding would have, which is what retention counts either way.
 //! When the tables let go of the row (a newer version of it, a delete),
@@ -96,7 +96,7 @@ pub struct LoggedEvent {
     pub object: Object,
 }
 
-/// The object an event carries. A job or an evaluation is the row the
+/// The object an event carries. A job, evaluation or deployment is the row the
 /// tables store (the same `Arc`), so logging it copies nothing; an
 /// allocation is stored inside its row and a node's event blanks its
 /// secret, so those are copies of their own.
@@ -128,6 +128,7 @@ impl Object {
         match (self, other) {
             (Object::Job(a), Object::Job(b)) => Arc::ptr_eq(a, b),
             (Object::Evaluation(a), Object::Evaluation(b)) => Arc::ptr_eq(a, b),
+            (Object::Deployment(a), Object::Deployment(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -137,7 +138,8 @@ impl Object {
         match self {
             Object::Job(j) => j.modify_index,
             Object::Evaluation(e) => e.modify_index,
-            Object::Allocation(_) | Object::Node(_) | Object::Deployment(_) => 0,
+            Object::Deployment(d) => d.modify_index,
+            Object::Allocation(_) | Object::Node(_) => 0,
         }
     }
 }
@@ -213,7 +215,7 @@ impl LoggedEvent {
 /// A `Box`, not an `Arc`: batches are shared whole (`EventBatch::events` is
 /// an `Arc`), so a per-event count would be 16 bytes for nothing.
 ///
-/// A job or an evaluation that is still a stored row is kept as that row
+/// A job, evaluation or deployment that is still a stored row is kept as that row
 /// instead (`shared`): the block then ends with the encoding's length as a
 /// varint in place of the encoding, so the event counts the same bytes
 /// against [`EventRetention::max_bytes`] either way and costs a header.
@@ -225,13 +227,13 @@ impl LoggedEvent {
 #[derive(Clone)]
 pub struct RetainedEvent {
     block: Box<[u8]>,
-    /// Only ever a job or an evaluation.
+    /// Only ever a job, an evaluation or a deployment.
     shared: Option<Object>,
 }
 
 impl RetainedEvent {
     /// Pack `e`, encoding into `buf` (reused across a batch) and copying the
-    /// result into a block of exactly its size; a job or an evaluation
+    /// result into a block of exactly its size; a job, evaluation or deployment
     /// keeps its row and only the header and the encoding's length.
     fn pack(e: &LoggedEvent, buf: &mut Vec<u8>) -> Result<RetainedEvent, rmp_serde::encode::Error> {
         buf.clear();
@@ -240,7 +242,10 @@ impl RetainedEvent {
         write_header(buf, e.topic(), &strings);
         let header = buf.len();
         rmp_serde::encode::write_named(buf, &e.object)?;
-        let shared = matches!(e.object, Object::Job(_) | Object::Evaluation(_));
+        let shared = matches!(
+            e.object,
+            Object::Job(_) | Object::Evaluation(_) | Object::Deployment(_)
+        );
         if shared {
             let encoded = buf.len() - header;
             buf.truncate(header);
@@ -780,7 +785,7 @@ impl EventLog {
     }
 
     /// Share the rows the tables store again after a restore: an event of a
-    /// job or an evaluation whose stored row was written at the event's
+    /// job, evaluation or deployment whose stored row was written at the event's
     /// index (`row` finds it by topic, namespace, key and index) and
     /// encodes to the event's bytes keeps that row instead of the bytes,
     /// as it did before the snapshot was taken.

@@ -9,8 +9,8 @@ use drover_api::{
     Allocation, Deployment, Evaluation, Job, JobSummary, Node, SchedulerConfiguration,
 };
 
-use crate::eval_ix::{ByCreate, ByJob};
 use crate::pagination::SortKey;
+use crate::row_ix::{ByCreate, ByJob, DeploymentByCreate, DeploymentByJob};
 use crate::tables::{AllocRow, Map, Set};
 use crate::watch::{Table, WatchKey, WatchSet};
 use crate::State;
@@ -478,15 +478,8 @@ impl State {
         reverse: bool,
     ) -> Iter<'a, &'a Deployment> {
         ws.add(WatchKey::Table(Table::Deployment));
-        let ds = &self.tables.deployments;
-        Box::new(
-            walk(
-                &self.tables.ix.deployments_by_create,
-                create_start(start),
-                reverse,
-            )
-            .filter_map(move |(_, id)| ds.get(id).map(|d| &**d)),
-        )
+        let start = create_start(start).map(|(i, id)| DeploymentByCreate::probe(i, &id));
+        Box::new(walk(&self.tables.ix.deployments_by_create, start, reverse).map(|d| &*d.0))
     }
 
     /// Deployments whose ID starts with `prefix`, in ID order.
@@ -512,15 +505,13 @@ impl State {
     ) -> Iter<'a, &'a Deployment> {
         ws.add(WatchKey::job_deployments(namespace, job_id));
         let (ns, job) = (namespace.to_string(), job_id.to_string());
-        let lo = (ns.clone(), job.clone(), String::new());
-        let ds = &self.tables.deployments;
         Box::new(
             self.tables
                 .ix
                 .deployments_by_job
-                .range(lo..)
-                .take_while(move |(n, j, _)| *n == ns && *j == job)
-                .filter_map(move |(_, _, id)| ds.get(id).map(|d| &**d)),
+                .range(DeploymentByJob::probe(namespace, job_id)..)
+                .take_while(move |d| d.is_of(&ns, &job))
+                .map(|d| &*d.0),
         )
     }
 

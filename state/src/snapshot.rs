@@ -94,6 +94,7 @@ impl State {
             ("key_indexes", a.key_indexes == b.key_indexes),
             ("scheduler_config", a.scheduler_config == b.scheduler_config),
             ("autopilot_config", a.autopilot_config == b.autopilot_config),
+            ("deployments", a.deployments == b.deployments),
             (
                 "periodic_launches",
                 a.periodic_launches == b.periodic_launches,

@@ -26,8 +26,8 @@ use drover_api::{
 use serde::{Deserialize, Serialize};
 
 use crate::collections::CollectionIndexes;
-use crate::eval_ix::{ByCreate, ByJob, ByModify};
 use crate::events::{LoggedEvent, Object};
+use crate::row_ix::{ByCreate, ByJob, ByModify, DeploymentByCreate, DeploymentByJob};
 use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
 
@@ -187,7 +187,7 @@ impl Serialize for Tables {
 /// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
-    /// The eval indexes hold the rows themselves (`eval_ix`).
+    /// The eval indexes hold the rows themselves (`row_ix`).
     pub evals_by_create: Set<ByCreate>,
     /// Evaluations by `ModifyIndex`, so the leader reads only the evals
     /// written since its last look instead of every eval.
@@ -211,9 +211,10 @@ pub(crate) struct Secondary {
     /// reverse of the node entries of [`CollectionIndexes`], so the nodes
     /// whose allocations changed since an index are a range read.
     pub node_allocs_by_index: Set<(u64, String)>,
-    pub deployments_by_create: Set<(u64, String)>,
-    /// (namespace, job ID, deployment ID)
-    pub deployments_by_job: Set<(String, String, String)>,
+    /// The deployment indexes hold the rows themselves (`row_ix`).
+    pub deployments_by_create: Set<DeploymentByCreate>,
+    /// By (namespace, job ID, deployment ID).
+    pub deployments_by_job: Set<DeploymentByJob>,
 }
 
 impl Secondary {
@@ -748,7 +749,11 @@ impl Tables {
                         .is_some_and(|v| Arc::ptr_eq(v, j))
             }
             Object::Evaluation(e) => self.evals.get(&e.id).is_some_and(|c| Arc::ptr_eq(c, e)),
-            Object::Allocation(_) | Object::Node(_) | Object::Deployment(_) => false,
+            Object::Deployment(d) => self
+                .deployments
+                .get(&d.id)
+                .is_some_and(|c| Arc::ptr_eq(c, d)),
+            Object::Allocation(_) | Object::Node(_) => false,
         }
     }
 
@@ -766,6 +771,11 @@ impl Tables {
                 .get(key)
                 .filter(|e| e.modify_index == index && e.namespace == ns)
                 .map(|e| Object::Evaluation(Arc::clone(e))),
+            Topic::Deployment => self
+                .deployments
+                .get(key)
+                .filter(|d| d.modify_index == index && d.namespace == ns)
+                .map(|d| Object::Deployment(Arc::clone(d))),
             _ => None,
         }
     }
@@ -774,27 +784,27 @@ impl Tables {
 
     /// Insert or replace a deployment (indexes already stamped).
     pub fn put_deployment(&mut self, ctx: &mut Ctx, d: Deployment) {
-        if let Some(old) = self.deployments.get(&d.id) {
+        if let Some(old) = self.deployments.get(&d.id).cloned() {
             self.ix
                 .deployments_by_create
-                .remove(&(old.create_index, old.id.clone()));
-            self.ix.deployments_by_job.remove(&(
-                old.namespace.clone(),
-                old.job_id.clone(),
-                old.id.clone(),
-            ));
+                .remove(&DeploymentByCreate(Arc::clone(&old)));
+            self.ix
+                .deployments_by_job
+                .remove(&DeploymentByJob(Arc::clone(&old)));
+            ctx.released.push(Object::Deployment(old));
         }
-        self.ix
-            .deployments_by_create
-            .insert((d.create_index, d.id.clone()));
-        self.ix
-            .deployments_by_job
-            .insert((d.namespace.clone(), d.job_id.clone(), d.id.clone()));
         self.touch_table(ctx, Table::Deployment);
         ctx.touched.push(WatchKey::Deployment(d.id.clone()));
         self.touch_collection(ctx, WatchKey::job_deployments(&d.namespace, &d.job_id));
-        // The event shares the stored row rather than holding a copy.
+        // The event and the indexes share the stored row rather than
+        // holding copies.
         let d = Arc::new(d);
+        self.ix
+            .deployments_by_create
+            .insert(DeploymentByCreate(Arc::clone(&d)));
+        self.ix
+            .deployments_by_job
+            .insert(DeploymentByJob(Arc::clone(&d)));
         ctx.event(Object::Deployment(Arc::clone(&d)));
         self.deployments.insert(d.id.clone(), d);
     }
@@ -805,23 +815,23 @@ impl Tables {
         };
         self.ix
             .deployments_by_create
-            .remove(&(d.create_index, d.id.clone()));
+            .remove(&DeploymentByCreate(Arc::clone(&d)));
         self.ix
             .deployments_by_job
-            .remove(&(d.namespace.clone(), d.job_id.clone(), d.id.clone()));
+            .remove(&DeploymentByJob(Arc::clone(&d)));
         self.touch_table(ctx, Table::Deployment);
         ctx.touched.push(WatchKey::Deployment(d.id.clone()));
         self.touch_collection(ctx, WatchKey::job_deployments(&d.namespace, &d.job_id));
+        ctx.released.push(Object::Deployment(d));
     }
 
     /// The IDs of a job's deployments (every incarnation), in ID order.
     pub fn deployments_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
-        let lo = (ns.to_string(), job_id.to_string(), String::new());
         self.ix
             .deployments_by_job
-            .range(lo..)
-            .take_while(|(n, j, _)| n == ns && j == job_id)
-            .map(|(_, _, id)| id.clone())
+            .range(DeploymentByJob::probe(ns, job_id)..)
+            .take_while(|d| d.is_of(ns, job_id))
+            .map(|d| d.0.id.clone())
             .collect()
     }
 
@@ -908,9 +918,8 @@ impl Tables {
         }
         for d in self.deployments.values() {
             ix.deployments_by_create
-                .insert((d.create_index, d.id.clone()));
-            ix.deployments_by_job
-                .insert((d.namespace.clone(), d.job_id.clone(), d.id.clone()));
+                .insert(DeploymentByCreate(Arc::clone(d)));
+            ix.deployments_by_job.insert(DeploymentByJob(Arc::clone(d)));
         }
         self.ix = ix;
     }

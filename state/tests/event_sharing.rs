@@ -1,6 +1,6 @@
-//! Retained events of jobs and evaluations keep the stored row while the
-//! tables hold it, and its encoding once they let go; neither form shows in
-//! what the log serves, counts or snapshots.
+//! Retained events of jobs, evaluations and deployments keep the stored
+//! row while the tables hold it, and its encoding once they let go;
+//! neither form shows in what the log serves, counts or snapshots.
 
 mod common;
 
@@ -111,6 +111,86 @@ fn events_share_rows_until_the_tables_let_go() {
 }
 
 const TRACKED_VERSIONS_PLUS_ONE: usize = 7;
+
+#[test]
+fn deployment_events_share_the_row_until_it_changes_or_goes() {
+    let mut h = Harness::new();
+    let j = job("default", "web", &[("g", 1)]);
+    h.ok(register(&j, Some(eval("e1", &j, EvalStatus::Pending))));
+    // 2: a plan that placed nothing still creates the version's deployment.
+    let Command::ApplyPlanResults(mut p) = plan(&j, vec![], vec![]) else {
+        unreachable!()
+    };
+    p.deployment = Some(Deployment {
+        id: "d1".into(),
+        namespace: "default".into(),
+        job_id: "web".into(),
+        job_create_index: 1,
+        status: deployment_status::RUNNING.into(),
+        status_description: deployment_description::RUNNING.into(),
+        task_groups: SmallMap::from([(
+            "g".to_string(),
+            DeploymentState {
+                desired_total: 1,
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    });
+    h.ok(Command::ApplyPlanResults(p));
+    assert_eq!(shared(&h.state, 2, Topic::Deployment, "d1"), [true]);
+    let logged = served(&h.state);
+
+    // A restore shares it again.
+    let restored = State::restore(&h.state.snapshot().unwrap(), EventRetention::default()).unwrap();
+    assert_eq!(shared(&restored, 2, Topic::Deployment, "d1"), [true]);
+    assert_eq!(served(&restored), logged);
+
+    // 3: a status change replaces the row: the old event holds the
+    // encoding of what was logged, the new one shares the new row.
+    h.ok(Command::DeploymentStatusSet(DeploymentStatusSet {
+        update: DeploymentStatusUpdate {
+            deployment_id: "d1".into(),
+            status: deployment_status::PAUSED.into(),
+            status_description: deployment_description::PAUSED.into(),
+        },
+        job: None,
+        eval: None,
+        now: T0 + 2,
+    }));
+    assert_eq!(shared(&h.state, 2, Topic::Deployment, "d1"), [false]);
+    assert_eq!(shared(&h.state, 3, Topic::Deployment, "d1"), [true]);
+    let statuses: Vec<String> = served(&h.state)
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            EventPayload::Deployment(d) => Some(d.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [deployment_status::RUNNING, deployment_status::PAUSED]
+    );
+    assert_eq!(served(&h.state)[..logged.len()], logged[..]);
+
+    // Purging the job deletes its deployment: no event keeps the row.
+    h.ok(Command::JobDeregister(JobDeregister {
+        namespace: "default".into(),
+        job_id: "web".into(),
+        purge: true,
+        eval: None,
+        now: T0 + 3,
+    }));
+    assert!(events(&h.state)
+        .iter()
+        .filter(|(_, t, ..)| *t == Topic::Deployment)
+        .all(|(.., s)| !s));
+    assert!(h
+        .state
+        .deployments_by_job(&mut Default::default(), "default", "web")
+        .next()
+        .is_none());
+}
 
 #[test]
 fn a_restored_log_shares_the_rows_again_and_reads_the_same() {

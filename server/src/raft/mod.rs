@@ -17,6 +17,7 @@ pub mod node;
 pub mod propose;
 pub mod rpc;
 pub mod snapshot_file;
+pub mod snapshot_policy;
 pub mod state_machine;
 pub mod wal;
 

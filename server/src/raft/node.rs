@@ -17,6 +17,7 @@ use openraft::{Config, SnapshotPolicy};
 use super::log_store::LogStore;
 use super::network::{RpcClient, RpcNetwork};
 use super::propose::Proposer;
+use super::snapshot_policy::SnapshotTrigger;
 use super::state_machine::{Shared, StateMachineStore};
 use super::{Node, NodeId, Raft, StorageError, WriteOutcome};
 
@@ -28,7 +29,8 @@ pub struct RaftSettings {
     /// This server's RPC address, recorded in the membership.
     pub addr: String,
     pub retention: EventRetention,
-    /// Build a snapshot (and compact the log) every this many entries.
+    /// Build a snapshot (and compact the log) every this many commands
+    /// (an entry holds one or a batch of them: [`super::snapshot_policy`]).
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot, for slow followers.
     pub keep_after_snapshot: u64,
@@ -163,6 +165,7 @@ pub struct RaftHandle {
     /// same one, so each peer has one connection.
     pub rpc: RpcClient,
     proposer: Proposer,
+    snapshot_trigger: SnapshotTrigger,
     /// Set while this server hands its leadership to another
     /// ([`crate::cluster::transfer`]): writes wait, so that the log the
     /// target must hold stops growing.
@@ -331,6 +334,7 @@ impl RaftHandle {
             }
         }
         self.proposer.stop().await;
+        self.snapshot_trigger.stop().await;
         self.log.wal().close();
     }
 }
@@ -341,7 +345,11 @@ impl RaftHandle {
 pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     let mut log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
     log.import_sled(&settings.data_dir.join("raft")).await?;
-    let sm = StateMachineStore::open(&settings.data_dir.join("state"), settings.retention)?;
+    let sm = StateMachineStore::open(
+        &settings.data_dir.join("state"),
+        settings.retention,
+        settings.snapshot_every,
+    )?;
     log.purge_only_below(sm.shared().durable_snapshot());
     let shared = sm.shared().clone();
     let config = Config {
@@ -376,6 +384,11 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     }
     Ok(RaftHandle {
         proposer: Proposer::start(raft.clone()),
+        snapshot_trigger: SnapshotTrigger::start(
+            raft.clone(),
+            shared.commands().clone(),
+            settings.snapshot_every,
+        ),
         handing_over: Arc::new(tokio::sync::watch::channel(false).0),
         raft,
         shared,

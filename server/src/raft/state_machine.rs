@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::snapshot_file;
+use super::snapshot_policy::CommandCount;
 use super::{io_err, LogId, Node, NodeId, StorageError, TypeConfig, WriteOutcome};
 use drover_state::{EventRetention, State, WatchKey, WatchRegistry};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -59,6 +60,10 @@ pub struct Shared {
     /// A snapshot built but not written to disk, kept for
     /// `get_current_snapshot` until a later build is written.
     unwritten: Mutex<Option<Vec<u8>>>,
+    /// Commands applied since the last snapshot ([`super::snapshot_policy`]).
+    commands: Arc<CommandCount>,
+    /// Snapshot after this many commands.
+    snapshot_every: u64,
 }
 
 impl Shared {
@@ -96,6 +101,11 @@ impl Shared {
         self.durable.clone()
     }
 
+    /// The count of commands applied that decides when to snapshot.
+    pub fn commands(&self) -> &Arc<CommandCount> {
+        &self.commands
+    }
+
     fn snapshot_written(&self, meta: &SnapshotMeta<NodeId, Node>) {
         let next = meta.last_log_id.map_or(0, |l| l.index + 1);
         self.durable.fetch_max(next, Ordering::SeqCst);
@@ -111,7 +121,12 @@ pub struct StateMachineStore {
 
 impl StateMachineStore {
     /// Open the state machine in `dir`, restoring the newest snapshot there.
-    pub fn open(dir: &Path, retention: EventRetention) -> Result<Self, StorageError> {
+    /// A snapshot is due every `snapshot_every` commands applied.
+    pub fn open(
+        dir: &Path,
+        retention: EventRetention,
+        snapshot_every: u64,
+    ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| io_err(true, &e))?;
         let mut applied = Applied {
             state: State::new(retention),
@@ -143,6 +158,8 @@ impl StateMachineStore {
             builds: Mutex::new(0),
             durable: Arc::new(AtomicU64::new(durable)),
             unwritten: Mutex::new(None),
+            commands: Arc::new(CommandCount::default()),
+            snapshot_every,
         };
         Ok(StateMachineStore {
             shared: Arc::new(shared),
@@ -170,6 +187,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         // encoding it into the file happens after, beside the writes.
         let (copy, last_applied, membership) = {
             let applied = self.shared.read();
+            // Applies count under the write lock: none is half counted.
+            self.shared.commands.snapshot_taken();
             (
                 applied.state.clone(),
                 applied.last_applied,
@@ -247,6 +266,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut outcomes = Vec::new();
         let mut touched: Vec<WatchKey> = Vec::new();
         let mut restored = None;
+        let mut commands = 0;
         {
             let mut applied = self.shared.write();
             for entry in entries {
@@ -261,6 +281,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             restored = Some(index);
                         }
                         batch = outcome.batch;
+                        commands += batch.len().max(1) as u64;
                         outcome.result
                     }
                     EntryPayload::Membership(m) => {
@@ -279,6 +300,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     batch,
                 });
             }
+            self.shared
+                .commands
+                .applied(commands, self.shared.snapshot_every);
         }
         touched.sort_unstable();
         touched.dedup();
@@ -332,6 +356,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.shared.snapshot_written(meta);
         {
             let mut applied = self.shared.write();
+            self.shared.commands.snapshot_taken();
             applied.state = state;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();

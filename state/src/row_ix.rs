@@ -1,28 +1,29 @@
-//! The entries of the evaluations' secondary indexes.
+//! The entries of the evaluations' and deployments' secondary indexes.
 //!
-//! Each entry is the eval's row itself (the `Arc` the evals table holds),
-//! ordered by a key read from the row, rather than a tuple of copied
-//! strings: an entry is one pointer, and the three indexes cost no copy of
-//! an eval's ID, namespace or job ID. With two evals per job (the
-//! registration's, then a blocked one), tuples of copied strings took about
-//! 120 bytes per entry and 36 MB for 50,000 jobs. An entry must be the row
-//! as stored: [`crate::tables::Tables`] takes the old row out of the
-//! indexes before it replaces it, so a key never changes under an entry.
+//! Each entry is the row itself (the `Arc` its table holds), ordered by a
+//! key read from the row, rather than a tuple of copied strings: an entry
+//! is one pointer, and the indexes cost no copy of a row's ID, namespace
+//! or job ID. With two evals per job (the registration's, then a blocked
+//! one), tuples of copied strings took about 120 bytes per entry and 36 MB
+//! for 50,000 jobs; a deployment's two entries took about 300 bytes. An
+//! entry must be the row as stored: [`crate::tables::Tables`] takes the
+//! old row out of the indexes before it replaces it, so a key never
+//! changes under an entry.
 //!
-//! A range read starts from a [`probe`](ByCreate::probe): an eval that
+//! A range read starts from a [`probe`](ByCreate::probe): a row that
 //! carries only the fields the key reads.
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use drover_api::Evaluation;
+use drover_api::{Deployment, Evaluation};
 
-macro_rules! eval_index_entry {
-    ($(#[$doc:meta])* $name:ident, |$e:ident| $key:expr) => {
+macro_rules! index_entry {
+    ($(#[$doc:meta])* $name:ident($row:ty), |$e:ident| $key:expr) => {
         $(#[$doc])*
         #[derive(Clone)]
-        pub(crate) struct $name(pub Arc<Evaluation>);
+        pub(crate) struct $name(pub Arc<$row>);
 
         impl $name {
             fn key(&self) -> impl Ord + fmt::Debug + '_ {
@@ -59,24 +60,61 @@ macro_rules! eval_index_entry {
     };
 }
 
-eval_index_entry!(
+index_entry!(
     /// Evaluations by `(CreateIndex, ID)`: the order `/v1/evaluations` lists.
-    ByCreate,
+    ByCreate(Evaluation),
     |e| (e.create_index, e.id.as_str())
 );
 
-eval_index_entry!(
+index_entry!(
     /// Evaluations by `(ModifyIndex, ID)`, so the leader reads only the
     /// evals written since its last look.
-    ByModify,
+    ByModify(Evaluation),
     |e| (e.modify_index, e.id.as_str())
 );
 
-eval_index_entry!(
+index_entry!(
     /// Evaluations by `(namespace, job ID, ID)`.
-    ByJob,
+    ByJob(Evaluation),
     |e| (e.namespace.as_str(), e.job_id.as_str(), e.id.as_str())
 );
+
+index_entry!(
+    /// Deployments by `(CreateIndex, ID)`: the order `/v1/deployments` lists.
+    DeploymentByCreate(Deployment),
+    |d| (d.create_index, d.id.as_str())
+);
+
+index_entry!(
+    /// Deployments by `(namespace, job ID, ID)`.
+    DeploymentByJob(Deployment),
+    |d| (d.namespace.as_str(), d.job_id.as_str(), d.id.as_str())
+);
+
+impl DeploymentByCreate {
+    pub fn probe(create_index: u64, id: &str) -> DeploymentByCreate {
+        DeploymentByCreate(Arc::new(Deployment {
+            create_index,
+            id: id.to_string(),
+            ..Default::default()
+        }))
+    }
+}
+
+impl DeploymentByJob {
+    /// Below every deployment of the job.
+    pub fn probe(namespace: &str, job_id: &str) -> DeploymentByJob {
+        DeploymentByJob(Arc::new(Deployment {
+            namespace: namespace.to_string(),
+            job_id: job_id.to_string(),
+            ..Default::default()
+        }))
+    }
+
+    pub fn is_of(&self, namespace: &str, job_id: &str) -> bool {
+        self.0.namespace == namespace && self.0.job_id == job_id
+    }
+}
 
 impl ByCreate {
     pub fn probe(create_index: u64, id: &str) -> ByCreate {
