@@ -6,148 +6,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
 use common::{alloc_when, submit, Agent, DEADLINE};
 use serde_json::json;
-
-/// A tmux server of our own (`-L`), so the user's sessions are never
-/// touched; killed with everything in it when dropped.
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // The server is gone already when the pane's script ended.
-        let _ = self.cmd(&["kill-server"]).stderr(Stdio::null()).status();
-    }
-}
-
-impl Tmux {
-    /// Whether tmux can run here; outside CI a missing tmux skips the test
-    /// loudly, under CI it fails it.
-    fn available(test: &str) -> bool {
-        let found = Command::new("tmux")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "tmux is required under CI"
-            );
-            let _ = std::io::stderr()
-                .write_all(format!("SKIPPED: {test}: tmux not installed\n").as_bytes());
-        }
-        found
-    }
-
-    /// Starts a 120x40 session running `script` with `sh`.
-    fn start(name: &str, script: &Path) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("drover-test-{}-{name}", std::process::id()),
-            session: name.to_string(),
-        };
-        let status = tmux
-            .cmd(&["new-session", "-d", "-s", name, "-x", "120", "-y", "40"])
-            .arg(format!("sh {}", script.display()))
-            .env("TERM", "xterm")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]).args(args);
-        c
-    }
-
-    /// Types `text` literally, then Enter.
-    fn type_line(&self, text: &str) {
-        self.keys(text);
-        let ok = self
-            .cmd(&["send-keys", "-t", &self.session, "Enter"])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn keys(&self, text: &str) {
-        let ok = self
-            .cmd(&["send-keys", "-t", &self.session, "-l", text])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn pane_size(&self) -> String {
-        let out = self
-            .cmd(&[
-                "display-message",
-                "-p",
-                "-t",
-                &self.session,
-                "#{pane_height} #{pane_width}",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Types `text` until a screen line equals `line`: a resize reaches the
-    /// remote pty through SIGWINCH, which races the keys typed after it.
-    fn retype_until(&self, text: &str, line: &str) {
-        let started = Instant::now();
-        loop {
-            self.type_line(text);
-            let typed = Instant::now();
-            while typed.elapsed() < Duration::from_millis(500) {
-                if self.screen().lines().any(|l| l.trim() == line) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no line {line:?} on the screen:\n{}",
-                self.screen()
-            );
-        }
-    }
-
-    /// Waits until a screen line, trimmed, equals `line`.
-    fn wait_line(&self, line: &str) {
-        let started = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.lines().any(|l| l.trim() == line) {
-                return;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no line {line:?} on the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
 
 /// Waits for `path` to hold a whole line, then returns its content.
 fn wait_file(path: &Path) -> String {
@@ -209,7 +73,7 @@ async fn exec_with_a_tty_runs_a_remote_shell_and_restores_the_terminal() {
     let a = Agent::start(dir.path()).await;
     let alloc = sleeping_task(&a).await;
     let (before, after, status) = script(dir.path(), &a.base, &alloc[..8]);
-    let tmux = Tmux::start("exec", &dir.path().join("pane.sh"));
+    let tmux = Tmux::start("exec", &dir.path().join("pane.sh"), 40);
 
     tmux.type_line("echo $((6*7))");
     tmux.wait_line("42");
@@ -250,7 +114,7 @@ async fn tilde_dot_disconnects_and_restores_the_terminal() {
     let a = Agent::start(dir.path()).await;
     let alloc = sleeping_task(&a).await;
     let (before, after, status) = script(dir.path(), &a.base, &alloc);
-    let tmux = Tmux::start("tilde", &dir.path().join("pane.sh"));
+    let tmux = Tmux::start("tilde", &dir.path().join("pane.sh"), 40);
 
     // `~` in the middle of a line is plain input.
     tmux.type_line("echo a~.b");
@@ -292,7 +156,7 @@ async fn sigterm_ends_the_session_and_restores_the_terminal() {
     let a = Agent::start(dir.path()).await;
     let alloc = sleeping_task(&a).await;
     let (before, after, status) = script(dir.path(), &a.base, &alloc);
-    let tmux = Tmux::start("term", &dir.path().join("pane.sh"));
+    let tmux = Tmux::start("term", &dir.path().join("pane.sh"), 40);
 
     tmux.type_line("echo $((6*7))");
     tmux.wait_line("42");

@@ -10,79 +10,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::dev_agent::{agent_on, ready};
+use common::tmux::Tmux;
 use common::DEADLINE;
 use serde_json::Value;
-
-/// A tmux server of our own (`-L`), killed with its pane when dropped.
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).stderr(Stdio::null()).status();
-    }
-}
-
-impl Tmux {
-    /// Whether tmux can run here; outside CI a missing tmux skips the test
-    /// loudly, under CI it fails it.
-    fn available(test: &str) -> bool {
-        let found = Command::new("tmux")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "tmux is required under CI"
-            );
-            let _ = std::io::stderr()
-                .write_all(format!("SKIPPED: {test}: tmux not installed\n").as_bytes());
-        }
-        found
-    }
-
-    /// A 120x50 session running `script` with `sh`.
-    fn start(name: &str, script: &Path) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("drover-job-test-{}-{name}", std::process::id()),
-            session: name.to_string(),
-        };
-        let status = tmux
-            .cmd(&["new-session", "-d", "-s", name, "-x", "120", "-y", "50"])
-            .arg(format!("sh {}", script.display()))
-            .env("TERM", "xterm")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]).args(args);
-        c
-    }
-
-    /// The pane's screen and its scrollback.
-    fn screen(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-S", "-500", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn job_run_in_a_terminal_redraws_then_summarises() {
@@ -111,12 +45,12 @@ async fn job_run_in_a_terminal_redraws_then_summarises() {
         ),
     )
     .unwrap();
-    let tmux = Tmux::start("jobrun", &script);
+    let tmux = Tmux::start("jobrun", &script, 50);
 
     let started = Instant::now();
     let mut saw_progress = false;
     let screen = loop {
-        let s = tmux.screen();
+        let s = tmux.screen_with_scrollback();
         saw_progress |= s.contains("in progress...");
         if s.contains("STATUS-EXIT=") {
             break s;
@@ -217,23 +151,19 @@ async fn ctrl_c_stops_watching_not_the_job() {
         ),
     )
     .unwrap();
-    let tmux = Tmux::start("ctrlc", &script);
+    let tmux = Tmux::start("ctrlc", &script, 50);
     let started = Instant::now();
-    while !tmux.screen().contains("in progress...") {
+    while !tmux.screen_with_scrollback().contains("in progress...") {
         assert!(
             started.elapsed() < DEADLINE,
             "the deployment never showed:\n{}",
-            tmux.screen()
+            tmux.screen_with_scrollback()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sent = tmux
-        .cmd(&["send-keys", "-t", &tmux.session, "C-c"])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    tmux.press("C-c");
     let screen = loop {
-        let s = tmux.screen();
+        let s = tmux.screen_with_scrollback();
         if s.contains("RUN-EXIT=") {
             break s;
         }

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod dev_agent;
+pub mod tmux;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
