@@ -180,6 +180,7 @@ fn deployment_events_share_the_row_until_it_changes_or_goes() {
         purge: true,
         eval: None,
         now: T0 + 3,
+        no_shutdown_delay: false,
     }));
     assert!(events(&h.state)
         .iter()
