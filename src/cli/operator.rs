@@ -20,11 +20,10 @@ Usage: drover operator <subcommand> [options] [args]
   Cluster operator commands.
 
 Subcommands:
-    raft list-peers     Display the current Raft peer configuration
-    raft transfer-leadership
-                        Hand leadership to another voter
-    snapshot save       Save a snapshot of the state of the cluster
-    snapshot restore    Restore a snapshot into the cluster";
+    raft list-peers             Display the current Raft peer configuration
+    raft transfer-leadership    Hand leadership to another voter
+    snapshot save               Save a snapshot of the state of the cluster
+    snapshot restore            Restore a snapshot into the cluster";
 
 const GENERAL: &str = "
 General Options:
@@ -142,7 +141,7 @@ fn list_peers(words: &[String]) -> ExitCode {
 /// `address`, one of the two and not both, as Nomad's command requires.
 fn transfer_leadership(words: &[String]) -> ExitCode {
     let help = format!(
-        "Usage: drover operator raft transfer-leadership [options]\n\n  Hands the cluster's leadership to another voter, named by its Raft ID\n  or its RPC address, and returns once that server leads.\n\nTransfer Leadership Options:\n\n  -peer-id=<id>\n    The Raft ID of the server to lead, as 'drover operator raft list-peers'\n    shows it.\n\n  -peer-address=<ip:port>\n    The RPC address of the server to lead.\n{GENERAL}"
+        "Usage: drover operator raft transfer-leadership [options]\n\n  Hands the cluster's leadership to another voter, named by its Raft ID\n  or its RPC address, and returns once that server leads.\n\nTransfer Leadership Options:\n\n  -peer-id=<id>\n    The Raft ID of the server to lead, as 'drover operator raft list-peers'\n    shows it.\n\n  -peer-address=<ip:port>\n    The RPC address of the server to lead.\n{GENERAL}\n\nExamples:\n\n  $ drover operator raft transfer-leadership -peer-address 10.0.0.2:4647"
     );
     let spec = [("peer-id", Kind::Value), ("peer-address", Kind::Value)];
     command_with(
