@@ -171,17 +171,28 @@ fn task_processes(root: &Path) -> Vec<(i32, u64)> {
             continue;
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Field 22 (starttime), counted after the parenthesised comm.
-        let start = stat
+        // After the parenthesised comm: field 4 (ppid) is the second word,
+        // field 22 (starttime) the twentieth.
+        let fields: Vec<&str> = stat
             .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(start) = start {
-            found.push((pid, start));
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ppid = fields.get(1).and_then(|v| v.parse::<i32>().ok());
+        let start = fields.get(19).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(ppid), Some(start)) = (ppid, start) {
+            found.push((pid, ppid, start));
         }
     }
-    found.sort();
-    found
+    // The loop's shell forks for every `sleep`, and the child carries the
+    // same command line until it execs: only a task's own shell counts.
+    let pids: Vec<i32> = found.iter().map(|&(pid, _, _)| pid).collect();
+    let mut tasks: Vec<(i32, u64)> = found
+        .into_iter()
+        .filter(|(_, ppid, _)| !pids.contains(ppid))
+        .map(|(pid, _, start)| (pid, start))
+        .collect();
+    tasks.sort();
+    tasks
 }
 
 /// The allocation of `job` once it runs on `node`, read from `server`.
