@@ -47,6 +47,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
+mod codec;
+pub(crate) use codec::LogWithRows;
+
 /// How much history to keep. All bounds apply; whichever cuts more wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRetention {
@@ -123,6 +126,38 @@ impl Object {
         }
     }
 
+    pub fn topic(&self) -> Topic {
+        match self {
+            Object::Job(_) => Topic::Job,
+            Object::Evaluation(_) => Topic::Evaluation,
+            Object::Allocation(_) => Topic::Allocation,
+            Object::Node(_) => Topic::Node,
+            Object::Deployment(_) => Topic::Deployment,
+        }
+    }
+
+    /// The object's ID.
+    pub fn key(&self) -> &str {
+        match self {
+            Object::Job(j) => &j.id,
+            Object::Evaluation(e) => &e.id,
+            Object::Allocation(a) => &a.id,
+            Object::Node(n) => &n.id,
+            Object::Deployment(d) => &d.id,
+        }
+    }
+
+    /// Nodes belong to no namespace.
+    pub fn namespace(&self) -> &str {
+        match self {
+            Object::Job(j) => &j.namespace,
+            Object::Evaluation(e) => &e.namespace,
+            Object::Allocation(a) => &a.namespace,
+            Object::Node(_) => "",
+            Object::Deployment(d) => &d.namespace,
+        }
+    }
+
     /// Whether `self` and `other` are the same stored row.
     fn same_row(&self, other: &Object) -> bool {
         match (self, other) {
@@ -146,35 +181,17 @@ impl Object {
 
 impl LoggedEvent {
     pub fn topic(&self) -> Topic {
-        match &self.object {
-            Object::Job(_) => Topic::Job,
-            Object::Evaluation(_) => Topic::Evaluation,
-            Object::Allocation(_) => Topic::Allocation,
-            Object::Node(_) => Topic::Node,
-            Object::Deployment(_) => Topic::Deployment,
-        }
+        self.object.topic()
     }
 
     /// The object's ID.
     pub fn key(&self) -> &str {
-        match &self.object {
-            Object::Job(j) => &j.id,
-            Object::Evaluation(e) => &e.id,
-            Object::Allocation(a) => &a.id,
-            Object::Node(n) => &n.id,
-            Object::Deployment(d) => &d.id,
-        }
+        self.object.key()
     }
 
     /// Nodes belong to no namespace.
     pub fn namespace(&self) -> &str {
-        match &self.object {
-            Object::Job(j) => &j.namespace,
-            Object::Evaluation(e) => &e.namespace,
-            Object::Allocation(a) => &a.namespace,
-            Object::Node(_) => "",
-            Object::Deployment(d) => &d.namespace,
-        }
+        self.object.namespace()
     }
 
     /// Other keys a `Topic:key` subscription matches: an evaluation's or
@@ -511,146 +528,6 @@ fn read_varint(bytes: &mut &[u8]) -> usize {
         shift += 7;
     }
     n
-}
-
-/// A retained event in a snapshot: a map with the payload as a MessagePack
-/// binary of its own encoding, so restore copies it without decoding.
-impl Serialize for RetainedEvent {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Bin<'a>(&'a [u8]);
-        impl Serialize for Bin<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_bytes(self.0)
-            }
-        }
-        struct Keys<'a>(&'a RetainedEvent);
-        impl Serialize for Keys<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.filter_keys())
-            }
-        }
-        let mut st = s.serialize_struct("RetainedEvent", 6)?;
-        st.serialize_field("event_type", self.event_type())?;
-        st.serialize_field("topic", self.topic().as_str())?;
-        st.serialize_field("key", self.key())?;
-        st.serialize_field("namespace", self.namespace())?;
-        st.serialize_field("filter_keys", &Keys(self))?;
-        st.serialize_field("payload", &Bin(&self.payload_bytes()))?;
-        st.end()
-    }
-}
-
-/// Reads both shapes: this one (payload as binary, keys beside it) and
-/// format 1's `{event_type, payload: {"Job": {…}}}`, which is encoded here.
-impl<'de> Deserialize<'de> for RetainedEvent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Shape<'a> {
-            #[serde(borrow)]
-            event_type: Str<'a>,
-            #[serde(default, borrow)]
-            topic: Option<Str<'a>>,
-            #[serde(default, borrow)]
-            key: Str<'a>,
-            #[serde(default, borrow)]
-            namespace: Str<'a>,
-            #[serde(default, borrow)]
-            filter_keys: Vec<Str<'a>>,
-            #[serde(borrow)]
-            payload: PayloadShape<'a>,
-        }
-        let shape = Shape::deserialize(d)?;
-        match shape.payload {
-            PayloadShape::Object(payload) => {
-                let mut buf = Vec::new();
-                rmp_serde::encode::write_named(&mut buf, &payload).map_err(de::Error::custom)?;
-                let e = LoggedEvent {
-                    event_type: Cow::Owned(shape.event_type.0.into_owned()),
-                    object: match payload {
-                        EventPayload::Job(j) => Object::Job(Arc::new(*j)),
-                        EventPayload::Evaluation(e) => Object::Evaluation(Arc::new(*e)),
-                        EventPayload::Allocation(a) => Object::Allocation(a),
-                        EventPayload::Node(n) => Object::Node(n),
-                        EventPayload::Deployment(d) => Object::Deployment(Arc::new(*d)),
-                    },
-                };
-                let mut strings = vec![&*e.event_type, e.key(), e.namespace()];
-                strings.extend(e.filter_keys());
-                Ok(RetainedEvent::from_parts(e.topic(), &strings, &buf))
-            }
-            PayloadShape::Encoded(bytes) => {
-                let topic = shape
-                    .topic
-                    .and_then(|t| Topic::parse(&t.0))
-                    .ok_or_else(|| de::Error::custom("retained event without a known topic"))?;
-                let mut strings = vec![&*shape.event_type.0, &*shape.key.0, &*shape.namespace.0];
-                strings.extend(shape.filter_keys.iter().map(|k| &*k.0));
-                Ok(RetainedEvent::from_parts(topic, &strings, &bytes))
-            }
-        }
-    }
-}
-
-/// A string borrowed from the snapshot when the decoder can (`Cow`'s own
-/// `Deserialize` always copies).
-#[derive(Default)]
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Cow<'de, str>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Cow::Borrowed(s))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(s.to_string()))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(s))
-            }
-        }
-        d.deserialize_str(V).map(Str)
-    }
-}
-
-enum PayloadShape<'a> {
-    /// This format: the object's encoding.
-    Encoded(Cow<'a, [u8]>),
-    /// Format 1: the object itself.
-    Object(EventPayload),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for PayloadShape<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = PayloadShape<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an encoded event payload or an event payload object")
-            }
-            fn visit_borrowed_bytes<E>(self, b: &'de [u8]) -> Result<Self::Value, E> {
-                Ok(PayloadShape::Encoded(Cow::Borrowed(b)))
-            }
-            fn visit_bytes<E>(self, b: &[u8]) -> Result<Self::Value, E> {
-                Ok(PayloadShape::Encoded(Cow::Owned(b.to_vec())))
-            }
-            fn visit_byte_buf<E>(self, b: Vec<u8>) -> Result<Self::Value, E> {
-                Ok(PayloadShape::Encoded(Cow::Owned(b)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                // `{"Job": {…}}`: the externally tagged enum, as rmp_serde
-                // writes a newtype variant.
-                EventPayload::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(PayloadShape::Object)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// All events of one Raft index.

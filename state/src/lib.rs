@@ -105,3 +105,28 @@ impl State {
         self.events.set_retention(retention);
     }
 }
+
+/// Runs two independent pieces of work and returns both results, one
+/// after the other ([`Sequential`]) or at once: this crate starts no
+/// threads, so a caller that may passes its own (the server restores its
+/// snapshot on two threads).
+pub trait Join {
+    fn join<A: Send, B: Send>(
+        &self,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B);
+}
+
+/// [`Join`] on the calling thread, `a` first.
+pub struct Sequential;
+
+impl Join for Sequential {
+    fn join<A: Send, B: Send>(
+        &self,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B) {
+        (a(), b())
+    }
+}

@@ -3,29 +3,37 @@
 //! `#[serde(default)]` still reads old snapshots. Derived indexes are not
 //! written; they are rebuilt on restore, so they cannot disagree with rows.
 
+use drover_api::Topic;
 use serde::{Deserialize, Serialize};
 
 use crate::command::ClusterMetadata;
-use crate::events::{EventLog, EventRetention};
+use crate::events::{EventLog, EventRetention, LogWithRows, Object};
 use crate::tables::Tables;
 use crate::State;
+use crate::{Join, Sequential};
 
 /// Bumped only for an incompatible change of the snapshot layout.
 /// 2: retained events hold their payload encoded, as a binary
 /// (`events.rs`). 3: a job version that is its job's current row is
 /// written as `nil`, not as a second copy. Formats 1 and 2 still restore;
-/// a build restores no format newer than its own.
-const FORMAT: u32 = 3;
+/// 4: a retained event that shares the stored row of its job, evaluation or
+/// deployment names it (`row`) instead of holding a second encoding
+/// (`events/codec.rs`), so writing a snapshot does not encode those rows
+/// twice and restoring one neither decodes nor compares them.
+/// Formats 1 to 3 still restore; a build restores no format newer than its
+/// own.
+const FORMAT: u32 = 4;
 /// The oldest format `restore` reads.
 const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Serialize)]
-struct SnapshotRef<'a> {
+#[serde(bound = "")]
+struct SnapshotRef<'a, F: Fn(Topic, &str, &str, u64) -> Option<Object>> {
     format: u32,
     last_index: u64,
     restored_at: u64,
     tables: &'a Tables,
-    events: &'a EventLog,
+    events: LogWithRows<'a, F>,
     /// Added within format 3: older snapshots have none, and older
     /// builds ignore it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,16 +60,26 @@ pub enum SnapshotError {
     Encode(#[from] rmp_serde::encode::Error),
     #[error("snapshot format {found} is not supported (this build reads formats {OLDEST_FORMAT} to {FORMAT})")]
     Format { found: u32 },
+    #[error("snapshot is damaged: {0}")]
+    Damaged(String),
 }
 
 impl State {
-    fn snapshot_ref(&self) -> SnapshotRef<'_> {
+    fn snapshot_ref(
+        &self,
+    ) -> SnapshotRef<'_, impl Fn(Topic, &str, &str, u64) -> Option<Object> + '_> {
+        let tables = &self.tables;
         SnapshotRef {
             format: FORMAT,
             last_index: self.last_index,
             restored_at: self.restored_at,
-            tables: &self.tables,
-            events: &self.events,
+            tables,
+            events: LogWithRows {
+                log: &self.events,
+                row: move |topic, ns: &str, key: &str, index| {
+                    tables.row_written_at(topic, ns, key, index)
+                },
+            },
             cluster: self.cluster.as_ref(),
         }
     }
@@ -114,15 +132,32 @@ impl State {
     /// Rebuild a state from [`State::snapshot`] bytes. Garbage is an error,
     /// never a panic.
     pub fn restore(bytes: &[u8], retention: EventRetention) -> Result<State, SnapshotError> {
+        State::restore_with(bytes, retention, &Sequential)
+    }
+
+    /// [`State::restore`], rebuilding the derived indexes in two halves
+    /// that `join` may run at once.
+    pub fn restore_with(
+        bytes: &[u8],
+        retention: EventRetention,
+        join: &impl Join,
+    ) -> Result<State, SnapshotError> {
         let snap: SnapshotOwned = rmp_serde::from_slice(bytes)?;
         if !(OLDEST_FORMAT..=FORMAT).contains(&snap.format) {
             return Err(SnapshotError::Format { found: snap.format });
         }
         let mut tables = snap.tables;
-        tables.rebuild();
+        tables.rebuild_with(join);
         let mut events = snap.events;
+        let row = |topic, ns: &str, key: &str, index| tables.row_written_at(topic, ns, key, index);
+        events
+            .resolve_rows(tables.shareable_rows())
+            .map_err(SnapshotError::Damaged)?;
         events.set_retention(retention);
-        events.share_rows(|topic, ns, key, index| tables.row_written_at(topic, ns, key, index));
+        if snap.format < 4 {
+            // Written with every payload: share what still encodes the same.
+            events.share_rows(row);
+        }
         Ok(State {
             tables,
             events,
@@ -335,7 +370,7 @@ mod tests {
         let copy = std::sync::Arc::new(old.tables.jobs[&key].as_ref().clone());
         old.tables.jobs.insert(key, copy);
         assert!(!current_is_shared(&old, "idle"));
-        old.tables.rebuild();
+        old.tables.rebuild_with(&Sequential);
         assert!(current_is_shared(&old, "idle"));
     }
 
@@ -370,6 +405,69 @@ mod tests {
         );
         let back = State::restore(&idle.snapshot().unwrap(), no_events).unwrap();
         assert_eq!(back, idle);
+    }
+
+    /// The job's own encoding, and how often it occurs in `bytes`.
+    fn occurrences(bytes: &[u8], job: &Job) -> usize {
+        let one = rmp_serde::to_vec_named(job).unwrap();
+        bytes
+            .windows(one.len())
+            .filter(|w| *w == one.as_slice())
+            .count()
+    }
+
+    #[test]
+    fn an_event_sharing_its_row_is_written_as_a_reference_and_shared_again() {
+        let st = busy_state(EventRetention::default());
+        let key = ("default".to_string(), "idle".to_string());
+        let mut st = st;
+        let mut idle = st.tables.jobs[&("default".to_string(), "web".to_string())]
+            .as_ref()
+            .clone();
+        idle.id = "idle".into();
+        let cmd = Command::JobRegister(JobRegister {
+            job: idle,
+            eval: None,
+            enforce_index: None,
+            now: T0 + 4,
+        });
+        assert!(st.apply(5, &cmd).result.is_ok());
+        let job = std::sync::Arc::clone(&st.tables.jobs[&key]);
+        let bytes = st.snapshot().unwrap();
+        // In the table once; the event names the row instead of a copy.
+        assert_eq!(occurrences(&bytes, &job), 1);
+        let back = State::restore(&bytes, EventRetention::default()).unwrap();
+        assert_eq!(back, st);
+        let batch = back.events.read_from(5).unwrap().next().unwrap();
+        let event = batch.events.iter().find(|e| e.key() == "idle").unwrap();
+        assert!(event.is_shared(), "{event:?}");
+        assert_eq!(back.snapshot().unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_reference_to_a_row_the_snapshot_lacks_is_an_error() {
+        let st = busy_state(EventRetention::default());
+        // The events of `st`, written against the rows of `st`, beside
+        // tables that hold none of them.
+        let bytes = rmp_serde::to_vec_named(&SnapshotRef {
+            format: FORMAT,
+            last_index: st.last_index,
+            restored_at: 0,
+            tables: &Tables::default(),
+            events: LogWithRows {
+                log: &st.events,
+                row: |topic, ns: &str, key: &str, index| {
+                    st.tables.row_written_at(topic, ns, key, index)
+                },
+            },
+            cluster: None,
+        })
+        .unwrap();
+        let err = State::restore(&bytes, EventRetention::default()).unwrap_err();
+        assert!(
+            matches!(&err, SnapshotError::Damaged(m) if m.contains("at index 2 names a row")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -483,7 +581,10 @@ mod tests {
             last_index: snap.last_index,
             restored_at: snap.restored_at,
             tables: &snap.tables,
-            events: &snap.events,
+            events: LogWithRows {
+                log: &snap.events,
+                row: |_, _: &str, _: &str, _| None,
+            },
             cluster: None,
         })
         .unwrap();

@@ -30,6 +30,7 @@ use crate::events::{LoggedEvent, Object};
 use crate::row_ix::{ByCreate, ByJob, ByModify, DeploymentByCreate, DeploymentByJob};
 use crate::usage::{NodeUsage, Reserved};
 use crate::watch::{Table, WatchKey};
+use crate::Join;
 
 /// (namespace, id)
 pub type NsKey = (String, String);
@@ -757,6 +758,21 @@ impl Tables {
         }
     }
 
+    /// Every stored row an event may share: jobs, evaluations and
+    /// deployments.
+    pub fn shareable_rows(&self) -> impl Iterator<Item = Object> + '_ {
+        let jobs = self.jobs.values().map(|j| Object::Job(Arc::clone(j)));
+        let evals = self
+            .evals
+            .values()
+            .map(|e| Object::Evaluation(Arc::clone(e)));
+        let deployments = self
+            .deployments
+            .values()
+            .map(|d| Object::Deployment(Arc::clone(d)));
+        jobs.chain(evals).chain(deployments)
+    }
+
     /// The stored job or evaluation an event at `index` may share: the row
     /// of that key, when it was written at `index`.
     pub fn row_written_at(&self, topic: Topic, ns: &str, key: &str, index: u64) -> Option<Object> {
@@ -875,14 +891,35 @@ impl Tables {
         }
     }
 
-    /// Recompute every derived index from the rows (after a restore).
-    pub fn rebuild(&mut self) {
+    /// Recompute every derived index from the rows (after a restore), the
+    /// evaluations' two string-keyed sets beside the rest by `join` (on a restart with 100,000
+    /// evaluations they are the larger half of the work, and nothing else
+    /// runs then). They are built from a copy of the table, which shares
+    /// its rows. Each index has one builder, so the result does not depend
+    /// on how `join` runs them.
+    pub fn rebuild_with(&mut self, join: &impl Join) {
+        let evals = self.evals.clone();
+        let eval_sets = move || {
+            let (mut by_create, mut by_job) = (Set::new(), Set::new());
+            for e in evals.values() {
+                by_create.insert(ByCreate(Arc::clone(e)));
+                by_job.insert(ByJob(Arc::clone(e)));
+            }
+            (by_create, by_job)
+        };
+        let ((by_create, by_job), mut ix) = join.join(eval_sets, || self.rebuild_rest());
+        ix.evals_by_create = by_create;
+        ix.evals_by_job = by_job;
+        self.ix = ix;
+    }
+
+    /// Every derived index but the evaluations' sets by creation and by
+    /// job.
+    fn rebuild_rest(&mut self) -> Secondary {
         self.share_current_versions();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
-            ix.evals_by_create.insert(ByCreate(Arc::clone(e)));
             ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
-            ix.evals_by_job.insert(ByJob(Arc::clone(e)));
             let st = ix
                 .job_stats
                 .entry(ns_key(&e.namespace, &e.job_id))
@@ -921,6 +958,6 @@ impl Tables {
                 .insert(DeploymentByCreate(Arc::clone(d)));
             ix.deployments_by_job.insert(DeploymentByJob(Arc::clone(d)));
         }
-        self.ix = ix;
+        ix
     }
 }
