@@ -67,6 +67,8 @@ pub enum StartError {
     Init(String),
     #[error("building the RPC client: {0}")]
     Rpc(String),
+    #[error("opening the state machine: {0}")]
+    Join(String),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -343,13 +345,21 @@ impl RaftHandle {
 /// one-server cluster. Restarts find their membership in the log. Without
 /// `bootstrap`, Raft waits: [`crate::cluster`] forms or joins a cluster.
 pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
-    let mut log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size)?;
+    // The state machine's snapshot restore and the log's scan read
+    // different files: side by side they take the longer of the two.
+    let sm_open = {
+        let (dir, retention, every) = (
+            settings.data_dir.join("state"),
+            settings.retention,
+            settings.snapshot_every,
+        );
+        tokio::task::spawn_blocking(move || StateMachineStore::open(&dir, retention, every))
+    };
+    let log = LogStore::open(&settings.data_dir.join("wal"), settings.segment_size);
+    // Awaited before either result is looked at: no open outlives `start`.
+    let sm = sm_open.await.map_err(|e| StartError::Join(e.to_string()))?;
+    let (mut log, sm) = (log?, sm?);
     log.import_sled(&settings.data_dir.join("raft")).await?;
-    let sm = StateMachineStore::open(
-        &settings.data_dir.join("state"),
-        settings.retention,
-        settings.snapshot_every,
-    )?;
     log.purge_only_below(sm.shared().durable_snapshot());
     let shared = sm.shared().clone();
     let config = Config {
@@ -371,6 +381,7 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         client: rpc.clone(),
     };
     let raft = Raft::new(settings.node_id, Arc::new(config), network, log.clone(), sm).await?;
+    shared.started();
     if settings.bootstrap && !raft.is_initialized().await? {
         let members = BTreeMap::from([(
             settings.node_id,
