@@ -354,6 +354,24 @@ async fn a_job_in_one_namespace_is_invisible_from_another() {
     .await;
     assert_eq!(v["Matches"]["jobs"], json!(["web-a", "web-b"]));
 
+    let (status, _, v) = send(
+        &a,
+        Method::PUT,
+        "/v1/search/fuzzy?namespace=b",
+        &json!({"Text": "web", "Context": "jobs"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(names(&v["Matches"]["jobs"], "ID"), ["web-b"]);
+    let (_, v, _) = a.get("/v1/deployments?namespace=b").await;
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["Namespace"] == "b" && d["JobID"] == "web-b"),
+        "{v}"
+    );
+
     // The header selects the namespace like the parameter.
     let r = a
         .http
@@ -380,6 +398,19 @@ async fn a_job_in_one_namespace_is_invisible_from_another() {
     .await;
     assert!(seen.iter().all(|ns| ns == "b" || ns.is_empty()), "{seen:?}");
     assert!(seen.iter().any(|ns| ns == "b"), "{seen:?}");
+    // `*` streams every namespace's events.
+    let mut stream = a
+        .http
+        .get(a.url("/v1/event/stream?index=1&namespace=*&topic=Job"))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    read_events(&mut stream, "both jobs' events", |e| {
+        seen.insert(e["Namespace"].as_str().unwrap_or("").to_string());
+        seen.contains("a") && seen.contains("b")
+    })
+    .await;
 
     // Deleting a is refused while its job and allocation live; once the
     // job is stopped and dead it goes.

@@ -181,3 +181,58 @@ fn namespaces_survive_a_snapshot_round_trip() {
     assert!(back.differences(&h.state).is_empty());
     assert_eq!(names(&back), ["default", "team"]);
 }
+
+/// Pages of `namespace=*` walk `team` before `team-a` and see every job
+/// once: tokens compare the namespace and the ID as fields, where a
+/// whole-string compare would put `team-a.x` before `team.y` (nomad#28211).
+#[test]
+fn pages_across_namespaces_whose_names_share_a_prefix() {
+    use drover_state::pagination::{paginate, PageRequest, SortKey, TokenKind};
+    use drover_state::NamespaceSel;
+
+    let mut h = Harness::new();
+    h.ok(upsert(&["team", "team-a"]));
+    for (ns, id) in [("team-a", "x"), ("team", "y"), ("team", "z")] {
+        h.ok(register(&job(ns, id, &[("g", 1)]), None));
+    }
+    for reverse in [false, true] {
+        let mut req = PageRequest {
+            per_page: 1,
+            next_token: None,
+            reverse,
+        };
+        let mut seen = Vec::new();
+        loop {
+            let start = req.start_key(TokenKind::NamespaceId).unwrap();
+            let jobs = h.state.jobs(
+                &mut WatchSet::new(),
+                NamespaceSel::All,
+                "",
+                start.as_ref(),
+                reverse,
+            );
+            let page = paginate(
+                jobs,
+                TokenKind::NamespaceId,
+                &req,
+                |j| SortKey::NamespaceId(j.namespace.clone(), j.id.clone()),
+                |_| Ok::<_, ()>(true),
+            )
+            .unwrap();
+            seen.extend(
+                page.items
+                    .iter()
+                    .map(|j| format!("{}.{}", j.namespace, j.id)),
+            );
+            match page.next_token {
+                Some(t) => req.next_token = Some(t),
+                None => break,
+            }
+        }
+        let mut want = vec!["team.y", "team.z", "team-a.x"];
+        if reverse {
+            want.reverse();
+        }
+        assert_eq!(seen, want, "reverse={reverse}");
+    }
+}
