@@ -145,6 +145,11 @@ async fn namespaces_are_created_read_updated_and_deleted() {
             "using non-existent quota \"small\"",
         ),
         (
+            "/v1/namespace",
+            json!({"Name": "np", "NodePoolConfiguration": {"Default": "gpu"}}),
+            "invalid node pool configuration",
+        ),
+        (
             "/v1/namespace/x",
             json!({"Name": "y"}),
             "Namespace name does not match request path",

@@ -50,7 +50,7 @@ pub fn valid_name(name: &str) -> bool {
 /// What is wrong with a namespace a user wrote, in Nomad's words
 /// (`Namespace.Validate`); empty when nothing is. Drover has no quotas,
 /// so any quota is one that does not exist (Nomad's state store refuses
-/// those).
+/// those), and no node pool governance.
 pub fn problems(ns: &Namespace) -> Vec<String> {
     let mut out = Vec::new();
     if !valid_name(&ns.name) {
@@ -61,6 +61,13 @@ pub fn problems(ns: &Namespace) -> Vec<String> {
     }
     if ns.description.len() > MAX_DESCRIPTION_LENGTH {
         out.push(format!("description longer than {MAX_DESCRIPTION_LENGTH}"));
+    }
+    // Nomad's community edition refuses any (nomad/structs/structs_ce.go);
+    // Drover, which has no node pool governance either, does the same.
+    if ns.node_pool_configuration.is_some() {
+        out.push(
+            "invalid node pool configuration: Node Pools Governance is unlicensed.".to_string(),
+        );
     }
     if !ns.quota.is_empty() {
         out.push(format!(
@@ -140,13 +147,18 @@ mod tests {
             name: "a.b".into(),
             description: "d".repeat(257),
             quota: "q".into(),
+            node_pool_configuration: Some(Default::default()),
             ..Namespace::default()
         };
         let p = problems(&ns);
-        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].starts_with("invalid name \"a.b\""), "{p:?}");
         assert_eq!(p[1], "description longer than 256");
-        assert_eq!(p[2], "namespace \"a.b\" using non-existent quota \"q\"");
+        assert_eq!(
+            p[2],
+            "invalid node pool configuration: Node Pools Governance is unlicensed."
+        );
+        assert_eq!(p[3], "namespace \"a.b\" using non-existent quota \"q\"");
         assert!(problems(&Namespace::default_namespace()).is_empty());
     }
 }
