@@ -205,6 +205,13 @@ async fn jobs_go_only_into_namespaces_that_exist_and_allow_them() {
         json!({"Name": "team", "Capabilities": {"EnabledTaskDrivers": ["docker"]}}),
     )
     .await;
+    // Validation names the namespace's refusal too, as Nomad's Job.Validate.
+    let (status, v) = register(&a, "/v1/validate/job", &job).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["ValidationErrors"],
+        json!(["used task driver \"raw_exec\" is not allowed in namespace \"team\""])
+    );
     let (status, v) = register(&a, "/v1/jobs", &job).await;
     assert_eq!(
         (status, v),

@@ -301,6 +301,10 @@ pub async fn validate(app: &App, body: &Bytes) -> HttpResult<Response> {
     if let Err(errs) = jobs::validate(&job, &drivers) {
         resp.validation_errors = errs.0.iter().map(ToString::to_string).collect();
         resp.error = errs.to_string();
+    } else if let Err(e) = namespace_allows(app, &job) {
+        // Nomad's Job.Validate runs the admission validators too.
+        resp.validation_errors = vec![e.message.clone()];
+        resp.error = e.message;
     }
     Ok(json(&resp, &QueryMeta::latest(app)))
 }
