@@ -2,8 +2,10 @@
 //! `/v1/namespace/{name}` (Nomad's api-docs/namespaces), jobs only in
 //! namespaces that exist and that allow their drivers, and isolation: a
 //! job in one namespace is seen from another through no list, lookup,
-//! prefix, filter, search, page or event; `namespace=*` sees both. Each
-//! test runs its own agent on 127.0.0.1 with free ports.
+//! prefix, filter, search, page or event; `namespace=*` sees both; and
+//! namespace writes through a follower of three servers. Each test runs
+//! its own agent on 127.0.0.1 with free ports; the three servers bind
+//! 127.0.2.60 to 127.0.2.62.
 
 mod common;
 
@@ -567,4 +569,70 @@ async fn the_namespace_commands() {
     assert_eq!(out, "Successfully deleted namespace \"web\"!\n");
     let (_, out, _) = drover(&a, &["namespace", "list"]);
     assert!(!out.contains("web"), "{out}");
+}
+
+/// Three servers on 127.0.2.60-62: namespace writes sent to a follower are
+/// the leader's, every server reads them (`stale`, from its own state),
+/// and all three hold the same state, namespaces table included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_writes_replicate_to_every_server() {
+    use common::cluster::{assert_same_state, form_three};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let ips = ["127.0.2.60", "127.0.2.61", "127.0.2.62"];
+    let dirs: Vec<std::path::PathBuf> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let (servers, _, leader) = form_three(&dirs, &ips, "").await;
+    let follower = &servers[(leader + 1) % 3];
+
+    let ns = json!({"Name": "team", "Description": "via a follower"});
+    let (status, _, v) = follower
+        .call(Method::PUT, "/v1/namespace/team", Some(&ns))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let mut job = blocked_job("web");
+    job["Job"]["Namespace"] = "team".into();
+    let (status, _, v) = follower.call(Method::PUT, "/v1/jobs", Some(&job)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for s in &servers {
+        s.until(
+            "/v1/namespace/team?stale",
+            "the namespace on every server",
+            |st, v| st == StatusCode::OK && v["Description"] == "via a follower",
+        )
+        .await;
+    }
+    let all: Vec<&common::cluster::Server> = servers.iter().collect();
+    assert_same_state(&all).await;
+
+    let (status, _, v) = follower
+        .call(Method::DELETE, "/v1/namespace/team", None)
+        .await;
+    assert_eq!(
+        (status, v),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("namespace \"team\" has non-terminal jobs in regions: [global]")
+        )
+    );
+    let (status, _, _) = follower
+        .call(
+            Method::DELETE,
+            "/v1/job/web?namespace=team&purge=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, v) = follower
+        .call(Method::DELETE, "/v1/namespace/team", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for s in &servers {
+        s.until(
+            "/v1/namespace/team?stale",
+            "the namespace gone everywhere",
+            |st, _| st == StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    assert_same_state(&all).await;
 }
