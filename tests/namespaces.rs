@@ -564,6 +564,39 @@ async fn the_namespace_commands() {
     assert!(!ok);
     assert!(err.contains("can not delete default namespace"), "{err}");
 
+    // A JSON specification from a file, with capabilities and metadata.
+    let spec = dir.path().join("batch.json");
+    std::fs::write(
+        &spec,
+        r#"{"Name": "batch", "Meta": {"owner": "ops"},
+            "Capabilities": {"EnabledTaskDrivers": ["raw_exec", "docker"],
+                             "DisabledNetworkModes": ["bridge"]}}"#,
+    )
+    .unwrap();
+    let (ok, out, err) = drover(&a, &["namespace", "apply", "-json", spec.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "Successfully applied namespace \"batch\"!\n");
+    let (ok, out, err) = drover(&a, &["namespace", "status", "batch"]);
+    assert!(ok, "{err}");
+    let kv: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    for (k, v) in [
+        ("Enabled Drivers", "raw_exec,docker"),
+        ("Disabled Network Modes", "bridge"),
+        ("owner", "ops"),
+    ] {
+        assert!(
+            kv.contains(&(k.to_string(), v.to_string())),
+            "{k} = {v} not in\n{out}"
+        );
+    }
+    assert!(out.contains("\nMetadata\n"), "{out}");
+    let (ok, _, err) = drover(&a, &["namespace", "delete", "batch"]);
+    assert!(ok, "{err}");
+
     let (ok, out, err) = drover(&a, &["namespace", "delete", "web"]);
     assert!(ok, "{err}");
     assert_eq!(out, "Successfully deleted namespace \"web\"!\n");
