@@ -564,6 +564,52 @@ async fn the_namespace_commands() {
     assert!(!ok);
     assert!(err.contains("can not delete default namespace"), "{err}");
 
+    // Jobs by namespace: `-namespace '*'` adds the namespace column.
+    for ns in ["default", "web"] {
+        let (status, v) =
+            register(&a, &format!("/v1/jobs?namespace={ns}"), &blocked_job("api")).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let (ok, out, err) = drover(&a, &["job", "status", "-namespace", "*"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "ID",
+            "Namespace",
+            "Type",
+            "Priority",
+            "Status",
+            "Submit Date"
+        ]
+    );
+    assert_eq!((rows[1][0], rows[1][1]), ("api", "default"));
+    assert_eq!((rows[2][0], rows[2][1]), ("api", "web"));
+    let (ok, out, err) = drover(&a, &["job", "status", "-namespace", "web"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID "), "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (ok, _, err) = drover(&a, &["namespace", "delete", "web"]);
+    assert!(!ok);
+    assert!(err.contains("non-terminal jobs"), "{err}");
+    let (status, _, _) = send(
+        &a,
+        Method::DELETE,
+        "/v1/job/api?namespace=web&purge=true",
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
     // A JSON specification from a file, with capabilities and metadata.
     let spec = dir.path().join("batch.json");
     std::fs::write(

@@ -104,7 +104,7 @@ async fn status(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<Exit
             }
             print_formatted(&ctx, &Value::Array(out))?;
         } else {
-            println!("{}", job_list_table(&jobs));
+            println!("{}", job_list_table(&jobs, ctx.all_namespaces()));
         }
         return Ok(ExitCode::SUCCESS);
     };
