@@ -594,6 +594,22 @@ async fn the_namespace_commands() {
     );
     assert_eq!((rows[1][0], rows[1][1]), ("api", "default"));
     assert_eq!((rows[2][0], rows[2][1]), ("api", "web"));
+    // With -json each job is read in its own namespace.
+    let (ok, out, err) = drover(&a, &["job", "status", "-namespace", "*", "-json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let summaries: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["Summary"]["JobID"].as_str().unwrap(),
+                j["Summary"]["Namespace"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(summaries, [("api", "default"), ("api", "web")]);
     let (ok, out, err) = drover(&a, &["job", "status", "-namespace", "web"]);
     assert!(ok, "{err}");
     assert!(out.starts_with("ID "), "{out}");

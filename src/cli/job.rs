@@ -186,6 +186,21 @@ impl Ctx {
     pub fn all_namespaces(&self) -> bool {
         self.namespace.as_deref() == Some("*")
     }
+
+    /// The same agent, region and output, for one namespace: the reads
+    /// of one job that a list over every namespace named.
+    pub fn in_namespace(&self, namespace: &str) -> Ctx {
+        Ctx {
+            api: Api {
+                base: self.api.base.clone(),
+                http: self.api.http.clone(),
+            },
+            region: self.region.clone(),
+            namespace: Some(namespace.to_string()),
+            format: self.format.clone(),
+            style: self.style,
+        }
+    }
 }
 
 /// A flag's value, else the environment variable's, ignoring empty ones.
