@@ -121,6 +121,7 @@ fn main() -> ExitCode {
         Some("eval") => return cli::eval::run(rest),
         Some("deployment") => return cli::deployment::run(rest),
         Some("node") => return cli::node::run(rest),
+        Some("namespace") => return cli::namespace::run(rest),
         Some("status") => return cli::misc::status(rest),
         Some("system") => return cli::misc::system(rest),
         Some("ui") => return cli::misc::ui(rest),

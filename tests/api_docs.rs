@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 mod common;
 use common::{blocked_job, Agent};
@@ -572,6 +572,14 @@ async fn jobs_list_parameters_and_purge() {
     let dir = tempfile::tempdir().unwrap();
     let a = server(&dir).await;
     blocked_jobs(&a, &["api", "app", "db"]).await;
+    let r = a
+        .http
+        .put(a.url("/v1/namespace/team"))
+        .json(&json!({"Name": "team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let mut other = blocked_job("api");
     other["Job"]["Namespace"] = "team".into();
     let r = a

@@ -1,5 +1,6 @@
-//! Namespaces (nomad/structs/structs.go `Namespace`). Drover has one, the
-//! `default` namespace every Nomad cluster starts with.
+//! Namespaces (nomad/structs/structs.go `Namespace`, api/namespace.go):
+//! the body of `PUT /v1/namespace` and what `/v1/namespaces` lists.
+//! Every cluster starts with `default`, which cannot be deleted.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,8 @@ pub const DEFAULT_NAMESPACE_NAME: &str = "default";
 pub const DEFAULT_NAMESPACE_DESCRIPTION: &str = "Default shared namespace";
 
 /// A namespace as `GET /v1/namespaces` and `GET /v1/namespace/:name` serve
-/// it. Unset parts are `null`, as Go's nil map and nil pointers are.
+/// it and `PUT /v1/namespace` takes it. Unset parts are `null`, as Go's
+/// nil map and nil pointers are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Namespace {

@@ -27,6 +27,10 @@ pub struct JobRegisterRequest {
     /// (Nomad 1.6+ `JobRegisterRequest.Submission`).
     #[serde(rename = "Submission")]
     pub submission: Option<crate::JobSubmission>,
+    /// The namespace of the write (Nomad's `WriteRequest.Namespace`):
+    /// over the job's own, under the `namespace` query parameter.
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

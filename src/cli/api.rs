@@ -84,6 +84,17 @@ impl Api {
         decode(r).await
     }
 
+    /// DELETEs `path`; returns the JSON answer (`Null` when empty).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .map_err(|e| anyhow!("{}", connect_error(&self.base, &e)))?;
+        decode(r).await
+    }
+
     /// The objects of the listing at `list` (e.g. `/v1/evaluations`) whose
     /// ID starts with `prefix`; only the exact match when one is exact.
     /// Nomad's CLI refuses one-character prefixes before asking.

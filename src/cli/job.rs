@@ -181,6 +181,28 @@ pub struct Ctx {
     pub style: Style,
 }
 
+impl Ctx {
+    /// Whether the command covers every namespace (`-namespace '*'`).
+    pub fn all_namespaces(&self) -> bool {
+        self.namespace.as_deref() == Some("*")
+    }
+
+    /// The same agent, region and output, for one namespace: the reads
+    /// of one job that a list over every namespace named.
+    pub fn in_namespace(&self, namespace: &str) -> Ctx {
+        Ctx {
+            api: Api {
+                base: self.api.base.clone(),
+                http: self.api.http.clone(),
+            },
+            region: self.region.clone(),
+            namespace: Some(namespace.to_string()),
+            format: self.format.clone(),
+            style: self.style,
+        }
+    }
+}
+
 /// A flag's value, else the environment variable's, ignoring empty ones.
 fn flag_or_env(p: &flags::Parsed, flag: &str, env: &str) -> Option<String> {
     p.given(flag)
@@ -263,7 +285,7 @@ impl Ctx {
                 };
                 bail!(
                     "Prefix {prefix:?} matched multiple jobs\n\n{}{truncated}",
-                    job_list_table(many)
+                    job_list_table(many, self.all_namespaces())
                 )
             }
         }
@@ -288,10 +310,15 @@ pub fn int_of(v: &Value, key: &str) -> i64 {
     v[key].as_i64().unwrap_or_default()
 }
 
-/// Nomad's job list: `ID  Type  Priority  Status  Submit Date`
+/// Nomad's job list: `ID  Type  Priority  Status  Submit Date`, with a
+/// `Namespace` column after the ID when the list covers every namespace
 /// (`createStatusListOutput`, `command/job_status.go`).
-pub fn job_list_table(jobs: &[Value]) -> String {
-    let mut rows = vec![row(&["ID", "Type", "Priority", "Status", "Submit Date"])];
+pub fn job_list_table(jobs: &[Value], all_namespaces: bool) -> String {
+    let mut header = vec!["ID", "Type", "Priority", "Status", "Submit Date"];
+    if all_namespaces {
+        header.insert(1, "Namespace");
+    }
+    let mut rows = vec![row(&header)];
     for j in jobs {
         let mut kind = str_of(j, "Type");
         if j["Periodic"].as_bool() == Some(true) {
@@ -300,13 +327,17 @@ pub fn job_list_table(jobs: &[Value]) -> String {
         if j["ParameterizedJob"].as_bool() == Some(true) {
             kind.push_str("/parameterized");
         }
-        rows.push(vec![
+        let mut cells = vec![
             str_of(j, "ID"),
             kind,
             int_of(j, "Priority").to_string(),
             status_string(j),
             format_time(int_of(j, "SubmitTime")),
-        ]);
+        ];
+        if all_namespaces {
+            cells.insert(1, str_of(j, "Namespace"));
+        }
+        rows.push(cells);
     }
     table(&rows)
 }

@@ -20,6 +20,7 @@ General options:
 
   -namespace=<namespace>
     The namespace to use. Defaults to NOMAD_NAMESPACE, else \"default\".
+    '*' makes job status list the jobs of every namespace.
 "
         )
     };

@@ -100,11 +100,12 @@ async fn status(ctx: Ctx, p: flags::Parsed, name: String) -> anyhow::Result<Exit
         } else if wants_formatted(&ctx) {
             let mut out = Vec::new();
             for j in &jobs {
+                let ctx = ctx.in_namespace(&str_of(j, "Namespace"));
                 out.push(job_json(&ctx, &str_of(j, "ID"), all_allocs).await?);
             }
             print_formatted(&ctx, &Value::Array(out))?;
         } else {
-            println!("{}", job_list_table(&jobs));
+            println!("{}", job_list_table(&jobs, ctx.all_namespaces()));
         }
         return Ok(ExitCode::SUCCESS);
     };

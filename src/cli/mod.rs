@@ -1,5 +1,5 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc|deployment|eval|event|job|node|operator|server|status|system|ui ...`.
+//! `drover alloc|deployment|eval|event|job|namespace|node|operator|server|status|system|ui ...`.
 //! Glue only: the agent does the work, these files turn words into
 //! requests and answers into text and exit codes.
 //!
@@ -29,6 +29,7 @@ mod job_status;
 mod logs;
 pub mod misc;
 mod monitor;
+pub mod namespace;
 pub mod node;
 pub mod operator;
 pub mod output;

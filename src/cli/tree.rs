@@ -2,7 +2,7 @@
 //! text, from which `drover completion` takes the words and flags (a flag
 //! is an option line of the help, `  -name`), so the two cannot disagree.
 
-use super::{help, job_help, usage};
+use super::{help, job_help, namespace, usage};
 
 /// `drover`, `drover -h`, `drover --help`.
 pub const TOP: &str = r#"Usage: drover [-version] [-help] <command> [args]
@@ -21,6 +21,7 @@ Other commands:
     deployment    Interact with deployments
     eval          Interact with evaluations
     event         Stream the cluster's events
+    namespace     Interact with namespaces
     operator      Cluster operator commands: Raft peers, snapshots
     server        Manage servers: join a cluster, list the servers
     system        Interact with the system API
@@ -76,6 +77,12 @@ pub const TREE: &[(&str, &str)] = &[
     ("job status", job_help::STATUS),
     ("job stop", job_help::STOP),
     ("job validate", job_help::VALIDATE),
+    ("namespace", namespace::USAGE),
+    ("namespace apply", namespace::APPLY),
+    ("namespace delete", namespace::DELETE),
+    ("namespace inspect", namespace::INSPECT),
+    ("namespace list", namespace::LIST),
+    ("namespace status", namespace::STATUS),
     ("node", usage::NODE),
     ("node drain", usage::NODE_DRAIN),
     ("node eligibility", usage::NODE_ELIGIBILITY),

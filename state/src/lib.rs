@@ -13,6 +13,7 @@ pub mod command;
 pub mod events;
 pub mod filter;
 mod maps;
+pub mod namespaces;
 pub mod pagination;
 pub mod periodic;
 mod read;

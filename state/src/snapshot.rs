@@ -117,6 +117,7 @@ impl State {
                 "periodic_launches",
                 a.periodic_launches == b.periodic_launches,
             ),
+            ("namespaces", a.namespaces == b.namespaces),
             ("derived indexes", a.ix == b.ix),
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),
@@ -569,6 +570,8 @@ mod tests {
         let restored = State::restore(&old, EventRetention::default()).unwrap();
         assert_eq!(restored, st);
         assert!(restored.scheduler_config().is_none());
+        // Written before the namespaces table: `default` alone.
+        assert_eq!(restored.namespace_names(), ["default"]);
     }
 
     #[test]

@@ -104,6 +104,10 @@ pub(crate) struct Tables {
     /// written before it have none.
     #[serde(default, deserialize_with = "crate::maps::deserialize")]
     pub periodic_launches: Map<NsKey, crate::periodic::PeriodicLaunch>,
+    /// Namespaces by name ([`crate::namespaces`]). Snapshots written
+    /// before it read as `default` alone.
+    #[serde(default)]
+    pub namespaces: crate::namespaces::Namespaces,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -166,7 +170,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 14)?;
+        let mut st = s.serialize_struct("Tables", 15)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -181,6 +185,7 @@ impl Serialize for Tables {
         st.serialize_field("job_submissions", &self.job_submissions)?;
         st.serialize_field("periodic_launches", &self.periodic_launches)?;
         st.serialize_field("autopilot_config", &self.autopilot_config)?;
+        st.serialize_field("namespaces", &self.namespaces)?;
         st.end()
     }
 }
@@ -318,7 +323,7 @@ fn ns_key(namespace: &str, id: &str) -> NsKey {
 }
 
 impl Tables {
-    fn touch_table(&mut self, ctx: &mut Ctx, table: Table) {
+    pub(crate) fn touch_table(&mut self, ctx: &mut Ctx, table: Table) {
         self.indexes.insert(table, ctx.index);
         ctx.touched.push(WatchKey::Table(table));
     }

@@ -32,6 +32,7 @@ pub enum Table {
     Allocs,
     Nodes,
     Deployment,
+    Namespaces,
 }
 
 impl Table {
@@ -45,6 +46,7 @@ impl Table {
             Table::Allocs => "allocs",
             Table::Nodes => "nodes",
             Table::Deployment => "deployment",
+            Table::Namespaces => "namespaces",
         }
     }
 }

@@ -23,7 +23,20 @@ fn cluster() -> Harness {
             )
         })
         .collect();
-    for j in &jobs {
+    // The `team` namespace comes in the first entry, so indexes stay as
+    // they were before namespaces had to exist.
+    let team = drover_state::Command::NamespaceUpsert(drover_state::command::NamespaceUpsert {
+        namespaces: vec![Namespace {
+            name: "team".into(),
+            ..Namespace::default()
+        }],
+        now: T0,
+    });
+    h.ok(drover_state::Command::Batch(vec![
+        team,
+        register(&jobs[0], None),
+    ]));
+    for j in &jobs[1..] {
         h.ok(register(j, None));
     }
     for (i, j) in jobs.iter().enumerate() {

@@ -72,9 +72,11 @@ proptest! {
         reverse in any::<bool>(),
     ) {
         let mut st = State::default();
+        let namespaces = ["a", "ab", "b"].map(|n| Namespace { name: n.into(), ..Namespace::default() });
+        st.apply(1, &Command::NamespaceUpsert(NamespaceUpsert { namespaces: namespaces.to_vec(), now: T0 }));
         for (i, (n, id)) in jobs.iter().enumerate() {
             let cmd = Command::JobRegister(JobRegister { job: job(n, id, &[("g", 1)]), eval: None, enforce_index: None, now: T0 });
-            st.apply(i as u64 + 1, &cmd);
+            st.apply(i as u64 + 2, &cmd);
         }
         let start = token.clone().map(|(n, i)| SortKey::NamespaceId(n.to_string(), i));
         let got: Vec<(String, String)> = st

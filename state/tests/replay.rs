@@ -394,6 +394,28 @@ fn command() -> impl Strategy<Value = Command> {
                     now,
                 })
             }),
+        (
+            prop::sample::select(vec!["a", "b", "default"]),
+            any::<bool>(),
+            now.clone()
+        )
+            .prop_map(|(name, delete, now)| {
+                if delete {
+                    Command::NamespaceDelete(NamespaceDelete {
+                        names: vec![name.into()],
+                        now,
+                    })
+                } else {
+                    Command::NamespaceUpsert(NamespaceUpsert {
+                        namespaces: vec![Namespace {
+                            name: name.into(),
+                            description: format!("at {now}"),
+                            ..Default::default()
+                        }],
+                        now,
+                    })
+                }
+            }),
         (pick(JOBS), 0i32..4, now).prop_map(|(id, count, now)| {
             Command::JobSubmit(JobSubmit {
                 register: JobRegister {

@@ -31,7 +31,7 @@ use super::query::RawQuery;
 use super::App;
 use crate::jobs;
 
-pub async fn plan(app: &App, _q: &RawQuery, id: &str, body: &Bytes) -> HttpResult<Response> {
+pub async fn plan(app: &App, q: &RawQuery, id: &str, body: &Bytes) -> HttpResult<Response> {
     let req: JobRegisterRequest =
         jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let flags: JobPlanRequest =
@@ -39,9 +39,11 @@ pub async fn plan(app: &App, _q: &RawQuery, id: &str, body: &Bytes) -> HttpResul
     let mut job = jobs::validate_register(&req, Some(id))
         .map_err(|e| HttpError::bad_request(e.to_string()))?
         .clone();
+    job.namespace = jobs::namespace_for_job(&job.namespace, q.get("namespace"), &req.namespace);
     jobs::canonicalize(&mut job);
     let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
     jobs::validate(&job, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    super::job_writes::namespace_allows(app, &job)?;
     let now = now();
     job.submit_time = now;
 

@@ -104,18 +104,33 @@ pub(super) fn registrations_allowed(app: &App) -> HttpResult<()> {
     Ok(())
 }
 
+/// Nomad's namespace admission check: the job's namespace exists and its
+/// capabilities allow the job's task drivers and network modes.
+pub(super) fn namespace_allows(app: &App, job: &Job) -> HttpResult<()> {
+    let shared = app.raft.shared.read();
+    let ns = shared.state.namespace(&mut WatchSet::new(), &job.namespace);
+    jobs::check_namespace(job, ns).map_err(HttpError::bad_request)
+}
+
 /// `PUT /v1/jobs` and `PUT /v1/job/{id}`; refused first while
 /// registrations are disabled ([`registrations_allowed`]).
-pub async fn register(app: &App, path_id: Option<&str>, body: &Bytes) -> HttpResult<Response> {
+pub async fn register(
+    app: &App,
+    q: &RawQuery,
+    path_id: Option<&str>,
+    body: &Bytes,
+) -> HttpResult<Response> {
     registrations_allowed(app)?;
     let req: JobRegisterRequest =
         jobs::decode_job_request(body).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let mut job = jobs::validate_register(&req, path_id)
         .map_err(|e| HttpError::bad_request(e.to_string()))?
         .clone();
+    job.namespace = jobs::namespace_for_job(&job.namespace, q.get("namespace"), &req.namespace);
     jobs::canonicalize(&mut job);
     let drivers: Vec<&str> = app.info.known_drivers.iter().map(String::as_str).collect();
     jobs::validate(&job, &drivers).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    namespace_allows(app, &job)?;
     let now = now();
     job.submit_time = now;
     let existing = app
@@ -286,6 +301,10 @@ pub async fn validate(app: &App, body: &Bytes) -> HttpResult<Response> {
     if let Err(errs) = jobs::validate(&job, &drivers) {
         resp.validation_errors = errs.0.iter().map(ToString::to_string).collect();
         resp.error = errs.to_string();
+    } else if let Err(e) = namespace_allows(app, &job) {
+        // Nomad's Job.Validate runs the admission validators too.
+        resp.validation_errors = vec![e.message.clone()];
+        resp.error = e.message;
     }
     Ok(json(&resp, &QueryMeta::latest(app)))
 }

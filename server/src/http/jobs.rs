@@ -16,8 +16,13 @@ use super::App;
 use super::{job_lifecycle, job_writes};
 
 /// `PUT /v1/jobs`: register a job.
-pub async fn register(State(app): State<App>, body: Bytes) -> HttpResult<Response> {
-    job_writes::register(&app, None, &body).await
+pub async fn register(
+    State(app): State<App>,
+    AxumQuery(raw): AxumQuery,
+    body: Bytes,
+) -> HttpResult<Response> {
+    let q = RawQuery::parse(raw.as_deref());
+    job_writes::register(&app, &q, None, &body).await
 }
 
 /// `PUT /v1/validate/job`.
@@ -140,7 +145,7 @@ pub async fn dispatch(
     match (suffix, method) {
         (None, Method::GET) => Box::pin(get_job(&app, &q, id)).await,
         (None, Method::PUT | Method::POST) => {
-            Box::pin(job_writes::register(&app, Some(id), &body)).await
+            Box::pin(job_writes::register(&app, &q, Some(id), &body)).await
         }
         (None, Method::DELETE) => Box::pin(job_writes::deregister(&app, &q, id)).await,
         (Some("allocations"), Method::GET) => Box::pin(allocations(&app, &q, id)).await,

@@ -25,6 +25,7 @@ mod jobs;
 pub mod leader_forward;
 mod list;
 mod metrics;
+mod namespace_header;
 mod namespaces;
 mod node_pools;
 mod node_writes;
@@ -155,8 +156,18 @@ pub fn router(app: App) -> Router {
         .route("/v1/scaling/policies", get(scaling::list))
         .route("/v1/scaling/policy/{id}", get(scaling::get_one))
         .route("/v1/namespaces", get(namespaces::list))
+        .route(
+            "/v1/namespace",
+            put(namespaces::create).post(namespaces::create),
+        )
         .route("/v1/namespace/", any(namespaces::missing_name))
-        .route("/v1/namespace/{name}", get(namespaces::get_one))
+        .route(
+            "/v1/namespace/{name}",
+            get(namespaces::get_one)
+                .put(namespaces::update)
+                .post(namespaces::update)
+                .delete(namespaces::delete),
+        )
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/internal/node/register", put(client_rpc::register))
         .route(
@@ -212,6 +223,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/event/stream", get(events::stream))
         .route("/v1/metrics", get(metrics::metrics))
         .fallback(not_found)
+        // `X-Nomad-Namespace` becomes `?namespace=` for every handler.
+        .layer(axum::middleware::from_fn(namespace_header::layer))
         // Every route, so nothing the leader must answer is missed.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

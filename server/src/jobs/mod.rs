@@ -32,6 +32,7 @@ mod constraint;
 mod decode;
 pub mod diff;
 mod duration;
+mod namespace;
 mod network;
 mod policy;
 mod scaling;
@@ -45,6 +46,7 @@ pub use canonicalize::{
 };
 pub use decode::{decode_job_request, decode_json, strip_nulls, DecodeError};
 pub use duration::go_duration;
+pub use namespace::{check_namespace, namespace_for_job};
 pub use scaling::propagate_scaling_policy_ids;
 pub use validate::{
     validate, validate_register, FieldError, ValidationErrors, JOB_MAX_COUNT, JOB_MAX_PRIORITY,

@@ -15,6 +15,12 @@ pub(crate) fn register(t: &mut Tables, ctx: &mut Ctx, c: &JobRegister) -> Result
             "job ID and Namespace must be set".into(),
         ));
     }
+    if !t.namespaces.0.contains_key(&c.job.namespace) {
+        return Err(ApplyError::Namespace(format!(
+            "job {:?} is in nonexistent namespace {:?}",
+            c.job.id, c.job.namespace
+        )));
+    }
     let key = (c.job.namespace.clone(), c.job.id.clone());
     let existing = t.jobs.get(&key);
     if let Some(expected) = c.enforce_index {

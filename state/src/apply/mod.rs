@@ -9,6 +9,7 @@ mod alloc;
 mod deployment;
 mod job;
 mod lifecycle;
+mod namespace;
 mod node;
 mod scheduler;
 
@@ -65,6 +66,10 @@ pub enum ApplyError {
     /// message, nomad/state/state_store.go `DeleteEval`).
     #[error("eval broker is enabled; eval broker must be paused to delete evals")]
     EvalBrokerEnabled,
+    /// A namespace write that does not hold, or a job in a namespace that
+    /// does not exist, with Nomad's message (nomad/state/state_store.go).
+    #[error("{0}")]
+    Namespace(String),
 }
 
 /// What one `apply` did.
@@ -193,6 +198,8 @@ impl State {
             Command::JobStability(c) => lifecycle::stability(t, &mut ctx, c),
             Command::ScalingEventRegister(c) => lifecycle::scaling_event(t, &mut ctx, c),
             Command::JobSubmit(c) => lifecycle::submit(t, &mut ctx, c),
+            Command::NamespaceUpsert(c) => namespace::upsert(t, &mut ctx, c),
+            Command::NamespaceDelete(c) => namespace::delete(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

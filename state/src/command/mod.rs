@@ -13,6 +13,7 @@ mod deployment;
 mod eval;
 mod job;
 mod lifecycle;
+mod namespace;
 mod node;
 mod plan;
 mod restore;
@@ -25,6 +26,7 @@ pub use deployment::*;
 pub use eval::*;
 pub use job::*;
 pub use lifecycle::*;
+pub use namespace::*;
 pub use node::*;
 pub use plan::*;
 pub use restore::*;
@@ -65,6 +67,8 @@ pub enum Command {
     JobStability(JobStability),
     ScalingEventRegister(ScalingEventRegister),
     JobSubmit(JobSubmit),
+    NamespaceUpsert(NamespaceUpsert),
+    NamespaceDelete(NamespaceDelete),
 }
 
 impl Command {
@@ -95,6 +99,8 @@ impl Command {
             Command::JobStability(c) => c.now,
             Command::ScalingEventRegister(c) => c.now,
             Command::JobSubmit(c) => c.register.now,
+            Command::NamespaceUpsert(c) => c.now,
+            Command::NamespaceDelete(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -136,6 +142,10 @@ impl Command {
             // object that has a topic.
             Command::ScalingEventRegister(_) => "JobRegistered",
             Command::JobSubmit(_) => "JobRegistered",
+            // Emit no events: Nomad has no namespace topic
+            // (nomad/structs/event.go).
+            Command::NamespaceUpsert(_) => "NamespaceUpsert",
+            Command::NamespaceDelete(_) => "NamespaceDelete",
         }
     }
 }
