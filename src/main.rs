@@ -125,6 +125,7 @@ fn main() -> ExitCode {
         Some("system") => return cli::misc::system(rest),
         Some("ui") => return cli::misc::ui(rest),
         Some("event") => return cli::misc::event(rest),
+        Some("tls") => return cli::tls::run(rest),
         Some("completion") => return cli::completion::run(rest, &agent_flags()),
         _ => {}
     }

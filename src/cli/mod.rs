@@ -36,6 +36,7 @@ pub mod server;
 mod session;
 mod template;
 mod term;
+pub mod tls;
 pub mod tree;
 mod usage;
 mod views;

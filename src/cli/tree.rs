@@ -2,7 +2,7 @@
 //! text, from which `drover completion` takes the words and flags (a flag
 //! is an option line of the help, `  -name`), so the two cannot disagree.
 
-use super::{help, job_help, usage};
+use super::{help, job_help, tls, usage};
 
 /// `drover`, `drover -h`, `drover --help`.
 pub const TOP: &str = r#"Usage: drover [-version] [-help] <command> [args]
@@ -24,6 +24,7 @@ Other commands:
     operator      Cluster operator commands: Raft peers, snapshots
     server        Manage servers: join a cluster, list the servers
     system        Interact with the system API
+    tls           Create a certificate authority and certificates
     ui            Print (or open) the address of the web UI
     version       Print the version of this binary
 
@@ -90,6 +91,11 @@ pub const TREE: &[(&str, &str)] = &[
     ("status", usage::STATUS),
     ("system", usage::SYSTEM),
     ("system gc", usage::SYSTEM_GC),
+    ("tls", tls::USAGE),
+    ("tls ca", tls::CA_USAGE),
+    ("tls ca create", tls::CA_CREATE),
+    ("tls cert", tls::CERT_USAGE),
+    ("tls cert create", tls::CERT_CREATE),
     ("ui", usage::UI),
     ("version", usage::VERSION),
 ];
