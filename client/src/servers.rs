@@ -54,10 +54,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(7);
 /// `tls`, under `tls { http = true }`: checks the servers' certificates
 /// against the CA and presents this agent's (built by the agent).
 pub fn http_client(tls: Option<rustls::ClientConfig>) -> reqwest::Client {
-    let builder = match tls {
-        Some(tls) => reqwest::Client::builder().use_preconfigured_tls(tls),
-        None => reqwest::Client::builder(),
-    };
+    let builder = reqwest::Client::builder().use_preconfigured_tls(tls.unwrap_or_else(no_tls));
     let builder = builder
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_keepalive(PROBE_EVERY)
@@ -66,6 +63,19 @@ pub fn http_client(tls: Option<rustls::ClientConfig>) -> reqwest::Client {
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     let builder = builder.tcp_user_timeout(SILENCE);
     builder.build().unwrap_or_default()
+}
+
+/// TLS settings that trust nothing, for plain HTTP: reqwest's own default
+/// would load the system's CA store for every client (and fail where
+/// there is none, as in a minimal container).
+fn no_tls() -> rustls::ClientConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        // Invariant: aws-lc-rs supports TLS 1.2 and 1.3, the safe defaults.
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// The server list, shared by the client's loops and its agent endpoints.

@@ -240,6 +240,22 @@ impl Tls {
     }
 }
 
+/// The TLS settings of a client that only speaks plain HTTP: no roots, so
+/// an `https://` URL fails its handshake. Handed to reqwest so that it
+/// never builds its own default, which loads the system's CA store on
+/// every client built, and fails where there is none (a minimal
+/// container).
+pub fn no_tls() -> ClientConfig {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        // Invariant: aws-lc-rs's default provider supports TLS 1.2 and
+        // 1.3, the safe defaults, so this cannot fail.
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 /// The certificates of a PEM file, at least one.
 fn certificates(
     field: &'static str,

@@ -37,9 +37,10 @@ impl Api {
     /// The agent `-address` (or the environment) names, over the TLS the
     /// flags and environment ask for ([`super::tls_client`]).
     pub fn connect(p: &super::flags::Parsed) -> anyhow::Result<Api> {
-        let transport = super::tls_client::transport(p)?;
+        let base = address(p.given("address").then(|| p.str("address", "")));
+        let transport = super::tls_client::transport(p, &base)?;
         Ok(Api {
-            base: address(p.given("address").then(|| p.str("address", ""))),
+            base,
             http: transport.http,
             ws_tls: transport.ws_tls,
         })

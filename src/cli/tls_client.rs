@@ -47,8 +47,9 @@ pub struct Transport {
     pub ws_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// The transport the flags and environment ask for.
-pub fn transport(p: &Parsed) -> anyhow::Result<Transport> {
+/// The transport the flags and environment ask for, to the agent at
+/// `base`.
+pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
     let ca = setting(p, "ca-cert", &["DROVER_CACERT", "NOMAD_CACERT"]);
     let cert = setting(
         p,
@@ -102,9 +103,17 @@ pub fn transport(p: &Parsed) -> anyhow::Result<Transport> {
             roots.add(c).map_err(|e| anyhow!("-ca-cert: {ca}: {e}"))?;
         }
         builder.with_root_certificates(roots)
+    } else if !base.starts_with("https://") {
+        // Plain HTTP: settings that trust nothing, so that reqwest does not
+        // load the system's CA store (which a minimal container lacks).
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(drover_server::tls::no_tls())
+            .build()
+            .map_err(|e| anyhow!("setting up the HTTP client: {e}"))?;
+        return Ok(Transport { http, ws_tls: None });
     } else {
-        // No CA named: reqwest's own trust (the system's roots), and no
-        // TLS for WebSocket sessions.
+        // HTTPS with no CA named: reqwest's own trust (the system's
+        // roots), and no TLS for WebSocket sessions.
         let mut http = reqwest::Client::builder();
         if let Some((chain, key)) = identity {
             let mut pem = Vec::new();

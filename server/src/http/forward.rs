@@ -57,7 +57,10 @@ impl NodeLink {
     /// Plain HTTP.
     pub fn plain() -> NodeLink {
         NodeLink {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .use_preconfigured_tls(crate::tls::no_tls())
+                .build()
+                .unwrap_or_default(),
             tls: None,
         }
     }

@@ -171,11 +171,9 @@ impl RpcClient {
     /// true }`, [`crate::tls::Tls::client`] with ALPN `h2`); `None` for h2c.
     pub fn new(tls: Option<rustls::ClientConfig>) -> Result<RpcClient, reqwest::Error> {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let builder = match tls {
-            Some(tls) => reqwest::Client::builder().use_preconfigured_tls(tls),
-            None => reqwest::Client::builder(),
-        };
-        let http = builder
+        let tls = tls.unwrap_or_else(crate::tls::no_tls);
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .http2_prior_knowledge()
             .no_proxy()
             .tcp_nodelay(true)
