@@ -395,26 +395,27 @@ async fn cluster_and_clients_run_with_mutual_tls() {
         &server_addrs,
         &rogue_tls,
     );
-    until(
-        "a server refusing the rogue client",
-        || logs(&servers),
-        || async {
-            servers.iter().zip(&before).find_map(|(s, before)| {
-                let log = s.log();
-                log[before.len().min(log.len())..]
-                    .lines()
-                    .any(|l| {
-                        l.contains("TLS handshake refused")
-                            && l.contains("invalid peer certificate")
-                    })
-                    .then_some(())
-            })
-        },
-    )
+    let rogue_log = || std::fs::read_to_string(rogue.dir.join("agent.log")).unwrap_or_default();
+    let both = || format!("{}\n--- the rogue client:\n{}", logs(&servers), rogue_log());
+    until("a server refusing the rogue client", both, || async {
+        servers.iter().zip(&before).find_map(|(s, before)| {
+            let log = s.log();
+            log[before.len().min(log.len())..]
+                .lines()
+                .any(|l| {
+                    l.contains("TLS handshake refused") && l.contains("invalid peer certificate")
+                })
+                .then_some(())
+        })
+    })
     .await;
-    let rogue_log = std::fs::read_to_string(rogue.dir.join("agent.log")).unwrap_or_default();
     let nodes = get(&http, &https(&servers[0], "/v1/nodes")).await.unwrap();
-    assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}\n{rogue_log}");
+    assert_eq!(
+        nodes.as_array().unwrap().len(),
+        1,
+        "{nodes}\n{}",
+        rogue_log()
+    );
 }
 
 #[test]
