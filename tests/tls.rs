@@ -325,6 +325,38 @@ async fn cluster_and_clients_run_with_mutual_tls() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("certificate"), "{err}");
 
+    // exec through a follower: the CLI's WebSocket over TLS, relayed to
+    // the node over TLS.
+    let exec = drover(
+        tmp.path(),
+        &[
+            "alloc",
+            "exec",
+            "-address",
+            &https(follower, ""),
+            "-ca-cert",
+            &ca,
+            "-client-cert",
+            &cert,
+            "-client-key",
+            &key,
+            "-i=false",
+            &alloc_id,
+            "/bin/sh",
+            "-c",
+            "echo exec-over-tls; exit 3",
+        ],
+    );
+    assert_eq!(
+        (
+            exec.status.code(),
+            String::from_utf8_lossy(&exec.stdout).as_ref()
+        ),
+        (Some(3), "exec-over-tls\n"),
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+
     // Plain HTTP to the HTTPS port: Go's answer, by hand and by the CLI.
     let plain = reqwest::Client::new()
         .get(format!(
