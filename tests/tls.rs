@@ -564,3 +564,116 @@ fn an_agent_with_a_bad_tls_block_stops_with_one_line() {
         );
     }
 }
+
+/// The `tls` block for `cert` (a file prefix in `pki`), HTTPS and mutual
+/// TLS on RPC, client certificates not required, server names checked
+/// or not.
+fn tls_block_with(pki: &Path, cert: &str, verify_server_hostname: bool) -> String {
+    let p = |f: &str| pki.join(f).display().to_string();
+    format!(
+        "tls {{\n  http = true\n  rpc = true\n  ca_file = \"{}\"\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_server_hostname = {verify_server_hostname}\n}}\n",
+        p("nomad-agent-ca.pem"),
+        p(&format!("{cert}.pem")),
+        p(&format!("{cert}-key.pem")),
+    )
+}
+
+/// Servers are dialled by IP, and their certificates need not name it:
+/// with `verify_server_hostname` the name `server.<region>.nomad` is
+/// checked, without it only the CA. A server presenting a client's
+/// certificate is refused where names are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_names_are_checked_only_with_verify_server_hostname() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    ok(&drover(&pki, &["tls", "ca", "create"]));
+    // Neither names the test's addresses: 127.0.0.1 and localhost only.
+    ok(&drover(&pki, &["tls", "cert", "create", "-server"]));
+    ok(&drover(&pki, &["tls", "cert", "create", "-client"]));
+    let ca = std::fs::read(pki.join("nomad-agent-ca.pem")).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .unwrap();
+
+    // A server with a server certificate, and one posing with a client's.
+    let one = ["-bootstrap-expect".to_string(), "1".to_string()];
+    let real = Server::start(
+        &tmp.path().join("real"),
+        "127.0.2.120",
+        free_port(),
+        &one,
+        &tls_block_with(&pki, "global-server-nomad", false),
+    );
+    let fake = Server::start(
+        &tmp.path().join("fake"),
+        "127.0.2.123",
+        free_port(),
+        &one,
+        &tls_block_with(&pki, "global-client-nomad", false),
+    );
+    for s in [&real, &fake] {
+        until(
+            "a leader",
+            || s.log(),
+            || async {
+                let leader = get(&http, &https(s, "/v1/status/leader")).await?;
+                leader.as_str().is_some_and(|l| !l.is_empty()).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // Clients of the real server register, names checked or not.
+    let at = |s: &Server| vec![format!("{}:{}", s.ip, s.http)];
+    let checked = Client::start(
+        &tmp.path().join("checked"),
+        "127.0.2.121",
+        &at(&real),
+        &tls_block_with(&pki, "global-client-nomad", true),
+    );
+    let unchecked = Client::start(
+        &tmp.path().join("unchecked"),
+        "127.0.2.122",
+        &at(&real),
+        &tls_block_with(&pki, "global-client-nomad", false),
+    );
+    let both = || format!("{}\n{}", checked_log(&checked), checked_log(&unchecked));
+    until("both clients registered", both, || async {
+        let nodes = get(&http, &https(&real, "/v1/nodes")).await?;
+        let ready = nodes
+            .as_array()?
+            .iter()
+            .filter(|n| n["Status"] == "ready")
+            .count();
+        (ready == 2).then_some(())
+    })
+    .await;
+
+    // A client that checks names refuses the server with a client's
+    // certificate, and says why.
+    let wary = Client::start(
+        &tmp.path().join("wary"),
+        "127.0.2.124",
+        &at(&fake),
+        &tls_block_with(&pki, "global-client-nomad", true),
+    );
+    until(
+        "the wary client refusing the fake server",
+        || checked_log(&wary),
+        || async {
+            checked_log(&wary)
+                .contains(r#"certificate not valid for name "server.global.nomad""#)
+                .then_some(())
+        },
+    )
+    .await;
+    let nodes = get(&http, &https(&fake, "/v1/nodes")).await.unwrap();
+    assert_eq!(nodes, json!([]), "{}", checked_log(&wary));
+}
+
+fn checked_log(c: &Client) -> String {
+    std::fs::read_to_string(c.dir.join("agent.log")).unwrap_or_default()
+}

@@ -203,7 +203,9 @@ impl Shared {
                         .map(|b| (status, headers, crate::servers::Body(b.to_vec())))
                         .map_err(|e| e.to_string())
                 }
-                Err(e) => Err(e.to_string()),
+                // With its causes: "error sending request" alone hides a
+                // refused connection or a certificate the CA did not sign.
+                Err(e) => Err(crate::servers::error_chain(&e)),
             };
             match answer {
                 Ok((status, _, ref b))

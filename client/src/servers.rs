@@ -78,6 +78,17 @@ fn no_tls() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
+/// An error and its causes on one line, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out = format!("{out}: {s}");
+        source = s.source();
+    }
+    out
+}
+
 /// The server list, shared by the client's loops and its agent endpoints.
 #[derive(Debug)]
 pub struct Servers {
