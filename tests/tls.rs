@@ -672,6 +672,33 @@ async fn server_names_are_checked_only_with_verify_server_hostname() {
     .await;
     let nodes = get(&http, &https(&fake, "/v1/nodes")).await.unwrap();
     assert_eq!(nodes, json!([]), "{}", checked_log(&wary));
+
+    // The CLI checks the address's host, or the name it is given.
+    let ca = pki.join("nomad-agent-ca.pem").display().to_string();
+    let address = https(&real, "");
+    let by_ip = drover(
+        tmp.path(),
+        &["server", "members", "-address", &address, "-ca-cert", &ca],
+    );
+    let err = String::from_utf8_lossy(&by_ip.stderr);
+    assert!(
+        !by_ip.status.success() && err.contains("not valid for name"),
+        "{err}"
+    );
+    let named = drover(
+        tmp.path(),
+        &[
+            "server",
+            "members",
+            "-address",
+            &address,
+            "-ca-cert",
+            &ca,
+            "-tls-server-name",
+            "server.global.nomad",
+        ],
+    );
+    assert!(ok(&named).contains("127.0.2.120"));
 }
 
 fn checked_log(c: &Client) -> String {

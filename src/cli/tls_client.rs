@@ -1,11 +1,14 @@
 //! The CLI's TLS options (Nomad's): `-ca-cert`, `-client-cert`,
-//! `-client-key` and `-tls-skip-verify`, or `NOMAD_CACERT`,
-//! `NOMAD_CLIENT_CERT`, `NOMAD_CLIENT_KEY` and `NOMAD_SKIP_VERIFY` (the
-//! `DROVER_` spellings first), for an agent whose API is HTTPS
-//! (`-address https://...`).
+//! `-client-key`, `-tls-skip-verify` and `-tls-server-name`, or
+//! `NOMAD_CACERT`, `NOMAD_CLIENT_CERT`, `NOMAD_CLIENT_KEY`,
+//! `NOMAD_SKIP_VERIFY` and `NOMAD_TLS_SERVER_NAME` (the `DROVER_`
+//! spellings first), for an agent whose API is HTTPS (`-address
+//! https://...`).
 //!
 //! With a CA, only that CA is trusted, and the agent's certificate must
-//! name the host of the address (the certificates `drover tls cert
+//! name the host of the address, or `-tls-server-name` when given (an
+//! agent reached by an IP its certificate does not name:
+//! `server.global.nomad`) (the certificates `drover tls cert
 //! create` makes name `localhost` and 127.0.0.1). A client certificate is
 //! presented when the agent asks for one (`verify_https_client`).
 
@@ -13,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -26,6 +30,7 @@ pub const TLS_FLAGS: &[(&str, Kind)] = &[
     ("client-cert", Kind::Value),
     ("client-key", Kind::Value),
     ("tls-skip-verify", Kind::Bool),
+    ("tls-server-name", Kind::Value),
 ];
 
 /// The flag if given, else the first variable set.
@@ -67,6 +72,16 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
             })?,
         }
     };
+    let server_name = setting(
+        p,
+        "tls-server-name",
+        &["DROVER_TLS_SERVER_NAME", "NOMAD_TLS_SERVER_NAME"],
+    )
+    .map(|n| ServerName::try_from(n.clone()).map_err(|e| anyhow!("-tls-server-name: {n:?}: {e}")))
+    .transpose()?;
+    if server_name.is_some() && ca.is_none() && !skip {
+        bail!("-tls-server-name needs -ca-cert (or NOMAD_CACERT)");
+    }
     let identity = match (cert, key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(&cert)
@@ -102,7 +117,17 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
         for c in certs {
             roots.add(c).map_err(|e| anyhow!("-ca-cert: {ca}: {e}"))?;
         }
-        builder.with_root_certificates(roots)
+        match server_name {
+            None => builder.with_root_certificates(roots),
+            Some(name) => {
+                let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| anyhow!("-ca-cert: {ca}: {e}"))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NamedVerifier { inner, name }))
+            }
+        }
     } else if !base.starts_with("https://") {
         // Plain HTTP: settings that trust nothing, so that reqwest does not
         // load the system's CA store (which a minimal container lacks).
@@ -159,6 +184,50 @@ fn pem_block(label: &str, der: &[u8]) -> Vec<u8> {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out.into_bytes()
+}
+
+/// `-tls-server-name`: the CA's check, against that name rather than the
+/// address's host.
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// `-tls-skip-verify`: any certificate is accepted; the handshake's
