@@ -126,6 +126,7 @@ fn main() -> ExitCode {
         Some("system") => return cli::misc::system(rest),
         Some("ui") => return cli::misc::ui(rest),
         Some("event") => return cli::misc::event(rest),
+        Some("tls") => return cli::tls::run(rest),
         Some("completion") => return cli::completion::run(rest, &agent_flags()),
         _ => {}
     }
@@ -251,6 +252,20 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     raise_open_file_limit();
+    let tls = agent::tls::load(&cfg.tls, &cfg.region)?;
+    // The client side of the agent's own calls to servers: register,
+    // heartbeats, the members relay (HTTPS API under `tls { http = true }`).
+    let server_tls = match tls.as_deref() {
+        Some(t) if t.http => Some(t.client(
+            drover_server::tls::Peer::Server,
+            drover_server::tls::ALPN_HTTP1,
+        )?),
+        _ => None,
+    };
+    let http_tls = match tls.as_deref() {
+        Some(t) if t.http => Some(t.http_server()?),
+        _ => None,
+    };
     if !cfg.server.enabled && cfg.client.servers.is_empty() {
         anyhow::bail!(
             "a client-only agent needs servers: client {{ servers = [\"<server HTTP address>\"] }} or -servers"
@@ -310,6 +325,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                     .unwrap_or(default.deployment_gc_interval),
             }
         },
+        tls: tls.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -327,9 +343,12 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
         let local_node = std::sync::Arc::new(std::sync::OnceLock::new());
         // The client's server list, which its agent endpoints report; a
         // server agent's own client talks to itself.
-        let client_servers = std::sync::Arc::new(drover_client::servers::Servers::new(
-            cfg.client.servers.clone(),
-        ));
+        let https = server_tls.is_some();
+        let servers_of = |list: Vec<String>| {
+            let servers = drover_client::servers::Servers::new(list);
+            std::sync::Arc::new(if https { servers.https() } else { servers })
+        };
+        let client_servers = servers_of(cfg.client.servers.clone());
         let local_client = cfg.client.enabled.then(|| drover_server::http::forward::LocalClient {
             routes: client_api.clone(),
             node_id: local_node.clone(),
@@ -353,7 +372,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 http_addr: cfg.http_addr().to_string(),
                 servers: client_servers.clone(),
                 node_id: local_node.clone(),
-                http: reqwest::Client::new(),
+                http: drover_client::servers::http_client(server_tls.clone()),
             });
             // `?pretty` as on a server (Nomad api-docs/index.mdx).
             let routes = client_api
@@ -361,14 +380,13 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 .layer(axum::middleware::from_fn(
                     drover_server::http::pretty::layer,
                 ));
-            (None, ClientHttp::serve(cfg.http_addr(), routes, cfg.limits).await?)
+            let served = ClientHttp::serve(cfg.http_addr(), routes, cfg.limits, http_tls).await?;
+            (None, served)
         };
         let http_addr = client_http.addr();
         let client = if cfg.client.enabled {
             let servers = if cfg.client.servers.is_empty() {
-                std::sync::Arc::new(drover_client::servers::Servers::new(vec![
-                    http_addr.to_string()
-                ]))
+                servers_of(vec![http_addr.to_string()])
             } else {
                 client_servers
             };
@@ -404,6 +422,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 gc_disk_usage_threshold: cfg.client.gc_disk_usage_threshold,
                 gc_inode_usage_threshold: cfg.client.gc_inode_usage_threshold,
                 dev_mode: cfg.dev_mode,
+                tls: server_tls.clone(),
             };
             let client = drover_client::agent::start(client_opts, registry)
                 .await
@@ -414,7 +433,8 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             None
         };
         tracing::info!(http = %http_addr, data_dir = %opts.data_dir.display(), dev = cfg.dev_mode, "{} agent started", version());
-        eprintln!("==> Drover agent started! HTTP API: http://{http_addr}");
+        let scheme = drover_server::tls::Tls::http_scheme(tls.as_deref());
+        eprintln!("==> Drover agent started! HTTP API: {scheme}://{http_addr}");
         // A server whose data directory belongs to another cluster than
         // the one it was told to join stops, and the agent exits non-zero.
         let failed = async {
@@ -518,6 +538,7 @@ impl ClientHttp {
         addr: std::net::SocketAddr,
         routes: axum::Router,
         limits: drover_server::http::serve::HttpLimits,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> anyhow::Result<ClientHttp> {
         let listener = drover_server::http::serve::bind(addr)
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -530,7 +551,8 @@ impl ClientHttp {
                 let _ = stopped.await;
             };
             let drain = std::time::Duration::from_secs(10);
-            drover_server::http::serve::serve(listener, routes, stopped, drain, limits).await;
+            drover_server::http::serve::serve_tls(listener, routes, stopped, drain, limits, tls)
+                .await;
         });
         Ok(ClientHttp::Own { addr, stop, task })
     }

@@ -97,6 +97,9 @@ pub struct ClientOptions {
     /// `agent -dev`: shutting down destroys every allocation, as Nomad's
     /// `Client.Shutdown` does in `DevMode` (client/client.go).
     pub dev_mode: bool,
+    /// TLS to the servers' HTTPS API (`tls { http = true }`); the server
+    /// list's scheme is `https` then.
+    pub tls: Option<rustls::ClientConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +189,7 @@ impl Shared {
         for server in self.opts.servers.candidates() {
             let mut req = self
                 .http
-                .request(method.clone(), crate::servers::url(&server, path))
+                .request(method.clone(), self.opts.servers.url(&server, path))
                 .timeout(timeout);
             if let Some(b) = body {
                 req = req.json(b);
@@ -200,7 +203,9 @@ impl Shared {
                         .map(|b| (status, headers, crate::servers::Body(b.to_vec())))
                         .map_err(|e| e.to_string())
                 }
-                Err(e) => Err(e.to_string()),
+                // With its causes: "error sending request" alone hides a
+                // refused connection or a certificate the CA did not sign.
+                Err(e) => Err(crate::servers::error_chain(&e)),
             };
             match answer {
                 Ok((status, _, ref b))
@@ -521,9 +526,10 @@ pub async fn start(
         drivers,
         updates: updates_tx,
     });
+    let http = crate::servers::http_client(opts.tls.clone());
     let shared = Arc::new(Shared {
         opts,
-        http: crate::servers::http_client(),
+        http,
         node: Mutex::new(node),
         store,
         registry,
@@ -643,7 +649,7 @@ async fn rebalance_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         };
         let answer = shared
             .http
-            .get(crate::servers::url(&first, "/v1/status/leader"))
+            .get(servers.url(&first, "/v1/status/leader"))
             .timeout(crate::servers::CONNECT_TIMEOUT)
             .send()
             .await;

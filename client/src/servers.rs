@@ -50,8 +50,12 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(7);
 /// server still lands within the TTL. With the 20 s call timeout alone, a
 /// client cut off from the server it used went 27 s without one, past
 /// the TTL and the servers' 10 s grace.
-pub fn http_client() -> reqwest::Client {
-    let builder = reqwest::Client::builder()
+///
+/// `tls`, under `tls { http = true }`: checks the servers' certificates
+/// against the CA and presents this agent's (built by the agent).
+pub fn http_client(tls: Option<rustls::ClientConfig>) -> reqwest::Client {
+    let builder = reqwest::Client::builder().use_preconfigured_tls(tls.unwrap_or_else(no_tls));
+    let builder = builder
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_keepalive(PROBE_EVERY)
         .tcp_keepalive_interval(PROBE_EVERY)
@@ -61,10 +65,36 @@ pub fn http_client() -> reqwest::Client {
     builder.build().unwrap_or_default()
 }
 
+/// TLS settings that trust nothing, for plain HTTP: reqwest's own default
+/// would load the system's CA store for every client (and fail where
+/// there is none, as in a minimal container).
+fn no_tls() -> rustls::ClientConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        // Invariant: aws-lc-rs supports TLS 1.2 and 1.3, the safe defaults.
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
+/// An error and its causes on one line, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out = format!("{out}: {s}");
+        source = s.source();
+    }
+    out
+}
+
 /// The server list, shared by the client's loops and its agent endpoints.
 #[derive(Debug)]
 pub struct Servers {
     configured: Vec<String>,
+    /// `https` when the servers' HTTP API is HTTPS (`tls { http = true }`).
+    scheme: &'static str,
     inner: Mutex<Inner>,
 }
 
@@ -89,11 +119,25 @@ impl Servers {
         let list = dedup(configured.iter().map(|s| normalize(s)).collect());
         Servers {
             configured: list.clone(),
+            scheme: "http",
             inner: Mutex::new(Inner {
                 list,
                 heartbeat: None,
             }),
         }
+    }
+
+    /// The servers' HTTP API is HTTPS: addresses without a scheme are
+    /// reached over `https://`.
+    pub fn https(mut self) -> Servers {
+        self.scheme = "https";
+        self
+    }
+
+    /// The URL of `path` on `server`: as given when it has a scheme, else
+    /// over this list's scheme.
+    pub fn url(&self, server: &str, path: &str) -> String {
+        url(self.scheme, server, path)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -219,12 +263,12 @@ impl Servers {
 }
 
 /// The URL of `path` on `server`: as given when it has a scheme, else
-/// over `http://`.
-pub(crate) fn url(server: &str, path: &str) -> String {
+/// over `scheme`.
+fn url(scheme: &str, server: &str, path: &str) -> String {
     if server.starts_with("http://") || server.starts_with("https://") {
         format!("{}{path}", server.trim_end_matches('/'))
     } else {
-        format!("http://{server}{path}")
+        format!("{scheme}://{server}{path}")
     }
 }
 

@@ -65,6 +65,8 @@ pub struct ServerOptions {
     /// When the leader collects terminal deployments (Nomad's
     /// `deployment_gc_threshold`).
     pub gc: crate::gc_timer::GcConfig,
+    /// The `tls` block, loaded: HTTPS on the API, mutual TLS on RPC.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl ServerOptions {
@@ -91,6 +93,7 @@ impl ServerOptions {
             http_limits: Default::default(),
             autopilot: Default::default(),
             gc: Default::default(),
+            tls: None,
         }
     }
 }
@@ -106,6 +109,10 @@ pub enum ServerError {
     Raft(#[from] StartError),
     #[error("no leader after {0:?}: {1}")]
     NoLeader(Duration, String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("TLS client: {0}")]
+    TlsClient(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -189,6 +196,25 @@ pub async fn start_with_client(
     settings.snapshot_every = opts.snapshot_every;
     settings.keep_after_snapshot = opts.keep_after_snapshot;
     settings.bootstrap = opts.bootstrap_expect <= 1;
+    let tls = opts.tls.as_deref();
+    let (rpc_tls, http_tls) = match tls {
+        Some(t) => {
+            let rpc = t.rpc.then(|| t.rpc_server()).transpose()?;
+            settings.rpc_tls = t
+                .rpc
+                .then(|| t.client(crate::tls::Peer::Server, crate::tls::ALPN_H2))
+                .transpose()?;
+            (rpc, t.http.then(|| t.http_server()).transpose()?)
+        }
+        None => (None, None),
+    };
+    let node_link = match tls {
+        Some(t) if t.http => crate::http::forward::NodeLink::https(
+            t.client(crate::tls::Peer::Node, crate::tls::ALPN_HTTP1)?,
+        )
+        .map_err(|e| ServerError::TlsClient(e.to_string()))?,
+        _ => crate::http::forward::NodeLink::plain(),
+    };
     let raft = start_raft(&settings).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let cluster = Cluster::new(
@@ -218,12 +244,13 @@ pub async fn start_with_client(
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            crate::http::serve::serve(
+            crate::http::serve::serve_tls(
                 rpc_listener,
                 routes,
                 stopped,
                 Duration::from_secs(5),
                 limits,
+                rpc_tls,
             )
             .await;
         });
@@ -276,6 +303,7 @@ pub async fn start_with_client(
         local_client,
         cluster: cluster.clone(),
         scheduler: duties.stats.clone(),
+        node_link,
     });
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;
@@ -286,7 +314,8 @@ pub async fn start_with_client(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        crate::http::serve::serve(listener, routes, stopped, Duration::from_secs(10), limits).await;
+        let drain = Duration::from_secs(10);
+        crate::http::serve::serve_tls(listener, routes, stopped, drain, limits, http_tls).await;
     });
     tracing::info!(%http_addr, %rpc_addr, node_id = id, "server started");
     Ok(RunningServer {

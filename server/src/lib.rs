@@ -22,3 +22,4 @@ pub mod periodic_cron;
 pub mod periodic_dispatch;
 pub mod raft;
 pub mod revert;
+pub mod tls;

@@ -47,7 +47,7 @@ async fn an_undecodable_rpc_body_is_a_400_and_the_sender_sees_an_error() {
     }
 
     // The client servers use: a vote request that is a string instead.
-    let client = RpcClient::new().unwrap();
+    let client = RpcClient::new(None).unwrap();
     let err = client
         .call::<_, PeerStatus>(&addr, VOTE_PATH, &"not a vote", TTL)
         .await
@@ -93,7 +93,7 @@ async fn an_undecodable_rpc_body_is_a_400_and_the_sender_sees_an_error() {
 
 #[tokio::test]
 async fn an_unreachable_peer_is_unreachable_not_a_hang() {
-    let client = RpcClient::new().unwrap();
+    let client = RpcClient::new(None).unwrap();
     // Port 1 on loopback: nothing listens, the connect is refused.
     let err = client
         .call::<_, PeerStatus>("127.0.0.1:1", VOTE_PATH, &"x", TTL)

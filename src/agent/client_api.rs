@@ -52,15 +52,6 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
         .into_response()
 }
 
-fn base(server: &str) -> String {
-    let s = server.trim_end_matches('/');
-    if s.contains("://") {
-        s.to_string()
-    } else {
-        format!("http://{s}")
-    }
-}
-
 /// A client has no Serf member; Nomad answers a zero-valued one.
 async fn agent_self(State(a): State<Arc<ClientAgent>>) -> Response {
     let node_id = a.node_id.get().cloned().unwrap_or_default();
@@ -149,7 +140,7 @@ async fn servers(State(a): State<Arc<ClientAgent>>) -> Response {
 async fn members(State(a): State<Arc<ClientAgent>>) -> Response {
     let mut errors = Vec::new();
     for server in &a.servers.candidates() {
-        let url = format!("{}/v1/agent/members", base(server));
+        let url = a.servers.url(server, "/v1/agent/members");
         let answer = a.http.get(&url).timeout(MEMBERS_TIMEOUT).send().await;
         match answer {
             Ok(r) => {

@@ -44,6 +44,8 @@ pub struct AgentConfig {
     pub plugins: Plugins,
     /// Nomad's `limits` block: the HTTP listener's connection limits.
     pub limits: HttpLimits,
+    /// Nomad's `tls` block, as configured (loaded when the agent starts).
+    pub tls: drover_server::tls::TlsOptions,
     pub log_level: LogLevel,
     pub log_json: bool,
     /// Set only by `-dev`: relaxes the data-dir and bootstrap checks.
@@ -223,6 +225,7 @@ pub struct ConfigLayer {
     pub client: ClientLayer,
     pub plugins: PluginsLayer,
     pub limits: LimitsLayer,
+    pub tls: super::tls::TlsLayer,
 }
 
 /// `limits { ... }`. A zero duration is said, and means "no limit", so the
@@ -290,6 +293,7 @@ impl Default for AgentConfig {
             client: ClientConfig::default(),
             plugins: Plugins::default(),
             limits: HttpLimits::default(),
+            tls: Default::default(),
             log_level: LogLevel::Info,
             log_json: false,
             dev_mode: false,
@@ -403,6 +407,7 @@ impl AgentConfig {
             l.https_handshake_timeout,
         );
         set(&mut self.limits.idle_timeout, l.http_idle_timeout);
+        self.tls = super::tls::merge(self.tls, layer.tls);
         self
     }
 

@@ -8,6 +8,7 @@
 //! - `load.rs`: files and directories in order, then flags, then checks.
 //! - `advertise.rs`: the address other servers reach this one at.
 //! - `client_api.rs`: the agent endpoints of a client-only agent.
+//! - `tls.rs`: the `tls` block: parse, merge, load with rustls.
 //!
 //! Invariant: nothing here panics on user input; every error is one line
 //! naming the flag, or the file and the dotted key.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod flags;
 pub mod load;
 pub mod parse;
+pub mod tls;
 
 // Only what main.rs names: in a binary crate an unused re-export is a
 // warning, and CI denies warnings. Reach the rest as `agent::config::..`.

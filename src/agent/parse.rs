@@ -91,7 +91,6 @@ const NOMAD_TOP_LEVEL: &[&str] = &[
     "sentinel",
     "syslog_facility",
     "telemetry",
-    "tls",
     "ui",
     "vault",
 ];
@@ -238,14 +237,14 @@ const NOMAD_CLIENT: &[&str] = &[
 /// One value in either syntax, read lazily so that only keys Drover models
 /// are ever evaluated: an HCL expression in an ignored block may use
 /// anything without failing the load.
-enum Item {
+pub(super) enum Item {
     Json(Value),
     Expr(hcl::Expression),
     Block(Entries),
 }
 
 /// A block's contents in source order; a key may repeat (repeated blocks).
-type Entries = Vec<(String, Item)>;
+pub(super) type Entries = Vec<(String, Item)>;
 
 /// Parses HCL2, and failing that, retries with HCL1's quoted attribute
 /// names (`options { "driver.raw_exec.enable" = "1" }`, common in Nomad
@@ -355,7 +354,7 @@ fn hcl_to_json(value: hcl::Value) -> Value {
     }
 }
 
-struct Walker<'a> {
+pub(super) struct Walker<'a> {
     file: &'a str,
     warnings: Vec<String>,
 }
@@ -390,6 +389,7 @@ impl Walker<'_> {
                 "plugin" => self.plugins(self.block(path, item)?, layer)?,
                 "client" => self.client(self.block(path, item)?, layer)?,
                 "limits" => self.limits(self.block(path, item)?, layer)?,
+                "tls" => self.tls(self.block(path, item)?, &mut layer.tls)?,
                 "autopilot" => {
                     for (key, item) in self.block(path, item)? {
                         let path = format!("autopilot.{key}");
@@ -525,7 +525,8 @@ impl Walker<'_> {
     /// `limits { ... }`: the HTTP connection limits (Nomad's
     /// `command/agent/http.go` reads the same two keys), and Drover's idle
     /// timeout. `http_handshake_timeout` is taken as another spelling of
-    /// Nomad's `https_handshake_timeout`: Drover serves plain HTTP.
+    /// Nomad's `https_handshake_timeout`, which bounds the TLS handshake
+    /// too when `tls { http = true }`.
     fn limits(&mut self, entries: Entries, layer: &mut ConfigLayer) -> anyhow::Result<()> {
         let limits = &mut layer.limits;
         for (key, item) in entries {
@@ -598,11 +599,11 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn error(&self, path: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+    pub(super) fn error(&self, path: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         anyhow!("{}: {path}: {msg}", self.file)
     }
 
-    fn unknown(&self, path: &str) -> anyhow::Error {
+    pub(super) fn unknown(&self, path: &str) -> anyhow::Error {
         self.error(path, "unknown key (not a Nomad agent option Drover knows)")
     }
 
@@ -610,7 +611,7 @@ impl Walker<'_> {
         self.warnings.push(format!("{}: {path}: {msg}", self.file));
     }
 
-    fn ignored(&mut self, path: &str) {
+    pub(super) fn ignored(&mut self, path: &str) {
         self.warn(path, "ignored: Drover does not use this Nomad option");
     }
 
@@ -657,7 +658,7 @@ impl Walker<'_> {
     }
 
     /// A string; `None` for the empty string, which Nomad treats as unset.
-    fn string(&self, path: &str, item: Item) -> anyhow::Result<Option<String>> {
+    pub(super) fn string(&self, path: &str, item: Item) -> anyhow::Result<Option<String>> {
         match self.value(path, item)? {
             Value::String(s) if s.is_empty() => Ok(None),
             Value::String(s) => Ok(Some(s)),
@@ -666,7 +667,7 @@ impl Walker<'_> {
     }
 
     /// A bool; also `"true"`/`"false"`, which HCL1 and JSON configs use.
-    fn bool(&self, path: &str, item: Item) -> anyhow::Result<bool> {
+    pub(super) fn bool(&self, path: &str, item: Item) -> anyhow::Result<bool> {
         match self.value(path, item)? {
             Value::Bool(b) => Ok(b),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),

@@ -71,6 +71,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     }
     let mut spec = command.flags.to_vec();
     spec.push(("address", Kind::Value));
+    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
     let parsed = match flags::parse(&words, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
@@ -82,9 +83,13 @@ pub fn run(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let api = Api::new(api::address(
-        parsed.given("address").then(|| parsed.str("address", "")),
-    ));
+    let api = match Api::connect(&parsed) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -250,6 +255,7 @@ async fn exec(api: Api, p: flags::Parsed, help: &'static str) -> anyhow::Result<
         tty,
         stdin,
         escape,
+        tls: api.ws_tls.clone(),
     })
     .await;
     Ok(session_exit(end))
@@ -278,6 +284,7 @@ async fn attach(api: Api, p: flags::Parsed, help: &'static str) -> anyhow::Resul
         tty,
         stdin,
         escape,
+        tls: api.ws_tls.clone(),
     })
     .await;
     // Detaching (`~.`, Ctrl-C without a tty, SIGTERM) is the normal way

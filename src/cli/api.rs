@@ -29,14 +29,21 @@ pub fn address(flag: Option<String>) -> String {
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    /// TLS for `wss://` sessions (exec, attach), from the same options.
+    pub ws_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Api {
-    pub fn new(base: String) -> Api {
-        Api {
+    /// The agent `-address` (or the environment) names, over the TLS the
+    /// flags and environment ask for ([`super::tls_client`]).
+    pub fn connect(p: &super::flags::Parsed) -> anyhow::Result<Api> {
+        let base = address(p.given("address").then(|| p.str("address", "")));
+        let transport = super::tls_client::transport(p, &base)?;
+        Ok(Api {
             base,
-            http: reqwest::Client::new(),
-        }
+            http: transport.http,
+            ws_tls: transport.ws_tls,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -247,7 +254,13 @@ pub fn connect_error(base: &str, e: &reqwest::Error) -> String {
         msg = format!("{msg}: {s}");
         source = s.source();
     }
-    format!("cannot reach the agent at {base}: {msg}")
+    // A certificate the CLI could not check is the usual TLS mistake.
+    let hint = if msg.contains("invalid peer certificate") {
+        " (is -ca-cert or NOMAD_CACERT the cluster's CA?)"
+    } else {
+        ""
+    };
+    format!("cannot reach the agent at {base}: {msg}{hint}")
 }
 
 /// A response's JSON, or its status and body as the error.

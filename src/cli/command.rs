@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use super::api::{self, Api};
+use super::api::Api;
 use super::flags::{self, FlagError, Kind, Parsed};
 use super::output::{emit, Format, Style};
 
@@ -56,6 +56,7 @@ where
 {
     let mut all = spec.to_vec();
     all.extend_from_slice(GENERAL_FLAGS);
+    all.extend_from_slice(super::tls_client::TLS_FLAGS);
     let parsed = match flags::parse(words, &all) {
         Ok(p) => p,
         Err(FlagError::Help) => {
@@ -75,9 +76,13 @@ where
         }
     };
     let style = Style::detect(parsed.bool("no-color", false));
-    let api = Api::new(api::address(
-        parsed.given("address").then(|| parsed.str("address", "")),
-    ));
+    let api = match Api::connect(&parsed) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let args = parsed.args.clone();
     let ctx = Ctx {
         api,

@@ -101,6 +101,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     };
     let mut spec = command.flags.to_vec();
     spec.extend_from_slice(GENERAL_FLAGS);
+    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
     let parsed = match flags::parse(&rest, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
@@ -194,6 +195,7 @@ impl Ctx {
             api: Api {
                 base: self.api.base.clone(),
                 http: self.api.http.clone(),
+                ws_tls: self.api.ws_tls.clone(),
             },
             region: self.region.clone(),
             namespace: Some(namespace.to_string()),
@@ -214,9 +216,7 @@ fn flag_or_env(p: &flags::Parsed, flag: &str, env: &str) -> Option<String> {
 impl Ctx {
     fn new(p: &flags::Parsed) -> anyhow::Result<Ctx> {
         Ok(Ctx {
-            api: Api::new(api::address(
-                p.given("address").then(|| p.str("address", "")),
-            )),
+            api: Api::connect(p)?,
             region: flag_or_env(p, "region", "NOMAD_REGION"),
             namespace: flag_or_env(p, "namespace", "NOMAD_NAMESPACE"),
             format: Format::from_flags(p)?,

@@ -1,11 +1,12 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
 //! `drover alloc|deployment|eval|event|job|namespace|node|operator|server|status|system|ui ...`.
 //! Glue only: the agent does the work, these files turn words into
-//! requests and answers into text and exit codes.
+//! requests and answers into text and exit codes. `drover tls` (`tls.rs`)
+//! talks to no agent: it makes a CA and certificates for the `tls` block.
 //!
 //! Shared pieces: `flags` (Go-style flags), `api` (which agent, prefix
-//! lookups), `command` (the frame a command runs in), `output` (Nomad's
-//! tables, KV blocks, `-json`/`-t`, times, colour), `template` (Go
+//! lookups), `tls_client` (the CLI's TLS flags and transport), `command`
+//! (the frame a command runs in), `output` (Nomad's tables, KV blocks, `-json`/`-t`, times, colour), `template` (Go
 //! templates for `-t`), `views` (tables several commands print), `usage`
 //! and `tree` (help texts and the command tree, which `completion` and the
 //! website's CLI reference are generated from).
@@ -37,6 +38,8 @@ pub mod server;
 mod session;
 mod template;
 mod term;
+pub mod tls;
+mod tls_client;
 pub mod tree;
 mod usage;
 mod views;

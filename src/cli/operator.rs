@@ -266,6 +266,7 @@ where
 {
     let spec: Vec<(&'static str, Kind)> = [("address", Kind::Value)]
         .into_iter()
+        .chain(super::tls_client::TLS_FLAGS.iter().copied())
         .chain(spec.iter().copied())
         .collect();
     let parsed = match flags::parse(words, &spec) {
@@ -279,7 +280,13 @@ where
             return ExitCode::from(1);
         }
     };
-    let base = api::address(parsed.given("address").then(|| parsed.str("address", "")));
+    let api = match Api::connect(&parsed) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("{prefix}: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -290,7 +297,7 @@ where
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(body(Api::new(base), parsed)) {
+    match runtime.block_on(body(api, parsed)) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::api::{self, form_urlencoded, Api};
+use super::api::{form_urlencoded, Api};
 use super::flags::{self, FlagError, Kind};
 
 const USAGE: &str = "\
@@ -58,7 +58,9 @@ pub fn run(args: Vec<String>) -> ExitCode {
 }
 
 fn join(words: &[String]) -> ExitCode {
-    let parsed = match flags::parse(words, &[("address", Kind::Value)]) {
+    let mut spec = vec![("address", Kind::Value)];
+    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
+    let parsed = match flags::parse(words, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
             println!("{JOIN_HELP}");
@@ -73,7 +75,13 @@ fn join(words: &[String]) -> ExitCode {
         eprintln!("One or more node addresses must be given as arguments\n\n{JOIN_HELP}");
         return ExitCode::from(1);
     }
-    let base = api::address(parsed.given("address").then(|| parsed.str("address", "")));
+    let api = match Api::connect(&parsed) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("Error joining: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let query: Vec<String> = parsed
         .args
         .iter()
@@ -90,7 +98,7 @@ fn join(words: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let answer = runtime.block_on(Api::new(base).put(&path, &serde_json::Value::Null));
+    let answer = runtime.block_on(api.put(&path, &serde_json::Value::Null));
     match answer {
         Err(e) => {
             eprintln!("Error joining: {e:#}");

@@ -35,6 +35,8 @@ pub struct Options {
     pub stdin: bool,
     /// The escape character (`~`), only honoured with a tty.
     pub escape: Option<u8>,
+    /// TLS for a `wss://` URL ([`super::tls_client`]).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// How a session ended.
@@ -57,8 +59,8 @@ pub async fn run(opts: Options) -> End {
         // a session that cannot have its terminal.
         return End::Failed("stdin is not a terminal (use -t=false)".into());
     }
-    let ws = match tokio_tungstenite::connect_async(opts.url.as_str()).await {
-        Ok((ws, _)) => ws,
+    let ws = match connect(&opts.url, opts.tls.clone()).await {
+        Ok(ws) => ws,
         Err(tungstenite::Error::Http(resp)) => {
             let body = resp
                 .body()
@@ -88,8 +90,51 @@ pub async fn run(opts: Options) -> End {
     end
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// The socket's transport: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Socket = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
+
+/// Opens the WebSocket at `url`: TCP, then TLS for `wss://` with `tls`
+/// (the CLI's own settings, so the CA and client certificate given for
+/// HTTPS hold here too), then the upgrade.
+async fn connect(
+    url: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Socket, tungstenite::Error> {
+    use tungstenite::client::IntoClientRequest;
+    let invalid = |msg: String| {
+        tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+    };
+    let req = url.into_client_request()?;
+    let uri = req.uri().clone();
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if secure {
+        let tls = tls.ok_or_else(|| {
+            invalid("a wss:// session needs -ca-cert (or NOMAD_CACERT) or -tls-skip-verify".into())
+        })?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| invalid(format!("{host}: {e}")))?;
+        Box::new(
+            tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?,
+        )
+    } else {
+        Box::new(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(req, io).await?;
+    Ok(ws)
+}
 
 async fn pump(ws: Socket, opts: &Options, mut raw: Option<&mut RawMode>) -> End {
     let (mut sink, mut stream) = ws.split();

@@ -2,7 +2,7 @@
 //! text, from which `drover completion` takes the words and flags (a flag
 //! is an option line of the help, `  -name`), so the two cannot disagree.
 
-use super::{help, job_help, namespace, usage};
+use super::{help, job_help, namespace, tls, usage};
 
 /// `drover`, `drover -h`, `drover --help`.
 pub const TOP: &str = r#"Usage: drover [-version] [-help] <command> [args]
@@ -25,10 +25,17 @@ Other commands:
     operator      Cluster operator commands: Raft peers, snapshots
     server        Manage servers: join a cluster, list the servers
     system        Interact with the system API
+    tls           Create a certificate authority and certificates
     ui            Print (or open) the address of the web UI
     version       Print the version of this binary
 
 Run 'drover <command> -help' for a command's usage and options.
+
+Every command that talks to an agent also takes the TLS options
+-ca-cert, -client-cert, -client-key, -tls-skip-verify and
+-tls-server-name (or NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY,
+NOMAD_SKIP_VERIFY, NOMAD_TLS_SERVER_NAME) for an agent whose address is
+https://.
 
 Examples:
 
@@ -97,6 +104,11 @@ pub const TREE: &[(&str, &str)] = &[
     ("status", usage::STATUS),
     ("system", usage::SYSTEM),
     ("system gc", usage::SYSTEM_GC),
+    ("tls", tls::USAGE),
+    ("tls ca", tls::CA_USAGE),
+    ("tls ca create", tls::CA_CREATE),
+    ("tls cert", tls::CERT_USAGE),
+    ("tls cert create", tls::CERT_CREATE),
     ("ui", usage::UI),
     ("version", usage::VERSION),
 ];

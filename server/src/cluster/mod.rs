@@ -329,17 +329,23 @@ impl Cluster {
     /// Whether the server that answered `status` belongs to another
     /// cluster than this one: both have cluster IDs and they differ, or
     /// both are initialized and neither's membership holds the other (a
-    /// data directory from before cluster IDs).
+    /// data directory from before cluster IDs). A server that has voted
+    /// in the first election but not yet received the membership counts
+    /// as initialized with an empty one, which proves nothing: while
+    /// either membership is empty the servers are not told apart.
     async fn other_cluster(&self, addr: &str, status: &PeerStatus) -> Option<JoinError> {
         let ours = self.cluster_id();
         let differ = match (&ours, &status.cluster_id) {
             (Some(a), Some(b)) => a != b,
             _ => {
+                let our_members = self.raft.members();
                 status.initialized
+                    && !status.members.is_empty()
+                    && !our_members.is_empty()
                     && self.raft.raft.is_initialized().await.unwrap_or(false)
                     && !status.voters.contains(&self.me.node_id)
                     && !status.members.contains(&self.me.node_id)
-                    && !self.raft.members().contains(&status.identity.node_id)
+                    && !our_members.contains(&status.identity.node_id)
             }
         };
         differ.then(|| JoinError::OtherCluster {

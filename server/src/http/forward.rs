@@ -44,6 +44,49 @@ pub struct LocalClient {
     pub node_id: Arc<OnceLock<String>>,
 }
 
+/// How this server reaches client nodes' HTTP APIs: plain, or HTTPS with
+/// this agent's certificate when `tls { http = true }` (every agent of a
+/// cluster shares the `tls` block, so the nodes serve HTTPS too).
+#[derive(Clone)]
+pub struct NodeLink {
+    http: reqwest::Client,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl NodeLink {
+    /// Plain HTTP.
+    pub fn plain() -> NodeLink {
+        NodeLink {
+            http: reqwest::Client::builder()
+                .use_preconfigured_tls(crate::tls::no_tls())
+                .build()
+                .unwrap_or_default(),
+            tls: None,
+        }
+    }
+
+    /// HTTPS with `tls` (which presents this agent's certificate and
+    /// checks the node's against the CA).
+    pub fn https(tls: rustls::ClientConfig) -> Result<NodeLink, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.clone())
+            .build()?;
+        Ok(NodeLink {
+            http,
+            tls: Some(Arc::new(tls)),
+        })
+    }
+
+    fn scheme(&self, ws: bool) -> &'static str {
+        match (self.tls.is_some(), ws) {
+            (false, false) => "http",
+            (false, true) => "ws",
+            (true, false) => "https",
+            (true, true) => "wss",
+        }
+    }
+}
+
 /// Which node a `/v1/client/...` path is about: its allocation (`fs/<op>/
 /// <alloc>`, `allocation/<alloc>/<op>`) or, for `stats`, the `node_id`
 /// query parameter.
@@ -110,7 +153,7 @@ pub async fn forward(State(app): State<App>, req: Request) -> HttpResult<Respons
     if is_websocket(&req) {
         return relay_websocket(&app, &node_id, &addr, req).await;
     }
-    proxy(&addr, req).await
+    proxy(&app.node_link, &addr, req).await
 }
 
 async fn local_call(l: &LocalClient, req: Request) -> Response {
@@ -133,20 +176,21 @@ async fn local_call(l: &LocalClient, req: Request) -> Response {
     }
 }
 
-async fn proxy(addr: &str, req: Request) -> HttpResult<Response> {
+async fn proxy(link: &NodeLink, addr: &str, req: Request) -> HttpResult<Response> {
     let (parts, body) = req.into_parts();
     let path_and_query = parts
         .uri
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let url = format!("http://{addr}{path_and_query}");
+    let url = format!("{}://{addr}{path_and_query}", link.scheme(false));
     let body = axum::body::to_bytes(body, 32 << 20)
         .await
         .map_err(|e| HttpError::bad_request(format!("reading the request body: {e}")))?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let resp = reqwest::Client::new()
+    let resp = link
+        .http
         .request(method, url)
         .header(FORWARDED, "1")
         .body(body)
@@ -184,8 +228,37 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Headers of the user's request that go on to the node.
 const PASSED_HEADERS: [&str; 2] = ["x-nomad-token", "authorization"];
 
-type NodeSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A connection to a node, plain or TLS.
+trait NodeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> NodeIo for T {}
+
+type NodeSocket = tokio_tungstenite::WebSocketStream<Box<dyn NodeIo>>;
+
+/// Opens a WebSocket to the node at `addr`: TCP, TLS when the link has
+/// it (tokio-tungstenite's own TLS would bring a second TLS setup), then
+/// the upgrade.
+async fn connect_node(
+    link: &NodeLink,
+    addr: &str,
+    req: tungstenite::handshake::client::Request,
+) -> Result<NodeSocket, tungstenite::Error> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn NodeIo> = match &link.tls {
+        None => Box::new(tcp),
+        Some(tls) => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            let connector = tokio_rustls::TlsConnector::from(tls.clone());
+            Box::new(connector.connect(name, tcp).await?)
+        }
+    };
+    let (socket, _) = tokio_tungstenite::client_async(req, io).await?;
+    Ok(socket)
+}
 
 fn is_websocket(req: &Request) -> bool {
     req.headers()
@@ -205,7 +278,7 @@ async fn relay_websocket(
         .await
         .map_err(|e| HttpError::bad_request(e.body_text()))?;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut node_req = format!("ws://{addr}{path_and_query}")
+    let mut node_req = format!("{}://{addr}{path_and_query}", app.node_link.scheme(true))
         .into_client_request()
         .map_err(|e| HttpError::bad_request(format!("forwarding to {addr}: {e}")))?;
     node_req
@@ -222,8 +295,11 @@ async fn relay_websocket(
             format!("the client at {addr} did not answer: {e}"),
         )
     };
-    let node = match tokio::time::timeout(NODE_CONNECT, tokio_tungstenite::connect_async(node_req))
-        .await
+    let node = match tokio::time::timeout(
+        NODE_CONNECT,
+        connect_node(&app.node_link, addr, node_req),
+    )
+    .await
     {
         Err(_) => return Err(unreachable(format!("no WebSocket within {NODE_CONNECT:?}"))),
         Ok(Err(tungstenite::Error::Http(resp))) => {
@@ -239,7 +315,7 @@ async fn relay_websocket(
             return Ok(out);
         }
         Ok(Err(e)) => return Err(unreachable(e.to_string())),
-        Ok(Ok((node, _))) => node,
+        Ok(Ok(node)) => node,
     };
     let lost = format!("lost connection to client node {node_id} ({addr})");
     Ok(upgrade.on_upgrade(move |user| relay(user, node, lost)))

@@ -264,7 +264,10 @@ async fn send(
     hops: u32,
 ) -> Result<Response, Failure> {
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("http://{addr}{FORWARD_PREFIX}{path_and_query}");
+    let url = app
+        .cluster
+        .rpc()
+        .url(addr, &format!("{FORWARD_PREFIX}{path_and_query}"));
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);

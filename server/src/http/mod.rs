@@ -41,6 +41,7 @@ pub mod serve;
 mod status;
 mod submission;
 mod system;
+mod tls_accept;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct AppState {
     pub cluster: Arc<crate::cluster::Cluster>,
     /// The leader duties' counters, for `/v1/metrics`.
     pub scheduler: Arc<crate::leader::SchedulerStats>,
+    /// How `/v1/client/*` reaches other nodes (HTTPS under `tls`).
+    pub node_link: forward::NodeLink,
 }
 
 pub type App = Arc<AppState>;

@@ -32,6 +32,11 @@
 //!   ([`bind`]), so a burst of connections waits in the queue instead of
 //!   having its SYNs dropped and retried a second later.
 //!
+//! - Over TLS ([`serve_tls`], the agent's `tls` block), each connection's
+//!   handshake runs in its own task ([`super::tls_accept`]) within the
+//!   handshake timeout, so a slow or hostile handshake never holds up the
+//!   accept loop.
+//!
 //! Shutdown is graceful: the listener stops, connections finish their
 //! current request.
 
@@ -131,6 +136,20 @@ pub async fn serve(
     drain: Duration,
     limits: HttpLimits,
 ) {
+    serve_tls(listener, router, shutdown, drain, limits, None).await
+}
+
+/// [`serve`], over TLS when `tls` is given ([`super::tls_accept`]): the
+/// handshake runs in the connection's task, within the handshake timeout.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: Duration,
+    limits: HttpLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -184,10 +203,24 @@ pub async fn serve(
             inner: TowerToHyperService::new(router.clone()),
             seen: first_request.clone(),
         };
-        let io = TokioIo::new(Counted {
+        let counted = Counted {
             stream,
             _slot: slot,
-        });
+        };
+        if let Some(acceptor) = &acceptor {
+            tokio::spawn(super::tls_accept::serve_connection(
+                acceptor.clone(),
+                counted,
+                builder.clone(),
+                service,
+                graceful.watcher(),
+                first_request,
+                limits.handshake_timeout,
+                peer,
+            ));
+            continue;
+        }
+        let io = TokioIo::new(counted);
         let conn = builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
@@ -210,7 +243,7 @@ pub async fn serve(
 
 /// Drives one connection to its end, unless `handshake_timeout` passes
 /// before its first request: then it is dropped, which closes the socket.
-async fn run_connection<C, E>(
+pub(super) async fn run_connection<C, E>(
     conn: C,
     first_request: Arc<Notify>,
     handshake_timeout: Option<Duration>,
@@ -329,7 +362,7 @@ impl Drop for ClientSlot {
 
 /// The socket with its [`ClientSlot`]: the slot is given back when the
 /// socket closes, whether hyper still owns it or a WebSocket took it over.
-struct Counted {
+pub(super) struct Counted {
     stream: TcpStream,
     _slot: Option<ClientSlot>,
 }
@@ -376,9 +409,16 @@ impl AsyncWrite for Counted {
 
 /// The router, telling the connection's task when its first request (or
 /// HTTP/2 stream) arrived, which ends the handshake deadline.
-struct FirstRequest<S> {
+pub(super) struct FirstRequest<S> {
     inner: S,
     seen: Arc<Notify>,
+}
+
+impl Counted {
+    /// The socket, to look at the first bytes before TLS takes it.
+    pub(super) fn tcp(&self) -> &TcpStream {
+        &self.stream
+    }
 }
 
 impl<S, R> hyper::service::Service<R> for FirstRequest<S>

@@ -3,8 +3,9 @@
 //!
 //! One [`RpcClient`] per server, shared by every peer: reqwest keeps one
 //! HTTP/2 connection per peer address and multiplexes replication, votes
-//! and snapshot chunks over it (prior knowledge, no TLS: the RPC port is
-//! plain h2c, as Nomad's RPC port is plain TCP without `tls { rpc = true }`).
+//! and snapshot chunks over it (prior knowledge: plain h2c, as Nomad's RPC
+//! port is plain TCP, unless `tls { rpc = true }` makes it mutual TLS with
+//! ALPN `h2`, [`crate::tls`]).
 //! Every call is bounded by openraft's `RPCOption::hard_ttl()`.
 //!
 //! The receiving end is [`super::rpc`]. A request is the openraft request
@@ -162,11 +163,17 @@ pub enum RpcFailure {
 #[derive(Clone, Debug)]
 pub struct RpcClient {
     http: reqwest::Client,
+    scheme: &'static str,
 }
 
 impl RpcClient {
-    pub fn new() -> Result<RpcClient, reqwest::Error> {
+    /// `tls`: the client side of mutual TLS on the RPC port (`tls { rpc =
+    /// true }`, [`crate::tls::Tls::client`] with ALPN `h2`); `None` for h2c.
+    pub fn new(tls: Option<rustls::ClientConfig>) -> Result<RpcClient, reqwest::Error> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls = tls.unwrap_or_else(crate::tls::no_tls);
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .http2_prior_knowledge()
             .no_proxy()
             .tcp_nodelay(true)
@@ -175,7 +182,12 @@ impl RpcClient {
             .http2_keep_alive_timeout(KEEPALIVE)
             .http2_keep_alive_while_idle(true)
             .build()?;
-        Ok(RpcClient { http })
+        Ok(RpcClient { http, scheme })
+    }
+
+    /// The URL of `path` on the server whose RPC address is `addr`.
+    pub fn url(&self, addr: &str, path: &str) -> String {
+        format!("{}://{addr}{path}", self.scheme)
     }
 
     /// The HTTP/2 client itself, for calls that are not MessagePack RPCs
@@ -212,7 +224,7 @@ impl RpcClient {
         let call = async {
             let resp = self
                 .http
-                .post(format!("http://{addr}{path}"))
+                .post(self.url(addr, path))
                 .header(reqwest::header::CONTENT_TYPE, MSGPACK)
                 .body(body)
                 .send()

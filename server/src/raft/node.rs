@@ -38,6 +38,8 @@ pub struct RaftSettings {
     pub bootstrap: bool,
     /// Bytes preallocated per log segment.
     pub segment_size: u64,
+    /// Mutual TLS to other servers' RPC ports (`tls { rpc = true }`).
+    pub rpc_tls: Option<rustls::ClientConfig>,
 }
 
 impl RaftSettings {
@@ -51,6 +53,7 @@ impl RaftSettings {
             keep_after_snapshot: 1_000,
             bootstrap: true,
             segment_size: super::wal::segment_size_from_env(),
+            rpc_tls: None,
         }
     }
 }
@@ -375,7 +378,8 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
         ..Default::default()
     }
     .validate()?;
-    let rpc = RpcClient::new().map_err(|e| StartError::Rpc(e.to_string()))?;
+    let rpc =
+        RpcClient::new(settings.rpc_tls.clone()).map_err(|e| StartError::Rpc(e.to_string()))?;
     let network = RpcNetwork {
         node_id: settings.node_id,
         client: rpc.clone(),

@@ -5,6 +5,7 @@ mod config;
 mod flags;
 mod load;
 mod parse;
+mod tls;
 
 use std::path::PathBuf;
 
