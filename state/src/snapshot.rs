@@ -99,6 +99,7 @@ impl State {
                 "periodic_launches",
                 a.periodic_launches == b.periodic_launches,
             ),
+            ("acl", a.acl == b.acl),
             ("derived indexes", a.ix == b.ix),
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),

@@ -103,6 +103,10 @@ pub(crate) struct Tables {
     /// written before it have none.
     #[serde(default, deserialize_with = "crate::maps::deserialize")]
     pub periodic_launches: Map<NsKey, crate::periodic::PeriodicLaunch>,
+    /// ACL policies and tokens ([`crate::acl`]). Snapshots written before
+    /// it have none.
+    #[serde(default)]
+    pub acl: crate::acl::AclTables,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -165,7 +169,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 14)?;
+        let mut st = s.serialize_struct("Tables", 15)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -180,6 +184,7 @@ impl Serialize for Tables {
         st.serialize_field("job_submissions", &self.job_submissions)?;
         st.serialize_field("periodic_launches", &self.periodic_launches)?;
         st.serialize_field("autopilot_config", &self.autopilot_config)?;
+        st.serialize_field("acl", &self.acl)?;
         st.end()
     }
 }
@@ -878,6 +883,7 @@ impl Tables {
     /// Recompute every derived index from the rows (after a restore).
     pub fn rebuild(&mut self) {
         self.share_current_versions();
+        self.acl.rebuild();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
             ix.evals_by_create.insert(ByCreate(Arc::clone(e)));

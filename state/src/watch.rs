@@ -32,6 +32,8 @@ pub enum Table {
     Allocs,
     Nodes,
     Deployment,
+    AclPolicies,
+    AclTokens,
 }
 
 impl Table {
@@ -45,6 +47,8 @@ impl Table {
             Table::Allocs => "allocs",
             Table::Nodes => "nodes",
             Table::Deployment => "deployment",
+            Table::AclPolicies => "acl_policy",
+            Table::AclTokens => "acl_token",
         }
     }
 }

@@ -65,6 +65,10 @@ pub enum ApplyError {
     /// message, nomad/state/state_store.go `DeleteEval`).
     #[error("eval broker is enabled; eval broker must be paused to delete evals")]
     EvalBrokerEnabled,
+    /// An ACL write that does not hold, with Nomad's message where it has
+    /// one (`ACL bootstrap already done (reset index: N)`).
+    #[error("{0}")]
+    Acl(String),
 }
 
 /// What one `apply` did.
@@ -193,6 +197,11 @@ impl State {
             Command::JobStability(c) => lifecycle::stability(t, &mut ctx, c),
             Command::ScalingEventRegister(c) => lifecycle::scaling_event(t, &mut ctx, c),
             Command::JobSubmit(c) => lifecycle::submit(t, &mut ctx, c),
+            Command::AclBootstrap(c) => crate::acl::bootstrap(t, &mut ctx, c),
+            Command::AclPolicyUpsert(c) => crate::acl::upsert_policies(t, &mut ctx, c),
+            Command::AclPolicyDelete(c) => crate::acl::delete_policies(t, &mut ctx, c),
+            Command::AclTokenUpsert(c) => crate::acl::upsert_tokens(t, &mut ctx, c),
+            Command::AclTokenDelete(c) => crate::acl::delete_tokens(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

@@ -6,6 +6,7 @@
 //! and applied by [`crate::State::apply`]. Variants are never renamed or
 //! reused: old log entries must decode forever.
 
+mod acl;
 mod alloc;
 mod autopilot;
 mod cluster;
@@ -18,6 +19,7 @@ mod plan;
 mod restore;
 mod scheduler;
 
+pub use acl::*;
 pub use alloc::*;
 pub use autopilot::*;
 pub use cluster::*;
@@ -65,6 +67,11 @@ pub enum Command {
     JobStability(JobStability),
     ScalingEventRegister(ScalingEventRegister),
     JobSubmit(JobSubmit),
+    AclBootstrap(AclBootstrap),
+    AclPolicyUpsert(AclPolicyUpsert),
+    AclPolicyDelete(AclPolicyDelete),
+    AclTokenUpsert(AclTokenUpsert),
+    AclTokenDelete(AclTokenDelete),
 }
 
 impl Command {
@@ -95,6 +102,11 @@ impl Command {
             Command::JobStability(c) => c.now,
             Command::ScalingEventRegister(c) => c.now,
             Command::JobSubmit(c) => c.register.now,
+            Command::AclBootstrap(c) => c.now,
+            Command::AclPolicyUpsert(c) => c.now,
+            Command::AclPolicyDelete(c) => c.now,
+            Command::AclTokenUpsert(c) => c.now,
+            Command::AclTokenDelete(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -136,6 +148,11 @@ impl Command {
             // object that has a topic.
             Command::ScalingEventRegister(_) => "JobRegistered",
             Command::JobSubmit(_) => "JobRegistered",
+            // The ACL writes emit no events yet; these are Nomad's types.
+            Command::AclBootstrap(_) | Command::AclTokenUpsert(_) => "ACLTokenUpserted",
+            Command::AclTokenDelete(_) => "ACLTokenDeleted",
+            Command::AclPolicyUpsert(_) => "ACLPolicyUpserted",
+            Command::AclPolicyDelete(_) => "ACLPolicyDeleted",
         }
     }
 }
