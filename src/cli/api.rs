@@ -25,6 +25,14 @@ pub fn address(flag: Option<String>) -> String {
     }
 }
 
+/// The ACL token every request carries: `DROVER_TOKEN`, then
+/// `NOMAD_TOKEN` (the same order as the address's variables).
+pub fn token() -> Option<String> {
+    ["DROVER_TOKEN", "NOMAD_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
+}
+
 /// An agent's HTTP API.
 pub struct Api {
     pub base: String,
@@ -33,10 +41,15 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: String) -> Api {
-        Api {
-            base,
-            http: reqwest::Client::new(),
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(v) = token().and_then(|t| reqwest::header::HeaderValue::from_str(&t).ok()) {
+            headers.insert("X-Nomad-Token", v);
         }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Api { base, http }
     }
 
     pub fn url(&self, path: &str) -> String {

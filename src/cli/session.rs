@@ -57,7 +57,18 @@ pub async fn run(opts: Options) -> End {
         // a session that cannot have its terminal.
         return End::Failed("stdin is not a terminal (use -t=false)".into());
     }
-    let ws = match tokio_tungstenite::connect_async(opts.url.as_str()).await {
+    let request = {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = match opts.url.as_str().into_client_request() {
+            Ok(r) => r,
+            Err(e) => return End::Failed(format!("cannot connect: {e}")),
+        };
+        if let Some(v) = super::api::token().and_then(|t| t.parse().ok()) {
+            request.headers_mut().insert("X-Nomad-Token", v);
+        }
+        request
+    };
+    let ws = match tokio_tungstenite::connect_async(request).await {
         Ok((ws, _)) => ws,
         Err(tungstenite::Error::Http(resp)) => {
             let body = resp
