@@ -309,6 +309,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                     .unwrap_or(default.deployment_gc_interval),
             }
         },
+        acl: cfg.acl.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -354,12 +355,21 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 node_id: local_node.clone(),
                 http: reqwest::Client::new(),
             });
-            // `?pretty` as on a server (Nomad api-docs/index.mdx).
-            let routes = client_api
-                .merge(agent::client_api::router(agent))
-                .layer(axum::middleware::from_fn(
-                    drover_server::http::pretty::layer,
+            let mut routes = client_api.merge(agent::client_api::router(agent));
+            if cfg.acl.enabled {
+                let acl = std::sync::Arc::new(agent::client_acl::ClientAcl::new(
+                    client_servers.clone(),
+                    reqwest::Client::new(),
                 ));
+                routes = routes.layer(axum::middleware::from_fn_with_state(
+                    acl,
+                    agent::client_acl::layer,
+                ));
+            }
+            // `?pretty` as on a server (Nomad api-docs/index.mdx).
+            let routes = routes.layer(axum::middleware::from_fn(
+                drover_server::http::pretty::layer,
+            ));
             (None, ClientHttp::serve(cfg.http_addr(), routes, cfg.limits).await?)
         };
         let http_addr = client_http.addr();

@@ -188,6 +188,17 @@ impl Shared {
                 .http
                 .request(method.clone(), crate::servers::url(&server, path))
                 .timeout(timeout);
+            // With ACLs on, the node's secret is what lets it read its own
+            // allocations.
+            let secret = self
+                .node
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .secret_id
+                .clone();
+            if !secret.is_empty() {
+                req = req.header("X-Nomad-Token", secret);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -513,6 +524,7 @@ pub async fn start(
         ..Default::default()
     };
     let mut node = fingerprint(&fp, infos);
+    node.secret_id = store.node_secret()?;
     node.status = NodeStatus::Ready;
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let runner_cfg = Arc::new(RunnerConfig {

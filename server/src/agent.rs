@@ -65,6 +65,8 @@ pub struct ServerOptions {
     /// When the leader collects terminal deployments (Nomad's
     /// `deployment_gc_threshold`).
     pub gc: crate::gc_timer::GcConfig,
+    /// The agent's `acl` block.
+    pub acl: crate::acl::enforce::AclConfig,
 }
 
 impl ServerOptions {
@@ -91,6 +93,7 @@ impl ServerOptions {
             http_limits: Default::default(),
             autopilot: Default::default(),
             gc: Default::default(),
+            acl: Default::default(),
         }
     }
 }
@@ -276,6 +279,7 @@ pub async fn start_with_client(
         local_client,
         cluster: cluster.clone(),
         scheduler: duties.stats.clone(),
+        acl: opts.acl.clone(),
     });
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;

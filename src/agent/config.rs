@@ -44,6 +44,8 @@ pub struct AgentConfig {
     pub plugins: Plugins,
     /// Nomad's `limits` block: the HTTP listener's connection limits.
     pub limits: HttpLimits,
+    /// Nomad's `acl` block (and `-acl-enabled`).
+    pub acl: drover_server::acl::enforce::AclConfig,
     pub log_level: LogLevel,
     pub log_json: bool,
     /// Set only by `-dev`: relaxes the data-dir and bootstrap checks.
@@ -223,6 +225,15 @@ pub struct ConfigLayer {
     pub client: ClientLayer,
     pub plugins: PluginsLayer,
     pub limits: LimitsLayer,
+    pub acl: AclLayer,
+}
+
+/// `acl { ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclLayer {
+    pub enabled: Option<bool>,
+    pub token_min_expiration_ttl: Option<std::time::Duration>,
+    pub token_max_expiration_ttl: Option<std::time::Duration>,
 }
 
 /// `limits { ... }`. A zero duration is said, and means "no limit", so the
@@ -290,6 +301,7 @@ impl Default for AgentConfig {
             client: ClientConfig::default(),
             plugins: Plugins::default(),
             limits: HttpLimits::default(),
+            acl: Default::default(),
             log_level: LogLevel::Info,
             log_json: false,
             dev_mode: false,
@@ -403,6 +415,15 @@ impl AgentConfig {
             l.https_handshake_timeout,
         );
         set(&mut self.limits.idle_timeout, l.http_idle_timeout);
+        set(&mut self.acl.enabled, layer.acl.enabled);
+        set(
+            &mut self.acl.token_min_expiration_ttl,
+            layer.acl.token_min_expiration_ttl,
+        );
+        set(
+            &mut self.acl.token_max_expiration_ttl,
+            layer.acl.token_max_expiration_ttl,
+        );
         self
     }
 

@@ -146,18 +146,21 @@ async fn proxy(addr: &str, req: Request) -> HttpResult<Response> {
         .map_err(|e| HttpError::bad_request(format!("reading the request body: {e}")))?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let resp = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .request(method, url)
-        .header(FORWARDED, "1")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the client at {addr} did not answer: {e}"),
-            )
-        })?;
+        .header(FORWARDED, "1");
+    // The node checks the token too.
+    for name in PASSED_HEADERS {
+        if let Some(v) = parts.headers.get(name) {
+            request = request.header(name, v.as_bytes());
+        }
+    }
+    let resp = request.body(body).send().await.map_err(|e| {
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the client at {addr} did not answer: {e}"),
+        )
+    })?;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = resp
         .headers()
@@ -246,7 +249,7 @@ async fn relay_websocket(
 }
 
 /// Copies frames between the user and the node until either ends.
-async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
+pub(crate) async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
     let (mut user_tx, mut user_rx) = user.split();
     let (mut node_tx, mut node_rx) = node.split();
 
