@@ -1,0 +1,641 @@
+//! ACLs on a real dev agent (`acl { enabled = true }`): bootstrap, policies
+//! and tokens, and every endpoint's check against Nomad's documented
+//! capability, with no token, a read token, a write token and a management
+//! token. Addresses 127.0.2.10–127.0.2.14 and 127.0.2.16–127.0.2.18.
+
+mod common;
+mod ws_client;
+
+use std::time::{Duration, Instant};
+
+use common::{Agent, DEADLINE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const READ_RULES: &str = r#"
+namespace "*" { policy = "read" }
+node { policy = "read" }
+agent { policy = "read" }
+operator { policy = "read" }
+"#;
+
+const WRITE_RULES: &str = r#"
+namespace "*" { policy = "write" }
+node { policy = "write" }
+agent { policy = "write" }
+operator { policy = "write" }
+"#;
+
+/// A dev agent with ACLs on, bootstrapped; its HTTP client sends the
+/// management token, which is returned too.
+async fn acl_agent(ip: &str, extra: &str) -> (tempfile::TempDir, Agent, String) {
+    acl_agent_with(ip, extra, "").await
+}
+
+/// [`acl_agent`] with more agent configuration besides the `acl` block.
+async fn acl_agent_with(ip: &str, extra: &str, config: &str) -> (tempfile::TempDir, Agent, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("acl {{\n  enabled = true\n{extra}}}\n{config}\n");
+    let mut a = Agent::start_on(ip, dir.path(), &config).await;
+    let (status, boot) = call(&a, None, Method::POST, "/v1/acl/bootstrap", None).await;
+    assert_eq!(status, StatusCode::OK, "{boot}");
+    let boot: Value = serde_json::from_str(&boot).unwrap();
+    assert_eq!(boot["Type"], "management");
+    assert_eq!(boot["Name"], "Bootstrap Token");
+    let secret = boot["SecretID"].as_str().unwrap().to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("X-Nomad-Token", secret.parse().unwrap());
+    a.http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    (dir, a, secret)
+}
+
+/// One request with `token` (none: anonymous); the status and body text.
+async fn call(
+    a: &Agent,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, String) {
+    // A client of its own: the agent's sends the management token.
+    let mut req = reqwest::Client::new().request(method, a.url(path));
+    if let Some(t) = token {
+        req = req.header("X-Nomad-Token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// A policy named `name` with `rules` and a client token holding it; the
+/// token's secret.
+async fn client_token(a: &Agent, mgmt: &str, name: &str, rules: &str) -> String {
+    let policy = json!({"Name": name, "Description": "test", "Rules": rules});
+    let (s, b) = call(
+        a,
+        Some(mgmt),
+        Method::PUT,
+        &format!("/v1/acl/policy/{name}"),
+        Some(&policy),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let token = json!({"Name": name, "Type": "client", "Policies": [name]});
+    let (s, b) = call(a, Some(mgmt), Method::PUT, "/v1/acl/token", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t: Value = serde_json::from_str(&b).unwrap();
+    t["SecretID"].as_str().unwrap().to_string()
+}
+
+/// A raw_exec service job `job` whose task `t` sleeps; its running
+/// allocation's ID and node ID.
+async fn sleeper(a: &Agent, job: &str) -> (String, String) {
+    common::submit(
+        a,
+        json!({"ID": job, "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
+    )
+    .await;
+    let list = a
+        .until(
+            &format!("/v1/job/{job}/allocations"),
+            "the alloc running",
+            |v| {
+                v.as_array()
+                    .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
+            },
+        )
+        .await;
+    (
+        list[0]["ID"].as_str().unwrap().to_string(),
+        list[0]["NodeID"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_each_kind_of_token_as_nomad_documents() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.10", "").await;
+    let read = client_token(&a, &mgmt, "readonly", READ_RULES).await;
+    let write = client_token(&a, &mgmt, "readwrite", WRITE_RULES).await;
+    let (alloc, node) = sleeper(&a, "sleeper").await;
+    let tokens = [
+        None,
+        Some(read.as_str()),
+        Some(write.as_str()),
+        Some(mgmt.as_str()),
+    ];
+
+    let ok = StatusCode::OK;
+    let no = StatusCode::FORBIDDEN;
+    let blocked = json!({"Job": {"ID": "other", "Datacenters": ["nowhere"],
+        "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec",
+        "Config": {"command": "/bin/true"}}]}]}});
+    let policy = json!({"Rules": "node { policy = \"read\" }"});
+    let eligible = json!({"Eligibility": "eligible"});
+    let signal = json!({"Task": "t", "Signal": "SIGCONT"});
+    #[rustfmt::skip]
+    let table: Vec<(Method, String, Option<&Value>, [StatusCode; 4])> = vec![
+        (Method::GET, "/v1/status/leader".into(), None, [ok, ok, ok, ok]),
+        (Method::GET, "/v1/agent/health".into(), None, [ok, ok, ok, ok]),
+        (Method::GET, "/v1/regions".into(), None, [ok, ok, ok, ok]),
+        (Method::GET, "/v1/jobs".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/job/sleeper".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/job/sleeper/allocations".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/job/sleeper/evaluations".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/job/sleeper/summary".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/job/sleeper/versions".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/allocations".into(), None, [no, ok, ok, ok]),
+        (Method::GET, format!("/v1/allocation/{alloc}"), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/evaluations".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/deployments".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/nodes".into(), None, [no, ok, ok, ok]),
+        (Method::GET, format!("/v1/node/{node}"), None, [no, ok, ok, ok]),
+        (Method::GET, format!("/v1/node/{node}/allocations"), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/agent/self".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/agent/members".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/operator/raft/configuration".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/operator/scheduler/configuration".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/operator/autopilot/configuration".into(), None, [no, ok, ok, ok]),
+        (Method::GET, format!("/v1/client/allocation/{alloc}/stats"), None, [no, ok, ok, ok]),
+        (Method::GET, format!("/v1/client/fs/ls/{alloc}"), None, [no, no, ok, ok]),
+        (Method::GET, format!("/v1/client/fs/logs/{alloc}?task=t&type=stdout"), None, [no, no, ok, ok]),
+        (Method::GET, "/v1/acl/token/self".into(), None, [no, ok, ok, ok]),
+        (Method::GET, "/v1/acl/policy/readonly".into(), None, [no, ok, no, ok]),
+        (Method::GET, "/v1/acl/tokens".into(), None, [no, no, no, ok]),
+        (Method::GET, "/v1/operator/snapshot".into(), None, [no, no, no, ok]),
+        (Method::POST, "/v1/job/sleeper/evaluate".into(), None, [no, no, ok, ok]),
+        (Method::PUT, "/v1/jobs".into(), Some(&blocked), [no, no, ok, ok]),
+        (Method::POST, format!("/v1/node/{node}/eligibility"), Some(&eligible), [no, no, ok, ok]),
+        (Method::POST, format!("/v1/client/allocation/{alloc}/signal"), Some(&signal), [no, no, ok, ok]),
+        (Method::PUT, "/v1/acl/policy/extra".into(), Some(&policy), [no, no, no, ok]),
+        (Method::PUT, "/v1/system/gc".into(), None, [no, no, no, ok]),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, want) in &table {
+        for (who, token) in tokens.iter().enumerate() {
+            let (got, text) = call(&a, *token, method.clone(), path, *body).await;
+            if got != want[who] {
+                wrong.push(format!(
+                    "{method} {path} as {}: {got} ({text}), want {}",
+                    ["no token", "read", "write", "management"][who],
+                    want[who]
+                ));
+            }
+            if got == StatusCode::FORBIDDEN {
+                assert!(
+                    text == "Permission denied" || text == "ACL token not found",
+                    "{method} {path}: 403 says {text:?}"
+                );
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A refused register registers nothing.
+    let refused = json!({"Job": {"ID": "refused", "Datacenters": ["nowhere"],
+        "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
+    let (s, _) = call(&a, Some(&read), Method::PUT, "/v1/jobs", Some(&refused)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(a.get("/v1/job/refused").await.0, StatusCode::NOT_FOUND);
+    // The anonymous policy, once written, is what a request without a
+    // token may do.
+    let anon = json!({"Rules": "namespace \"default\" { policy = \"read\" }"});
+    let (s, b) = call(
+        &a,
+        Some(&mgmt),
+        Method::PUT,
+        "/v1/acl/policy/anonymous",
+        Some(&anon),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        call(&a, None, Method::GET, "/v1/jobs", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&a, None, Method::GET, "/v1/nodes", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A bearer token works as the header does; an unknown one is refused.
+    let r = reqwest::Client::new()
+        .get(a.url("/v1/jobs"))
+        .header("Authorization", format!("Bearer {read}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bogus = "00000000-0000-0000-0000-000000000000";
+    let (s, b) = call(&a, Some(bogus), Method::GET, "/v1/jobs", None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::FORBIDDEN, "ACL token not found")
+    );
+}
+
+#[tokio::test]
+async fn a_read_token_cannot_exec_signal_restart_stop_or_read_logs() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.11", "").await;
+    let read = client_token(&a, &mgmt, "readonly", READ_RULES).await;
+    let write = client_token(&a, &mgmt, "readwrite", WRITE_RULES).await;
+    let node_exec = client_token(
+        &a,
+        &mgmt,
+        "nodeexec",
+        "namespace \"default\" { capabilities = [\"alloc-exec\", \"alloc-node-exec\"] }",
+    )
+    .await;
+    let logs = client_token(
+        &a,
+        &mgmt,
+        "readlogs",
+        "namespace \"default\" {\n  policy = \"read\"\n  capabilities = [\"read-logs\"]\n}",
+    )
+    .await;
+    let (alloc, _) = sleeper(&a, "sleeper").await;
+    let exec = format!("/v1/client/allocation/{alloc}/exec?task=t&command=%5B%22echo%22%5D");
+    let refused: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, exec.clone(), None),
+        (
+            Method::GET,
+            format!("/v1/client/allocation/{alloc}/attach?task=t"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/client/allocation/{alloc}/signal"),
+            Some(json!({"Task": "t", "Signal": "SIGKILL"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/client/allocation/{alloc}/restart"),
+            Some(json!({"TaskName": "t"})),
+        ),
+        (Method::POST, format!("/v1/allocation/{alloc}/stop"), None),
+        (Method::DELETE, "/v1/job/sleeper?purge=true".into(), None),
+        (
+            Method::GET,
+            format!("/v1/client/fs/logs/{alloc}?task=t&type=stdout"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/client/fs/cat/{alloc}?path=alloc/logs/t.stdout.0"),
+            None,
+        ),
+    ];
+    for (method, path, body) in &refused {
+        let (s, b) = call(&a, Some(&read), method.clone(), path, body.as_ref()).await;
+        assert_eq!(
+            (s, b.as_str()),
+            (StatusCode::FORBIDDEN, "Permission denied"),
+            "{method} {path}"
+        );
+    }
+    // `write` grants alloc-exec, but a raw_exec task also needs
+    // alloc-node-exec; with both the check passes (and the plain GET is
+    // then refused only for not being a WebSocket).
+    let (s, _) = call(&a, Some(&write), Method::GET, &exec, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = call(&a, Some(&node_exec), Method::GET, &exec, None).await;
+    assert!(s != StatusCode::FORBIDDEN && !s.is_success(), "{s} {b}");
+    // read-logs added to read: the logs, and still not the files.
+    let logs_path = format!("/v1/client/fs/logs/{alloc}?task=t&type=stdout&plain=true");
+    assert_eq!(
+        call(&a, Some(&logs), Method::GET, &logs_path, None).await.0,
+        StatusCode::OK
+    );
+    // Nothing happened to the task.
+    let (_, v, _) = a.get(&format!("/v1/allocation/{alloc}")).await;
+    assert_eq!(v["DesiredStatus"], "run", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["State"], "running", "{v}");
+    assert_eq!(v["TaskStates"]["t"]["Restarts"], 0, "{v}");
+    let (_, job, _) = a.get("/v1/job/sleeper").await;
+    assert_eq!(job["Stop"], false, "{job}");
+}
+
+#[tokio::test]
+async fn the_exec_handshake_frame_carries_the_token() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.16", "").await;
+    let read = client_token(&a, &mgmt, "readonly", READ_RULES).await;
+    let exec = client_token(
+        &a,
+        &mgmt,
+        "nodeexec",
+        "namespace \"default\" { capabilities = [\"alloc-exec\", \"alloc-node-exec\"] }",
+    )
+    .await;
+    let (alloc, _) = sleeper(&a, "sleeper").await;
+    let url = ws_client::url(
+        &a.base,
+        &alloc,
+        "exec",
+        &[
+            ("task", "t"),
+            ("command", r#"["echo","hi"]"#),
+            ("ws_handshake", "true"),
+        ],
+    );
+    let mut ws = ws_client::connect(url.clone(), DEADLINE).await.unwrap();
+    ws_client::send(&mut ws, json!({"version": 1, "auth_token": exec})).await;
+    let out = ws_client::finish(&mut ws, DEADLINE).await;
+    assert_eq!(
+        (out.stdout().as_str(), out.exit_code()),
+        ("hi\n", Some(0)),
+        "{out:?}"
+    );
+
+    for (token, reason) in [
+        (read.as_str(), "Permission denied"),
+        ("nope", "ACL token not found"),
+    ] {
+        let mut ws = ws_client::connect(url.clone(), DEADLINE).await.unwrap();
+        ws_client::send(&mut ws, json!({"version": 1, "auth_token": token})).await;
+        let out = ws_client::finish(&mut ws, DEADLINE).await;
+        ws_client::assert_closed(&out, 1008, reason);
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_policies_bootstraps_and_tokens_are_400s_naming_the_problem() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.12", "").await;
+    let m = Some(mgmt.as_str());
+    let (s, b) = call(&a, None, Method::POST, "/v1/acl/bootstrap", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        b.starts_with("ACL bootstrap already done (reset index: "),
+        "{b}"
+    );
+
+    let put = |rules: &str| json!({"Rules": rules});
+    let cases = [
+        (
+            "namespace \"default\" {\n  policy = \"read\"\n  capabilities = [\n",
+            "line 3",
+        ),
+        (
+            "namespace \"default\" {\n  policy = \"read\"\n  capabilities = [\"frobnicate\"]\n}",
+            "line 3: Invalid namespace capability 'frobnicate'",
+        ),
+        (
+            "namespace \"default\" {\n  policy = \"admin\"\n}",
+            "line 2: Invalid namespace policy",
+        ),
+        ("\nfrobnicate { policy = \"read\" }", "line 2"),
+    ];
+    for (rules, want) in cases {
+        let (s, b) = call(&a, m, Method::PUT, "/v1/acl/policy/bad", Some(&put(rules))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{rules}: {b}");
+        assert!(b.contains(want) && b.starts_with("Rules: "), "{rules}: {b}");
+    }
+    let (s, b) = call(&a, m, Method::GET, "/v1/acl/policy/bad", None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::NOT_FOUND, "ACL policy not found")
+    );
+    let (s, b) = call(
+        &a,
+        m,
+        Method::PUT,
+        "/v1/acl/policy/bad%20name",
+        Some(&put(READ_RULES)),
+    )
+    .await;
+    assert!(
+        s == StatusCode::BAD_REQUEST && b.starts_with("Name: "),
+        "{s} {b}"
+    );
+
+    let tokens = [
+        (
+            json!({"Type": "root"}),
+            "token type must be client or management",
+        ),
+        (json!({"Type": "client"}), "client token missing policies"),
+        (
+            json!({"Type": "management", "Policies": ["x"]}),
+            "management token cannot be associated with policies",
+        ),
+        (
+            json!({"Type": "client", "Policies": ["x"], "ExpirationTTL": 1_000_000_000}),
+            "expiration time cannot be less than 1m0s in the future",
+        ),
+        (
+            json!({"Type": "client", "Policies": ["x"], "ExpirationTTL": -1}),
+            "should not be negative",
+        ),
+    ];
+    for (body, want) in tokens {
+        let (s, b) = call(&a, m, Method::PUT, "/v1/acl/token", Some(&body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
+        assert!(b.contains(want), "{body}: {b}");
+    }
+    let (s, b) = call(&a, m, Method::GET, "/v1/acl/tokens", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let list: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "only the bootstrap token: {list}"
+    );
+    assert!(list[0].get("SecretID").is_none(), "{list}");
+}
+
+#[tokio::test]
+async fn expired_and_deleted_tokens_are_refused_at_once() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.13", "  token_min_expiration_ttl = \"1s\"\n").await;
+    let m = Some(mgmt.as_str());
+    let policy = json!({"Rules": READ_RULES});
+    let (s, b) = call(&a, m, Method::PUT, "/v1/acl/policy/readonly", Some(&policy)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let new_token = |ttl: i64| json!({"Name": "t", "Type": "client", "Policies": ["readonly"], "ExpirationTTL": ttl});
+    let (s, b) = call(
+        &a,
+        m,
+        Method::PUT,
+        "/v1/acl/token",
+        Some(&new_token(2_000_000_000)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let short: Value = serde_json::from_str(&b).unwrap();
+    let secret = short["SecretID"].as_str().unwrap().to_string();
+    assert!(short["ExpirationTime"].is_string(), "{short}");
+    let expires =
+        drover_api::time::parse_rfc3339(short["ExpirationTime"].as_str().unwrap()).unwrap();
+    // Usable until it expires, refused from then on.
+    let started = Instant::now();
+    loop {
+        let (s, b) = call(&a, Some(&secret), Method::GET, "/v1/jobs", None).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        if s == StatusCode::FORBIDDEN {
+            assert_eq!(b, "ACL token expired");
+            assert!(now >= expires, "refused before its expiry");
+            break;
+        }
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert!(
+            now < expires + 1_000_000_000,
+            "still accepted a second after its expiry"
+        );
+        assert!(started.elapsed() < DEADLINE);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (s, b) = call(&a, m, Method::PUT, "/v1/acl/token", Some(&new_token(0))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t: Value = serde_json::from_str(&b).unwrap();
+    let (secret, accessor) = (
+        t["SecretID"].as_str().unwrap(),
+        t["AccessorID"].as_str().unwrap(),
+    );
+    assert_eq!(
+        call(&a, Some(secret), Method::GET, "/v1/jobs", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, me) = call(&a, Some(secret), Method::GET, "/v1/acl/token/self", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let me: Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(
+        (me["AccessorID"].as_str(), me["SecretID"].as_str()),
+        (Some(accessor), Some(secret))
+    );
+    let (s, b) = call(
+        &a,
+        m,
+        Method::DELETE,
+        &format!("/v1/acl/token/{accessor}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = call(&a, Some(secret), Method::GET, "/v1/jobs", None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::FORBIDDEN, "ACL token not found")
+    );
+}
+
+#[tokio::test]
+async fn without_acls_the_acl_endpoints_say_so_and_nothing_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start_on("127.0.2.14", dir.path(), "").await;
+    let (s, b) = call(&a, None, Method::POST, "/v1/acl/bootstrap", None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::BAD_REQUEST, "ACL support disabled")
+    );
+    let bogus = "00000000-0000-0000-0000-000000000000";
+    assert_eq!(
+        call(&a, Some(bogus), Method::GET, "/v1/jobs", None).await.0,
+        StatusCode::OK
+    );
+}
+
+/// A client-only agent on `ip` with ACLs on, joined to `server`.
+fn client_only(dir: &std::path::Path, ip: &str, server: &Agent) -> Agent {
+    let http = common::free_port_on(ip);
+    let config = dir.join("client.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "bind_addr = \"{ip}\"\nports {{\n  http = {http}\n}}\nacl {{\n  enabled = true\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let servers = server.base.trim_start_matches("http://").to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args([
+            "agent",
+            "-client",
+            "-servers",
+            &servers,
+            "-log-level=warn",
+            "-data-dir",
+        ])
+        .arg(dir.join("data"))
+        .arg("-config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("drover starts");
+    Agent {
+        child,
+        base: format!("http://{ip}:{http}"),
+        http: reqwest::Client::new(),
+        data_dir: dir.to_path_buf(),
+        reap_tasks: true,
+    }
+}
+
+#[tokio::test]
+async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
+    let (_sdir, server, mgmt) =
+        acl_agent_with("127.0.2.17", "", "client {\n  enabled = false\n}").await;
+    let read = client_token(&server, &mgmt, "readonly", READ_RULES).await;
+    let write = client_token(&server, &mgmt, "readwrite", WRITE_RULES).await;
+    let cdir = tempfile::tempdir().unwrap();
+    let client = client_only(cdir.path(), "127.0.2.18", &server);
+    server
+        .until("/v1/nodes", "the client's node ready", |v| {
+            v.as_array().is_some_and(|n| {
+                n.iter()
+                    .any(|n| n["Status"] == "ready" && n["Address"] == "127.0.2.18")
+            })
+        })
+        .await;
+    let node = server
+        .get("/v1/nodes")
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["Address"] == "127.0.2.18")
+        .map(|n| n["ID"].as_str().unwrap().to_string())
+        .unwrap();
+    common::submit(
+        &server,
+        json!({"ID": "remote", "Constraints": [{"LTarget": "${node.unique.id}", "Operand": "=", "RTarget": node}],
+            "TaskGroups": [{"Name": "g",
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
+    )
+    .await;
+    let list = server
+        .until("/v1/job/remote/allocations", "the alloc running", |v| {
+            v.as_array()
+                .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
+        })
+        .await;
+    let alloc = list[0]["ID"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["NodeID"].as_str(), Some(node.as_str()));
+    let logs = format!("/v1/client/fs/logs/{alloc}?task=t&type=stdout&plain=true");
+    let stats = format!("/v1/client/allocation/{alloc}/stats");
+    for (agent, name) in [(&client, "the client itself"), (&server, "the server")] {
+        let want = [
+            (None, &logs, StatusCode::FORBIDDEN),
+            (Some(read.as_str()), &logs, StatusCode::FORBIDDEN),
+            (Some(write.as_str()), &logs, StatusCode::OK),
+            (Some(read.as_str()), &stats, StatusCode::OK),
+            (Some("nope"), &stats, StatusCode::FORBIDDEN),
+        ];
+        for (token, path, status) in want {
+            let (got, body) = call(agent, token, Method::GET, path, None).await;
+            assert_eq!(got, status, "{path} on {name} with {token:?}: {body}");
+        }
+    }
+}
