@@ -236,6 +236,22 @@ async fn every_endpoint_answers_each_kind_of_token_as_nomad_documents() {
         (s, b.as_str()),
         (StatusCode::FORBIDDEN, "ACL token not found")
     );
+    // While the scheduler configuration rejects registrations, only a
+    // management token registers.
+    let reject = json!({"SchedulerAlgorithm": "binpack", "RejectJobRegistration": true});
+    let path = "/v1/operator/scheduler/configuration";
+    let (s, b) = call(&a, Some(&mgmt), Method::PUT, path, Some(&reject)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = call(&a, Some(&write), Method::PUT, "/v1/jobs", Some(&blocked)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert!(b.contains("disabled by the scheduler configuration"), "{b}");
+    let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/jobs", Some(&blocked)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = call(&a, Some(bogus), Method::GET, "/v1/jobs", None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::FORBIDDEN, "ACL token not found")
+    );
 }
 
 #[tokio::test]

@@ -49,34 +49,43 @@ pub const PERMISSION_DENIED: &str = "Permission denied";
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<Identity>);
 
-struct ListFilter {
+/// What the handlers of a checked request may ask of its token.
+struct RequestAcl {
     acl: Acl,
-    caps: Caps,
+    /// The namespace capabilities the route was checked with, which a
+    /// list's objects must each pass.
+    list_caps: Option<Caps>,
 }
 
 tokio::task_local! {
-    static LIST_FILTER: Option<Arc<ListFilter>>;
+    static REQUEST_ACL: Arc<RequestAcl>;
 }
 
 /// Whether a list may show an object of namespace `ns` to this request's
 /// token: always, unless ACLs are on and the token lacks the list's
 /// capability there.
 pub fn visible(ns: &str) -> bool {
-    LIST_FILTER
-        .try_with(|f| {
-            f.as_ref().is_none_or(|f| {
-                f.caps
-                    .iter()
-                    .any(|c| f.acl.allow_namespace_operation(ns, c))
-            })
+    REQUEST_ACL
+        .try_with(|r| {
+            r.list_caps
+                .is_none_or(|caps| caps.iter().any(|c| r.acl.allow_namespace_operation(ns, c)))
         })
         .unwrap_or(true)
 }
 
 /// Whether a list must ask [`visible`] at all (ACLs on, not management).
 pub fn filtering() -> bool {
-    LIST_FILTER
-        .try_with(|f| f.as_ref().is_some_and(|f| !f.acl.is_management()))
+    REQUEST_ACL
+        .try_with(|r| r.list_caps.is_some() && !r.acl.is_management())
+        .unwrap_or(false)
+}
+
+/// Whether ACLs are on and the request's token is a management token
+/// (which, for one, registers jobs while the scheduler configuration
+/// rejects registrations).
+pub fn caller_is_management() -> bool {
+    REQUEST_ACL
+        .try_with(|r| r.acl.is_management())
         .unwrap_or(false)
 }
 
@@ -168,19 +177,21 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         return forbidden(PERMISSION_DENIED);
     }
     req.extensions_mut().insert(Caller(identity.clone()));
-    let filter = match need {
-        Need::Ns(caps) => Some(Arc::new(ListFilter {
-            acl: identity.acl.clone(),
-            caps,
-        })),
+    let list_caps = match need {
+        Need::Ns(caps) => Some(caps),
         _ => None,
     };
-    LIST_FILTER.scope(filter, next.run(req)).await
+    let request_acl = Arc::new(RequestAcl {
+        acl: identity.acl.clone(),
+        list_caps,
+    });
+    REQUEST_ACL.scope(request_acl, next.run(req)).await
 }
 
 /// A client node's watch of its own allocations, made with the node's
 /// secret (Nomad's `Node.GetClientAllocs` authenticates the node the same
-/// way).
+/// way). A node not registered yet (its first watch can overtake its
+/// register) has no allocations to hide, so its watch goes on too.
 fn node_reads_its_own(app: &App, req: &Request, secret: &str) -> bool {
     let segs: Vec<&str> = req.uri().path().split('/').collect();
     let ["", "v1", "node", node_id, "allocations"] = segs.as_slice() else {
@@ -193,7 +204,7 @@ fn node_reads_its_own(app: &App, req: &Request, secret: &str) -> bool {
     applied
         .state
         .node(&mut WatchSet::new(), node_id)
-        .is_some_and(|n| !n.secret_id.is_empty() && n.secret_id == secret)
+        .is_none_or(|n| !n.secret_id.is_empty() && n.secret_id == secret)
 }
 
 /// Whether the token in `headers` may make `method uri`, for a client-only
