@@ -118,6 +118,7 @@ fn main() -> ExitCode {
         Some("version" | "-version" | "--version" | "-v") => {
             return cli::misc::version(rest, &version());
         }
+        Some("acl") => return cli::acl::run(rest),
         Some("eval") => return cli::eval::run(rest),
         Some("deployment") => return cli::deployment::run(rest),
         Some("node") => return cli::node::run(rest),

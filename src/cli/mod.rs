@@ -1,5 +1,5 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc|deployment|eval|event|job|node|operator|server|status|system|ui ...`.
+//! `drover acl|alloc|deployment|eval|event|job|node|operator|server|status|system|ui ...`.
 //! Glue only: the agent does the work, these files turn words into
 //! requests and answers into text and exit codes.
 //!
@@ -10,6 +10,7 @@
 //! and `tree` (help texts and the command tree, which `completion` and the
 //! website's CLI reference are generated from).
 
+pub mod acl;
 pub mod alloc;
 mod alloc_status;
 mod api;
