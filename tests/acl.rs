@@ -236,6 +236,26 @@ async fn every_endpoint_answers_each_kind_of_token_as_nomad_documents() {
         (s, b.as_str()),
         (StatusCode::FORBIDDEN, "ACL token not found")
     );
+    // The token list pages as Nomad's, by CreateIndex.AccessorID.
+    let mut seen = Vec::new();
+    let mut path = "/v1/acl/tokens?per_page=2".to_string();
+    loop {
+        let (s, page, headers) = a.get(&path).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= 2 && !page.is_empty(), "{page:?}");
+        seen.extend(page.iter().map(|t| t["Name"].as_str().unwrap().to_string()));
+        match headers.get("X-Nomad-NextToken") {
+            Some(next) => {
+                path = format!(
+                    "/v1/acl/tokens?per_page=2&next_token={}",
+                    next.to_str().unwrap()
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Bootstrap Token", "readonly", "readwrite"]);
     // While the scheduler configuration rejects registrations, only a
     // management token registers.
     let reject = json!({"SchedulerAlgorithm": "binpack", "RejectJobRegistration": true});

@@ -15,12 +15,14 @@ use axum::response::Response;
 use axum::Extension;
 use drover_api::{AclToken, ACL_CLIENT_TOKEN, ACL_MANAGEMENT_TOKEN};
 use drover_state::command::{AclTokenDelete, AclTokenUpsert};
+use drover_state::pagination::{SortKey, TokenKind};
 use drover_state::{Command, Table};
 
 use super::acl::{denied, enabled, refused, stored};
 use super::blocking::{blocking, json, write_response};
 use super::error::{HttpError, HttpResult};
 use super::job_writes::{now, write_error};
+use super::list::{page, start_key};
 use super::query::{QueryOptions, RawQuery};
 use super::App;
 use crate::acl::enforce::{token_from_headers, AclConfig, Caller};
@@ -135,27 +137,40 @@ fn decode(body: &[u8]) -> HttpResult<AclToken> {
 }
 
 /// `GET /v1/acl/tokens` (management only, by the ACL layer): stubs in
-/// `CreateIndex` order; `prefix` narrows by accessor, `policy` to the
-/// tokens that hold one.
+/// `CreateIndex` order, paged with `CreateIndex.AccessorID` tokens as
+/// Nomad's (`per_page`, `next_token`, `reverse`, `filter`); `prefix`
+/// narrows by accessor, `policy` to the tokens that hold one.
 pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
     enabled(&app)?;
     let q = RawQuery::parse(raw.as_deref());
     let opts = QueryOptions::from_raw(&q)?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
     let policy = q.get("policy").map(str::to_string);
-    let (stubs, meta) = blocking(&app, &opts, |st, ws| {
-        let mut stubs: Vec<_> = st
+    let kind = TokenKind::CreateIndexId;
+    let start = start_key(&opts, kind)?;
+    let reverse = opts.page.reverse;
+    let key = |t: &AclToken| SortKey::CreateIndexId(t.create_index, t.accessor_id.clone());
+    let ((stubs, next), mut meta) = blocking(&app, &opts, |st, ws| {
+        let mut tokens: Vec<&AclToken> = st
             .acl_tokens(ws)
             .filter(|t| t.accessor_id.starts_with(&prefix))
             .filter(|t| policy.as_ref().is_none_or(|p| t.policies.contains(p)))
-            .map(AclToken::stub)
             .collect();
-        stubs.sort_by(|a, b| {
-            (a.create_index, &a.accessor_id).cmp(&(b.create_index, &b.accessor_id))
+        tokens.sort_by_key(|t| key(t));
+        if reverse {
+            tokens.reverse();
+        }
+        let from = tokens.iter().copied().filter(|t| {
+            start
+                .as_ref()
+                .is_none_or(|s| if reverse { key(t) <= *s } else { key(t) >= *s })
         });
-        Ok((stubs, st.table_index(Table::AclTokens)))
+        let l = page(from, kind, &opts, key, |t| t)?;
+        let stubs: Vec<_> = l.items.into_iter().map(|t| t.stub()).collect();
+        Ok(((stubs, l.next_token), st.table_index(Table::AclTokens)))
     })
     .await?;
+    meta.next_token = next;
     Ok(json(&stubs, &meta))
 }
 
