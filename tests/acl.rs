@@ -1,7 +1,7 @@
 //! ACLs on a real dev agent (`acl { enabled = true }`): bootstrap, policies
 //! and tokens, and every endpoint's check against Nomad's documented
 //! capability, with no token, a read token, a write token and a management
-//! token. Addresses 127.0.2.10–127.0.2.14 and 127.0.2.16–127.0.2.18.
+//! token. Addresses 127.0.2.10–127.0.2.14 and 127.0.2.16–127.0.2.19.
 
 mod common;
 mod ws_client;
@@ -674,4 +674,68 @@ async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
             assert_eq!(got, status, "{path} on {name} with {token:?}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_event_stream_shows_only_what_the_token_may_read_and_ends_with_it() {
+    let (_dir, a, mgmt) = acl_agent("127.0.2.19", "").await;
+    let reader = client_token(
+        &a,
+        &mgmt,
+        "defaultread",
+        "namespace \"default\" { policy = \"read\" }",
+    )
+    .await;
+    let job = |id: &str, ns: &str| {
+        json!({"Job": {"ID": id, "Namespace": ns, "Datacenters": ["nowhere"],
+            "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}})
+    };
+    for (id, ns) in [("theirs", "team"), ("mine", "default")] {
+        let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/jobs", Some(&job(id, ns))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    // Every topic is a management token's; nodes need node read.
+    for path in ["/v1/event/stream", "/v1/event/stream?topic=Node"] {
+        let (s, _) = call(&a, Some(&reader), Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
+    let mut r = reqwest::Client::new()
+        .get(a.url("/v1/event/stream?topic=Job&namespace=*&index=1"))
+        .header("X-Nomad-Token", &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut text = String::new();
+    let started = Instant::now();
+    while !text.contains("\"mine\"") {
+        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
+            .await
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        assert!(started.elapsed() < DEADLINE, "{text}");
+    }
+    assert!(!text.contains("\"theirs\""), "{text}");
+    // Deleted, the token ends the stream at the next write.
+    let (_, me) = call(&a, Some(&reader), Method::GET, "/v1/acl/token/self", None).await;
+    let me: Value = serde_json::from_str(&me).unwrap();
+    let path = format!("/v1/acl/token/{}", me["AccessorID"].as_str().unwrap());
+    let (s, _) = call(&a, Some(&mgmt), Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::OK);
+    loop {
+        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
+            .await
+            .unwrap()
+            .unwrap();
+        match chunk {
+            Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            None => break,
+        }
+    }
+    assert!(
+        text.trim_end()
+            .ends_with(r#"{"Error":"ACL token not found"}"#),
+        "{text}"
+    );
 }
