@@ -481,6 +481,65 @@ async fn bad_policies_bootstraps_and_tokens_are_400s_naming_the_problem() {
         "only the bootstrap token: {list}"
     );
     assert!(list[0].get("SecretID").is_none(), "{list}");
+
+    // An update changes name, type and policies; secret, creation and
+    // expiry stay, and what Nomad forbids changing is refused.
+    let read = json!({"Rules": READ_RULES});
+    let (s, b) = call(&a, m, Method::PUT, "/v1/acl/policy/readonly", Some(&read)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let new = json!({"Name": "before", "Type": "management"});
+    let (s, b) = call(&a, m, Method::PUT, "/v1/acl/token", Some(&new)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t: Value = serde_json::from_str(&b).unwrap();
+    let (secret, accessor) = (
+        t["SecretID"].as_str().unwrap(),
+        t["AccessorID"].as_str().unwrap(),
+    );
+    let path = format!("/v1/acl/token/{accessor}");
+    let change = json!({"Name": "after", "Type": "client", "Policies": ["readonly"]});
+    let (s, b) = call(&a, m, Method::POST, &path, Some(&change)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, me) = call(&a, Some(secret), Method::GET, "/v1/acl/token/self", None).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let me: Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(
+        (me["Name"].as_str(), me["Type"].as_str()),
+        (Some("after"), Some("client"))
+    );
+    assert_eq!(me["CreateTime"], t["CreateTime"]);
+    assert_eq!(
+        call(&a, Some(secret), Method::GET, "/v1/acl/tokens", None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let global = json!({"Type": "client", "Policies": ["readonly"], "Global": true});
+    let (s, b) = call(&a, m, Method::POST, &path, Some(&global)).await;
+    assert!(
+        s == StatusCode::BAD_REQUEST && b.contains("cannot toggle global mode"),
+        "{s} {b}"
+    );
+    let other = json!({"AccessorID": "someone-else", "Type": "client", "Policies": ["readonly"]});
+    let (s, b) = call(&a, m, Method::POST, &path, Some(&other)).await;
+    assert!(
+        s == StatusCode::BAD_REQUEST && b.starts_with("AccessorID: "),
+        "{s} {b}"
+    );
+    let missing = "/v1/acl/token/00000000-0000-0000-0000-000000000000";
+    let (s, b) = call(&a, m, Method::POST, missing, Some(&change)).await;
+    assert!(
+        s == StatusCode::BAD_REQUEST && b.contains("cannot find token"),
+        "{s} {b}"
+    );
+    // Only a management token, or the token itself, reads a token.
+    let (s, _) = call(&a, Some(secret), Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let boot = format!("/v1/acl/token/{}", list[0]["AccessorID"].as_str().unwrap());
+    let (s, b) = call(&a, Some(secret), Method::GET, &boot, None).await;
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::FORBIDDEN, "Permission denied")
+    );
 }
 
 #[tokio::test]
