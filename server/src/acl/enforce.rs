@@ -80,6 +80,13 @@ pub fn filtering() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the request's token passes `check` (always, with ACLs off):
+/// for handlers whose answer mixes kinds of objects, such as a search's
+/// nodes among its jobs.
+pub fn caller_allows(check: impl FnOnce(&Acl) -> bool) -> bool {
+    REQUEST_ACL.try_with(|r| check(&r.acl)).unwrap_or(true)
+}
+
 /// Whether ACLs are on and the request's token is a management token
 /// (which, for one, registers jobs while the scheduler configuration
 /// rejects registrations).
