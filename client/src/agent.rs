@@ -134,6 +134,10 @@ struct Shared {
     /// allocations the servers no longer list, once, after the first look.
     docker: Arc<crate::driver::docker::DockerDriver>,
     dangling_checked: std::sync::atomic::AtomicBool,
+    /// Set once the node is registered: the allocation watch waits for it,
+    /// since with ACLs on the servers let only a registered node read its
+    /// allocations.
+    registered: watch::Sender<bool>,
 }
 
 impl RunningClient {
@@ -543,6 +547,7 @@ pub async fn start(
         settled: Mutex::default(),
         docker,
         dangling_checked: Default::default(),
+        registered: watch::channel(false).0,
     });
     restore(&shared);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -601,6 +606,7 @@ async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::R
             None => match shared.register().await {
                 Ok(ttl) => {
                     tracing::info!(node_id = %node_id, ?ttl, "node registered");
+                    shared.registered.send_replace(true);
                     registered = Some(ttl);
                     ttl / 2
                 }
@@ -719,6 +725,11 @@ async fn gc_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn watch_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::Receiver<bool>) {
+    let mut registered = shared.registered.subscribe();
+    tokio::select! {
+        _ = registered.wait_for(|r| *r) => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
     let mut index: u64 = 0;
     loop {
         let path = format!(

@@ -197,8 +197,8 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
 
 /// A client node's watch of its own allocations, made with the node's
 /// secret (Nomad's `Node.GetClientAllocs` authenticates the node the same
-/// way). A node not registered yet (its first watch can overtake its
-/// register) has no allocations to hide, so its watch goes on too.
+/// way). Only a registered node: its first watch can overtake its
+/// register and is then refused, and retried a second later.
 fn node_reads_its_own(app: &App, req: &Request, secret: &str) -> bool {
     let segs: Vec<&str> = req.uri().path().split('/').collect();
     let ["", "v1", "node", node_id, "allocations"] = segs.as_slice() else {
@@ -211,7 +211,7 @@ fn node_reads_its_own(app: &App, req: &Request, secret: &str) -> bool {
     applied
         .state
         .node(&mut WatchSet::new(), node_id)
-        .is_none_or(|n| !n.secret_id.is_empty() && n.secret_id == secret)
+        .is_some_and(|n| !n.secret_id.is_empty() && n.secret_id == secret)
 }
 
 /// Whether the token in `headers` may make `method uri`, for a client-only
