@@ -15,7 +15,9 @@
 //! * **heartbeat**: `PUT /v1/internal/node/{id}/status` at half the TTL; a
 //!   404 means the servers lost the node (a wiped cluster): register again.
 //! * **watch**: `GET /v1/node/{id}/allocations?index=N`, woken only by this
-//!   node's allocations; starts, updates and destroys runners.
+//!   node's allocations, from the node's first registration on (with ACLs
+//!   on, the node secret sent with every call lets only a registered node
+//!   read them); starts, updates and destroys runners.
 //! * **updates**: sends runner reports as one `PUT
 //!   /v1/internal/node/{id}/allocs` (one Raft write for a burst): what is
 //!   queued goes at once, and what arrives during a send goes in the next;
