@@ -1,122 +1,17 @@
 //! ACLs on a real dev agent (`acl { enabled = true }`): bootstrap, policies
 //! and tokens, and every endpoint's check against Nomad's documented
 //! capability, with no token, a read token, a write token and a management
-//! token. Addresses 127.0.2.10–127.0.2.14 and 127.0.2.16–127.0.2.19.
+//! token. Addresses 127.0.2.10–127.0.2.14 and 127.0.2.16.
 
 mod common;
 mod ws_client;
 
 use std::time::{Duration, Instant};
 
+use common::acl::*;
 use common::{Agent, DEADLINE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const READ_RULES: &str = r#"
-namespace "*" { policy = "read" }
-node { policy = "read" }
-agent { policy = "read" }
-operator { policy = "read" }
-"#;
-
-const WRITE_RULES: &str = r#"
-namespace "*" { policy = "write" }
-node { policy = "write" }
-agent { policy = "write" }
-operator { policy = "write" }
-"#;
-
-/// A dev agent with ACLs on, bootstrapped; its HTTP client sends the
-/// management token, which is returned too.
-async fn acl_agent(ip: &str, extra: &str) -> (tempfile::TempDir, Agent, String) {
-    acl_agent_with(ip, extra, "").await
-}
-
-/// [`acl_agent`] with more agent configuration besides the `acl` block.
-async fn acl_agent_with(ip: &str, extra: &str, config: &str) -> (tempfile::TempDir, Agent, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!("acl {{\n  enabled = true\n{extra}}}\n{config}\n");
-    let mut a = Agent::start_on(ip, dir.path(), &config).await;
-    let (status, boot) = call(&a, None, Method::POST, "/v1/acl/bootstrap", None).await;
-    assert_eq!(status, StatusCode::OK, "{boot}");
-    let boot: Value = serde_json::from_str(&boot).unwrap();
-    assert_eq!(boot["Type"], "management");
-    assert_eq!(boot["Name"], "Bootstrap Token");
-    let secret = boot["SecretID"].as_str().unwrap().to_string();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("X-Nomad-Token", secret.parse().unwrap());
-    a.http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    (dir, a, secret)
-}
-
-/// One request with `token` (none: anonymous); the status and body text.
-async fn call(
-    a: &Agent,
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (StatusCode, String) {
-    // A client of its own: the agent's sends the management token.
-    let mut req = reqwest::Client::new().request(method, a.url(path));
-    if let Some(t) = token {
-        req = req.header("X-Nomad-Token", t);
-    }
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-/// A policy named `name` with `rules` and a client token holding it; the
-/// token's secret.
-async fn client_token(a: &Agent, mgmt: &str, name: &str, rules: &str) -> String {
-    let policy = json!({"Name": name, "Description": "test", "Rules": rules});
-    let (s, b) = call(
-        a,
-        Some(mgmt),
-        Method::PUT,
-        &format!("/v1/acl/policy/{name}"),
-        Some(&policy),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let token = json!({"Name": name, "Type": "client", "Policies": [name]});
-    let (s, b) = call(a, Some(mgmt), Method::PUT, "/v1/acl/token", Some(&token)).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let t: Value = serde_json::from_str(&b).unwrap();
-    t["SecretID"].as_str().unwrap().to_string()
-}
-
-/// A raw_exec service job `job` whose task `t` sleeps; its running
-/// allocation's ID and node ID.
-async fn sleeper(a: &Agent, job: &str) -> (String, String) {
-    common::submit(
-        a,
-        json!({"ID": job, "TaskGroups": [{"Name": "g",
-            "Tasks": [{"Name": "t", "Driver": "raw_exec",
-                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
-    )
-    .await;
-    let list = a
-        .until(
-            &format!("/v1/job/{job}/allocations"),
-            "the alloc running",
-            |v| {
-                v.as_array()
-                    .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
-            },
-        )
-        .await;
-    (
-        list[0]["ID"].as_str().unwrap().to_string(),
-        list[0]["NodeID"].as_str().unwrap().to_string(),
-    )
-}
 
 #[tokio::test]
 async fn every_endpoint_answers_each_kind_of_token_as_nomad_documents() {
@@ -386,6 +281,16 @@ async fn the_exec_handshake_frame_carries_the_token() {
         "{out:?}"
     );
 
+    // A header token must be the frame's.
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.clone())
+            .unwrap();
+    req.headers_mut()
+        .insert("X-Nomad-Token", read.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws_client::send(&mut ws, json!({"version": 1, "auth_token": exec})).await;
+    let out = ws_client::finish(&mut ws, DEADLINE).await;
+    ws_client::assert_closed(&out, 1008, "mismatched auth header token");
     for (token, reason) in [
         (read.as_str(), "Permission denied"),
         ("nope", "ACL token not found"),
@@ -635,166 +540,5 @@ async fn without_acls_the_acl_endpoints_say_so_and_nothing_is_checked() {
     assert_eq!(
         call(&a, Some(bogus), Method::GET, "/v1/jobs", None).await.0,
         StatusCode::OK
-    );
-}
-
-/// A client-only agent on `ip` with ACLs on, joined to `server`.
-fn client_only(dir: &std::path::Path, ip: &str, server: &Agent) -> Agent {
-    let http = common::free_port_on(ip);
-    let config = dir.join("client.hcl");
-    std::fs::write(
-        &config,
-        format!(
-            "bind_addr = \"{ip}\"\nports {{\n  http = {http}\n}}\nacl {{\n  enabled = true\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let servers = server.base.trim_start_matches("http://").to_string();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args([
-            "agent",
-            "-client",
-            "-servers",
-            &servers,
-            "-log-level=warn",
-            "-data-dir",
-        ])
-        .arg(dir.join("data"))
-        .arg("-config")
-        .arg(&config)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("drover starts");
-    Agent {
-        child,
-        base: format!("http://{ip}:{http}"),
-        http: reqwest::Client::new(),
-        data_dir: dir.to_path_buf(),
-        reap_tasks: true,
-    }
-}
-
-#[tokio::test]
-async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
-    let (_sdir, server, mgmt) =
-        acl_agent_with("127.0.2.17", "", "client {\n  enabled = false\n}").await;
-    let read = client_token(&server, &mgmt, "readonly", READ_RULES).await;
-    let write = client_token(&server, &mgmt, "readwrite", WRITE_RULES).await;
-    let cdir = tempfile::tempdir().unwrap();
-    let client = client_only(cdir.path(), "127.0.2.18", &server);
-    server
-        .until("/v1/nodes", "the client's node ready", |v| {
-            v.as_array().is_some_and(|n| {
-                n.iter()
-                    .any(|n| n["Status"] == "ready" && n["Address"] == "127.0.2.18")
-            })
-        })
-        .await;
-    let node = server
-        .get("/v1/nodes")
-        .await
-        .1
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["Address"] == "127.0.2.18")
-        .map(|n| n["ID"].as_str().unwrap().to_string())
-        .unwrap();
-    common::submit(
-        &server,
-        json!({"ID": "remote", "Constraints": [{"LTarget": "${node.unique.id}", "Operand": "=", "RTarget": node}],
-            "TaskGroups": [{"Name": "g",
-            "Tasks": [{"Name": "t", "Driver": "raw_exec",
-                "Config": {"command": "/bin/sleep", "args": ["1000"]}}]}]}),
-    )
-    .await;
-    let list = server
-        .until("/v1/job/remote/allocations", "the alloc running", |v| {
-            v.as_array()
-                .is_some_and(|l| l.len() == 1 && l[0]["TaskStates"]["t"]["State"] == "running")
-        })
-        .await;
-    let alloc = list[0]["ID"].as_str().unwrap().to_string();
-    assert_eq!(list[0]["NodeID"].as_str(), Some(node.as_str()));
-    let logs = format!("/v1/client/fs/logs/{alloc}?task=t&type=stdout&plain=true");
-    let stats = format!("/v1/client/allocation/{alloc}/stats");
-    for (agent, name) in [(&client, "the client itself"), (&server, "the server")] {
-        let want = [
-            (None, &logs, StatusCode::FORBIDDEN),
-            (Some(read.as_str()), &logs, StatusCode::FORBIDDEN),
-            (Some(write.as_str()), &logs, StatusCode::OK),
-            (Some(read.as_str()), &stats, StatusCode::OK),
-            (Some("nope"), &stats, StatusCode::FORBIDDEN),
-        ];
-        for (token, path, status) in want {
-            let (got, body) = call(agent, token, Method::GET, path, None).await;
-            assert_eq!(got, status, "{path} on {name} with {token:?}: {body}");
-        }
-    }
-}
-
-#[tokio::test]
-async fn the_event_stream_shows_only_what_the_token_may_read_and_ends_with_it() {
-    let (_dir, a, mgmt) = acl_agent("127.0.2.19", "").await;
-    let reader = client_token(
-        &a,
-        &mgmt,
-        "defaultread",
-        "namespace \"default\" { policy = \"read\" }",
-    )
-    .await;
-    let job = |id: &str, ns: &str| {
-        json!({"Job": {"ID": id, "Namespace": ns, "Datacenters": ["nowhere"],
-            "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}})
-    };
-    for (id, ns) in [("theirs", "team"), ("mine", "default")] {
-        let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/jobs", Some(&job(id, ns))).await;
-        assert_eq!(s, StatusCode::OK, "{b}");
-    }
-    // Every topic is a management token's; nodes need node read.
-    for path in ["/v1/event/stream", "/v1/event/stream?topic=Node"] {
-        let (s, _) = call(&a, Some(&reader), Method::GET, path, None).await;
-        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
-    }
-    let mut r = reqwest::Client::new()
-        .get(a.url("/v1/event/stream?topic=Job&namespace=*&index=1"))
-        .header("X-Nomad-Token", &reader)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let mut text = String::new();
-    let started = Instant::now();
-    while !text.contains("\"mine\"") {
-        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
-            .await
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        assert!(started.elapsed() < DEADLINE, "{text}");
-    }
-    assert!(!text.contains("\"theirs\""), "{text}");
-    // Deleted, the token ends the stream at the next write.
-    let (_, me) = call(&a, Some(&reader), Method::GET, "/v1/acl/token/self", None).await;
-    let me: Value = serde_json::from_str(&me).unwrap();
-    let path = format!("/v1/acl/token/{}", me["AccessorID"].as_str().unwrap());
-    let (s, _) = call(&a, Some(&mgmt), Method::DELETE, &path, None).await;
-    assert_eq!(s, StatusCode::OK);
-    loop {
-        let chunk = tokio::time::timeout(DEADLINE, r.chunk())
-            .await
-            .unwrap()
-            .unwrap();
-        match chunk {
-            Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
-            None => break,
-        }
-    }
-    assert!(
-        text.trim_end()
-            .ends_with(r#"{"Error":"ACL token not found"}"#),
-        "{text}"
     );
 }

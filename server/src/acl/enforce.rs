@@ -155,8 +155,8 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         return next.run(req).await;
     }
     let secret = token_from_headers(req.headers());
-    if super::handshake::wanted(&req, secret.is_some()) {
-        return super::handshake::accept(&app, req).await;
+    if super::handshake::wanted(&req) {
+        return super::handshake::accept(&app, req, secret).await;
     }
     if secret
         .as_deref()

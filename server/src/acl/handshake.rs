@@ -29,21 +29,22 @@ const HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
 /// WebSocket close code 1008.
 const POLICY_VIOLATION: u16 = 1008;
 
-/// Whether `req` asks for a handshake frame and carries no header token
-/// (with one, the header decides as for any request).
-pub fn wanted(req: &Request, has_header_token: bool) -> bool {
+/// Whether `req` is an exec or attach WebSocket that asks for a
+/// handshake frame.
+pub fn wanted(req: &Request) -> bool {
     let path = req.uri().path();
     let ws_path = path.starts_with("/v1/client/allocation/")
         && (path.ends_with("/exec") || path.ends_with("/attach"));
     let asked = req.uri().query().is_some_and(|q| {
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "ws_handshake" && v == "true")
     });
-    ws_path && asked && !has_header_token
+    ws_path && asked
 }
 
 /// Accept the upgrade and serve the session once the frame's token is
-/// checked.
-pub async fn accept(app: &App, req: Request) -> Response {
+/// checked. A token also sent as a header must be the frame's (Nomad's
+/// `handshake auth token mismatched auth header token`).
+pub async fn accept(app: &App, req: Request, header_token: Option<String>) -> Response {
     let (mut parts, _body) = req.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, app).await {
         Ok(u) => u,
@@ -62,14 +63,17 @@ pub async fn accept(app: &App, req: Request) -> Response {
         })
         .unwrap_or_default();
     let target = format!("ws://{}{}?{query}", app.info.http_addr, parts.uri.path());
-    upgrade.on_upgrade(move |user| session(user, target))
+    upgrade.on_upgrade(move |user| session(user, target, header_token))
 }
 
-async fn session(mut user: WebSocket, target: String) {
+async fn session(mut user: WebSocket, target: String, header_token: Option<String>) {
     let token = match read_handshake(&mut user).await {
         Ok(t) => t,
         Err(reason) => return close(user, &reason).await,
     };
+    if header_token.is_some_and(|h| h != token) {
+        return close(user, "handshake auth token mismatched auth header token").await;
+    }
     let mut request = match target.into_client_request() {
         Ok(r) => r,
         Err(e) => return close(user, &e.to_string()).await,
