@@ -1,4 +1,4 @@
-//! Helpers for the ACL tests: a dev agent with ACLs on and bootstrapped,
+//! What the ACL tests share: a dev agent with ACLs on and bootstrapped,
 //! policies with client tokens, calls with a given token.
 
 use reqwest::{Method, StatusCode};
