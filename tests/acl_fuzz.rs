@@ -96,6 +96,7 @@ fn may_succeed(acl: Option<&Acl>, method: &Method, path: &str) -> bool {
         Need::AgentWrite => acl.allow_agent_write(),
         Need::OperatorRead => acl.allow_operator_read(),
         Need::OperatorWrite => acl.allow_operator_write(),
+        Need::OperatorSnapshotSave => acl.allow_operator_operation("snapshot-save"),
     }
 }
 

@@ -298,6 +298,7 @@ async fn check(
         Need::AgentWrite => acl.allow_agent_write(),
         Need::OperatorRead => acl.allow_operator_read(),
         Need::OperatorWrite => acl.allow_operator_write(),
+        Need::OperatorSnapshotSave => acl.allow_operator_operation("snapshot-save"),
         Need::EventStream => event_stream_allowed(acl, &req),
     };
     Ok((req, allowed))

@@ -35,6 +35,8 @@ pub enum Need {
     AgentWrite,
     OperatorRead,
     OperatorWrite,
+    /// `snapshot-save` among the operator capabilities, or operator write.
+    OperatorSnapshotSave,
     /// A token of any kind; anonymous is refused.
     AnyToken,
     /// Per topic (`topic=`): job-like topics need `read-job`, `Node`
@@ -250,8 +252,11 @@ pub const ROUTES: &[(On, &str, Need)] = &[
     (On::Get, "/v1/regions", Need::Nothing),
     (On::Get, "/v1/metrics", Need::Nothing),
     (On::Get, "/v1/event/stream", Need::EventStream),
-    (On::Get, "/v1/operator/snapshot", Need::Management),
+    // nomad/operator_endpoint.go: the Raft calls and a restore need a
+    // management token, a save `snapshot-save` (or operator write).
+    (On::Get, "/v1/operator/snapshot", Need::OperatorSnapshotSave),
     (On::Write, "/v1/operator/snapshot", Need::Management),
+    (On::Any, "/v1/operator/raft/**", Need::Management),
     (On::Get, "/v1/operator/**", Need::OperatorRead),
     (On::Any, "/v1/operator/**", Need::OperatorWrite),
 ];
