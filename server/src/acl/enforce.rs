@@ -285,8 +285,10 @@ async fn check(
         Need::NodeWrite => acl.allow_node_write(),
         Need::NodePoolRead => {
             let path = req.uri().path();
+            // `/v1/node/pool/<name>[/jobs]`; the list names none.
             let pool = path
                 .strip_prefix("/v1/node/pool/")
+                .and_then(|rest| rest.split('/').next())
                 .unwrap_or(ALL_NAMESPACES);
             if pool == ALL_NAMESPACES {
                 acl.is_management() || node_pool_any(acl)

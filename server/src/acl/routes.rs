@@ -172,7 +172,8 @@ pub const ROUTES: &[(On, &str, Need)] = &[
     // Nodes and node pools (api-docs/nodes.mdx, node-pools.mdx).
     (On::Get, "/v1/nodes", Need::NodeRead),
     (On::Get, "/v1/node/pools", Need::NodePoolRead),
-    (On::Get, "/v1/node/pool/*/jobs", Need::Ns(LIST_JOBS)),
+    // nomad/node_pool_endpoint.go `ListJobs`: the pool's read.
+    (On::Get, "/v1/node/pool/*/jobs", Need::NodePoolRead),
     (On::Get, "/v1/node/pool/*/nodes", Need::NodeRead),
     (On::Get, "/v1/node/pool/*", Need::NodePoolRead),
     (On::Get, "/v1/node/**", Need::NodeRead),
