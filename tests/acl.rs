@@ -188,7 +188,14 @@ async fn a_read_token_cannot_exec_signal_restart_stop_or_read_logs() {
         "namespace \"default\" {\n  policy = \"read\"\n  capabilities = [\"read-logs\"]\n}",
     )
     .await;
-    let (alloc, _) = sleeper(&a, "sleeper").await;
+    let (alloc, node) = sleeper(&a, "sleeper").await;
+    // Node read alone lists the node, not its allocations' jobs.
+    let node_only = client_token(&a, &mgmt, "nodeonly", "node { policy = \"read\" }").await;
+    let path = format!("/v1/node/{node}/allocations");
+    let (s, b) = call(&a, Some(&node_only), Method::GET, &path, None).await;
+    assert_eq!((s, b.as_str()), (StatusCode::OK, "[]"));
+    let (s, b) = call(&a, Some(&read), Method::GET, &path, None).await;
+    assert!(s == StatusCode::OK && b.contains(&alloc), "{b}");
     let exec = format!("/v1/client/allocation/{alloc}/exec?task=t&command=%5B%22echo%22%5D");
     let refused: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, exec.clone(), None),

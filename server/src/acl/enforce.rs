@@ -186,6 +186,9 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     req.extensions_mut().insert(Caller(identity.clone()));
     let list_caps = match need {
         Need::Ns(caps) => Some(caps),
+        // A node's allocations show only those of namespaces the token
+        // reads jobs in (nomad/node_endpoint.go `GetAllocs`).
+        Need::NodeRead if is_node_allocs(req.uri().path()) => Some(routes::READ_JOB),
         _ => None,
     };
     let request_acl = Arc::new(RequestAcl {
@@ -251,6 +254,13 @@ pub async fn authorize(
         (_, true) => Ok(()),
         (_, false) => Err(forbidden(PERMISSION_DENIED)),
     }
+}
+
+fn is_node_allocs(path: &str) -> bool {
+    matches!(
+        path.split('/').collect::<Vec<_>>().as_slice(),
+        ["", "v1", "node", _, "allocations"]
+    )
 }
 
 fn any_cap(acl: &Acl, ns: &str, caps: Caps) -> bool {
