@@ -118,6 +118,7 @@ fn main() -> ExitCode {
         Some("version" | "-version" | "--version" | "-v") => {
             return cli::misc::version(rest, &version());
         }
+        Some("acl") => return cli::acl::run(rest),
         Some("eval") => return cli::eval::run(rest),
         Some("deployment") => return cli::deployment::run(rest),
         Some("node") => return cli::node::run(rest),
@@ -326,6 +327,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
             }
         },
         tls: tls.clone(),
+        acl: cfg.acl.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -374,12 +376,21 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 node_id: local_node.clone(),
                 http: drover_client::servers::http_client(server_tls.clone()),
             });
-            // `?pretty` as on a server (Nomad api-docs/index.mdx).
-            let routes = client_api
-                .merge(agent::client_api::router(agent))
-                .layer(axum::middleware::from_fn(
-                    drover_server::http::pretty::layer,
+            let mut routes = client_api.merge(agent::client_api::router(agent));
+            if cfg.acl.enabled {
+                let acl = std::sync::Arc::new(agent::client_acl::ClientAcl::new(
+                    client_servers.clone(),
+                    drover_client::servers::http_client(server_tls.clone()),
                 ));
+                routes = routes.layer(axum::middleware::from_fn_with_state(
+                    acl,
+                    agent::client_acl::layer,
+                ));
+            }
+            // `?pretty` as on a server (Nomad api-docs/index.mdx).
+            let routes = routes.layer(axum::middleware::from_fn(
+                drover_server::http::pretty::layer,
+            ));
             let served = ClientHttp::serve(cfg.http_addr(), routes, cfg.limits, http_tls).await?;
             (None, served)
         };

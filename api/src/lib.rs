@@ -8,6 +8,7 @@
 //! Every struct decodes with `#[serde(default)]` and ignores unknown fields,
 //! so partial specs and newer clients work; new fields must keep that.
 
+mod acl;
 mod alloc;
 mod client_fs;
 mod client_stats;
@@ -28,6 +29,7 @@ mod search;
 mod small_map;
 pub mod time;
 
+pub use acl::*;
 pub use alloc::*;
 pub use client_fs::*;
 pub use client_stats::*;

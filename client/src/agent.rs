@@ -15,7 +15,9 @@
 //! * **heartbeat**: `PUT /v1/internal/node/{id}/status` at half the TTL; a
 //!   404 means the servers lost the node (a wiped cluster): register again.
 //! * **watch**: `GET /v1/node/{id}/allocations?index=N`, woken only by this
-//!   node's allocations; starts, updates and destroys runners.
+//!   node's allocations, from the node's first registration on (with ACLs
+//!   on, the node secret sent with every call lets only a registered node
+//!   read them); starts, updates and destroys runners.
 //! * **updates**: sends runner reports as one `PUT
 //!   /v1/internal/node/{id}/allocs` (one Raft write for a burst): what is
 //!   queued goes at once, and what arrives during a send goes in the next;
@@ -137,6 +139,10 @@ struct Shared {
     /// allocations the servers no longer list, once, after the first look.
     docker: Arc<crate::driver::docker::DockerDriver>,
     dangling_checked: std::sync::atomic::AtomicBool,
+    /// Set once the node is registered: the allocation watch waits for it,
+    /// since with ACLs on the servers let only a registered node read its
+    /// allocations.
+    registered: watch::Sender<bool>,
 }
 
 impl RunningClient {
@@ -191,6 +197,17 @@ impl Shared {
                 .http
                 .request(method.clone(), self.opts.servers.url(&server, path))
                 .timeout(timeout);
+            // With ACLs on, the node's secret is what lets it read its own
+            // allocations.
+            let secret = self
+                .node
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .secret_id
+                .clone();
+            if !secret.is_empty() {
+                req = req.header("X-Nomad-Token", secret);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -518,6 +535,7 @@ pub async fn start(
         ..Default::default()
     };
     let mut node = fingerprint(&fp, infos);
+    node.secret_id = store.node_secret()?;
     node.status = NodeStatus::Ready;
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let runner_cfg = Arc::new(RunnerConfig {
@@ -537,6 +555,7 @@ pub async fn start(
         settled: Mutex::default(),
         docker,
         dangling_checked: Default::default(),
+        registered: watch::channel(false).0,
     });
     restore(&shared);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -595,6 +614,7 @@ async fn heartbeat_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::R
             None => match shared.register().await {
                 Ok(ttl) => {
                     tracing::info!(node_id = %node_id, ?ttl, "node registered");
+                    shared.registered.send_replace(true);
                     registered = Some(ttl);
                     ttl / 2
                 }
@@ -713,6 +733,11 @@ async fn gc_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn watch_loop(shared: Arc<Shared>, node_id: String, mut stop: watch::Receiver<bool>) {
+    let mut registered = shared.registered.subscribe();
+    tokio::select! {
+        _ = registered.wait_for(|r| *r) => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
     let mut index: u64 = 0;
     loop {
         let path = format!(

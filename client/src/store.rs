@@ -65,6 +65,19 @@ impl Store {
         Ok(id)
     }
 
+    /// This node's secret (Nomad's `Node.SecretID`), made once like its ID:
+    /// the servers refuse a register of the node under another secret, and
+    /// with ACLs on it is the token of the node's own calls.
+    pub fn node_secret(&self) -> Result<String, StoreError> {
+        if let Some(v) = self.meta.get("node_secret")? {
+            return Ok(String::from_utf8_lossy(&v).into_owned());
+        }
+        let secret = uuid::Uuid::new_v4().to_string();
+        self.meta.insert("node_secret", secret.as_bytes())?;
+        self.db.flush()?;
+        Ok(secret)
+    }
+
     /// Write one allocation and its handles; flushed before returning, so a
     /// task started is a task remembered.
     pub fn put(&self, stored: &StoredAlloc) -> Result<(), StoreError> {

@@ -67,6 +67,8 @@ pub struct ServerOptions {
     pub gc: crate::gc_timer::GcConfig,
     /// The `tls` block, loaded: HTTPS on the API, mutual TLS on RPC.
     pub tls: Option<Arc<crate::tls::Tls>>,
+    /// The agent's `acl` block.
+    pub acl: crate::acl::enforce::AclConfig,
 }
 
 impl ServerOptions {
@@ -94,6 +96,7 @@ impl ServerOptions {
             autopilot: Default::default(),
             gc: Default::default(),
             tls: None,
+            acl: Default::default(),
         }
     }
 }
@@ -304,6 +307,7 @@ pub async fn start_with_client(
         cluster: cluster.clone(),
         scheduler: duties.stats.clone(),
         node_link,
+        acl: opts.acl.clone(),
     });
     let mut stop = shutdown_rx;
     let limits = opts.http_limits;

@@ -4,6 +4,7 @@
 //! written to the Raft log; handlers stamp IDs and times, `State::apply`
 //! applies. This crate owns I/O (sled, files, sockets); `drover-state` does none.
 
+pub mod acl;
 pub mod agent;
 pub mod blocked;
 pub mod clock;

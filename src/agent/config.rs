@@ -46,6 +46,8 @@ pub struct AgentConfig {
     pub limits: HttpLimits,
     /// Nomad's `tls` block, as configured (loaded when the agent starts).
     pub tls: drover_server::tls::TlsOptions,
+    /// Nomad's `acl` block (and `-acl-enabled`).
+    pub acl: drover_server::acl::enforce::AclConfig,
     pub log_level: LogLevel,
     pub log_json: bool,
     /// Set only by `-dev`: relaxes the data-dir and bootstrap checks.
@@ -226,6 +228,15 @@ pub struct ConfigLayer {
     pub plugins: PluginsLayer,
     pub limits: LimitsLayer,
     pub tls: super::tls::TlsLayer,
+    pub acl: AclLayer,
+}
+
+/// `acl { ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclLayer {
+    pub enabled: Option<bool>,
+    pub token_min_expiration_ttl: Option<std::time::Duration>,
+    pub token_max_expiration_ttl: Option<std::time::Duration>,
 }
 
 /// `limits { ... }`. A zero duration is said, and means "no limit", so the
@@ -294,6 +305,7 @@ impl Default for AgentConfig {
             plugins: Plugins::default(),
             limits: HttpLimits::default(),
             tls: Default::default(),
+            acl: Default::default(),
             log_level: LogLevel::Info,
             log_json: false,
             dev_mode: false,
@@ -408,6 +420,15 @@ impl AgentConfig {
         );
         set(&mut self.limits.idle_timeout, l.http_idle_timeout);
         self.tls = super::tls::merge(self.tls, layer.tls);
+        set(&mut self.acl.enabled, layer.acl.enabled);
+        set(
+            &mut self.acl.token_min_expiration_ttl,
+            layer.acl.token_min_expiration_ttl,
+        );
+        set(
+            &mut self.acl.token_max_expiration_ttl,
+            layer.acl.token_max_expiration_ttl,
+        );
         self
     }
 

@@ -115,6 +115,19 @@ pub struct AgentArgs {
         hide_possible_values = true,
     )]
     pub log_json: Option<bool>,
+
+    /// Enable ACLs: every request then needs a token that allows it.
+    #[arg(
+        long = "acl-enabled",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        value_name = "BOOL",
+        hide_possible_values = true,
+    )]
+    pub acl_enabled: Option<bool>,
 }
 
 impl AgentArgs {
@@ -151,6 +164,7 @@ impl AgentArgs {
         layer.server.retry_join = self.retry_join.clone();
         layer.server.start_join = self.join.clone();
         layer.client.enabled = self.client;
+        layer.acl.enabled = self.acl_enabled;
         layer.client.servers = self
             .servers
             .iter()

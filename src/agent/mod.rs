@@ -9,11 +9,14 @@
 //! - `advertise.rs`: the address other servers reach this one at.
 //! - `client_api.rs`: the agent endpoints of a client-only agent.
 //! - `tls.rs`: the `tls` block: parse, merge, load with rustls.
+//! - `client_acl.rs`: a client-only agent's ACL check, asked of its servers.
+//! - `parse/acl.rs`: the `acl` block.
 //!
 //! Invariant: nothing here panics on user input; every error is one line
 //! naming the flag, or the file and the dotted key.
 
 pub mod advertise;
+pub mod client_acl;
 pub mod client_api;
 pub mod config;
 pub mod flags;

@@ -21,6 +21,8 @@ use serde_json::Value;
 
 use super::config::{ConfigLayer, LogLevel};
 
+mod acl;
+
 /// The syntax of a config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -66,7 +68,6 @@ pub fn parse_config(
 
 /// Top-level keys of Nomad's agent `Config` that Drover reads nowhere.
 const NOMAD_TOP_LEVEL: &[&str] = &[
-    "acl",
     "addresses",
     "advertise",
     "audit",
@@ -390,6 +391,7 @@ impl Walker<'_> {
                 "client" => self.client(self.block(path, item)?, layer)?,
                 "limits" => self.limits(self.block(path, item)?, layer)?,
                 "tls" => self.tls(self.block(path, item)?, &mut layer.tls)?,
+                "acl" => self.acl(self.block(path, item)?, layer)?,
                 "autopilot" => {
                     for (key, item) in self.block(path, item)? {
                         let path = format!("autopilot.{key}");

@@ -25,6 +25,14 @@ pub fn address(flag: Option<String>) -> String {
     }
 }
 
+/// The ACL token every request carries: `DROVER_TOKEN`, then
+/// `NOMAD_TOKEN` (the same order as the address's variables).
+pub fn token() -> Option<String> {
+    ["DROVER_TOKEN", "NOMAD_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
+}
+
 /// An agent's HTTP API.
 pub struct Api {
     pub base: String,

@@ -1,5 +1,5 @@
 //! The user-facing commands that talk to an agent over HTTP (Nomad's CLI):
-//! `drover alloc|deployment|eval|event|job|namespace|node|operator|server|status|system|ui ...`.
+//! `drover acl|alloc|deployment|eval|event|job|namespace|node|operator|server|status|system|tls|ui ...`.
 //! Glue only: the agent does the work, these files turn words into
 //! requests and answers into text and exit codes. `drover tls` (`tls.rs`)
 //! talks to no agent: it makes a CA and certificates for the `tls` block.
@@ -11,6 +11,7 @@
 //! and `tree` (help texts and the command tree, which `completion` and the
 //! website's CLI reference are generated from).
 
+pub mod acl;
 pub mod alloc;
 mod alloc_status;
 mod api;

@@ -107,7 +107,10 @@ async fn connect(
     let invalid = |msg: String| {
         tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
     };
-    let req = url.into_client_request()?;
+    let mut req = url.into_client_request()?;
+    if let Some(v) = super::api::token().and_then(|t| t.parse().ok()) {
+        req.headers_mut().insert("X-Nomad-Token", v);
+    }
     let uri = req.uri().clone();
     let secure = uri.scheme_str() == Some("wss");
     let host = uri

@@ -131,7 +131,7 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
     } else if !base.starts_with("https://") {
         // Plain HTTP: settings that trust nothing, so that reqwest does not
         // load the system's CA store (which a minimal container lacks).
-        let http = reqwest::Client::builder()
+        let http = with_token(reqwest::Client::builder())
             .use_preconfigured_tls(drover_server::tls::no_tls())
             .build()
             .map_err(|e| anyhow!("setting up the HTTP client: {e}"))?;
@@ -139,7 +139,7 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
     } else {
         // HTTPS with no CA named: reqwest's own trust (the system's
         // roots), and no TLS for WebSocket sessions.
-        let mut http = reqwest::Client::builder();
+        let mut http = with_token(reqwest::Client::builder());
         if let Some((chain, key)) = identity {
             let mut pem = Vec::new();
             for c in &chain {
@@ -163,7 +163,7 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let mut ws = config.clone();
     ws.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let http = reqwest::Client::builder()
+    let http = with_token(reqwest::Client::builder())
         .use_preconfigured_tls(config)
         .build()
         .map_err(|e| anyhow!("setting up TLS: {e}"))?;
@@ -286,4 +286,14 @@ fn parse_bool(v: &str) -> Option<bool> {
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// Every request carries the ACL token from `DROVER_TOKEN` or
+/// `NOMAD_TOKEN`, if one is set ([`super::api::token`]).
+fn with_token(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(v) = super::api::token().and_then(|t| reqwest::header::HeaderValue::from_str(&t).ok()) {
+        headers.insert("X-Nomad-Token", v);
+    }
+    builder.default_headers(headers)
 }

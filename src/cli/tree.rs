@@ -2,7 +2,7 @@
 //! text, from which `drover completion` takes the words and flags (a flag
 //! is an option line of the help, `  -name`), so the two cannot disagree.
 
-use super::{help, job_help, namespace, tls, usage};
+use super::{acl, help, job_help, namespace, tls, usage};
 
 /// `drover`, `drover -h`, `drover --help`.
 pub const TOP: &str = r#"Usage: drover [-version] [-help] <command> [args]
@@ -17,6 +17,7 @@ Common commands:
     agent         Run a Drover agent
 
 Other commands:
+    acl           Interact with ACL policies and tokens
     completion    Print a shell completion script
     deployment    Interact with deployments
     eval          Interact with evaluations
@@ -47,6 +48,19 @@ const ADDRESS_ONLY: &str = "  -address=<addr>\n";
 
 /// Every command path and its help text, groups before their members.
 pub const TREE: &[(&str, &str)] = &[
+    ("acl", acl::ACL),
+    ("acl bootstrap", acl::BOOTSTRAP),
+    ("acl policy", acl::POLICY),
+    ("acl policy apply", acl::POLICY_APPLY),
+    ("acl policy delete", acl::POLICY_DELETE),
+    ("acl policy info", acl::POLICY_INFO),
+    ("acl policy list", acl::POLICY_LIST),
+    ("acl token", acl::TOKEN),
+    ("acl token create", acl::TOKEN_CREATE),
+    ("acl token delete", acl::TOKEN_DELETE),
+    ("acl token info", acl::TOKEN_INFO),
+    ("acl token list", acl::TOKEN_LIST),
+    ("acl token self", acl::TOKEN_SELF),
     // The agent's flags are clap's; `drover completion` is given them.
     ("agent", ""),
     ("alloc attach", help::ATTACH),

@@ -6,6 +6,7 @@
 //! iterates only ordered maps, and never panics: the same log gives the
 //! same bytes on every server.
 
+mod acl;
 mod apply;
 mod changes;
 mod collections;

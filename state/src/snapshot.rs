@@ -118,6 +118,7 @@ impl State {
                 a.periodic_launches == b.periodic_launches,
             ),
             ("namespaces", a.namespaces == b.namespaces),
+            ("acl", a.acl == b.acl),
             ("derived indexes", a.ix == b.ix),
             ("events", self.events == other.events),
             ("last_index", self.last_index == other.last_index),

@@ -62,7 +62,7 @@ pub type VersionKey = (String, String, u64, u64);
 pub(crate) struct Tables {
     #[serde(deserialize_with = "crate::maps::deserialize")]
     pub jobs: Map<NsKey, Arc<Job>>,
-    /// After a restore, until [`Tables::rebuild`]: a version written as
+    /// After a restore, until [`Tables::rebuild_with`]: a version written as
     /// `nil` holds [`unresolved_version`].
     #[serde(deserialize_with = "deserialize_versions")]
     pub job_versions: Map<VersionKey, Arc<Job>>,
@@ -108,6 +108,10 @@ pub(crate) struct Tables {
     /// before it read as `default` alone.
     #[serde(default)]
     pub namespaces: crate::namespaces::Namespaces,
+    /// ACL policies and tokens ([`crate::acl`]). Snapshots written before
+    /// it have none.
+    #[serde(default)]
+    pub acl: crate::acl::AclTables,
     #[serde(skip)]
     pub ix: Secondary,
 }
@@ -123,7 +127,7 @@ pub struct JobScalingEvents {
 }
 
 /// The placeholder a restored version written as `nil` holds until
-/// [`Tables::rebuild`] points it at its job's current row.
+/// [`Tables::rebuild_with`] points it at its job's current row.
 fn unresolved_version() -> Arc<Job> {
     static UNRESOLVED: std::sync::OnceLock<Arc<Job>> = std::sync::OnceLock::new();
     Arc::clone(UNRESOLVED.get_or_init(|| Arc::new(Job::default())))
@@ -170,7 +174,7 @@ impl Serialize for VersionsOut<'_> {
 impl Serialize for Tables {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Tables", 15)?;
+        let mut st = s.serialize_struct("Tables", 16)?;
         st.serialize_field("jobs", &self.jobs)?;
         st.serialize_field("job_versions", &VersionsOut(self))?;
         st.serialize_field("job_summaries", &self.job_summaries)?;
@@ -186,11 +190,12 @@ impl Serialize for Tables {
         st.serialize_field("periodic_launches", &self.periodic_launches)?;
         st.serialize_field("autopilot_config", &self.autopilot_config)?;
         st.serialize_field("namespaces", &self.namespaces)?;
+        st.serialize_field("acl", &self.acl)?;
         st.end()
     }
 }
 
-/// Derived indexes and counters. Rebuilt by [`Tables::rebuild`].
+/// Derived indexes and counters. Rebuilt by [`Tables::rebuild_with`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Secondary {
     /// The eval indexes hold the rows themselves (`row_ix`).
@@ -922,6 +927,7 @@ impl Tables {
     /// job.
     fn rebuild_rest(&mut self) -> Secondary {
         self.share_current_versions();
+        self.acl.rebuild();
         let mut ix = Secondary::default();
         for e in self.evals.values() {
             ix.evals_by_modify.insert(ByModify(Arc::clone(e)));

@@ -33,6 +33,8 @@ pub enum Table {
     Nodes,
     Deployment,
     Namespaces,
+    AclPolicies,
+    AclTokens,
 }
 
 impl Table {
@@ -47,6 +49,8 @@ impl Table {
             Table::Nodes => "nodes",
             Table::Deployment => "deployment",
             Table::Namespaces => "namespaces",
+            Table::AclPolicies => "acl_policy",
+            Table::AclTokens => "acl_token",
         }
     }
 }

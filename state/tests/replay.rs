@@ -416,7 +416,7 @@ fn command() -> impl Strategy<Value = Command> {
                     })
                 }
             }),
-        (pick(JOBS), 0i32..4, now).prop_map(|(id, count, now)| {
+        (pick(JOBS), 0i32..4, now.clone()).prop_map(|(id, count, now)| {
             Command::JobSubmit(JobSubmit {
                 register: JobRegister {
                     job: a_job(id, 1, count),
@@ -432,6 +432,57 @@ fn command() -> impl Strategy<Value = Command> {
                 },
             })
         }),
+        acl_command(now),
+    ]
+}
+
+/// ACL writes over two accessors, two secrets and two policies, so
+/// bootstraps repeat, secrets collide and deletes miss.
+fn acl_command(now: impl Strategy<Value = i64> + Clone) -> impl Strategy<Value = Command> {
+    let row = || {
+        (pick(&["t0", "t1"]), pick(&["h0", "h1"]), any::<bool>()).prop_map(
+            |(acc, hash, management)| AclTokenRow {
+                token: AclToken {
+                    accessor_id: acc.into(),
+                    token_type: if management { "management" } else { "client" }.into(),
+                    policies: if management {
+                        vec![]
+                    } else {
+                        vec!["p0".into()]
+                    },
+                    ..Default::default()
+                },
+                secret_hash: hash.into(),
+            },
+        )
+    };
+    prop_oneof![
+        (row(), now.clone())
+            .prop_map(|(token, now)| Command::AclBootstrap(AclBootstrap { token, now })),
+        (row(), now.clone()).prop_map(|(t, now)| Command::AclTokenUpsert(AclTokenUpsert {
+            tokens: vec![t],
+            now
+        })),
+        (pick(&["t0", "t1"]), now.clone()).prop_map(|(a, now)| Command::AclTokenDelete(
+            AclTokenDelete {
+                accessors: vec![a.into()],
+                now
+            }
+        )),
+        (pick(&["p0", "p1"]), now.clone()).prop_map(|(n, now)| Command::AclPolicyUpsert(
+            AclPolicyUpsert {
+                policies: vec![AclPolicy {
+                    name: n.into(),
+                    rules: format!("namespace \"{n}\" {{ policy = \"read\" }}"),
+                    ..Default::default()
+                }],
+                now
+            }
+        )),
+        (pick(&["p0", "p1"]), now).prop_map(|(n, now)| Command::AclPolicyDelete(AclPolicyDelete {
+            names: vec![n.into()],
+            now
+        })),
     ]
 }
 

@@ -3,6 +3,7 @@
 //! dropped.
 #![allow(dead_code)]
 
+pub mod acl;
 pub mod cluster;
 pub mod dev_agent;
 pub mod tmux;

@@ -41,7 +41,8 @@ pub(super) fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
 
 /// A client → server frame. `{}` is a heartbeat; the handshake frame
 /// `{"version":1,"auth_token":..}` has none of these fields and is ignored
-/// like one (Drover has no ACLs yet).
+/// like one (with ACLs on, the servers checked its token before the
+/// session reached this client).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct InputFrame {
     #[serde(default)]

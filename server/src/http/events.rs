@@ -7,6 +7,11 @@
 //! JSON error line, and a reader that falls behind retention mid-stream gets
 //! an `{"Error":…}` line and the stream ends (as does one reaching an event
 //! whose stored payload no longer decodes).
+//!
+//! With ACLs on, the token is resolved again before each read: events of a
+//! namespace need `read-job` there and node events node read (Nomad's
+//! per-event filter in nomad/stream), and a token deleted or expired ends
+//! the stream with an `{"Error":…}` line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -23,6 +28,7 @@ use drover_state::{EventBatch, EventLogError};
 use super::error::{HttpError, HttpResult};
 use super::query::RawQuery;
 use super::App;
+use crate::acl::Acl;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Batches taken from the log per read lock, so a long replay never holds
@@ -94,7 +100,7 @@ enum Next {
 /// Read the matching events at or after `from`; the next index to read.
 /// Only the batches are taken under the state's read lock (each an `Arc`
 /// clone); filtering and decoding the payloads happen after it is released.
-fn read(app: &App, sub: &Subscription, from: u64) -> Next {
+fn read(app: &App, sub: &Subscription, from: u64, acl: Option<&Acl>) -> Next {
     let batches: Result<Vec<EventBatch>, EventLogError> = {
         let applied = app.raft.shared.read();
         let batches = applied
@@ -115,7 +121,7 @@ fn read(app: &App, sub: &Subscription, from: u64) -> Next {
         let events: Result<Vec<Event>, EventLogError> = batch
             .events
             .iter()
-            .filter(|e| sub.matches(e))
+            .filter(|e| sub.matches(e) && acl.is_none_or(|a| may_see(a, e)))
             .map(|e| e.to_event(batch.index))
             .collect();
         let events = match events {
@@ -132,7 +138,37 @@ fn read(app: &App, sub: &Subscription, from: u64) -> Next {
     Next::Lines(lines, next)
 }
 
-pub async fn stream(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
+/// Whether a token's ACL shows event `e` (Nomad `aclAllowsSubscription`
+/// per event): a node event needs node read, any other `read-job` in its
+/// namespace.
+fn may_see(acl: &Acl, e: &RetainedEvent) -> bool {
+    match e.namespace() {
+        "" => acl.allow_node_read(),
+        ns => acl.allow_namespace_operation(ns, "read-job"),
+    }
+}
+
+/// The stream reader's ACL now; `Err` with the line that ends the stream
+/// when its token is gone or expired. `None` with ACLs off.
+fn reader_acl(app: &App, secret: Option<&str>) -> Result<Option<Acl>, Bytes> {
+    if !app.acl.enabled {
+        return Ok(None);
+    }
+    let resolved = {
+        let applied = app.raft.shared.read();
+        crate::acl::resolve(&applied.state, secret, crate::clock::unix_nanos())
+    };
+    resolved
+        .map(|id| Some(id.acl))
+        .map_err(|e| line(&serde_json::json!({ "Error": e.to_string() })))
+}
+
+pub async fn stream(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+    AxumQuery(raw): AxumQuery,
+) -> HttpResult<Response> {
+    let secret = crate::acl::enforce::token_from_headers(&headers);
     let q = RawQuery::parse(raw.as_deref());
     let sub = Subscription::parse(&q)?;
     let from = q.u64("index")?.unwrap_or(0);
@@ -164,7 +200,14 @@ pub async fn stream(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpRe
         }
         let mut next = from;
         loop {
-            match read(&app, &sub, next) {
+            let acl = match reader_acl(&app, secret.as_deref()) {
+                Ok(acl) => acl,
+                Err(end) => {
+                    let _ = tx.send(Ok(end)).await;
+                    return;
+                }
+            };
+            match read(&app, &sub, next, acl.as_ref()) {
                 Next::Failed(e) => {
                     let _ = tx.send(Ok(error_line(&e))).await;
                     return;

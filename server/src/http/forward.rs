@@ -77,7 +77,7 @@ impl NodeLink {
         })
     }
 
-    fn scheme(&self, ws: bool) -> &'static str {
+    pub(crate) fn scheme(&self, ws: bool) -> &'static str {
         match (self.tls.is_some(), ws) {
             (false, false) => "http",
             (false, true) => "ws",
@@ -189,19 +189,22 @@ async fn proxy(link: &NodeLink, addr: &str, req: Request) -> HttpResult<Response
         .map_err(|e| HttpError::bad_request(format!("reading the request body: {e}")))?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let resp = link
+    let mut request = link
         .http
         .request(method, url)
-        .header(FORWARDED, "1")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the client at {addr} did not answer: {e}"),
-            )
-        })?;
+        .header(FORWARDED, "1");
+    // The node checks the token too.
+    for name in PASSED_HEADERS {
+        if let Some(v) = parts.headers.get(name) {
+            request = request.header(name, v.as_bytes());
+        }
+    }
+    let resp = request.body(body).send().await.map_err(|e| {
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the client at {addr} did not answer: {e}"),
+        )
+    })?;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = resp
         .headers()
@@ -229,15 +232,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const PASSED_HEADERS: [&str; 2] = ["x-nomad-token", "authorization"];
 
 /// A connection to a node, plain or TLS.
-trait NodeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub(crate) trait NodeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> NodeIo for T {}
 
-type NodeSocket = tokio_tungstenite::WebSocketStream<Box<dyn NodeIo>>;
+pub(crate) type NodeSocket = tokio_tungstenite::WebSocketStream<Box<dyn NodeIo>>;
 
 /// Opens a WebSocket to the node at `addr`: TCP, TLS when the link has
 /// it (tokio-tungstenite's own TLS would bring a second TLS setup), then
 /// the upgrade.
-async fn connect_node(
+pub(crate) async fn connect_node(
     link: &NodeLink,
     addr: &str,
     req: tungstenite::handshake::client::Request,
@@ -322,7 +325,7 @@ async fn relay_websocket(
 }
 
 /// Copies frames between the user and the node until either ends.
-async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
+pub(crate) async fn relay(user: WebSocket, node: NodeSocket, lost: String) {
     let (mut user_tx, mut user_rx) = user.split();
     let (mut node_tx, mut node_rx) = node.split();
 

@@ -88,7 +88,8 @@ pub fn to_leader(method: &Method, uri: &Uri) -> bool {
         "/v1/event/stream",
         "/v1/jobs/parse",
     ];
-    const LEADER: [&str; 15] = [
+    const LEADER: [&str; 16] = [
+        "/v1/acl/",
         "/v1/jobs",
         "/v1/job/",
         // `/v1/deployments` and `/v1/deployment/...`.

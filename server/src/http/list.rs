@@ -21,7 +21,13 @@ pub fn page<'a, T: 'a, F: serde::Serialize + ?Sized>(
     key: impl Fn(&T) -> SortKey,
     full: impl Fn(&T) -> &F,
 ) -> HttpResult<Listed<&'a T>> {
+    // With ACLs on, objects in namespaces the token may not list are left
+    // out, before the page is cut (as Nomad's paginator does).
+    let acl_filtering = crate::acl::enforce::filtering();
     let keep = |item: &&T| -> Result<bool, FilterError> {
+        if acl_filtering && !crate::acl::enforce::visible(&namespace_of(full(item))) {
+            return Ok(false);
+        }
         opts.filter
             .as_ref()
             .map_or(Ok(true), |f| f.matches(full(item)))
@@ -36,6 +42,19 @@ pub fn page<'a, T: 'a, F: serde::Serialize + ?Sized>(
             "failed to read result page: {e}"
         ))),
     }
+}
+
+/// The `Namespace` field of a listed object; an object without one
+/// (a node) belongs to no namespace and is shown as `default`'s.
+fn namespace_of<F: serde::Serialize + ?Sized>(v: &F) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| {
+            v.get("Namespace")
+                .and_then(|n| n.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| drover_api::DEFAULT_NAMESPACE_NAME.to_string())
 }
 
 /// The token the state should start reading at, parsed from `next_token`.

@@ -7,6 +7,8 @@
 //! On a server that does not lead, [`leader_forward`] sends writes and
 //! consistent reads on to the leader before any handler runs.
 
+mod acl;
+mod acl_tokens;
 mod allocs;
 mod autopilot;
 pub mod blocking;
@@ -81,6 +83,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::leader::SchedulerStats>,
     /// How `/v1/client/*` reaches other nodes (HTTPS under `tls`).
     pub node_link: forward::NodeLink,
+    /// The agent's `acl` block: with `enabled` off nothing is checked.
+    pub acl: crate::acl::enforce::AclConfig,
 }
 
 pub type App = Arc<AppState>;
@@ -225,9 +229,41 @@ pub fn router(app: App) -> Router {
         .route("/v1/regions", get(status::regions))
         .route("/v1/event/stream", get(events::stream))
         .route("/v1/metrics", get(metrics::metrics))
+        .route(
+            "/v1/acl/bootstrap",
+            put(acl::bootstrap).post(acl::bootstrap),
+        )
+        .route("/v1/internal/acl/authorize", put(acl::authorize))
+        .route("/v1/acl/policies", get(acl::list_policies))
+        .route(
+            "/v1/acl/policy/{name}",
+            get(acl::get_policy)
+                .put(acl::put_policy)
+                .post(acl::put_policy)
+                .delete(acl::delete_policy),
+        )
+        .route("/v1/acl/tokens", get(acl_tokens::list))
+        .route(
+            "/v1/acl/token",
+            put(acl_tokens::create).post(acl_tokens::create),
+        )
+        .route("/v1/acl/token/self", get(acl_tokens::get_self))
+        .route(
+            "/v1/acl/token/{accessor}",
+            get(acl_tokens::get_one)
+                .put(acl_tokens::update)
+                .post(acl_tokens::update)
+                .delete(acl_tokens::delete),
+        )
         .fallback(not_found)
         // `X-Nomad-Namespace` becomes `?namespace=` for every handler.
         .layer(axum::middleware::from_fn(namespace_header::layer))
+        // Innermost: a request forwarded to the leader is checked there,
+        // against the newest tokens and policies.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::acl::enforce::layer,
+        ))
         // Every route, so nothing the leader must answer is missed.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -66,6 +66,7 @@ pub async fn allocations(
     let (allocs, meta) = blocking(&app, &opts, |st, ws| {
         let allocs: Vec<Allocation> = st
             .allocs_by_node(ws, &id)
+            .filter(|r| crate::acl::enforce::visible(&r.alloc.namespace))
             .map(|r| st.alloc_with_job(r))
             .collect();
         Ok((allocs, st.index_of(&WatchKey::NodeAllocs(id.clone()))))

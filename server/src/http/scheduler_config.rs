@@ -9,9 +9,9 @@
 //! What Drover does with each setting:
 //!
 //! - `RejectJobRegistration`: job registrations are refused with Nomad's
-//!   403. Nomad lets a management token through; Drover has no ACL
-//!   tokens, so it refuses every registration, as Nomad's documentation
-//!   says of a cluster without ACLs.
+//!   403, but for a management token when ACLs are on; with ACLs off
+//!   every registration is refused, as Nomad's documentation says of a
+//!   cluster without ACLs.
 //! - `PauseEvalBroker`: the leader's scheduler workers take no evaluation
 //!   while it is set; evaluations stay pending and are planned once it
 //!   is cleared.

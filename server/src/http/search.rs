@@ -27,6 +27,8 @@ use super::blocking::{blocking, json};
 use super::error::{HttpError, HttpResult};
 use super::query::{QueryOptions, RawQuery};
 use super::{namespaces, node_pools, App};
+use crate::acl::enforce::{caller_allows, visible};
+use crate::acl::Acl;
 
 /// The most IDs a prefix search lists per context (Nomad's `truncateLimit`).
 const TRUNCATE_LIMIT: usize = 20;
@@ -173,21 +175,28 @@ fn walk<'a>(
     let ws = &mut WatchSet::new();
     let (exact, lower) = (start.exact.as_str(), start.lower.as_str());
     Some(match context {
-        "jobs" => Box::new(st.jobs(ws, ns, exact, None, false).map(|j| j.id.clone())),
+        "jobs" => Box::new(
+            st.jobs(ws, ns, exact, None, false)
+                .filter(|j| visible(&j.namespace))
+                .map(|j| j.id.clone()),
+        ),
         "evals" => Box::new(
             st.evals_by_prefix(ws, lower, None, false)
-                .filter(move |e| ns.matches(&e.namespace))
+                .filter(move |e| ns.matches(&e.namespace) && visible(&e.namespace))
                 .map(|e| e.id.clone()),
         ),
         "allocs" => Box::new(
             st.allocs_by_prefix(ws, lower, None, false)
-                .filter(move |r| ns.matches(&r.alloc.namespace))
+                .filter(move |r| ns.matches(&r.alloc.namespace) && visible(&r.alloc.namespace))
                 .map(|r| r.alloc.id.clone()),
         ),
+        "nodes" | "node_pools" if !caller_allows(Acl::allow_node_read) => {
+            Box::new(std::iter::empty())
+        }
         "nodes" => Box::new(st.nodes(ws, lower, None, false).map(|n| n.id.clone())),
         "deployment" => Box::new(
             st.deployments_by_prefix(ws, lower, None, false)
-                .filter(move |d| ns.matches(&d.namespace))
+                .filter(move |d| ns.matches(&d.namespace) && visible(&d.namespace))
                 .map(|d| d.id.clone()),
         ),
         "node_pools" => Box::new(
@@ -380,10 +389,15 @@ fn fuzzy_context(st: &St, context: &'static str, ns: NamespaceSel<'_>, text: &st
     let ws = &mut WatchSet::new();
     let mut f = Fuzzy::default();
     match context {
-        "jobs" => f.read(st.jobs(ws, ns, "", None, false), |j| job_matches(j, text)),
+        "jobs" => f.read(
+            st.jobs(ws, ns, "", None, false)
+                .filter(|j| visible(&j.namespace)),
+            |j| job_matches(j, text),
+        ),
+        "nodes" | "node_pools" if !caller_allows(Acl::allow_node_read) => {}
         "allocs" => f.read(
             st.allocs_by_prefix(ws, "", None, false)
-                .filter(|r| ns.matches(&r.alloc.namespace)),
+                .filter(|r| ns.matches(&r.alloc.namespace) && visible(&r.alloc.namespace)),
             |r| {
                 let a = &r.alloc;
                 let scope = vec![a.namespace.clone(), a.id.clone()];

@@ -36,6 +36,17 @@ fn each_key_in_hcl_and_json() {
         (r#"log_level = "debug""#, r#"{"log_level": "DEBUG"}"#, |l| {
             l.log_level == Some(LogLevel::Debug)
         }),
+        ("acl { enabled = true }", r#"{"acl": {"enabled": true}}"#, |l| {
+            l.acl.enabled == Some(true)
+        }),
+        (
+            "acl { token_min_expiration_ttl = \"5s\" }",
+            r#"{"acl": {"token_max_expiration_ttl": "5s"}}"#,
+            |l| {
+                l.acl.token_min_expiration_ttl == Some(std::time::Duration::from_secs(5))
+                    || l.acl.token_max_expiration_ttl == Some(std::time::Duration::from_secs(5))
+            },
+        ),
         ("log_json = true", r#"{"log_json": true}"#, |l| {
             l.log_json == Some(true)
         }),
@@ -270,7 +281,7 @@ fn unknown_top_level_keys_are_warnings() {
         r#"
         region = "r"
         telemetry { collection_interval = "1s" }
-        acl { enabled = true }
+        audit { enabled = true }
         vault { address = var.vault_addr }
         advertise { http = "1.2.3.4" }
         datacentre = "typo"
@@ -282,7 +293,7 @@ fn unknown_top_level_keys_are_warnings() {
         warnings,
         [
             "agent.hcl: telemetry: ignored: Drover does not use this Nomad option",
-            "agent.hcl: acl: ignored: Drover does not use this Nomad option",
+            "agent.hcl: audit: ignored: Drover does not use this Nomad option",
             // An expression Drover would refuse is never evaluated here.
             "agent.hcl: vault: ignored: Drover does not use this Nomad option",
             "agent.hcl: advertise: ignored: Drover does not use this Nomad option",

@@ -70,6 +70,10 @@ pub enum ApplyError {
     /// does not exist, with Nomad's message (nomad/state/state_store.go).
     #[error("{0}")]
     Namespace(String),
+    /// An ACL write that does not hold, with Nomad's message where it has
+    /// one (`ACL bootstrap already done (reset index: N)`).
+    #[error("{0}")]
+    Acl(String),
 }
 
 /// What one `apply` did.
@@ -200,6 +204,11 @@ impl State {
             Command::JobSubmit(c) => lifecycle::submit(t, &mut ctx, c),
             Command::NamespaceUpsert(c) => namespace::upsert(t, &mut ctx, c),
             Command::NamespaceDelete(c) => namespace::delete(t, &mut ctx, c),
+            Command::AclBootstrap(c) => crate::acl::bootstrap(t, &mut ctx, c),
+            Command::AclPolicyUpsert(c) => crate::acl::upsert_policies(t, &mut ctx, c),
+            Command::AclPolicyDelete(c) => crate::acl::delete_policies(t, &mut ctx, c),
+            Command::AclTokenUpsert(c) => crate::acl::upsert_tokens(t, &mut ctx, c),
+            Command::AclTokenDelete(c) => crate::acl::delete_tokens(t, &mut ctx, c),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };

@@ -6,6 +6,7 @@
 //! and applied by [`crate::State::apply`]. Variants are never renamed or
 //! reused: old log entries must decode forever.
 
+mod acl;
 mod alloc;
 mod autopilot;
 mod cluster;
@@ -19,6 +20,7 @@ mod plan;
 mod restore;
 mod scheduler;
 
+pub use acl::*;
 pub use alloc::*;
 pub use autopilot::*;
 pub use cluster::*;
@@ -69,6 +71,11 @@ pub enum Command {
     JobSubmit(JobSubmit),
     NamespaceUpsert(NamespaceUpsert),
     NamespaceDelete(NamespaceDelete),
+    AclBootstrap(AclBootstrap),
+    AclPolicyUpsert(AclPolicyUpsert),
+    AclPolicyDelete(AclPolicyDelete),
+    AclTokenUpsert(AclTokenUpsert),
+    AclTokenDelete(AclTokenDelete),
 }
 
 impl Command {
@@ -101,6 +108,11 @@ impl Command {
             Command::JobSubmit(c) => c.register.now,
             Command::NamespaceUpsert(c) => c.now,
             Command::NamespaceDelete(c) => c.now,
+            Command::AclBootstrap(c) => c.now,
+            Command::AclPolicyUpsert(c) => c.now,
+            Command::AclPolicyDelete(c) => c.now,
+            Command::AclTokenUpsert(c) => c.now,
+            Command::AclTokenDelete(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -146,6 +158,11 @@ impl Command {
             // (nomad/structs/event.go).
             Command::NamespaceUpsert(_) => "NamespaceUpsert",
             Command::NamespaceDelete(_) => "NamespaceDelete",
+            // The ACL writes emit no events yet; these are Nomad's types.
+            Command::AclBootstrap(_) | Command::AclTokenUpsert(_) => "ACLTokenUpserted",
+            Command::AclTokenDelete(_) => "ACLTokenDeleted",
+            Command::AclPolicyUpsert(_) => "ACLPolicyUpserted",
+            Command::AclPolicyDelete(_) => "ACLPolicyDeleted",
         }
     }
 }

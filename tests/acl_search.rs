@@ -1,0 +1,111 @@
+//! Searches with ACLs on show only what the token may read, whichever
+//! namespace the body or the query names. Address 127.0.2.24.
+
+mod common;
+
+use common::Agent;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn a_search_shows_only_what_the_token_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start_on(
+        "127.0.2.24",
+        dir.path(),
+        "acl {\n  enabled = true\n}\nclient {\n  enabled = false\n}\n",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let boot: Value = http
+        .post(a.url("/v1/acl/bootstrap"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mgmt = boot["SecretID"].as_str().unwrap().to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("X-Nomad-Token", mgmt.parse().unwrap());
+    a.http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    for (id, ns) in [("web-mine", "default"), ("web-theirs", "team")] {
+        let job = json!({"Job": {"ID": id, "Namespace": ns, "Datacenters": ["nowhere"],
+            "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
+        let r = a
+            .http
+            .put(a.url("/v1/jobs"))
+            .json(&job)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let rules = "namespace \"default\" { policy = \"read\" }";
+    let r = a
+        .http
+        .put(a.url("/v1/acl/policy/r"))
+        .json(&json!({"Rules": rules}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = a
+        .http
+        .put(a.url("/v1/acl/token"))
+        .json(&json!({"Type": "client", "Policies": ["r"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reader = t["SecretID"].as_str().unwrap().to_string();
+    let search = |path: &'static str, body: Value, token: String| {
+        let http = http.clone();
+        let url = a.url(path);
+        async move {
+            let r = http
+                .put(url)
+                .header("X-Nomad-Token", token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let cases = [
+        (
+            "/v1/search?namespace=*",
+            json!({"Prefix": "web", "Context": "all"}),
+        ),
+        (
+            "/v1/search",
+            json!({"Prefix": "web", "Context": "jobs", "Namespace": "team"}),
+        ),
+        (
+            "/v1/search/fuzzy?namespace=*",
+            json!({"Text": "web", "Context": "all"}),
+        ),
+    ];
+    for (path, body) in cases {
+        let (s, all) = search(path, body.clone(), mgmt.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        assert!(all.to_string().contains("web-theirs"), "{path}: {all}");
+        let (s, mine) = search(path, body, reader.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{mine}");
+        assert!(!mine.to_string().contains("web-theirs"), "{path}: {mine}");
+    }
+    let (_, mine) = search(
+        "/v1/search?namespace=*",
+        json!({"Prefix": "web", "Context": "all"}),
+        reader,
+    )
+    .await;
+    assert!(mine.to_string().contains("web-mine"), "{mine}");
+}
