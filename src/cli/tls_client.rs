@@ -292,7 +292,9 @@ fn parse_bool(v: &str) -> Option<bool> {
 /// `NOMAD_TOKEN`, if one is set ([`super::api::token`]).
 fn with_token(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(v) = super::api::token().and_then(|t| reqwest::header::HeaderValue::from_str(&t).ok()) {
+    if let Some(v) =
+        super::api::token().and_then(|t| reqwest::header::HeaderValue::from_str(&t).ok())
+    {
         headers.insert("X-Nomad-Token", v);
     }
     builder.default_headers(headers)

@@ -189,10 +189,7 @@ async fn proxy(link: &NodeLink, addr: &str, req: Request) -> HttpResult<Response
         .map_err(|e| HttpError::bad_request(format!("reading the request body: {e}")))?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let mut request = link
-        .http
-        .request(method, url)
-        .header(FORWARDED, "1");
+    let mut request = link.http.request(method, url).header(FORWARDED, "1");
     // The node checks the token too.
     for name in PASSED_HEADERS {
         if let Some(v) = parts.headers.get(name) {
@@ -232,7 +229,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const PASSED_HEADERS: [&str; 2] = ["x-nomad-token", "authorization"];
 
 /// A connection to a node, plain or TLS.
-pub(crate) trait NodeIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub(crate) trait NodeIo:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> NodeIo for T {}
 
 pub(crate) type NodeSocket = tokio_tungstenite::WebSocketStream<Box<dyn NodeIo>>;
