@@ -32,6 +32,15 @@ async fn a_search_shows_only_what_the_token_may_read() {
         .default_headers(headers)
         .build()
         .unwrap();
+    // Jobs live only in namespaces that exist.
+    let r = a
+        .http
+        .put(a.url("/v1/namespace/team"))
+        .json(&json!({"Name": "team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     for (id, ns) in [("web-mine", "default"), ("web-theirs", "team")] {
         let job = json!({"Job": {"ID": id, "Namespace": ns, "Datacenters": ["nowhere"],
             "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}});
