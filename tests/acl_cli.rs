@@ -111,6 +111,17 @@ async fn the_acl_commands_bootstrap_write_policies_and_tokens() {
     assert!(!ok && err.contains("Permission denied"), "{err}");
     let (ok, _, err) = drover(&a, "NOMAD_TOKEN", "", &["status"]);
     assert!(!ok && err.contains("Permission denied"), "{err}");
+    // `-token` is taken before the environment.
+    let (ok, _, err) = drover(&a, "NOMAD_TOKEN", "", &["node", "status", "-token", &mgmt]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = drover(
+        &a,
+        "NOMAD_TOKEN",
+        &mgmt,
+        &["acl", "token", "self", "-token", &secret],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(field(&out, "Accessor ID"), accessor);
 
     let (_, out, _) = drover(&a, "NOMAD_TOKEN", &mgmt, &["acl", "token", "list"]);
     assert!(

@@ -124,7 +124,14 @@ async fn the_event_stream_shows_only_what_the_token_may_read_and_ends_with_it() 
     };
     // Jobs live only in namespaces that exist.
     let ns = json!({"Name": "team"});
-    let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/namespace/team", Some(&ns)).await;
+    let (s, b) = call(
+        &a,
+        Some(&mgmt),
+        Method::PUT,
+        "/v1/namespace/team",
+        Some(&ns),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     for (id, ns) in [("theirs", "team"), ("mine", "default")] {
         let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/jobs", Some(&job(id, ns))).await;

@@ -18,8 +18,10 @@ macro_rules! general {
 
   -address=<addr>
     The address of the agent's HTTP API. Without it, DROVER_ADDR, then
-    NOMAD_ADDR, then http://127.0.0.1:4646. The token is DROVER_TOKEN,
-    then NOMAD_TOKEN.
+    NOMAD_ADDR, then http://127.0.0.1:4646.
+
+  -token=<secret>
+    The ACL token. Without it, DROVER_TOKEN, then NOMAD_TOKEN.
 
   -no-color
     Disable colour. Colour is only used when stdout is a terminal and
@@ -242,7 +244,7 @@ Examples:
 pub const TOKEN_SELF: &str = concat!(
     r#"Usage: drover acl token self [options]
 
-  Display the token in use (DROVER_TOKEN, then NOMAD_TOKEN).
+  Display the token in use (-token, else DROVER_TOKEN, else NOMAD_TOKEN).
 
 "#,
     general!(),

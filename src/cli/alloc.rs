@@ -71,7 +71,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     }
     let mut spec = command.flags.to_vec();
     spec.push(("address", Kind::Value));
-    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
+    spec.extend_from_slice(super::tls_client::AGENT_FLAGS);
     let parsed = match flags::parse(&words, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
@@ -256,6 +256,7 @@ async fn exec(api: Api, p: flags::Parsed, help: &'static str) -> anyhow::Result<
         stdin,
         escape,
         tls: api.ws_tls.clone(),
+        token: api.token.clone(),
     })
     .await;
     Ok(session_exit(end))
@@ -285,6 +286,7 @@ async fn attach(api: Api, p: flags::Parsed, help: &'static str) -> anyhow::Resul
         stdin,
         escape,
         tls: api.ws_tls.clone(),
+        token: api.token.clone(),
     })
     .await;
     // Detaching (`~.`, Ctrl-C without a tty, SIGTERM) is the normal way

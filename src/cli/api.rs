@@ -25,20 +25,14 @@ pub fn address(flag: Option<String>) -> String {
     }
 }
 
-/// The ACL token every request carries: `DROVER_TOKEN`, then
-/// `NOMAD_TOKEN` (the same order as the address's variables).
-pub fn token() -> Option<String> {
-    ["DROVER_TOKEN", "NOMAD_TOKEN"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
-}
-
 /// An agent's HTTP API.
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
     /// TLS for `wss://` sessions (exec, attach), from the same options.
     pub ws_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The ACL token the requests carry, for WebSocket sessions.
+    pub token: Option<String>,
 }
 
 impl Api {
@@ -51,6 +45,7 @@ impl Api {
             base,
             http: transport.http,
             ws_tls: transport.ws_tls,
+            token: transport.token,
         })
     }
 

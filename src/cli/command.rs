@@ -56,7 +56,7 @@ where
 {
     let mut all = spec.to_vec();
     all.extend_from_slice(GENERAL_FLAGS);
-    all.extend_from_slice(super::tls_client::TLS_FLAGS);
+    all.extend_from_slice(super::tls_client::AGENT_FLAGS);
     let parsed = match flags::parse(words, &all) {
         Ok(p) => p,
         Err(FlagError::Help) => {

@@ -101,7 +101,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
     };
     let mut spec = command.flags.to_vec();
     spec.extend_from_slice(GENERAL_FLAGS);
-    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
+    spec.extend_from_slice(super::tls_client::AGENT_FLAGS);
     let parsed = match flags::parse(&rest, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {
@@ -196,6 +196,7 @@ impl Ctx {
                 base: self.api.base.clone(),
                 http: self.api.http.clone(),
                 ws_tls: self.api.ws_tls.clone(),
+                token: self.api.token.clone(),
             },
             region: self.region.clone(),
             namespace: Some(namespace.to_string()),

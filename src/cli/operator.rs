@@ -266,7 +266,7 @@ where
 {
     let spec: Vec<(&'static str, Kind)> = [("address", Kind::Value)]
         .into_iter()
-        .chain(super::tls_client::TLS_FLAGS.iter().copied())
+        .chain(super::tls_client::AGENT_FLAGS.iter().copied())
         .chain(spec.iter().copied())
         .collect();
     let parsed = match flags::parse(words, &spec) {

@@ -59,7 +59,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
 
 fn join(words: &[String]) -> ExitCode {
     let mut spec = vec![("address", Kind::Value)];
-    spec.extend_from_slice(super::tls_client::TLS_FLAGS);
+    spec.extend_from_slice(super::tls_client::AGENT_FLAGS);
     let parsed = match flags::parse(words, &spec) {
         Ok(p) => p,
         Err(FlagError::Help) => {

@@ -37,6 +37,8 @@ pub struct Options {
     pub escape: Option<u8>,
     /// TLS for a `wss://` URL ([`super::tls_client`]).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The ACL token, sent as `X-Nomad-Token`.
+    pub token: Option<String>,
 }
 
 /// How a session ended.
@@ -59,7 +61,7 @@ pub async fn run(opts: Options) -> End {
         // a session that cannot have its terminal.
         return End::Failed("stdin is not a terminal (use -t=false)".into());
     }
-    let ws = match connect(&opts.url, opts.tls.clone()).await {
+    let ws = match connect(&opts.url, opts.tls.clone(), opts.token.as_deref()).await {
         Ok(ws) => ws,
         Err(tungstenite::Error::Http(resp)) => {
             let body = resp
@@ -102,13 +104,14 @@ type Socket = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
 async fn connect(
     url: &str,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    token: Option<&str>,
 ) -> Result<Socket, tungstenite::Error> {
     use tungstenite::client::IntoClientRequest;
     let invalid = |msg: String| {
         tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
     };
     let mut req = url.into_client_request()?;
-    if let Some(v) = super::api::token().and_then(|t| t.parse().ok()) {
+    if let Some(v) = token.and_then(|t| t.parse().ok()) {
         req.headers_mut().insert("X-Nomad-Token", v);
     }
     let uri = req.uri().clone();

@@ -25,7 +25,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use super::flags::{Kind, Parsed};
 
 /// The TLS flags, to add to a command's flags.
-pub const TLS_FLAGS: &[(&str, Kind)] = &[
+pub const AGENT_FLAGS: &[(&str, Kind)] = &[
+    ("token", Kind::Value),
     ("ca-cert", Kind::Value),
     ("client-cert", Kind::Value),
     ("client-key", Kind::Value),
@@ -50,11 +51,16 @@ fn setting(p: &Parsed, flag: &str, vars: &[&str]) -> Option<String> {
 pub struct Transport {
     pub http: reqwest::Client,
     pub ws_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The ACL token (`-token`, `DROVER_TOKEN`, `NOMAD_TOKEN`), which
+    /// `http` already sends; WebSocket sessions send it themselves.
+    pub token: Option<String>,
 }
 
 /// The transport the flags and environment ask for, to the agent at
 /// `base`.
 pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
+    let token = setting(p, "token", &["DROVER_TOKEN", "NOMAD_TOKEN"]);
+    let with_token = |b: reqwest::ClientBuilder| with_token(b, token.as_deref());
     let ca = setting(p, "ca-cert", &["DROVER_CACERT", "NOMAD_CACERT"]);
     let cert = setting(
         p,
@@ -135,7 +141,11 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
             .use_preconfigured_tls(drover_server::tls::no_tls())
             .build()
             .map_err(|e| anyhow!("setting up the HTTP client: {e}"))?;
-        return Ok(Transport { http, ws_tls: None });
+        return Ok(Transport {
+            http,
+            ws_tls: None,
+            token,
+        });
     } else {
         // HTTPS with no CA named: reqwest's own trust (the system's
         // roots), and no TLS for WebSocket sessions.
@@ -152,7 +162,11 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
             );
         }
         let http = http.build().map_err(|e| anyhow!("setting up TLS: {e}"))?;
-        return Ok(Transport { http, ws_tls: None });
+        return Ok(Transport {
+            http,
+            ws_tls: None,
+            token,
+        });
     };
     let mut config = match identity {
         Some((chain, key)) => builder
@@ -170,6 +184,7 @@ pub fn transport(p: &Parsed, base: &str) -> anyhow::Result<Transport> {
     Ok(Transport {
         http,
         ws_tls: Some(Arc::new(ws)),
+        token,
     })
 }
 
@@ -288,13 +303,10 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Every request carries the ACL token from `DROVER_TOKEN` or
-/// `NOMAD_TOKEN`, if one is set ([`super::api::token`]).
-fn with_token(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+/// Every request carries the ACL token, if one is given.
+fn with_token(builder: reqwest::ClientBuilder, token: Option<&str>) -> reqwest::ClientBuilder {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(v) =
-        super::api::token().and_then(|t| reqwest::header::HeaderValue::from_str(&t).ok())
-    {
+    if let Some(v) = token.and_then(|t| reqwest::header::HeaderValue::from_str(t).ok()) {
         headers.insert("X-Nomad-Token", v);
     }
     builder.default_headers(headers)

@@ -32,11 +32,11 @@ Other commands:
 
 Run 'drover <command> -help' for a command's usage and options.
 
-Every command that talks to an agent also takes the TLS options
--ca-cert, -client-cert, -client-key, -tls-skip-verify and
--tls-server-name (or NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY,
-NOMAD_SKIP_VERIFY, NOMAD_TLS_SERVER_NAME) for an agent whose address is
-https://.
+Every command that talks to an agent also takes -token, the ACL token
+(or DROVER_TOKEN, then NOMAD_TOKEN), and the TLS options -ca-cert,
+-client-cert, -client-key, -tls-skip-verify and -tls-server-name (or
+NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_SKIP_VERIFY,
+NOMAD_TLS_SERVER_NAME) for an agent whose address is https://.
 
 Examples:
 
