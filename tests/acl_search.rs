@@ -113,8 +113,25 @@ async fn a_search_shows_only_what_the_token_may_read() {
     let (_, mine) = search(
         "/v1/search?namespace=*",
         json!({"Prefix": "web", "Context": "all"}),
-        reader,
+        reader.clone(),
     )
     .await;
     assert!(mine.to_string().contains("web-mine"), "{mine}");
+    // The namespaces list shows only the namespaces a token may use
+    // (Nomad's `Namespace.ListNamespaces` asks `AllowNamespace` of each).
+    for (token, want) in [(&mgmt, vec!["default", "team"]), (&reader, vec!["default"])] {
+        let names: Vec<String> = http
+            .get(a.url("/v1/namespaces"))
+            .header("X-Nomad-Token", token.as_str())
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n["Name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(names, want);
+    }
 }

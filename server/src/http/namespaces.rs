@@ -42,7 +42,13 @@ pub(super) fn namespaces(st: &St, prefix: &str) -> (Vec<Namespace>, u64) {
 pub async fn list(State(app): State<App>, AxumQuery(raw): AxumQuery) -> HttpResult<Response> {
     let opts = QueryOptions::from_raw(&RawQuery::parse(raw.as_deref()))?;
     let (list, meta) = blocking(&app, &opts, |st, ws| {
-        let list: Vec<Namespace> = st.namespaces(ws, &opts.prefix).cloned().collect();
+        // With ACLs on, only the namespaces the token may use (Nomad's
+        // `Namespace.ListNamespaces` checks `AllowNamespace` on each).
+        let list: Vec<Namespace> = st
+            .namespaces(ws, &opts.prefix)
+            .filter(|n| crate::acl::enforce::caller_allows(|acl| acl.allow_namespace(&n.name)))
+            .cloned()
+            .collect();
         Ok((list, st.table_index(Table::Namespaces).max(1)))
     })
     .await?;
