@@ -72,7 +72,7 @@ async fn start(dir: &std::path::Path) -> Agent {
         child,
         base: format!("http://127.0.0.1:{http}"),
     };
-    let client = reqwest::Client::new();
+    let client = plain_http().build().expect("HTTP client");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
         if let Ok(r) = client
@@ -100,7 +100,7 @@ async fn registers(base: &str, clients: usize, total: usize, prefix: &str) -> f6
     for _ in 0..clients {
         let (next, url, prefix) = (next.clone(), format!("{base}/v1/jobs"), prefix.to_string());
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = plain_http().build().expect("HTTP client");
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
@@ -137,7 +137,7 @@ async fn watchers(agent: &Agent, http2: bool) {
     } else {
         "HTTP/1.1, a connection each"
     };
-    let builder = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX);
+    let builder = plain_http().pool_max_idle_per_host(usize::MAX);
     let http = if http2 {
         builder.http2_prior_knowledge()
     } else {
@@ -197,7 +197,7 @@ async fn watchers(agent: &Agent, http2: bool) {
         "{watchers} parked watchers, {transport}: {:.2} KiB of agent RSS each (target < 10 KB)",
         parked.saturating_sub(before) as f64 / watchers as f64
     );
-    let writer = reqwest::Client::new();
+    let writer = plain_http().build().expect("HTTP client");
     let mut latencies = Vec::new();
     for k in 0..rounds {
         let w = k * (watchers / rounds);
@@ -248,4 +248,11 @@ async fn main() {
         let agent = start(dir.path()).await;
         watchers(&agent, http2).await;
     }
+}
+
+/// A client builder for plain HTTP that does not load the system's CA
+/// store into every client (reqwest's default with its `rustls` feature),
+/// which the timed windows here would otherwise include.
+fn plain_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().use_preconfigured_tls(drover_server::tls::no_tls())
 }

@@ -140,7 +140,7 @@ async fn settled(base: &str) -> Duration {
     // would encode every evaluation to test it, and cost the leader more
     // than the planning waited for.
     let url = format!("{base}/v1/evaluations?per_page=1&status=pending");
-    let http = reqwest::Client::new();
+    let http = common::plain_http().build().expect("HTTP client");
     let started = Instant::now();
     loop {
         let pending = match http.get(&url).send().await {

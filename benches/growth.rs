@@ -66,7 +66,7 @@ async fn register(base: &str, from: usize, to: usize) -> f64 {
     for _ in 0..64 {
         let (next, url) = (next.clone(), format!("{base}/v1/jobs"));
         tasks.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = common::plain_http().build().expect("HTTP client");
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= to {

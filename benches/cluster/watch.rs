@@ -95,7 +95,7 @@ async fn write_all(s: &Settings, system: System, base: &str, round: u32) -> Writ
     for _ in 0..s.writers {
         let (next, value, base, n) = (next.clone(), value.clone(), base.to_string(), s.watchers);
         tasks.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::common::plain_http().build().expect("HTTP client");
             let mut done = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -344,7 +344,7 @@ async fn drover_run(
     crate::settled(&leader.base()).await;
     let index = leader.metric("drover_raft_applied_index").await as u64;
     let before = parked(servers).await;
-    let http = reqwest::Client::builder()
+    let http = crate::common::plain_http()
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
@@ -371,7 +371,7 @@ async fn drover_run(
 
 /// etcd: watch streams on `follower`, then every key put on the leader.
 async fn etcd_run(s: &Settings, follower: &Member, leader: &Member) -> Option<Figures> {
-    let http = reqwest::Client::builder()
+    let http = crate::common::plain_http()
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");

@@ -74,7 +74,7 @@ pub async fn start_cluster(root: &Path, ips: &[&str]) -> Option<Vec<Member>> {
             base: url(ip, *client),
         });
     }
-    let http = reqwest::Client::new();
+    let http = crate::common::plain_http().build().expect("HTTP client");
     let started = Instant::now();
     for m in &members {
         loop {
@@ -101,7 +101,7 @@ pub async fn start_cluster(root: &Path, ips: &[&str]) -> Option<Vec<Member>> {
 /// The index in `members` of the one they agree leads; `None` while they
 /// do not agree.
 pub async fn leader(members: &[Member]) -> Option<usize> {
-    let http = reqwest::Client::new();
+    let http = crate::common::plain_http().build().expect("HTTP client");
     let mut ids = Vec::new();
     let mut leaders = Vec::new();
     for m in members {

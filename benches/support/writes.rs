@@ -213,7 +213,7 @@ pub async fn run(load: &Load<'_>) -> Run {
         let base = load.bases[c % load.bases.len()].clone();
         let (target, prefix) = (load.target, load.prefix.to_string());
         tasks.spawn(async move {
-            let http = reqwest::Client::builder()
+            let http = crate::common::plain_http()
                 .pool_max_idle_per_host(1)
                 .build()
                 .expect("client");

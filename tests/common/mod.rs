@@ -420,3 +420,11 @@ pub fn assert_never_restarted(alloc: &Value) {
         assert!(!types.contains(&t), "{t} in {types:?}");
     }
 }
+
+/// A client builder for plain HTTP. With its `rustls` feature, reqwest
+/// loads the system's CA store into every client it builds by default; a
+/// bench that starts 64 clients inside its timed window would time that
+/// instead of the agent.
+pub fn plain_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().use_preconfigured_tls(drover_server::tls::no_tls())
+}
