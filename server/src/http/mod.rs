@@ -90,7 +90,7 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 pub fn router(app: App) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/v1/jobs",
             get(jobs::list).put(jobs::register).post(jobs::register),
@@ -255,21 +255,26 @@ pub fn router(app: App) -> Router {
                 .post(acl_tokens::update)
                 .delete(acl_tokens::delete),
         )
-        .fallback(not_found)
-        // `X-Nomad-Namespace` becomes `?namespace=` for every handler.
-        .layer(axum::middleware::from_fn(namespace_header::layer))
-        // Innermost: a request forwarded to the leader is checked there,
-        // against the newest tokens and policies.
-        .layer(axum::middleware::from_fn_with_state(
+        .fallback(not_found);
+    // Innermost: a request forwarded to the leader is checked there,
+    // against the newest tokens and policies. Without ACLs there is no
+    // layer at all: each adds its future to every parked blocking query.
+    let routes = if app.acl.enabled {
+        routes.layer(axum::middleware::from_fn_with_state(
             app.clone(),
             crate::acl::enforce::layer,
         ))
+    } else {
+        routes
+    };
+    routes
         // Every route, so nothing the leader must answer is missed.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             leader_forward::layer,
         ))
-        // Before forwarding: no server of this cluster serves another region.
+        // Before forwarding: no server of this cluster serves another
+        // region; `X-Nomad-Namespace` becomes `?namespace=` here too.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             region::layer,

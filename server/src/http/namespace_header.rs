@@ -8,16 +8,16 @@
 
 use axum::extract::Request;
 use axum::http::Uri;
-use axum::middleware::Next;
-use axum::response::Response;
 
 pub const HEADER: &str = "x-nomad-namespace";
 
-pub async fn layer(mut req: Request, next: Next) -> Response {
+/// Rewrite `req`'s URI as [`rewritten`] says. Called by the region
+/// layer, the first that reads the query, rather than as a layer of its
+/// own: every layer adds its future to each parked blocking query.
+pub fn rewrite(req: &mut Request) {
     if let Some(uri) = rewritten(req.uri(), req.headers()) {
         *req.uri_mut() = uri;
     }
-    next.run(req).await
 }
 
 /// The request's URI with `namespace=<header>`, when the header is set

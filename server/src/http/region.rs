@@ -24,7 +24,8 @@ const LOCAL: [&str; 6] = [
     "/v1/jobs/parse",
 ];
 
-pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response {
+pub async fn layer(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    super::namespace_header::rewrite(&mut req);
     let path = req.uri().path();
     if !LOCAL.iter().any(|p| path.starts_with(p)) {
         let other = req.uri().query().and_then(|q| {
