@@ -75,8 +75,9 @@ async fn exec_with_a_tty_runs_a_remote_shell_and_restores_the_terminal() {
     let (before, after, status) = script(dir.path(), &a.base, &alloc[..8]);
     let tmux = Tmux::start("exec", &dir.path().join("pane.sh"), 40);
 
-    tmux.type_line("echo $((6*7))");
-    tmux.wait_line("42");
+    // Typed again until answered: keys that reach the remote pty before
+    // its shell has started are echoed and answered out of order.
+    tmux.retype_until("echo $((6*7))", "42");
     // The remote pty has the pane's size, and follows a resize.
     tmux.type_line("stty size");
     tmux.wait_line(&tmux.pane_size());
