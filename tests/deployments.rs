@@ -527,7 +527,10 @@ async fn scaling_is_blocked_while_a_deployment_is_active() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body, "job scaling blocked due to active deployment");
     let (_, after, _) = a.get("/v1/job/web").await;
-    assert_eq!(after["ModifyIndex"], before["ModifyIndex"], "{after}");
+    // No new version: `ModifyIndex` alone may move meanwhile, when the
+    // allocation starts and the job's status becomes running.
+    assert_eq!(after["JobModifyIndex"], before["JobModifyIndex"], "{after}");
+    assert_eq!(after["Version"], before["Version"], "{after}");
     assert_eq!(after["TaskGroups"][0]["Count"], 1);
     let (_, scale, _) = a.get("/v1/job/web/scale").await;
     let events = scale["TaskGroups"]["g"]["Events"]
