@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::Agent;
+use common::acl::acl_agent;
 use drover_server::acl::routes::{need, Need};
 use drover_server::acl::{policy, Acl};
 use proptest::prelude::*;
@@ -102,24 +102,8 @@ fn may_succeed(acl: Option<&Acl>, method: &Method, path: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_tokens_and_paths_never_get_past_the_authoriser() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::start_on("127.0.2.15", dir.path(), "acl {\n  enabled = true\n}\n").await;
+    let (_dir, a, _) = acl_agent("127.0.2.15", "").await;
     let http = reqwest::Client::new();
-    let boot: Value = http
-        .post(a.url("/v1/acl/bootstrap"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mgmt = boot["SecretID"].as_str().unwrap().to_string();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("X-Nomad-Token", mgmt.parse().unwrap());
-    a.http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
     // Each policy as a token of its own; the compiled ACL is the oracle.
     let mut tokens: Vec<(String, Acl)> = Vec::new();
     for (i, rules) in POLICIES.iter().enumerate() {

@@ -3,35 +3,14 @@
 
 mod common;
 
-use common::Agent;
+use common::acl::acl_agent_with;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_search_shows_only_what_the_token_may_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::start_on(
-        "127.0.2.24",
-        dir.path(),
-        "acl {\n  enabled = true\n}\nclient {\n  enabled = false\n}\n",
-    )
-    .await;
+    let (_dir, a, mgmt) = acl_agent_with("127.0.2.24", "", "client {\n  enabled = false\n}").await;
     let http = reqwest::Client::new();
-    let boot: Value = http
-        .post(a.url("/v1/acl/bootstrap"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mgmt = boot["SecretID"].as_str().unwrap().to_string();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("X-Nomad-Token", mgmt.parse().unwrap());
-    a.http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
     // Jobs live only in namespaces that exist.
     let r = a
         .http
