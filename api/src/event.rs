@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Allocation, Deployment, Evaluation, Job, Node};
+use crate::{Allocation, Deployment, Evaluation, ExecSession, Job, Node};
 
 /// Event topics Drover emits. `*` subscribes to all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -12,6 +12,8 @@ pub enum Topic {
     Allocation,
     Node,
     Deployment,
+    /// Exec and attach sessions (a Drover extension).
+    Exec,
     #[serde(rename = "*")]
     All,
 }
@@ -24,6 +26,7 @@ impl Topic {
             Topic::Allocation => "Allocation",
             Topic::Node => "Node",
             Topic::Deployment => "Deployment",
+            Topic::Exec => "Exec",
             Topic::All => "*",
         }
     }
@@ -36,6 +39,7 @@ impl Topic {
             Topic::Allocation,
             Topic::Node,
             Topic::Deployment,
+            Topic::Exec,
             Topic::All,
         ]
         .into_iter()
@@ -54,6 +58,7 @@ pub enum EventPayload {
     /// Sent with `SecretID` blanked.
     Node(Box<Node>),
     Deployment(Box<Deployment>),
+    ExecSession(Box<ExecSession>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -206,6 +206,10 @@ fn event_stream_fixture_decodes_line_by_line() {
                     assert_eq!(ev.key, d.id);
                     Topic::Deployment
                 }
+                EventPayload::ExecSession(x) => {
+                    assert_eq!(ev.key, x.id);
+                    Topic::Exec
+                }
             };
             assert_eq!(ev.topic, topic);
         }

@@ -41,7 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use drover_api::{
-    Allocation, Deployment, Evaluation, Event, EventPayload, Job, Nanos, Node, Topic,
+    Allocation, Deployment, Evaluation, Event, EventPayload, ExecSession, Job, Nanos, Node, Topic,
 };
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
@@ -112,6 +112,8 @@ pub enum Object {
     Allocation(Box<Allocation>),
     Node(Box<Node>),
     Deployment(Arc<Deployment>),
+    /// An exec or attach session's record, which no table stores.
+    ExecSession(Box<ExecSession>),
 }
 
 impl Object {
@@ -123,6 +125,7 @@ impl Object {
             Object::Allocation(a) => EventPayload::Allocation(a.clone()),
             Object::Node(n) => EventPayload::Node(n.clone()),
             Object::Deployment(d) => EventPayload::Deployment(Box::new(Deployment::clone(d))),
+            Object::ExecSession(x) => EventPayload::ExecSession(x.clone()),
         }
     }
 
@@ -133,6 +136,7 @@ impl Object {
             Object::Allocation(_) => Topic::Allocation,
             Object::Node(_) => Topic::Node,
             Object::Deployment(_) => Topic::Deployment,
+            Object::ExecSession(_) => Topic::Exec,
         }
     }
 
@@ -144,6 +148,7 @@ impl Object {
             Object::Allocation(a) => &a.id,
             Object::Node(n) => &n.id,
             Object::Deployment(d) => &d.id,
+            Object::ExecSession(x) => &x.id,
         }
     }
 
@@ -155,6 +160,7 @@ impl Object {
             Object::Allocation(a) => &a.namespace,
             Object::Node(_) => "",
             Object::Deployment(d) => &d.namespace,
+            Object::ExecSession(x) => &x.namespace,
         }
     }
 
@@ -174,7 +180,7 @@ impl Object {
             Object::Job(j) => j.modify_index,
             Object::Evaluation(e) => e.modify_index,
             Object::Deployment(d) => d.modify_index,
-            Object::Allocation(_) | Object::Node(_) => 0,
+            Object::Allocation(_) | Object::Node(_) | Object::ExecSession(_) => 0,
         }
     }
 }
@@ -202,6 +208,8 @@ impl LoggedEvent {
             Object::Evaluation(e) => vec![&e.job_id, &e.deployment_id],
             Object::Allocation(a) => vec![&a.job_id, &a.deployment_id],
             Object::Deployment(d) => vec![&d.job_id],
+            // A session's allocation and job (a Drover extension).
+            Object::ExecSession(x) => vec![&x.alloc_id, &x.job_id],
             Object::Job(_) | Object::Node(_) => Vec::new(),
         }
     }
@@ -478,6 +486,7 @@ fn topic_code(t: Topic) -> u8 {
         Topic::Node => 3,
         Topic::Deployment => 4,
         Topic::All => 5,
+        Topic::Exec => 6,
     }
 }
 
@@ -488,6 +497,7 @@ fn topic_of(code: u8) -> Topic {
         2 => Topic::Allocation,
         3 => Topic::Node,
         4 => Topic::Deployment,
+        6 => Topic::Exec,
         // Only `topic_code` writes the byte; `*` matches every subscription,
         // so a damaged byte hides nothing.
         _ => Topic::All,

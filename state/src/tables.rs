@@ -304,7 +304,7 @@ impl Ctx {
         }
     }
 
-    fn event(&mut self, object: Object) {
+    pub(crate) fn event(&mut self, object: Object) {
         self.events.push(LoggedEvent {
             event_type: Cow::Borrowed(self.event_type),
             object,
@@ -764,7 +764,7 @@ impl Tables {
                 .deployments
                 .get(&d.id)
                 .is_some_and(|c| Arc::ptr_eq(c, d)),
-            Object::Allocation(_) | Object::Node(_) => false,
+            Object::Allocation(_) | Object::Node(_) | Object::ExecSession(_) => false,
         }
     }
 

@@ -264,3 +264,105 @@ fn event_log_keeps_a_byte_budget_and_says_compacted_below_it() {
     assert_eq!(restored.events().encoded_bytes(), log.encoded_bytes());
     assert_eq!(&restored, &h.state);
 }
+
+fn exec_session(id: &str, ended_at: i64) -> ExecSession {
+    ExecSession {
+        id: id.into(),
+        kind: EXEC_SESSION_EXEC.into(),
+        alloc_id: "a1".into(),
+        job_id: "web".into(),
+        namespace: "prod".into(),
+        task: "t".into(),
+        command: vec!["/bin/sh".into()],
+        accessor_id: "acc-1".into(),
+        started_at: T0,
+        ended_at,
+        exit_code: (ended_at > 0).then_some(7),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn exec_sessions_are_events_only_and_survive_a_snapshot() {
+    let mut h = Harness::new();
+    let start = Command::ExecSessionStart(ExecSessionStart {
+        session: exec_session("s1", 0),
+        now: T0,
+    });
+    let applied = h.ok(start);
+    assert_eq!(applied.events, 1);
+    assert!(applied.touched.is_empty(), "no table holds a session");
+    h.ok(Command::ExecSessionEnd(ExecSessionEnd {
+        session: exec_session("s1", T0 + 5),
+        now: T0 + 5,
+    }));
+    let read = |st: &State| -> Vec<Event> {
+        st.events()
+            .read_from(0)
+            .unwrap()
+            .flat_map(|b| {
+                let index = b.index;
+                b.events
+                    .iter()
+                    .map(|e| e.to_event(index).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let events = read(&h.state);
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["ExecSessionStarted", "ExecSessionEnded"]);
+    let e = &events[1];
+    assert_eq!(
+        (e.topic, e.key.as_str(), e.namespace.as_str()),
+        (Topic::Exec, "s1", "prod")
+    );
+    assert_eq!(e.filter_keys, ["a1", "web"]);
+    assert_eq!(
+        e.payload,
+        EventPayload::ExecSession(Box::new(exec_session("s1", T0 + 5)))
+    );
+    let back = State::restore(&h.state.snapshot().unwrap(), EventRetention::default()).unwrap();
+    assert_eq!(read(&back), events);
+}
+
+#[test]
+fn an_exec_session_without_its_keys_is_refused() {
+    let mut h = Harness::new();
+    for (session, field) in [
+        (
+            ExecSession {
+                id: String::new(),
+                ..exec_session("s", 0)
+            },
+            "ID",
+        ),
+        (
+            ExecSession {
+                alloc_id: String::new(),
+                ..exec_session("s", 0)
+            },
+            "AllocID",
+        ),
+        (
+            ExecSession {
+                namespace: String::new(),
+                ..exec_session("s", 0)
+            },
+            "Namespace",
+        ),
+    ] {
+        let applied = h.apply(Command::ExecSessionStart(ExecSessionStart {
+            session,
+            now: T0,
+        }));
+        let err = applied.result.unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+        assert_eq!(applied.events, 0);
+    }
+    let applied = h.apply(Command::ExecSessionEnd(ExecSessionEnd {
+        session: exec_session("s", 0),
+        now: T0,
+    }));
+    assert!(applied.result.unwrap_err().to_string().contains("EndedAt"));
+}

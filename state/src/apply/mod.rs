@@ -209,6 +209,8 @@ impl State {
             Command::AclPolicyDelete(c) => crate::acl::delete_policies(t, &mut ctx, c),
             Command::AclTokenUpsert(c) => crate::acl::upsert_tokens(t, &mut ctx, c),
             Command::AclTokenDelete(c) => crate::acl::delete_tokens(t, &mut ctx, c),
+            Command::ExecSessionStart(c) => exec_session(&mut ctx, &c.session, false),
+            Command::ExecSessionEnd(c) => exec_session(&mut ctx, &c.session, true),
             Command::Batch(_) => Err(ApplyError::Invalid("a batch inside a batch".into())),
             Command::StateRestore(_) | Command::ClusterMetadata(_) => Ok(()),
         };
@@ -238,6 +240,36 @@ impl State {
             }
         }
     }
+}
+
+/// Log an exec session's record. Nothing stores it but the event log, so
+/// a session is only as old as retention allows; an end must say when.
+fn exec_session(
+    ctx: &mut Ctx,
+    session: &drover_api::ExecSession,
+    ended: bool,
+) -> Result<(), ApplyError> {
+    let invalid = |field: &str| {
+        Err(ApplyError::Invalid(format!(
+            "exec session: missing {field}"
+        )))
+    };
+    if session.id.is_empty() {
+        return invalid("ID");
+    }
+    if session.alloc_id.is_empty() {
+        return invalid("AllocID");
+    }
+    if session.namespace.is_empty() {
+        return invalid("Namespace");
+    }
+    if ended && session.ended_at == 0 {
+        return invalid("EndedAt");
+    }
+    ctx.event(crate::events::Object::ExecSession(Box::new(
+        session.clone(),
+    )));
+    Ok(())
 }
 
 /// Insert or update evaluations, stamping their indexes, feeding their

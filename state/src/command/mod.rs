@@ -12,6 +12,7 @@ mod autopilot;
 mod cluster;
 mod deployment;
 mod eval;
+mod exec;
 mod job;
 mod lifecycle;
 mod namespace;
@@ -26,6 +27,7 @@ pub use autopilot::*;
 pub use cluster::*;
 pub use deployment::*;
 pub use eval::*;
+pub use exec::*;
 pub use job::*;
 pub use lifecycle::*;
 pub use namespace::*;
@@ -76,6 +78,8 @@ pub enum Command {
     AclPolicyDelete(AclPolicyDelete),
     AclTokenUpsert(AclTokenUpsert),
     AclTokenDelete(AclTokenDelete),
+    ExecSessionStart(ExecSessionStart),
+    ExecSessionEnd(ExecSessionEnd),
 }
 
 impl Command {
@@ -113,6 +117,8 @@ impl Command {
             Command::AclPolicyDelete(c) => c.now,
             Command::AclTokenUpsert(c) => c.now,
             Command::AclTokenDelete(c) => c.now,
+            Command::ExecSessionStart(c) => c.now,
+            Command::ExecSessionEnd(c) => c.now,
             Command::Batch(cmds) => cmds.iter().map(Command::time).max().unwrap_or(0),
         }
     }
@@ -163,6 +169,8 @@ impl Command {
             Command::AclTokenDelete(_) => "ACLTokenDeleted",
             Command::AclPolicyUpsert(_) => "ACLPolicyUpserted",
             Command::AclPolicyDelete(_) => "ACLPolicyDeleted",
+            Command::ExecSessionStart(_) => "ExecSessionStarted",
+            Command::ExecSessionEnd(_) => "ExecSessionEnded",
         }
     }
 }

@@ -250,6 +250,7 @@ impl<'de> Deserialize<'de> for RetainedEvent {
                         EventPayload::Allocation(a) => Object::Allocation(a),
                         EventPayload::Node(n) => Object::Node(n),
                         EventPayload::Deployment(d) => Object::Deployment(Arc::new(*d)),
+                        EventPayload::ExecSession(x) => Object::ExecSession(x),
                     },
                 };
                 let mut strings = vec![&*e.event_type, e.key(), e.namespace()];
