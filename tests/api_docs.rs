@@ -415,6 +415,16 @@ async fn node_pool_jobs() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Its evaluation moves the jobs' index once more; compare after it.
+    a.until(
+        "/v1/job/everywhere/evaluations",
+        "the job's blocked evaluation",
+        |v| {
+            v.as_array()
+                .is_some_and(|e| e.iter().any(|e| e["Status"] == "blocked"))
+        },
+    )
+    .await;
 
     let ids = |v: &Value| -> Vec<String> {
         v.as_array()
