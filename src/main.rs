@@ -336,9 +336,15 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let signals = ShutdownSignals::install()?;
         let registry = drover_client::agent::Registry::new();
+        // Exec and attach sessions are recorded with the servers once the
+        // client has started and knows its node's identity.
+        let recorder = std::sync::Arc::new(drover_client::session_record::SessionRecorder::new(
+            cfg.acl.enabled,
+        ));
         let client_api = if cfg.client.enabled {
-            drover_client::http::router(registry.clone())
-                .merge(drover_client::http::alloc::router(registry.clone()))
+            drover_client::http::router(registry.clone()).merge(
+                drover_client::http::alloc::router(registry.clone(), recorder.clone()),
+            )
         } else {
             axum::Router::new()
         };
@@ -439,6 +445,7 @@ fn run_agent(args: &agent::AgentArgs) -> anyhow::Result<()> {
                 .await
                 .context("starting the client")?;
             let _ = local_node.set(client.node_id.clone());
+            recorder.link(client.recorder_link());
             Some(client)
         } else {
             None

@@ -7,47 +7,9 @@ mod common;
 use std::time::Instant;
 
 use common::acl::*;
-use common::{Agent, DEADLINE};
+use common::DEADLINE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// A client-only agent on `ip` with ACLs on, joined to `server`.
-fn client_only(dir: &std::path::Path, ip: &str, server: &Agent) -> Agent {
-    let http = common::free_port_on(ip);
-    let config = dir.join("client.hcl");
-    std::fs::write(
-        &config,
-        format!(
-            "bind_addr = \"{ip}\"\nports {{\n  http = {http}\n}}\nacl {{\n  enabled = true\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let servers = server.base.trim_start_matches("http://").to_string();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args([
-            "agent",
-            "-client",
-            "-servers",
-            &servers,
-            "-log-level=warn",
-            "-data-dir",
-        ])
-        .arg(dir.join("data"))
-        .arg("-config")
-        .arg(&config)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("drover starts");
-    Agent {
-        child,
-        base: format!("http://{ip}:{http}"),
-        http: reqwest::Client::new(),
-        data_dir: dir.to_path_buf(),
-        reap_tasks: true,
-    }
-}
 
 #[tokio::test]
 async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
@@ -56,7 +18,7 @@ async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
     let read = client_token(&server, &mgmt, "readonly", READ_RULES).await;
     let write = client_token(&server, &mgmt, "readwrite", WRITE_RULES).await;
     let cdir = tempfile::tempdir().unwrap();
-    let client = client_only(cdir.path(), "127.0.2.18", &server);
+    let client = client_only_agent(cdir.path(), "127.0.2.18", &server);
     server
         .until("/v1/nodes", "the client's node ready", |v| {
             v.as_array().is_some_and(|n| {

@@ -146,6 +146,16 @@ struct Shared {
 }
 
 impl RunningClient {
+    /// How this node's exec and attach sessions reach its servers.
+    pub fn recorder_link(&self) -> crate::session_record::RecorderLink {
+        crate::session_record::RecorderLink {
+            servers: self.shared.opts.servers.clone(),
+            http: self.shared.http.clone(),
+            node_id: self.node_id.clone(),
+            node_secret: self.shared.node().secret_id,
+        }
+    }
+
     /// The runner of an allocation this client runs.
     pub fn runner(&self, alloc_id: &str) -> Option<AllocRunner> {
         self.shared.registry.get(alloc_id)

@@ -17,6 +17,7 @@ pub mod logmon;
 pub mod registry;
 pub mod runner;
 pub mod servers;
+pub mod session_record;
 pub mod store;
 pub mod taskenv;
 

@@ -115,3 +115,41 @@ pub async fn sleeper(a: &Agent, job: &str) -> (String, String) {
         list[0]["NodeID"].as_str().unwrap().to_string(),
     )
 }
+
+/// A client-only agent on `ip` with ACLs on, joined to `server`.
+pub fn client_only_agent(dir: &std::path::Path, ip: &str, server: &Agent) -> Agent {
+    let http = super::free_port_on(ip);
+    let config = dir.join("client.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "bind_addr = \"{ip}\"\nports {{\n  http = {http}\n}}\nacl {{\n  enabled = true\n}}\nclient {{\n  options = {{\n    \"driver.raw_exec.enable\" = \"1\"\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let servers = server.base.trim_start_matches("http://").to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args([
+            "agent",
+            "-client",
+            "-servers",
+            &servers,
+            "-log-level=warn",
+            "-data-dir",
+        ])
+        .arg(dir.join("data"))
+        .arg("-config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("drover starts");
+    Agent {
+        child,
+        base: format!("http://{ip}:{http}"),
+        http: reqwest::Client::new(),
+        data_dir: dir.to_path_buf(),
+        reap_tasks: true,
+    }
+}

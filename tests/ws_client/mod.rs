@@ -181,3 +181,21 @@ pub async fn send_oversized(ws: &mut Socket, bytes: usize, deadline: Duration) -
     ws.send(Message::Text(frame.into())).await.unwrap();
     finish(ws, deadline).await
 }
+
+/// [`connect`] with `token` in `X-Nomad-Token`.
+pub async fn connect_with_token(
+    url: String,
+    token: &str,
+    deadline: Duration,
+) -> Result<Socket, tungstenite::Error> {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert(
+        "X-Nomad-Token",
+        token.parse().expect("a token is a header value"),
+    );
+    let (ws, _) = tokio::time::timeout(deadline, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("upgrade within the deadline")?;
+    Ok(ws)
+}

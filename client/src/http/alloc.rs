@@ -79,8 +79,9 @@ impl From<ControlError> for HttpError {
 
 type Ctl = Arc<dyn ClientControl>;
 
-/// The live allocation routes, state applied, ready to be merged.
-pub fn router(ctl: Ctl) -> Router {
+/// The live allocation routes, state applied, ready to be merged; exec and
+/// attach sessions are recorded with `audit`.
+pub fn router(ctl: Ctl, audit: Arc<dyn super::audit::SessionAudit>) -> Router {
     Router::new()
         .route(
             "/v1/client/allocation/{alloc_id}/signal",
@@ -93,8 +94,8 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/v1/client/allocation/{alloc_id}/stats", get(stats))
         .route("/v1/client/stats", get(host_stats))
         .with_state(ctl.clone())
-        .merge(super::exec::router(ctl.clone()))
-        .merge(super::attach::router(ctl))
+        .merge(super::exec::router(ctl.clone(), audit.clone()))
+        .merge(super::attach::router(ctl, audit))
 }
 
 /// An empty body is an empty request, as Nomad's decoder treats it.

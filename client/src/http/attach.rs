@@ -27,6 +27,8 @@
 //!   unknown task: 1008 `unknown task name`; an unknown allocation: 404
 //!   before the upgrade.
 //!
+//! Sessions are recorded and watched as exec's are ([`super::audit`]).
+//!
 //! The writer lock lives in the agent's memory: after an agent restart
 //! nobody holds it, which is right, since every session died with the
 //! agent.
@@ -39,6 +41,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -48,6 +51,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::alloc::{ClientControl, ControlError};
+use super::audit::{AuditError, OpenSession, SessionAudit, SessionEnd, SessionStart};
 use super::stream::{open_logs, ReadPlan, Step, Tail};
 use super::ws::{
     close, data_frame, drain, exited_frame, limits, receive, refuse, write_frames, Ending,
@@ -84,16 +88,18 @@ pub struct AttachTarget {
 #[derive(Clone)]
 struct AttachState {
     ctl: Arc<dyn ClientControl>,
+    audit: Arc<dyn SessionAudit>,
     /// `(alloc, task)` of the tasks whose stdin has a writer now.
     writers: Arc<Mutex<BTreeSet<(String, String)>>>,
 }
 
 /// The attach route, state applied, ready to be merged.
-pub fn router(ctl: Arc<dyn ClientControl>) -> Router {
+pub fn router(ctl: Arc<dyn ClientControl>, audit: Arc<dyn SessionAudit>) -> Router {
     Router::new()
         .route("/v1/client/allocation/{alloc_id}/attach", get(attach))
         .with_state(AttachState {
             ctl,
+            audit,
             writers: Arc::default(),
         })
 }
@@ -103,6 +109,7 @@ async fn attach(
     State(st): State<AttachState>,
     Path(alloc_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(task) = query.get("task").filter(|t| !t.is_empty()).cloned() else {
         return HttpError::bad_request("missing task").into_response();
@@ -132,16 +139,35 @@ async fn attach(
         }
         Err(e) => Err(e),
     };
+    let record = match &target {
+        Ok(_) => {
+            let start = SessionStart {
+                kind: drover_api::EXEC_SESSION_ATTACH,
+                alloc_id: alloc_id.clone(),
+                task: task.clone(),
+                command: Vec::new(),
+                tty: false,
+            };
+            match st.audit.open(start, &headers).await {
+                Ok(record) => Some(record),
+                Err(AuditError::Refused(m)) => return HttpError::forbidden(m).into_response(),
+                Err(AuditError::Unavailable(m)) => return HttpError::internal(m).into_response(),
+            }
+        }
+        Err(_) => None,
+    };
     limits(ws).on_upgrade(move |socket| async move {
-        match target {
-            Ok((target, tails)) => {
+        match (target, record) {
+            (Ok((target, tails)), Some(record)) => {
                 let lock = WriterLock {
                     writers: st.writers,
                     key: (alloc_id, task),
                 };
-                run(socket, target, tails, lock).await;
+                let end = run(socket, target, tails, lock, &*record).await;
+                record.ended(end).await;
             }
-            Err((code, reason)) => refuse(socket, code, &reason).await,
+            (Ok(_), None) => {}
+            (Err((code, reason)), _) => refuse(socket, code, &reason).await,
         }
     })
 }
@@ -178,41 +204,64 @@ impl Drop for Claimed<'_> {
     }
 }
 
-async fn run(socket: WebSocket, target: AttachTarget, tails: [Option<Tail>; 2], lock: WriterLock) {
+/// Serves the session until it ends; how it ended.
+async fn run(
+    socket: WebSocket,
+    target: AttachTarget,
+    tails: [Option<Tail>; 2],
+    lock: WriterLock,
+    record: &dyn OpenSession,
+) -> SessionEnd {
     let (sink, mut stream) = socket.split();
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
+    // The task's exit code, once its output is all sent.
+    let exited = std::sync::OnceLock::<Option<i32>>::new();
 
     // Whether to finish the closing handshake: after our close, or to
-    // answer the user's.
-    let handshake = {
+    // answer the user's; and how the session ended.
+    let (handshake, end) = {
         let mut writer = pin!(write_frames(sink, queued, aborted));
         let input = read_frames(&mut stream, &target, &lock);
         let output = async {
             let exit = follow_until_exit(&target, tails, &frames).await;
-            let _ = frames.send(exited_frame(exit_code(&exit))).await;
+            let code = exit_code(&exit);
+            let _ = exited.set(code);
+            let _ = frames.send(exited_frame(code)).await;
             let _ = frames.send(close(CLOSE_NORMAL, "")).await;
             std::future::pending::<()>().await
         };
+        // How it ended when the task's exit was not the cause.
+        let or = |why: &str| match exited.get() {
+            Some(code) => SessionEnd::exited(*code),
+            None => SessionEnd::because(why),
+        };
         tokio::select! {
-            () = &mut writer => true,
+            () = &mut writer => (true, or("connection lost")),
             ended = input => match ended {
                 Ending::Refused(code, reason) => {
                     tracing::debug!(code, %reason, "attach session ended by a frame");
                     let _ = abort.try_send(close(code, &reason));
                     let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
-                    true
+                    (true, SessionEnd::because(reason))
                 }
                 // The user closed: the drain sends our close in answer.
-                Ending::Closed => true,
-                Ending::Gone => false,
+                Ending::Closed => (true, or("closed by the user")),
+                Ending::Gone => (false, or("connection lost")),
             },
-            () = output => false,
+            () = output => (false, or("connection lost")),
+            reason = record.revoked() => {
+                tracing::info!(%reason, "attach session closed: its token no longer allows it");
+                let _ = abort.try_send(close(CLOSE_POLICY, &reason));
+                let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+                (true, SessionEnd::because(reason))
+            }
         }
     };
     if handshake {
         drain(&mut stream).await;
     }
+    end
 }
 
 /// What the `exited` frame reports: the code, or 128 + the signal as a

@@ -20,6 +20,11 @@
 //! Nomad's exec dies with the task's container or cgroup, a raw_exec
 //! command here would not): close 1011 `task "t" stopped; ...`, and the
 //! command is killed.
+//!
+//! Every session is recorded ([`super::audit`]) before the socket is
+//! accepted, and its end with the exit code or the reason; a token that
+//! may no longer open it (deleted, expired, its policy changed) ends it
+//! with 1008 and the servers' reason.
 
 use std::collections::HashMap;
 use std::pin::{pin, Pin};
@@ -28,6 +33,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -38,6 +44,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::alloc::{ClientControl, ControlError};
 use super::attach::AttachTarget;
+use super::audit::{AuditError, OpenSession, SessionAudit, SessionEnd, SessionStart};
 use super::ws::{
     close, data_frame, drain, eof_frame, exited_frame, limits, receive, refuse, write_frames,
     Ending, Received, CHUNK, CLOSE_GRACE, CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY,
@@ -49,24 +56,36 @@ use crate::driver::{ExecControl, ExecRequest, ExecSession};
 /// longer means what it left running holds the stream open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
-type Ctl = Arc<dyn ClientControl>;
+#[derive(Clone)]
+struct ExecState {
+    ctl: Arc<dyn ClientControl>,
+    audit: Arc<dyn SessionAudit>,
+}
 
 /// The exec routes, state applied, ready to be merged.
-pub fn router(ctl: Ctl) -> Router {
+pub fn router(ctl: Arc<dyn ClientControl>, audit: Arc<dyn SessionAudit>) -> Router {
     Router::new()
         .route("/v1/client/allocation/{alloc_id}/exec", get(exec))
-        .with_state(ctl)
+        .with_state(ExecState { ctl, audit })
 }
 
 async fn exec(
     ws: WebSocketUpgrade,
-    State(ctl): State<Ctl>,
+    State(ExecState { ctl, audit }): State<ExecState>,
     Path(alloc_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     let (task, req) = match parse_query(&query) {
         Ok(parsed) => parsed,
         Err(message) => return HttpError::bad_request(message).into_response(),
+    };
+    let start = SessionStart {
+        kind: drover_api::EXEC_SESSION_EXEC,
+        alloc_id: alloc_id.clone(),
+        task: task.clone(),
+        command: req.command.clone(),
+        tty: req.tty,
     };
     let started = if req.command.is_empty() {
         Err(ControlError::BadRequest(
@@ -83,6 +102,16 @@ async fn exec(
         Err(ControlError::BadRequest(m)) => Err((CLOSE_POLICY, m)),
         Err(ControlError::Internal(m)) => Err((CLOSE_INTERNAL, m)),
     };
+    // Recorded before the user has the socket; the command started is
+    // killed with `started` when it cannot be.
+    let record = match &started {
+        Ok(_) => match audit.open(start, &headers).await {
+            Ok(record) => Some(record),
+            Err(AuditError::Refused(m)) => return HttpError::forbidden(m).into_response(),
+            Err(AuditError::Unavailable(m)) => return HttpError::internal(m).into_response(),
+        },
+        Err(_) => None,
+    };
     // The task the command runs in, to end the session when it stops. If
     // it stopped in between, the watch ends the session at once.
     let task_watch = match &started {
@@ -90,9 +119,13 @@ async fn exec(
         Err(_) => None,
     };
     limits(ws).on_upgrade(move |socket| async move {
-        match started {
-            Ok(session) => run(socket, session, task, task_watch).await,
-            Err((code, reason)) => refuse(socket, code, &reason).await,
+        match (started, record) {
+            (Ok(session), Some(record)) => {
+                let end = run(socket, session, task, task_watch, &*record).await;
+                record.ended(end).await;
+            }
+            (Ok(_), None) => {}
+            (Err((code, reason)), _) => refuse(socket, code, &reason).await,
         }
     })
 }
@@ -133,12 +166,14 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 type Output = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Serves the session until it ends; how it ended.
 async fn run(
     socket: WebSocket,
     session: ExecSession,
     task: String,
     task_watch: Option<AttachTarget>,
-) {
+    record: &dyn OpenSession,
+) -> SessionEnd {
     let ExecSession {
         stdin,
         stdout,
@@ -148,45 +183,60 @@ async fn run(
     let (sink, mut stream) = socket.split();
     let (frames, queued) = mpsc::channel::<Message>(2);
     let (abort, aborted) = mpsc::channel::<Message>(1);
+    // The command's end, once the output is all sent.
+    let outcome = std::sync::OnceLock::<Result<i32, String>>::new();
 
     // Whether to finish the closing handshake: after our close, or to
-    // answer the user's.
-    let handshake = {
+    // answer the user's; and how the session ended.
+    let (handshake, end) = {
         let mut writer = pin!(write_frames(sink, queued, aborted));
         let input = read_frames(&mut stream, stdin, &*control);
         let output = async {
             let result = finish(stdout, stderr, &*control, &frames).await;
-            let last = match result {
+            let last = match &result {
                 Ok(code) => {
-                    let _ = frames.send(exited_frame(Some(code))).await;
+                    let _ = frames.send(exited_frame(Some(*code))).await;
                     close(CLOSE_NORMAL, "")
                 }
-                Err(reason) => close(CLOSE_INTERNAL, &reason),
+                Err(reason) => close(CLOSE_INTERNAL, reason),
             };
+            let _ = outcome.set(result);
             let _ = frames.send(last).await;
             std::future::pending::<()>().await
         };
+        // How it ended when the command's end was not the cause.
+        let or = |why: &str| match outcome.get() {
+            Some(Ok(code)) => SessionEnd::exited(Some(*code)),
+            Some(Err(e)) => SessionEnd::because(e.clone()),
+            None => SessionEnd::because(why),
+        };
         tokio::select! {
             // The writer ended: it sent the last close, or the socket failed.
-            () = &mut writer => true,
+            () = &mut writer => (true, or("connection lost")),
             ended = input => match ended {
                 Ending::Refused(code, reason) => {
                     tracing::debug!(code, %reason, "exec session ended by a frame");
                     let _ = abort.try_send(close(code, &reason));
                     let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
-                    true
+                    (true, SessionEnd::because(reason))
                 }
                 // The user closed: the drain sends our close in answer.
-                Ending::Closed => true,
+                Ending::Closed => (true, or("closed by the user")),
                 // The connection is gone.
-                Ending::Gone => false,
+                Ending::Gone => (false, or("connection lost")),
             },
-            () = output => false,
+            () = output => (false, or("connection lost")),
             () = task_stopped(task_watch.as_ref()) => {
                 let reason = format!("task {task:?} stopped; the exec session ends with it");
                 let _ = abort.try_send(close(CLOSE_INTERNAL, &reason));
                 let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
-                true
+                (true, SessionEnd::because(reason))
+            }
+            reason = record.revoked() => {
+                tracing::info!(%reason, "exec session closed: its token no longer allows it");
+                let _ = abort.try_send(close(CLOSE_POLICY, &reason));
+                let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+                (true, SessionEnd::because(reason))
             }
         }
     };
@@ -195,6 +245,7 @@ async fn run(
     if handshake {
         drain(&mut stream).await;
     }
+    end
 }
 
 /// Pumps the output until the command has exited and its streams are

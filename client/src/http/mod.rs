@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod attach;
+pub mod audit;
 pub mod exec;
 mod fs;
 mod stream;
@@ -61,6 +62,13 @@ impl HttpError {
     fn bad_request(message: impl Into<String>) -> HttpError {
         HttpError {
             status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn forbidden(message: impl Into<String>) -> HttpError {
+        HttpError {
+            status: StatusCode::FORBIDDEN,
             message: message.into(),
         }
     }

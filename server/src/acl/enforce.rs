@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use drover_state::WatchSet;
+use drover_state::{Table, WatchKey, WatchSet};
 
 use super::routes::{self, Caps, Need};
 use super::{resolve, Acl, Identity, ALL_NAMESPACES};
@@ -256,6 +256,61 @@ pub async fn authorize(
     }
 }
 
+/// Holds while the token in `headers` may still make `method uri`: the
+/// answer comes when it no longer may (its token deleted or expired, a
+/// policy changed), as the refusal, or `Ok` once `max` has passed with
+/// the call still allowed, the agent shuts down, or at once with ACLs
+/// off. An open exec session watches its token this way, so a revoked
+/// token ends it within a write's apply (or at its expiry time).
+pub async fn authorize_until_refused(
+    app: &App,
+    method: Method,
+    uri: &str,
+    headers: &HeaderMap,
+    max: Duration,
+) -> Result<(), Response> {
+    if !app.acl.enabled {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + max;
+    let secret = token_from_headers(headers);
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        // Watch before checking, so no write slips between the two.
+        let (changed, expires_at) = {
+            let applied = app.raft.shared.read();
+            let mut ws = WatchSet::new();
+            ws.add(WatchKey::Table(Table::AclTokens));
+            ws.add(WatchKey::Table(Table::AclPolicies));
+            let expires_at = secret.as_deref().and_then(|s| {
+                applied
+                    .state
+                    .acl_token_by_secret_hash(&super::sha256::hex(s.as_bytes()))
+                    .and_then(|t| t.expiration_time)
+            });
+            (app.raft.shared.watches().watch(&ws), expires_at)
+        };
+        authorize(app, method.clone(), uri, headers).await?;
+        let wake = match expires_at {
+            Some(at) => {
+                let left = at.saturating_sub(crate::clock::unix_nanos()).max(0);
+                let at = tokio::time::Instant::now() + Duration::from_nanos(left as u64);
+                at.min(deadline)
+            }
+            None => deadline,
+        };
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep_until(wake) => {
+                if wake >= deadline {
+                    return Ok(());
+                }
+            }
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        }
+    }
+}
+
 fn is_node_allocs(path: &str) -> bool {
     matches!(
         path.split('/').collect::<Vec<_>>().as_slice(),
@@ -345,7 +400,8 @@ fn event_stream_allowed(acl: &Acl, req: &Request) -> bool {
         return false;
     }
     topics.iter().all(|t| match t.as_str() {
-        "Job" | "Evaluation" | "Allocation" | "Deployment" | "Service" => {
+        // `Exec` (Drover's session records) as the objects of a namespace.
+        "Job" | "Evaluation" | "Allocation" | "Deployment" | "Service" | "Exec" => {
             acl.allow_namespace_operation(&ns, "read-job")
         }
         "Node" => acl.allow_node_read(),

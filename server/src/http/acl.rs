@@ -102,10 +102,17 @@ pub async fn bootstrap(State(app): State<App>, body: Bytes) -> HttpResult<Respon
     Ok(write_response(&shown, out.index))
 }
 
+/// How long a watching [`authorize`] holds an answer that has not changed.
+pub const AUTHORIZE_WATCH_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `PUT /v1/internal/acl/authorize` (Drover), body `{"Method": "GET",
 /// "Path": "/v1/client/...?..."}` with the user's token headers: `200`
 /// when the token may make that call, else the `403` the call would get.
 /// A client-only agent asks this before serving its own `/v1/client/*`.
+/// With `"Watch": true` the answer is held while the call is still
+/// allowed, up to [`AUTHORIZE_WATCH_MAX`], and comes as the `403` as soon
+/// as it no longer is: how a client-only agent ends an open exec session
+/// whose token was deleted or expired.
 pub async fn authorize(
     State(app): State<App>,
     headers: axum::http::HeaderMap,
@@ -117,12 +124,26 @@ pub async fn authorize(
         method: String,
         #[serde(rename = "Path")]
         path: String,
+        #[serde(rename = "Watch", default)]
+        watch: bool,
     }
     let call: Call = serde_json::from_slice(&body)
         .map_err(|e| HttpError::bad_request(format!("failed to decode request body: {e}")))?;
     let method = axum::http::Method::from_bytes(call.method.as_bytes())
         .map_err(|_| HttpError::bad_request(format!("Method: not a method: {:?}", call.method)))?;
-    match crate::acl::enforce::authorize(&app, method, &call.path, &headers).await {
+    let answer = if call.watch {
+        crate::acl::enforce::authorize_until_refused(
+            &app,
+            method,
+            &call.path,
+            &headers,
+            AUTHORIZE_WATCH_MAX,
+        )
+        .await
+    } else {
+        crate::acl::enforce::authorize(&app, method, &call.path, &headers).await
+    };
+    match answer {
         Ok(()) => Ok(StatusCode::OK.into_response()),
         Err(refusal) => Ok(refusal),
     }

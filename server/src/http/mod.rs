@@ -18,6 +18,7 @@ pub mod error;
 mod eval_delete;
 mod evals;
 mod events;
+mod exec_sessions;
 pub mod forward;
 mod job_dispatch;
 mod job_lifecycle;
@@ -177,6 +178,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/internal/node/register", put(client_rpc::register))
+        .route("/v1/internal/node/exec-session", put(exec_sessions::report))
         .route(
             "/v1/internal/node/{id}/status",
             put(client_rpc::update_status),
