@@ -68,6 +68,31 @@ async fn a_client_only_agent_checks_its_own_endpoints_with_its_servers() {
             assert_eq!(got, status, "{path} on {name} with {token:?}: {body}");
         }
     }
+    // The client's agent endpoints need what a server's do
+    // (api-docs/agent.mdx): `agent` read for its self, nothing for health.
+    let node_only = client_token(&server, &mgmt, "nodeonly", "node { policy = \"read\" }").await;
+    let want = [
+        (None, "/v1/agent/self", StatusCode::FORBIDDEN),
+        (
+            Some(node_only.as_str()),
+            "/v1/agent/self",
+            StatusCode::FORBIDDEN,
+        ),
+        (Some(read.as_str()), "/v1/agent/self", StatusCode::OK),
+        (None, "/v1/agent/health", StatusCode::OK),
+        (None, "/v1/agent/servers", StatusCode::FORBIDDEN),
+        (Some(read.as_str()), "/v1/agent/servers", StatusCode::OK),
+        (
+            Some(node_only.as_str()),
+            "/v1/agent/members",
+            StatusCode::OK,
+        ),
+        (None, "/v1/agent/members", StatusCode::FORBIDDEN),
+    ];
+    for (token, path, status) in want {
+        let (got, body) = call(&client, token, Method::GET, path, None).await;
+        assert_eq!(got, status, "{path} on the client with {token:?}: {body}");
+    }
 }
 
 #[tokio::test]

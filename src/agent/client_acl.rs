@@ -1,5 +1,6 @@
 //! ACLs on a client-only agent, which holds no tokens or policies: before
-//! it serves one of its own `/v1/client/*` calls it asks its servers
+//! it serves one of its own calls (`/v1/client/*`, `/v1/agent/*`) it asks
+//! its servers
 //! whether the caller's token may make it (`PUT
 //! /v1/internal/acl/authorize`), so the decision is the servers' one
 //! table. Answers are kept for a few seconds, so a burst of calls (a
@@ -91,9 +92,11 @@ impl ClientAcl {
     }
 }
 
-/// The layer over a client-only agent's `/v1/client/*` routes.
+/// The layer over a client-only agent's routes: its `/v1/client/*` and
+/// its agent endpoints (`/v1/agent/self` needs `agent` read, as on a
+/// server; `/v1/agent/health` nothing).
 pub async fn layer(State(acl): State<Arc<ClientAcl>>, req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v1/client/") {
+    if !req.uri().path().starts_with("/v1/") {
         return next.run(req).await;
     }
     let token = token_from_headers(req.headers());

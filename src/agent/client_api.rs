@@ -137,11 +137,18 @@ async fn servers(State(a): State<Arc<ClientAgent>>) -> Response {
 
 /// The first server that answers lists its members; its answer is relayed
 /// as it is. 500 naming each server's failure when none answers.
-async fn members(State(a): State<Arc<ClientAgent>>) -> Response {
+async fn members(State(a): State<Arc<ClientAgent>>, headers: axum::http::HeaderMap) -> Response {
     let mut errors = Vec::new();
     for server in &a.servers.candidates() {
         let url = a.servers.url(server, "/v1/agent/members");
-        let answer = a.http.get(&url).timeout(MEMBERS_TIMEOUT).send().await;
+        // The caller's token goes along: the server checks it too.
+        let mut req = a.http.get(&url).timeout(MEMBERS_TIMEOUT);
+        for name in ["x-nomad-token", "authorization"] {
+            if let Some(v) = headers.get(name) {
+                req = req.header(name, v.as_bytes());
+            }
+        }
+        let answer = req.send().await;
         match answer {
             Ok(r) => {
                 let status = r.status();
