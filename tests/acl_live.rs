@@ -169,3 +169,50 @@ async fn the_event_stream_shows_only_what_the_token_may_read_and_ends_with_it() 
         "{text}"
     );
 }
+
+/// A node's own calls carry its secret (Nomad authenticates
+/// `Node.UpdateStatus`, `Node.UpdateAlloc` by the node's secret ID): no
+/// user token, not even a management one, makes them, nor records an
+/// exec session for a node.
+#[tokio::test]
+async fn only_a_node_itself_makes_its_calls() {
+    let (_dir, a, mgmt) = acl_agent("127.0.3.65", "").await;
+    let (alloc, node) = sleeper(&a, "sleeper").await;
+    let status = json!({"NodeID": node, "Status": "down"});
+    let update = json!({"Alloc": [{"ID": alloc, "NodeID": node, "ClientStatus": "failed"}]});
+    let session = json!({"Phase": "start", "Session": {"ID": "s1", "Kind": "exec",
+        "AllocID": alloc, "Task": "t", "Command": ["/bin/sh"]}});
+    let calls = [
+        (format!("/v1/internal/node/{node}/status"), &status),
+        (format!("/v1/internal/node/{node}/allocs"), &update),
+        ("/v1/internal/node/exec-session".to_string(), &session),
+    ];
+    for (path, body) in &calls {
+        for token in [None, Some(mgmt.as_str()), Some("not-a-secret")] {
+            let (s, b) = call(&a, token, Method::PUT, path, Some(body)).await;
+            assert_eq!(
+                (s, b.as_str()),
+                (StatusCode::FORBIDDEN, "Permission denied"),
+                "{path} with {token:?}"
+            );
+        }
+    }
+    let (_, n, _) = a.get(&format!("/v1/node/{node}")).await;
+    assert_eq!(n["Status"], "ready", "{n}");
+    let (_, al, _) = a.get(&format!("/v1/allocation/{alloc}")).await;
+    assert_eq!(al["ClientStatus"], "running", "{al}");
+    let mut events = reqwest::Client::new()
+        .get(a.url("/v1/event/stream?topic=Exec&index=0"))
+        .header("X-Nomad-Token", &mgmt)
+        .send()
+        .await
+        .unwrap();
+    // Only the heartbeat comes: no session was recorded.
+    let first = tokio::time::timeout(DEADLINE, events.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_deref(), Some(&b"{}\n"[..]));
+    let next = tokio::time::timeout(std::time::Duration::from_millis(500), events.chunk()).await;
+    assert!(next.is_err(), "an event came: {next:?}");
+}

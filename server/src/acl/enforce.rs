@@ -151,6 +151,9 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         return next.run(req).await;
     }
     let need = routes::need(req.method(), req.uri().path());
+    if need == Need::NodeRpc && !node_rpc_allowed(&app, &req) {
+        return forbidden(PERMISSION_DENIED);
+    }
     if matches!(need, Need::Nothing | Need::NodeRpc) {
         return next.run(req).await;
     }
@@ -196,6 +199,25 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         list_caps,
     });
     REQUEST_ACL.scope(request_acl, next.run(req)).await
+}
+
+/// A node's own call about itself (`/v1/internal/node/<id>/status`,
+/// `/allocs`) must carry that node's secret as its token, as Nomad's
+/// `Node.UpdateStatus` and `Node.UpdateAlloc` authenticate the client by
+/// its secret ID. A node the state does not know passes on: its handler
+/// answers it, and it registers (presenting the same secret, if it was
+/// ever registered) before it can change anything.
+fn node_rpc_allowed(app: &App, req: &Request) -> bool {
+    let segs: Vec<&str> = req.uri().path().split('/').collect();
+    let ["", "v1", "internal", "node", node_id, _] = segs.as_slice() else {
+        return true;
+    };
+    let applied = app.raft.shared.read();
+    match applied.state.node(&mut WatchSet::new(), node_id) {
+        None => true,
+        Some(n) => token_from_headers(req.headers())
+            .is_some_and(|s| !n.secret_id.is_empty() && n.secret_id == s),
+    }
 }
 
 /// A client node's watch of its own allocations, made with the node's
