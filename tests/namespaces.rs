@@ -556,6 +556,31 @@ async fn the_namespace_commands() {
         err.trim(),
         "Error retrieving namespaces: Namespace \"nope\" matched no namespaces"
     );
+    // A file is a specification (HCL, as Nomad's `namespace apply` reads).
+    let spec = dir.path().join("ops.hcl");
+    std::fs::write(
+        &spec,
+        "name = \"ops\"\ndescription = \"operators\"\nmeta {\n  pager = \"yes\"\n}\ncapabilities {\n  disabled_task_drivers = [\"raw_exec\"]\n}\n",
+    )
+    .unwrap();
+    let (ok, out, err) = drover(&a, &["namespace", "apply", spec.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "Successfully applied namespace \"ops\"!\n");
+    let (_, v, _) = a.get("/v1/namespace/ops").await;
+    assert_eq!(v["Meta"], json!({"pager": "yes"}), "{v}");
+    assert_eq!(
+        v["Capabilities"]["DisabledTaskDrivers"],
+        json!(["raw_exec"]),
+        "{v}"
+    );
+    std::fs::write(&spec, "name = \"ops\"\nowner = \"x\"\n").unwrap();
+    let (ok, _, err) = drover(&a, &["namespace", "apply", spec.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "Failed to parse namespace: unexpected key \"owner\""
+    );
+
     let (ok, _, err) = drover(&a, &["namespace", "apply", "bad.name"]);
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -31,9 +31,9 @@ Examples:
 
 pub const APPLY: &str = r#"Usage: drover namespace apply [options] <input>
 
-  Create or update a namespace. <input> is the name of the namespace;
-  with -json it is instead a file holding the namespace as JSON, or "-"
-  for stdin.
+  Create or update a namespace. <input> is a file holding the
+  namespace's specification (HCL, or JSON with -json), "-" for stdin, or,
+  when no such file exists, the name of the namespace.
 
 General Options:
 
@@ -59,7 +59,23 @@ Apply Options:
 
 Examples:
 
-  $ drover namespace apply -description "the web team" web"#;
+  $ drover namespace apply -description "the web team" web
+  $ drover namespace apply web.hcl
+
+  where web.hcl holds:
+
+    name        = "web"
+    description = "the web team"
+    meta {
+      owner = "web"
+    }
+    capabilities {
+      enabled_task_drivers = ["docker"]
+    }
+    node_pool_config {
+      default = "web"
+      allowed = ["web", "shared-*"]
+    }"#;
 
 pub const LIST: &str = r#"Usage: drover namespace list [options]
 
@@ -187,15 +203,22 @@ async fn apply_body(ctx: Ctx) -> anyhow::Result<String> {
     let [input] = ctx.args.as_slice() else {
         bail!("This command takes one argument: <input> (see 'drover namespace apply -help')");
     };
-    let ns = if ctx.flags.bool("json", false) {
+    let json = ctx.flags.bool("json", false);
+    // A file (or stdin) is a specification, anything else a name (Nomad's
+    // `namespace apply` decides the same way).
+    let ns = if json || input == "-" || std::path::Path::new(input).is_file() {
         let raw = if input == "-" {
             std::io::read_to_string(std::io::stdin())
                 .map_err(|e| anyhow!("Failed to read stdin: {e}"))?
         } else {
             std::fs::read_to_string(input).map_err(|e| anyhow!("Failed to read file: {e}"))?
         };
-        serde_json::from_str::<Value>(&raw)
-            .map_err(|e| anyhow!("Failed to parse namespace: {e}"))?
+        if json {
+            serde_json::from_str::<Value>(&raw)
+                .map_err(|e| anyhow!("Failed to parse namespace: {e}"))?
+        } else {
+            spec_from_hcl(&raw).map_err(|e| anyhow!("Failed to parse namespace: {e}"))?
+        }
     } else {
         if input.is_empty() {
             bail!("Namespace name required");
@@ -221,6 +244,60 @@ async fn apply_body(ctx: Ctx) -> anyhow::Result<String> {
         .await
         .map_err(|e| anyhow!("Error applying namespace: {e:#}"))?;
     Ok(format!("Successfully applied namespace {name:?}!"))
+}
+
+/// A namespace specification in HCL (Nomad's `parseNamespaceSpec`,
+/// command/namespace_apply.go): `name`, `description`, `quota`, a `meta`
+/// block, a `capabilities` block and a `node_pool_config` block, as the
+/// API's JSON. Anything else is an error naming it.
+pub fn spec_from_hcl(text: &str) -> anyhow::Result<Value> {
+    let raw: serde_json::Map<String, Value> = hcl::from_str(text)?;
+    let mut ns = serde_json::Map::new();
+    for (key, value) in raw {
+        let (field, inner): (&str, &[(&str, &str)]) = match key.as_str() {
+            "name" => ("Name", &[]),
+            "description" => ("Description", &[]),
+            "quota" => ("Quota", &[]),
+            "meta" => ("Meta", &[]),
+            "capabilities" => (
+                "Capabilities",
+                &[
+                    ("enabled_task_drivers", "EnabledTaskDrivers"),
+                    ("disabled_task_drivers", "DisabledTaskDrivers"),
+                    ("enabled_network_modes", "EnabledNetworkModes"),
+                    ("disabled_network_modes", "DisabledNetworkModes"),
+                ],
+            ),
+            "node_pool_config" => (
+                "NodePoolConfiguration",
+                &[
+                    ("default", "Default"),
+                    ("allowed", "Allowed"),
+                    ("denied", "Denied"),
+                ],
+            ),
+            other => bail!("unexpected key {other:?}"),
+        };
+        let value = match (inner.is_empty(), value) {
+            (true, v) => v,
+            (false, Value::Object(block)) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in block {
+                    let Some((_, name)) = inner.iter().find(|(hcl, _)| *hcl == k) else {
+                        bail!("{key}: unexpected key {k:?}");
+                    };
+                    out.insert((*name).to_string(), v);
+                }
+                Value::Object(out)
+            }
+            (false, _) => bail!("{key}: must be a block"),
+        };
+        ns.insert(field.to_string(), value);
+    }
+    if !ns.contains_key("Name") {
+        bail!("name: missing");
+    }
+    Ok(Value::Object(ns))
 }
 
 fn list_cmd(words: &[String]) -> ExitCode {
@@ -389,4 +466,48 @@ async fn delete_body(ctx: Ctx) -> anyhow::Result<String> {
         .await
         .map_err(|e| anyhow!("Error deleting namespace: {e:#}"))?;
     Ok(format!("Successfully deleted namespace {name:?}!"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_hcl_spec_is_the_api_json() {
+        let spec = r#"
+name        = "web"
+description = "the web team"
+meta {
+  owner = "web"
+}
+capabilities {
+  enabled_task_drivers  = ["docker"]
+  disabled_network_modes = ["host"]
+}
+node_pool_config {
+  default = "web"
+  allowed = ["web", "shared-*"]
+}
+"#;
+        assert_eq!(
+            spec_from_hcl(spec).unwrap(),
+            json!({
+                "Name": "web",
+                "Description": "the web team",
+                "Meta": {"owner": "web"},
+                "Capabilities": {"EnabledTaskDrivers": ["docker"], "DisabledNetworkModes": ["host"]},
+                "NodePoolConfiguration": {"Default": "web", "Allowed": ["web", "shared-*"]},
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_hcl_spec_names_what_is_wrong() {
+        let err = |s: &str| spec_from_hcl(s).unwrap_err().to_string();
+        assert!(err("name = \"a\"\nowner = \"x\"").contains("\"owner\""));
+        assert!(err("name = \"a\"\ncapabilities { drivers = [] }")
+            .contains("capabilities: unexpected key \"drivers\""));
+        assert!(err("description = \"x\"").contains("name: missing"));
+        assert!(err("name = ").contains("expected"), "{}", err("name = "));
+    }
 }
