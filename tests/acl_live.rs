@@ -124,6 +124,27 @@ async fn the_event_stream_shows_only_what_the_token_may_read_and_ends_with_it() 
         let (s, b) = call(&a, Some(&mgmt), Method::PUT, "/v1/jobs", Some(&job(id, ns))).await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
+    // A list across namespaces leaves out what the token may not read;
+    // the management token sees both.
+    for (token, want) in [(&reader, vec!["mine"]), (&mgmt, vec!["mine", "theirs"])] {
+        for (path, field) in [
+            ("/v1/jobs?namespace=*", "ID"),
+            ("/v1/evaluations?namespace=*", "JobID"),
+        ] {
+            let (s, b) = call(&a, Some(token), Method::GET, path, None).await;
+            assert_eq!(s, StatusCode::OK, "{path}: {b}");
+            let list: Value = serde_json::from_str(&b).unwrap();
+            let mut got: Vec<&str> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|o| o[field].as_str())
+                .collect();
+            got.sort();
+            got.dedup();
+            assert_eq!(got, want, "{path}: {b}");
+        }
+    }
     // Every topic is a management token's; nodes need node read.
     for path in ["/v1/event/stream", "/v1/event/stream?topic=Node"] {
         let (s, _) = call(&a, Some(&reader), Method::GET, path, None).await;

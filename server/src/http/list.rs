@@ -14,7 +14,7 @@ pub struct Listed<T> {
 
 /// Filter and page `items` (already in the list's order, starting at the
 /// token). `full` gives the object the filter sees.
-pub fn page<'a, T: 'a, F: serde::Serialize + ?Sized>(
+pub fn page<'a, T: 'a, F: serde::Serialize + Namespaced + ?Sized>(
     items: impl Iterator<Item = &'a T>,
     kind: TokenKind,
     opts: &QueryOptions,
@@ -25,7 +25,7 @@ pub fn page<'a, T: 'a, F: serde::Serialize + ?Sized>(
     // out, before the page is cut (as Nomad's paginator does).
     let acl_filtering = crate::acl::enforce::filtering();
     let keep = |item: &&T| -> Result<bool, FilterError> {
-        if acl_filtering && !crate::acl::enforce::visible(&namespace_of(full(item))) {
+        if acl_filtering && !crate::acl::enforce::visible(full(item).namespace()) {
             return Ok(false);
         }
         opts.filter
@@ -44,18 +44,42 @@ pub fn page<'a, T: 'a, F: serde::Serialize + ?Sized>(
     }
 }
 
-/// The `Namespace` field of a listed object; an object without one
-/// (a node) belongs to no namespace and is shown as `default`'s.
-fn namespace_of<F: serde::Serialize + ?Sized>(v: &F) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| {
-            v.get("Namespace")
-                .and_then(|n| n.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| drover_api::DEFAULT_NAMESPACE_NAME.to_string())
+/// What the ACL check of a list reads of each object: its namespace, as a
+/// field, where serializing the whole object to find it would cost a
+/// token that is not a management token several times the list itself.
+pub trait Namespaced {
+    fn namespace(&self) -> &str;
 }
+
+macro_rules! namespaced_by_field {
+    ($($t:ty),*) => {$(
+        impl Namespaced for $t {
+            fn namespace(&self) -> &str {
+                &self.namespace
+            }
+        }
+    )*};
+}
+
+namespaced_by_field!(
+    drover_api::Job,
+    drover_api::Allocation,
+    drover_api::Evaluation,
+    drover_api::Deployment
+);
+
+/// Objects of no namespace are shown as `default`'s.
+macro_rules! namespaced_as_default {
+    ($($t:ty),*) => {$(
+        impl Namespaced for $t {
+            fn namespace(&self) -> &str {
+                drover_api::DEFAULT_NAMESPACE_NAME
+            }
+        }
+    )*};
+}
+
+namespaced_as_default!(drover_api::Node, drover_api::NodePool, drover_api::AclToken);
 
 /// The token the state should start reading at, parsed from `next_token`.
 pub fn start_key(opts: &QueryOptions, kind: TokenKind) -> HttpResult<Option<SortKey>> {
