@@ -60,6 +60,8 @@ fn settings(dir: &TempDir) -> RaftSettings {
 fn snapshot_often(dir: &TempDir) -> RaftSettings {
     let mut s = settings(dir);
     s.snapshot_every = 10;
+    // A fixed threshold: these tests count commands.
+    s.snapshot_rows_divisor = 0;
     s.keep_after_snapshot = 0;
     s
 }
@@ -315,5 +317,36 @@ async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
         .syncs
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(syncs < 200, "{syncs} syncs for 200 writes");
+    h.shutdown().await;
+}
+
+/// The threshold grows with the state: at `rows / 1` here (each register
+/// stores a job and its version, so the rows outgrow the commands) no
+/// snapshot is built while it runs, however far past `snapshot_every`
+/// the log gets; a graceful stop then writes one, so the next start
+/// replays nothing.
+#[tokio::test]
+async fn the_threshold_grows_with_the_state_and_a_stop_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&dir);
+    s.snapshot_every = 10;
+    s.snapshot_rows_divisor = 1;
+    let h = started(&s).await;
+    let last = register_jobs(&h, 30).await;
+    let snapshot = h.raft.metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_none_or(|id| id.index < 20),
+        "no snapshot past the first commands while running: {snapshot:?}"
+    );
+    h.shutdown().await;
+    drop(h);
+
+    let h = started(&s).await;
+    let snapshot = h.raft.metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_some_and(|id| id.index >= last),
+        "the stop wrote a snapshot of everything applied: {snapshot:?}, last {last}"
+    );
+    assert!((0..30).all(|i| has_job(&h, &format!("job-{i:02}"))));
     h.shutdown().await;
 }

@@ -64,6 +64,19 @@ impl State {
         }
     }
 
+    /// How many objects the state stores (jobs and their versions,
+    /// evaluations, allocations, nodes, deployments): what a snapshot
+    /// writes grows with it.
+    pub fn row_count(&self) -> usize {
+        let t = &self.tables;
+        t.jobs.len()
+            + t.job_versions.len()
+            + t.evals.len()
+            + t.allocs.len()
+            + t.nodes.len()
+            + t.deployments.len()
+    }
+
     /// The Raft index of the last applied command (0 when empty).
     pub fn latest_index(&self) -> u64 {
         self.last_index

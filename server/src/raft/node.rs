@@ -32,6 +32,10 @@ pub struct RaftSettings {
     /// Build a snapshot (and compact the log) every this many commands
     /// (an entry holds one or a batch of them: [`super::snapshot_policy`]).
     pub snapshot_every: u64,
+    /// With a state of `rows` objects, at least `rows / this` commands
+    /// between snapshots, so their cost per write stays flat as the state
+    /// grows (0: `snapshot_every` alone; [`super::snapshot_policy`]).
+    pub snapshot_rows_divisor: u64,
     /// Entries kept in the log behind a snapshot, for slow followers.
     pub keep_after_snapshot: u64,
     /// Form a one-server cluster on first start (`-bootstrap-expect 1`).
@@ -50,6 +54,7 @@ impl RaftSettings {
             addr,
             retention: EventRetention::default(),
             snapshot_every: 10_000,
+            snapshot_rows_divisor: 4,
             keep_after_snapshot: 1_000,
             bootstrap: true,
             segment_size: super::wal::segment_size_from_env(),
@@ -326,6 +331,7 @@ impl RaftHandle {
         let grace = if self.log.wal().health().error().is_some() {
             Duration::ZERO
         } else {
+            self.snapshot_before_stop().await;
             Duration::from_secs(5)
         };
         if tokio::time::timeout(grace, self.raft.shutdown())
@@ -343,6 +349,59 @@ impl RaftHandle {
         self.log.wal().close();
     }
 }
+
+impl RaftHandle {
+    /// Write a snapshot of everything applied when more than the
+    /// configured threshold would otherwise be replayed at the next start
+    /// (the threshold grows with the state, [`super::snapshot_policy`]).
+    /// Writes have stopped by now. Gives up after [`STOP_SNAPSHOT_WAIT`]:
+    /// the log still holds everything, so nothing is lost, only the next
+    /// start is slower.
+    async fn snapshot_before_stop(&self) {
+        if !self.shared.snapshot_due_at_stop() {
+            return;
+        }
+        let Some(target) = self.raft.metrics().borrow().last_applied.map(|l| l.index) else {
+            return;
+        };
+        let started = tokio::time::Instant::now();
+        let deadline = started + STOP_SNAPSHOT_WAIT;
+        loop {
+            // Ignored while a build runs; asked again once it is done.
+            if self.raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let done = self
+                .raft
+                .wait(Some(left.min(Duration::from_secs(1))))
+                .metrics(
+                    |m| m.snapshot.is_some_and(|s| s.index >= target),
+                    "a snapshot of everything applied",
+                )
+                .await
+                .is_ok();
+            if done {
+                tracing::info!(
+                    index = target,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "wrote a snapshot before stopping"
+                );
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    index = target,
+                    "no snapshot before stopping; the next start replays the log"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// How long a stop waits for its snapshot.
+const STOP_SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 
 /// Open storage, start Raft and, on first start with `bootstrap`, form a
 /// one-server cluster. Restarts find their membership in the log. Without
@@ -365,12 +424,17 @@ pub async fn start(settings: &RaftSettings) -> Result<RaftHandle, StartError> {
     log.import_sled(&settings.data_dir.join("raft")).await?;
     log.purge_only_below(sm.shared().durable_snapshot());
     let shared = sm.shared().clone();
+    shared
+        .commands()
+        .set_rows_divisor(settings.snapshot_rows_divisor);
     let config = Config {
         cluster_name: "drover".into(),
         heartbeat_interval: 150,
         election_timeout_min: ELECTION_TIMEOUT_MIN,
         election_timeout_max: ELECTION_TIMEOUT_MAX,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
+        // Ours counts commands against the state's size
+        // ([`super::snapshot_policy`]).
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
         install_snapshot_timeout: u64::try_from(INSTALL_SNAPSHOT_TIMEOUT.as_millis())
             .unwrap_or(u64::MAX),

@@ -109,6 +109,13 @@ impl Shared {
     }
 
     /// The count of commands applied that decides when to snapshot.
+    /// Whether more is unsnapshotted than the configured threshold: a
+    /// graceful stop then writes a snapshot, so the next start replays
+    /// nothing.
+    pub fn snapshot_due_at_stop(&self) -> bool {
+        self.snapshot_every > 0 && self.commands.since_snapshot() > self.snapshot_every
+    }
+
     pub fn commands(&self) -> &Arc<CommandCount> {
         &self.commands
     }
@@ -343,9 +350,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     batch,
                 });
             }
+            let rows = applied.state.row_count() as u64;
             self.shared
                 .commands
-                .applied(commands, self.shared.snapshot_every);
+                .applied(commands, rows, self.shared.snapshot_every);
         }
         touched.sort_unstable();
         touched.dedup();
