@@ -6,7 +6,10 @@
 //! leaves a blocked evaluation. It registers up to 1,000, then 10,000, then
 //! 50,000 jobs (`DROVER_BENCH_GROWTH`, comma separated) with 64 concurrent
 //! clients, and after each step prints: the rate of its last 1,000
-//! registers, the
+//! registers, made once the agent has planned every register before them
+//! (so the rate is that of a write with that many jobs stored, not of a
+//! write competing with the scheduler's backlog from the rest of the
+//! step, which the first step never has), the
 //! agent's RSS (and per job), the data directory's size, the time of a full
 //! `GET /v1/jobs` and of a page of 100, and the restart time (SIGTERM, then
 //! a new process until the last registered job is served).
@@ -175,6 +178,7 @@ fn main() {
             // The rate at n: over the step's last 1,000 registers.
             let tail = n.saturating_sub(1000).max(have);
             register(&agent.base, have, tail).await;
+            settled(&agent).await;
             let rate = register(&agent.base, tail, n).await;
             have = n;
             rates.push(rate);
