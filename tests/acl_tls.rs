@@ -15,11 +15,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
 
 use common::cluster::Server;
-use common::{free_port_on, kill_processes_under, DEADLINE};
+use common::tls::{https_client, make_pki, tls_block, until};
+use common::{free_port_on, kill_processes_under};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -27,62 +27,6 @@ const SERVER_IP: &str = "127.0.3.10";
 const CLIENT_IP: &str = "127.0.3.11";
 
 const ACL: &str = "acl {\n  enabled = true\n}\n";
-
-/// `drover <args>` in `dir`, asserting it succeeds.
-fn drover_ok(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("drover runs");
-    assert!(
-        out.status.success(),
-        "drover {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A CA and server, client and CLI certificates in `dir`, made by the
-/// binary; the agents' certificates also name their addresses.
-fn make_pki(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    drover_ok(dir, &["tls", "ca", "create"]);
-    for (role, ip) in [("-server", SERVER_IP), ("-client", CLIENT_IP)] {
-        drover_ok(
-            dir,
-            &["tls", "cert", "create", role, "-additional-ipaddress", ip],
-        );
-    }
-    drover_ok(dir, &["tls", "cert", "create", "-cli"]);
-}
-
-/// The `tls` block for an agent with `role`'s certificate: HTTPS with
-/// client certificates required, mutual TLS on RPC, server names checked.
-fn tls_block(pki: &Path, role: &str) -> String {
-    let p = |f: &str| pki.join(f).display().to_string();
-    format!(
-        "tls {{\n  http = true\n  rpc = true\n  ca_file = \"{}\"\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_server_hostname = true\n  verify_https_client = true\n}}\n",
-        p("nomad-agent-ca.pem"),
-        p(&format!("global-{role}-nomad.pem")),
-        p(&format!("global-{role}-nomad-key.pem")),
-    )
-}
-
-/// An HTTPS client trusting only the test CA; it presents the CLI's
-/// certificate when `with_cert`.
-fn https_client(pki: &Path, with_cert: bool) -> reqwest::Client {
-    let ca = std::fs::read(pki.join("nomad-agent-ca.pem")).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap());
-    if with_cert {
-        let mut identity = std::fs::read(pki.join("global-cli-nomad.pem")).unwrap();
-        identity.extend(std::fs::read(pki.join("global-cli-nomad-key.pem")).unwrap());
-        builder = builder.identity(reqwest::Identity::from_pem(&identity).unwrap());
-    }
-    builder.build().unwrap()
-}
 
 /// A client-only agent with raw_exec, ACLs and `tls`, joined to
 /// `servers`; dropping it kills it and its tasks.
@@ -157,32 +101,11 @@ async fn call(
     Ok((r.status(), r.text().await?))
 }
 
-/// Polls `f` until it gives `Some`, failing with `what` and `log` after
-/// the deadline.
-async fn until<T, F, Fut>(what: &str, log: impl Fn() -> String, f: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "timed out waiting for {what}\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acls_and_mutual_tls_together_from_bootstrap_to_task_logs() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
-    make_pki(&pki);
+    make_pki(&pki, &[SERVER_IP], CLIENT_IP);
     let http = https_client(&pki, true);
 
     let one = ["-bootstrap-expect".to_string(), "1".to_string()];

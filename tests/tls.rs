@@ -10,10 +10,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use common::cluster::Server;
-use common::{free_port, kill_processes_under, DEADLINE};
+use common::tls::{https_client, make_pki, tls_block, until};
+use common::{free_port, kill_processes_under};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -46,54 +46,6 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
-/// A CA and server, client and CLI certificates in `dir`, made by the
-/// binary; the server certificates also name the test's addresses.
-fn make_pki(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    ok(&drover(dir, &["tls", "ca", "create"]));
-    let mut server = vec!["tls", "cert", "create", "-server"];
-    for ip in IPS {
-        server.extend(["-additional-ipaddress", ip]);
-    }
-    ok(&drover(dir, &server));
-    ok(&drover(
-        dir,
-        &[
-            "tls",
-            "cert",
-            "create",
-            "-client",
-            "-additional-ipaddress",
-            CLIENT_IP,
-        ],
-    ));
-    ok(&drover(dir, &["tls", "cert", "create", "-cli"]));
-}
-
-/// The `tls` block for an agent with `role`'s certificate.
-fn tls_block(pki: &Path, role: &str) -> String {
-    let p = |f: &str| pki.join(f).display().to_string();
-    format!(
-        "tls {{\n  http = true\n  rpc = true\n  ca_file = \"{}\"\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_server_hostname = true\n  verify_https_client = true\n}}\n",
-        p("nomad-agent-ca.pem"),
-        p(&format!("global-{role}-nomad.pem")),
-        p(&format!("global-{role}-nomad-key.pem")),
-    )
-}
-
-/// An HTTPS client trusting only the test CA, presenting the CLI's
-/// certificate.
-fn https_client(pki: &Path) -> reqwest::Client {
-    let ca = std::fs::read(pki.join("nomad-agent-ca.pem")).unwrap();
-    let mut identity = std::fs::read(pki.join("global-cli-nomad.pem")).unwrap();
-    identity.extend(std::fs::read(pki.join("global-cli-nomad-key.pem")).unwrap());
-    reqwest::Client::builder()
-        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .build()
-        .unwrap()
-}
-
 /// `GET url` as JSON; `None` while nothing answers 200.
 async fn get(http: &reqwest::Client, url: &str) -> Option<Value> {
     let r = http.get(url).send().await.ok()?;
@@ -101,27 +53,6 @@ async fn get(http: &reqwest::Client, url: &str) -> Option<Value> {
         return None;
     }
     r.json().await.ok()
-}
-
-/// Polls `f` until it gives `Some`, failing with `what` and `log` after
-/// the deadline.
-async fn until<T, F, Fut>(what: &str, log: impl Fn() -> String, f: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "timed out waiting for {what}\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A client-only agent; dropping it kills it and its tasks.
@@ -187,7 +118,7 @@ fn https(s: &Server, path: &str) -> String {
 async fn cluster_and_clients_run_with_mutual_tls() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
-    make_pki(&pki);
+    make_pki(&pki, &IPS, CLIENT_IP);
     // Another CA, and a client certificate from it.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
@@ -209,7 +140,7 @@ async fn cluster_and_clients_run_with_mutual_tls() {
             Server::start(&dir, IPS[i], rpc_ports[i], &join, &tls)
         })
         .collect();
-    let http = https_client(&pki);
+    let http = https_client(&pki, true);
     for s in &servers {
         until(
             "three voters and a leader over HTTPS",
@@ -520,7 +451,7 @@ fn umask() -> u32 {
 fn an_agent_with_a_bad_tls_block_stops_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
-    make_pki(&pki);
+    make_pki(&pki, &IPS, CLIENT_IP);
     // The server's certificate with the client's key.
     let block = tls_block(&pki, "server").replace(
         &pki.join("global-server-nomad-key.pem")

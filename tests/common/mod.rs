@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod cluster;
 pub mod dev_agent;
+pub mod tls;
 pub mod tmux;
 
 use std::collections::BTreeSet;

@@ -229,9 +229,11 @@ fn node_reads_its_own(app: &App, req: &Request, secret: &str) -> bool {
     let ["", "v1", "node", node_id, "allocations"] = segs.as_slice() else {
         return false;
     };
-    if req.method() != Method::GET {
-        return false;
-    }
+    req.method() == Method::GET && is_node_secret(app, node_id, secret)
+}
+
+/// Whether `secret` is the secret of registered node `node_id`.
+pub fn is_node_secret(app: &App, node_id: &str, secret: &str) -> bool {
     let applied = app.raft.shared.read();
     applied
         .state

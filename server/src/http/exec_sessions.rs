@@ -25,7 +25,9 @@ use super::blocking::write_response;
 use super::error::{HttpError, HttpResult};
 use super::job_writes::write;
 use super::App;
-use crate::acl::enforce::{authorize, forbidden, token_from_headers, PERMISSION_DENIED};
+use crate::acl::enforce::{
+    authorize, forbidden, is_node_secret, token_from_headers, PERMISSION_DENIED,
+};
 
 /// The header a client node sends its secret in.
 pub const NODE_SECRET_HEADER: &str = "x-drover-node-secret";
@@ -146,16 +148,8 @@ fn accessor(app: &App, headers: &HeaderMap) -> String {
 
 /// Whether the request carries the secret of registered node `node_id`.
 fn node_secret_matches(app: &App, headers: &HeaderMap, node_id: &str) -> bool {
-    let Some(secret) = headers
+    headers
         .get(NODE_SECRET_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty())
-    else {
-        return false;
-    };
-    let applied = app.raft.shared.read();
-    applied
-        .state
-        .node(&mut WatchSet::new(), node_id)
-        .is_some_and(|n| !n.secret_id.is_empty() && n.secret_id == secret)
+        .is_some_and(|secret| is_node_secret(app, node_id, secret))
 }
