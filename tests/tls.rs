@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use common::cluster::Server;
-use common::tls::{https_client, make_pki, tls_block, until};
+use common::tls::{drover_in as drover, https_client, make_pki, tls_block, until};
 use common::{free_port, kill_processes_under};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -20,20 +20,6 @@ use serde_json::{json, Value};
 const IPS: [&str; 3] = ["127.0.2.110", "127.0.2.111", "127.0.2.112"];
 const CLIENT_IP: &str = "127.0.2.113";
 const ROGUE_IP: &str = "127.0.2.114";
-
-/// `drover <args>` in `dir`.
-fn drover(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("NOMAD_CACERT")
-        .env_remove("NOMAD_CLIENT_CERT")
-        .env_remove("NOMAD_CLIENT_KEY")
-        .env_remove("NOMAD_REGION")
-        .output()
-        .expect("drover runs")
-}
 
 #[track_caller]
 fn ok(out: &Output) -> String {

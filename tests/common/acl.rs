@@ -128,28 +128,12 @@ pub fn client_only_agent(dir: &std::path::Path, ip: &str, server: &Agent) -> Age
     )
     .unwrap();
     let servers = server.base.trim_start_matches("http://").to_string();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args([
-            "agent",
-            "-client",
-            "-servers",
-            &servers,
-            "-log-level=warn",
-            "-data-dir",
-        ])
-        .arg(dir.join("data"))
-        .arg("-config")
-        .arg(&config)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("drover starts");
-    Agent {
-        child,
-        base: format!("http://{ip}:{http}"),
-        http: reqwest::Client::new(),
-        data_dir: dir.to_path_buf(),
-        reap_tasks: true,
-    }
+    let mut agent = Agent::spawn(
+        &["agent", "-client", "-servers", &servers],
+        dir,
+        &config,
+        http,
+    );
+    agent.base = format!("http://{ip}:{http}");
+    agent
 }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::DEADLINE;
 
-/// `drover <args>` in `dir`, asserting it succeeds; the CLI's TLS and
-/// region variables of the environment are not passed on.
-pub fn drover_ok(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+/// `drover <args>` in `dir`; the CLI's TLS and region variables of the
+/// environment are not passed on.
+pub fn drover_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -20,7 +20,12 @@ pub fn drover_ok(dir: &Path, args: &[&str]) -> Output {
         .env_remove("NOMAD_CLIENT_KEY")
         .env_remove("NOMAD_REGION")
         .output()
-        .expect("drover runs");
+        .expect("drover runs")
+}
+
+/// [`drover_in`], asserting it succeeds.
+pub fn drover_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = drover_in(dir, args);
     assert!(
         out.status.success(),
         "drover {args:?}: {}{}",
