@@ -39,8 +39,9 @@ struct Tracked {
 type Key = (String, String);
 
 /// How often at most the dispatcher re-reads the periodic jobs while the
-/// jobs table keeps changing: a scan reads every job, and a busy cluster
-/// registers many jobs a second; launches are whole seconds apart.
+/// jobs table keeps changing: a busy cluster registers many jobs a second,
+/// and launches are whole seconds apart. A read costs the periodic jobs
+/// only (the state keeps an index of them), not every job.
 const RESCAN_EVERY: Duration = Duration::from_millis(100);
 
 /// Run until `stop`: launch what is due, sleep until the next launch or

@@ -14,9 +14,8 @@
 use drover_api::{Job, PERIODIC_LAUNCH_SUFFIX};
 use serde::{Deserialize, Serialize};
 
-use crate::read::NamespaceSel;
 use crate::tables::{Ctx, NsKey, Tables};
-use crate::{State, WatchSet};
+use crate::State;
 
 /// One periodic job's last launch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,8 +86,13 @@ impl State {
 
     /// Every job the periodic dispatcher launches (Nomad's
     /// `IsPeriodicActive`), in (namespace, ID) order.
+    /// Read from an index of the jobs with a `periodic` block, not a scan.
     pub fn periodic_jobs(&self) -> Vec<&Job> {
-        self.jobs(&mut WatchSet::new(), NamespaceSel::All, "", None, false)
+        let t = &self.tables;
+        t.ix.periodic_jobs
+            .iter()
+            .filter_map(|k| t.jobs.get(k))
+            .map(|j| j.as_ref())
             .filter(|j| j.is_periodic_active())
             .collect()
     }

@@ -226,6 +226,9 @@ pub(crate) struct Secondary {
     pub deployments_by_create: Set<DeploymentByCreate>,
     /// By (namespace, job ID, deployment ID).
     pub deployments_by_job: Set<DeploymentByJob>,
+    /// The jobs with a `periodic` block, so the periodic dispatcher reads
+    /// those instead of every job.
+    pub periodic_jobs: Set<NsKey>,
 }
 
 impl Secondary {
@@ -356,6 +359,11 @@ impl Tables {
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(&job.namespace, &job.id));
         ctx.event(Object::Job(Arc::clone(&job)));
+        if job.periodic.is_some() {
+            self.ix.periodic_jobs.insert(key.clone());
+        } else {
+            self.ix.periodic_jobs.remove(&key);
+        }
         if let Some(old) = self.jobs.insert(key, job) {
             ctx.released.push(Object::Job(old));
         }
@@ -425,6 +433,7 @@ impl Tables {
             return;
         };
         self.periodic_launches.remove(&ns_key(ns, id));
+        self.ix.periodic_jobs.remove(&ns_key(ns, id));
         self.touch_table(ctx, Table::Jobs);
         ctx.touched.push(WatchKey::job(ns, id));
         ctx.event(Object::Job(Arc::clone(&job)));
@@ -929,6 +938,12 @@ impl Tables {
         self.share_current_versions();
         self.acl.rebuild();
         let mut ix = Secondary::default();
+        ix.periodic_jobs = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.periodic.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
         for e in self.evals.values() {
             ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
             let st = ix

@@ -84,4 +84,47 @@ fn launches_are_recorded_from_child_ids() {
         now: T0,
     }));
     assert_eq!(launch(&h, "cron"), None);
+    assert!(h.state.periodic_jobs().is_empty());
+}
+
+fn periodic_ids(st: &State) -> Vec<&str> {
+    st.periodic_jobs().iter().map(|j| j.id.as_str()).collect()
+}
+
+/// The dispatcher's list comes from an index of periodic jobs: it follows
+/// registers that add or drop the `periodic` block, stops, purges and a
+/// restore.
+#[test]
+fn the_periodic_list_follows_every_change_to_a_job() {
+    let mut h = Harness::new();
+    h.ok(register(&periodic("a"), None));
+    h.ok(register(&job("default", "b", &[("g", 1)]), None));
+    h.ok(register(&periodic("c"), None));
+    assert_eq!(periodic_ids(&h.state), ["a", "c"]);
+
+    // A new version without the block leaves the list; with it, it joins.
+    h.ok(register(&job("default", "a", &[("g", 1)]), None));
+    h.ok(register(&periodic("b"), None));
+    assert_eq!(periodic_ids(&h.state), ["b", "c"]);
+
+    // A stopped job stays indexed but is not active.
+    let mut stopped = periodic("c");
+    stopped.stop = true;
+    h.ok(register(&stopped, None));
+    assert_eq!(periodic_ids(&h.state), ["b"]);
+
+    let bytes = h.state.snapshot().unwrap();
+    let restored = State::restore(&bytes, EventRetention::default()).unwrap();
+    assert_eq!(periodic_ids(&restored), ["b"]);
+    assert!(restored.differences(&h.state).is_empty());
+
+    h.ok(Command::JobDeregister(JobDeregister {
+        namespace: "default".into(),
+        job_id: "b".into(),
+        purge: true,
+        no_shutdown_delay: false,
+        eval: None,
+        now: T0,
+    }));
+    assert!(periodic_ids(&h.state).is_empty());
 }
