@@ -8,6 +8,12 @@
 //! share the next. (openraft 0.9's core waits for each append's completion
 //! before it appends again, so concurrent writes share a sync by sharing
 //! an entry: see [`super::propose`].)
+//!
+//! The newest entries are also kept in memory ([`Tail`]), as openraft
+//! handed them over: replication to each follower and the apply of
+//! committed entries read what was just written, and would otherwise read
+//! it back from the segment files and decode it once per reader. A copy
+//! costs two reference counts (a payload is its encoded bytes, shared).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -34,6 +40,85 @@ pub struct LogStore {
     purge_limit: Option<Arc<AtomicU64>>,
     /// A purge openraft asked for beyond `purge_limit`, not done yet.
     deferred: Arc<std::sync::Mutex<Option<LogId>>>,
+    tail: Arc<std::sync::Mutex<Tail>>,
+}
+
+/// At most this many of the newest entries are kept in memory...
+const TAIL_ENTRIES: usize = 4096;
+/// ...and at most this many of their encoded bytes.
+const TAIL_BYTES: usize = 16 << 20;
+
+/// The newest entries, contiguous, ending at the log's last entry.
+#[derive(Debug, Default)]
+struct Tail {
+    entries: std::collections::VecDeque<Entry<TypeConfig>>,
+    bytes: usize,
+}
+
+fn entry_bytes(e: &Entry<TypeConfig>) -> usize {
+    match &e.payload {
+        openraft::EntryPayload::Normal(p) => p.bytes().len(),
+        _ => 64,
+    }
+}
+
+impl Tail {
+    fn first(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.log_id.index)
+    }
+
+    fn push(&mut self, entry: Entry<TypeConfig>) {
+        let index = entry.log_id.index;
+        match (self.first(), self.entries.back().map(|e| e.log_id.index)) {
+            // An entry overwriting some of the kept ones.
+            (Some(_), Some(last)) if index <= last => self.truncate(index),
+            // Not the next one: what is kept no longer ends at the log's end.
+            (Some(_), Some(last)) if index != last + 1 => self.clear(),
+            _ => {}
+        }
+        self.bytes += entry_bytes(&entry);
+        self.entries.push_back(entry);
+        while self.entries.len() > TAIL_ENTRIES || self.bytes > TAIL_BYTES {
+            match self.entries.pop_front() {
+                Some(e) => self.bytes -= entry_bytes(&e),
+                None => break,
+            }
+        }
+    }
+
+    /// Forget `[from, ∞)`.
+    fn truncate(&mut self, from: u64) {
+        while self.entries.back().is_some_and(|e| e.log_id.index >= from) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes -= entry_bytes(&e);
+            }
+        }
+    }
+
+    /// Forget `(-∞, upto]`.
+    fn purge(&mut self, upto: u64) {
+        while self.entries.front().is_some_and(|e| e.log_id.index <= upto) {
+            if let Some(e) = self.entries.pop_front() {
+                self.bytes -= entry_bytes(&e);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// `[from, to)`, when every entry of it that exists is kept here.
+    fn get(&self, from: u64, to: u64) -> Option<Vec<Entry<TypeConfig>>> {
+        let first = self.first()?;
+        if from < first {
+            return None;
+        }
+        let skip = usize::try_from(from - first).ok()?;
+        let take = usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX);
+        Some(self.entries.iter().skip(skip).take(take).cloned().collect())
+    }
 }
 
 /// How long an append after a gap waits for the snapshot that fills the
@@ -61,6 +146,7 @@ impl LogStore {
             meta: Arc::new(std::sync::Mutex::new(meta)),
             purge_limit: None,
             deferred: Arc::new(std::sync::Mutex::new(None)),
+            tail: Arc::default(),
         })
     }
 
@@ -100,6 +186,7 @@ impl LogStore {
     fn purge_now(&self, log_id: LogId) -> Result<(), StorageError> {
         let bytes = encode(&log_id)?;
         self.update_meta(|m| m.purged = Some((log_id.index, bytes)))?;
+        self.tail().purge(log_id.index);
         self.wal.purge(log_id.index);
         Ok(())
     }
@@ -150,6 +237,10 @@ impl LogStore {
         self.purge_now(upto)
     }
 
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
         let meta = self.meta.lock().unwrap_or_else(|e| e.into_inner());
         meta.purged
@@ -179,6 +270,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
         let (from, to) = bounds(&range);
+        if let Some(entries) = self.tail().get(from, to) {
+            return Ok(entries);
+        }
         let records = self.wal.read(from, to).map_err(wal_err(false))?;
         records.iter().map(|(_, bytes)| decode(bytes)).collect()
     }
@@ -245,18 +339,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut records = Vec::new();
+        let mut kept = Vec::new();
         for entry in entries {
             records.push((entry.get_log_id().index, encode(&entry)?));
+            kept.push(entry);
         }
         if let Some((first, _)) = records.first() {
             self.close_gap(*first).await?;
         }
         let done = Box::new(move || callback.log_io_completed(Ok(())));
-        self.wal.append(records, done).map_err(wal_err(true))
+        let mut tail = self.tail();
+        if let Err(e) = self.wal.append(records, done) {
+            // What the log holds is no longer known here: read it back.
+            tail.clear();
+            return Err(wal_err(true)(e));
+        }
+        for entry in kept {
+            tail.push(entry);
+        }
+        Ok(())
     }
 
     /// Delete `[log_id.index, ∞)`: entries a new leader overwrote.
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.tail().truncate(log_id.index);
         self.wal.truncate(log_id.index).await.map_err(wal_err(true))
     }
 
@@ -339,6 +445,109 @@ impl LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::payload::Payload;
+    use drover_state::command::ClusterMetadata;
+    use drover_state::Command;
+
+    fn entry(term: u64, index: u64) -> Entry<TypeConfig> {
+        let cmd = Command::ClusterMetadata(ClusterMetadata {
+            cluster_id: format!("{term}-{index}"),
+            create_time: 0,
+        });
+        Entry {
+            log_id: openraft::testing::log_id(term, 1, index),
+            payload: openraft::EntryPayload::Normal(Payload::new(cmd).unwrap()),
+        }
+    }
+
+    /// What `RaftLogStorage::append` does (openraft's flush callback
+    /// cannot be made outside openraft), waiting for the sync.
+    async fn append(log: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let records = entries
+            .iter()
+            .map(|e| (e.log_id.index, encode(e).unwrap()))
+            .collect();
+        {
+            let mut tail = log.tail();
+            let done = Box::new(move || {
+                let _ = tx.send(());
+            });
+            log.wal.append(records, done).unwrap();
+            for e in entries {
+                tail.push(e);
+            }
+        }
+        rx.await.unwrap();
+    }
+
+    /// (term, index, cluster ID) of each entry, whether read from memory
+    /// or from the files.
+    async fn read(log: &mut LogStore, from: u64, to: u64) -> Vec<(u64, u64, String)> {
+        log.try_get_log_entries(from..to)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let id = match e.payload {
+                    openraft::EntryPayload::Normal(p) => match &*p.command().unwrap() {
+                        Command::ClusterMetadata(m) => m.cluster_id.clone(),
+                        other => panic!("{other:?}"),
+                    },
+                    other => panic!("{other:?}"),
+                };
+                (e.log_id.leader_id.term, e.log_id.index, id)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_tail_in_memory_reads_the_same_as_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(dir.path(), 1 << 20).unwrap();
+        append(&mut log, (1..=5).map(|i| entry(1, i)).collect()).await;
+        assert_eq!(log.tail().first(), Some(1));
+        let ids = |v: &[(u64, u64, String)]| v.iter().map(|e| e.1).collect::<Vec<_>>();
+        assert_eq!(ids(&read(&mut log, 2, 4).await), [2, 3]);
+        assert_eq!(ids(&read(&mut log, 4, 99).await), [4, 5]);
+
+        // A new leader overwrites 4 and 5 with its own 4.
+        log.truncate(openraft::testing::log_id(1, 1, 4))
+            .await
+            .unwrap();
+        append(&mut log, vec![entry(2, 4)]).await;
+        let now = read(&mut log, 1, 99).await;
+        assert_eq!(ids(&now), [1, 2, 3, 4]);
+        assert_eq!(now[3], (2, 4, "2-4".to_string()));
+
+        // Purged entries leave memory too; what is left reads the same
+        // after a restart, from the files.
+        log.purge_now(openraft::testing::log_id(1, 1, 2)).unwrap();
+        assert_eq!(log.tail().first(), Some(3));
+        let before = read(&mut log, 3, 99).await;
+        drop(log);
+        let mut reopened = LogStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(reopened.tail().first(), None);
+        assert_eq!(read(&mut reopened, 3, 99).await, before);
+    }
+
+    #[test]
+    fn the_tail_is_bounded_and_stays_contiguous() {
+        let mut tail = Tail::default();
+        for i in 1..=(TAIL_ENTRIES as u64 + 10) {
+            tail.push(entry(1, i));
+        }
+        assert_eq!(tail.entries.len(), TAIL_ENTRIES);
+        assert_eq!(tail.first(), Some(11));
+        // A read that starts before what is kept goes to the files.
+        assert!(tail.get(10, 12).is_none());
+        assert_eq!(tail.get(11, 13).map(|v| v.len()), Some(2));
+        // An entry after a gap (a snapshot installed) starts afresh.
+        tail.push(entry(2, 9_000));
+        assert_eq!(tail.first(), Some(9_000));
+        assert_eq!(tail.entries.len(), 1);
+        assert_eq!(tail.bytes, entry_bytes(&tail.entries[0]));
+    }
 
     #[tokio::test]
     async fn a_purge_past_the_snapshot_on_disk_waits_for_it_and_closes_the_gap() {

@@ -2,8 +2,8 @@
 //! file for snapshots.
 //!
 //! Every change to cluster state is a [`drover_state::Command`] written with
-//! `client_write` and applied by [`state_machine::StateMachineStore`] on every
-//! server. Servers talk Raft over HTTP/2 on their RPC port ([`network`]
+//! `client_write` (encoded once, as a [`payload::Payload`]) and applied by
+//! [`state_machine::StateMachineStore`] on every server. Servers talk Raft over HTTP/2 on their RPC port ([`network`]
 //! sends, [`rpc`] receives); a member's RPC address is its `BasicNode`'s
 //! `addr` in the membership.
 
@@ -14,6 +14,7 @@
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod payload;
 pub mod propose;
 pub mod rpc;
 pub mod snapshot_file;
@@ -32,7 +33,7 @@ pub type Node = openraft::BasicNode;
 openraft::declare_raft_types!(
     /// Drover's Raft types: commands in, write outcomes out.
     pub TypeConfig:
-        D = drover_state::Command,
+        D = payload::Payload,
         R = WriteOutcome,
         NodeId = NodeId,
         Node = Node,

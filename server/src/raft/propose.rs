@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::node::WriteError;
+use super::payload::Payload;
 use super::{Raft, WriteOutcome};
 
 /// The most commands in one entry.
@@ -178,7 +179,8 @@ async fn propose(raft: &Raft, mut batch: Vec<Proposal>) {
 }
 
 async fn client_write(raft: &Raft, cmd: Command) -> Result<WriteOutcome, WriteError> {
-    match raft.client_write(cmd).await {
+    let payload = Payload::new(cmd).map_err(|e| WriteError::Raft(e.to_string()))?;
+    match raft.client_write(payload).await {
         Ok(resp) => Ok(resp.data),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
             Err(WriteError::NotLeader {

@@ -298,6 +298,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     }
 }
 
+/// An entry whose command cannot be applied: a storage error naming it,
+/// as openraft reports a failed apply.
+fn io_err_at(log_id: LogId, e: &super::payload::PayloadError) -> StorageError {
+    StorageError::from(openraft::StorageIOError::apply(
+        log_id,
+        openraft::AnyError::new(e),
+    ))
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
@@ -313,18 +322,36 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
+        // Decoded before the state lock is taken, so readers never wait
+        // on a decode (the leader's own entries are not decoded at all).
+        let entries = entries
+            .into_iter()
+            .map(|entry| {
+                let cmd = match &entry.payload {
+                    EntryPayload::Normal(p) => {
+                        let cmd = p.command().map_err(|e| io_err_at(entry.log_id, &e))?;
+                        // Copies of this entry kept for replication keep
+                        // only its bytes from here on.
+                        p.release();
+                        Some(cmd)
+                    }
+                    _ => None,
+                };
+                Ok((entry, cmd))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         let mut outcomes = Vec::new();
         let mut touched: Vec<WatchKey> = Vec::new();
         let mut restored = None;
         let mut commands = 0;
         {
             let mut applied = self.shared.write();
-            for entry in entries {
+            for (entry, cmd) in entries {
                 let index = entry.log_id.index;
                 applied.last_applied = Some(entry.log_id);
                 let mut batch = Vec::new();
-                let result = match entry.payload {
-                    EntryPayload::Normal(cmd) => {
+                let result = match (entry.payload, cmd) {
+                    (EntryPayload::Normal(_), Some(cmd)) => {
                         let outcome = applied.state.apply(index, &cmd);
                         touched.extend(outcome.touched);
                         if outcome.everything {
@@ -334,12 +361,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         commands += batch.len().max(1) as u64;
                         outcome.result
                     }
-                    EntryPayload::Membership(m) => {
+                    (EntryPayload::Membership(m), _) => {
                         applied.membership = StoredMembership::new(Some(entry.log_id), m);
                         applied.state.advance_to(index);
                         Ok(())
                     }
-                    EntryPayload::Blank => {
+                    (EntryPayload::Normal(_) | EntryPayload::Blank, _) => {
                         applied.state.advance_to(index);
                         Ok(())
                     }
