@@ -937,13 +937,15 @@ impl Tables {
     fn rebuild_rest(&mut self) -> Secondary {
         self.share_current_versions();
         self.acl.rebuild();
-        let mut ix = Secondary::default();
-        ix.periodic_jobs = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.periodic.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut ix = Secondary {
+            periodic_jobs: self
+                .jobs
+                .iter()
+                .filter(|(_, j)| j.periodic.is_some())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            ..Secondary::default()
+        };
         for e in self.evals.values() {
             ix.evals_by_modify.insert(ByModify(Arc::clone(e)));
             let st = ix
