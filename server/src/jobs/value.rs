@@ -11,7 +11,10 @@
 //! The pass only ever *adds* members. A member that is present with the
 //! wrong type is left alone, so the typed decode that follows still reports
 //! it with its path. The default values come from the typed defaults in
-//! [`super::canonicalize`], serialized, so each number lives in one place.
+//! [`super::canonicalize`], serialized once per process, so each number
+//! lives in one place and a register does not serialize them again.
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -42,11 +45,11 @@ pub fn canonicalize_value(job: &mut Value) {
 
     // The job's update block is completed first, then merged into groups.
     match job.get_mut("Update") {
-        Some(Value::Object(update)) => fill_absent(update, &to_object(&default_update_strategy())),
+        Some(Value::Object(update)) => fill_absent(update, update_defaults()),
         Some(Value::Null) | None if job_type.has_default_update() => {
             job.insert(
                 "Update".to_owned(),
-                Value::Object(to_object(&default_update_strategy())),
+                Value::Object(update_defaults().clone()),
             );
         }
         _ => {}
@@ -99,12 +102,13 @@ impl JobKind {
 
     /// api.TaskGroup.Canonicalize: service and system get the service
     /// restart policy, everything else the batch one.
-    fn restart_policy(self) -> Map<String, Value> {
+    fn restart_policy(self) -> &'static Map<String, Value> {
+        static BY_TYPE: [OnceLock<Map<String, Value>>; 4] = [const { OnceLock::new() }; 4];
         let job_type = match self {
             JobKind::Known(t) => t,
             JobKind::Other => JobType::Batch,
         };
-        to_object(&default_restart_policy(job_type))
+        BY_TYPE[type_slot(job_type)].get_or_init(|| to_object(&default_restart_policy(job_type)))
     }
 
     /// Whether a group without a reschedule policy gets one.
@@ -117,13 +121,45 @@ impl JobKind {
 
     /// api.NewDefaultReschedulePolicy: the type's policy, or an all-zero one
     /// for types that never reschedule.
-    fn reschedule_policy(self) -> Map<String, Value> {
-        let policy = match self {
-            JobKind::Known(t) => default_reschedule_policy(t),
-            JobKind::Other => None,
+    fn reschedule_policy(self) -> &'static Map<String, Value> {
+        static BY_TYPE: [OnceLock<Map<String, Value>>; 4] = [const { OnceLock::new() }; 4];
+        static OTHER: OnceLock<Map<String, Value>> = OnceLock::new();
+        let cell = match self {
+            JobKind::Known(t) => &BY_TYPE[type_slot(t)],
+            JobKind::Other => &OTHER,
         };
-        to_object(&policy.unwrap_or_else(ReschedulePolicy::default))
+        cell.get_or_init(|| {
+            let policy = match self {
+                JobKind::Known(t) => default_reschedule_policy(t),
+                JobKind::Other => None,
+            };
+            to_object(&policy.unwrap_or_else(ReschedulePolicy::default))
+        })
     }
+}
+
+fn type_slot(t: JobType) -> usize {
+    match t {
+        JobType::Service => 0,
+        JobType::Batch => 1,
+        JobType::System => 2,
+        JobType::Sysbatch => 3,
+    }
+}
+
+fn update_defaults() -> &'static Map<String, Value> {
+    static DEFAULTS: OnceLock<Map<String, Value>> = OnceLock::new();
+    DEFAULTS.get_or_init(|| to_object(&default_update_strategy()))
+}
+
+fn ephemeral_disk_defaults() -> &'static Map<String, Value> {
+    static DEFAULTS: OnceLock<Map<String, Value>> = OnceLock::new();
+    DEFAULTS.get_or_init(|| to_object(&default_ephemeral_disk()))
+}
+
+fn log_config_defaults() -> &'static Map<String, Value> {
+    static DEFAULTS: OnceLock<Map<String, Value>> = OnceLock::new();
+    DEFAULTS.get_or_init(|| to_object(&default_log_config()))
 }
 
 struct GroupContext<'a> {
@@ -148,11 +184,7 @@ fn canonicalize_group(group: &mut Map<String, Value>, job: &GroupContext<'_>) {
         group.insert("Count".to_owned(), count);
     }
 
-    fill_or_insert(
-        group,
-        "EphemeralDisk",
-        &to_object(&default_ephemeral_disk()),
-    );
+    fill_or_insert(group, "EphemeralDisk", ephemeral_disk_defaults());
 
     // Update: group fields win over the job's; a group without a block
     // inherits the job's unless that one is empty; then defaults.
@@ -166,7 +198,7 @@ fn canonicalize_group(group: &mut Map<String, Value>, job: &GroupContext<'_>) {
         }
     }
     if let Some(Value::Object(update)) = group.get_mut("Update") {
-        fill_absent(update, &to_object(&default_update_strategy()));
+        fill_absent(update, update_defaults());
     }
 
     // Reschedule: the same merge with the job-level block, then the type's
@@ -186,13 +218,13 @@ fn canonicalize_group(group: &mut Map<String, Value>, job: &GroupContext<'_>) {
     if is_absent(group, "ReschedulePolicy") && job.kind.gets_reschedule_policy() {
         group.insert(
             "ReschedulePolicy".to_owned(),
-            Value::Object(job.kind.reschedule_policy()),
+            Value::Object(job.kind.reschedule_policy().clone()),
         );
     } else if let Some(Value::Object(policy)) = group.get_mut("ReschedulePolicy") {
-        fill_absent(policy, &job.kind.reschedule_policy());
+        fill_absent(policy, job.kind.reschedule_policy());
     }
 
-    fill_or_insert(group, "RestartPolicy", &job.kind.restart_policy());
+    fill_or_insert(group, "RestartPolicy", job.kind.restart_policy());
     let group_restart = object(group.get("RestartPolicy")).cloned();
 
     if let Some(Value::Array(tasks)) = group.get_mut("Tasks") {
@@ -211,7 +243,7 @@ fn canonicalize_task(task: &mut Map<String, Value>, group_restart: Option<&Map<S
         canonicalize_resources(resources);
     }
     set_absent(task, "KillTimeout", Value::from(DEFAULT_KILL_TIMEOUT));
-    fill_or_insert(task, "LogConfig", &to_object(&default_log_config()));
+    fill_or_insert(task, "LogConfig", log_config_defaults());
     // A task's own restart policy is the group's, overridden field by field.
     if let Some(group_restart) = group_restart {
         fill_or_insert(task, "RestartPolicy", group_restart);
