@@ -26,7 +26,7 @@ use openraft::{Entry, RaftLogId, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::wal::{Meta, Wal, WalError};
+use super::wal::{Durable, Meta, Wal, WalError};
 use super::{io_err, LogId, NodeId, StorageError, TypeConfig};
 
 /// Cheap to clone; the clone is the `LogReader` replication tasks use.
@@ -72,11 +72,11 @@ impl Tail {
 
     fn push(&mut self, entry: Entry<TypeConfig>) {
         let index = entry.log_id.index;
-        match (self.first(), self.entries.back().map(|e| e.log_id.index)) {
+        match self.entries.back().map(|e| e.log_id.index) {
             // An entry overwriting some of the kept ones.
-            (Some(_), Some(last)) if index <= last => self.truncate(index),
+            Some(last) if index <= last => self.truncate(index),
             // Not the next one: what is kept no longer ends at the log's end.
-            (Some(_), Some(last)) if index != last + 1 => self.clear(),
+            Some(last) if index != last + 1 => self.clear(),
             _ => {}
         }
         self.bytes += entry_bytes(&entry);
@@ -240,6 +240,25 @@ impl LogStore {
         self.purge_now(upto)
     }
 
+    /// Queue `entries` on the log (`done` runs once a sync covered them)
+    /// and keep them in the tail.
+    fn write(&self, entries: Vec<Entry<TypeConfig>>, done: Durable) -> Result<(), StorageError> {
+        let records = entries
+            .iter()
+            .map(|e| Ok((e.get_log_id().index, encode(e)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let mut tail = self.tail();
+        if let Err(e) = self.wal.append(records, done) {
+            // What the log holds is no longer known here: read it back.
+            tail.clear();
+            return Err(wal_err(true)(e));
+        }
+        for entry in entries {
+            tail.push(entry);
+        }
+        Ok(())
+    }
+
     fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -341,26 +360,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let mut records = Vec::new();
-        let mut kept = Vec::new();
-        for entry in entries {
-            records.push((entry.get_log_id().index, encode(&entry)?));
-            kept.push(entry);
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        if let Some(first) = entries.first() {
+            self.close_gap(first.get_log_id().index).await?;
         }
-        if let Some((first, _)) = records.first() {
-            self.close_gap(*first).await?;
-        }
-        let done = Box::new(move || callback.log_io_completed(Ok(())));
-        let mut tail = self.tail();
-        if let Err(e) = self.wal.append(records, done) {
-            // What the log holds is no longer known here: read it back.
-            tail.clear();
-            return Err(wal_err(true)(e));
-        }
-        for entry in kept {
-            tail.push(entry);
-        }
-        Ok(())
+        self.write(entries, Box::new(move || callback.log_io_completed(Ok(()))))
     }
 
     /// Delete `[log_id.index, ∞)`: entries a new leader overwrote.
@@ -463,24 +467,14 @@ mod tests {
         }
     }
 
-    /// What `RaftLogStorage::append` does (openraft's flush callback
+    /// `RaftLogStorage::append` without its flush callback (openraft's
     /// cannot be made outside openraft), waiting for the sync.
     async fn append(log: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let records = entries
-            .iter()
-            .map(|e| (e.log_id.index, encode(e).unwrap()))
-            .collect();
-        {
-            let mut tail = log.tail();
-            let done = Box::new(move || {
-                let _ = tx.send(());
-            });
-            log.wal.append(records, done).unwrap();
-            for e in entries {
-                tail.push(e);
-            }
-        }
+        let done = Box::new(move || {
+            let _ = tx.send(());
+        });
+        log.write(entries, done).unwrap();
         rx.await.unwrap();
     }
 

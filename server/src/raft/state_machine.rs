@@ -298,6 +298,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     }
 }
 
+/// A committed entry, ready to apply: its command already decoded.
+enum Step {
+    Command(Arc<drover_state::Command>),
+    Membership(openraft::Membership<NodeId, Node>),
+    Blank,
+}
+
 /// An entry whose command cannot be applied: a storage error naming it,
 /// as openraft reports a failed apply.
 fn io_err_at(log_id: LogId, e: &super::payload::PayloadError) -> StorageError {
@@ -324,20 +331,21 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         // Decoded before the state lock is taken, so readers never wait
         // on a decode (the leader's own entries are not decoded at all).
-        let entries = entries
+        let steps = entries
             .into_iter()
             .map(|entry| {
-                let cmd = match &entry.payload {
+                let step = match entry.payload {
                     EntryPayload::Normal(p) => {
                         let cmd = p.command().map_err(|e| io_err_at(entry.log_id, &e))?;
                         // Copies of this entry kept for replication keep
                         // only its bytes from here on.
                         p.release();
-                        Some(cmd)
+                        Step::Command(cmd)
                     }
-                    _ => None,
+                    EntryPayload::Membership(m) => Step::Membership(m),
+                    EntryPayload::Blank => Step::Blank,
                 };
-                Ok((entry, cmd))
+                Ok((entry.log_id, step))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
         let mut outcomes = Vec::new();
@@ -346,12 +354,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut commands = 0;
         {
             let mut applied = self.shared.write();
-            for (entry, cmd) in entries {
-                let index = entry.log_id.index;
-                applied.last_applied = Some(entry.log_id);
+            for (log_id, step) in steps {
+                let index = log_id.index;
+                applied.last_applied = Some(log_id);
                 let mut batch = Vec::new();
-                let result = match (entry.payload, cmd) {
-                    (EntryPayload::Normal(_), Some(cmd)) => {
+                let result = match step {
+                    Step::Command(cmd) => {
                         let outcome = applied.state.apply(index, &cmd);
                         touched.extend(outcome.touched);
                         if outcome.everything {
@@ -361,12 +369,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         commands += batch.len().max(1) as u64;
                         outcome.result
                     }
-                    (EntryPayload::Membership(m), _) => {
-                        applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    Step::Membership(m) => {
+                        applied.membership = StoredMembership::new(Some(log_id), m);
                         applied.state.advance_to(index);
                         Ok(())
                     }
-                    (EntryPayload::Normal(_) | EntryPayload::Blank, _) => {
+                    Step::Blank => {
                         applied.state.advance_to(index);
                         Ok(())
                     }
