@@ -236,7 +236,13 @@ async fn run(
             Some(code) => SessionEnd::exited(*code),
             None => SessionEnd::because(why),
         };
+        // Biased, output first: its first poll starts the wait on the
+        // task's exit before any stdin is written. Otherwise a task that
+        // exits at once on that stdin (and is cleaned up by its runner)
+        // could be gone before the wait began, and the exit code with it.
         tokio::select! {
+            biased;
+            () = output => (false, or("connection lost")),
             () = &mut writer => (true, or("connection lost")),
             ended = input => match ended {
                 Ending::Refused(code, reason) => {
@@ -249,7 +255,6 @@ async fn run(
                 Ending::Closed => (true, or("closed by the user")),
                 Ending::Gone => (false, or("connection lost")),
             },
-            () = output => (false, or("connection lost")),
             reason = record.revoked() => {
                 tracing::info!(%reason, "attach session closed: its token no longer allows it");
                 let _ = abort.try_send(close(CLOSE_POLICY, &reason));
