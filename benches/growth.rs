@@ -10,7 +10,9 @@
 //! (so the rate is that of a write with that many jobs stored, not of a
 //! write competing with the scheduler's backlog from the rest of the
 //! step, which the first step never has), the
-//! agent's RSS (and per job), the data directory's size, the time of a full
+//! agent's RSS (and per job) beside the bytes its allocator reports live
+//! (`drover_runtime_alloc_bytes`; RSS above it is fragmentation, stacks
+//! and the binary), the data directory's size, the time of a full
 //! `GET /v1/jobs` and of a page of 100, and the restart time (SIGTERM, then
 //! a new process until the last registered job is served).
 //!
@@ -185,6 +187,7 @@ fn main() {
             // Let the leader finish the blocked evals before measuring.
             settled(&agent).await;
             let rss = rss_kib(agent.child.id());
+            let live = agent.metric("drover_runtime_alloc_bytes").await;
             let disk = dir_bytes(&dir.path().join("data"));
             let full = timed_get(&agent, "/v1/jobs").await;
             let page = timed_get(&agent, "/v1/jobs?per_page=100").await;
@@ -192,9 +195,10 @@ fn main() {
             let (next, stop, start) = restart(agent, dir.path(), &last).await;
             agent = next;
             println!(
-                "{n:>6} jobs: {rate:>7.0} registers/s  RSS {:>7.1} MiB ({:.1} KB/job)  data {:>6.1} MiB  list {:>8.1} ms  page of 100 {:>5.2} ms  restart {:>6.3} s (stop {:.3} s)",
+                "{n:>6} jobs: {rate:>7.0} registers/s  RSS {:>7.1} MiB ({:.1} KB/job; live {:.1} KB/job)  data {:>6.1} MiB  list {:>8.1} ms  page of 100 {:>5.2} ms  restart {:>6.3} s (stop {:.3} s)",
                 rss as f64 / 1024.0,
                 rss as f64 * 1.024 / n as f64,
+                live / 1e3 / n as f64,
                 disk as f64 / (1 << 20) as f64,
                 full.as_secs_f64() * 1e3,
                 page.as_secs_f64() * 1e3,
@@ -202,7 +206,7 @@ fn main() {
                 stop.as_secs_f64(),
             );
             summary.push(
-                json!({"jobs": n, "rate": rate, "rss_kib": rss, "data_bytes": disk,
+                json!({"jobs": n, "rate": rate, "rss_kib": rss, "alloc_bytes": live, "data_bytes": disk,
                 "list_ms": full.as_secs_f64() * 1e3, "page_ms": page.as_secs_f64() * 1e3,
                 "restart_s": start.as_secs_f64()}),
             );

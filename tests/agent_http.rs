@@ -246,3 +246,19 @@ async fn sigterm_and_sigint_shut_the_agent_down_cleanly() {
         );
     }
 }
+
+/// The memory gauges read the allocator the binary ships with (jemalloc):
+/// live bytes are reported, never more than the allocator holds, and the
+/// kernel's resident set is there beside them.
+#[tokio::test]
+async fn metrics_report_the_processs_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(dir.path()).await;
+    let alloc = a.metric("drover_runtime_alloc_bytes").await;
+    let resident = a.metric("drover_runtime_resident_bytes").await;
+    let rss = a.metric("drover_runtime_rss_bytes").await;
+    // An agent with a server, a client and their tables holds megabytes.
+    assert!(alloc > 1e6, "alloc {alloc}");
+    assert!(alloc <= resident, "alloc {alloc} > resident {resident}");
+    assert!(rss > 1e6, "rss {rss}");
+}
