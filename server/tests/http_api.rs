@@ -438,13 +438,27 @@ async fn metrics_in_json_and_prometheus_text() {
     let srv = Srv::start().await;
     srv.register("web", "a").await;
     let m: serde_json::Value = srv.get("/v1/metrics").await.json().await.unwrap();
-    let jobs = m["Gauges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["Name"] == "drover_state_jobs")
-        .unwrap();
-    assert_eq!(jobs["Value"], 1.0);
+    let gauge = |name: &str| {
+        m["Gauges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["Name"] == name)
+            .unwrap()["Value"]
+            .clone()
+    };
+    assert_eq!(gauge("drover_state_jobs"), 1.0);
+    // The table sizes are the lengths the lists have.
+    for (name, list) in [
+        ("drover_state_evaluations", "/v1/evaluations"),
+        ("drover_state_allocations", "/v1/allocations"),
+        ("drover_state_nodes", "/v1/nodes"),
+    ] {
+        let l: serde_json::Value = srv.get(list).await.json().await.unwrap();
+        let len = l.as_array().unwrap().len();
+        assert_eq!(gauge(name), len as f64, "{name} against {list}");
+    }
+    assert!(gauge("drover_state_evaluations").as_f64() >= Some(1.0));
     let text = srv
         .get("/v1/metrics?format=prometheus")
         .await

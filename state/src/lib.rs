@@ -47,6 +47,16 @@ pub struct State {
     cluster: Option<command::ClusterMetadata>,
 }
 
+/// Row counts of the main tables ([`State::table_sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableSizes {
+    pub jobs: usize,
+    pub evals: usize,
+    pub allocs: usize,
+    pub nodes: usize,
+    pub deployments: usize,
+}
+
 impl Default for State {
     fn default() -> Self {
         State::new(EventRetention::default())
@@ -75,6 +85,19 @@ impl State {
             + t.allocs.len()
             + t.nodes.len()
             + t.deployments.len()
+    }
+
+    /// How many rows the main tables hold, without reading them (the maps
+    /// keep their lengths): what `/v1/metrics` reports on every scrape.
+    pub fn table_sizes(&self) -> TableSizes {
+        let t = &self.tables;
+        TableSizes {
+            jobs: t.jobs.len(),
+            evals: t.evals.len(),
+            allocs: t.allocs.len(),
+            nodes: t.nodes.len(),
+            deployments: t.deployments.len(),
+        }
     }
 
     /// The Raft index of the last applied command (0 when empty).

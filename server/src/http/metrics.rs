@@ -8,7 +8,7 @@
 use axum::extract::{RawQuery as AxumQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use drover_state::{NamespaceSel, Table, WatchSet};
+use drover_state::Table;
 use serde_json::json;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -19,7 +19,7 @@ use super::App;
 fn gauges(app: &App) -> Vec<(&'static str, f64)> {
     let applied = app.raft.shared.read();
     let st = &applied.state;
-    let mut ws = WatchSet::new();
+    let sizes = st.table_sizes();
     let count = |n: usize| n as f64;
     vec![
         (
@@ -44,22 +44,10 @@ fn gauges(app: &App) -> Vec<(&'static str, f64)> {
             app.raft.log.wal().stats().records.load(Relaxed) as f64,
         ),
         ("drover_state_latest_index", st.latest_index() as f64),
-        (
-            "drover_state_jobs",
-            count(st.jobs(&mut ws, NamespaceSel::All, "", None, false).count()),
-        ),
-        (
-            "drover_state_allocations",
-            count(st.allocs(&mut ws, None, false).count()),
-        ),
-        (
-            "drover_state_evaluations",
-            count(st.evals(&mut ws, None, false).count()),
-        ),
-        (
-            "drover_state_nodes",
-            count(st.nodes(&mut ws, "", None, false).count()),
-        ),
+        ("drover_state_jobs", count(sizes.jobs)),
+        ("drover_state_allocations", count(sizes.allocs)),
+        ("drover_state_evaluations", count(sizes.evals)),
+        ("drover_state_nodes", count(sizes.nodes)),
         (
             "drover_state_jobs_index",
             st.table_index(Table::Jobs) as f64,
