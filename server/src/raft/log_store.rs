@@ -81,12 +81,7 @@ impl Tail {
         }
         self.bytes += entry_bytes(&entry);
         self.entries.push_back(entry);
-        while self.entries.len() > TAIL_ENTRIES || self.bytes > TAIL_BYTES {
-            match self.entries.pop_front() {
-                Some(e) => self.bytes -= entry_bytes(&e),
-                None => break,
-            }
-        }
+        while (self.entries.len() > TAIL_ENTRIES || self.bytes > TAIL_BYTES) && self.pop_front() {}
     }
 
     /// Forget `[from, ∞)`.
@@ -100,10 +95,17 @@ impl Tail {
 
     /// Forget `(-∞, upto]`.
     fn purge(&mut self, upto: u64) {
-        while self.entries.front().is_some_and(|e| e.log_id.index <= upto) {
-            if let Some(e) = self.entries.pop_front() {
+        while self.entries.front().is_some_and(|e| e.log_id.index <= upto) && self.pop_front() {}
+    }
+
+    /// Forget the oldest entry kept; whether there was one.
+    fn pop_front(&mut self) -> bool {
+        match self.entries.pop_front() {
+            Some(e) => {
                 self.bytes -= entry_bytes(&e);
+                true
             }
+            None => false,
         }
     }
 

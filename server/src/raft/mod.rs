@@ -3,9 +3,9 @@
 //!
 //! Every change to cluster state is a [`drover_state::Command`] written with
 //! `client_write` (encoded once, as a [`payload::Payload`]) and applied by
-//! [`state_machine::StateMachineStore`] on every server. Servers talk Raft over HTTP/2 on their RPC port ([`network`]
-//! sends, [`rpc`] receives); a member's RPC address is its `BasicNode`'s
-//! `addr` in the membership.
+//! [`state_machine::StateMachineStore`] on every server. Servers talk Raft
+//! over HTTP/2 on their RPC port ([`network`] sends, [`rpc`] receives); a
+//! member's RPC address is its `BasicNode`'s `addr` in the membership.
 
 // openraft's storage traits fix the error type (`StorageError`, ~224 bytes);
 // boxing it here would only add conversions at every trait boundary.
