@@ -78,13 +78,8 @@ impl State {
     /// evaluations, allocations, nodes, deployments): what a snapshot
     /// writes grows with it.
     pub fn row_count(&self) -> usize {
-        let t = &self.tables;
-        t.jobs.len()
-            + t.job_versions.len()
-            + t.evals.len()
-            + t.allocs.len()
-            + t.nodes.len()
-            + t.deployments.len()
+        let s = self.table_sizes();
+        s.jobs + self.tables.job_versions.len() + s.evals + s.allocs + s.nodes + s.deployments
     }
 
     /// How many rows the main tables hold, without reading them (the maps
